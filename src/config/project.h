@@ -1,0 +1,154 @@
+// The project model: what sluice.yaml, sources/*.yaml, models/*.sql (with an
+// optional YAML header), seeds/*.csv and fields.yaml say, after validation.
+// Every element remembers where it was written (file:line) so later stages
+// can report errors the user can find. Plain data; no behaviour.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/secrets.h"
+
+namespace sluice {
+
+struct SourceLoc {
+  std::string file;  // relative to the project root, e.g. "sources/gtfs.yaml"
+  int line = 0;      // 1-based; 0 when unknown
+  std::string ToString() const;  // "sources/gtfs.yaml:4"
+};
+
+enum class Severity { kError, kWarn };
+
+// One data check, e.g. `- not_null: [stop_id]` or `- row_count: {min: 1}`.
+struct CheckSpec {
+  std::string type;        // not_null | unique | row_count | accepted_values | ...
+  nlohmann::json args;     // the value under the type key, as written
+  Severity severity = Severity::kError;
+  std::string name;        // display name, e.g. "not_null(stop_id)"
+  SourceLoc loc;
+};
+
+// One entry of `columns:`, keyed by the input column name.
+struct ColumnSpec {
+  std::string input;
+  std::string field;    // output name; defaults to input
+  std::string type;     // "" = keep as loaded
+  nlohmann::json options = nlohmann::json::object();  // formats, range, patch, default, values...
+  SourceLoc loc;
+};
+
+// One table a source yields. A single-table source has one TableSpec named
+// after the source.
+struct TableSpec {
+  std::string name;
+  std::string member;   // zip member, "" otherwise
+  std::string format;   // csv | tsv | json | ndjson | parquet | html_table | zip
+  nlohmann::json format_options = nlohmann::json::object();  // delimiter, header, encoding, ...
+  std::vector<std::string> key;
+  std::vector<ColumnSpec> columns;
+  bool columns_only = false;
+  std::vector<std::string> null_values;
+  std::string filter;
+  std::vector<CheckSpec> checks;
+  std::vector<std::string> tags;
+  SourceLoc loc;
+};
+
+struct FetchSpec {
+  std::string url;  // template text, secrets still as ${secret:NAME}
+  std::map<std::string, std::string> headers;  // template text
+  nlohmann::json paginate = nlohmann::json::object();
+  nlohmann::json options = nlohmann::json::object();  // every other fetch: key, as written
+  SourceLoc loc;
+};
+
+struct SourceSpec {
+  std::string name;
+  SourceLoc loc;              // the file, line 1
+  FetchSpec fetch;
+  std::string format;         // the body's format
+  nlohmann::json format_options = nlohmann::json::object();
+  std::vector<TableSpec> tables;
+  std::string schedule;       // "" = manual
+  nlohmann::json partition;   // null when unpartitioned
+  nlohmann::json freshness;   // null when not set
+  std::vector<std::string> tags;
+  nlohmann::json config;      // the whole file as JSON (secrets unresolved), for fingerprints
+};
+
+struct ModelSpec {
+  std::string name;           // file stem, lower case
+  SourceLoc loc;
+  std::string sql;            // the SQL text after the header block, templates unrendered
+  int sql_first_line = 1;     // line of the file where `sql` starts
+  std::string materialized = "table";  // view | table | incremental
+  std::string strategy;       // incremental: append | merge | replace_partition
+  std::vector<std::string> key;
+  std::vector<CheckSpec> checks;
+  std::vector<std::string> tags;
+  nlohmann::json header = nlohmann::json::object();  // the header as JSON, for fingerprints
+};
+
+struct SeedSpec {
+  std::string name;           // file stem, lower case
+  SourceLoc loc;
+  std::string path;           // absolute path of the CSV
+  std::vector<std::string> key;
+  std::vector<CheckSpec> checks;  // from seeds/<name>.yaml when present
+  nlohmann::json column_types = nlohmann::json::object();  // column -> DuckDB type
+  std::vector<std::string> tags;
+};
+
+struct FieldSpec {
+  std::string name;
+  std::string type;
+  std::string description;
+  std::string pattern;
+  SourceLoc loc;
+};
+
+struct EnvironmentSpec {
+  std::string name;
+  std::string warehouse;  // "duckdb:/abs/path.duckdb"
+  std::string lake;       // absolute folder
+  std::string metadata;   // "sqlite:/abs/path.sqlite"
+  std::string state_dir;  // absolute .sluice/<env>
+  SourceLoc loc;
+};
+
+struct Defaults {
+  int retries = 0;
+  int64_t timeout_seconds = 0;  // 0 = none
+  std::string memory_limit = "2GB";
+  int keep_versions = 3;
+};
+
+struct Project {
+  std::string root;  // absolute path of the folder holding sluice.yaml
+  std::string name;
+  std::map<std::string, EnvironmentSpec> environments;  // always has "dev"
+  std::vector<SecretProvider> secret_providers;         // default: [env]
+  std::vector<std::string> external;                    // lower case
+  Defaults defaults;
+  nlohmann::json vars = nlohmann::json::object();
+  nlohmann::json server = nlohmann::json::object();
+  nlohmann::json notify = nlohmann::json::array();
+  std::vector<SourceSpec> sources;
+  std::vector<ModelSpec> models;
+  std::vector<SeedSpec> seeds;
+  std::map<std::string, FieldSpec> fields;  // empty when there is no fields.yaml
+  bool has_fields_file = false;
+};
+
+struct ConfigError {
+  SourceLoc loc;
+  std::string message;  // includes a hint, e.g. "unknown key 'fromat' (did you mean format?)"
+  std::string ToString() const;  // "sources/gtfs.yaml:4: unknown key ..."
+};
+
+}  // namespace sluice

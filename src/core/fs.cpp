@@ -1,0 +1,203 @@
+#include "core/fs.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "core/hash.h"
+
+namespace sluice {
+namespace {
+
+Status Errno(const std::string& what, const std::string& path) {
+  return Status::IOError(path + ": " + what + ": " + std::strerror(errno));
+}
+
+std::string TempName(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
+}  // namespace
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+Result<UniqueFd> UniqueFd::Open(const std::string& path, int flags, mode_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+  if (fd < 0) return Errno("cannot open", path);
+  return UniqueFd(fd);
+}
+
+Result<FileStat> StatFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Errno("cannot stat", path);
+  FileStat out;
+  out.size = static_cast<uint64_t>(st.st_size);
+  out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  out.inode = st.st_ino;
+  return out;
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("read failed", path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Status WriteAll(int fd, const void* data, size_t size, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("write failed", path);
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status FsyncDir(const std::string& dir) {
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(dir.empty() ? "." : dir, O_RDONLY | O_DIRECTORY));
+  if (::fsync(fd.get()) != 0) return Errno("fsync failed", dir);
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view content) {
+  std::string tmp = TempName(path);
+  {
+    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC));
+    Status st = WriteAll(fd.get(), content.data(), content.size(), tmp);
+    if (st.ok() && ::fsync(fd.get()) != 0) st = Errno("fsync failed", tmp);
+    if (!st.ok()) {
+      ::unlink(tmp.c_str());
+      return st;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = Errno("rename failed", path);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return FsyncDir(Dirname(path));
+}
+
+Status AppendDurable(const std::string& path, std::string_view record) {
+  bool existed = FileExists(path);
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_WRONLY | O_CREAT | O_APPEND));
+  RETURN_IF_ERROR(WriteAll(fd.get(), record.data(), record.size(), path));
+  if (::fdatasync(fd.get()) != 0) return Errno("fsync failed", path);
+  if (!existed) return FsyncDir(Dirname(path));
+  return Status::Ok();
+}
+
+Status MakeDirs(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Status::IOError(path + ": cannot create directory: " + ec.message());
+  return Status::Ok();
+}
+
+Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path) {
+  ASSIGN_OR_RETURN(UniqueFd in, UniqueFd::Open(src, O_RDONLY));
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC));
+  Sha256 hash;
+  CopyResult result;
+  std::vector<char> buf(4 << 20);
+  while (true) {
+    ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status st = Errno("read failed", src);
+      ::unlink(tmp_path.c_str());
+      return st;
+    }
+    if (n == 0) break;
+    hash.Update(buf.data(), static_cast<size_t>(n));
+    Status st = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), tmp_path);
+    if (!st.ok()) {
+      ::unlink(tmp_path.c_str());
+      return st;
+    }
+    result.bytes += static_cast<uint64_t>(n);
+  }
+  if (::fsync(out.get()) != 0) {
+    Status st = Errno("fsync failed", tmp_path);
+    ::unlink(tmp_path.c_str());
+    return st;
+  }
+  result.sha256 = hash.HexDigest();
+  return result;
+}
+
+Result<FileLock> FileLock::TryAcquire(const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDWR | O_CREAT));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return Status::Busy(path + ": held by another process");
+    return Errno("cannot lock", path);
+  }
+  FileLock lock;
+  lock.fd_ = std::move(fd);
+  return lock;
+}
+
+std::string Dirname(const std::string& path) {
+  auto pos = path.find_last_of('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+std::string Basename(const std::string& path) {
+  auto pos = path.find_last_of('/');
+  return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
+std::string JoinPath(const std::string& a, const std::string& b) {
+  if (a.empty() || (!b.empty() && b[0] == '/')) return b;
+  if (a.back() == '/') return a + b;
+  return a + "/" + b;
+}
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  auto p = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  return p.lexically_normal().string();
+}
+
+}  // namespace sluice

@@ -1,0 +1,126 @@
+#include "core/redact.h"
+
+#include <algorithm>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+namespace sluice {
+namespace {
+
+struct Registry {
+  std::shared_mutex mu;
+  std::vector<std::string> forms;  // longest first, so a form inside another is not cut early
+};
+
+Registry& GetRegistry() {
+  static Registry registry;
+  return registry;
+}
+
+void AddFormLocked(Registry& reg, std::string form) {
+  if (form.empty()) return;
+  if (std::find(reg.forms.begin(), reg.forms.end(), form) != reg.forms.end()) return;
+  reg.forms.push_back(std::move(form));
+  std::sort(reg.forms.begin(), reg.forms.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+std::string UrlEncodeCase(std::string_view value, bool upper) {
+  static const char* kUpper = "0123456789ABCDEF";
+  static const char* kLower = "0123456789abcdef";
+  const char* hex = upper ? kUpper : kLower;
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string UrlEncode(std::string_view value) { return UrlEncodeCase(value, true); }
+
+std::string Base64Encode(std::string_view value) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  while (i + 2 < value.size()) {
+    uint32_t n = (uint8_t(value[i]) << 16) | (uint8_t(value[i + 1]) << 8) | uint8_t(value[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+    i += 3;
+  }
+  if (i + 1 == value.size()) {
+    uint32_t n = uint8_t(value[i]) << 16;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == value.size()) {
+    uint32_t n = (uint8_t(value[i]) << 16) | (uint8_t(value[i + 1]) << 8);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+void RegisterSecret(std::string_view value) {
+  if (value.empty()) return;
+  Registry& reg = GetRegistry();
+  std::unique_lock lock(reg.mu);
+  AddFormLocked(reg, std::string(value));
+  AddFormLocked(reg, UrlEncodeCase(value, true));
+  AddFormLocked(reg, UrlEncodeCase(value, false));
+  std::string b64 = Base64Encode(value);
+  AddFormLocked(reg, b64);
+  // Without padding too, as URL-safe encoders and JWTs write it.
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  if (b64.size() >= 4) AddFormLocked(reg, b64);
+}
+
+void RegisterSecretForm(std::string_view form) {
+  Registry& reg = GetRegistry();
+  std::unique_lock lock(reg.mu);
+  AddFormLocked(reg, std::string(form));
+}
+
+std::string Redact(std::string_view text) {
+  Registry& reg = GetRegistry();
+  std::shared_lock lock(reg.mu);
+  std::string out(text);
+  for (const std::string& form : reg.forms) {
+    size_t pos = 0;
+    while ((pos = out.find(form, pos)) != std::string::npos) {
+      out.replace(pos, form.size(), kRedacted);
+      pos += kRedacted.size();
+    }
+  }
+  return out;
+}
+
+bool ContainsSecret(std::string_view text) {
+  Registry& reg = GetRegistry();
+  std::shared_lock lock(reg.mu);
+  for (const std::string& form : reg.forms) {
+    if (text.find(form) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+void ClearSecretsForTest() {
+  Registry& reg = GetRegistry();
+  std::unique_lock lock(reg.mu);
+  reg.forms.clear();
+}
+
+}  // namespace sluice

@@ -1,0 +1,146 @@
+// The metadata store: runs, task attempts, asset versions, the fetch log,
+// file-stat cache and check results, keyed by (asset, partition). SQLite
+// first; PostgreSQL later behind the same interface. Every text field that
+// could carry user data (errors, URLs) is passed through Redact() by the
+// implementation before it is written. Thread-safe: the executor records
+// tasks from several threads.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace sluice {
+
+struct RunRecord {
+  int64_t id = 0;
+  std::string command;          // "run", "test", "backfill"
+  nlohmann::json args = nlohmann::json::object();  // selectors, flags
+  std::string status;           // running | success | failed | cancelled | interrupted
+  Micros started_at = 0;
+  Micros ended_at = 0;          // 0 while running
+  int exit_code = -1;
+  std::string summary;          // short human text
+};
+
+struct TaskRecord {
+  int64_t run_id = 0;
+  std::string asset;
+  std::string partition;        // "" when unpartitioned
+  int attempt = 1;
+  std::string status;           // running | success | skipped | failed | upstream_failed | check_failed
+  std::string reason;           // why it ran or was skipped
+  std::string version_id;
+  int64_t rows = -1;
+  Micros started_at = 0;
+  Micros ended_at = 0;
+  std::string error;
+};
+
+struct AssetVersionRecord {
+  std::string asset;
+  std::string partition;
+  std::string version_id;
+  std::string fingerprint;
+  nlohmann::json inputs = nlohmann::json::array();  // input version ids / object hashes
+  nlohmann::json schema = nlohmann::json::array();  // [{name, type}]
+  int64_t rows = 0;
+  int64_t build_ms = 0;
+  std::string status;           // built | published | failed_audit | rolled_back
+  Micros created_at = 0;
+  Micros published_at = 0;      // 0 when never published
+  int64_t run_id = 0;
+};
+
+struct FetchRecord {
+  int64_t id = 0;
+  std::string source;
+  std::string partition;
+  std::string url;              // without secrets (redacted)
+  Micros started_at = 0;
+  int64_t duration_ms = 0;
+  int status = 0;               // HTTP status; 0 for files
+  int64_t bytes = 0;
+  std::string sha256;           // "" when nothing was stored
+  std::string object_path;      // relative to the lake root
+  std::string error;
+  nlohmann::json headers = nlohmann::json::object();  // the headers kept
+};
+
+struct FileStatRecord {
+  std::string path;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  std::string sha256;
+};
+
+struct CheckResultRecord {
+  int64_t run_id = 0;
+  std::string asset;
+  std::string partition;
+  std::string version_id;
+  std::string check_name;
+  std::string severity;         // error | warn
+  std::string status;           // pass | fail | error
+  int64_t failing_rows = 0;
+  nlohmann::json sample = nlohmann::json::array();
+  std::string message;
+  Micros checked_at = 0;
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Runs.
+  virtual Result<int64_t> BeginRun(const RunRecord& run) = 0;  // returns the new id
+  virtual Status FinishRun(int64_t run_id, const std::string& status, int exit_code,
+                           const std::string& summary, Micros ended_at) = 0;
+  virtual Result<std::vector<RunRecord>> ListRuns(int limit) = 0;  // newest first
+  virtual Result<std::optional<RunRecord>> GetRun(int64_t run_id) = 0;
+  // Marks runs still 'running' (their process died) as 'interrupted'.
+  virtual Status MarkInterruptedRuns(Micros now) = 0;
+
+  // Task attempts: Upsert by (run_id, asset, partition, attempt).
+  virtual Status RecordTask(const TaskRecord& task) = 0;
+  virtual Result<std::vector<TaskRecord>> ListTasks(int64_t run_id) = 0;
+
+  // Asset versions: Upsert by (asset, partition, version_id).
+  virtual Status RecordVersion(const AssetVersionRecord& version) = 0;
+  virtual Result<std::vector<AssetVersionRecord>> ListVersions(const std::string& asset,
+                                                               const std::string& partition) = 0;
+  // The published version per (asset, partition): set by publication and by reconciliation.
+  virtual Status SetPublished(const std::string& asset, const std::string& partition,
+                              const std::string& version_id, Micros published_at) = 0;
+  virtual Result<std::optional<std::string>> GetPublished(const std::string& asset,
+                                                          const std::string& partition) = 0;
+
+  // Fetch log.
+  virtual Result<int64_t> RecordFetch(const FetchRecord& fetch) = 0;
+  virtual Result<std::vector<FetchRecord>> ListFetches(const std::string& source, int limit) = 0;
+
+  // File-stat cache: a local file is re-hashed only when size, mtime or inode changed.
+  virtual Result<std::optional<FileStatRecord>> GetFileStat(const std::string& path) = 0;
+  virtual Status PutFileStat(const FileStatRecord& stat) = 0;
+
+  // Check results.
+  virtual Status RecordCheckResult(const CheckResultRecord& result) = 0;
+  virtual Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) = 0;
+
+  // Schema version after migrations (for tests and `sluice --version -v`).
+  virtual Result<int> SchemaVersion() = 0;
+};
+
+// Opens (creating if needed) a SQLite metadata database and applies pending
+// migrations. ":memory:" is accepted for tests.
+Result<std::unique_ptr<MetadataStore>> OpenSqliteMetadata(const std::string& path, Clock* clock);
+
+}  // namespace sluice

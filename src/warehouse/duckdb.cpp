@@ -1,0 +1,298 @@
+#include "warehouse/duckdb.h"
+
+#include "core/redact.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kExpectedDuckDbVersion = "v1.4.4";
+
+Status ResultError(duckdb_result* result, const std::string& sql) {
+  const char* err = duckdb_result_error(result);
+  std::string msg = err ? err : "unknown DuckDB error";
+  std::string head = sql.size() > 200 ? sql.substr(0, 200) + "..." : sql;
+  return Status::Invalid(Redact(msg + "\n  in SQL: " + head));
+}
+
+const char* TypeName(duckdb_type type) {
+  switch (type) {
+    case DUCKDB_TYPE_BOOLEAN: return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT: return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT: return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER: return "INTEGER";
+    case DUCKDB_TYPE_BIGINT: return "BIGINT";
+    case DUCKDB_TYPE_UTINYINT: return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT: return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER: return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT: return "UBIGINT";
+    case DUCKDB_TYPE_FLOAT: return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE: return "DOUBLE";
+    case DUCKDB_TYPE_TIMESTAMP: return "TIMESTAMP";
+    case DUCKDB_TYPE_DATE: return "DATE";
+    case DUCKDB_TYPE_TIME: return "TIME";
+    case DUCKDB_TYPE_INTERVAL: return "INTERVAL";
+    case DUCKDB_TYPE_HUGEINT: return "HUGEINT";
+    case DUCKDB_TYPE_UHUGEINT: return "UHUGEINT";
+    case DUCKDB_TYPE_VARCHAR: return "VARCHAR";
+    case DUCKDB_TYPE_BLOB: return "BLOB";
+    case DUCKDB_TYPE_DECIMAL: return "DECIMAL";
+    case DUCKDB_TYPE_TIMESTAMP_S: return "TIMESTAMP_S";
+    case DUCKDB_TYPE_TIMESTAMP_MS: return "TIMESTAMP_MS";
+    case DUCKDB_TYPE_TIMESTAMP_NS: return "TIMESTAMP_NS";
+    case DUCKDB_TYPE_ENUM: return "ENUM";
+    case DUCKDB_TYPE_LIST: return "LIST";
+    case DUCKDB_TYPE_STRUCT: return "STRUCT";
+    case DUCKDB_TYPE_MAP: return "MAP";
+    case DUCKDB_TYPE_ARRAY: return "ARRAY";
+    case DUCKDB_TYPE_UUID: return "UUID";
+    case DUCKDB_TYPE_UNION: return "UNION";
+    case DUCKDB_TYPE_BIT: return "BIT";
+    case DUCKDB_TYPE_TIME_TZ: return "TIME WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP_TZ: return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_SQLNULL: return "NULL";
+    default: return "OTHER";
+  }
+}
+
+QueryResult Materialize(duckdb_result* result) {
+  QueryResult out;
+  idx_t ncols = duckdb_column_count(result);
+  for (idx_t c = 0; c < ncols; ++c) {
+    out.columns.emplace_back(duckdb_column_name(result, c));
+    out.types.emplace_back(TypeName(duckdb_column_type(result, c)));
+  }
+  idx_t nrows = duckdb_row_count(result);
+  out.rows.reserve(nrows);
+  for (idx_t r = 0; r < nrows; ++r) {
+    std::vector<std::optional<std::string>> row(ncols);
+    for (idx_t c = 0; c < ncols; ++c) {
+      if (duckdb_value_is_null(result, c, r)) continue;
+      char* v = duckdb_value_varchar(result, c, r);
+      if (v) {
+        row[c] = std::string(v);
+        duckdb_free(v);
+      }
+    }
+    out.rows.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace
+
+size_t QueryResult::ColumnIndex(const std::string& name) const {
+  for (size_t i = 0; i < columns.size(); ++i) {
+    if (columns[i] == name) return i;
+  }
+  return std::string::npos;
+}
+
+int64_t QueryResult::ScalarInt() const {
+  auto v = Scalar();
+  return v ? std::stoll(*v) : 0;
+}
+
+std::optional<std::string> QueryResult::Scalar() const {
+  if (rows.empty() || rows[0].empty()) return std::nullopt;
+  return rows[0][0];
+}
+
+DuckDbDatabase::~DuckDbDatabase() {
+  if (db_) duckdb_close(&db_);
+}
+
+DuckDbDatabase& DuckDbDatabase::operator=(DuckDbDatabase&& other) noexcept {
+  if (this != &other) {
+    if (db_) duckdb_close(&db_);
+    db_ = std::exchange(other.db_, nullptr);
+  }
+  return *this;
+}
+
+Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckDbOptions& options) {
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) != DuckDBSuccess) {
+    return Status::Internal("DuckDB: cannot create config");
+  }
+  auto set = [&](const char* key, const std::string& value) {
+    return duckdb_set_config(config, key, value.c_str()) == DuckDBSuccess;
+  };
+  bool ok = set("memory_limit", options.memory_limit);
+  if (!options.temp_directory.empty()) ok = ok && set("temp_directory", options.temp_directory);
+  if (options.threads > 0) ok = ok && set("threads", std::to_string(options.threads));
+  if (options.read_only) ok = ok && set("access_mode", "READ_ONLY");
+  // Sluice does its own HTTP; never let DuckDB download extensions.
+  ok = ok && set("autoinstall_known_extensions", "false");
+  ok = ok && set("autoload_known_extensions", "false");
+  if (!ok) {
+    duckdb_destroy_config(&config);
+    return Status::Invalid("DuckDB: invalid setting (memory_limit '" + options.memory_limit + "')");
+  }
+  DuckDbDatabase db;
+  char* error = nullptr;
+  const char* p = path.empty() ? nullptr : path.c_str();
+  duckdb_state state = duckdb_open_ext(p, &db.db_, config, &error);
+  duckdb_destroy_config(&config);
+  if (state != DuckDBSuccess) {
+    std::string msg = error ? error : "unknown error";
+    if (error) duckdb_free(error);
+    return Status::IOError("cannot open warehouse " + path + ": " + msg);
+  }
+  return db;
+}
+
+Result<DuckDbConnection> DuckDbDatabase::Connect() {
+  duckdb_connection conn = nullptr;
+  if (duckdb_connect(db_, &conn) != DuckDBSuccess) {
+    return Status::IOError("DuckDB: cannot connect");
+  }
+  return DuckDbConnection(conn);
+}
+
+DuckDbConnection::~DuckDbConnection() {
+  if (conn_) duckdb_disconnect(&conn_);
+}
+
+DuckDbConnection& DuckDbConnection::operator=(DuckDbConnection&& other) noexcept {
+  if (this != &other) {
+    if (conn_) duckdb_disconnect(&conn_);
+    conn_ = std::exchange(other.conn_, nullptr);
+  }
+  return *this;
+}
+
+Status DuckDbConnection::Execute(const std::string& sql) {
+  duckdb_result result;
+  duckdb_state state = duckdb_query(conn_, sql.c_str(), &result);
+  Status st = state == DuckDBSuccess ? Status::Ok() : ResultError(&result, sql);
+  duckdb_destroy_result(&result);
+  return st;
+}
+
+Result<QueryResult> DuckDbConnection::Query(const std::string& sql) {
+  duckdb_result result;
+  duckdb_state state = duckdb_query(conn_, sql.c_str(), &result);
+  if (state != DuckDBSuccess) {
+    Status st = ResultError(&result, sql);
+    duckdb_destroy_result(&result);
+    return st;
+  }
+  QueryResult out = Materialize(&result);
+  duckdb_destroy_result(&result);
+  return out;
+}
+
+Result<DuckDbPrepared> DuckDbConnection::Prepare(const std::string& sql) {
+  duckdb_prepared_statement stmt = nullptr;
+  if (duckdb_prepare(conn_, sql.c_str(), &stmt) != DuckDBSuccess) {
+    const char* err = duckdb_prepare_error(stmt);
+    std::string msg = err ? err : "unknown error";
+    duckdb_destroy_prepare(&stmt);
+    return Status::Invalid(Redact(msg + "\n  in SQL: " + sql));
+  }
+  return DuckDbPrepared(stmt);
+}
+
+Result<DuckDbAppender> DuckDbConnection::Appender(const std::string& schema,
+                                                  const std::string& table) {
+  duckdb_appender app = nullptr;
+  if (duckdb_appender_create(conn_, schema.c_str(), table.c_str(), &app) != DuckDBSuccess) {
+    const char* err = duckdb_appender_error(app);
+    std::string msg = err ? err : "unknown error";
+    duckdb_appender_destroy(&app);
+    return Status::Invalid("cannot append to " + schema + "." + table + ": " + msg);
+  }
+  return DuckDbAppender(app);
+}
+
+void DuckDbConnection::Interrupt() {
+  if (conn_) duckdb_interrupt(conn_);
+}
+
+DuckDbPrepared::~DuckDbPrepared() {
+  if (stmt_) duckdb_destroy_prepare(&stmt_);
+}
+
+DuckDbPrepared& DuckDbPrepared::operator=(DuckDbPrepared&& other) noexcept {
+  if (this != &other) {
+    if (stmt_) duckdb_destroy_prepare(&stmt_);
+    stmt_ = std::exchange(other.stmt_, nullptr);
+  }
+  return *this;
+}
+
+Status DuckDbPrepared::Bind(size_t index, const std::optional<std::string>& value) {
+  duckdb_state st = value ? duckdb_bind_varchar_length(stmt_, index, value->data(), value->size())
+                          : duckdb_bind_null(stmt_, index);
+  if (st != DuckDBSuccess) return Status::Invalid("cannot bind parameter " + std::to_string(index));
+  return Status::Ok();
+}
+
+Status DuckDbPrepared::BindInt(size_t index, int64_t value) {
+  if (duckdb_bind_int64(stmt_, index, value) != DuckDBSuccess) {
+    return Status::Invalid("cannot bind parameter " + std::to_string(index));
+  }
+  return Status::Ok();
+}
+
+Result<QueryResult> DuckDbPrepared::Execute() {
+  duckdb_result result;
+  if (duckdb_execute_prepared(stmt_, &result) != DuckDBSuccess) {
+    Status st = ResultError(&result, "(prepared statement)");
+    duckdb_destroy_result(&result);
+    return st;
+  }
+  QueryResult out = Materialize(&result);
+  duckdb_destroy_result(&result);
+  return out;
+}
+
+DuckDbAppender::~DuckDbAppender() {
+  if (app_) duckdb_appender_destroy(&app_);
+}
+
+DuckDbAppender& DuckDbAppender::operator=(DuckDbAppender&& other) noexcept {
+  if (this != &other) {
+    if (app_) duckdb_appender_destroy(&app_);
+    app_ = std::exchange(other.app_, nullptr);
+  }
+  return *this;
+}
+
+Status DuckDbAppender::AppendRow(const std::vector<std::optional<std::string>>& values) {
+  for (const auto& v : values) {
+    duckdb_state st = v ? duckdb_append_varchar_length(app_, v->data(), v->size())
+                        : duckdb_append_null(app_);
+    if (st != DuckDBSuccess) {
+      const char* err = duckdb_appender_error(app_);
+      return Status::DataError(std::string("append failed: ") + (err ? err : "unknown"));
+    }
+  }
+  if (duckdb_appender_end_row(app_) != DuckDBSuccess) {
+    const char* err = duckdb_appender_error(app_);
+    return Status::DataError(std::string("append failed: ") + (err ? err : "unknown"));
+  }
+  return Status::Ok();
+}
+
+Status DuckDbAppender::Close() {
+  if (duckdb_appender_close(app_) != DuckDBSuccess) {
+    const char* err = duckdb_appender_error(app_);
+    return Status::DataError(std::string("append failed: ") + (err ? err : "unknown"));
+  }
+  return Status::Ok();
+}
+
+std::string DuckDbLibraryVersion() { return duckdb_library_version(); }
+
+Status CheckDuckDbVersion() {
+  std::string v = DuckDbLibraryVersion();
+  if (v != kExpectedDuckDbVersion) {
+    return Status::Internal("libduckdb is " + v + " but Sluice was built for " +
+                            kExpectedDuckDbVersion +
+                            "; run scripts/bootstrap.sh or point DUCKDB_PREFIX at the right one");
+  }
+  return Status::Ok();
+}
+
+}  // namespace sluice

@@ -1,0 +1,127 @@
+// Move-only RAII wrappers over DuckDB's C API (the only stable ABI of the
+// prebuilt library). Each turns DuckDB's error into a Status with the SQL's
+// context. A Database is shared by many Connections; a Connection is used by
+// one thread at a time, but may be interrupted from any thread.
+#pragma once
+
+#include <duckdb.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sluice {
+
+// A fully materialised query result, values as text (NULL as nullopt).
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::string> types;  // DuckDB logical type names
+  std::vector<std::vector<std::optional<std::string>>> rows;
+
+  size_t ColumnIndex(const std::string& name) const;  // npos when absent
+  // rows[0][0] as int64 (0 when empty or NULL).
+  int64_t ScalarInt() const;
+  std::optional<std::string> Scalar() const;
+};
+
+struct DuckDbOptions {
+  std::string memory_limit = "2GB";
+  std::string temp_directory;  // empty: DuckDB's default next to the file
+  int threads = 0;             // 0: DuckDB's default
+  bool read_only = false;
+};
+
+class DuckDbConnection;
+
+class DuckDbDatabase {
+ public:
+  DuckDbDatabase() = default;
+  ~DuckDbDatabase();
+  DuckDbDatabase(DuckDbDatabase&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  DuckDbDatabase& operator=(DuckDbDatabase&& other) noexcept;
+  DuckDbDatabase(const DuckDbDatabase&) = delete;
+  DuckDbDatabase& operator=(const DuckDbDatabase&) = delete;
+
+  // path "" or ":memory:" opens an in-memory database.
+  static Result<DuckDbDatabase> Open(const std::string& path, const DuckDbOptions& options);
+  Result<DuckDbConnection> Connect();
+  duckdb_database handle() const { return db_; }
+
+ private:
+  duckdb_database db_ = nullptr;
+};
+
+class DuckDbPrepared;
+class DuckDbAppender;
+
+class DuckDbConnection {
+ public:
+  DuckDbConnection() = default;
+  ~DuckDbConnection();
+  DuckDbConnection(DuckDbConnection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  DuckDbConnection& operator=(DuckDbConnection&& other) noexcept;
+  DuckDbConnection(const DuckDbConnection&) = delete;
+  DuckDbConnection& operator=(const DuckDbConnection&) = delete;
+
+  Status Execute(const std::string& sql);
+  Result<QueryResult> Query(const std::string& sql);
+  Result<DuckDbPrepared> Prepare(const std::string& sql);
+  Result<DuckDbAppender> Appender(const std::string& schema, const std::string& table);
+  // Cancels the statement running on this connection (from any thread).
+  void Interrupt();
+  duckdb_connection handle() const { return conn_; }
+
+ private:
+  friend class DuckDbDatabase;
+  explicit DuckDbConnection(duckdb_connection conn) : conn_(conn) {}
+  duckdb_connection conn_ = nullptr;
+};
+
+class DuckDbPrepared {
+ public:
+  DuckDbPrepared() = default;
+  ~DuckDbPrepared();
+  DuckDbPrepared(DuckDbPrepared&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+  DuckDbPrepared& operator=(DuckDbPrepared&& other) noexcept;
+  DuckDbPrepared(const DuckDbPrepared&) = delete;
+  DuckDbPrepared& operator=(const DuckDbPrepared&) = delete;
+
+  // Binds parameter index (1-based) to text, or NULL when value is nullopt.
+  Status Bind(size_t index, const std::optional<std::string>& value);
+  Status BindInt(size_t index, int64_t value);
+  Result<QueryResult> Execute();
+
+ private:
+  friend class DuckDbConnection;
+  explicit DuckDbPrepared(duckdb_prepared_statement stmt) : stmt_(stmt) {}
+  duckdb_prepared_statement stmt_ = nullptr;
+};
+
+class DuckDbAppender {
+ public:
+  DuckDbAppender() = default;
+  ~DuckDbAppender();
+  DuckDbAppender(DuckDbAppender&& other) noexcept : app_(std::exchange(other.app_, nullptr)) {}
+  DuckDbAppender& operator=(DuckDbAppender&& other) noexcept;
+  DuckDbAppender(const DuckDbAppender&) = delete;
+  DuckDbAppender& operator=(const DuckDbAppender&) = delete;
+
+  Status AppendRow(const std::vector<std::optional<std::string>>& values);
+  Status Close();
+
+ private:
+  friend class DuckDbConnection;
+  explicit DuckDbAppender(duckdb_appender app) : app_(app) {}
+  duckdb_appender app_ = nullptr;
+};
+
+// The library version the binary runs with, e.g. "v1.4.4".
+std::string DuckDbLibraryVersion();
+// Fails when the loaded library is not the version Sluice was built for.
+Status CheckDuckDbVersion();
+
+}  // namespace sluice

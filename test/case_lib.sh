@@ -1,0 +1,74 @@
+# Helpers for test/cases/*/steps. Each fails the case with a message that
+# says what was expected and what came out.
+# shellcheck shell=bash
+
+sluice() { "$SLUICE_BIN" "$@"; }
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# expect_exit CODE CMD...: runs CMD, keeps its output in $OUT (stdout+stderr).
+expect_exit() {
+  local want=$1
+  shift
+  set +e
+  OUT=$("$@" 2>&1)
+  local got=$?
+  set -e
+  if [ "$got" != "$want" ]; then
+    echo "$OUT" >&2
+    fail "'$*' exited $got, expected $want"
+  fi
+}
+
+# expect_contains TEXT: the last command's output contains TEXT.
+expect_contains() {
+  grep -qF -- "$1" <<<"$OUT" || {
+    echo "$OUT" >&2
+    fail "output lacks: $1"
+  }
+}
+
+# expect_not_contains TEXT
+expect_not_contains() {
+  if grep -qF -- "$1" <<<"$OUT"; then
+    echo "$OUT" >&2
+    fail "output unexpectedly contains: $1"
+  fi
+}
+
+# expect_output_file FILE: every non-empty line of FILE appears in the output.
+expect_output_file() {
+  while IFS= read -r line; do
+    [ -z "$line" ] && continue
+    expect_contains "$line"
+  done <"$1"
+}
+
+# expect_table NAME CSV [ORDER]: `select * from NAME order by ORDER` equals the CSV (with header).
+expect_table() {
+  local name=$1 csv=$2 order=${3:-all}
+  local got
+  got=$("$SLUICE_BIN" query "select * from $name order by $order" --format csv) ||
+    fail "query of $name failed: $got"
+  if ! diff <(printf '%s\n' "$got") "$csv" >/dev/null; then
+    diff <(printf '%s\n' "$got") "$csv" >&2 || true
+    fail "table $name differs from $csv (< got, > expected)"
+  fi
+}
+
+# expect_query SQL TEXT: the CSV output of SQL (without header) equals TEXT.
+expect_query() {
+  local got
+  got=$("$SLUICE_BIN" query "$1" --format csv | tail -n +2) || fail "query failed: $1"
+  [ "$got" = "$2" ] || fail "query '$1' gave '$got', expected '$2'"
+}
+
+# bg CMD...: start CMD in the background; its pid is killed when the case ends.
+bg() {
+  "$@" &
+  echo $! >>"$WORK/.pids"
+  BG_PID=$!
+}
