@@ -1,0 +1,596 @@
+// Tests of the owner transport: the lease (flock + socket + serving threads),
+// the wire protocol, Dispatch, and ownership across real processes (fork,
+// kill -9).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/fs.h"
+#include "engine/owner.h"
+#include "engine/socket.h"
+
+namespace sluice {
+namespace {
+
+using nlohmann::json;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/sluice-owner-test-XXXXXX";
+    char* made = ::mkdtemp(pattern.data());
+    EXPECT_NE(made, nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string State() const { return path_ + "/.sluice/dev"; }
+
+ private:
+  std::string path_;
+};
+
+json Echo(const json& request, const EventSink& events) {
+  events({{"step", 1}});
+  events({{"step", 2}});
+  return {{"ok", true}, {"echo", request}, {"pid", ::getpid()}};
+}
+
+RequestHandler Tagged(const std::string& tag, std::atomic<int>* calls = nullptr) {
+  return [tag, calls](const json& request, const EventSink& events) -> json {
+    if (calls) ++*calls;
+    events({{"from", tag}});
+    return {{"ok", true}, {"where", tag}, {"echo", request}, {"pid", ::getpid()}};
+  };
+}
+
+// Sends one raw line and returns the first line of the answer.
+std::string RawExchange(const std::string& socket_path, const std::string& line) {
+  Result<UniqueFd> fd = ConnectUnix(socket_path);
+  EXPECT_TRUE(fd.ok()) << fd.status().ToString();
+  if (!fd.ok()) return "";
+  LineConnection connection(std::move(fd).value());
+  EXPECT_TRUE(connection.WriteAll(line).ok());
+  Result<std::string> answer = connection.ReadLine(1 << 20, -1, 5000);
+  EXPECT_TRUE(answer.ok()) << answer.status().ToString();
+  return answer.ok() ? *answer : "";
+}
+
+TEST(OwnerLease, AcquireRecordsOwnerAndSecondAcquireIsBusy) {
+  TempDir dir;
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(lease->info().pid, ::getpid());
+  EXPECT_EQ(lease->info().command, "run");
+  EXPECT_EQ(lease->info().socket_path, dir.State() + "/owner.sock");
+  EXPECT_TRUE(FileExists(lease->info().socket_path));
+
+  Result<OwnerInfo> info = ReadOwnerInfo(dir.State());
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->pid, ::getpid());
+  EXPECT_EQ(info->command, "run");
+  EXPECT_EQ(info->socket_path, lease->info().socket_path);
+  EXPECT_EQ(info->started_at, lease->info().started_at);
+  EXPECT_FALSE(info->started_at.empty());
+
+  // flock is per open file description: a second open in this process is refused.
+  Result<OwnerLease> second = OwnerLease::TryAcquire(dir.State(), "query", Echo);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kBusy);
+  EXPECT_NE(second.status().message().find("pid " + std::to_string(::getpid()) + " (run)"),
+            std::string::npos)
+      << second.status().message();
+
+  lease->Release();
+  lease->Release();  // idempotent
+  EXPECT_FALSE(FileExists(dir.State() + "/owner.sock"));
+  EXPECT_EQ(ReadOwnerInfo(dir.State()).status().code(), StatusCode::kNotFound);
+  Result<OwnerLease> third = OwnerLease::TryAcquire(dir.State(), "query", Echo);
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+}
+
+TEST(OwnerLease, NoOwnerFileIsNotFound) {
+  TempDir dir;
+  EXPECT_EQ(ReadOwnerInfo(dir.State()).status().code(), StatusCode::kNotFound);
+}
+
+TEST(OwnerLease, DestructionAndMoveRelease) {
+  TempDir dir;
+  {
+    Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+    ASSERT_TRUE(lease.ok());
+    OwnerLease moved = std::move(lease).value();
+    Result<json> response = SendToOwner(moved.info().socket_path, {{"q", 1}}, nullptr);
+    ASSERT_TRUE(response.ok()) << response.status().ToString();
+    EXPECT_EQ((*response)["echo"]["q"], 1);
+  }
+  EXPECT_FALSE(FileExists(dir.State() + "/owner.sock"));
+  EXPECT_TRUE(OwnerLease::TryAcquire(dir.State(), "run", Echo).ok());
+}
+
+TEST(OwnerLease, LongStateDirUsesTmpSocket) {
+  TempDir dir;
+  std::string deep = dir.path() + "/" + std::string(60, 'a') + "/" + std::string(60, 'b');
+  std::string path = OwnerSocketPath(deep);
+  EXPECT_EQ(path.rfind("/tmp/sluice-", 0), 0u) << path;
+  EXPECT_EQ(path.size(), std::string("/tmp/sluice-").size() + 16 + std::string(".sock").size());
+  EXPECT_EQ(OwnerSocketPath(deep + "/"), path);  // same folder, same socket
+  EXPECT_EQ(OwnerSocketPath(dir.State()), dir.State() + "/owner.sock");
+
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(deep, "serve", Echo);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(lease->info().socket_path, path);
+  Result<json> response = SendToOwner(path, {{"x", "y"}}, nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["echo"]["x"], "y");
+  lease->Release();
+  EXPECT_FALSE(FileExists(path));
+}
+
+TEST(OwnerLease, StaleSocketIsReplaced) {
+  TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.State()).ok());
+  std::string path = OwnerSocketPath(dir.State());
+  {
+    Result<UniqueFd> dead = ListenUnix(path);  // closed at once: the file stays behind
+    ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+  }
+  ASSERT_TRUE(FileExists(path));
+  EXPECT_EQ(SendToOwner(path, {{"a", 1}}, nullptr).status().code(), StatusCode::kNotFound);
+
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  Result<json> response = SendToOwner(path, {{"a", 1}}, nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["echo"]["a"], 1);
+}
+
+TEST(OwnerLease, ReleaseWaitsForInFlightRequest) {
+  TempDir dir;
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+  Result<OwnerLease> lease =
+      OwnerLease::TryAcquire(dir.State(), "run", [&](const json&, const EventSink&) -> json {
+        started = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        finished = true;
+        return {{"ok", true}};
+      });
+  ASSERT_TRUE(lease.ok());
+  Result<json> response = Status::Internal("not run");
+  std::thread client([&] {
+    response = SendToOwner(lease->info().socket_path, {{"slow", true}}, nullptr);
+  });
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  lease->Release();
+  EXPECT_TRUE(finished);
+  client.join();
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["ok"], true);
+}
+
+TEST(OwnerTransport, RoundTripWithEvents) {
+  TempDir dir;
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "serve", Echo);
+  ASSERT_TRUE(lease.ok());
+  std::vector<json> events;
+  json request = {{"op", "query"}, {"sql", "select 'é', 1"}};
+  Result<json> response = SendToOwner(lease->info().socket_path, request,
+                                      [&](const json& event) { events.push_back(event); });
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["ok"], true);
+  EXPECT_EQ((*response)["echo"], request);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["step"], 1);
+  EXPECT_EQ(events[1]["step"], 2);
+}
+
+TEST(OwnerTransport, ConcurrentClients) {
+  TempDir dir;
+  std::atomic<int> in_flight{0};
+  std::atomic<int> max_in_flight{0};
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(
+      dir.State(), "serve", [&](const json& request, const EventSink& events) -> json {
+        int now = ++in_flight;
+        int seen = max_in_flight.load();
+        while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+        }
+        // Events from helper threads of one request are serialised by the sink.
+        std::thread helper([&] {
+          for (int i = 0; i < 5; ++i) events({{"helper", i}});
+        });
+        for (int i = 0; i < 5; ++i) events({{"main", i}});
+        helper.join();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        --in_flight;
+        return {{"ok", true}, {"id", request["id"]}};
+      });
+  ASSERT_TRUE(lease.ok());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 10;
+  std::atomic<int> good{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        int id = t * 1000 + i;
+        int event_count = 0;
+        Result<json> response = SendToOwner(lease->info().socket_path, {{"id", id}},
+                                            [&](const json&) { ++event_count; });
+        if (response.ok() && (*response)["id"] == id && event_count == 10) ++good;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(good, kThreads * kPerThread);
+  EXPECT_GT(max_in_flight, 1) << "requests were not served concurrently";
+}
+
+TEST(OwnerTransport, LargeResponseAndEvent) {
+  TempDir dir;
+  const std::string big(5 << 20, 'x');
+  const std::string medium(1 << 20, 'y');
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(
+      dir.State(), "serve", [&](const json& request, const EventSink& events) -> json {
+        events({{"chunk", medium}});
+        return {{"ok", true},
+                {"data", big},
+                {"request_size", request["blob"].get<std::string>().size()}};
+      });
+  ASSERT_TRUE(lease.ok());
+  std::string event_data;
+  Result<json> response =
+      SendToOwner(lease->info().socket_path, {{"blob", std::string(2 << 20, 'z')}},
+                  [&](const json& event) { event_data = event["chunk"].get<std::string>(); });
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["data"].get<std::string>(), big);
+  EXPECT_EQ((*response)["request_size"], 2 << 20);
+  EXPECT_EQ(event_data, medium);
+}
+
+TEST(OwnerTransport, MalformedRequestsGetErrorResponses) {
+  TempDir dir;
+  std::atomic<int> calls{0};
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "serve", Tagged("owner", &calls));
+  ASSERT_TRUE(lease.ok());
+  const std::string& path = lease->info().socket_path;
+
+  json answer = json::parse(RawExchange(path, "this is {not json\n"), nullptr, false);
+  ASSERT_TRUE(answer.is_object());
+  EXPECT_EQ(answer["type"], "response");
+  EXPECT_EQ(answer["response"]["ok"], false);
+  EXPECT_NE(answer["response"]["error"].get<std::string>().find("malformed"), std::string::npos);
+
+  answer = json::parse(RawExchange(path, "[1, 2, 3]\n"), nullptr, false);
+  ASSERT_TRUE(answer.is_object());
+  EXPECT_EQ(answer["response"]["ok"], false);
+
+  answer = json::parse(RawExchange(path, std::string("\xff\xfe\n", 3)), nullptr, false);
+  ASSERT_TRUE(answer.is_object());
+  EXPECT_EQ(answer["response"]["ok"], false);
+
+  EXPECT_EQ(calls, 0);
+  Result<json> response = SendToOwner(path, {{"fine", true}}, nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["where"], "owner");
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(OwnerTransport, HandlerExceptionBecomesErrorResponse) {
+  TempDir dir;
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(
+      dir.State(), "serve", [](const json& request, const EventSink&) -> json {
+        if (request.contains("boom")) throw std::runtime_error("kaboom");
+        return request.at("missing");  // throws json::out_of_range
+      });
+  ASSERT_TRUE(lease.ok());
+  Result<json> response = SendToOwner(lease->info().socket_path, {{"boom", 1}}, nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["ok"], false);
+  EXPECT_NE((*response)["error"].get<std::string>().find("kaboom"), std::string::npos);
+  response = SendToOwner(lease->info().socket_path, {{"other", 1}}, nullptr);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ((*response)["ok"], false);
+}
+
+TEST(OwnerTransport, ClientLeavingEarlyDoesNotHurtOwner) {
+  TempDir dir;
+  std::atomic<bool> done{false};
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(
+      dir.State(), "serve", [&](const json& request, const EventSink& events) -> json {
+        if (request.contains("slow")) {
+          // Writes to a closed peer: EPIPE must be an error value, not SIGPIPE.
+          for (int i = 0; i < 50; ++i) {
+            events({{"i", i}, {"pad", std::string(4096, 'p')}});
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+          done = true;
+        }
+        return {{"ok", true}};
+      });
+  ASSERT_TRUE(lease.ok());
+  {
+    Result<UniqueFd> fd = ConnectUnix(lease->info().socket_path);
+    ASSERT_TRUE(fd.ok());
+    LineConnection connection(std::move(fd).value());
+    ASSERT_TRUE(connection.WriteAll("{\"slow\": true}\n").ok());
+  }  // closed before any answer
+  for (int i = 0; i < 5000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(done);
+  Result<json> response = SendToOwner(lease->info().socket_path, {{"quick", 1}}, nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["ok"], true);
+}
+
+TEST(OwnerTransport, NobodyListeningIsNotFound) {
+  TempDir dir;
+  Result<json> response = SendToOwner(dir.path() + "/none.sock", {{"a", 1}}, nullptr);
+  EXPECT_EQ(response.status().code(), StatusCode::kNotFound) << response.status().ToString();
+}
+
+TEST(OwnerTransport, OwnerClosingBeforeResponseIsIOError) {
+  TempDir dir;
+  std::string path = dir.path() + "/fake.sock";
+  Result<UniqueFd> listener = ListenUnix(path);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  std::thread fake_owner([&] {
+    // An owner that dies mid-request: one event, then the connection drops.
+    for (int i = 0; i < 5000; ++i) {
+      Result<UniqueFd> fd = AcceptUnix(listener->get());
+      if (!fd.ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      LineConnection connection(std::move(fd).value());
+      EXPECT_TRUE(connection.ReadLine(1 << 20, -1, 5000).ok());
+      EXPECT_TRUE(connection.WriteAll("{\"type\":\"event\",\"event\":{\"n\":1}}\n").ok());
+      return;
+    }
+  });
+  int events = 0;
+  Result<json> response = SendToOwner(path, {{"a", 1}}, [&](const json&) { ++events; });
+  fake_owner.join();
+  EXPECT_EQ(response.status().code(), StatusCode::kIOError) << response.status().ToString();
+  EXPECT_EQ(events, 1);
+}
+
+TEST(OwnerDispatch, FreeEnvironmentRunsLocally) {
+  TempDir dir;
+  std::atomic<int> local_calls{0};
+  std::vector<json> events;
+  Result<json> response =
+      Dispatch(dir.State(), "query", {{"q", 1}}, Tagged("local", &local_calls), Tagged("others"),
+               [&](const json& event) { events.push_back(event); });
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["where"], "local");
+  EXPECT_EQ(local_calls, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["from"], "local");
+  // Ownership was released afterwards.
+  EXPECT_EQ(ReadOwnerInfo(dir.State()).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(OwnerLease::TryAcquire(dir.State(), "run", Echo).ok());
+}
+
+TEST(OwnerDispatch, LocalExceptionBecomesErrorResponse) {
+  TempDir dir;
+  Result<json> response = Dispatch(
+      dir.State(), "query", {{"q", 1}},
+      [](const json&, const EventSink&) -> json { throw std::runtime_error("local failure"); },
+      Tagged("others"), nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["ok"], false);
+  EXPECT_NE((*response)["error"].get<std::string>().find("local failure"), std::string::npos);
+}
+
+TEST(OwnerDispatch, OwnedEnvironmentForwards) {
+  TempDir dir;
+  std::atomic<int> local_calls{0};
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "serve", Tagged("owner"));
+  ASSERT_TRUE(lease.ok());
+  std::vector<json> events;
+  Result<json> response =
+      Dispatch(dir.State(), "query", {{"q", 2}}, Tagged("local", &local_calls), Tagged("others"),
+               [&](const json& event) { events.push_back(event); });
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["where"], "owner");
+  EXPECT_EQ((*response)["echo"]["q"], 2);
+  EXPECT_EQ(local_calls, 0);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["from"], "owner");
+}
+
+TEST(OwnerDispatch, AfterReleaseBecomesOwnerAndServesOthers) {
+  TempDir dir;
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "serve", Tagged("owner"));
+  ASSERT_TRUE(lease.ok());
+  Result<json> first =
+      Dispatch(dir.State(), "query", json::object(), Tagged("local"), Tagged("others"), nullptr);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ((*first)["where"], "owner");
+  lease->Release();
+
+  // Now this Dispatch owns the environment; while its local handler runs, a
+  // second Dispatch is served by our serve_others handler through the socket.
+  Result<json> nested = Status::Internal("not run");
+  RequestHandler local = [&](const json&, const EventSink&) -> json {
+    std::thread other([&] {
+      nested = Dispatch(dir.State(), "query", {{"n", 1}}, Tagged("nested-local"),
+                        Tagged("nested-others"), nullptr);
+    });
+    other.join();
+    return {{"ok", true}, {"where", "local"}};
+  };
+  Result<json> second =
+      Dispatch(dir.State(), "run", json::object(), local, Tagged("others"), nullptr);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ((*second)["where"], "local");
+  ASSERT_TRUE(nested.ok()) << nested.status().ToString();
+  EXPECT_EQ((*nested)["where"], "others");
+  EXPECT_EQ((*nested)["echo"]["n"], 1);
+}
+
+// Holds the lock like an owner that never listens (hung, or still starting).
+Result<FileLock> FakeSilentOwner(const TempDir& dir, int64_t pid) {
+  RETURN_IF_ERROR(MakeDirs(dir.State()));
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::TryAcquire(dir.State() + "/owner"));
+  json info = {{"pid", pid},
+               {"command", "run"},
+               {"socket_path", dir.State() + "/owner.sock"},
+               {"started_at", "2026-01-01T00:00:00.000Z"}};
+  std::string text = info.dump();
+  RETURN_IF_ERROR(WriteAll(lock.fd(), text.data(), text.size(), "owner"));
+  return lock;
+}
+
+TEST(OwnerDispatch, SilentOwnerTimesOut) {
+  TempDir dir;
+  Result<FileLock> lock = FakeSilentOwner(dir, 4242);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  int64_t start = MonotonicMillis();
+  Result<json> response = Dispatch(dir.State(), "query", json::object(), Tagged("local"),
+                                   Tagged("others"), nullptr, 300);
+  int64_t elapsed = MonotonicMillis() - start;
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), StatusCode::kBusy);
+  EXPECT_NE(response.status().message().find("is owned by pid 4242 (run) but it does not answer"),
+            std::string::npos)
+      << response.status().message();
+  EXPECT_GE(elapsed, 300);
+  EXPECT_LT(elapsed, 3000);
+}
+
+TEST(OwnerDispatch, RetriesUntilOwnerGoesAway) {
+  TempDir dir;
+  Result<FileLock> lock = FakeSilentOwner(dir, 4242);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  std::thread owner_exits([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    lock = Status::Cancelled("released");  // drops the FileLock
+  });
+  Result<json> response = Dispatch(dir.State(), "query", json::object(), Tagged("local"),
+                                   Tagged("others"), nullptr, 5000);
+  owner_exits.join();
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["where"], "local");
+}
+
+// A child process that owns the environment until told to stop (a byte or EOF
+// on `control`), reporting 'R' (ready) or 'F' (failed) on `ready`.
+pid_t ForkOwner(const std::string& state_dir, UniqueFd* ready_read, UniqueFd* control_write) {
+  int ready[2];
+  int control[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0) return -1;
+  UniqueFd ready_r(ready[0]), ready_w(ready[1]), control_r(control[0]), control_w(control[1]);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ready_r = UniqueFd();
+    control_w = UniqueFd();
+    Result<OwnerLease> lease = OwnerLease::TryAcquire(
+        state_dir, "child-serve", [](const json& request, const EventSink& events) -> json {
+          events({{"child", true}});
+          return {{"ok", true}, {"pid", ::getpid()}, {"echo", request}};
+        });
+    char status = lease.ok() ? 'R' : 'F';
+    if (::write(ready_w.get(), &status, 1) != 1 || !lease.ok()) ::_exit(2);
+    char byte;
+    while (::read(control_r.get(), &byte, 1) < 0 && errno == EINTR) {
+    }
+    lease->Release();
+    ::_exit(0);
+  }
+  *ready_read = std::move(ready_r);
+  *control_write = std::move(control_w);
+  return pid;
+}
+
+bool WaitReady(const UniqueFd& ready) {
+  char status = 0;
+  return ::read(ready.get(), &status, 1) == 1 && status == 'R';
+}
+
+TEST(OwnerCrossProcess, ForwardsToChildThenRecoversFromKill9) {
+  TempDir dir;
+  UniqueFd ready, control;
+  pid_t child = ForkOwner(dir.State(), &ready, &control);
+  ASSERT_GT(child, 0);
+  ASSERT_TRUE(WaitReady(ready));
+
+  Result<OwnerLease> mine = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+  ASSERT_FALSE(mine.ok());
+  EXPECT_EQ(mine.status().code(), StatusCode::kBusy);
+  EXPECT_NE(mine.status().message().find("pid " + std::to_string(child)), std::string::npos);
+
+  std::vector<json> events;
+  Result<json> response =
+      Dispatch(dir.State(), "query", {{"q", "x"}}, Tagged("local"), Tagged("others"),
+               [&](const json& event) { events.push_back(event); });
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["pid"], child);
+  EXPECT_EQ((*response)["echo"]["q"], "x");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["child"], true);
+
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(wstatus));
+
+  // The dead owner left its socket file and record; the kernel dropped its lock.
+  std::string socket_path = OwnerSocketPath(dir.State());
+  EXPECT_TRUE(FileExists(socket_path));
+  Result<OwnerInfo> stale = ReadOwnerInfo(dir.State());
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(stale->pid, child);
+  EXPECT_EQ(SendToOwner(socket_path, json::object(), nullptr).status().code(),
+            StatusCode::kNotFound);
+
+  mine = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  EXPECT_EQ(ReadOwnerInfo(dir.State())->pid, ::getpid());
+  response = SendToOwner(socket_path, {{"after", 1}}, nullptr);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ((*response)["pid"], ::getpid());
+}
+
+TEST(OwnerCrossProcess, ChildReleaseHandsOwnershipOver) {
+  TempDir dir;
+  UniqueFd ready, control;
+  pid_t child = ForkOwner(dir.State(), &ready, &control);
+  ASSERT_GT(child, 0);
+  ASSERT_TRUE(WaitReady(ready));
+  Result<json> forwarded =
+      Dispatch(dir.State(), "query", json::object(), Tagged("local"), Tagged("others"), nullptr);
+  ASSERT_TRUE(forwarded.ok()) << forwarded.status().ToString();
+  EXPECT_EQ((*forwarded)["pid"], child);
+
+  control = UniqueFd();  // EOF tells the child to release and exit
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+  EXPECT_FALSE(FileExists(OwnerSocketPath(dir.State())));
+  EXPECT_EQ(ReadOwnerInfo(dir.State()).status().code(), StatusCode::kNotFound);
+
+  Result<json> local =
+      Dispatch(dir.State(), "query", json::object(), Tagged("local"), Tagged("others"), nullptr);
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  EXPECT_EQ((*local)["where"], "local");
+}
+
+}  // namespace
+}  // namespace sluice
