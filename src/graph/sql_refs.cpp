@@ -133,7 +133,7 @@ class RefWalker {
       recursive_scope.names.push_back(ToLower(StringField(node, "cte_name")));
       scope = &recursive_scope;
     } else if (type == "BASE_TABLE" && cls.empty()) {
-      AddTable(node, *scope);
+      AddTable(node, scope);
       return;
     } else if (type == "TABLE_FUNCTION" && cls.empty()) {
       auto function = node.find("function");
@@ -171,7 +171,7 @@ class RefWalker {
   }
 
  private:
-  void AddTable(const json& node, const Scope& scope) {
+  void AddTable(const json& node, const Scope* scope) {
     std::string table = StringField(node, "table_name");
     std::string schema = StringField(node, "schema_name");
     std::string catalog = StringField(node, "catalog_name");
@@ -181,7 +181,8 @@ class RefWalker {
         files_.insert(table);
         return;
       }
-      if (scope.Has(ToLower(table))) return;  // a CTE in scope, not a dependency
+      if (scope != nullptr && scope->Has(ToLower(table)))
+        return;  // a CTE in scope, not a dependency
     }
     std::string name;
     if (!catalog.empty()) name += catalog + ".";
