@@ -1,8 +1,10 @@
 #include "config/loader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <filesystem>
+#include <thread>
 #include <unordered_map>
 
 #include "config/template.h"
@@ -106,6 +108,20 @@ std::string Stem(const std::string& file_name) {
   return dot == std::string::npos ? file_name : file_name.substr(0, dot);
 }
 
+// The start of the line after the one holding pos (text.size() at the end).
+size_t NextLine(std::string_view text, size_t pos) {
+  size_t nl = text.find('\n', pos);
+  return nl == std::string_view::npos ? text.size() : nl + 1;
+}
+
+// True when the line starting at pos is `marker`, give or take spaces (so a
+// banner comment such as "/* ------ */" is no header block).
+bool IsMarkerLine(std::string_view text, size_t pos, std::string_view marker) {
+  size_t end = text.find('\n', pos);
+  if (end == std::string_view::npos) end = text.size();
+  return Trim(text.substr(pos, end - pos)) == marker;
+}
+
 // True when the SQL holds anything but whitespace and comments.
 bool HasSqlContent(std::string_view sql) {
   size_t i = 0;
@@ -188,6 +204,8 @@ class Loader {
       MapReader top(*doc, kSluiceKeys, "sluice.yaml", errs);
       if (top.is_map()) ReadSluice(top, errs);
     }
+    // Without a readable vars: every var('x') would look unset; check none.
+    template_vars_ = vars_ok_ && doc ? project_.vars : nlohmann::json();
     if (!project_.environments.count("dev"))
       project_.environments["dev"] = DefaultEnvironment("dev");
     if (project_.secret_providers.empty()) project_.secret_providers.push_back(SecretProvider{});
@@ -233,6 +251,7 @@ class Loader {
     if (const YamlEntry* e = top.Find("defaults")) ReadDefaults(*e, errs);
     if (const YamlEntry* e = top.Find("vars")) {
       MapReader vars(e->value, {}, "vars", errs, e->line);
+      vars_ok_ = vars.is_map();
       if (vars.is_map() && !e->value.IsNull()) project_.vars = YamlToJson(e->value);
     }
     if (const YamlEntry* e = top.Find("server")) {
@@ -435,7 +454,7 @@ class Loader {
   }
 
   void CheckTemplateText(const std::string& text, int line, FileErrors& errs) {
-    if (auto err = CheckTemplate(text, project_.vars, line)) errs.At(err->line, err->message);
+    if (auto err = CheckTemplate(text, template_vars_, line)) errs.At(err->line, err->message);
   }
 
   void LoadSource(const std::string& rel, const std::string& stem) {
@@ -893,11 +912,22 @@ class Loader {
   void LoadModels() {
     const std::string dir = JoinPath(root_, "models");
     std::vector<std::string> files = ListFiles(dir, {".sql", ".yaml", ".yml"});
-    std::unordered_map<std::string, size_t> by_name;
+    std::vector<std::string> sql_files;
     for (const std::string& file : files) {
-      if (!EndsWith(file, ".sql")) continue;
+      if (EndsWith(file, ".sql")) sql_files.push_back("models/" + file);
+    }
+    std::vector<Result<std::string>> texts = ReadFiles(sql_files);
+    project_.models.reserve(sql_files.size());
+    std::unordered_map<std::string, size_t> by_name;
+    by_name.reserve(sql_files.size());
+    for (size_t i = 0; i < sql_files.size(); ++i) {
+      const std::string& rel = sql_files[i];
+      if (!texts[i].ok()) {
+        errors_.push_back({SourceLoc{rel, 0}, "cannot read: " + texts[i].status().message()});
+        continue;
+      }
       size_t before = project_.models.size();
-      LoadModel("models/" + file, ToLower(Stem(file)));
+      LoadModel(rel, ToLower(Stem(Basename(rel))), std::move(texts[i]).value());
       if (project_.models.size() > before) by_name.emplace(project_.models.back().name, before);
     }
     for (const std::string& file : files) {
@@ -914,10 +944,25 @@ class Loader {
     }
   }
 
-  void LoadModel(const std::string& rel, const std::string& name) {
-    std::optional<std::string> text_or = Read(rel);
-    if (!text_or) return;
-    const std::string& text = *text_or;
+  // Reads root/rels[i] into the i-th result, on a few threads when there are
+  // many: for a big project, opening and reading files is most of the load.
+  std::vector<Result<std::string>> ReadFiles(const std::vector<std::string>& rels) const {
+    std::vector<Result<std::string>> out(rels.size(), Result<std::string>(std::string()));
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < rels.size(); i = next++)
+        out[i] = ReadFile(JoinPath(root_, rels[i]));
+    };
+    size_t workers =
+        rels.size() < 256 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
+    return out;
+  }
+
+  void LoadModel(const std::string& rel, const std::string& name, std::string text) {
     ModelSpec model;
     model.name = name;
     model.loc = SourceLoc{rel, 1};
@@ -931,27 +976,23 @@ class Loader {
     if (StartsWith(text, "\xEF\xBB\xBF")) start = 3;
     while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
     size_t sql_begin = 0;
-    if (text.compare(start, kHeaderOpen.size(), kHeaderOpen) == 0) {
+    if (IsMarkerLine(text, start, kHeaderOpen)) {
       int open_line = CountLines(text, start) + 1;
-      size_t yaml_begin = text.find('\n', start);
-      size_t close =
-          yaml_begin == std::string::npos ? std::string::npos : text.find(kHeaderClose, yaml_begin);
-      if (close == std::string::npos) {
+      size_t yaml_begin = NextLine(text, start);
+      size_t close = yaml_begin;
+      while (close < text.size() && !IsMarkerLine(text, close, kHeaderClose)) {
+        close = NextLine(text, close);
+      }
+      if (close >= text.size()) {
         errs.At(open_line, "the header block /* --- has no closing --- */ line");
+        project_.models.push_back(std::move(model));
         return;
       }
-      ++yaml_begin;
-      std::string yaml = text.substr(yaml_begin, close - yaml_begin);
-      ReadModelHeader(yaml, open_line, &model, rel);
-      sql_begin = close + kHeaderClose.size();
-      if (text.compare(sql_begin, 2, "\r\n") == 0) {
-        sql_begin += 2;
-      } else if (sql_begin < text.size() && text[sql_begin] == '\n') {
-        ++sql_begin;
-      }
+      ReadModelHeader(text.substr(yaml_begin, close - yaml_begin), open_line, &model, rel);
+      sql_begin = NextLine(text, close);
       model.sql_first_line = CountLines(text, sql_begin) + 1;
     }
-    model.sql = text.substr(sql_begin);
+    model.sql = sql_begin == 0 ? std::move(text) : text.substr(sql_begin);
     if (!HasSqlContent(model.sql)) {
       errs.At(model.sql_first_line, "model is empty; write a SELECT statement");
     } else {
@@ -1152,6 +1193,8 @@ class Loader {
   std::string root_;
   Project project_;
   std::vector<SourceLoc> source_name_locs_;  // where each source's name is set
+  bool vars_ok_ = true;                      // sluice.yaml's vars: was readable
+  nlohmann::json template_vars_;             // vars for CheckTemplate; null = unknown
   std::vector<ConfigError> errors_;
 };
 

@@ -268,6 +268,7 @@ class Engine {
             return std::nullopt;
           }
         }
+        if (check_mode() && vars_.is_null()) break;  // vars unknown: not checked
         if (!expr.var_default) {
           return "var('" + expr.var_name +
                  "') is not set; define it under vars: in sluice.yaml or give a default";

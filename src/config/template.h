@@ -42,7 +42,8 @@ Result<std::string> RenderTemplate(std::string_view text, const TemplateContext&
                                    int first_line = 1);
 
 // Parses text without rendering and checks every branch: syntax, known names,
-// and that each var('x') without a default is set in `vars`. nullopt when fine.
+// and that each var('x') without a default is set in `vars` (skipped when vars
+// is null, i.e. unknown). nullopt when fine.
 std::optional<TemplateError> CheckTemplate(std::string_view text, const nlohmann::json& vars,
                                            int first_line = 1);
 

@@ -578,6 +578,26 @@ TEST_F(ConfigLoaderTest, ModelHeaderErrorsUseSqlFileLines) {
             "models/m.sql:1: the header block /* --- has no closing --- */ line");
 }
 
+TEST_F(ConfigLoaderTest, HeaderBlockMarkers) {
+  // A banner comment is SQL, not a header block.
+  LoadedProject loaded = LoadWith(
+      {{"models/m.sql", "/* ---------- */\n/* -----\n  notes\n----- */\nselect 1\n"},
+       {"models/h.sql", "\xEF\xBB\xBF\n/* ---  \r\nmaterialized: view\r\n  --- */  \r\nselect 2"}});
+  ASSERT_TRUE(loaded.ok()) << ::testing::PrintToString(Errors(loaded));
+  const ModelSpec& h = loaded.project.models[0];
+  EXPECT_EQ(h.materialized, "view");
+  EXPECT_EQ(h.sql, "select 2");
+  EXPECT_EQ(h.sql_first_line, 5);
+  const ModelSpec& m = loaded.project.models[1];
+  EXPECT_EQ(m.materialized, "table");
+  EXPECT_EQ(m.sql_first_line, 1);
+  EXPECT_EQ(m.sql.substr(0, 16), "/* ---------- */");
+  // An unclosed header still yields the model, so models/x.yaml finds it.
+  EXPECT_EQ(OnlyError({{"models/x.sql", "/* ---\nmaterialized: view\n"},
+                       {"models/x.yaml", "description: d\n"}}),
+            "models/x.sql:1: the header block /* --- has no closing --- */ line");
+}
+
 TEST_F(ConfigLoaderTest, IncrementalRules) {
   EXPECT_EQ(OnlyError({{"models/m.sql", "/* ---\nmaterialized: incremental\n--- */\nselect 1\n"}}),
             "models/m.sql:2: materialized: incremental needs strategy: append, merge or "
@@ -607,6 +627,19 @@ TEST_F(ConfigLoaderTest, ModelTemplateErrorsUseFileLines) {
                         "}}'\n"}}),
             "models/m.sql:5: var('rgn') is not set; define it under vars: in sluice.yaml or "
             "give a default");
+}
+
+TEST_F(ConfigLoaderTest, BrokenSluiceYamlDoesNotFlagEveryVar) {
+  EXPECT_EQ(OnlyError({{"sluice.yaml", "name: t\nvars: {a: [1}\n"},
+                       {"models/m.sql", "select {{ var('a') }}\n"}}),
+            "sluice.yaml:2: YAML syntax error: illegal flow end");
+  // Template syntax is still checked.
+  std::vector<std::string> errors =
+      Errors(LoadWith({{"sluice.yaml", "name: t\nvars: [1]\n"},
+                       {"models/m.sql", "select {{ var('a') }}\n{{ x }}"}}));
+  EXPECT_EQ(errors, (Strings{"models/m.sql:2: unknown template variable 'x'; known: var('name'), "
+                             "env, partition, start, end, this",
+                             "sluice.yaml:2: vars: expected a mapping (key: value), got a list"}));
 }
 
 TEST_F(ConfigLoaderTest, ModelAndSeedNames) {
