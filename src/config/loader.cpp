@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cctype>
 #include <filesystem>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 
@@ -806,11 +807,14 @@ class Loader {
       }
       CheckSpec check;
       check.loc = errs.Loc(line);
-      const YAML::Node* args = nullptr;
-      YAML::Node args_node;
+      YAML::Node args;
       bool ok = true;
       for (const auto& kv : item) {
-        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+        if (!kv.first.IsScalar()) {  // reported by ReadDocument
+          ok = false;
+          continue;
+        }
+        const std::string& key = kv.first.Scalar();
         int key_line = errs.LineOf(kv.first, line);
         if (key == "severity") {
           std::string sev = kv.second.IsScalar() ? kv.second.Scalar() : "";
@@ -838,8 +842,7 @@ class Loader {
             continue;
           }
           check.type = key;
-          args_node = kv.second;
-          args = &args_node;
+          args = kv.second;
         } else {
           errs.At(key_line, UnknownWord("check", key, KnownCheckTypes()));
           ok = false;
@@ -850,7 +853,7 @@ class Loader {
         errs.At(line, "check has no type; write e.g. - not_null: [column]");
         continue;
       }
-      if (!ShapeCheck(&check, *args, line, errs)) continue;
+      if (!ShapeCheck(&check, args, line, errs)) continue;
       out.push_back(std::move(check));
     }
     return out;
@@ -956,7 +959,13 @@ class Loader {
     size_t workers =
         rels.size() < 256 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
     std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+    for (size_t w = 1; w < workers; ++w) {
+      try {
+        threads.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads: the ones running (and this one) read the rest
+      }
+    }
     work();
     for (std::thread& t : threads) t.join();
     return out;

@@ -256,8 +256,8 @@ class Engine {
 
   // The value of expr; `truthy` (when given) receives its truth for conditions.
   std::optional<std::string> Eval(const Expr& expr, std::string* value, bool* truthy) {
-    const TemplateContext empty_ctx;
-    const TemplateContext& ctx = ctx_ ? *ctx_ : empty_ctx;
+    static const TemplateContext kCheckCtx;  // check mode: values do not matter
+    const TemplateContext& ctx = ctx_ ? *ctx_ : kCheckCtx;
     switch (expr.kind) {
       case ExprKind::kVar: {
         if (vars_.is_object()) {
