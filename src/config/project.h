@@ -27,7 +27,8 @@ enum class Severity { kError, kWarn };
 // One data check, e.g. `- not_null: [stop_id]` or `- row_count: {min: 1}`.
 struct CheckSpec {
   std::string type;        // not_null | unique | row_count | accepted_values | ...
-  nlohmann::json args;     // the value under the type key, as written
+  nlohmann::json args;     // the value under the type key, as written (not_null and
+                           // unique: always a list of column names)
   Severity severity = Severity::kError;
   std::string name;        // display name, e.g. "not_null(stop_id)"
   SourceLoc loc;
@@ -57,6 +58,7 @@ struct TableSpec {
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;
   SourceLoc loc;
+  std::string description;
 };
 
 struct FetchSpec {
@@ -74,11 +76,13 @@ struct SourceSpec {
   std::string format;         // the body's format
   nlohmann::json format_options = nlohmann::json::object();
   std::vector<TableSpec> tables;
-  std::string schedule;       // "" = manual
+  std::string schedule;       // "" = manual; cron or @hourly as written; {every: 20s} ->
+                              // "@every 20s"; {after: [a, b]} -> "@after a,b"
   nlohmann::json partition;   // null when unpartitioned
   nlohmann::json freshness;   // null when not set
   std::vector<std::string> tags;
   nlohmann::json config;      // the whole file as JSON (secrets unresolved), for fingerprints
+  std::string description;
 };
 
 struct ModelSpec {
@@ -92,6 +96,8 @@ struct ModelSpec {
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;
   nlohmann::json header = nlohmann::json::object();  // the header as JSON, for fingerprints
+  std::string description;
+  nlohmann::json partition_by;  // null, or a column name / list as written in the header
 };
 
 struct SeedSpec {
@@ -102,6 +108,7 @@ struct SeedSpec {
   std::vector<CheckSpec> checks;  // from seeds/<name>.yaml when present
   nlohmann::json column_types = nlohmann::json::object();  // column -> DuckDB type
   std::vector<std::string> tags;
+  std::string description;
 };
 
 struct FieldSpec {

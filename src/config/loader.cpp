@@ -1,0 +1,1278 @@
+#include "config/loader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+
+#include "config/template.h"
+#include "config/yaml_util.h"
+#include "core/fs.h"
+#include "core/strings.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets", "external",
+                                              "defaults", "vars",         "server",  "notify"};
+const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata"};
+const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_limit",
+                                                "keep_versions"};
+const std::vector<std::string> kServerKeys = {"listen", "tokens"};
+const std::vector<std::string> kSourceKeys = {
+    "name",     "description",  "fetch",       "format", "options", "tables",
+    "schedule", "partition",    "freshness",   "tags",   "member",  "key",
+    "columns",  "columns_only", "null_values", "filter", "checks"};
+// Keys that describe one table: at the top level of a single-table source,
+// under tables: otherwise.
+const std::vector<std::string> kSingleTableKeys = {
+    "member", "key", "columns", "columns_only", "null_values", "filter", "checks"};
+const std::vector<std::string> kTableKeys = {"member",  "format",       "options",     "key",
+                                             "columns", "columns_only", "null_values", "filter",
+                                             "checks",  "tags",         "description"};
+const std::vector<std::string> kFetchKeys = {"url",        "headers",   "paginate", "method",
+                                             "params",     "body",      "timeout",  "retries",
+                                             "rate_limit", "max_bytes", "expect",   "auth"};
+const std::vector<std::string> kExpectKeys = {"content_type", "min_bytes"};
+const std::vector<std::string> kPaginateTypes = {"none", "page", "offset", "cursor", "link"};
+const std::vector<std::string> kDecoderOptions = {
+    "delimiter", "header",      "quote",       "escape",      "encoding",         "skip",
+    "records",   "all_varchar", "sample_size", "date_format", "timestamp_format", "compression",
+    "table",     "sheet"};
+const std::vector<std::string> kColumnKeys = {"field",   "type",   "formats", "range",      "patch",
+                                              "default", "values", "concat",  "description"};
+const std::vector<std::string> kPartitionKeys = {"by", "start", "end"};
+const std::vector<std::string> kPartitionUnits = {"hour", "day", "week", "month", "year"};
+const std::vector<std::string> kFreshnessKeys = {"warn_after", "error_after"};
+const std::vector<std::string> kScheduleKeys = {"every", "after"};
+const std::vector<std::string> kScheduleMacros = {"@hourly", "@daily",    "@weekly",  "@monthly",
+                                                  "@yearly", "@annually", "@midnight"};
+const std::vector<std::string> kModelHeaderKeys = {
+    "materialized", "strategy", "key", "checks", "tags", "description", "partition_by"};
+const std::vector<std::string> kModelDocKeys = {"description", "checks", "tags"};
+const std::vector<std::string> kMaterializations = {"view", "table", "incremental"};
+const std::vector<std::string> kStrategies = {"append", "merge", "replace_partition"};
+const std::vector<std::string> kSeedKeys = {"key", "column_types", "checks", "tags", "description"};
+const std::vector<std::string> kFieldKeys = {"type", "description", "pattern"};
+const std::vector<std::string> kFieldListKeys = {"field", "type", "description", "pattern"};
+const std::vector<std::string> kRowCountKeys = {"min", "max"};
+const std::vector<std::string> kAcceptedValuesKeys = {"column", "values"};
+
+constexpr std::string_view kHeaderOpen = "/* ---";
+constexpr std::string_view kHeaderClose = "--- */";
+
+// "unknown format 'cvs' (did you mean csv?)" or "...; supported: a, b".
+std::string UnknownWord(std::string_view what, std::string_view word,
+                        const std::vector<std::string>& known) {
+  std::string hint = DidYouMeanHint(word, known);
+  if (hint.empty()) hint = "; supported: " + Join(known, ", ");
+  return "unknown " + std::string(what) + " '" + std::string(word) + "'" + hint;
+}
+
+bool Contains(const std::vector<std::string>& list, std::string_view word) {
+  return std::find(list.begin(), list.end(), word) != list.end();
+}
+
+int CountLines(std::string_view text, size_t end) {
+  return static_cast<int>(
+      std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(end), '\n'));
+}
+
+// Regular, non-hidden files in dir whose names end with one of exts, sorted.
+std::vector<std::string> ListFiles(const std::string& dir, const std::vector<std::string>& exts) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return out;
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    std::string name = it->path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    bool wanted = false;
+    for (const std::string& ext : exts) wanted = wanted || EndsWith(name, ext);
+    if (!wanted) continue;
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    out.push_back(std::move(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Stem(const std::string& file_name) {
+  size_t dot = file_name.rfind('.');
+  return dot == std::string::npos ? file_name : file_name.substr(0, dot);
+}
+
+// The start of the line after the one holding pos (text.size() at the end).
+size_t NextLine(std::string_view text, size_t pos) {
+  size_t nl = text.find('\n', pos);
+  return nl == std::string_view::npos ? text.size() : nl + 1;
+}
+
+// True when the line starting at pos is `marker`, give or take spaces (so a
+// banner comment such as "/* ------ */" is no header block).
+bool IsMarkerLine(std::string_view text, size_t pos, std::string_view marker) {
+  size_t end = text.find('\n', pos);
+  if (end == std::string_view::npos) end = text.size();
+  return Trim(text.substr(pos, end - pos)) == marker;
+}
+
+// True when the SQL holds anything but whitespace and comments.
+bool HasSqlContent(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size()) {
+    char c = sql[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      size_t nl = sql.find('\n', i);
+      if (nl == std::string_view::npos) return false;
+      i = nl + 1;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      size_t close = sql.find("*/", i + 2);
+      if (close == std::string_view::npos) return false;
+      i = close + 2;
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string root) : root_(std::move(root)) {}
+
+  LoadedProject Run() {
+    project_.root = root_;
+    if (LoadSluiceYaml()) {
+      LoadFields();
+      LoadSources();
+      LoadModels();
+      LoadSeeds();
+      CheckAssetNames();
+    }
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       if (a.loc.file != b.loc.file) return a.loc.file < b.loc.file;
+                       return a.loc.line < b.loc.line;
+                     });
+    return LoadedProject{std::move(project_), std::move(errors_)};
+  }
+
+ private:
+  struct AssetDef {
+    std::string name;
+    SourceLoc loc;
+  };
+
+  std::string Abs(const std::string& path) const {
+    if (!path.empty() && path[0] == '/') return fs::path(path).lexically_normal().string();
+    return (fs::path(root_) / path).lexically_normal().string();
+  }
+
+  // Reads root/rel; reports an error and returns nullopt when it cannot.
+  std::optional<std::string> Read(const std::string& rel) {
+    Result<std::string> text = ReadFile(JoinPath(root_, rel));
+    if (!text.ok()) {
+      errors_.push_back({SourceLoc{rel, 0}, "cannot read: " + text.status().message()});
+      return std::nullopt;
+    }
+    return std::move(text).value();
+  }
+
+  // ---- sluice.yaml -------------------------------------------------------
+
+  bool LoadSluiceYaml() {
+    const std::string rel = "sluice.yaml";
+    if (!FileExists(JoinPath(root_, rel))) {
+      errors_.push_back({SourceLoc{rel, 0}, "no sluice.yaml in " + root_ +
+                                                "; run `sluice init DIR` to create a project"});
+      return false;
+    }
+    std::optional<std::string> text = Read(rel);
+    if (!text) return false;
+    FileErrors errs(rel, &errors_);
+    std::optional<YAML::Node> doc = ParseYaml(*text, errs);
+    if (doc) {
+      ReadDocument(*doc, errs);  // reports malformed ${secret:...} anywhere in the file
+      MapReader top(*doc, kSluiceKeys, "sluice.yaml", errs);
+      if (top.is_map()) ReadSluice(top, errs);
+    }
+    // Without a readable vars: every var('x') would look unset; check none.
+    template_vars_ = vars_ok_ && doc ? project_.vars : nlohmann::json();
+    if (!project_.environments.count("dev"))
+      project_.environments["dev"] = DefaultEnvironment("dev");
+    if (project_.secret_providers.empty()) project_.secret_providers.push_back(SecretProvider{});
+    return true;
+  }
+
+  EnvironmentSpec DefaultEnvironment(const std::string& name) const {
+    EnvironmentSpec env;
+    env.name = name;
+    env.state_dir = Abs(".sluice/" + name);
+    env.warehouse = "duckdb:" + env.state_dir + "/warehouse.duckdb";
+    env.lake = env.state_dir + "/lake";
+    env.metadata = "sqlite:" + env.state_dir + "/metadata.sqlite";
+    env.loc = SourceLoc{"sluice.yaml", 1};
+    return env;
+  }
+
+  // "duckdb:rel/path" -> "duckdb:/abs/path"; nullopt when the scheme is not `scheme`.
+  std::optional<std::string> SchemePath(const std::string& value, const std::string& scheme) const {
+    if (!StartsWith(value, scheme + ":")) return std::nullopt;
+    std::string path = value.substr(scheme.size() + 1);
+    if (path.empty()) return std::nullopt;
+    if (path == ":memory:") return value;
+    return scheme + ":" + Abs(path);
+  }
+
+  void ReadSluice(const MapReader& top, FileErrors& errs) {
+    if (const YamlEntry* e = top.Find("name")) {
+      if (auto name = ReadString(*e, errs)) {
+        project_.name = Trim(*name);
+        if (project_.name.empty()) errs.At(e->line, "name: must not be empty");
+      }
+    } else {
+      errs.At(1, "missing required key 'name' (the project's name)");
+    }
+    if (const YamlEntry* e = top.Find("environments")) ReadEnvironments(*e, errs);
+    if (const YamlEntry* e = top.Find("secrets")) ReadSecrets(*e, errs);
+    if (const YamlEntry* e = top.Find("external")) {
+      if (auto list = ReadStringList(*e, errs, "a list of table names")) {
+        for (const std::string& name : *list) project_.external.push_back(ToLower(Trim(name)));
+      }
+    }
+    if (const YamlEntry* e = top.Find("defaults")) ReadDefaults(*e, errs);
+    if (const YamlEntry* e = top.Find("vars")) {
+      MapReader vars(e->value, {}, "vars", errs, e->line);
+      vars_ok_ = vars.is_map();
+      if (vars.is_map() && !e->value.IsNull()) project_.vars = YamlToJson(e->value);
+    }
+    if (const YamlEntry* e = top.Find("server")) {
+      MapReader server(e->value, kServerKeys, "server", errs, e->line);
+      if (server.is_map() && !e->value.IsNull()) project_.server = YamlToJson(e->value);
+    }
+    if (const YamlEntry* e = top.Find("notify")) {
+      if (e->value.IsSequence()) {
+        project_.notify = YamlToJson(e->value);
+      } else if (!e->value.IsNull()) {
+        errs.At(e->value, "notify: expected a list such as - webhook: URL", e->line);
+      }
+    }
+  }
+
+  void ReadEnvironments(const YamlEntry& entry, FileErrors& errs) {
+    MapReader envs(entry.value, {}, "environments", errs, entry.line);
+    for (const YamlEntry& e : envs.entries()) {
+      const std::string& name = e.key;
+      bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+      });
+      if (!name_ok) {
+        errs.At(e.line, "environment name '" + name + "' may hold only letters, digits, _ and -");
+        continue;
+      }
+      EnvironmentSpec env = DefaultEnvironment(name);
+      env.loc = errs.Loc(e.line);
+      MapReader fields(e.value, kEnvironmentKeys, "environment '" + name + "'", errs, e.line);
+      if (const YamlEntry* w = fields.Find("warehouse")) {
+        if (auto value = ReadString(*w, errs)) {
+          if (auto path = SchemePath(*value, "duckdb")) {
+            env.warehouse = *path;
+          } else {
+            errs.At(w->value,
+                    "unsupported warehouse '" + *value +
+                        "'; supported now: duckdb:PATH (e.g. duckdb:/srv/sluice/prod.duckdb)",
+                    w->line);
+          }
+        }
+      }
+      if (const YamlEntry* m = fields.Find("metadata")) {
+        if (auto value = ReadString(*m, errs)) {
+          if (auto path = SchemePath(*value, "sqlite")) {
+            env.metadata = *path;
+          } else {
+            errs.At(m->value,
+                    "unsupported metadata store '" + *value +
+                        "'; supported now: sqlite:PATH (e.g. sqlite:/srv/sluice/meta.sqlite)",
+                    m->line);
+          }
+        }
+      }
+      if (const YamlEntry* l = fields.Find("lake")) {
+        if (auto value = ReadString(*l, errs)) {
+          if (Trim(*value).empty()) {
+            errs.At(l->value, "lake: expected a folder path", l->line);
+          } else {
+            env.lake = Abs(*value);
+          }
+        }
+      }
+      project_.environments[name] = std::move(env);
+    }
+  }
+
+  void ReadSecrets(const YamlEntry& entry, FileErrors& errs) {
+    if (!entry.value.IsSequence()) {
+      errs.At(entry.value, "secrets: expected a list such as [env, {file: .secrets}]", entry.line);
+      return;
+    }
+    for (const YAML::Node& item : entry.value) {
+      if (item.IsScalar() && item.Scalar() == "env") {
+        project_.secret_providers.push_back(SecretProvider{SecretProvider::Kind::kEnv, ""});
+        continue;
+      }
+      if (item.IsMap()) {
+        MapReader file(item, {"file"}, "secrets entry", errs, entry.line);
+        const YamlEntry* f = file.Find("file");
+        if (f == nullptr) {
+          // An unknown key was reported by MapReader; an empty mapping is not.
+          if (item.size() == 0)
+            errs.At(item, "secrets: an entry is `env` or {file: PATH}", entry.line);
+          continue;
+        }
+        if (auto path = ReadString(*f, errs)) {
+          project_.secret_providers.push_back(
+              SecretProvider{SecretProvider::Kind::kFile, Abs(*path)});
+        }
+        continue;
+      }
+      std::string got = item.IsScalar() ? " (got '" + item.Scalar() + "')" : "";
+      errs.At(item, "secrets: an entry is `env` or {file: PATH}" + got, entry.line);
+    }
+  }
+
+  void ReadDefaults(const YamlEntry& entry, FileErrors& errs) {
+    MapReader d(entry.value, kDefaultsKeys, "defaults", errs, entry.line);
+    if (const YamlEntry* e = d.Find("retries")) {
+      if (auto n = ReadInt(*e, errs, 0)) project_.defaults.retries = static_cast<int>(*n);
+    }
+    if (const YamlEntry* e = d.Find("timeout")) {
+      if (auto seconds = ReadDuration(*e, errs)) project_.defaults.timeout_seconds = *seconds;
+    }
+    if (const YamlEntry* e = d.Find("memory_limit")) {
+      if (auto text = ReadString(*e, errs)) {
+        if (auto limit = NormalizeMemoryLimit(*text)) {
+          project_.defaults.memory_limit = *limit;
+        } else {
+          errs.At(e->value,
+                  "memory_limit: expected a size such as 512MB or 4GB, got '" + *text + "'",
+                  e->line);
+        }
+      }
+    }
+    if (const YamlEntry* e = d.Find("keep_versions")) {
+      if (auto n = ReadInt(*e, errs, 0)) project_.defaults.keep_versions = static_cast<int>(*n);
+    }
+  }
+
+  std::optional<int64_t> ReadDuration(const YamlEntry& e, FileErrors& errs) {
+    if (e.value.IsScalar()) {
+      if (auto seconds = ParseDuration(e.value.Scalar())) return seconds;
+    }
+    std::string got = e.value.IsScalar() ? ", got '" + e.value.Scalar() + "'" : "";
+    errs.At(e.value, e.key + ": expected a duration such as 30s, 30m or 2h" + got, e.line);
+    return std::nullopt;
+  }
+
+  // ---- fields.yaml -------------------------------------------------------
+
+  void LoadFields() {
+    const std::string rel = "fields.yaml";
+    if (!FileExists(JoinPath(root_, rel))) return;
+    project_.has_fields_file = true;
+    std::optional<std::string> text = Read(rel);
+    if (!text) return;
+    FileErrors errs(rel, &errors_);
+    std::optional<YAML::Node> doc = ParseYaml(*text, errs);
+    if (!doc || doc->IsNull()) return;
+    ReadDocument(*doc, errs);  // reports malformed ${secret:...} and non-string keys
+    if (doc->IsSequence()) {
+      for (const YAML::Node& item : *doc) {
+        MapReader m(item, kFieldListKeys, "field", errs);
+        if (!m.is_map()) continue;
+        const YamlEntry* name = m.Find("field");
+        if (name == nullptr) {
+          errs.At(item, "missing required key 'field' (the field's name)");
+          continue;
+        }
+        if (auto n = ReadString(*name, errs)) AddField(*n, errs.LineOf(item), m, errs);
+      }
+      return;
+    }
+    MapReader top(*doc, {}, "fields.yaml", errs);
+    for (const YamlEntry& e : top.entries()) {
+      MapReader m(e.value, kFieldKeys, "field '" + e.key + "'", errs, e.line);
+      if (m.is_map()) AddField(e.key, e.line, m, errs);
+    }
+  }
+
+  void AddField(const std::string& name, int line, const MapReader& m, FileErrors& errs) {
+    if (project_.fields.count(name)) {
+      errs.At(line, "duplicate field '" + name + "' (also defined at " +
+                        project_.fields[name].loc.ToString() + ")");
+      return;
+    }
+    FieldSpec field;
+    field.name = name;
+    field.loc = errs.Loc(line);
+    if (const YamlEntry* e = m.Find("type")) {
+      if (auto type = ReadString(*e, errs)) {
+        if (Contains(KnownFieldTypes(), *type)) {
+          field.type = *type;
+        } else {
+          errs.At(e->value, UnknownWord("type", *type, KnownFieldTypes()), e->line);
+        }
+      }
+    }
+    if (const YamlEntry* e = m.Find("description"))
+      field.description = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("pattern")) field.pattern = ReadString(*e, errs).value_or("");
+    project_.fields[name] = std::move(field);
+  }
+
+  // ---- sources -----------------------------------------------------------
+
+  void LoadSources() {
+    for (const std::string& file : ListFiles(JoinPath(root_, "sources"), {".yaml", ".yml"})) {
+      LoadSource("sources/" + file, Stem(file));
+    }
+  }
+
+  std::string ReadFormat(const YamlEntry& e, FileErrors& errs) {
+    std::optional<std::string> format = ReadString(e, errs);
+    if (!format) return "";
+    if (Contains(KnownFormats(), *format)) return *format;
+    errs.At(e.value, UnknownWord("format", *format, KnownFormats()), e.line);
+    return "";
+  }
+
+  void CheckTemplateText(const std::string& text, int line, FileErrors& errs) {
+    if (auto err = CheckTemplate(text, template_vars_, line)) errs.At(err->line, err->message);
+  }
+
+  void LoadSource(const std::string& rel, const std::string& stem) {
+    std::optional<std::string> text = Read(rel);
+    if (!text) return;
+    FileErrors errs(rel, &errors_);
+    std::optional<YAML::Node> doc = ParseYaml(*text, errs);
+    if (!doc) return;
+    SourceSpec source;
+    source.loc = SourceLoc{rel, 1};
+    source.config = ReadDocument(*doc, errs);
+    MapReader top(*doc, kSourceKeys, "source", errs);
+    if (!top.is_map()) return;
+
+    int name_line = 1;
+    source.name = stem;
+    if (const YamlEntry* e = top.Find("name")) {
+      name_line = e->line;
+      if (auto name = ReadString(*e, errs)) source.name = *name;
+    }
+    if (!IsLowerIdentifier(source.name)) {
+      errs.At(name_line, "source name '" + source.name +
+                             "' must be a lower-case identifier ([a-z_][a-z0-9_]*)" +
+                             (top.Find("name") ? "" : "; set name: or rename the file"));
+    }
+    if (const YamlEntry* e = top.Find("description"))
+      source.description = ReadString(*e, errs).value_or("");
+
+    const YamlEntry* fetch = top.Find("fetch");
+    int url_line = 1;
+    if (fetch == nullptr) {
+      errs.At(1, "missing required key 'fetch' (where to collect from, e.g. fetch: {url: ...})");
+    } else {
+      url_line = ReadFetch(*fetch, &source.fetch, errs);
+    }
+
+    if (const YamlEntry* e = top.Find("format")) {
+      source.format = ReadFormat(*e, errs);
+    } else if (!source.fetch.url.empty()) {
+      source.format = GuessFormat(source.fetch.url);
+      if (source.format.empty()) {
+        errs.At(url_line, "cannot guess the format from the url '" + source.fetch.url +
+                              "'; set format: to one of " + Join(KnownFormats(), ", "));
+      }
+    }
+    if (const YamlEntry* e = top.Find("options")) source.format_options = ReadOptions(*e, errs);
+
+    if (const YamlEntry* tables = top.Find("tables")) {
+      for (const std::string& key : kSingleTableKeys) {
+        if (const YamlEntry* stray = top.Find(key)) {
+          errs.At(stray->line,
+                  "'" + key + "' belongs under each table when the source lists tables:");
+        }
+      }
+      MapReader entries(tables->value, {}, "tables", errs, tables->line);
+      if (entries.is_map() && entries.entries().empty()) {
+        errs.At(tables->line, "tables: lists no tables; add one or remove tables:");
+      }
+      for (const YamlEntry& t : entries.entries()) {
+        TableSpec table;
+        table.name = t.key;
+        table.loc = errs.Loc(t.line);
+        if (!IsLowerIdentifier(t.key)) {
+          errs.At(t.line,
+                  "table name '" + t.key + "' must be a lower-case identifier ([a-z_][a-z0-9_]*)");
+        }
+        MapReader fields(t.value, kTableKeys, "table '" + t.key + "'", errs, t.line);
+        if (!fields.is_map()) continue;
+        ReadTable(fields, source, /*top_level=*/false, &table, errs);
+        source.tables.push_back(std::move(table));
+      }
+    } else {
+      TableSpec table;
+      table.name = source.name;
+      table.loc = errs.Loc(name_line);
+      ReadTable(top, source, /*top_level=*/true, &table, errs);
+      source.tables.push_back(std::move(table));
+    }
+
+    if (const YamlEntry* e = top.Find("schedule")) source.schedule = ReadSchedule(*e, errs);
+    if (const YamlEntry* e = top.Find("partition")) {
+      MapReader p(e->value, kPartitionKeys, "partition", errs, e->line);
+      if (p.is_map() && !e->value.IsNull()) {
+        const YamlEntry* by = p.Find("by");
+        if (by == nullptr) {
+          errs.At(e->line,
+                  "partition: missing required key 'by' (" + Join(kPartitionUnits, ", ") + ")");
+        } else if (auto unit = ReadString(*by, errs); unit && !Contains(kPartitionUnits, *unit)) {
+          errs.At(by->value, UnknownWord("partition unit", *unit, kPartitionUnits), by->line);
+        }
+        for (const char* key : {"start", "end"}) {
+          if (const YamlEntry* d = p.Find(key)) (void)ReadString(*d, errs);
+        }
+        source.partition = YamlToJson(e->value);
+      }
+    }
+    if (const YamlEntry* e = top.Find("freshness")) {
+      MapReader f(e->value, kFreshnessKeys, "freshness", errs, e->line);
+      if (f.is_map() && !e->value.IsNull()) {
+        for (const YamlEntry& d : f.entries()) (void)ReadDuration(d, errs);
+        source.freshness = YamlToJson(e->value);
+      }
+    }
+    if (const YamlEntry* e = top.Find("tags")) {
+      source.tags = ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
+    }
+
+    source_name_locs_.push_back(errs.Loc(name_line));
+    project_.sources.push_back(std::move(source));
+  }
+
+  // Returns the line of the url, for later messages about it.
+  int ReadFetch(const YamlEntry& entry, FetchSpec* fetch, FileErrors& errs) {
+    fetch->loc = errs.Loc(entry.line);
+    MapReader m(entry.value, kFetchKeys, "fetch", errs, entry.line);
+    if (!m.is_map()) return entry.line;
+    int url_line = entry.line;
+    if (const YamlEntry* e = m.Find("url")) {
+      url_line = errs.LineOf(e->value, e->line);
+      if (auto url = ReadString(*e, errs)) {
+        fetch->url = Trim(*url);
+        if (fetch->url.empty()) errs.At(url_line, "fetch: url must not be empty");
+        CheckTemplateText(fetch->url, url_line, errs);
+      }
+    } else {
+      errs.At(entry.line, "fetch: missing required key 'url' (http(s)://, file:// or a path)");
+    }
+    if (const YamlEntry* e = m.Find("headers")) {
+      MapReader headers(e->value, {}, "headers", errs, e->line);
+      for (const YamlEntry& h : headers.entries()) {
+        if (auto value = ReadString(h, errs)) {
+          CheckTemplateText(*value, errs.LineOf(h.value, h.line), errs);
+          fetch->headers[h.key] = *value;
+        }
+      }
+    }
+    if (const YamlEntry* e = m.Find("paginate")) {
+      if (e->value.IsScalar()) {
+        fetch->paginate = nlohmann::json{{"type", e->value.Scalar()}};
+      } else if (e->value.IsMap()) {
+        fetch->paginate = YamlToJson(e->value);
+      } else {
+        errs.At(e->value, "paginate: expected {type: " + Join(kPaginateTypes, "|") + ", ...}",
+                e->line);
+      }
+      auto type = fetch->paginate.find("type");
+      if (fetch->paginate.is_object() && type != fetch->paginate.end()) {
+        std::string t = type->is_string() ? type->get<std::string>() : type->dump();
+        if (!Contains(kPaginateTypes, t)) {
+          errs.At(e->value, UnknownWord("paginate type", t, kPaginateTypes), e->line);
+        }
+      }
+    }
+    if (const YamlEntry* e = m.Find("timeout")) (void)ReadDuration(*e, errs);
+    if (const YamlEntry* e = m.Find("retries")) (void)ReadInt(*e, errs, 0);
+    if (const YamlEntry* e = m.Find("max_bytes")) (void)ReadInt(*e, errs, 1);
+    if (const YamlEntry* e = m.Find("expect")) {
+      MapReader expect(e->value, kExpectKeys, "expect", errs, e->line);
+      if (const YamlEntry* b = expect.Find("min_bytes")) (void)ReadInt(*b, errs, 0);
+    }
+    for (const YamlEntry& e : m.entries()) {
+      if (e.key == "url" || e.key == "headers" || e.key == "paginate") continue;
+      fetch->options[e.key] = YamlToJson(e.value);
+    }
+    return url_line;
+  }
+
+  nlohmann::json ReadOptions(const YamlEntry& e, FileErrors& errs) {
+    MapReader m(e.value, kDecoderOptions, "options", errs, e.line);
+    nlohmann::json out = nlohmann::json::object();
+    for (const YamlEntry& o : m.entries()) out[o.key] = YamlToJson(o.value);
+    return out;
+  }
+
+  // Reads one table's keys from m: a `tables:` entry, or the source's own
+  // mapping when top_level (then format, options, tags and description are
+  // the source's and were read already).
+  void ReadTable(const MapReader& m, const SourceSpec& source, bool top_level, TableSpec* table,
+                 FileErrors& errs) {
+    bool zip = source.format == "zip";
+    if (const YamlEntry* e = m.Find("member")) {
+      if (auto member = ReadString(*e, errs)) {
+        table->member = *member;
+        if (!zip) errs.At(e->line, "member: only applies to zip sources (format: zip)");
+      }
+    } else if (zip) {
+      errs.At(table->loc.line,
+              top_level ? "a zip source needs member: (the file inside the zip), or tables: "
+                          "with a member each"
+                        : "table '" + table->name +
+                              "' of a zip source needs member: (the file inside the zip)");
+    }
+    // A table's format is the source's, or for a zip member its extension's,
+    // unless the table says otherwise.
+    table->format = zip ? GuessFormat(table->member) : source.format;
+    const YamlEntry* format = top_level ? nullptr : m.Find("format");
+    if (format != nullptr) {
+      table->format = ReadFormat(*format, errs);
+    } else if (zip && table->format.empty() && !table->member.empty()) {
+      errs.At(table->loc.line, "cannot guess the format of member '" + table->member +
+                                   "'; set format: to one of " + Join(KnownFormats(), ", "));
+    }
+    table->format_options = source.format_options;
+    if (!top_level) {
+      if (const YamlEntry* e = m.Find("options"))
+        table->format_options.update(ReadOptions(*e, errs));
+      if (const YamlEntry* e = m.Find("tags")) {
+        table->tags =
+            ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
+      }
+      if (const YamlEntry* e = m.Find("description")) {
+        table->description = ReadString(*e, errs).value_or("");
+      }
+    } else {
+      table->description = source.description;
+    }
+    if (const YamlEntry* e = m.Find("key")) {
+      table->key =
+          ReadStringList(*e, errs, "a list of column names").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("columns")) ReadColumns(*e, table, errs);
+    if (const YamlEntry* e = m.Find("columns_only")) {
+      table->columns_only = ReadBool(*e, errs).value_or(false);
+    }
+    if (const YamlEntry* e = m.Find("null_values")) {
+      table->null_values =
+          ReadStringList(*e, errs, "a list of strings").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("filter")) table->filter = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("checks")) table->checks = ReadChecks(*e, errs);
+  }
+
+  void ReadColumns(const YamlEntry& entry, TableSpec* table, FileErrors& errs) {
+    MapReader m(entry.value, {}, "columns", errs, entry.line);
+    for (const YamlEntry& c : m.entries()) {
+      ColumnSpec column;
+      column.input = c.key;
+      column.field = c.key;
+      column.loc = errs.Loc(c.line);
+      if (c.value.IsScalar()) {
+        column.field = c.value.Scalar();
+      } else if (c.value.IsMap()) {
+        MapReader fields(c.value, kColumnKeys, "column '" + c.key + "'", errs, c.line);
+        for (const YamlEntry& f : fields.entries()) {
+          if (f.key == "field") {
+            column.field = ReadString(f, errs).value_or(c.key);
+          } else if (f.key == "type") {
+            if (auto type = ReadString(f, errs)) {
+              if (Contains(KnownFieldTypes(), *type)) {
+                column.type = *type;
+              } else {
+                errs.At(f.value, UnknownWord("type", *type, KnownFieldTypes()), f.line);
+              }
+            }
+          } else {
+            if (f.key == "range" && !(f.value.IsSequence() && f.value.size() == 2)) {
+              errs.At(f.value, "range: expected [min, max]", f.line);
+            } else if ((f.key == "values" || f.key == "concat") && !f.value.IsSequence()) {
+              errs.At(f.value, f.key + ": expected a list", f.line);
+            } else if (f.key == "patch" && !f.value.IsMap()) {
+              errs.At(f.value, "patch: expected a mapping of pattern: replacement", f.line);
+            } else if (f.key == "formats") {
+              (void)ReadStringList(f, errs, "a list of formats such as [\"%d/%m/%Y\"]");
+            } else if (f.key == "description") {
+              (void)ReadString(f, errs);
+            }
+            column.options[f.key] = YamlToJson(f.value);
+          }
+        }
+      } else if (!c.value.IsNull()) {
+        errs.At(c.value, "column '" + c.key + "': expected a field name or a mapping", c.line);
+      }
+      if (project_.has_fields_file) {
+        auto field = project_.fields.find(column.field);
+        if (field == project_.fields.end()) {
+          std::vector<std::string> names;
+          names.reserve(project_.fields.size());
+          for (const auto& [name, spec] : project_.fields) names.push_back(name);
+          errs.At(c.line, "field '" + column.field + "' is not defined in fields.yaml" +
+                              DidYouMeanHint(column.field, names));
+        } else if (column.type.empty()) {
+          column.type = field->second.type;
+        }
+      }
+      if (column.type == "category" && !column.options.contains("values")) {
+        errs.At(c.line, "column '" + c.key + "': type category needs values: [...]");
+      }
+      table->columns.push_back(std::move(column));
+    }
+  }
+
+  std::string ReadSchedule(const YamlEntry& e, FileErrors& errs) {
+    if (e.value.IsScalar()) {
+      std::string s = Trim(e.value.Scalar());
+      if (StartsWith(s, "@")) {
+        if (Contains(kScheduleMacros, s)) return s;
+        errs.At(e.value, UnknownWord("schedule", s, kScheduleMacros), e.line);
+        return "";
+      }
+      std::vector<std::string> parts;
+      for (const std::string& part : Split(s, ' ')) {
+        if (!part.empty()) parts.push_back(part);
+      }
+      bool ok = parts.size() == 5;
+      for (const std::string& part : parts) {
+        for (char c : part) {
+          ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == ',' ||
+                      c == '-' || c == '/');
+        }
+      }
+      if (ok) return s;
+      errs.At(e.value,
+              "schedule: expected a cron line (5 fields), @hourly/@daily, {every: 20s} or {after: "
+              "[asset]}, got '" +
+                  s + "'",
+              e.line);
+      return "";
+    }
+    MapReader m(e.value, kScheduleKeys, "schedule", errs, e.line);
+    if (!m.is_map()) return "";
+    if (m.entries().size() != 1) {
+      errs.At(e.line, "schedule: give exactly one of every: or after:");
+      return "";
+    }
+    const YamlEntry& only = m.entries()[0];
+    if (only.key == "every") {
+      if (!ReadDuration(only, errs)) return "";
+      return "@every " + Trim(only.value.Scalar());
+    }
+    auto after = ReadStringList(only, errs, "a list of asset names");
+    if (!after) return "";
+    for (std::string& name : *after) name = ToLower(Trim(name));
+    return "@after " + Join(*after, ",");
+  }
+
+  std::vector<CheckSpec> ReadChecks(const YamlEntry& entry, FileErrors& errs) {
+    std::vector<CheckSpec> out;
+    if (!entry.value.IsSequence()) {
+      errs.At(entry.value, "checks: expected a list, e.g. - not_null: [id]", entry.line);
+      return out;
+    }
+    for (const YAML::Node& item : entry.value) {
+      int line = errs.LineOf(item, entry.line);
+      if (!item.IsMap()) {
+        std::string got = item.IsScalar() ? " '" + item.Scalar() + "'" : "";
+        errs.At(line, "a check is a mapping such as - not_null: [id], got" +
+                          (got.empty() ? std::string(" a list") : got));
+        continue;
+      }
+      CheckSpec check;
+      check.loc = errs.Loc(line);
+      YAML::Node args;
+      bool ok = true;
+      for (const auto& kv : item) {
+        if (!kv.first.IsScalar()) {  // reported by ReadDocument
+          ok = false;
+          continue;
+        }
+        const std::string& key = kv.first.Scalar();
+        int key_line = errs.LineOf(kv.first, line);
+        if (key == "severity") {
+          std::string sev = kv.second.IsScalar() ? kv.second.Scalar() : "";
+          if (sev == "error") {
+            check.severity = Severity::kError;
+          } else if (sev == "warn") {
+            check.severity = Severity::kWarn;
+          } else {
+            errs.At(key_line, "severity: expected error or warn, got '" + sev + "'" +
+                                  DidYouMeanHint(sev, {"error", "warn"}));
+            ok = false;
+          }
+        } else if (key == "name") {
+          if (kv.second.IsScalar()) {
+            check.name = kv.second.Scalar();
+          } else {
+            errs.At(key_line, "name: expected a string");
+            ok = false;
+          }
+        } else if (Contains(KnownCheckTypes(), key)) {
+          if (!check.type.empty()) {
+            errs.At(key_line, "a check has one type; found '" + check.type + "' and '" + key +
+                                  "' (write them as two - items)");
+            ok = false;
+            continue;
+          }
+          check.type = key;
+          args = kv.second;
+        } else {
+          errs.At(key_line, UnknownWord("check", key, KnownCheckTypes()));
+          ok = false;
+        }
+      }
+      if (!ok) continue;
+      if (check.type.empty()) {
+        errs.At(line, "check has no type; write e.g. - not_null: [column]");
+        continue;
+      }
+      if (!ShapeCheck(&check, args, line, errs)) continue;
+      out.push_back(std::move(check));
+    }
+    return out;
+  }
+
+  // Validates and normalises a check's arguments; sets its default name.
+  bool ShapeCheck(CheckSpec* check, const YAML::Node& args, int line, FileErrors& errs) {
+    YamlEntry e{check->type, YAML::Node(), args, errs.LineOf(args, line)};
+    std::string default_name = check->type;
+    if (check->type == "not_null" || check->type == "unique") {
+      auto columns = ReadStringList(e, errs, "a column name or a list of column names");
+      if (!columns) return false;
+      if (columns->empty()) {
+        errs.At(e.line, check->type + ": name at least one column");
+        return false;
+      }
+      check->args = *columns;
+      default_name = check->type + "(" + Join(*columns, ",") + ")";
+    } else if (check->type == "row_count") {
+      MapReader m(args, kRowCountKeys, "row_count", errs, e.line);
+      if (!m.is_map() || args.IsNull()) {
+        if (args.IsNull()) errs.At(e.line, "row_count: expected {min: N, max: N}");
+        return false;
+      }
+      bool ok = true;
+      for (const YamlEntry& b : m.entries()) ok = ReadInt(b, errs, 0).has_value() && ok;
+      if (!ok) return false;
+      check->args = YamlToJson(args);
+    } else if (check->type == "accepted_values") {
+      MapReader m(args, kAcceptedValuesKeys, "accepted_values", errs, e.line);
+      if (!m.is_map()) return false;
+      const YamlEntry* column = m.Find("column");
+      const YamlEntry* values = m.Find("values");
+      if (column == nullptr || values == nullptr) {
+        errs.At(e.line, "accepted_values: expected {column: NAME, values: [...]}");
+        return false;
+      }
+      auto name = ReadString(*column, errs);
+      if (!name) return false;
+      if (!values->value.IsSequence()) {
+        errs.At(values->value, "values: expected a list", values->line);
+        return false;
+      }
+      check->args = YamlToJson(args);
+      default_name = check->type + "(" + *name + ")";
+    } else {
+      check->args = YamlToJson(args);
+      if (check->args.is_object() && check->args.contains("column") &&
+          check->args["column"].is_string()) {
+        default_name = check->type + "(" + check->args["column"].get<std::string>() + ")";
+      }
+    }
+    if (check->name.empty()) check->name = default_name;
+    return true;
+  }
+
+  // ---- models ------------------------------------------------------------
+
+  void LoadModels() {
+    const std::string dir = JoinPath(root_, "models");
+    std::vector<std::string> files = ListFiles(dir, {".sql", ".yaml", ".yml"});
+    std::vector<std::string> sql_files;
+    for (const std::string& file : files) {
+      if (EndsWith(file, ".sql")) sql_files.push_back("models/" + file);
+    }
+    std::vector<Result<std::string>> texts = ReadFiles(sql_files);
+    project_.models.reserve(sql_files.size());
+    std::unordered_map<std::string, size_t> by_name;
+    by_name.reserve(sql_files.size());
+    for (size_t i = 0; i < sql_files.size(); ++i) {
+      const std::string& rel = sql_files[i];
+      if (!texts[i].ok()) {
+        errors_.push_back({SourceLoc{rel, 0}, "cannot read: " + texts[i].status().message()});
+        continue;
+      }
+      size_t before = project_.models.size();
+      LoadModel(rel, ToLower(Stem(Basename(rel))), std::move(texts[i]).value());
+      if (project_.models.size() > before) by_name.emplace(project_.models.back().name, before);
+    }
+    for (const std::string& file : files) {
+      if (EndsWith(file, ".sql")) continue;
+      std::string rel = "models/" + file;
+      std::string name = ToLower(Stem(file));
+      auto it = by_name.find(name);
+      if (it == by_name.end()) {
+        errors_.push_back({SourceLoc{rel, 1}, "no model '" + name + "' for this file; add models/" +
+                                                  Stem(file) + ".sql or remove it"});
+        continue;
+      }
+      LoadModelDocs(rel, &project_.models[it->second]);
+    }
+  }
+
+  // Reads root/rels[i] into the i-th result, on a few threads when there are
+  // many: for a big project, opening and reading files is most of the load.
+  std::vector<Result<std::string>> ReadFiles(const std::vector<std::string>& rels) const {
+    std::vector<Result<std::string>> out(rels.size(), Result<std::string>(std::string()));
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < rels.size(); i = next++)
+        out[i] = ReadFile(JoinPath(root_, rels[i]));
+    };
+    size_t workers =
+        rels.size() < 256 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w) {
+      try {
+        threads.emplace_back(work);
+      } catch (const std::system_error&) {
+        break;  // no more threads: the ones running (and this one) read the rest
+      }
+    }
+    work();
+    for (std::thread& t : threads) t.join();
+    return out;
+  }
+
+  void LoadModel(const std::string& rel, const std::string& name, std::string text) {
+    ModelSpec model;
+    model.name = name;
+    model.loc = SourceLoc{rel, 1};
+    if (!IsLowerIdentifier(name)) {
+      errors_.push_back({SourceLoc{rel, 1}, "model name '" + name +
+                                                "' (from the file name) must be an identifier "
+                                                "([a-z_][a-z0-9_]*); rename the file"});
+    }
+    FileErrors errs(rel, &errors_);
+    size_t start = 0;
+    if (StartsWith(text, "\xEF\xBB\xBF")) start = 3;
+    while (start < text.size() && std::isspace(static_cast<unsigned char>(text[start]))) ++start;
+    size_t sql_begin = 0;
+    if (IsMarkerLine(text, start, kHeaderOpen)) {
+      int open_line = CountLines(text, start) + 1;
+      size_t yaml_begin = NextLine(text, start);
+      size_t close = yaml_begin;
+      while (close < text.size() && !IsMarkerLine(text, close, kHeaderClose)) {
+        close = NextLine(text, close);
+      }
+      if (close >= text.size()) {
+        errs.At(open_line, "the header block /* --- has no closing --- */ line");
+        project_.models.push_back(std::move(model));
+        return;
+      }
+      ReadModelHeader(text.substr(yaml_begin, close - yaml_begin), open_line, &model, rel);
+      sql_begin = NextLine(text, close);
+      model.sql_first_line = CountLines(text, sql_begin) + 1;
+    }
+    model.sql = sql_begin == 0 ? std::move(text) : text.substr(sql_begin);
+    if (!HasSqlContent(model.sql)) {
+      errs.At(model.sql_first_line, "model is empty; write a SELECT statement");
+    } else {
+      CheckTemplateText(model.sql, model.sql_first_line, errs);
+    }
+    project_.models.push_back(std::move(model));
+  }
+
+  // yaml is the header's body; its first line is file line open_line + 1.
+  void ReadModelHeader(const std::string& yaml, int open_line, ModelSpec* model,
+                       const std::string& rel) {
+    FileErrors errs(rel, &errors_, open_line);
+    std::optional<YAML::Node> doc = ParseYaml(yaml, errs);
+    if (!doc) return;
+    nlohmann::json header = ReadDocument(*doc, errs);
+    if (header.is_object()) model->header = std::move(header);
+    MapReader m(*doc, kModelHeaderKeys, "model header", errs, open_line);
+    if (!m.is_map()) return;
+    if (const YamlEntry* e = m.Find("materialized")) {
+      if (auto value = ReadString(*e, errs)) {
+        if (Contains(kMaterializations, *value)) {
+          model->materialized = *value;
+        } else {
+          errs.At(e->value, UnknownWord("materialization", *value, kMaterializations), e->line);
+        }
+      }
+    }
+    const YamlEntry* strategy = m.Find("strategy");
+    if (strategy != nullptr) {
+      if (auto value = ReadString(*strategy, errs)) {
+        if (Contains(kStrategies, *value)) {
+          model->strategy = *value;
+        } else {
+          errs.At(strategy->value, UnknownWord("strategy", *value, kStrategies), strategy->line);
+        }
+      }
+    }
+    if (const YamlEntry* e = m.Find("key")) {
+      model->key =
+          ReadStringList(*e, errs, "a list of column names").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("checks")) model->checks = ReadChecks(*e, errs);
+    if (const YamlEntry* e = m.Find("tags")) {
+      model->tags = ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("description"))
+      model->description = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("partition_by")) {
+      if (ReadStringList(*e, errs, "a column name or a list of column names")) {
+        model->partition_by = YamlToJson(e->value);
+      }
+    }
+    if (model->materialized == "incremental") {
+      if (strategy == nullptr) {
+        const YamlEntry* e = m.Find("materialized");
+        errs.At(e->line,
+                "materialized: incremental needs strategy: append, merge or replace_partition");
+      } else if (model->strategy == "merge" && model->key.empty()) {
+        errs.At(strategy->line, "strategy: merge needs key: [columns] to merge on");
+      }
+    } else if (strategy != nullptr) {
+      errs.At(strategy->line, "strategy: only applies to materialized: incremental");
+    }
+  }
+
+  void LoadModelDocs(const std::string& rel, ModelSpec* model) {
+    std::optional<std::string> text = Read(rel);
+    if (!text) return;
+    FileErrors errs(rel, &errors_);
+    std::optional<YAML::Node> doc = ParseYaml(*text, errs);
+    if (!doc) return;
+    ReadDocument(*doc, errs);
+    MapReader m(*doc, kModelDocKeys, "model file", errs);
+    if (const YamlEntry* e = m.Find("description")) {
+      if (auto d = ReadString(*e, errs)) model->description = *d;
+    }
+    if (const YamlEntry* e = m.Find("checks")) {
+      for (CheckSpec& check : ReadChecks(*e, errs)) model->checks.push_back(std::move(check));
+    }
+    if (const YamlEntry* e = m.Find("tags")) {
+      for (std::string& tag :
+           ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{})) {
+        if (!Contains(model->tags, tag)) model->tags.push_back(std::move(tag));
+      }
+    }
+  }
+
+  // ---- seeds -------------------------------------------------------------
+
+  void LoadSeeds() {
+    const std::string dir = JoinPath(root_, "seeds");
+    std::vector<std::string> files = ListFiles(dir, {".csv", ".yaml", ".yml"});
+    std::unordered_map<std::string, size_t> by_name;
+    for (const std::string& file : files) {
+      if (!EndsWith(file, ".csv")) continue;
+      SeedSpec seed;
+      seed.name = ToLower(Stem(file));
+      seed.loc = SourceLoc{"seeds/" + file, 1};
+      seed.path = Abs("seeds/" + file);
+      if (!IsLowerIdentifier(seed.name)) {
+        errors_.push_back({seed.loc, "seed name '" + seed.name +
+                                         "' (from the file name) must be an identifier "
+                                         "([a-z_][a-z0-9_]*); rename the file"});
+      }
+      by_name.emplace(seed.name, project_.seeds.size());
+      project_.seeds.push_back(std::move(seed));
+    }
+    for (const std::string& file : files) {
+      if (EndsWith(file, ".csv")) continue;
+      std::string rel = "seeds/" + file;
+      auto it = by_name.find(ToLower(Stem(file)));
+      if (it == by_name.end()) {
+        errors_.push_back({SourceLoc{rel, 1}, "no seed '" + ToLower(Stem(file)) +
+                                                  "' for this file; add seeds/" + Stem(file) +
+                                                  ".csv or remove it"});
+        continue;
+      }
+      LoadSeedConfig(rel, &project_.seeds[it->second]);
+    }
+  }
+
+  void LoadSeedConfig(const std::string& rel, SeedSpec* seed) {
+    std::optional<std::string> text = Read(rel);
+    if (!text) return;
+    FileErrors errs(rel, &errors_);
+    std::optional<YAML::Node> doc = ParseYaml(*text, errs);
+    if (!doc) return;
+    ReadDocument(*doc, errs);
+    MapReader m(*doc, kSeedKeys, "seed", errs);
+    if (const YamlEntry* e = m.Find("key")) {
+      seed->key =
+          ReadStringList(*e, errs, "a list of column names").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("column_types")) {
+      MapReader types(e->value, {}, "column_types", errs, e->line);
+      for (const YamlEntry& t : types.entries()) {
+        if (auto type = ReadString(t, errs)) seed->column_types[t.key] = *type;
+      }
+    }
+    if (const YamlEntry* e = m.Find("checks")) seed->checks = ReadChecks(*e, errs);
+    if (const YamlEntry* e = m.Find("tags")) {
+      seed->tags = ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("description"))
+      seed->description = ReadString(*e, errs).value_or("");
+  }
+
+  // ---- cross-file checks -------------------------------------------------
+
+  // Asset names are unique case-insensitively. The first definition is the
+  // earliest in data-flow order (sources, seeds, models), then file, then line.
+  void CheckAssetNames() {
+    std::vector<AssetDef> defs;
+    auto add_sorted = [&defs](std::vector<AssetDef> kind) {
+      std::stable_sort(kind.begin(), kind.end(), [](const AssetDef& a, const AssetDef& b) {
+        if (a.loc.file != b.loc.file) return a.loc.file < b.loc.file;
+        return a.loc.line < b.loc.line;
+      });
+      defs.insert(defs.end(), kind.begin(), kind.end());
+    };
+    std::vector<AssetDef> kind;
+    for (const SourceSpec& source : project_.sources) {
+      for (const TableSpec& table : source.tables) kind.push_back({table.name, table.loc});
+    }
+    add_sorted(std::move(kind));
+    kind.clear();
+    for (const SeedSpec& seed : project_.seeds) kind.push_back({seed.name, seed.loc});
+    add_sorted(std::move(kind));
+    kind.clear();
+    for (const ModelSpec& model : project_.models) kind.push_back({model.name, model.loc});
+    add_sorted(std::move(kind));
+
+    std::unordered_map<std::string, SourceLoc> seen;
+    seen.reserve(defs.size());
+    std::unordered_map<std::string, bool> reported;  // loc -> true
+    for (const AssetDef& def : defs) {
+      auto [it, inserted] = seen.emplace(ToLower(def.name), def.loc);
+      if (!inserted) {
+        errors_.push_back({def.loc, "duplicate asset name '" + def.name + "' (also defined at " +
+                                        it->second.ToString() + ")"});
+        reported[def.loc.ToString()] = true;
+      }
+    }
+    // Source names (for source:NAME selectors) are unique too; a single-table
+    // source's duplicate was already reported as an asset name.
+    std::unordered_map<std::string, SourceLoc> sources;
+    for (size_t i = 0; i < project_.sources.size(); ++i) {
+      const SourceSpec& source = project_.sources[i];
+      const SourceLoc& loc = source_name_locs_[i];
+      auto [it, inserted] = sources.emplace(source.name, loc);
+      if (!inserted && !reported.count(loc.ToString())) {
+        errors_.push_back({loc, "duplicate source name '" + source.name + "' (also defined at " +
+                                    it->second.ToString() + ")"});
+      }
+    }
+  }
+
+  std::string root_;
+  Project project_;
+  std::vector<SourceLoc> source_name_locs_;  // where each source's name is set
+  bool vars_ok_ = true;                      // sluice.yaml's vars: was readable
+  nlohmann::json template_vars_;             // vars for CheckTemplate; null = unknown
+  std::vector<ConfigError> errors_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& KnownFormats() {
+  static const std::vector<std::string> kFormats = {"csv",     "tsv",        "json", "ndjson",
+                                                    "parquet", "html_table", "zip"};
+  return kFormats;
+}
+
+const std::vector<std::string>& KnownFieldTypes() {
+  static const std::vector<std::string> kTypes = {
+      "text",     "integer", "bigint", "decimal",  "double",   "boolean",   "date",
+      "datetime", "time",    "uri",    "category", "latitude", "longitude", "json"};
+  return kTypes;
+}
+
+const std::vector<std::string>& KnownCheckTypes() {
+  static const std::vector<std::string> kChecks = {
+      "not_null", "unique",    "accepted_values", "relationships", "range",
+      "regex",    "row_count", "freshness",       "expression",    "sql"};
+  return kChecks;
+}
+
+std::string GuessFormat(std::string_view path_or_url) {
+  std::string_view s = path_or_url;
+  s = s.substr(0, s.find_first_of("?#"));
+  size_t slash = s.rfind('/');
+  if (slash != std::string_view::npos) s = s.substr(slash + 1);
+  std::string name = ToLower(s);
+  for (const char* compressed : {".gz", ".zst", ".bz2"}) {
+    if (EndsWith(name, compressed)) name.resize(name.size() - std::string_view(compressed).size());
+  }
+  size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return "";
+  std::string ext = name.substr(dot + 1);
+  if (ext == "csv" || ext == "txt") return "csv";
+  if (ext == "tsv" || ext == "tab") return "tsv";
+  if (ext == "json" || ext == "geojson") return "json";
+  if (ext == "ndjson" || ext == "jsonl") return "ndjson";
+  if (ext == "parquet" || ext == "pq") return "parquet";
+  if (ext == "html" || ext == "htm") return "html_table";
+  if (ext == "zip") return "zip";
+  return "";
+}
+
+LoadedProject LoadProject(const std::string& root) {
+  try {
+    return Loader(AbsolutePath(root)).Run();
+  } catch (const std::exception& e) {
+    LoadedProject out;
+    out.project.root = AbsolutePath(root);
+    out.errors.push_back(
+        {SourceLoc{"sluice.yaml", 0}, std::string("internal error while loading: ") + e.what()});
+    return out;
+  }
+}
+
+Result<std::string> FindProjectRoot(const std::string& start) {
+  fs::path dir = AbsolutePath(start.empty() ? "." : start);
+  while (true) {
+    if (FileExists((dir / "sluice.yaml").string())) return dir.string();
+    if (!dir.has_parent_path() || dir.parent_path() == dir) break;
+    dir = dir.parent_path();
+  }
+  return Status::NotFound("no sluice.yaml in " + AbsolutePath(start.empty() ? "." : start) +
+                          " or any folder above it; run `sluice init DIR` to create a project, "
+                          "or pass --project DIR");
+}
+
+}  // namespace sluice
