@@ -1,12 +1,109 @@
 #include "cli/cli.h"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 
-namespace sluice {
+#include "cli/commands.h"
+#include "core/log.h"
+#include "warehouse/duckdb.h"
 
-int RunCli(int, char**) {
-  std::fputs("sluice: not built yet\n", stderr);
-  return 2;
+namespace sluice {
+namespace {
+
+using Setup = void (*)(CLI::App*, CommandArgs*);
+using Handler = int (*)(const GlobalOptions&, const CommandArgs&);
+
+void SelectArgs(CLI::App* app, CommandArgs* a) {
+  app->add_option("selectors", a->select,
+                  "Assets to select: name, +name (with upstream), name+ (with downstream), "
+                  "tag:x, source:NAME, source:*");
+}
+
+struct CommandDef {
+  const char* name;
+  const char* help;
+  Setup setup;
+  Handler run;
+};
+
+const CommandDef kCommands[] = {
+    {"init", "Scaffold a project",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("dir", a->dir, "Folder to create")->required();
+       app->add_option("--example", a->example, "Start from an example project (transit)");
+     },
+     CmdInit},
+    {"validate", "Load the project and report every error with file:line",
+     [](CLI::App*, CommandArgs*) {}, CmdValidate},
+    {"plan", "Show what would run, and why", SelectArgs, CmdPlan},
+    {"run", "Build the selected assets (all by default)",
+     [](CLI::App* app, CommandArgs* a) {
+       SelectArgs(app, a);
+       app->add_flag("--full-refresh", a->full_refresh, "Rebuild even unchanged assets");
+       app->add_option("--threads", a->threads, "Assets built in parallel")
+           ->check(CLI::Range(1, 64));
+     },
+     CmdRun},
+    {"test", "Run the checks of the selected assets on their published versions", SelectArgs,
+     CmdTest},
+    {"query", "Run SQL against the warehouse",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("sql", a->sql, "The SQL to run")->required();
+       app->add_option("--format", a->format, "table, csv or json")
+           ->check(CLI::IsMember({"table", "csv", "json"}));
+     },
+     CmdQuery},
+    {"runs", "List recent runs, or one run's tasks",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("id", a->run_id, "Show this run's tasks");
+       app->add_option("--limit", a->limit, "How many runs");
+     },
+     CmdRuns},
+    {"lineage", "Show an asset's upstream and downstream assets",
+     [](CLI::App* app, CommandArgs* a) { app->add_option("asset", a->asset, "Asset name"); },
+     CmdLineage},
+};
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"Sluice: collect, keep, clean, model, check and serve data, in one binary."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
+  GlobalOptions global;
+  CommandArgs args;
+  app.add_option("--project", global.project, "Project folder (default: nearest with sluice.yaml)")
+      ->envname("SLUICE_PROJECT");
+  app.add_option("--env", global.env, "Environment")->envname("SLUICE_ENV");
+  app.add_flag("--json", global.json, "Machine-readable output");
+  app.add_flag("-v,--verbose", global.verbose, "More log output (repeat for debug)");
+  app.add_flag("--log-json", global.log_json, "Log as JSON lines");
+  app.fallthrough();
+
+  const CommandDef* chosen = nullptr;
+  for (const CommandDef& def : kCommands) {
+    CLI::App* sub = app.add_subcommand(def.name, def.help);
+    def.setup(sub, &args);
+    sub->callback([&chosen, &def] { chosen = &def; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+
+  LogOptions log;
+  log.level = global.verbose >= 2 ? LogLevel::kDebug
+              : global.verbose == 1 ? LogLevel::kInfo
+                                    : LogLevel::kWarn;
+  log.json_lines = global.log_json;
+  ConfigureLogging(log);
+  Status version = CheckDuckDbVersion();
+  if (!version.ok()) return ReportError(global, version.message(), kExitUsage);
+  if (!chosen) return kExitUsage;
+  return chosen->run(global, args);
 }
 
 }  // namespace sluice

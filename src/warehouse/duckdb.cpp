@@ -1,6 +1,7 @@
 #include "warehouse/duckdb.h"
 
 #include "core/redact.h"
+#include "core/strings.h"
 
 namespace sluice {
 namespace {
@@ -114,8 +115,11 @@ Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckD
   if (duckdb_create_config(&config) != DuckDBSuccess) {
     return Status::Internal("DuckDB: cannot create config");
   }
+  std::string bad_setting;
   auto set = [&](const char* key, const std::string& value) {
-    return duckdb_set_config(config, key, value.c_str()) == DuckDBSuccess;
+    if (duckdb_set_config(config, key, value.c_str()) == DuckDBSuccess) return true;
+    if (bad_setting.empty()) bad_setting = std::string(key) + "='" + value + "'";
+    return false;
   };
   bool ok = set("memory_limit", options.memory_limit);
   if (!options.temp_directory.empty()) ok = ok && set("temp_directory", options.temp_directory);
@@ -126,7 +130,7 @@ Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckD
   ok = ok && set("autoload_known_extensions", "false");
   if (!ok) {
     duckdb_destroy_config(&config);
-    return Status::Invalid("DuckDB: invalid setting (memory_limit '" + options.memory_limit + "')");
+    return Status::Invalid("DuckDB refused the setting " + bad_setting);
   }
   DuckDbDatabase db;
   char* error = nullptr;

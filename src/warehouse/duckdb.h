@@ -32,6 +32,7 @@ struct DuckDbOptions {
   std::string memory_limit = "2GB";
   std::string temp_directory;  // empty: DuckDB's default next to the file
   int threads = 0;             // 0: DuckDB's default
+  std::string file_search_path;  // where relative file paths in SQL resolve
   bool read_only = false;
 };
 

@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh Debian 12 machine (as root or via sudo):
+#   make demo   set-up + build + the example project end to end
+#   make test   set-up + build + the whole test suite
+PRESET ?= release
+BUILD := build/$(PRESET)
+SLUICE := $(BUILD)/src/sluice
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup build test demo format tidy asan bench clean
+
+all: build
+
+setup:
+	@scripts/bootstrap.sh >/dev/null
+
+build: setup
+	@cmake --preset $(PRESET) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+demo: build
+	@scripts/demo.sh $(SLUICE)
+
+asan:
+	@$(MAKE) --no-print-directory test PRESET=asan
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'test/*.cpp' 'test/*.h' 'bench/*.cpp')
+
+tidy: build
+	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.cpp')
+
+bench: build
+	@bench/ingest/run.sh $(SLUICE)
+
+clean:
+	@rm -rf build

@@ -1,0 +1,38 @@
+// The peer of `sluice run` for a local CSV: DuckDB's own load of the same
+// file through the same library, with the same memory limit, into a fresh
+// database file. Prints the seconds taken.
+//   duckdb_load FILE.csv DB_PATH [MEMORY_LIMIT]
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "core/strings.h"
+#include "warehouse/duckdb.h"
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: duckdb_load FILE.csv DB_PATH [MEMORY_LIMIT]\n");
+    return 2;
+  }
+  DuckDbOptions options;
+  options.memory_limit = argc > 3 ? argv[3] : "2GB";
+  auto start = std::chrono::steady_clock::now();
+  auto db = DuckDbDatabase::Open(argv[2], options);
+  if (!db.ok()) {
+    std::fprintf(stderr, "%s\n", db.status().message().c_str());
+    return 1;
+  }
+  auto conn = db->Connect();
+  if (!conn.ok()) return 1;
+  Status st = conn->Execute("CREATE TABLE t AS SELECT * FROM read_csv(" +
+                            QuoteLiteral(argv[1]) + ", header=true)");
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
+  auto rows = conn->Query("SELECT count(*) FROM t");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%.3f %lld\n", secs, static_cast<long long>(rows.ok() ? rows->ScalarInt() : -1));
+  return 0;
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench/ingest: a ~1 GB local CSV through `sluice run` (copy + hash into the
+# raw lake, then DuckDB's load, then publication) against DuckDB's own load of
+# the same file through the same library. Prints both times and the ratio
+# (engine time / sluice time; 1.0 = as fast as the engine alone).
+#   bench/ingest/run.sh [SLUICE_BINARY] [SIZE_MB]
+set -euo pipefail
+SLUICE=$(realpath "${1:-build/release/src/sluice}")
+SIZE_MB=${2:-1024}
+BUILD=$(dirname "$(dirname "$SLUICE")")
+LOADER=$BUILD/bench/duckdb_load
+WORK=${BENCH_DIR:-$(pwd)/bench/data}
+mkdir -p "$WORK"
+CSV=$WORK/events_${SIZE_MB}mb.csv
+if [ ! -f "$CSV" ]; then
+  echo "generating $CSV ..." >&2
+  rows=$((SIZE_MB * 1024 * 1024 / 100))
+  # Deterministic, ~100 bytes a row, mixed types.
+  python3 - "$CSV" "$rows" <<'PY'
+import sys, random
+path, rows = sys.argv[1], int(sys.argv[2])
+random.seed(42)
+cities = ["Hanford", "Lemoore", "Corcoran", "Avenal", "Visalia", "Armona", "Kettleman City"]
+with open(path, "w") as f:
+    f.write("id,ts,city,amount,quantity,flag,note\n")
+    chunk = []
+    for i in range(rows):
+        chunk.append(f"{i},2026-{1 + i % 12:02d}-{1 + i % 28:02d} {i % 24:02d}:{i % 60:02d}:00,"
+                     f"{cities[i % 7]},{(i * 7919) % 100000 / 100:.2f},{i % 97},{'true' if i % 3 else 'false'},"
+                     f"note {i * 31 % 1000003} for row\n")
+        if len(chunk) == 100000:
+            f.write("".join(chunk)); chunk = []
+    f.write("".join(chunk))
+PY
+fi
+bytes=$(stat -c %s "$CSV")
+
+run_duckdb() {
+  rm -f "$WORK/peer.duckdb" "$WORK/peer.duckdb.wal"
+  "$LOADER" "$CSV" "$WORK/peer.duckdb" 2GB | cut -d' ' -f1
+}
+run_sluice() {
+  local proj=$WORK/project
+  rm -rf "$proj" && mkdir -p "$proj/sources"
+  printf 'name: bench\ndefaults: {memory_limit: 2GB}\n' >"$proj/sluice.yaml"
+  printf 'fetch: {url: %s}\nformat: csv\n' "$CSV" >"$proj/sources/events.yaml"
+  local s e
+  s=$(date +%s.%N)
+  "$SLUICE" --project "$proj" run >/dev/null
+  e=$(date +%s.%N)
+  awk -v a="$s" -v b="$e" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+echo "file: $CSV ($((bytes / 1024 / 1024)) MiB)"
+sync
+d1=$(run_duckdb); s1=$(run_sluice)
+d2=$(run_duckdb); s2=$(run_sluice)
+d3=$(run_duckdb); s3=$(run_sluice)
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+d=$(best "$d1" "$d2" "$d3"); s=$(best "$s1" "$s2" "$s3")
+echo "duckdb load (best of 3): ${d}s   runs: $d1 $d2 $d3"
+echo "sluice run  (best of 3): ${s}s   runs: $s1 $s2 $s3"
+awk -v d="$d" -v s="$s" 'BEGIN { printf "ratio (duckdb/sluice): %.2fx of the engine speed\n", d / s }'

@@ -1,0 +1,93 @@
+// sluice run / plan / test: requests to the engine, rendered as a summary.
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+
+namespace sluice {
+namespace {
+
+std::string Seconds(int64_t ms) { return fmt::format("{:.2f}s", static_cast<double>(ms) / 1000.0); }
+
+void PrintReport(const nlohmann::json& result, const std::string& mode) {
+  const nlohmann::json& tasks = result["tasks"];
+  std::vector<std::string> columns;
+  nlohmann::json rows = nlohmann::json::array();
+  int built = 0, skipped = 0, failed = 0;
+  int64_t total_rows = 0;
+  for (const auto& t : tasks) {
+    std::string status = t.value("status", "");
+    built += status == "success";
+    skipped += status == "skipped";
+    failed += status == "failed" || status == "check_failed" || status == "upstream_failed";
+    int64_t r = t.value("rows", int64_t{-1});
+    if (r > 0 && status == "success") total_rows += r;
+    if (mode == "plan") {
+      rows.push_back({t["asset"], t["kind"], t["action"], t["reason"], t["version"]});
+    } else {
+      rows.push_back({t["asset"], t["kind"], status,
+                      r >= 0 ? nlohmann::json(r) : nlohmann::json(nullptr), t["reason"],
+                      Seconds(t.value("ms", int64_t{0}))});
+    }
+  }
+  if (mode == "plan") {
+    columns = {"asset", "kind", "action", "why", "version"};
+  } else {
+    columns = {"asset", "kind", "status", "rows", "why", "time"};
+  }
+  std::fputs(RenderTable(columns, rows).c_str(), stdout);
+  for (const auto& t : tasks) {
+    std::string err = t.value("error", "");
+    if (!err.empty()) std::printf("\n%s: %s\n", t.value("asset", "").c_str(), err.c_str());
+    for (const auto& c : t["checks"]) {
+      if (c.value("status", "") != "pass") {
+        std::printf("  check %s [%s]: %s\n", c.value("name", "").c_str(),
+                    c.value("severity", "").c_str(), c.value("message", "").c_str());
+      }
+    }
+    if (!t["drift"].is_null()) {
+      std::printf("  schema drift in %s: %s\n", t.value("asset", "").c_str(),
+                  t["drift"].dump().c_str());
+    }
+  }
+  if (mode == "plan") {
+    int to_build = 0;
+    for (const auto& t : tasks) to_build += t.value("action", "") != "skip";
+    std::printf("\nplan: %d of %zu assets would run\n", to_build, tasks.size());
+  } else {
+    std::printf("\n%s %lld: %d built, %d skipped, %d failed, %lld rows, %s\n", mode.c_str(),
+                static_cast<long long>(result.value("run_id", int64_t{0})), built, skipped, failed,
+                static_cast<long long>(total_rows), Seconds(result.value("ms", int64_t{0})).c_str());
+  }
+}
+
+int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::string& cmd) {
+  nlohmann::json request = {{"cmd", cmd}, {"select", args.select}};
+  if (cmd == "run") {
+    request["full_refresh"] = args.full_refresh;
+    request["threads"] = args.threads;
+  }
+  nlohmann::json response = CallEngine(global, request, ProgressPrinter(global));
+  int code = response.value("exit_code", 1);
+  if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
+  if (global.json) {
+    std::printf("%s\n", response["result"].dump(2).c_str());
+  } else {
+    PrintReport(response["result"], cmd);
+  }
+  return code;
+}
+
+}  // namespace
+
+int CmdRun(const GlobalOptions& global, const CommandArgs& args) { return RunLike(global, args, "run"); }
+int CmdPlan(const GlobalOptions& global, const CommandArgs& args) {
+  return RunLike(global, args, "plan");
+}
+int CmdTest(const GlobalOptions& global, const CommandArgs& args) {
+  return RunLike(global, args, "test");
+}
+
+}  // namespace sluice

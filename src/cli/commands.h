@@ -1,0 +1,18 @@
+// One function per command (each in its own cmd_*.cpp); cli.cpp holds the
+// table that wires them to CLI11 subcommands. Each returns the exit code.
+#pragma once
+
+#include "cli/common.h"
+
+namespace sluice {
+
+int CmdInit(const GlobalOptions& global, const CommandArgs& args);
+int CmdValidate(const GlobalOptions& global, const CommandArgs& args);
+int CmdPlan(const GlobalOptions& global, const CommandArgs& args);
+int CmdRun(const GlobalOptions& global, const CommandArgs& args);
+int CmdTest(const GlobalOptions& global, const CommandArgs& args);
+int CmdQuery(const GlobalOptions& global, const CommandArgs& args);
+int CmdRuns(const GlobalOptions& global, const CommandArgs& args);
+int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
+
+}  // namespace sluice

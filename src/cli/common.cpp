@@ -1,0 +1,100 @@
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+
+#include "config/loader.h"
+#include "core/redact.h"
+#include "engine/engine.h"
+#include "engine/owner.h"
+
+namespace sluice {
+
+Result<std::string> ResolveProjectRoot(const GlobalOptions& global) {
+  if (!global.project.empty()) {
+    std::string root = std::filesystem::absolute(global.project).lexically_normal().string();
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    if (!std::filesystem::exists(root + "/sluice.yaml")) {
+      return Status::NotFound(root + " has no sluice.yaml; create one with `sluice init DIR`");
+    }
+    return root;
+  }
+  return FindProjectRoot(std::filesystem::current_path().string());
+}
+
+int ReportError(const GlobalOptions& global, const std::string& message, int code) {
+  std::string clean = Redact(message);
+  while (!clean.empty() && clean.back() == '\n') clean.pop_back();
+  if (global.json) {
+    nlohmann::json j = {{"ok", false}, {"exit_code", code}, {"error", clean}};
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::fprintf(stderr, "error: %s\n", clean.c_str());
+  }
+  return code;
+}
+
+nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& request,
+                          const EventSink& events) {
+  Result<std::string> root = ResolveProjectRoot(global);
+  if (!root.ok()) return ErrorResponse(root.status().message(), kExitUsage);
+  LoadedProject loaded = LoadProject(*root);
+  if (!loaded.ok()) {
+    std::string text;
+    for (const ConfigError& e : loaded.errors) text += e.ToString() + "\n";
+    return ErrorResponse(text, kExitUsage);
+  }
+  auto env = loaded.project.environments.find(global.env);
+  if (env == loaded.project.environments.end()) {
+    return ErrorResponse("unknown environment '" + global.env + "'; see environments: in sluice.yaml",
+                         kExitUsage);
+  }
+  nlohmann::json req = request;
+  req["project"] = *root;
+  req["env"] = global.env;
+  // The engine lives in this process only if we become the owner; it opens
+  // the environment lazily, so forwarding costs nothing.
+  Engine engine(*root, global.env);
+  RequestHandler handler = [&engine](const nlohmann::json& r, const EventSink& ev) {
+    return engine.Handle(r, ev);
+  };
+  std::string command = request.value("cmd", "?");
+  Result<nlohmann::json> response =
+      Dispatch(env->second.state_dir, "sluice " + command, req, handler, handler, events);
+  if (!response.ok()) return ErrorResponse(response.status().message(), kExitFailed);
+  return *response;
+}
+
+EventSink ProgressPrinter(const GlobalOptions& global) {
+  if (global.json || !::isatty(STDERR_FILENO)) return nullptr;
+  struct State {
+    std::mutex mu;
+    int total = 0;
+    int done = 0;
+  };
+  auto state = std::make_shared<State>();
+  return [state](const nlohmann::json& e) {
+    std::lock_guard lock(state->mu);
+    std::string type = e.value("type", "");
+    if (type == "run_start") {
+      state->total = e.value("tasks", 0);
+    } else if (type == "task_start") {
+      std::fprintf(stderr, "\r\033[K[%d/%d] %s ...", state->done, state->total,
+                   e.value("asset", "").c_str());
+    } else if (type == "task_end") {
+      ++state->done;
+      std::fprintf(stderr, "\r\033[K[%d/%d] %s %s", state->done, state->total,
+                   e.value("asset", "").c_str(), e.value("status", "").c_str());
+    } else if (type == "queued") {
+      std::fprintf(stderr, "\r\033[K%s", e.value("message", "").c_str());
+    } else if (type == "run_end") {
+      std::fprintf(stderr, "\r\033[K");
+    }
+    std::fflush(stderr);
+  };
+}
+
+}  // namespace sluice

@@ -1,0 +1,53 @@
+// What every command shares: global options, finding the project, sending a
+// request to the engine (in-process as the environment's owner, or to the
+// owner over its socket), and printing errors the same way.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/events.h"
+#include "core/status.h"
+
+namespace sluice {
+
+struct GlobalOptions {
+  std::string project;   // --project DIR; "" = nearest folder upward with sluice.yaml
+  std::string env = "dev";
+  bool json = false;     // machine-readable output
+  int verbose = 0;
+  bool log_json = false;  // logs as JSON lines
+};
+
+// The arguments of every command, filled by CLI11; each command reads its own.
+struct CommandArgs {
+  std::vector<std::string> select;
+  bool full_refresh = false;
+  int threads = 4;
+  std::string sql;
+  std::string format = "table";
+  std::string dir;
+  std::string example;
+  std::string asset;
+  int limit = 20;
+  int64_t run_id = 0;
+};
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+// The project root: --project, else the nearest folder upward with sluice.yaml.
+Result<std::string> ResolveProjectRoot(const GlobalOptions& global);
+// Prints an error (text, or {"ok":false,...} with --json) and returns code.
+int ReportError(const GlobalOptions& global, const std::string& message, int code);
+// Sends request to the environment's engine and returns its response
+// ({"ok", "exit_code", "result"|"error"}). Events go to `events`.
+nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& request,
+                          const EventSink& events);
+// A progress printer for run-like commands: a live line on a terminal.
+EventSink ProgressPrinter(const GlobalOptions& global);
+
+}  // namespace sluice

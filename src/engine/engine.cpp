@@ -1,0 +1,244 @@
+#include "engine/engine.h"
+
+#include <unistd.h>
+
+#include <set>
+
+#include "config/loader.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "core/strings.h"
+#include "engine/workspace.h"
+#include "orchestrate/runner.h"
+#include "transform/publication.h"
+#include "warehouse/duckdb.h"
+
+namespace sluice {
+
+struct Engine::Opened {
+  EnvironmentSpec env;
+  std::unique_ptr<Warehouse> warehouse;
+  std::unique_ptr<MetadataStore> metadata;
+  std::unique_ptr<ObjectStore> lake;
+  std::unique_ptr<RawArchive> archive;
+};
+
+namespace {
+
+std::string StripScheme(const std::string& url, const std::string& scheme) {
+  return StartsWith(url, scheme) ? url.substr(scheme.size()) : url;
+}
+
+nlohmann::json Ok(nlohmann::json result, int exit_code = 0) {
+  return {{"ok", true}, {"exit_code", exit_code}, {"result", std::move(result)}};
+}
+
+// A value as JSON of its SQL type: numbers and booleans stay numbers and booleans.
+nlohmann::json TypedValue(const std::optional<std::string>& v, const std::string& type) {
+  if (!v) return nullptr;
+  static const std::set<std::string> kIntegers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
+                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
+  if (kIntegers.count(type)) return std::stoll(*v);
+  if (type == "HUGEINT" || type == "UHUGEINT" || type == "DECIMAL" || type == "FLOAT" ||
+      type == "DOUBLE") {
+    auto parsed = nlohmann::json::parse(*v, nullptr, false);
+    if (!parsed.is_discarded() && parsed.is_number()) return parsed;
+    return *v;  // inf, nan
+  }
+  if (type == "BOOLEAN") return *v == "true";
+  return *v;
+}
+
+nlohmann::json QueryToJson(const QueryResult& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    nlohmann::json jr = nlohmann::json::array();
+    for (size_t i = 0; i < row.size(); ++i) jr.push_back(TypedValue(row[i], r.types[i]));
+    rows.push_back(std::move(jr));
+  }
+  return {{"columns", r.columns}, {"types", r.types}, {"rows", rows}};
+}
+
+// Brings metadata in line with the warehouse, which is the commit point: a
+// crash between a publication and its metadata write leaves the publication.
+Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock& clock) {
+  RETURN_IF_ERROR(metadata.MarkInterruptedRuns(clock.Now()));
+  ASSIGN_OR_RETURN(auto latest, LatestPublications(session));
+  for (const auto& [key, pub] : latest) {
+    ASSIGN_OR_RETURN(auto current, metadata.GetPublished(pub.asset, pub.partition));
+    if (current && *current == pub.version_id) continue;
+    AssetVersionRecord v;
+    v.asset = pub.asset;
+    v.partition = pub.partition;
+    v.version_id = pub.version_id;
+    v.fingerprint = pub.fingerprint;
+    v.inputs = pub.inputs;
+    v.schema = pub.schema;
+    v.rows = pub.rows;
+    v.status = "published";
+    v.created_at = pub.published_at;
+    v.published_at = pub.published_at;
+    v.run_id = pub.run_id;
+    RETURN_IF_ERROR(metadata.RecordVersion(v));
+    RETURN_IF_ERROR(metadata.SetPublished(pub.asset, pub.partition, pub.version_id,
+                                          pub.published_at));
+    LOG_INFO("engine", "reconciled {} to version {} from the warehouse", pub.asset, pub.version_id);
+  }
+  ASSIGN_OR_RETURN(int dropped, DropOrphans(session));
+  if (dropped) LOG_INFO("engine", "dropped {} staged builds left by an interrupted run", dropped);
+  return Status::Ok();
+}
+
+int ExitCodeOf(const Status& st) { return st.code() == StatusCode::kInvalidArgument ? 2 : 1; }
+
+}  // namespace
+
+nlohmann::json ErrorResponse(const std::string& message, int exit_code) {
+  return {{"ok", false}, {"exit_code", exit_code}, {"error", Redact(message)}};
+}
+
+Engine::Engine(std::string project_root, std::string env_name)
+    : project_root_(std::move(project_root)), env_name_(std::move(env_name)) {}
+
+Engine::~Engine() = default;
+
+Result<Engine::Opened*> Engine::Open(const Project& project) {
+  std::lock_guard lock(open_mu_);
+  if (opened_) return opened_.get();
+  auto opened = std::make_unique<Opened>();
+  opened->env = project.environments.at(env_name_);
+  const EnvironmentSpec& env = opened->env;
+  RETURN_IF_ERROR(MakeDirs(env.state_dir));
+  std::string tmp = JoinPath(env.state_dir, "tmp");
+  RETURN_IF_ERROR(MakeDirs(tmp));
+  DuckDbOptions options;
+  options.memory_limit = project.defaults.memory_limit;
+  options.temp_directory = tmp;
+  options.file_search_path = project.root;
+  std::string wh_path = StripScheme(env.warehouse, "duckdb:");
+  RETURN_IF_ERROR(MakeDirs(Dirname(wh_path)));
+  ASSIGN_OR_RETURN(opened->warehouse, OpenDuckDbWarehouse(wh_path, options));
+  std::string meta_path = StripScheme(env.metadata, "sqlite:");
+  RETURN_IF_ERROR(MakeDirs(Dirname(meta_path)));
+  ASSIGN_OR_RETURN(opened->metadata, OpenSqliteMetadata(meta_path, &clock_));
+  ASSIGN_OR_RETURN(opened->lake, OpenLocalObjectStore(env.lake));
+  opened->archive =
+      std::make_unique<RawArchive>(opened->lake.get(), opened->metadata.get(), &clock_);
+  ASSIGN_OR_RETURN(auto session, opened->warehouse->Connect());
+  RETURN_IF_ERROR(EnsureInternalSchema(*session));
+  RETURN_IF_ERROR(Reconcile(*session, *opened->metadata, clock_));
+  opened_ = std::move(opened);
+  return opened_.get();
+}
+
+nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& events) {
+  try {
+    std::string cmd = request.value("cmd", "");
+    if (cmd == "ping") return Ok({{"pid", ::getpid()}});
+    if (cmd == "run" || cmd == "plan" || cmd == "test") return HandleRun(request, events);
+    if (cmd == "query") return HandleQuery(request);
+    if (cmd == "runs") return HandleRuns(request);
+    if (cmd == "run_detail") return HandleRunDetail(request);
+    return ErrorResponse("unknown engine request '" + cmd + "'");
+  } catch (const std::exception& e) {
+    return ErrorResponse(std::string("internal error: ") + e.what(), 1);
+  }
+}
+
+nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink& events) {
+  std::string cmd = request.value("cmd", "run");
+  // Runs queue behind each other; a plan waits too, so it sees a settled state.
+  std::unique_lock run_lock(run_mu_, std::defer_lock);
+  if (!run_lock.try_lock()) {
+    if (events) events({{"type", "queued"}, {"message", "waiting for the running command"}});
+    run_lock.lock();
+  }
+  Workspace ws = LoadWorkspace(project_root_, env_name_);
+  if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
+  Result<Opened*> opened = Open(ws.project);
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), 1);
+  RunOptions options;
+  options.mode = cmd == "plan" ? RunMode::kPlan : cmd == "test" ? RunMode::kTest : RunMode::kRun;
+  options.command = cmd;
+  options.full_refresh = request.value("full_refresh", false);
+  options.threads = request.value("threads", 4);
+  if (request.contains("select")) options.select = request["select"].get<std::vector<std::string>>();
+  EnvResources res{&(*opened)->env, (*opened)->warehouse.get(), (*opened)->metadata.get(),
+                   (*opened)->archive.get(), &clock_};
+  Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, events);
+  if (!report.ok()) {
+    int code = report.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    return ErrorResponse(report.status().message(), code);
+  }
+  return Ok(report->ToJson(), report->exit_code);
+}
+
+Result<Engine::Opened*> Engine::OpenForRequest() {
+  {
+    std::lock_guard lock(open_mu_);
+    if (opened_) return opened_.get();
+  }
+  LoadedProject loaded = LoadProject(project_root_);
+  if (!loaded.ok()) {
+    std::string text;
+    for (const ConfigError& e : loaded.errors) text += e.ToString() + "\n";
+    return Status::Invalid(text);
+  }
+  if (!loaded.project.environments.count(env_name_)) {
+    return Status::Invalid("unknown environment '" + env_name_ + "'");
+  }
+  return Open(loaded.project);
+}
+
+nlohmann::json Engine::HandleQuery(const nlohmann::json& request) {
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), ExitCodeOf(opened.status()));
+  auto session = (*opened)->warehouse->Connect();
+  if (!session.ok()) return ErrorResponse(session.status().message(), 1);
+  Result<QueryResult> r = (*session)->Query(request.value("sql", ""));
+  if (!r.ok()) return ErrorResponse(r.status().message(), 1);
+  return Ok(QueryToJson(*r));
+}
+
+nlohmann::json Engine::HandleRuns(const nlohmann::json& request) {
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), ExitCodeOf(opened.status()));
+  auto runs = (*opened)->metadata->ListRuns(request.value("limit", 20));
+  if (!runs.ok()) return ErrorResponse(runs.status().message(), 1);
+  nlohmann::json out = nlohmann::json::array();
+  for (const RunRecord& r : *runs) {
+    out.push_back({{"id", r.id},
+                   {"command", r.command},
+                   {"args", r.args},
+                   {"status", r.status},
+                   {"started_at", FormatTimestamp(r.started_at)},
+                   {"ended_at", r.ended_at ? FormatTimestamp(r.ended_at) : ""},
+                   {"exit_code", r.exit_code},
+                   {"summary", r.summary}});
+  }
+  return Ok(out);
+}
+
+nlohmann::json Engine::HandleRunDetail(const nlohmann::json& request) {
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), ExitCodeOf(opened.status()));
+  int64_t id = request.value("id", int64_t{0});
+  auto run = (*opened)->metadata->GetRun(id);
+  if (!run.ok()) return ErrorResponse(run.status().message(), 1);
+  if (!*run) return ErrorResponse("no run " + std::to_string(id), 1);
+  auto tasks = (*opened)->metadata->ListTasks(id);
+  if (!tasks.ok()) return ErrorResponse(tasks.status().message(), 1);
+  nlohmann::json tj = nlohmann::json::array();
+  for (const TaskRecord& t : *tasks) {
+    tj.push_back({{"asset", t.asset}, {"status", t.status}, {"reason", t.reason},
+                  {"version", t.version_id}, {"rows", t.rows}, {"attempt", t.attempt},
+                  {"error", t.error}});
+  }
+  const RunRecord& r = **run;
+  return Ok({{"id", r.id}, {"command", r.command}, {"status", r.status},
+             {"started_at", FormatTimestamp(r.started_at)}, {"exit_code", r.exit_code},
+             {"summary", r.summary}, {"tasks", tj}});
+}
+
+}  // namespace sluice

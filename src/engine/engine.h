@@ -1,0 +1,55 @@
+// The engine API: every command that touches an environment is a JSON
+// request handled here, whether it arrives in-process, over the owner's
+// socket, or (later) over HTTP. The engine opens the environment's warehouse,
+// metadata and lake once, on first use, and reconciles metadata from the
+// warehouse's publications (the commit point) before serving anything.
+// Thread-safe: queries run concurrently; runs are serialised (queued).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/project.h"
+#include "core/clock.h"
+#include "core/events.h"
+#include "lake/object_store.h"
+#include "lake/raw_archive.h"
+#include "metadata/metadata_store.h"
+#include "warehouse/warehouse.h"
+
+namespace sluice {
+
+class Engine {
+ public:
+  Engine(std::string project_root, std::string env_name);
+  ~Engine();
+
+  // Requests: {"cmd": "run"|"plan"|"test"|"query"|"runs"|"run_detail"|"ping", ...}.
+  // Responses: {"ok": bool, "exit_code": int, "error": text, "errors": [...], "result": ...}.
+  nlohmann::json Handle(const nlohmann::json& request, const EventSink& events);
+
+ private:
+  struct Opened;
+  Result<Opened*> Open(const Project& project);
+  // Opens the environment, loading the project first when it is not open yet.
+  Result<Opened*> OpenForRequest();
+  nlohmann::json HandleRun(const nlohmann::json& request, const EventSink& events);
+  nlohmann::json HandleQuery(const nlohmann::json& request);
+  nlohmann::json HandleRuns(const nlohmann::json& request);
+  nlohmann::json HandleRunDetail(const nlohmann::json& request);
+
+  std::string project_root_;
+  std::string env_name_;
+  SystemClock clock_;
+  std::mutex open_mu_;
+  std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set
+  std::mutex run_mu_;               // one run at a time per environment
+};
+
+// {"ok": false, "exit_code": code, "error": message}
+nlohmann::json ErrorResponse(const std::string& message, int exit_code = 2);
+
+}  // namespace sluice

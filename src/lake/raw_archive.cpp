@@ -1,0 +1,139 @@
+#include "lake/raw_archive.h"
+
+#include <atomic>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/redact.h"
+
+namespace sluice {
+namespace {
+
+std::string StagingPath(ObjectStore* store) {
+  static std::atomic<uint64_t> counter{0};
+  return JoinPath(store->StagingDir(),
+                  fmt::format("{}-{}.part", ::getpid(), counter.fetch_add(1)));
+}
+
+// The file-stat cache is keyed by path; a path that holds a secret is keyed
+// by its hash instead, so the secret never reaches metadata.
+std::string StatKey(const std::string& path) {
+  return ContainsSecret(path) ? "sha256:" + Sha256Hex(path) : path;
+}
+
+}  // namespace
+
+std::string RawArchive::ObjectKey(const std::string& source, const std::string& sha256,
+                                  const std::string& ext) {
+  return "raw/" + source + "/objects/" + sha256 + (ext.empty() ? "" : "." + ext);
+}
+
+Result<std::string> RawArchive::PeekLocalFile(const std::string& path) {
+  ASSIGN_OR_RETURN(FileStat st, StatFile(path));
+  ASSIGN_OR_RETURN(auto cached, metadata_->GetFileStat(StatKey(path)));
+  if (cached && cached->size == st.size && cached->mtime_ns == st.mtime_ns &&
+      cached->inode == st.inode) {
+    return cached->sha256;
+  }
+  return Sha256File(path);
+}
+
+Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
+                                                const std::string& partition,
+                                                const std::string& path, const std::string& ext) {
+  Micros started = clock_->Now();
+  int64_t t0 = MonotonicMillis();
+  FetchRecord rec;
+  rec.source = source;
+  rec.partition = partition;
+  rec.url = "file://" + path;
+  rec.started_at = started;
+
+  auto finish = [&](const Status& st, const StoredObject* obj) -> Status {
+    rec.duration_ms = MonotonicMillis() - t0;
+    if (obj) {
+      rec.bytes = static_cast<int64_t>(obj->bytes);
+      rec.sha256 = obj->sha256;
+      rec.object_path = obj->key;
+      rec.headers = {{"reused", obj->reused}};
+    }
+    if (!st.ok()) rec.error = st.message();
+    return LogFetch(rec);
+  };
+
+  Result<FileStat> st = StatFile(path);
+  if (!st.ok()) {
+    (void)finish(st.status(), nullptr);
+    return st.status();
+  }
+  ASSIGN_OR_RETURN(auto cached, metadata_->GetFileStat(StatKey(path)));
+  if (cached && cached->size == st->size && cached->mtime_ns == st->mtime_ns &&
+      cached->inode == st->inode) {
+    StoredObject obj;
+    obj.sha256 = cached->sha256;
+    obj.key = ObjectKey(source, obj.sha256, ext);
+    obj.bytes = st->size;
+    obj.reused = true;
+    if (store_->Exists(obj.key)) {
+      ASSIGN_OR_RETURN(obj.local_path, store_->LocalPath(obj.key));
+      RETURN_IF_ERROR(finish(Status::Ok(), &obj));
+      return obj;
+    }
+  }
+  std::string tmp = StagingPath(store_);
+  Result<CopyResult> copied = CopyAndHash(path, tmp);
+  if (!copied.ok()) {
+    (void)finish(copied.status(), nullptr);
+    return copied.status();
+  }
+  // The file may have changed while we copied: the stat we cache must be the
+  // one we hashed, so re-stat and only cache when nothing moved.
+  ASSIGN_OR_RETURN(FileStat after, StatFile(path));
+  ASSIGN_OR_RETURN(StoredObject obj, StoreTemp(source, tmp, copied->sha256, copied->bytes, ext));
+  if (after.size == st->size && after.mtime_ns == st->mtime_ns && after.inode == st->inode) {
+    RETURN_IF_ERROR(metadata_->PutFileStat(
+        FileStatRecord{StatKey(path), st->size, st->mtime_ns, st->inode, copied->sha256}));
+  }
+  RETURN_IF_ERROR(finish(Status::Ok(), &obj));
+  return obj;
+}
+
+Result<StoredObject> RawArchive::StoreTemp(const std::string& source, const std::string& tmp_path,
+                                           const std::string& sha256, uint64_t bytes,
+                                           const std::string& ext) {
+  StoredObject obj;
+  obj.sha256 = sha256;
+  obj.bytes = bytes;
+  obj.key = ObjectKey(source, sha256, ext);
+  obj.reused = store_->Exists(obj.key);
+  RETURN_IF_ERROR(store_->PutFile(obj.key, tmp_path));
+  ASSIGN_OR_RETURN(obj.local_path, store_->LocalPath(obj.key));
+  return obj;
+}
+
+Status RawArchive::LogFetch(FetchRecord record) {
+  record.url = Redact(record.url);
+  record.error = Redact(record.error);
+  std::string date = FormatDate(record.started_at);
+  std::string ts = FormatTimestamp(record.started_at);
+  std::string hour = ts.substr(11, 2);
+  nlohmann::json line = {{"source", record.source},
+                         {"partition", record.partition},
+                         {"url", record.url},
+                         {"time", ts},
+                         {"status", record.status},
+                         {"bytes", record.bytes},
+                         {"sha256", record.sha256},
+                         {"object", record.object_path},
+                         {"duration_ms", record.duration_ms},
+                         {"headers", record.headers},
+                         {"error", record.error}};
+  std::string key = "raw/" + record.source + "/log/dt=" + date + "/hour=" + hour + "/fetches.ndjson";
+  RETURN_IF_ERROR(store_->Append(key, Redact(line.dump()) + "\n"));
+  return metadata_->RecordFetch(record).status();
+}
+
+}  // namespace sluice

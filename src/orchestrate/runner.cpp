@@ -1,0 +1,713 @@
+#include "orchestrate/runner.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "config/template.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "core/strings.h"
+#include "graph/selector.h"
+#include "ingest/decoder.h"
+#include "orchestrate/version.h"
+#include "transform/publication.h"
+
+namespace sluice {
+namespace {
+
+// Fault injection for crash tests: SLUICE_CRASH_AT=<point>:<asset> kills the
+// process with SIGKILL at that point, exactly as `kill -9` would.
+void MaybeCrash(const char* point, const std::string& asset) {
+  static const char* spec = std::getenv("SLUICE_CRASH_AT");
+  if (!spec) return;
+  if (std::string(spec) == std::string(point) + ":" + asset) ::kill(::getpid(), SIGKILL);
+}
+
+// Interrupts a session's statement when a task outlives its timeout.
+class Watchdog {
+ public:
+  Watchdog(WarehouseSession* session, int64_t seconds) {
+    if (seconds <= 0) return;
+    thread_ = std::thread([this, session, seconds] {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) {
+        fired_ = true;
+        session->Interrupt();
+      }
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool fired() {
+    std::lock_guard lock(mu_);
+    return fired_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool fired_ = false;
+  std::thread thread_;
+};
+
+const char* KindName(AssetKind kind) {
+  switch (kind) {
+    case AssetKind::kSource: return "source";
+    case AssetKind::kSeed: return "seed";
+    case AssetKind::kModel: return "model";
+  }
+  return "?";
+}
+
+std::string StripSql(std::string sql) {
+  while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
+    sql.pop_back();
+  }
+  return sql;
+}
+
+nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& after) {
+  if (!before.is_array() || before.empty()) return nullptr;
+  std::map<std::string, std::string> old_cols, new_cols;
+  for (const auto& c : before) old_cols[c.value("name", "")] = c.value("type", "");
+  for (const auto& c : after) new_cols[c.value("name", "")] = c.value("type", "");
+  nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(),
+                 changed = nlohmann::json::array();
+  for (const auto& [name, type] : new_cols) {
+    auto it = old_cols.find(name);
+    if (it == old_cols.end()) {
+      added.push_back(name);
+    } else if (it->second != type) {
+      changed.push_back({{"column", name}, {"from", it->second}, {"to", type}});
+    }
+  }
+  for (const auto& [name, type] : old_cols) {
+    if (!new_cols.count(name)) removed.push_back(name);
+  }
+  if (added.empty() && removed.empty() && changed.empty()) return nullptr;
+  return {{"added", added}, {"removed", removed}, {"changed", changed}};
+}
+
+struct FetchedSource {
+  std::vector<StoredObject> objects;
+};
+
+class Run {
+ public:
+  Run(const Project& project, const AssetGraph& graph, const EnvResources& res,
+      const RunOptions& opt, const EventSink& events)
+      : project_(project), graph_(graph), res_(res), opt_(opt), events_(events) {
+    for (const SourceSpec& s : project.sources) {
+      for (const TableSpec& t : s.tables) tables_[t.name] = {&s, &t};
+    }
+    for (const SeedSpec& s : project.seeds) seeds_[s.name] = &s;
+    for (const ModelSpec& m : project.models) models_[m.name] = &m;
+  }
+
+  Result<RunReport> Execute() {
+    int64_t t0 = MonotonicMillis();
+    ASSIGN_OR_RETURN(selected_, SelectAssets(graph_, opt_.select));
+    selected_set_ = std::set<std::string>(selected_.begin(), selected_.end());
+    {
+      ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+      ASSIGN_OR_RETURN(published_, LatestPublications(*session));
+    }
+    RunReport report;
+    report.mode = opt_.mode == RunMode::kRun ? "run" : opt_.mode == RunMode::kPlan ? "plan" : "test";
+    if (opt_.mode != RunMode::kPlan) {
+      RunRecord run;
+      run.command = opt_.command;
+      run.args = {{"select", opt_.select}, {"full_refresh", opt_.full_refresh},
+                  {"threads", opt_.threads}};
+      run.status = "running";
+      run.started_at = res_.clock->Now();
+      ASSIGN_OR_RETURN(run_id_, res_.metadata->BeginRun(run));
+    }
+    report.run_id = run_id_;
+    Emit({{"type", "run_start"}, {"run_id", run_id_}, {"tasks", selected_.size()}});
+
+    if (opt_.mode == RunMode::kRun && opt_.threads > 1) {
+      ExecuteParallel();
+    } else {
+      for (const std::string& name : selected_) RunTask(name);
+    }
+
+    int failed = 0;
+    for (const std::string& name : selected_) {
+      const TaskOutcome& o = outcomes_.at(name);
+      if (o.status == "failed" || o.status == "check_failed" || o.status == "upstream_failed") {
+        ++failed;
+      }
+      report.tasks.push_back(o);
+    }
+    report.exit_code = failed ? 1 : 0;
+    report.ms = MonotonicMillis() - t0;
+    if (opt_.mode != RunMode::kPlan) {
+      int built = 0, skipped = 0;
+      for (const auto& t : report.tasks) {
+        built += t.status == "success";
+        skipped += t.status == "skipped";
+      }
+      std::string summary = fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
+      RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_, failed ? "failed" : "success",
+                                               report.exit_code, summary, res_.clock->Now()));
+    }
+    Emit({{"type", "run_end"}, {"run_id", run_id_}, {"exit_code", report.exit_code}});
+    return report;
+  }
+
+ private:
+  void Emit(const nlohmann::json& event) {
+    if (events_) events_(event);
+  }
+
+  void ExecuteParallel() {
+    std::map<std::string, int> waiting;
+    std::deque<std::string> ready;
+    for (const std::string& name : selected_) {
+      int n = 0;
+      for (const std::string& up : graph_.Find(name)->upstream) n += selected_set_.count(up);
+      waiting[name] = n;
+      if (n == 0) ready.push_back(name);
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t done = 0;
+    auto worker = [&] {
+      std::unique_lock lock(mu);
+      while (true) {
+        cv.wait(lock, [&] { return !ready.empty() || done == selected_.size(); });
+        if (ready.empty()) return;
+        std::string name = ready.front();
+        ready.pop_front();
+        lock.unlock();
+        RunTask(name);
+        lock.lock();
+        ++done;
+        for (const std::string& down : graph_.Find(name)->downstream) {
+          if (selected_set_.count(down) && --waiting[down] == 0) ready.push_back(down);
+        }
+        cv.notify_all();
+      }
+    };
+    int n = std::max(1, std::min<int>(opt_.threads, static_cast<int>(selected_.size())));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+  }
+
+  // Runs one asset's task; records its outcome.
+  void RunTask(const std::string& name) {
+    const AssetNode* node = graph_.Find(name);
+    TaskOutcome o;
+    o.asset = name;
+    o.kind = KindName(node->kind);
+    int64_t t0 = MonotonicMillis();
+    std::vector<std::string> failed_up;
+    {
+      std::lock_guard lock(mu_);
+      for (const std::string& up : node->upstream) {
+        auto it = outcomes_.find(up);
+        if (it != outcomes_.end() && (it->second.status == "failed" ||
+                                      it->second.status == "check_failed" ||
+                                      it->second.status == "upstream_failed")) {
+          failed_up.push_back(up);
+        }
+      }
+    }
+    if (!failed_up.empty()) {
+      o.status = "upstream_failed";
+      o.action = "skip";
+      o.reason = "upstream failed: " + Join(failed_up, ", ");
+    } else {
+      Emit({{"type", "task_start"}, {"asset", name}});
+      Status st = opt_.mode == RunMode::kTest ? TestTask(*node, o) : BuildTask(*node, o);
+      if (!st.ok()) {
+        o.status = "failed";
+        o.error = Redact(st.message());
+      }
+    }
+    o.ms = MonotonicMillis() - t0;
+    if (opt_.mode != RunMode::kPlan) {
+      TaskRecord rec;
+      rec.run_id = run_id_;
+      rec.asset = name;
+      rec.attempt = std::max(1, o.attempts);
+      rec.status = o.status;
+      rec.reason = o.reason;
+      rec.version_id = o.version_id;
+      rec.rows = o.rows;
+      rec.started_at = res_.clock->Now() - o.ms * 1000;
+      rec.ended_at = res_.clock->Now();
+      rec.error = o.error;
+      Status st = res_.metadata->RecordTask(rec);
+      if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", name, st.message());
+    }
+    Emit({{"type", "task_end"}, {"asset", name}, {"status", o.status}, {"reason", o.reason},
+          {"rows", o.rows}, {"ms", o.ms}, {"error", o.error}});
+    std::lock_guard lock(mu_);
+    outcomes_[name] = std::move(o);
+  }
+
+  // Where a source's body comes from: a local path for now.
+  Result<std::string> SourcePath(const SourceSpec& src) {
+    TemplateContext ctx;
+    ctx.vars = project_.vars;
+    ctx.env = res_.env->name;
+    ASSIGN_OR_RETURN(std::string url, RenderTemplate(src.fetch.url, ctx, src.fetch.loc.line));
+    SecretResolver secrets(project_.secret_providers);
+    ASSIGN_OR_RETURN(url, secrets.Substitute(url));
+    if (StartsWith(url, "http://") || StartsWith(url, "https://")) {
+      return Status::Invalid(src.fetch.loc.ToString() +
+                             ": HTTP sources are not supported by this build yet; use a local path "
+                             "or file:// URL");
+    }
+    if (StartsWith(url, "file://")) url = url.substr(7);
+    return JoinPath(project_.root, url);
+  }
+
+  std::string FormatOf(const SourceSpec& src, const TableSpec& table) {
+    return table.format.empty() ? src.format : table.format;
+  }
+
+  // Archives a source's body once per run, whichever of its tables asks first.
+  Result<FetchedSource> FetchSource(const SourceSpec& src, const std::string& ext) {
+    std::shared_future<Result<FetchedSource>> fut;
+    bool owner = false;
+    std::promise<Result<FetchedSource>> promise;
+    {
+      std::lock_guard lock(mu_);
+      auto it = fetches_.find(src.name);
+      if (it == fetches_.end()) {
+        fut = promise.get_future().share();
+        fetches_.emplace(src.name, fut);
+        owner = true;
+      } else {
+        fut = it->second;
+      }
+    }
+    if (owner) {
+      Result<FetchedSource> result = [&]() -> Result<FetchedSource> {
+        ASSIGN_OR_RETURN(std::string path, SourcePath(src));
+        ASSIGN_OR_RETURN(StoredObject obj, res_.archive->StoreLocalFile(src.name, "", path, ext));
+        FetchedSource f;
+        f.objects.push_back(std::move(obj));
+        return f;
+      }();
+      promise.set_value(std::move(result));
+    }
+    return fut.get();
+  }
+
+  // The inputs of an asset: raw object hashes, a seed's file hash, or the
+  // version ids of a model's upstream assets.
+  Result<nlohmann::json> Inputs(const AssetNode& node, std::vector<StoredObject>* objects) {
+    nlohmann::json inputs = nlohmann::json::array();
+    if (node.kind == AssetKind::kSource) {
+      auto [src, table] = tables_.at(node.name);
+      ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder(FormatOf(*src, *table)));
+      if (opt_.mode == RunMode::kPlan) {
+        ASSIGN_OR_RETURN(std::string path, SourcePath(*src));
+        ASSIGN_OR_RETURN(std::string sha, res_.archive->PeekLocalFile(path));
+        inputs.push_back(sha);
+      } else {
+        ASSIGN_OR_RETURN(FetchedSource fetched, FetchSource(*src, decoder->Extension()));
+        for (const StoredObject& obj : fetched.objects) inputs.push_back(obj.sha256);
+        *objects = fetched.objects;
+      }
+    } else if (node.kind == AssetKind::kSeed) {
+      ASSIGN_OR_RETURN(std::string sha, Sha256File(seeds_.at(node.name)->path));
+      inputs.push_back(sha);
+    } else {
+      std::lock_guard lock(mu_);
+      for (const std::string& up : node.upstream) {
+        auto it = versions_.find(up);
+        if (it != versions_.end()) {
+          inputs.push_back({up, it->second});
+          continue;
+        }
+        auto pub = published_.find({up, ""});
+        if (pub == published_.end()) {
+          return Status::Invalid("upstream asset '" + up +
+                                 "' has never been built; run it first (e.g. sluice run +" +
+                                 node.name + ")");
+        }
+        inputs.push_back({up, pub->second.version_id});
+      }
+    }
+    return inputs;
+  }
+
+  Result<std::string> RenderModel(const ModelSpec& model) {
+    TemplateContext ctx;
+    ctx.vars = project_.vars;
+    ctx.env = res_.env->name;
+    ctx.this_name = model.name;
+    ASSIGN_OR_RETURN(std::string sql, RenderTemplate(model.sql, ctx, model.sql_first_line));
+    return StripSql(sql);
+  }
+
+  const std::vector<CheckSpec>& ChecksOf(const AssetNode& node) {
+    static const std::vector<CheckSpec> kNone;
+    if (node.kind == AssetKind::kSource) return tables_.at(node.name).second->checks;
+    if (node.kind == AssetKind::kSeed) return seeds_.at(node.name)->checks;
+    return models_.at(node.name)->checks;
+  }
+
+  // Fingerprint plus the SQL that builds the staged relation (from `select`).
+  struct Recipe {
+    std::string fingerprint;
+    std::string create_sql;  // CREATE TABLE|VIEW <physical> AS ...
+    bool is_view = false;
+  };
+
+  Result<Recipe> MakeRecipe(const AssetNode& node, const std::vector<StoredObject>& objects,
+                            const std::string& physical_placeholder) {
+    Recipe r;
+    std::string engine = res_.warehouse->EngineVersion();
+    if (node.kind == AssetKind::kSource) {
+      auto [src, table] = tables_.at(node.name);
+      std::string format = FormatOf(*src, *table);
+      ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder(format));
+      if (!table->columns.empty()) {
+        return Status::Invalid(table->loc.ToString() +
+                               ": `columns:` cleaning is not supported by this build yet; remove "
+                               "it to load the columns as DuckDB infers them");
+      }
+      nlohmann::json options = src->format_options;
+      for (const auto& [k, v] : table->format_options.items()) options[k] = v;
+      std::vector<std::string> reads;
+      for (const StoredObject& obj : objects) {
+        ASSIGN_OR_RETURN(std::string sql, decoder->TableSql({obj.local_path, format, options}));
+        reads.push_back("SELECT * FROM " + sql);
+      }
+      if (reads.empty() && opt_.mode == RunMode::kPlan) reads.push_back("SELECT 1");
+      nlohmann::json config = ContentConfig(src->config);
+      config["__table"] = table->name;
+      r.fingerprint = Fingerprint(config, format, engine);
+      r.create_sql = "CREATE TABLE " + physical_placeholder + " AS " + Join(reads, " UNION ALL BY NAME ");
+    } else if (node.kind == AssetKind::kSeed) {
+      const SeedSpec* seed = seeds_.at(node.name);
+      std::string read = "read_csv(" + QuoteLiteral(seed->path) + ", header=true";
+      if (!seed->column_types.empty()) {
+        std::vector<std::string> types;
+        for (const auto& [col, type] : seed->column_types.items()) {
+          types.push_back(QuoteLiteral(col) + ": " +
+                          QuoteLiteral(type.is_string() ? type.get<std::string>() : type.dump()));
+        }
+        read += ", types={" + Join(types, ", ") + "}";
+      }
+      read += ")";
+      nlohmann::json config = {{"column_types", seed->column_types}, {"key", seed->key}};
+      r.fingerprint = Fingerprint(config, "seed", engine);
+      r.create_sql = "CREATE TABLE " + physical_placeholder + " AS SELECT * FROM " + read;
+    } else {
+      const ModelSpec* model = models_.at(node.name);
+      ASSIGN_OR_RETURN(std::string sql, RenderModel(*model));
+      if (model->materialized == "incremental") {
+        return Status::Invalid(model->loc.ToString() +
+                               ": materialized: incremental is not supported by this build yet; "
+                               "use table or view");
+      }
+      r.is_view = model->materialized == "view";
+      r.fingerprint = Fingerprint(ContentConfig(model->header), sql, engine);
+      r.create_sql = std::string(r.is_view ? "CREATE VIEW " : "CREATE TABLE ") +
+                     physical_placeholder + " AS " + sql;
+    }
+    return r;
+  }
+
+  void DecideAction(const AssetNode& node, const Recipe& recipe, const nlohmann::json& inputs,
+                    const std::string& version, const std::string& checks_hash, TaskOutcome& o,
+                    const Publication* prev) {
+    o.action = "build";
+    if (prev) o.previous_version = prev->version_id;
+    if (opt_.full_refresh) {
+      o.reason = "full refresh";
+    } else if (node.nondeterministic) {
+      o.reason = "calls a nondeterministic function";
+    } else if (!prev) {
+      o.reason = "never built";
+    } else if (prev->version_id == version) {
+      if (prev->checks_hash != checks_hash) {
+        o.action = "audit";
+        o.reason = "checks changed";
+      } else {
+        o.action = "skip";
+        o.reason = "unchanged";
+      }
+    } else if (prev->fingerprint != recipe.fingerprint) {
+      o.reason = node.kind == AssetKind::kModel ? "SQL or config changed" : "config changed";
+    } else if (node.kind == AssetKind::kModel) {
+      std::vector<std::string> changed;
+      std::map<std::string, std::string> before;
+      for (const auto& in : prev->inputs) {
+        if (in.is_array() && in.size() == 2) before[in[0]] = in[1];
+      }
+      for (const auto& in : inputs) {
+        if (before[in[0].get<std::string>()] != in[1].get<std::string>()) changed.push_back(in[0]);
+      }
+      o.reason = changed.empty() ? "inputs changed" : "upstream changed: " + Join(changed, ", ");
+    } else {
+      o.reason = "new data";
+    }
+  }
+
+  Status BuildTask(const AssetNode& node, TaskOutcome& o) {
+    std::vector<StoredObject> objects;
+    ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, &objects));
+    ASSIGN_OR_RETURN(Recipe recipe, MakeRecipe(node, objects, "@PHYSICAL@"));
+    std::string version = VersionId(recipe.fingerprint, inputs);
+    std::string checks_hash = ChecksHash(ChecksOf(node));
+    o.version_id = version;
+    const Publication* prev = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      auto it = published_.find({node.name, ""});
+      if (it != published_.end()) prev = &it->second;
+    }
+    DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
+    if (opt_.mode == RunMode::kPlan) {
+      o.status = "planned";
+      std::lock_guard lock(mu_);
+      versions_[node.name] = version;
+      return Status::Ok();
+    }
+    if (o.action == "skip") {
+      o.status = "skipped";
+      o.rows = prev->rows;
+      std::lock_guard lock(mu_);
+      versions_[node.name] = version;
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+    if (o.action == "audit") {
+      // Same data, new checks: audit what is public, publish nothing.
+      o.checks = RunChecks(*session, ChecksOf(node), prev->physical);
+      RecordChecks(node.name, version, o.checks);
+      bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
+                                 [](const CheckOutcome& c) { return c.Blocks(); });
+      o.status = blocked ? "check_failed" : "success";
+      o.rows = prev->rows;
+      Publication p = *prev;
+      p.checks_hash = checks_hash;
+      if (!blocked) RETURN_IF_ERROR(PublishVersion(*session, p, *res_.clock));
+      std::lock_guard lock(mu_);
+      versions_[node.name] = version;
+      return Status::Ok();
+    }
+
+    std::string physical = PhysicalName(node.name, version);
+    std::string sql = recipe.create_sql;
+    sql.replace(sql.find("@PHYSICAL@"), 10, physical);
+    int max_attempts = 1 + std::max(0, project_.defaults.retries);
+    Status built;
+    for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+      o.attempts = attempt;
+      RETURN_IF_ERROR(DropStaged(*session, PhysicalTableName(node.name, version)));
+      {
+        Watchdog watchdog(session.get(), project_.defaults.timeout_seconds);
+        built = session->Execute(sql);
+        if (!built.ok() && watchdog.fired()) {
+          built = Status(StatusCode::kTimeout,
+                         fmt::format("timed out after {}s (defaults.timeout in sluice.yaml)",
+                                     project_.defaults.timeout_seconds));
+        }
+      }
+      if (built.ok()) break;
+      if (built.code() == StatusCode::kTimeout || attempt == max_attempts) break;
+      LOG_WARN("runner", "{}: attempt {} failed, retrying: {}", node.name, attempt,
+               built.message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << (attempt - 1)));
+    }
+    if (!built.ok()) {
+      (void)DropStaged(*session, PhysicalTableName(node.name, version));
+      std::string where = node.loc.ToString();
+      return built.WithContext(where + ": building " + node.name + " failed");
+    }
+    MaybeCrash("after_build", node.name);
+    ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
+    o.rows = count.ScalarInt();
+    ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, physical));
+    if (prev) o.drift = SchemaDrift(prev->schema, schema);
+
+    // Audit before publication: a blocking failure keeps the last good version public.
+    o.checks = RunChecks(*session, ChecksOf(node), physical);
+    RecordChecks(node.name, version, o.checks);
+    bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
+                               [](const CheckOutcome& c) { return c.Blocks(); });
+    AssetVersionRecord vrec;
+    vrec.asset = node.name;
+    vrec.version_id = version;
+    vrec.fingerprint = recipe.fingerprint;
+    vrec.inputs = inputs;
+    vrec.schema = schema;
+    vrec.rows = o.rows;
+    vrec.build_ms = MonotonicMillis();
+    vrec.created_at = res_.clock->Now();
+    vrec.run_id = run_id_;
+    if (blocked) {
+      RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, version));
+      o.status = "check_failed";
+      std::vector<std::string> names;
+      for (const auto& c : o.checks) {
+        if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
+      }
+      o.error = "audit failed, kept the last good version public; failed build is in "
+                "_sluice_failed." + node.name + ": " + Join(names, "; ");
+      vrec.status = "failed_audit";
+      vrec.build_ms = 0;
+      return res_.metadata->RecordVersion(vrec);
+    }
+
+    MaybeCrash("before_publish", node.name);
+    Publication pub;
+    pub.asset = node.name;
+    pub.version_id = version;
+    pub.physical = physical;
+    pub.fingerprint = recipe.fingerprint;
+    pub.checks_hash = checks_hash;
+    pub.inputs = inputs;
+    pub.schema = schema;
+    pub.rows = o.rows;
+    pub.run_id = run_id_;
+    RETURN_IF_ERROR(PublishVersion(*session, pub, *res_.clock));
+    MaybeCrash("after_publish", node.name);
+    vrec.status = "published";
+    vrec.published_at = res_.clock->Now();
+    vrec.build_ms = 0;
+    RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
+    RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
+    Status pruned = PruneVersions(*session, node.name, project_.defaults.keep_versions);
+    if (!pruned.ok()) LOG_WARN("runner", "{}: cannot prune old versions: {}", node.name, pruned.message());
+    o.status = "success";
+    std::lock_guard lock(mu_);
+    versions_[node.name] = version;
+    published_[{node.name, ""}] = pub;
+    return Status::Ok();
+  }
+
+  Status TestTask(const AssetNode& node, TaskOutcome& o) {
+    o.action = "audit";
+    o.reason = "sluice test";
+    auto it = published_.find({node.name, ""});
+    if (it == published_.end()) {
+      return Status::Invalid(node.name + " has not been built yet; run `sluice run " + node.name +
+                             "` first");
+    }
+    o.version_id = it->second.version_id;
+    ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+    o.checks = RunChecks(*session, ChecksOf(node), it->second.physical);
+    RecordChecks(node.name, o.version_id, o.checks);
+    bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
+                               [](const CheckOutcome& c) { return c.Blocks(); });
+    o.status = blocked ? "check_failed" : "success";
+    o.rows = it->second.rows;
+    if (blocked) {
+      std::vector<std::string> names;
+      for (const auto& c : o.checks) {
+        if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
+      }
+      o.error = Join(names, "; ");
+    }
+    return Status::Ok();
+  }
+
+  void RecordChecks(const std::string& asset, const std::string& version,
+                    const std::vector<CheckOutcome>& checks) {
+    for (const CheckOutcome& c : checks) {
+      CheckResultRecord r;
+      r.run_id = run_id_;
+      r.asset = asset;
+      r.version_id = version;
+      r.check_name = c.name;
+      r.severity = c.severity == Severity::kError ? "error" : "warn";
+      r.status = c.status;
+      r.failing_rows = c.failing_rows;
+      r.sample = c.sample;
+      r.message = c.message;
+      r.checked_at = res_.clock->Now();
+      Status st = res_.metadata->RecordCheckResult(r);
+      if (!st.ok()) LOG_WARN("runner", "cannot record check result: {}", st.message());
+    }
+  }
+
+  const Project& project_;
+  const AssetGraph& graph_;
+  EnvResources res_;
+  RunOptions opt_;
+  EventSink events_;
+  std::vector<std::string> selected_;
+  std::set<std::string> selected_set_;
+  int64_t run_id_ = 0;
+  std::map<std::string, std::pair<const SourceSpec*, const TableSpec*>> tables_;
+  std::map<std::string, const SeedSpec*> seeds_;
+  std::map<std::string, const ModelSpec*> models_;
+
+  std::mutex mu_;
+  std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
+  std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_future<Result<FetchedSource>>> fetches_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+nlohmann::json RunReport::ToJson() const {
+  nlohmann::json tasks_json = nlohmann::json::array();
+  for (const TaskOutcome& t : tasks) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const CheckOutcome& c : t.checks) {
+      checks.push_back({{"name", c.name},
+                        {"severity", c.severity == Severity::kError ? "error" : "warn"},
+                        {"status", c.status},
+                        {"failing_rows", c.failing_rows},
+                        {"sample", c.sample},
+                        {"message", c.message}});
+    }
+    tasks_json.push_back({{"asset", t.asset},
+                          {"kind", t.kind},
+                          {"action", t.action},
+                          {"status", t.status},
+                          {"reason", t.reason},
+                          {"version", t.version_id},
+                          {"previous_version", t.previous_version},
+                          {"rows", t.rows},
+                          {"ms", t.ms},
+                          {"attempts", t.attempts},
+                          {"error", t.error},
+                          {"checks", checks},
+                          {"drift", t.drift}});
+  }
+  return {{"run_id", run_id}, {"mode", mode}, {"exit_code", exit_code}, {"ms", ms},
+          {"tasks", tasks_json}};
+}
+
+Result<RunReport> ExecuteRun(const Project& project, const AssetGraph& graph,
+                             const EnvResources& resources, const RunOptions& options,
+                             const EventSink& events) {
+  Run run(project, graph, resources, options, events);
+  return run.Execute();
+}
+
+}  // namespace sluice

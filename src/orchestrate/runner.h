@@ -1,0 +1,72 @@
+// The runner: turns a selection of assets into tasks and executes them in
+// dependency order, independent ones in parallel. Each task computes its
+// version id; an unchanged asset is skipped, a changed one is built into a
+// staged relation, audited by its checks and published atomically. A failed
+// task marks its downstream upstream_failed while the rest continue.
+// One Runner per request; thread-safe internally.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "config/project.h"
+#include "core/clock.h"
+#include "core/events.h"
+#include "graph/asset_graph.h"
+#include "lake/raw_archive.h"
+#include "metadata/metadata_store.h"
+#include "quality/checks.h"
+#include "warehouse/warehouse.h"
+
+namespace sluice {
+
+struct EnvResources {
+  const EnvironmentSpec* env = nullptr;
+  Warehouse* warehouse = nullptr;
+  MetadataStore* metadata = nullptr;
+  RawArchive* archive = nullptr;
+  const Clock* clock = nullptr;
+};
+
+enum class RunMode { kRun, kPlan, kTest };
+
+struct RunOptions {
+  RunMode mode = RunMode::kRun;
+  std::vector<std::string> select;
+  bool full_refresh = false;
+  int threads = 4;
+  std::string command = "run";
+};
+
+struct TaskOutcome {
+  std::string asset;
+  std::string kind;    // source | seed | model
+  std::string action;  // build | skip | audit
+  std::string status;  // success | skipped | failed | check_failed | upstream_failed | planned
+  std::string reason;
+  std::string version_id;
+  std::string previous_version;
+  int64_t rows = -1;
+  int64_t ms = 0;
+  int attempts = 0;
+  std::string error;
+  std::vector<CheckOutcome> checks;
+  nlohmann::json drift;  // null, or {added, removed, changed}
+};
+
+struct RunReport {
+  int64_t run_id = 0;
+  std::string mode;
+  std::vector<TaskOutcome> tasks;
+  int exit_code = 0;
+  int64_t ms = 0;
+  nlohmann::json ToJson() const;
+};
+
+Result<RunReport> ExecuteRun(const Project& project, const AssetGraph& graph,
+                             const EnvResources& resources, const RunOptions& options,
+                             const EventSink& events);
+
+}  // namespace sluice

@@ -1,0 +1,211 @@
+#include "quality/checks.h"
+
+#include <map>
+
+#include "core/strings.h"
+
+namespace sluice {
+namespace {
+
+Result<std::vector<std::string>> Columns(const nlohmann::json& args, const CheckSpec& check) {
+  std::vector<std::string> cols;
+  const nlohmann::json* v = &args;
+  if (args.is_object() && args.contains("columns")) v = &args["columns"];
+  if (args.is_object() && args.contains("column")) v = &args["column"];
+  if (v->is_string()) {
+    cols.push_back(v->get<std::string>());
+  } else if (v->is_array()) {
+    for (const auto& c : *v) {
+      if (!c.is_string()) break;
+      cols.push_back(c.get<std::string>());
+    }
+  }
+  if (cols.empty()) {
+    return Status::Invalid(check.loc.ToString() + ": check " + check.type +
+                           " needs a column name or a list of column names");
+  }
+  return cols;
+}
+
+Result<std::string> OneColumn(const CheckSpec& check) {
+  ASSIGN_OR_RETURN(auto cols, Columns(check.args, check));
+  return QuoteIdent(cols[0]);
+}
+
+std::string Arg(const CheckSpec& check, const char* key) {
+  if (!check.args.is_object() || !check.args.contains(key)) return "";
+  const auto& v = check.args[key];
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string NumberLiteral(const nlohmann::json& v) {
+  if (v.is_number()) return v.dump();
+  return QuoteLiteral(v.is_string() ? v.get<std::string>() : v.dump());
+}
+
+Result<std::string> NotNull(const CheckSpec& check, const std::string& rel) {
+  ASSIGN_OR_RETURN(auto cols, Columns(check.args, check));
+  std::vector<std::string> terms;
+  for (const auto& c : cols) terms.push_back(QuoteIdent(c) + " IS NULL");
+  return "SELECT * FROM " + rel + " WHERE " + Join(terms, " OR ");
+}
+
+Result<std::string> Unique(const CheckSpec& check, const std::string& rel) {
+  ASSIGN_OR_RETURN(auto cols, Columns(check.args, check));
+  std::vector<std::string> quoted;
+  for (const auto& c : cols) quoted.push_back(QuoteIdent(c));
+  std::string list = Join(quoted, ", ");
+  return "SELECT " + list + ", count(*) AS duplicates FROM " + rel + " GROUP BY " + list +
+         " HAVING count(*) > 1";
+}
+
+Result<std::string> RowCount(const CheckSpec& check, const std::string& rel) {
+  std::vector<std::string> terms;
+  if (check.args.is_object() && check.args.contains("min")) {
+    terms.push_back("count(*) >= " + NumberLiteral(check.args["min"]));
+  }
+  if (check.args.is_object() && check.args.contains("max")) {
+    terms.push_back("count(*) <= " + NumberLiteral(check.args["max"]));
+  }
+  if (terms.empty()) terms.push_back("count(*) >= 1");
+  return "SELECT count(*) AS row_count FROM " + rel + " HAVING NOT (" + Join(terms, " AND ") + ")";
+}
+
+Result<std::string> AcceptedValues(const CheckSpec& check, const std::string& rel) {
+  ASSIGN_OR_RETURN(std::string col, OneColumn(check));
+  if (!check.args.contains("values") || !check.args["values"].is_array()) {
+    return Status::Invalid(check.loc.ToString() + ": accepted_values needs values: [..]");
+  }
+  std::vector<std::string> values;
+  for (const auto& v : check.args["values"]) {
+    values.push_back(QuoteLiteral(v.is_string() ? v.get<std::string>() : v.dump()));
+  }
+  return "SELECT * FROM " + rel + " WHERE " + col + " IS NOT NULL AND CAST(" + col +
+         " AS VARCHAR) NOT IN (" + Join(values, ", ") + ")";
+}
+
+Result<std::string> Range(const CheckSpec& check, const std::string& rel) {
+  ASSIGN_OR_RETURN(std::string col, OneColumn(check));
+  std::vector<std::string> terms;
+  if (check.args.contains("min")) terms.push_back(col + " < " + NumberLiteral(check.args["min"]));
+  if (check.args.contains("max")) terms.push_back(col + " > " + NumberLiteral(check.args["max"]));
+  if (terms.empty()) return Status::Invalid(check.loc.ToString() + ": range needs min or max");
+  return "SELECT * FROM " + rel + " WHERE " + Join(terms, " OR ");
+}
+
+Result<std::string> Regex(const CheckSpec& check, const std::string& rel) {
+  ASSIGN_OR_RETURN(std::string col, OneColumn(check));
+  std::string pattern = Arg(check, "pattern");
+  if (pattern.empty()) return Status::Invalid(check.loc.ToString() + ": regex needs pattern:");
+  return "SELECT * FROM " + rel + " WHERE " + col + " IS NOT NULL AND NOT regexp_full_match(CAST(" +
+         col + " AS VARCHAR), " + QuoteLiteral(pattern) + ")";
+}
+
+std::string TextArg(const CheckSpec& check, const char* key) {
+  if (check.args.is_string()) return check.args.get<std::string>();
+  return Arg(check, key);
+}
+
+Result<std::string> Expression(const CheckSpec& check, const std::string& rel) {
+  std::string expr = TextArg(check, "expression");
+  if (expr.empty()) return Status::Invalid(check.loc.ToString() + ": expression needs SQL text");
+  return "SELECT * FROM " + rel + " WHERE NOT coalesce((" + expr + "), false)";
+}
+
+Result<std::string> Sql(const CheckSpec& check, const std::string& rel) {
+  std::string query = TextArg(check, "query");
+  if (query.empty()) return Status::Invalid(check.loc.ToString() + ": sql needs a query");
+  for (const char* token : {"{{ this }}", "{{this}}"}) {
+    size_t pos;
+    while ((pos = query.find(token)) != std::string::npos) {
+      query.replace(pos, std::string(token).size(), rel);
+    }
+  }
+  return "SELECT * FROM (" + query + ")";
+}
+
+Result<std::string> Relationships(const CheckSpec& check, const std::string& rel) {
+  ASSIGN_OR_RETURN(std::string col, OneColumn(check));
+  std::string to = Arg(check, "to");
+  auto dot = to.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == to.size()) {
+    return Status::Invalid(check.loc.ToString() + ": relationships needs to: TABLE.COLUMN");
+  }
+  std::string table = QuoteIdent(to.substr(0, dot));
+  std::string other = QuoteIdent(to.substr(dot + 1));
+  return "SELECT * FROM " + rel + " AS child WHERE child." + col +
+         " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " + table + " AS parent WHERE parent." +
+         other + " = child." + col + ")";
+}
+
+const std::map<std::string, CheckCompiler>& Registry() {
+  static const std::map<std::string, CheckCompiler> kRegistry = {
+      {"not_null", NotNull},       {"unique", Unique},       {"row_count", RowCount},
+      {"accepted_values", AcceptedValues}, {"range", Range}, {"regex", Regex},
+      {"expression", Expression},  {"sql", Sql},             {"relationships", Relationships},
+  };
+  return kRegistry;
+}
+
+}  // namespace
+
+std::vector<std::string> RegisteredCheckTypes() {
+  std::vector<std::string> out;
+  for (const auto& [name, fn] : Registry()) out.push_back(name);
+  return out;
+}
+
+Result<std::string> CompileCheck(const CheckSpec& check, const std::string& relation) {
+  auto it = Registry().find(check.type);
+  if (it == Registry().end()) {
+    return Status::Invalid(check.loc.ToString() + ": check type '" + check.type +
+                           "' is not supported yet" +
+                           DidYouMeanHint(check.type, RegisteredCheckTypes()));
+  }
+  return it->second(check, relation);
+}
+
+std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector<CheckSpec>& checks,
+                                    const std::string& relation) {
+  std::vector<CheckOutcome> out;
+  for (const CheckSpec& check : checks) {
+    CheckOutcome o;
+    o.name = check.name.empty() ? check.type : check.name;
+    o.severity = check.severity;
+    Result<std::string> sql = CompileCheck(check, relation);
+    if (!sql.ok()) {
+      o.status = "error";
+      o.message = sql.status().message();
+      out.push_back(std::move(o));
+      continue;
+    }
+    Result<QueryResult> count = session.Query("SELECT count(*) FROM (" + *sql + ")");
+    if (!count.ok()) {
+      o.status = "error";
+      o.message = check.loc.ToString() + ": check " + o.name + " failed to run: " +
+                  count.status().message();
+      out.push_back(std::move(o));
+      continue;
+    }
+    o.failing_rows = count->ScalarInt();
+    o.status = o.failing_rows == 0 ? "pass" : "fail";
+    if (o.failing_rows > 0) {
+      Result<QueryResult> sample = session.Query("SELECT * FROM (" + *sql + ") LIMIT 5");
+      if (sample.ok()) {
+        for (const auto& row : sample->rows) {
+          nlohmann::json obj = nlohmann::json::object();
+          for (size_t i = 0; i < row.size(); ++i) {
+            obj[sample->columns[i]] = row[i] ? nlohmann::json(*row[i]) : nlohmann::json(nullptr);
+          }
+          o.sample.push_back(std::move(obj));
+        }
+      }
+      o.message = o.name + ": " + std::to_string(o.failing_rows) + " failing row" +
+                  (o.failing_rows == 1 ? "" : "s");
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace sluice

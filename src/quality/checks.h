@@ -1,0 +1,40 @@
+// Data checks compiled to SQL. Each check type registers a compiler that
+// turns a CheckSpec into a query whose rows are the failures; running a check
+// counts them and keeps a small sample. Checks run on a staged build before it
+// is published (the audit of write-audit-publish) and alone in `sluice test`.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/project.h"
+#include "core/status.h"
+#include "warehouse/warehouse.h"
+
+namespace sluice {
+
+struct CheckOutcome {
+  std::string name;
+  Severity severity = Severity::kError;
+  std::string status;  // pass | fail | error
+  int64_t failing_rows = 0;
+  nlohmann::json sample = nlohmann::json::array();  // up to 5 failing rows as objects
+  std::string message;
+  bool Blocks() const { return severity == Severity::kError && status != "pass"; }
+};
+
+// relation: the SQL name of the relation to check (e.g. _sluice_v."stops__ab12").
+using CheckCompiler = std::function<Result<std::string>(const CheckSpec&, const std::string& relation)>;
+
+// The failing-rows query of a check, or an error naming the check.
+Result<std::string> CompileCheck(const CheckSpec& check, const std::string& relation);
+std::vector<std::string> RegisteredCheckTypes();
+
+// Runs checks against relation; a check whose SQL fails gets status "error".
+std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector<CheckSpec>& checks,
+                                    const std::string& relation);
+
+}  // namespace sluice

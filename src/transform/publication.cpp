@@ -1,0 +1,181 @@
+#include "transform/publication.h"
+
+#include <mutex>
+#include <regex>
+#include <set>
+
+#include "core/strings.h"
+
+namespace sluice {
+namespace {
+
+std::mutex& PublishMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+std::string Str(const std::optional<std::string>& v) { return v.value_or(""); }
+
+nlohmann::json ParseJson(const std::optional<std::string>& v, nlohmann::json fallback) {
+  if (!v) return fallback;
+  auto parsed = nlohmann::json::parse(*v, nullptr, false);
+  return parsed.is_discarded() ? fallback : parsed;
+}
+
+constexpr const char* kPublicationColumns =
+    "asset, partition_key, version_id, physical, fingerprint, checks_hash, inputs, schema_json, "
+    "rows, run_id, epoch_us(published_at), seq";
+
+Publication RowToPublication(const std::vector<std::optional<std::string>>& row) {
+  Publication p;
+  p.asset = Str(row[0]);
+  p.partition = Str(row[1]);
+  p.version_id = Str(row[2]);
+  p.physical = Str(row[3]);
+  p.fingerprint = Str(row[4]);
+  p.checks_hash = Str(row[5]);
+  p.inputs = ParseJson(row[6], nlohmann::json::array());
+  p.schema = ParseJson(row[7], nlohmann::json::array());
+  p.rows = row[8] ? std::stoll(*row[8]) : 0;
+  p.run_id = row[9] ? std::stoll(*row[9]) : 0;
+  p.published_at = row[10] ? std::stoll(*row[10]) : 0;
+  p.seq = row[11] ? std::stoll(*row[11]) : 0;
+  return p;
+}
+
+}  // namespace
+
+std::string PhysicalTableName(const std::string& asset, const std::string& version_id) {
+  return asset + "__" + version_id;
+}
+
+std::string PhysicalName(const std::string& asset, const std::string& version_id) {
+  return "_sluice_v." + QuoteIdent(PhysicalTableName(asset, version_id));
+}
+
+Status EnsureInternalSchema(WarehouseSession& session) {
+  return session.Execute(
+      "CREATE SCHEMA IF NOT EXISTS _sluice;"
+      "CREATE SCHEMA IF NOT EXISTS _sluice_v;"
+      "CREATE SCHEMA IF NOT EXISTS _sluice_failed;"
+      "CREATE TABLE IF NOT EXISTS _sluice.publications ("
+      "  seq BIGINT NOT NULL, asset VARCHAR NOT NULL, partition_key VARCHAR NOT NULL,"
+      "  version_id VARCHAR NOT NULL, physical VARCHAR NOT NULL, fingerprint VARCHAR,"
+      "  checks_hash VARCHAR, inputs VARCHAR, schema_json VARCHAR, rows BIGINT,"
+      "  cursor_state VARCHAR, run_id BIGINT, published_at TIMESTAMP NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS _sluice.check_results ("
+      "  run_id BIGINT, asset VARCHAR, partition_key VARCHAR, version_id VARCHAR,"
+      "  check_name VARCHAR, severity VARCHAR, status VARCHAR, failing_rows BIGINT,"
+      "  sample VARCHAR, checked_at TIMESTAMP);");
+}
+
+Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock) {
+  std::lock_guard lock(PublishMutex());
+  // seq orders publications; strictly increasing even if the clock steps back.
+  static int64_t last_seq = 0;
+  p.published_at = clock.Now();
+  p.seq = std::max<int64_t>(last_seq + 1, p.published_at);
+  std::string sql =
+      "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS SELECT * FROM " + p.physical +
+      ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
+      "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at) VALUES (" +
+      std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
+      ", " + QuoteLiteral(p.version_id) + ", " + QuoteLiteral(p.physical) + ", " +
+      QuoteLiteral(p.fingerprint) + ", " + QuoteLiteral(p.checks_hash) + ", " +
+      QuoteLiteral(p.inputs.dump()) + ", " + QuoteLiteral(p.schema.dump()) + ", " +
+      std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
+      std::to_string(p.published_at) + "));";
+  Status st = session.InTransaction([&] { return session.Execute(sql); });
+  if (st.ok()) last_seq = p.seq;
+  return st;
+}
+
+Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(
+    WarehouseSession& session) {
+  ASSIGN_OR_RETURN(QueryResult r,
+                   session.Query(std::string("SELECT ") + kPublicationColumns +
+                                 " FROM _sluice.publications QUALIFY row_number() OVER "
+                                 "(PARTITION BY asset, partition_key ORDER BY seq DESC) = 1"));
+  std::map<std::pair<std::string, std::string>, Publication> out;
+  for (const auto& row : r.rows) {
+    Publication p = RowToPublication(row);
+    out[{p.asset, p.partition}] = std::move(p);
+  }
+  return out;
+}
+
+Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,
+                                                    const std::string& asset) {
+  ASSIGN_OR_RETURN(QueryResult r, session.Query(std::string("SELECT ") + kPublicationColumns +
+                                                " FROM _sluice.publications WHERE asset = " +
+                                                QuoteLiteral(asset) + " ORDER BY seq DESC"));
+  std::vector<Publication> out;
+  for (const auto& row : r.rows) out.push_back(RowToPublication(row));
+  return out;
+}
+
+Status DropStaged(WarehouseSession& session, const std::string& table_name) {
+  ASSIGN_OR_RETURN(QueryResult r,
+                   session.Query("SELECT table_type FROM information_schema.tables WHERE "
+                                 "table_schema = '_sluice_v' AND table_name = " +
+                                 QuoteLiteral(table_name)));
+  if (r.rows.empty()) return Status::Ok();
+  bool is_view = Str(r.rows[0][0]) == "VIEW";
+  return session.Execute(std::string(is_view ? "DROP VIEW IF EXISTS " : "DROP TABLE IF EXISTS ") +
+                         "_sluice_v." + QuoteIdent(table_name));
+}
+
+Status KeepFailedBuild(WarehouseSession& session, const std::string& asset,
+                       const std::string& version_id) {
+  std::string failed = "_sluice_failed." + QuoteIdent(asset);
+  RETURN_IF_ERROR(session.Execute("DROP TABLE IF EXISTS " + failed));
+  RETURN_IF_ERROR(session.Execute("CREATE TABLE " + failed + " AS SELECT * FROM " +
+                                  PhysicalName(asset, version_id)));
+  return DropStaged(session, PhysicalTableName(asset, version_id));
+}
+
+Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep) {
+  ASSIGN_OR_RETURN(std::vector<Publication> history, PublicationHistory(session, asset));
+  std::set<std::string> kept;
+  for (const Publication& p : history) {
+    if (static_cast<int>(kept.size()) >= std::max(keep, 1)) break;
+    kept.insert(PhysicalTableName(asset, p.version_id));
+  }
+  ASSIGN_OR_RETURN(QueryResult r, session.Query("SELECT table_name FROM information_schema.tables "
+                                                "WHERE table_schema = '_sluice_v'"));
+  std::regex pattern("^" + std::regex_replace(asset, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                     "__[0-9a-f]{16}$");
+  for (const auto& row : r.rows) {
+    std::string name = Str(row[0]);
+    if (!std::regex_match(name, pattern) || kept.count(name)) continue;
+    RETURN_IF_ERROR(DropStaged(session, name));
+  }
+  return Status::Ok();
+}
+
+Result<int> DropOrphans(WarehouseSession& session) {
+  ASSIGN_OR_RETURN(QueryResult r,
+                   session.Query("SELECT t.table_name FROM information_schema.tables t "
+                                 "WHERE t.table_schema = '_sluice_v' AND NOT EXISTS (SELECT 1 FROM "
+                                 "_sluice.publications p WHERE p.physical = '_sluice_v.' || "
+                                 "'\"' || replace(t.table_name, '\"', '\"\"') || '\"')"));
+  int dropped = 0;
+  for (const auto& row : r.rows) {
+    RETURN_IF_ERROR(DropStaged(session, Str(row[0])));
+    ++dropped;
+  }
+  return dropped;
+}
+
+Result<nlohmann::json> DescribeRelation(WarehouseSession& session, const std::string& relation) {
+  ASSIGN_OR_RETURN(QueryResult r, session.Query("DESCRIBE SELECT * FROM " + relation));
+  nlohmann::json out = nlohmann::json::array();
+  size_t name_idx = r.ColumnIndex("column_name");
+  size_t type_idx = r.ColumnIndex("column_type");
+  for (const auto& row : r.rows) {
+    out.push_back({{"name", Str(row[name_idx])}, {"type", Str(row[type_idx])}});
+  }
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,64 @@
+// Versions and publication (DESIGN §5, write-audit-publish). A build goes
+// into a physical relation _sluice_v."<asset>__<version>"; the public name is
+// a view on the published one. Publishing is one warehouse transaction that
+// repoints the view and appends to _sluice.publications, so the warehouse is
+// the commit point: metadata is reconciled from it after a crash.
+// Functions take the caller's session; PublishVersion serialises publications
+// within the process (DuckDB would otherwise report write-write conflicts).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "warehouse/warehouse.h"
+
+namespace sluice {
+
+struct Publication {
+  std::string asset;
+  std::string partition;
+  std::string version_id;
+  std::string physical;  // schema-qualified, quoted
+  std::string fingerprint;
+  std::string checks_hash;
+  nlohmann::json inputs = nlohmann::json::array();
+  nlohmann::json schema = nlohmann::json::array();
+  int64_t rows = 0;
+  int64_t run_id = 0;
+  Micros published_at = 0;
+  int64_t seq = 0;
+};
+
+// "_sluice_v"."stops__0123abcd..."
+std::string PhysicalName(const std::string& asset, const std::string& version_id);
+std::string PhysicalTableName(const std::string& asset, const std::string& version_id);
+
+// Creates the internal schemas and tables when missing.
+Status EnsureInternalSchema(WarehouseSession& session);
+// Repoints the public view and records the publication, atomically.
+Status PublishVersion(WarehouseSession& session, Publication publication, const Clock& clock);
+// The latest publication per (asset, partition).
+Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(
+    WarehouseSession& session);
+// Every publication of an asset, newest first.
+Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,
+                                                    const std::string& asset);
+// Copies a failed build to _sluice_failed."<asset>" and drops the staged relation.
+Status KeepFailedBuild(WarehouseSession& session, const std::string& asset,
+                       const std::string& version_id);
+// Drops a relation in _sluice_v whether it is a table or a view; no error when absent.
+Status DropStaged(WarehouseSession& session, const std::string& table_name);
+// Drops staged relations of asset beyond the newest `keep` published ones (the
+// current one is always kept).
+Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep);
+// Drops relations in _sluice_v that no publication names: builds a crash interrupted.
+Result<int> DropOrphans(WarehouseSession& session);
+// [{name, type}] of a relation.
+Result<nlohmann::json> DescribeRelation(WarehouseSession& session, const std::string& relation);
+
+}  // namespace sluice

@@ -1,0 +1,56 @@
+#include "warehouse/warehouse.h"
+
+#include <functional>
+
+#include "core/strings.h"
+
+namespace sluice {
+namespace {
+
+class DuckDbSession final : public WarehouseSession {
+ public:
+  explicit DuckDbSession(DuckDbConnection conn) : conn_(std::move(conn)) {}
+  Status Execute(const std::string& sql) override { return conn_.Execute(sql); }
+  Result<QueryResult> Query(const std::string& sql) override { return conn_.Query(sql); }
+  void Interrupt() override { conn_.Interrupt(); }
+
+ private:
+  DuckDbConnection conn_;
+};
+
+class DuckDbWarehouse final : public Warehouse {
+ public:
+  DuckDbWarehouse(DuckDbDatabase db, std::string file_search_path)
+      : db_(std::move(db)), file_search_path_(std::move(file_search_path)) {}
+  Result<std::unique_ptr<WarehouseSession>> Connect() override {
+    ASSIGN_OR_RETURN(DuckDbConnection conn, db_.Connect());
+    if (!file_search_path_.empty()) {
+      // A session setting in DuckDB (it cannot be set globally).
+      RETURN_IF_ERROR(conn.Execute("SET file_search_path = " + QuoteLiteral(file_search_path_)));
+    }
+    return std::unique_ptr<WarehouseSession>(std::make_unique<DuckDbSession>(std::move(conn)));
+  }
+  std::string EngineVersion() const override { return "duckdb " + DuckDbLibraryVersion(); }
+
+ private:
+  DuckDbDatabase db_;
+  std::string file_search_path_;
+};
+
+}  // namespace
+
+Status WarehouseSession::InTransaction(const std::function<Status()>& fn) {
+  RETURN_IF_ERROR(Execute("BEGIN TRANSACTION"));
+  Status st = fn();
+  if (st.ok()) st = Execute("COMMIT");
+  if (!st.ok()) (void)Execute("ROLLBACK");
+  return st;
+}
+
+Result<std::unique_ptr<Warehouse>> OpenDuckDbWarehouse(const std::string& path,
+                                                       const DuckDbOptions& options) {
+  ASSIGN_OR_RETURN(DuckDbDatabase db, DuckDbDatabase::Open(path, options));
+  return std::unique_ptr<Warehouse>(std::make_unique<DuckDbWarehouse>(std::move(db), options.file_search_path));
+}
+
+}  // namespace sluice

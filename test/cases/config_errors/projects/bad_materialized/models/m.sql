@@ -1,0 +1,4 @@
+/* ---
+materialized: tabel
+--- */
+select * from orders

@@ -1,0 +1,4 @@
+/* ---
+materialized: tabel
+--- */
+select 1

@@ -1,0 +1,4 @@
+select id,
+  amount
+from orders
+where and amount > 1

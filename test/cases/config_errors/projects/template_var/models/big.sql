@@ -1,0 +1,2 @@
+select * from orders
+where amount > {{ var('minimum') }}

@@ -1,0 +1,1 @@
+select * from 'data/extra.csv' e join a using (id)

@@ -1,0 +1,1 @@
+select * from a join b using (id) left join C on C.id = a.id

@@ -1,0 +1,5 @@
+select id from a
+union all
+select id from b
+except
+select id from c where id > 1

@@ -1,0 +1,1 @@
+select sum(doubled) as total from good

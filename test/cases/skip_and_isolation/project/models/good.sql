@@ -1,0 +1,1 @@
+select id, amount * 2 as doubled from orders
