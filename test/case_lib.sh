@@ -68,6 +68,11 @@ expect_query() {
 
 # bg CMD...: start CMD in the background; its pid is killed when the case ends.
 bg() {
+  # The binary itself, not the `sluice` function, so $BG_PID is its pid.
+  if [ "$1" = sluice ]; then
+    shift
+    set -- "$SLUICE_BIN" "$@"
+  fi
   "$@" &
   echo $! >>"$WORK/.pids"
   BG_PID=$!

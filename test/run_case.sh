@@ -11,6 +11,7 @@
 set -euo pipefail
 export SLUICE_BIN=$(realpath "$1")
 export CASE_DIR=$(realpath "$2")
+LIB_DIR=$(dirname "$(realpath "$0")")
 export WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-case.XXXXXX")
 cleanup() {
   # Stop anything the case left running, then remove the copy.
@@ -22,6 +23,6 @@ mkdir -p "$WORK/project"
 if [ -d "$CASE_DIR/project" ]; then cp -a "$CASE_DIR/project/." "$WORK/project/"; fi
 cd "$WORK/project"
 # shellcheck source=case_lib.sh
-source "$(dirname "$(realpath "$0")")/case_lib.sh"
+source "$LIB_DIR/case_lib.sh"
 source "$CASE_DIR/steps"
 echo "case $(basename "$CASE_DIR"): ok"

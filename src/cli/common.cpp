@@ -10,6 +10,7 @@
 #include "core/redact.h"
 #include "engine/engine.h"
 #include "engine/owner.h"
+#include "engine/workspace.h"
 
 namespace sluice {
 
@@ -43,9 +44,8 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
   if (!root.ok()) return ErrorResponse(root.status().message(), kExitUsage);
   LoadedProject loaded = LoadProject(*root);
   if (!loaded.ok()) {
-    std::string text;
-    for (const ConfigError& e : loaded.errors) text += e.ToString() + "\n";
-    return ErrorResponse(text, kExitUsage);
+    // Report graph errors too, as validate does.
+    return ErrorResponse(LoadWorkspace(*root, global.env).ErrorText(), kExitUsage);
   }
   auto env = loaded.project.environments.find(global.env);
   if (env == loaded.project.environments.end()) {

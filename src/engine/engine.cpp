@@ -148,9 +148,10 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
 
 nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink& events) {
   std::string cmd = request.value("cmd", "run");
-  // Runs queue behind each other; a plan waits too, so it sees a settled state.
+  // Runs queue behind each other; plan and test only read what is published
+  // and answer at once, even while a run is building.
   std::unique_lock run_lock(run_mu_, std::defer_lock);
-  if (!run_lock.try_lock()) {
+  if (cmd == "run" && !run_lock.try_lock()) {
     if (events) events({{"type", "queued"}, {"message", "waiting for the running command"}});
     run_lock.lock();
   }

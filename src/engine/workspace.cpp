@@ -1,5 +1,11 @@
 #include "engine/workspace.h"
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <tuple>
+
 #include "config/loader.h"
 #include "config/template.h"
 #include "core/fs.h"
@@ -15,13 +21,33 @@ std::string Workspace::ErrorText() const {
   return out;
 }
 
+namespace {
+
+// A secrets file others can read is a project error, found before any run.
+void CheckSecretFiles(const Project& project, std::vector<ConfigError>& errors) {
+  for (const SecretProvider& p : project.secret_providers) {
+    if (p.kind != SecretProvider::Kind::kFile) continue;
+    struct stat st {};
+    if (::stat(p.path.c_str(), &st) != 0) continue;
+    if ((st.st_mode & 077) != 0) {
+      errors.push_back({SourceLoc{"sluice.yaml", 0},
+                        fmt::format("secrets file {} is readable by others (mode {:o}); run: chmod "
+                                    "600 {}",
+                                    p.path, st.st_mode & 0777, p.path)});
+    }
+  }
+}
+
+}  // namespace
+
 Workspace LoadWorkspace(const std::string& root, const std::string& env) {
   Workspace ws;
   ws.env_name = env;
   LoadedProject loaded = LoadProject(root);
   ws.project = std::move(loaded.project);
   ws.errors = std::move(loaded.errors);
-  if (!ws.ok()) return ws;
+  // The graph is built even when config has errors, so that one `validate`
+  // reports every problem; only a missing environment stops here.
   if (!ws.project.environments.count(env)) {
     std::vector<std::string> names;
     for (const auto& [name, spec] : ws.project.environments) names.push_back(name);
@@ -49,7 +75,16 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env) {
   };
   GraphBuild build = BuildAssetGraph(ws.project, render, *parser, &cache);
   ws.graph = std::move(build.graph);
-  for (ConfigError& e : build.errors) ws.errors.push_back(std::move(e));
+  for (ConfigError& e : build.errors) {
+    bool duplicate = std::any_of(ws.errors.begin(), ws.errors.end(), [&](const ConfigError& seen) {
+      return seen.loc.file == e.loc.file && seen.loc.line == e.loc.line;
+    });
+    if (!duplicate) ws.errors.push_back(std::move(e));
+  }
+  std::stable_sort(ws.errors.begin(), ws.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::tie(a.loc.file, a.loc.line) < std::tie(b.loc.file, b.loc.line);
+  });
+  CheckSecretFiles(ws.project, ws.errors);
   // The cache is an optimisation: failing to save it is not an error.
   if (MakeDirs(cache_dir).ok()) (void)cache.Save();
   return ws;

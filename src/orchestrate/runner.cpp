@@ -517,14 +517,16 @@ class Run {
       return Status::Ok();
     }
 
-    std::string physical = PhysicalName(node.name, version);
+    ASSIGN_OR_RETURN(std::string table_name,
+                     FreshPhysicalTableName(*session, node.name, version));
+    std::string physical = StagedRelation(table_name);
     std::string sql = recipe.create_sql;
     sql.replace(sql.find("@PHYSICAL@"), 10, physical);
     int max_attempts = 1 + std::max(0, project_.defaults.retries);
     Status built;
     for (int attempt = 1; attempt <= max_attempts; ++attempt) {
       o.attempts = attempt;
-      RETURN_IF_ERROR(DropStaged(*session, PhysicalTableName(node.name, version)));
+      RETURN_IF_ERROR(DropStaged(*session, table_name));
       {
         Watchdog watchdog(session.get(), project_.defaults.timeout_seconds);
         built = session->Execute(sql);
@@ -541,7 +543,7 @@ class Run {
       std::this_thread::sleep_for(std::chrono::milliseconds(200 << (attempt - 1)));
     }
     if (!built.ok()) {
-      (void)DropStaged(*session, PhysicalTableName(node.name, version));
+      (void)DropStaged(*session, table_name);
       std::string where = node.loc.ToString();
       return built.WithContext(where + ": building " + node.name + " failed");
     }
@@ -567,7 +569,7 @@ class Run {
     vrec.created_at = res_.clock->Now();
     vrec.run_id = run_id_;
     if (blocked) {
-      RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, version));
+      RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, table_name));
       o.status = "check_failed";
       std::vector<std::string> names;
       for (const auto& c : o.checks) {

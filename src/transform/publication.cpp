@@ -49,8 +49,25 @@ std::string PhysicalTableName(const std::string& asset, const std::string& versi
   return asset + "__" + version_id;
 }
 
-std::string PhysicalName(const std::string& asset, const std::string& version_id) {
-  return "_sluice_v." + QuoteIdent(PhysicalTableName(asset, version_id));
+std::string StagedRelation(const std::string& table_name) {
+  return "_sluice_v." + QuoteIdent(table_name);
+}
+
+Result<std::string> FreshPhysicalTableName(WarehouseSession& session, const std::string& asset,
+                                           const std::string& version_id) {
+  std::string base = PhysicalTableName(asset, version_id);
+  ASSIGN_OR_RETURN(QueryResult r,
+                   session.Query("SELECT table_name FROM information_schema.tables WHERE "
+                                 "table_schema = '_sluice_v' AND (table_name = " +
+                                 QuoteLiteral(base) + " OR starts_with(table_name, " +
+                                 QuoteLiteral(base + "_r") + "))"));
+  std::set<std::string> taken;
+  for (const auto& row : r.rows) taken.insert(Str(row[0]));
+  if (!taken.count(base)) return base;
+  for (int n = 1;; ++n) {
+    std::string name = base + "_r" + std::to_string(n);
+    if (!taken.count(name)) return name;
+  }
 }
 
 Status EnsureInternalSchema(WarehouseSession& session) {
@@ -126,12 +143,12 @@ Status DropStaged(WarehouseSession& session, const std::string& table_name) {
 }
 
 Status KeepFailedBuild(WarehouseSession& session, const std::string& asset,
-                       const std::string& version_id) {
+                       const std::string& table_name) {
   std::string failed = "_sluice_failed." + QuoteIdent(asset);
   RETURN_IF_ERROR(session.Execute("DROP TABLE IF EXISTS " + failed));
   RETURN_IF_ERROR(session.Execute("CREATE TABLE " + failed + " AS SELECT * FROM " +
-                                  PhysicalName(asset, version_id)));
-  return DropStaged(session, PhysicalTableName(asset, version_id));
+                                  StagedRelation(table_name)));
+  return DropStaged(session, table_name);
 }
 
 Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep) {
@@ -139,15 +156,15 @@ Status PruneVersions(WarehouseSession& session, const std::string& asset, int ke
   std::set<std::string> kept;
   for (const Publication& p : history) {
     if (static_cast<int>(kept.size()) >= std::max(keep, 1)) break;
-    kept.insert(PhysicalTableName(asset, p.version_id));
+    kept.insert(p.physical);
   }
   ASSIGN_OR_RETURN(QueryResult r, session.Query("SELECT table_name FROM information_schema.tables "
                                                 "WHERE table_schema = '_sluice_v'"));
   std::regex pattern("^" + std::regex_replace(asset, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                     "__[0-9a-f]{16}$");
+                     "__[0-9a-f]{16}(_r[0-9]+)?$");
   for (const auto& row : r.rows) {
     std::string name = Str(row[0]);
-    if (!std::regex_match(name, pattern) || kept.count(name)) continue;
+    if (!std::regex_match(name, pattern) || kept.count(StagedRelation(name))) continue;
     RETURN_IF_ERROR(DropStaged(session, name));
   }
   return Status::Ok();

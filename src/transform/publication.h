@@ -34,9 +34,17 @@ struct Publication {
   int64_t seq = 0;
 };
 
-// "_sluice_v"."stops__0123abcd..."
-std::string PhysicalName(const std::string& asset, const std::string& version_id);
+// "stops__0123abcd..."
 std::string PhysicalTableName(const std::string& asset, const std::string& version_id);
+
+// A name in _sluice_v for a new build of (asset, version) that no existing
+// relation has: "<asset>__<version>", or with "_r<n>" when that version is
+// being rebuilt (full refresh) while its earlier build is still public, so a
+// published relation is never dropped or overwritten in place.
+Result<std::string> FreshPhysicalTableName(WarehouseSession& session, const std::string& asset,
+                                           const std::string& version_id);
+// "_sluice_v"."<table_name>"
+std::string StagedRelation(const std::string& table_name);
 
 // Creates the internal schemas and tables when missing.
 Status EnsureInternalSchema(WarehouseSession& session);
@@ -50,7 +58,7 @@ Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,
                                                     const std::string& asset);
 // Copies a failed build to _sluice_failed."<asset>" and drops the staged relation.
 Status KeepFailedBuild(WarehouseSession& session, const std::string& asset,
-                       const std::string& version_id);
+                       const std::string& table_name);
 // Drops a relation in _sluice_v whether it is a table or a view; no error when absent.
 Status DropStaged(WarehouseSession& session, const std::string& table_name);
 // Drops staged relations of asset beyond the newest `keep` published ones (the
