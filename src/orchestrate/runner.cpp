@@ -524,6 +524,7 @@ class Run {
     sql.replace(sql.find("@PHYSICAL@"), 10, physical);
     int max_attempts = 1 + std::max(0, project_.defaults.retries);
     Status built;
+    int64_t build_start = MonotonicMillis();
     for (int attempt = 1; attempt <= max_attempts; ++attempt) {
       o.attempts = attempt;
       RETURN_IF_ERROR(DropStaged(*session, table_name));
@@ -565,7 +566,7 @@ class Run {
     vrec.inputs = inputs;
     vrec.schema = schema;
     vrec.rows = o.rows;
-    vrec.build_ms = MonotonicMillis();
+    vrec.build_ms = MonotonicMillis() - build_start;
     vrec.created_at = res_.clock->Now();
     vrec.run_id = run_id_;
     if (blocked) {
@@ -578,7 +579,6 @@ class Run {
       o.error = "audit failed, kept the last good version public; failed build is in "
                 "_sluice_failed." + node.name + ": " + Join(names, "; ");
       vrec.status = "failed_audit";
-      vrec.build_ms = 0;
       return res_.metadata->RecordVersion(vrec);
     }
 
@@ -597,7 +597,6 @@ class Run {
     MaybeCrash("after_publish", node.name);
     vrec.status = "published";
     vrec.published_at = res_.clock->Now();
-    vrec.build_ms = 0;
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
     RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
     Status pruned = PruneVersions(*session, node.name, project_.defaults.keep_versions);
