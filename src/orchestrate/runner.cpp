@@ -309,9 +309,10 @@ class Run {
     if (owner) {
       Result<FetchedSource> result = [&]() -> Result<FetchedSource> {
         ASSIGN_OR_RETURN(std::string path, SourcePath(src));
-        ASSIGN_OR_RETURN(StoredObject obj, res_.archive->StoreLocalFile(src.name, "", path, ext));
+        Result<StoredObject> obj = res_.archive->StoreLocalFile(src.name, "", path, ext);
+        if (!obj.ok()) return obj.status().WithContext(src.loc.ToString() + ": cannot fetch");
         FetchedSource f;
-        f.objects.push_back(std::move(obj));
+        f.objects.push_back(std::move(*obj));
         return f;
       }();
       promise.set_value(std::move(result));
