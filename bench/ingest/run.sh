@@ -34,6 +34,7 @@ with open(path, "w") as f:
 PY
 fi
 bytes=$(stat -c %s "$CSV")
+[ -n "${GENERATE_ONLY:-}" ] && exit 0
 
 run_duckdb() {
   rm -f "$WORK/peer.duckdb" "$WORK/peer.duckdb.wal"
