@@ -92,7 +92,12 @@ Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
   // The file may have changed while we copied: the stat we cache must be the
   // one we hashed, so re-stat and only cache when nothing moved.
   ASSIGN_OR_RETURN(FileStat after, StatFile(path));
-  ASSIGN_OR_RETURN(StoredObject obj, StoreTemp(source, tmp, copied->sha256, copied->bytes, ext));
+  Result<StoredObject> stored = StoreTemp(source, tmp, copied->sha256, copied->bytes, ext);
+  if (!stored.ok()) {
+    (void)finish(stored.status(), nullptr);  // every attempt is logged, failed ones too
+    return stored.status();
+  }
+  StoredObject obj = std::move(stored).value();
   if (after.size == st->size && after.mtime_ns == st->mtime_ns && after.inode == st->inode) {
     RETURN_IF_ERROR(metadata_->PutFileStat(
         FileStatRecord{StatKey(path), st->size, st->mtime_ns, st->inode, copied->sha256}));

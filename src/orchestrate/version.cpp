@@ -8,6 +8,12 @@ namespace {
 void StripNonContent(nlohmann::json& j) {
   if (!j.is_object()) return;
   for (const char* key : {"checks", "description", "tags", "schedule", "freshness"}) j.erase(key);
+  // A column's description is documentation; its other keys are column phases.
+  if (j.contains("columns") && j["columns"].is_object()) {
+    for (auto& [name, column] : j["columns"].items()) {
+      if (column.is_object()) column.erase("description");
+    }
+  }
   if (j.contains("tables") && j["tables"].is_object()) {
     for (auto& [name, table] : j["tables"].items()) StripNonContent(table);
   }

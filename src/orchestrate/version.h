@@ -23,7 +23,8 @@ std::string Fingerprint(const nlohmann::json& normalised_config, const std::stri
 std::string VersionId(const std::string& fingerprint, const nlohmann::json& inputs);
 std::string ChecksHash(const std::vector<CheckSpec>& checks);
 // A config object with the keys that do not change content removed
-// (checks, description, tags, schedule, freshness), also inside tables.
+// (checks, description, tags, schedule, freshness), also inside tables, and
+// the description of each entry under columns.
 nlohmann::json ContentConfig(const nlohmann::json& config);
 
 }  // namespace sluice

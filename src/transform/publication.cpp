@@ -1,5 +1,6 @@
 #include "transform/publication.h"
 
+#include <algorithm>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -88,21 +89,25 @@ Status EnsureInternalSchema(WarehouseSession& session) {
 
 Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock) {
   std::lock_guard lock(PublishMutex());
-  // seq orders publications; strictly increasing even if the clock steps back.
+  // seq orders publications; strictly increasing even if the clock steps back,
+  // also across restarts: it continues from the highest seq already recorded.
   static int64_t last_seq = 0;
   p.published_at = clock.Now();
-  p.seq = std::max<int64_t>(last_seq + 1, p.published_at);
-  std::string sql =
-      "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS SELECT * FROM " + p.physical +
-      ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
-      "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at) VALUES (" +
-      std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
-      ", " + QuoteLiteral(p.version_id) + ", " + QuoteLiteral(p.physical) + ", " +
-      QuoteLiteral(p.fingerprint) + ", " + QuoteLiteral(p.checks_hash) + ", " +
-      QuoteLiteral(p.inputs.dump()) + ", " + QuoteLiteral(p.schema.dump()) + ", " +
-      std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
-      std::to_string(p.published_at) + "));";
-  Status st = session.InTransaction([&] { return session.Execute(sql); });
+  Status st = session.InTransaction([&]() -> Status {
+    ASSIGN_OR_RETURN(QueryResult max_seq,
+                     session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications"));
+    p.seq = std::max({last_seq + 1, max_seq.ScalarInt() + 1, p.published_at});
+    return session.Execute(
+        "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS SELECT * FROM " + p.physical +
+        ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
+        "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at) VALUES (" +
+        std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
+        ", " + QuoteLiteral(p.version_id) + ", " + QuoteLiteral(p.physical) + ", " +
+        QuoteLiteral(p.fingerprint) + ", " + QuoteLiteral(p.checks_hash) + ", " +
+        QuoteLiteral(p.inputs.dump()) + ", " + QuoteLiteral(p.schema.dump()) + ", " +
+        std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
+        std::to_string(p.published_at) + "));");
+  });
   if (st.ok()) last_seq = p.seq;
   return st;
 }

@@ -1,0 +1,395 @@
+// Tests of write-audit-publish (transform/publication.h) against a real
+// DuckDB warehouse: publication is one transaction, builds never overwrite a
+// published relation, and pruning and orphan clean-up drop only what no
+// publication needs.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/strings.h"
+#include "transform/publication.h"
+#include "warehouse/warehouse.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr Micros kT0 = 1767225600000000;  // 2026-01-01T00:00:00Z
+
+// A 16-hex-digit version id, distinct per n.
+std::string Version(int n) {
+  std::string hex = std::to_string(n);
+  return std::string(16 - hex.size(), '0') + hex;
+}
+
+class PublicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DuckDbOptions options;
+    options.memory_limit = "256MB";
+    options.threads = 1;
+    auto wh = OpenDuckDbWarehouse(":memory:", options);
+    ASSERT_TRUE(wh.ok()) << wh.status().ToString();
+    warehouse_ = std::move(wh).value();
+    auto session = warehouse_->Connect();
+    ASSERT_TRUE(session.ok()) << session.status().ToString();
+    session_ = std::move(session).value();
+    ASSERT_TRUE(EnsureInternalSchema(*session_).ok());
+  }
+
+  void Exec(const std::string& sql) {
+    Status st = session_->Execute(sql);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  // Builds _sluice_v."<asset>__<version>" holding `rows` rows; returns the table name.
+  std::string Build(const std::string& asset, int version, int rows) {
+    std::string name = PhysicalTableName(asset, Version(version));
+    Exec("CREATE TABLE " + StagedRelation(name) + " AS SELECT range AS id, " +
+         std::to_string(version) + " AS version FROM range(" + std::to_string(rows) + ")");
+    return name;
+  }
+
+  Publication MakePublication(const std::string& asset, const std::string& table_name, int version,
+                              int rows) {
+    Publication p;
+    p.asset = asset;
+    p.version_id = Version(version);
+    p.physical = StagedRelation(table_name);
+    p.fingerprint = "fp" + std::to_string(version);
+    p.checks_hash = "ch" + std::to_string(version);
+    p.inputs = {"sha-" + std::to_string(version)};
+    p.schema = {{{"name", "id"}, {"type", "BIGINT"}}};
+    p.rows = rows;
+    p.run_id = 100 + version;
+    return p;
+  }
+
+  // Builds and publishes version n of asset.
+  void BuildAndPublish(const std::string& asset, int version, int rows = 2) {
+    std::string name = Build(asset, version, rows);
+    Status st = PublishVersion(*session_, MakePublication(asset, name, version, rows), clock_);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    clock_.Advance(1000000);
+  }
+
+  // The `version` column of the public view (which build it shows).
+  std::string PublicVersion(const std::string& asset) {
+    auto r = session_->Query("SELECT DISTINCT version FROM main." + QuoteIdent(asset));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->Scalar().value_or("") : "";
+  }
+
+  std::set<std::string> StagedTables() {
+    auto r = session_->Query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = '_sluice_v'");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    std::set<std::string> out;
+    if (r.ok()) {
+      for (const auto& row : r->rows) out.insert(row[0].value_or(""));
+    }
+    return out;
+  }
+
+  FakeClock clock_{kT0};
+  std::unique_ptr<Warehouse> warehouse_;
+  std::unique_ptr<WarehouseSession> session_;
+};
+
+TEST_F(PublicationTest, EnsureInternalSchemaIsIdempotent) {
+  ASSERT_TRUE(EnsureInternalSchema(*session_).ok());
+  auto r = session_->Query(
+      "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '\\_sluice%' "
+      "ESCAPE '\\' ORDER BY 1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_THAT(r->rows, SizeIs(3));
+  EXPECT_EQ(r->rows[0][0], "_sluice");
+  EXPECT_EQ(r->rows[1][0], "_sluice_failed");
+  EXPECT_EQ(r->rows[2][0], "_sluice_v");
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_THAT(*latest, IsEmpty());
+}
+
+TEST_F(PublicationTest, PublishMakesTheViewAndTheRecord) {
+  std::string name = Build("stops", 1, 3);
+  Publication p = MakePublication("stops", name, 1, 3);
+  p.partition = "";
+  ASSERT_TRUE(PublishVersion(*session_, p, clock_).ok());
+
+  auto count = session_->Query("SELECT count(*) FROM stops");
+  ASSERT_TRUE(count.ok()) << count.status().ToString();
+  EXPECT_EQ(count->ScalarInt(), 3);
+  auto kind = session_->Query(
+      "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND "
+      "table_name = 'stops'");
+  ASSERT_TRUE(kind.ok());
+  EXPECT_EQ(kind->Scalar(), "VIEW");
+
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_THAT(*latest, SizeIs(1));
+  const Publication& got = latest->at({"stops", ""});
+  EXPECT_EQ(got.asset, "stops");
+  EXPECT_EQ(got.version_id, Version(1));
+  EXPECT_EQ(got.physical, "_sluice_v.\"stops__0000000000000001\"");
+  EXPECT_EQ(got.fingerprint, "fp1");
+  EXPECT_EQ(got.checks_hash, "ch1");
+  EXPECT_EQ(got.inputs, nlohmann::json::array({"sha-1"}));
+  EXPECT_EQ(got.schema, p.schema);
+  EXPECT_EQ(got.rows, 3);
+  EXPECT_EQ(got.run_id, 101);
+  EXPECT_EQ(got.published_at, kT0);
+  EXPECT_GT(got.seq, 0);
+}
+
+TEST_F(PublicationTest, ANewPublicationRepointsTheViewAndKeepsHistory) {
+  BuildAndPublish("stops", 1);
+  BuildAndPublish("stops", 2);
+  BuildAndPublish("routes", 1);
+  EXPECT_EQ(PublicVersion("stops"), "2");
+  EXPECT_EQ(PublicVersion("routes"), "1");
+
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  ASSERT_THAT(*latest, SizeIs(2));
+  EXPECT_EQ(latest->at({"stops", ""}).version_id, Version(2));
+  EXPECT_EQ(latest->at({"routes", ""}).version_id, Version(1));
+
+  auto history = PublicationHistory(*session_, "stops");
+  ASSERT_TRUE(history.ok());
+  ASSERT_THAT(*history, SizeIs(2));
+  EXPECT_EQ((*history)[0].version_id, Version(2));  // newest first
+  EXPECT_EQ((*history)[1].version_id, Version(1));
+  EXPECT_GT((*history)[0].seq, (*history)[1].seq);
+
+  // Rollback is a new publication of an older build.
+  Publication back = (*history)[1];
+  ASSERT_TRUE(PublishVersion(*session_, back, clock_).ok());
+  EXPECT_EQ(PublicVersion("stops"), "1");
+  latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->at({"stops", ""}).version_id, Version(1));
+}
+
+TEST_F(PublicationTest, PublicationsAreOrderedEvenWhenTheClockStepsBack) {
+  BuildAndPublish("stops", 1);
+  clock_.Advance(-3600LL * 1000000);  // an NTP step backwards
+  BuildAndPublish("stops", 2);
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->at({"stops", ""}).version_id, Version(2));
+  auto history = PublicationHistory(*session_, "stops");
+  ASSERT_TRUE(history.ok());
+  ASSERT_THAT(*history, SizeIs(2));
+  EXPECT_GT((*history)[0].seq, (*history)[1].seq);
+  EXPECT_LT((*history)[0].published_at, (*history)[1].published_at);
+}
+
+TEST_F(PublicationTest, ANewPublicationIsLatestAfterARestartWithTheClockBehind) {
+  // A publication by an earlier owner process whose clock was far ahead (or
+  // this machine's clock has since stepped back): its seq is in our future.
+  std::string old_build = Build("stops", 1, 2);
+  Micros ahead = kT0 + 10LL * 365 * 24 * 3600 * 1000000;
+  Exec("CREATE VIEW main.stops AS SELECT * FROM " + StagedRelation(old_build));
+  Exec(
+      "INSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, rows, "
+      "published_at) VALUES (" +
+      std::to_string(ahead) + ", 'stops', '', '" + Version(1) + "', " +
+      QuoteLiteral(StagedRelation(old_build)) + ", 2, make_timestamp(" + std::to_string(ahead) +
+      "))");
+
+  BuildAndPublish("stops", 2);
+  EXPECT_EQ(PublicVersion("stops"), "2");
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->at({"stops", ""}).version_id, Version(2));
+  auto history = PublicationHistory(*session_, "stops");
+  ASSERT_TRUE(history.ok());
+  ASSERT_THAT(*history, SizeIs(2));
+  EXPECT_EQ((*history)[0].version_id, Version(2));
+  // Pruning to one keeps the current build, not the older one.
+  ASSERT_TRUE(PruneVersions(*session_, "stops", 1).ok());
+  EXPECT_EQ(StagedTables(), (std::set<std::string>{"stops__0000000000000002"}));
+}
+
+TEST_F(PublicationTest, AFailedPublicationChangesNothing) {
+  BuildAndPublish("stops", 1);
+
+  // The view cannot be created: no record either.
+  Publication missing = MakePublication("stops", "stops__00000000000000ff", 255, 1);
+  EXPECT_FALSE(PublishVersion(*session_, missing, clock_).ok());
+  EXPECT_EQ(PublicVersion("stops"), "1");
+
+  // The view could be created but the record cannot be written: the view
+  // change is rolled back with it.
+  std::string name = Build("stops", 2, 5);
+  Exec("ALTER TABLE _sluice.publications RENAME TO publications_saved");
+  Exec("CREATE TABLE _sluice.publications (seq BIGINT)");
+  Status st = PublishVersion(*session_, MakePublication("stops", name, 2, 5), clock_);
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(PublicVersion("stops"), "1");
+  Exec("DROP TABLE _sluice.publications");
+  Exec("ALTER TABLE _sluice.publications_saved RENAME TO publications");
+
+  auto history = PublicationHistory(*session_, "stops");
+  ASSERT_TRUE(history.ok());
+  ASSERT_THAT(*history, SizeIs(1));
+  EXPECT_EQ((*history)[0].version_id, Version(1));
+
+  // The session is usable afterwards (the transaction was rolled back).
+  ASSERT_TRUE(PublishVersion(*session_, MakePublication("stops", name, 2, 5), clock_).ok());
+  EXPECT_EQ(PublicVersion("stops"), "2");
+}
+
+TEST_F(PublicationTest, FreshPhysicalTableNameNeverReusesAName) {
+  auto fresh = FreshPhysicalTableName(*session_, "stops", Version(7));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, "stops__0000000000000007");
+
+  Build("stops", 7, 1);
+  fresh = FreshPhysicalTableName(*session_, "stops", Version(7));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, "stops__0000000000000007_r1");
+
+  Exec("CREATE VIEW _sluice_v.\"stops__0000000000000007_r1\" AS SELECT 1");
+  fresh = FreshPhysicalTableName(*session_, "stops", Version(7));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, "stops__0000000000000007_r2");
+
+  // Other versions and assets do not count.
+  fresh = FreshPhysicalTableName(*session_, "stops", Version(8));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, "stops__0000000000000008");
+  fresh = FreshPhysicalTableName(*session_, "stop", Version(7));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, "stop__0000000000000007");
+}
+
+TEST_F(PublicationTest, KeepFailedBuildMovesItToSluiceFailed) {
+  BuildAndPublish("stops", 1);
+  std::string failed = Build("stops", 2, 4);
+  ASSERT_TRUE(KeepFailedBuild(*session_, "stops", failed).ok());
+  EXPECT_EQ(StagedTables().count(failed), 0u);
+  auto r = session_->Query("SELECT count(*), min(version) FROM _sluice_failed.stops");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows[0][0], "4");
+  EXPECT_EQ(r->rows[0][1], "2");
+  EXPECT_EQ(PublicVersion("stops"), "1");  // the last good version stays public
+
+  // The next failure replaces the previous one.
+  std::string again = Build("stops", 3, 1);
+  ASSERT_TRUE(KeepFailedBuild(*session_, "stops", again).ok());
+  r = session_->Query("SELECT count(*), min(version) FROM _sluice_failed.stops");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows[0][0], "1");
+  EXPECT_EQ(r->rows[0][1], "3");
+}
+
+TEST_F(PublicationTest, DropStagedHandlesTablesViewsAndAbsence) {
+  Build("stops", 1, 1);
+  Exec("CREATE VIEW _sluice_v.\"stops__0000000000000002\" AS SELECT 1 AS id");
+  ASSERT_TRUE(DropStaged(*session_, "stops__0000000000000001").ok());
+  ASSERT_TRUE(DropStaged(*session_, "stops__0000000000000002").ok());
+  ASSERT_TRUE(DropStaged(*session_, "stops__0000000000000003").ok());
+  EXPECT_THAT(StagedTables(), IsEmpty());
+}
+
+TEST_F(PublicationTest, PruneKeepsTheNewestKAndTheCurrentOne) {
+  for (int v = 1; v <= 4; ++v) BuildAndPublish("stops", v);
+  BuildAndPublish("stops_extra", 1);  // another asset sharing the prefix
+  ASSERT_TRUE(PruneVersions(*session_, "stops", 2).ok());
+  EXPECT_EQ(StagedTables(),
+            (std::set<std::string>{"stops__0000000000000004", "stops__0000000000000003",
+                                   "stops_extra__0000000000000001"}));
+  EXPECT_EQ(PublicVersion("stops"), "4");
+
+  // After a rollback to 3, keeping one keeps the current (3), not the newest build (4).
+  auto history = PublicationHistory(*session_, "stops");
+  ASSERT_TRUE(history.ok());
+  Publication three = (*history)[1];
+  ASSERT_EQ(three.version_id, Version(3));
+  ASSERT_TRUE(PublishVersion(*session_, three, clock_).ok());
+  ASSERT_TRUE(PruneVersions(*session_, "stops", 1).ok());
+  EXPECT_EQ(StagedTables(),
+            (std::set<std::string>{"stops__0000000000000003", "stops_extra__0000000000000001"}));
+  EXPECT_EQ(PublicVersion("stops"), "3");
+
+  // keep 0 (incremental tables) still keeps the current one.
+  ASSERT_TRUE(PruneVersions(*session_, "stops", 0).ok());
+  EXPECT_EQ(PublicVersion("stops"), "3");
+  EXPECT_EQ(StagedTables().count("stops__0000000000000003"), 1u);
+}
+
+TEST_F(PublicationTest, PruneCountsRepublicationsOfOneBuildOnce) {
+  for (int v = 1; v <= 3; ++v) BuildAndPublish("stops", v);
+  // An audit-only run republishes the current build (new checks hash).
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  Publication again = latest->at({"stops", ""});
+  again.checks_hash = "ch-new";
+  ASSERT_TRUE(PublishVersion(*session_, again, clock_).ok());
+  ASSERT_TRUE(PruneVersions(*session_, "stops", 2).ok());
+  EXPECT_EQ(StagedTables(),
+            (std::set<std::string>{"stops__0000000000000003", "stops__0000000000000002"}));
+}
+
+TEST_F(PublicationTest, DropOrphansDropsOnlyUnpublishedStagedRelations) {
+  BuildAndPublish("stops", 1);
+  BuildAndPublish("stops", 2);
+  // A name that needs quoting, published.
+  std::string odd = Build("we\"ird", 1, 1);
+  ASSERT_TRUE(PublishVersion(*session_, MakePublication("we\"ird", odd, 1, 1), clock_).ok());
+  // Builds a crash interrupted: a table and a view nobody published.
+  Build("stops", 3, 1);
+  Exec("CREATE VIEW _sluice_v.\"routes__0000000000000009\" AS SELECT 1 AS id");
+  // Relations outside _sluice_v are never touched.
+  Exec("CREATE TABLE main.scratch AS SELECT 1 AS id");
+  Exec("CREATE TABLE _sluice_failed.stops AS SELECT 1 AS id");
+
+  auto dropped = DropOrphans(*session_);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_EQ(*dropped, 2);
+  EXPECT_EQ(StagedTables(),
+            (std::set<std::string>{"stops__0000000000000001", "stops__0000000000000002", odd}));
+  EXPECT_EQ(PublicVersion("stops"), "2");
+  EXPECT_TRUE(session_->Query("SELECT * FROM main.scratch").ok());
+  EXPECT_TRUE(session_->Query("SELECT * FROM _sluice_failed.stops").ok());
+  EXPECT_TRUE(session_->Query("SELECT * FROM main.\"we\"\"ird\"").ok());
+
+  auto none = DropOrphans(*session_);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0);
+}
+
+TEST_F(PublicationTest, DescribeRelation) {
+  Exec(
+      "CREATE TABLE _sluice_v.\"t__0000000000000001\" (id INTEGER, name VARCHAR, day DATE, "
+      "amount DECIMAL(10,2))");
+  auto described = DescribeRelation(*session_, StagedRelation("t__0000000000000001"));
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  nlohmann::json expected = {{{"name", "id"}, {"type", "INTEGER"}},
+                             {{"name", "name"}, {"type", "VARCHAR"}},
+                             {{"name", "day"}, {"type", "DATE"}},
+                             {{"name", "amount"}, {"type", "DECIMAL(10,2)"}}};
+  EXPECT_EQ(*described, expected);
+  auto missing = DescribeRelation(*session_, StagedRelation("nope"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("nope"));
+}
+
+TEST(PublicationNames, PhysicalAndStagedNames) {
+  EXPECT_EQ(PhysicalTableName("stops", "0123456789abcdef"), "stops__0123456789abcdef");
+  EXPECT_EQ(StagedRelation("stops__0123456789abcdef"), "_sluice_v.\"stops__0123456789abcdef\"");
+  EXPECT_EQ(StagedRelation("a\"b"), "_sluice_v.\"a\"\"b\"");
+}
+
+}  // namespace
+}  // namespace sluice
