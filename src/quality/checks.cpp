@@ -55,8 +55,11 @@ Result<std::string> Unique(const CheckSpec& check, const std::string& rel) {
   std::vector<std::string> quoted;
   for (const auto& c : cols) quoted.push_back(QuoteIdent(c));
   std::string list = Join(quoted, ", ");
-  return "SELECT " + list + ", count(*) AS duplicates FROM " + rel + " GROUP BY " + list +
-         " HAVING count(*) > 1";
+  // As a SQL UNIQUE constraint: a key with a NULL part equals nothing.
+  std::vector<std::string> present;
+  for (const auto& q : quoted) present.push_back(q + " IS NOT NULL");
+  return "SELECT " + list + ", count(*) AS duplicates FROM " + rel + " WHERE " +
+         Join(present, " AND ") + " GROUP BY " + list + " HAVING count(*) > 1";
 }
 
 Result<std::string> RowCount(const CheckSpec& check, const std::string& rel) {

@@ -196,6 +196,16 @@ TEST_F(ChecksTest, UniqueOnSeveralColumnsIsOnTheCombination) {
   EXPECT_EQ(o.sample[0]["duplicates"], "3");
 }
 
+TEST_F(ChecksTest, UniqueIgnoresKeysWithANullPart) {
+  // As a SQL UNIQUE constraint: NULL equals nothing, so repeated NULLs pass.
+  CheckSpec check = Check("unique", {"a", "b"});
+  std::string rel = Table(
+      "nulls", "SELECT * FROM (VALUES (1, NULL), (1, NULL), (NULL, NULL), (NULL, NULL)) t(a, b)");
+  EXPECT_EQ(RunOne(check, rel).status, "pass");
+  std::string dup = Table("nulls_dup", "SELECT * FROM (VALUES (1, NULL), (2, 3), (2, 3)) t(a, b)");
+  EXPECT_EQ(RunOne(check, dup).failing_rows, 1);
+}
+
 TEST_F(ChecksTest, RowCountBounds) {
   std::string rel = Table("t", "SELECT * FROM range(4) t(id)");
   EXPECT_EQ(RunOne(Check("row_count", {{"min", 4}}), rel).status, "pass");
