@@ -14,8 +14,8 @@ mkdir -p "$WORK"
 CSV=$WORK/events_${SIZE_MB}mb.csv
 if [ ! -f "$CSV" ]; then
   echo "generating $CSV ..." >&2
-  rows=$((SIZE_MB * 1024 * 1024 / 100))
-  # Deterministic, ~100 bytes a row, mixed types.
+  rows=$((SIZE_MB * 1024 * 1024 / 73))
+  # Deterministic, ~73 bytes a row, mixed types.
   python3 - "$CSV" "$rows" <<'PY'
 import sys, random
 path, rows = sys.argv[1], int(sys.argv[2])

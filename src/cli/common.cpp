@@ -42,7 +42,7 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
                           const EventSink& events) {
   Result<std::string> root = ResolveProjectRoot(global);
   if (!root.ok()) return ErrorResponse(root.status().message(), kExitUsage);
-  LoadedProject loaded = LoadProject(*root);
+  LoadedProject loaded = LoadProjectSettings(*root);
   if (!loaded.ok()) {
     // Report graph errors too, as validate does.
     return ErrorResponse(LoadWorkspace(*root, global.env).ErrorText(), kExitUsage);

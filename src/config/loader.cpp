@@ -149,9 +149,9 @@ class Loader {
  public:
   explicit Loader(std::string root) : root_(std::move(root)) {}
 
-  LoadedProject Run() {
+  LoadedProject Run(bool settings_only) {
     project_.root = root_;
-    if (LoadSluiceYaml()) {
+    if (LoadSluiceYaml() && !settings_only) {
       LoadFields();
       LoadSources();
       LoadModels();
@@ -1253,7 +1253,19 @@ std::string GuessFormat(std::string_view path_or_url) {
 
 LoadedProject LoadProject(const std::string& root) {
   try {
-    return Loader(AbsolutePath(root)).Run();
+    return Loader(AbsolutePath(root)).Run(/*settings_only=*/false);
+  } catch (const std::exception& e) {
+    LoadedProject out;
+    out.project.root = AbsolutePath(root);
+    out.errors.push_back(
+        {SourceLoc{"sluice.yaml", 0}, std::string("internal error while loading: ") + e.what()});
+    return out;
+  }
+}
+
+LoadedProject LoadProjectSettings(const std::string& root) {
+  try {
+    return Loader(AbsolutePath(root)).Run(/*settings_only=*/true);
   } catch (const std::exception& e) {
     LoadedProject out;
     out.project.root = AbsolutePath(root);

@@ -28,6 +28,9 @@ struct LoadedProject {
 
 // Loads and validates the project whose sluice.yaml is in root.
 LoadedProject LoadProject(const std::string& root);
+// Only sluice.yaml (name, environments, secrets, defaults, ...): what a
+// command needs to find and open its environment, without reading every asset.
+LoadedProject LoadProjectSettings(const std::string& root);
 
 // The nearest folder at or above `start` that holds sluice.yaml; NotFound
 // with a hint otherwise.

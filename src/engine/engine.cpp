@@ -155,8 +155,10 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     if (events) events({{"type", "queued"}, {"message", "waiting for the running command"}});
     run_lock.lock();
   }
+  int64_t t0 = MonotonicMillis();
   Workspace ws = LoadWorkspace(project_root_, env_name_);
   if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
+  int64_t t1 = MonotonicMillis();
   Result<Opened*> opened = Open(ws.project);
   if (!opened.ok()) return ErrorResponse(opened.status().message(), 1);
   RunOptions options;
@@ -167,7 +169,10 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   if (request.contains("select")) options.select = request["select"].get<std::vector<std::string>>();
   EnvResources res{&(*opened)->env, (*opened)->warehouse.get(), (*opened)->metadata.get(),
                    (*opened)->archive.get(), &clock_};
+  int64_t t2 = MonotonicMillis();
   Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, events);
+  LOG_INFO("engine", "{}: workspace {} ms, open {} ms, {} {} ms", cmd, t1 - t0, t2 - t1, cmd,
+           MonotonicMillis() - t2);
   if (!report.ok()) {
     int code = report.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return ErrorResponse(report.status().message(), code);
@@ -180,7 +185,7 @@ Result<Engine::Opened*> Engine::OpenForRequest() {
     std::lock_guard lock(open_mu_);
     if (opened_) return opened_.get();
   }
-  LoadedProject loaded = LoadProject(project_root_);
+  LoadedProject loaded = LoadProjectSettings(project_root_);
   if (!loaded.ok()) {
     std::string text;
     for (const ConfigError& e : loaded.errors) text += e.ToString() + "\n";

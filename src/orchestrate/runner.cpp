@@ -153,12 +153,13 @@ class Run {
     }
 
     int failed = 0;
+    report.tasks.reserve(selected_.size());
     for (const std::string& name : selected_) {
-      const TaskOutcome& o = outcomes_.at(name);
+      TaskOutcome& o = outcomes_.at(name);
       if (o.status == "failed" || o.status == "check_failed" || o.status == "upstream_failed") {
         ++failed;
       }
-      report.tasks.push_back(o);
+      report.tasks.push_back(std::move(o));
     }
     report.exit_code = failed ? 1 : 0;
     report.ms = MonotonicMillis() - t0;
