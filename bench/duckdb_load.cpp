@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
   }
   auto conn = db->Connect();
   if (!conn.ok()) return 1;
-  Status st = conn->Execute("CREATE TABLE t AS SELECT * FROM read_csv(" +
-                            QuoteLiteral(argv[1]) + ", header=true)");
+  Status st = conn->Execute("CREATE TABLE t AS SELECT * FROM read_csv(" + QuoteLiteral(argv[1]) +
+                            ", header=true)");
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
     return 1;

@@ -95,7 +95,7 @@ int RunCli(int argc, char** argv) {
   }
 
   LogOptions log;
-  log.level = global.verbose >= 2 ? LogLevel::kDebug
+  log.level = global.verbose >= 2   ? LogLevel::kDebug
               : global.verbose == 1 ? LogLevel::kInfo
                                     : LogLevel::kWarn;
   log.json_lines = global.log_json;

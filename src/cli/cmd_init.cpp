@@ -28,8 +28,9 @@ int CmdInit(const GlobalOptions& global, const CommandArgs& args) {
   namespace fs = std::filesystem;
   fs::path dir = fs::absolute(args.dir).lexically_normal();
   if (fs::exists(dir / "sluice.yaml")) {
-    return ReportError(global, (dir / "sluice.yaml").string() + " already exists; init creates new projects only",
-                       kExitUsage);
+    return ReportError(
+        global, (dir / "sluice.yaml").string() + " already exists; init creates new projects only",
+        kExitUsage);
   }
   std::vector<std::pair<std::string, std::string>> files;
   std::string name = ToLower(dir.filename().string());

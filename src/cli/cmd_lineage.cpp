@@ -41,8 +41,12 @@ int CmdLineage(const GlobalOptions& global, const CommandArgs& args) {
       const char* kind = n.kind == AssetKind::kSource ? "source"
                          : n.kind == AssetKind::kSeed ? "seed"
                                                       : "model";
-      nodes.push_back({{"name", n.name}, {"kind", kind}, {"upstream", n.upstream},
-                       {"downstream", n.downstream}, {"files", n.files}, {"external", n.external}});
+      nodes.push_back({{"name", n.name},
+                       {"kind", kind},
+                       {"upstream", n.upstream},
+                       {"downstream", n.downstream},
+                       {"files", n.files},
+                       {"external", n.external}});
       for (const std::string& up : n.upstream) edges.push_back({up, n.name});
     }
     std::printf("%s\n", nlohmann::json({{"nodes", nodes}, {"edges", edges}}).dump(2).c_str());

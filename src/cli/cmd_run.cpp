@@ -59,7 +59,8 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
   } else {
     std::printf("\n%s %lld: %d built, %d skipped, %d failed, %lld rows, %s\n", mode.c_str(),
                 static_cast<long long>(result.value("run_id", int64_t{0})), built, skipped, failed,
-                static_cast<long long>(total_rows), Seconds(result.value("ms", int64_t{0})).c_str());
+                static_cast<long long>(total_rows),
+                Seconds(result.value("ms", int64_t{0})).c_str());
   }
 }
 
@@ -82,7 +83,9 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
 
 }  // namespace
 
-int CmdRun(const GlobalOptions& global, const CommandArgs& args) { return RunLike(global, args, "run"); }
+int CmdRun(const GlobalOptions& global, const CommandArgs& args) {
+  return RunLike(global, args, "run");
+}
 int CmdPlan(const GlobalOptions& global, const CommandArgs& args) {
   return RunLike(global, args, "plan");
 }

@@ -49,8 +49,8 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
   }
   auto env = loaded.project.environments.find(global.env);
   if (env == loaded.project.environments.end()) {
-    return ErrorResponse("unknown environment '" + global.env + "'; see environments: in sluice.yaml",
-                         kExitUsage);
+    return ErrorResponse(
+        "unknown environment '" + global.env + "'; see environments: in sluice.yaml", kExitUsage);
   }
   nlohmann::json req = request;
   req["project"] = *root;

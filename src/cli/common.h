@@ -14,9 +14,9 @@
 namespace sluice {
 
 struct GlobalOptions {
-  std::string project;   // --project DIR; "" = nearest folder upward with sluice.yaml
+  std::string project;  // --project DIR; "" = nearest folder upward with sluice.yaml
   std::string env = "dev";
-  bool json = false;     // machine-readable output
+  bool json = false;  // machine-readable output
   int verbose = 0;
   bool log_json = false;  // logs as JSON lines
 };

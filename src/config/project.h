@@ -17,8 +17,8 @@
 namespace sluice {
 
 struct SourceLoc {
-  std::string file;  // relative to the project root, e.g. "sources/gtfs.yaml"
-  int line = 0;      // 1-based; 0 when unknown
+  std::string file;              // relative to the project root, e.g. "sources/gtfs.yaml"
+  int line = 0;                  // 1-based; 0 when unknown
   std::string ToString() const;  // "sources/gtfs.yaml:4"
 };
 
@@ -26,19 +26,19 @@ enum class Severity { kError, kWarn };
 
 // One data check, e.g. `- not_null: [stop_id]` or `- row_count: {min: 1}`.
 struct CheckSpec {
-  std::string type;        // not_null | unique | row_count | accepted_values | ...
-  nlohmann::json args;     // the value under the type key, as written (not_null and
-                           // unique: always a list of column names)
+  std::string type;     // not_null | unique | row_count | accepted_values | ...
+  nlohmann::json args;  // the value under the type key, as written (not_null and
+                        // unique: always a list of column names)
   Severity severity = Severity::kError;
-  std::string name;        // display name, e.g. "not_null(stop_id)"
+  std::string name;  // display name, e.g. "not_null(stop_id)"
   SourceLoc loc;
 };
 
 // One entry of `columns:`, keyed by the input column name.
 struct ColumnSpec {
   std::string input;
-  std::string field;    // output name; defaults to input
-  std::string type;     // "" = keep as loaded
+  std::string field;                                  // output name; defaults to input
+  std::string type;                                   // "" = keep as loaded
   nlohmann::json options = nlohmann::json::object();  // formats, range, patch, default, values...
   SourceLoc loc;
 };
@@ -47,8 +47,8 @@ struct ColumnSpec {
 // after the source.
 struct TableSpec {
   std::string name;
-  std::string member;   // zip member, "" otherwise
-  std::string format;   // csv | tsv | json | ndjson | parquet | html_table | zip
+  std::string member;  // zip member, "" otherwise
+  std::string format;  // csv | tsv | json | ndjson | parquet | html_table | zip
   nlohmann::json format_options = nlohmann::json::object();  // delimiter, header, encoding, ...
   std::vector<std::string> key;
   std::vector<ColumnSpec> columns;
@@ -62,7 +62,7 @@ struct TableSpec {
 };
 
 struct FetchSpec {
-  std::string url;  // template text, secrets still as ${secret:NAME}
+  std::string url;                             // template text, secrets still as ${secret:NAME}
   std::map<std::string, std::string> headers;  // template text
   nlohmann::json paginate = nlohmann::json::object();
   nlohmann::json options = nlohmann::json::object();  // every other fetch: key, as written
@@ -71,27 +71,27 @@ struct FetchSpec {
 
 struct SourceSpec {
   std::string name;
-  SourceLoc loc;              // the file, line 1
+  SourceLoc loc;  // the file, line 1
   FetchSpec fetch;
-  std::string format;         // the body's format
+  std::string format;  // the body's format
   nlohmann::json format_options = nlohmann::json::object();
   std::vector<TableSpec> tables;
-  std::string schedule;       // "" = manual; cron or @hourly as written; {every: 20s} ->
-                              // "@every 20s"; {after: [a, b]} -> "@after a,b"
-  nlohmann::json partition;   // null when unpartitioned
-  nlohmann::json freshness;   // null when not set
+  std::string schedule;      // "" = manual; cron or @hourly as written; {every: 20s} ->
+                             // "@every 20s"; {after: [a, b]} -> "@after a,b"
+  nlohmann::json partition;  // null when unpartitioned
+  nlohmann::json freshness;  // null when not set
   std::vector<std::string> tags;
-  nlohmann::json config;      // the whole file as JSON (secrets unresolved), for fingerprints
+  nlohmann::json config;  // the whole file as JSON (secrets unresolved), for fingerprints
   std::string description;
 };
 
 struct ModelSpec {
-  std::string name;           // file stem, lower case
+  std::string name;  // file stem, lower case
   SourceLoc loc;
-  std::string sql;            // the SQL text after the header block, templates unrendered
-  int sql_first_line = 1;     // line of the file where `sql` starts
+  std::string sql;                     // the SQL text after the header block, templates unrendered
+  int sql_first_line = 1;              // line of the file where `sql` starts
   std::string materialized = "table";  // view | table | incremental
-  std::string strategy;       // incremental: append | merge | replace_partition
+  std::string strategy;                // incremental: append | merge | replace_partition
   std::vector<std::string> key;
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;
@@ -101,11 +101,11 @@ struct ModelSpec {
 };
 
 struct SeedSpec {
-  std::string name;           // file stem, lower case
+  std::string name;  // file stem, lower case
   SourceLoc loc;
-  std::string path;           // absolute path of the CSV
+  std::string path;  // absolute path of the CSV
   std::vector<std::string> key;
-  std::vector<CheckSpec> checks;  // from seeds/<name>.yaml when present
+  std::vector<CheckSpec> checks;                           // from seeds/<name>.yaml when present
   nlohmann::json column_types = nlohmann::json::object();  // column -> DuckDB type
   std::vector<std::string> tags;
   std::string description;

@@ -33,11 +33,16 @@ LogState& State() {
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
-    case LogLevel::kOff: return "off";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kOff:
+      return "off";
   }
   return "?";
 }
@@ -74,12 +79,11 @@ bool LogEnabled(LogLevel level) {
 void LogLine(LogLevel level, std::string_view component, std::string_view message) {
   std::string clean = Redact(message);
   std::string time = FormatTimestamp(SystemClock().Now());
-  nlohmann::json j = {{"time", time},
-                      {"level", LevelName(level)},
-                      {"component", component},
-                      {"message", clean}};
+  nlohmann::json j = {
+      {"time", time}, {"level", LevelName(level)}, {"component", component}, {"message", clean}};
   std::string json_line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  std::string text_line = fmt::format("{} {:5} [{}] {}\n", time, LevelName(level), component, clean);
+  std::string text_line =
+      fmt::format("{} {:5} [{}] {}\n", time, LevelName(level), component, clean);
   LogState& s = State();
   std::lock_guard lock(s.mu);
   if (level >= s.options.level) {

@@ -35,7 +35,9 @@ Result<std::map<std::string, std::string>> ParseSecretsFile(std::string_view bod
   return out;
 }
 
-bool HasSecretRef(std::string_view text) { return text.find("${secret:") != std::string_view::npos; }
+bool HasSecretRef(std::string_view text) {
+  return text.find("${secret:") != std::string_view::npos;
+}
 
 Result<const std::map<std::string, std::string>*> SecretResolver::LoadFile(
     const std::string& path) const {
@@ -48,8 +50,7 @@ Result<const std::map<std::string, std::string>*> SecretResolver::LoadFile(
   }
   if ((st.st_mode & 077) != 0) {
     return Status::Invalid(path + ": secrets file is readable by others (mode " +
-                           fmt::format("{:o}", st.st_mode & 0777) +
-                           "); run: chmod 600 " + path);
+                           fmt::format("{:o}", st.st_mode & 0777) + "); run: chmod 600 " + path);
   }
   ASSIGN_OR_RETURN(std::string body, ReadFile(path));
   ASSIGN_OR_RETURN(auto parsed, ParseSecretsFile(body, path));

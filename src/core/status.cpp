@@ -4,17 +4,28 @@ namespace sluice {
 
 const char* StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kAlreadyExists: return "already_exists";
-    case StatusCode::kIOError: return "io_error";
-    case StatusCode::kDataError: return "data_error";
-    case StatusCode::kCheckFailed: return "check_failed";
-    case StatusCode::kCancelled: return "cancelled";
-    case StatusCode::kTimeout: return "timeout";
-    case StatusCode::kBusy: return "busy";
-    case StatusCode::kInternal: return "internal";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kAlreadyExists:
+      return "already_exists";
+    case StatusCode::kIOError:
+      return "io_error";
+    case StatusCode::kDataError:
+      return "data_error";
+    case StatusCode::kCheckFailed:
+      return "check_failed";
+    case StatusCode::kCancelled:
+      return "cancelled";
+    case StatusCode::kTimeout:
+      return "timeout";
+    case StatusCode::kBusy:
+      return "busy";
+    case StatusCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }

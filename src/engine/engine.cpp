@@ -37,7 +37,7 @@ nlohmann::json Ok(nlohmann::json result, int exit_code = 0) {
 // A value as JSON of its SQL type: numbers and booleans stay numbers and booleans.
 nlohmann::json TypedValue(const std::optional<std::string>& v, const std::string& type) {
   if (!v) return nullptr;
-  static const std::set<std::string> kIntegers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT",
+  static const std::set<std::string> kIntegers = {"TINYINT",  "SMALLINT",  "INTEGER",  "BIGINT",
                                                   "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
   if (kIntegers.count(type)) return std::stoll(*v);
   if (type == "HUGEINT" || type == "UHUGEINT" || type == "DECIMAL" || type == "FLOAT" ||
@@ -81,8 +81,8 @@ Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock
     v.published_at = pub.published_at;
     v.run_id = pub.run_id;
     RETURN_IF_ERROR(metadata.RecordVersion(v));
-    RETURN_IF_ERROR(metadata.SetPublished(pub.asset, pub.partition, pub.version_id,
-                                          pub.published_at));
+    RETURN_IF_ERROR(
+        metadata.SetPublished(pub.asset, pub.partition, pub.version_id, pub.published_at));
     LOG_INFO("engine", "reconciled {} to version {} from the warehouse", pub.asset, pub.version_id);
   }
   ASSIGN_OR_RETURN(int dropped, DropOrphans(session));
@@ -166,7 +166,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.command = cmd;
   options.full_refresh = request.value("full_refresh", false);
   options.threads = request.value("threads", 4);
-  if (request.contains("select")) options.select = request["select"].get<std::vector<std::string>>();
+  if (request.contains("select"))
+    options.select = request["select"].get<std::vector<std::string>>();
   EnvResources res{&(*opened)->env, (*opened)->warehouse.get(), (*opened)->metadata.get(),
                    (*opened)->archive.get(), &clock_};
   int64_t t2 = MonotonicMillis();
@@ -237,14 +238,22 @@ nlohmann::json Engine::HandleRunDetail(const nlohmann::json& request) {
   if (!tasks.ok()) return ErrorResponse(tasks.status().message(), 1);
   nlohmann::json tj = nlohmann::json::array();
   for (const TaskRecord& t : *tasks) {
-    tj.push_back({{"asset", t.asset}, {"status", t.status}, {"reason", t.reason},
-                  {"version", t.version_id}, {"rows", t.rows}, {"attempt", t.attempt},
+    tj.push_back({{"asset", t.asset},
+                  {"status", t.status},
+                  {"reason", t.reason},
+                  {"version", t.version_id},
+                  {"rows", t.rows},
+                  {"attempt", t.attempt},
                   {"error", t.error}});
   }
   const RunRecord& r = **run;
-  return Ok({{"id", r.id}, {"command", r.command}, {"status", r.status},
-             {"started_at", FormatTimestamp(r.started_at)}, {"exit_code", r.exit_code},
-             {"summary", r.summary}, {"tasks", tj}});
+  return Ok({{"id", r.id},
+             {"command", r.command},
+             {"status", r.status},
+             {"started_at", FormatTimestamp(r.started_at)},
+             {"exit_code", r.exit_code},
+             {"summary", r.summary},
+             {"tasks", tj}});
 }
 
 }  // namespace sluice

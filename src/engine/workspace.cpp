@@ -51,9 +51,9 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env) {
   if (!ws.project.environments.count(env)) {
     std::vector<std::string> names;
     for (const auto& [name, spec] : ws.project.environments) names.push_back(name);
-    ws.errors.push_back({SourceLoc{"sluice.yaml", 0},
-                         "unknown environment '" + env + "'" + DidYouMeanHint(env, names) +
-                             "; environments: " + Join(names, ", ")});
+    ws.errors.push_back({SourceLoc{"sluice.yaml", 0}, "unknown environment '" + env + "'" +
+                                                          DidYouMeanHint(env, names) +
+                                                          "; environments: " + Join(names, ", ")});
     return ws;
   }
   Result<SqlParser> parser = SqlParser::Create();
@@ -81,9 +81,10 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env) {
     });
     if (!duplicate) ws.errors.push_back(std::move(e));
   }
-  std::stable_sort(ws.errors.begin(), ws.errors.end(), [](const ConfigError& a, const ConfigError& b) {
-    return std::tie(a.loc.file, a.loc.line) < std::tie(b.loc.file, b.loc.line);
-  });
+  std::stable_sort(ws.errors.begin(), ws.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.loc.file, a.loc.line) < std::tie(b.loc.file, b.loc.line);
+                   });
   CheckSecretFiles(ws.project, ws.errors);
   // The cache is an optimisation: failing to save it is not an error.
   if (MakeDirs(cache_dir).ok()) (void)cache.Save();

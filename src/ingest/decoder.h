@@ -16,10 +16,10 @@
 namespace sluice {
 
 struct DecodeRequest {
-  std::string path;           // local file of the raw object
-  std::string format;         // csv | tsv | json | ndjson | parquet | ...
+  std::string path;                                   // local file of the raw object
+  std::string format;                                 // csv | tsv | json | ndjson | parquet | ...
   nlohmann::json options = nlohmann::json::object();  // the source/table `options:`
-  bool all_text = false;      // load every column as text (sources with `columns:`)
+  bool all_text = false;  // load every column as text (sources with `columns:`)
 };
 
 class Decoder {

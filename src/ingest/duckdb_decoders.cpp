@@ -28,13 +28,18 @@ class CsvDecoder final : public Decoder {
 
   Result<std::string> TableSql(const DecodeRequest& req) const override {
     // Sluice option name -> read_csv parameter.
-    static const std::map<std::string, std::string> kMap = {
-        {"delimiter", "delim"},     {"header", "header"},
-        {"quote", "quote"},         {"escape", "escape"},
-        {"encoding", "encoding"},   {"skip", "skip"},
-        {"all_varchar", "all_varchar"}, {"sample_size", "sample_size"},
-        {"date_format", "dateformat"},  {"timestamp_format", "timestampformat"},
-        {"compression", "compression"}, {"null_padding", "null_padding"}};
+    static const std::map<std::string, std::string> kMap = {{"delimiter", "delim"},
+                                                            {"header", "header"},
+                                                            {"quote", "quote"},
+                                                            {"escape", "escape"},
+                                                            {"encoding", "encoding"},
+                                                            {"skip", "skip"},
+                                                            {"all_varchar", "all_varchar"},
+                                                            {"sample_size", "sample_size"},
+                                                            {"date_format", "dateformat"},
+                                                            {"timestamp_format", "timestampformat"},
+                                                            {"compression", "compression"},
+                                                            {"null_padding", "null_padding"}};
     std::string sql = "read_csv(" + QuoteLiteral(req.path);
     bool has_delim = false, has_header = false;
     for (const auto& [key, value] : req.options.items()) {

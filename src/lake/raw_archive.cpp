@@ -14,8 +14,7 @@ namespace {
 
 std::string StagingPath(ObjectStore* store) {
   static std::atomic<uint64_t> counter{0};
-  return JoinPath(store->StagingDir(),
-                  fmt::format("{}-{}.part", ::getpid(), counter.fetch_add(1)));
+  return JoinPath(store->StagingDir(), fmt::format("{}-{}.part", ::getpid(), counter.fetch_add(1)));
 }
 
 // The file-stat cache is keyed by path; a path that holds a secret is keyed
@@ -136,7 +135,8 @@ Status RawArchive::LogFetch(FetchRecord record) {
                          {"duration_ms", record.duration_ms},
                          {"headers", record.headers},
                          {"error", record.error}};
-  std::string key = "raw/" + record.source + "/log/dt=" + date + "/hour=" + hour + "/fetches.ndjson";
+  std::string key =
+      "raw/" + record.source + "/log/dt=" + date + "/hour=" + hour + "/fetches.ndjson";
   RETURN_IF_ERROR(store_->Append(key, Redact(line.dump()) + "\n"));
   return metadata_->RecordFetch(record).status();
 }

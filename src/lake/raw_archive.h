@@ -19,7 +19,7 @@ struct StoredObject {
   std::string key;         // relative to the lake root
   std::string local_path;  // where DuckDB reads it
   uint64_t bytes = 0;
-  bool reused = false;     // already stored (same content), nothing copied
+  bool reused = false;  // already stored (same content), nothing copied
 };
 
 class RawArchive {

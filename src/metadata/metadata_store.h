@@ -21,22 +21,22 @@ namespace sluice {
 
 struct RunRecord {
   int64_t id = 0;
-  std::string command;          // "run", "test", "backfill"
+  std::string command;                             // "run", "test", "backfill"
   nlohmann::json args = nlohmann::json::object();  // selectors, flags
-  std::string status;           // running | success | failed | cancelled | interrupted
+  std::string status;  // running | success | failed | cancelled | interrupted
   Micros started_at = 0;
-  Micros ended_at = 0;          // 0 while running
+  Micros ended_at = 0;  // 0 while running
   int exit_code = -1;
-  std::string summary;          // short human text
+  std::string summary;  // short human text
 };
 
 struct TaskRecord {
   int64_t run_id = 0;
   std::string asset;
-  std::string partition;        // "" when unpartitioned
+  std::string partition;  // "" when unpartitioned
   int attempt = 1;
-  std::string status;           // running | success | skipped | failed | upstream_failed | check_failed
-  std::string reason;           // why it ran or was skipped
+  std::string status;  // running | success | skipped | failed | upstream_failed | check_failed
+  std::string reason;  // why it ran or was skipped
   std::string version_id;
   int64_t rows = -1;
   Micros started_at = 0;
@@ -53,9 +53,9 @@ struct AssetVersionRecord {
   nlohmann::json schema = nlohmann::json::array();  // [{name, type}]
   int64_t rows = 0;
   int64_t build_ms = 0;
-  std::string status;           // built | published | failed_audit | rolled_back
+  std::string status;  // built | published | failed_audit | rolled_back
   Micros created_at = 0;
-  Micros published_at = 0;      // 0 when never published
+  Micros published_at = 0;  // 0 when never published
   int64_t run_id = 0;
 };
 
@@ -63,13 +63,13 @@ struct FetchRecord {
   int64_t id = 0;
   std::string source;
   std::string partition;
-  std::string url;              // without secrets (redacted)
+  std::string url;  // without secrets (redacted)
   Micros started_at = 0;
   int64_t duration_ms = 0;
-  int status = 0;               // HTTP status; 0 for files
+  int status = 0;  // HTTP status; 0 for files
   int64_t bytes = 0;
-  std::string sha256;           // "" when nothing was stored
-  std::string object_path;      // relative to the lake root
+  std::string sha256;       // "" when nothing was stored
+  std::string object_path;  // relative to the lake root
   std::string error;
   nlohmann::json headers = nlohmann::json::object();  // the headers kept
 };
@@ -88,8 +88,8 @@ struct CheckResultRecord {
   std::string partition;
   std::string version_id;
   std::string check_name;
-  std::string severity;         // error | warn
-  std::string status;           // pass | fail | error
+  std::string severity;  // error | warn
+  std::string status;    // pass | fail | error
   int64_t failing_rows = 0;
   nlohmann::json sample = nlohmann::json::array();
   std::string message;

@@ -72,15 +72,19 @@ class Watchdog {
 
 const char* KindName(AssetKind kind) {
   switch (kind) {
-    case AssetKind::kSource: return "source";
-    case AssetKind::kSeed: return "seed";
-    case AssetKind::kModel: return "model";
+    case AssetKind::kSource:
+      return "source";
+    case AssetKind::kSeed:
+      return "seed";
+    case AssetKind::kModel:
+      return "model";
   }
   return "?";
 }
 
 std::string StripSql(std::string sql) {
-  while (!sql.empty() && (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
+  while (!sql.empty() &&
+         (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
     sql.pop_back();
   }
   return sql;
@@ -133,12 +137,14 @@ class Run {
       ASSIGN_OR_RETURN(published_, LatestPublications(*session));
     }
     RunReport report;
-    report.mode = opt_.mode == RunMode::kRun ? "run" : opt_.mode == RunMode::kPlan ? "plan" : "test";
+    report.mode = opt_.mode == RunMode::kRun    ? "run"
+                  : opt_.mode == RunMode::kPlan ? "plan"
+                                                : "test";
     if (opt_.mode != RunMode::kPlan) {
       RunRecord run;
       run.command = opt_.command;
-      run.args = {{"select", opt_.select}, {"full_refresh", opt_.full_refresh},
-                  {"threads", opt_.threads}};
+      run.args = {
+          {"select", opt_.select}, {"full_refresh", opt_.full_refresh}, {"threads", opt_.threads}};
       run.status = "running";
       run.started_at = res_.clock->Now();
       ASSIGN_OR_RETURN(run_id_, res_.metadata->BeginRun(run));
@@ -229,9 +235,9 @@ class Run {
       std::lock_guard lock(mu_);
       for (const std::string& up : node->upstream) {
         auto it = outcomes_.find(up);
-        if (it != outcomes_.end() && (it->second.status == "failed" ||
-                                      it->second.status == "check_failed" ||
-                                      it->second.status == "upstream_failed")) {
+        if (it != outcomes_.end() &&
+            (it->second.status == "failed" || it->second.status == "check_failed" ||
+             it->second.status == "upstream_failed")) {
           failed_up.push_back(up);
         }
       }
@@ -264,8 +270,13 @@ class Run {
       Status st = res_.metadata->RecordTask(rec);
       if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", name, st.message());
     }
-    Emit({{"type", "task_end"}, {"asset", name}, {"status", o.status}, {"reason", o.reason},
-          {"rows", o.rows}, {"ms", o.ms}, {"error", o.error}});
+    Emit({{"type", "task_end"},
+          {"asset", name},
+          {"status", o.status},
+          {"reason", o.reason},
+          {"rows", o.rows},
+          {"ms", o.ms},
+          {"error", o.error}});
     std::lock_guard lock(mu_);
     outcomes_[name] = std::move(o);
   }
@@ -407,7 +418,8 @@ class Run {
       nlohmann::json config = ContentConfig(src->config);
       config["__table"] = table->name;
       r.fingerprint = Fingerprint(config, format, engine);
-      r.create_sql = "CREATE TABLE " + physical_placeholder + " AS " + Join(reads, " UNION ALL BY NAME ");
+      r.create_sql =
+          "CREATE TABLE " + physical_placeholder + " AS " + Join(reads, " UNION ALL BY NAME ");
     } else if (node.kind == AssetKind::kSeed) {
       const SeedSpec* seed = seeds_.at(node.name);
       std::string read = "read_csv(" + QuoteLiteral(seed->path) + ", header=true";
@@ -519,8 +531,7 @@ class Run {
       return Status::Ok();
     }
 
-    ASSIGN_OR_RETURN(std::string table_name,
-                     FreshPhysicalTableName(*session, node.name, version));
+    ASSIGN_OR_RETURN(std::string table_name, FreshPhysicalTableName(*session, node.name, version));
     std::string physical = StagedRelation(table_name);
     std::string sql = recipe.create_sql;
     sql.replace(sql.find("@PHYSICAL@"), 10, physical);
@@ -578,8 +589,10 @@ class Run {
       for (const auto& c : o.checks) {
         if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
       }
-      o.error = "audit failed, kept the last good version public; failed build is in "
-                "_sluice_failed." + node.name + ": " + Join(names, "; ");
+      o.error =
+          "audit failed, kept the last good version public; failed build is in "
+          "_sluice_failed." +
+          node.name + ": " + Join(names, "; ");
       vrec.status = "failed_audit";
       return res_.metadata->RecordVersion(vrec);
     }
@@ -602,7 +615,8 @@ class Run {
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
     RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
     Status pruned = PruneVersions(*session, node.name, project_.defaults.keep_versions);
-    if (!pruned.ok()) LOG_WARN("runner", "{}: cannot prune old versions: {}", node.name, pruned.message());
+    if (!pruned.ok())
+      LOG_WARN("runner", "{}: cannot prune old versions: {}", node.name, pruned.message());
     o.status = "success";
     std::lock_guard lock(mu_);
     versions_[node.name] = version;
@@ -668,9 +682,9 @@ class Run {
   std::map<std::string, const ModelSpec*> models_;
 
   std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
-  std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
-  std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, Publication> published_;      // GUARDED_BY(mu_)
+  std::map<std::string, std::string> versions_;                               // GUARDED_BY(mu_)
+  std::map<std::string, TaskOutcome> outcomes_;                               // GUARDED_BY(mu_)
   std::map<std::string, std::shared_future<Result<FetchedSource>>> fetches_;  // GUARDED_BY(mu_)
 };
 
@@ -702,7 +716,10 @@ nlohmann::json RunReport::ToJson() const {
                           {"checks", checks},
                           {"drift", t.drift}});
   }
-  return {{"run_id", run_id}, {"mode", mode}, {"exit_code", exit_code}, {"ms", ms},
+  return {{"run_id", run_id},
+          {"mode", mode},
+          {"exit_code", exit_code},
+          {"ms", ms},
           {"tasks", tasks_json}};
 }
 

@@ -143,9 +143,15 @@ Result<std::string> Relationships(const CheckSpec& check, const std::string& rel
 
 const std::map<std::string, CheckCompiler>& Registry() {
   static const std::map<std::string, CheckCompiler> kRegistry = {
-      {"not_null", NotNull},       {"unique", Unique},       {"row_count", RowCount},
-      {"accepted_values", AcceptedValues}, {"range", Range}, {"regex", Regex},
-      {"expression", Expression},  {"sql", Sql},             {"relationships", Relationships},
+      {"not_null", NotNull},
+      {"unique", Unique},
+      {"row_count", RowCount},
+      {"accepted_values", AcceptedValues},
+      {"range", Range},
+      {"regex", Regex},
+      {"expression", Expression},
+      {"sql", Sql},
+      {"relationships", Relationships},
   };
   return kRegistry;
 }
@@ -185,8 +191,8 @@ std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector
     Result<QueryResult> count = session.Query("SELECT count(*) FROM (" + *sql + ")");
     if (!count.ok()) {
       o.status = "error";
-      o.message = check.loc.ToString() + ": check " + o.name + " failed to run: " +
-                  count.status().message();
+      o.message = check.loc.ToString() + ": check " + o.name +
+                  " failed to run: " + count.status().message();
       out.push_back(std::move(o));
       continue;
     }

@@ -27,7 +27,8 @@ struct CheckOutcome {
 };
 
 // relation: the SQL name of the relation to check (e.g. _sluice_v."stops__ab12").
-using CheckCompiler = std::function<Result<std::string>(const CheckSpec&, const std::string& relation)>;
+using CheckCompiler =
+    std::function<Result<std::string>(const CheckSpec&, const std::string& relation)>;
 
 // The failing-rows query of a check, or an error naming the check.
 Result<std::string> CompileCheck(const CheckSpec& check, const std::string& relation);

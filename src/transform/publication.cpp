@@ -165,7 +165,8 @@ Status PruneVersions(WarehouseSession& session, const std::string& asset, int ke
   }
   ASSIGN_OR_RETURN(QueryResult r, session.Query("SELECT table_name FROM information_schema.tables "
                                                 "WHERE table_schema = '_sluice_v'"));
-  std::regex pattern("^" + std::regex_replace(asset, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+  std::regex pattern("^" +
+                     std::regex_replace(asset, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
                      "__[0-9a-f]{16}(_r[0-9]+)?$");
   for (const auto& row : r.rows) {
     std::string name = Str(row[0]);

@@ -30,8 +30,8 @@ struct QueryResult {
 
 struct DuckDbOptions {
   std::string memory_limit = "2GB";
-  std::string temp_directory;  // empty: DuckDB's default next to the file
-  int threads = 0;             // 0: DuckDB's default
+  std::string temp_directory;    // empty: DuckDB's default next to the file
+  int threads = 0;               // 0: DuckDB's default
   std::string file_search_path;  // where relative file paths in SQL resolve
   bool read_only = false;
 };
@@ -63,7 +63,8 @@ class DuckDbConnection {
  public:
   DuckDbConnection() = default;
   ~DuckDbConnection();
-  DuckDbConnection(DuckDbConnection&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  DuckDbConnection(DuckDbConnection&& other) noexcept
+      : conn_(std::exchange(other.conn_, nullptr)) {}
   DuckDbConnection& operator=(DuckDbConnection&& other) noexcept;
   DuckDbConnection(const DuckDbConnection&) = delete;
   DuckDbConnection& operator=(const DuckDbConnection&) = delete;

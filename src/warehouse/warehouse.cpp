@@ -50,7 +50,8 @@ Status WarehouseSession::InTransaction(const std::function<Status()>& fn) {
 Result<std::unique_ptr<Warehouse>> OpenDuckDbWarehouse(const std::string& path,
                                                        const DuckDbOptions& options) {
   ASSIGN_OR_RETURN(DuckDbDatabase db, DuckDbDatabase::Open(path, options));
-  return std::unique_ptr<Warehouse>(std::make_unique<DuckDbWarehouse>(std::move(db), options.file_search_path));
+  return std::unique_ptr<Warehouse>(
+      std::make_unique<DuckDbWarehouse>(std::move(db), options.file_search_path));
 }
 
 }  // namespace sluice

@@ -62,7 +62,8 @@ TEST(Redact, EveryForm) {
 
 TEST(Secrets, EnvThenFileAndModeCheck) {
   ClearSecretsForTest();
-  auto dir = std::filesystem::temp_directory_path() / ("sluice-secrets-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sluice-secrets-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::string file = (dir / ".secrets").string();
   ASSERT_TRUE(WriteFileAtomic(file, "# comment\nTOKEN=from-file\nQUOTED=\"a b\"\n").ok());
