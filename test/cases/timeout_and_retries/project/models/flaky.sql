@@ -1,0 +1,1 @@
+select cast('x' as integer) as never
