@@ -11,6 +11,18 @@ constexpr const char* kExpectedDuckDbVersion = "v1.4.4";
 Status ResultError(duckdb_result* result, const std::string& sql) {
   const char* err = duckdb_result_error(result);
   std::string msg = err ? err : "unknown DuckDB error";
+  // DuckDB 1.4's C API repeats the "LINE n:" context block; keep one.
+  const std::string marker = "\n\nLINE ";
+  size_t first = msg.find(marker);
+  if (first != std::string::npos) {
+    size_t second = msg.find(marker, first + marker.size());
+    if (second != std::string::npos &&
+        msg.compare(first, second - first, msg, second, std::string::npos) == 0) {
+      msg.resize(second);
+    }
+    // The context already shows the SQL.
+    return Status::Invalid(Redact(msg));
+  }
   std::string head = sql.size() > 200 ? sql.substr(0, 200) + "..." : sql;
   return Status::Invalid(Redact(msg + "\n  in SQL: " + head));
 }
