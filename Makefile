@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 SLUICE := $(BUILD)/src/sluice
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo format tidy asan bench clean
+.PHONY: all setup build test demo format tidy asan tsan bench clean
 
 all: build
 
@@ -25,6 +25,12 @@ demo: build
 
 asan:
 	@$(MAKE) --no-print-directory test PRESET=asan
+
+# The executor and server under ThreadSanitizer (libduckdb's own internals suppressed).
+tsan: setup
+	@cmake --preset tsan >/dev/null
+	@cmake --build build/tsan -j $(JOBS)
+	@ctest --preset tsan -j $(JOBS) --timeout 600
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'test/*.cpp' 'test/*.h' 'bench/*.cpp')

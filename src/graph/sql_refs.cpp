@@ -287,19 +287,22 @@ Result<SqlRefs> RefsFromJson(std::string_view sql, std::string_view text) {
   return std::move(walker).Finish();
 }
 
-Result<SqlParser> SqlParser::Create() {
-  SqlParser parser;
+Result<SqlParser> SqlParser::Create() { return SqlParser(); }
+
+// DuckDB is opened on the first parse: a warm parse cache never needs it.
+Status SqlParser::EnsureOpen() {
+  if (serialize_.valid()) return Status::Ok();
   DuckDbOptions options;
   options.memory_limit = "256MB";
   options.threads = 1;
-  ASSIGN_OR_RETURN(parser.db_, DuckDbDatabase::Open(":memory:", options));
-  ASSIGN_OR_RETURN(parser.conn_, parser.db_.Connect());
-  ASSIGN_OR_RETURN(parser.serialize_,
-                   parser.conn_.Prepare("SELECT json_serialize_sql(?::VARCHAR)"));
-  return parser;
+  ASSIGN_OR_RETURN(db_, DuckDbDatabase::Open(":memory:", options));
+  ASSIGN_OR_RETURN(conn_, db_.Connect());
+  ASSIGN_OR_RETURN(serialize_, conn_.Prepare("SELECT json_serialize_sql(?::VARCHAR)"));
+  return Status::Ok();
 }
 
 Result<std::string> SqlParser::SerializeToJson(const std::string& sql) {
+  RETURN_IF_ERROR(EnsureOpen());
   RETURN_IF_ERROR(serialize_.Bind(1, sql));
   ASSIGN_OR_RETURN(QueryResult result, serialize_.Execute());
   std::optional<std::string> text = result.Scalar();

@@ -41,6 +41,7 @@ class SqlParser {
   SqlParser(SqlParser&&) noexcept = default;
   SqlParser& operator=(SqlParser&&) = delete;  // members must close in reverse order
 
+  // Cheap: DuckDB is opened lazily, on the first statement that needs parsing.
   static Result<SqlParser> Create();
   // The raw `json_serialize_sql` output for sql (error JSON included); for
   // golden tests and debugging.
@@ -52,11 +53,12 @@ class SqlParser {
 
  private:
   SqlParser() = default;
+  Status EnsureOpen();
   Status ParseErrorDetail(const std::string& sql, const std::string& fallback);
 
   DuckDbDatabase db_;
   DuckDbConnection conn_;
-  DuckDbPrepared serialize_;  // SELECT json_serialize_sql(?::VARCHAR)
+  DuckDbPrepared serialize_;  // set by EnsureOpen  // SELECT json_serialize_sql(?::VARCHAR)
 };
 
 }  // namespace sluice

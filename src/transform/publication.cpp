@@ -1,9 +1,10 @@
 #include "transform/publication.h"
 
 #include <algorithm>
+#include <cctype>
 #include <mutex>
-#include <regex>
 #include <set>
+#include <string_view>
 
 #include "core/strings.h"
 
@@ -42,6 +43,23 @@ Publication RowToPublication(const std::vector<std::optional<std::string>>& row)
   p.published_at = row[10] ? std::stoll(*row[10]) : 0;
   p.seq = row[11] ? std::stoll(*row[11]) : 0;
   return p;
+}
+
+// "<asset>__<16 hex>" or "<asset>__<16 hex>_r<digits>".
+bool IsStagedNameOf(const std::string& asset, const std::string& name) {
+  std::string prefix = asset + "__";
+  if (name.size() < prefix.size() + 16 || name.compare(0, prefix.size(), prefix) != 0) return false;
+  std::string_view rest(name);
+  rest.remove_prefix(prefix.size());
+  for (size_t i = 0; i < 16; ++i) {
+    if (!std::isxdigit(static_cast<unsigned char>(rest[i])) || std::isupper(rest[i])) return false;
+  }
+  rest.remove_prefix(16);
+  if (rest.empty()) return true;
+  if (rest.size() < 3 || rest.substr(0, 2) != "_r") return false;
+  rest.remove_prefix(2);
+  return std::all_of(rest.begin(), rest.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
 }  // namespace
@@ -165,12 +183,9 @@ Status PruneVersions(WarehouseSession& session, const std::string& asset, int ke
   }
   ASSIGN_OR_RETURN(QueryResult r, session.Query("SELECT table_name FROM information_schema.tables "
                                                 "WHERE table_schema = '_sluice_v'"));
-  std::regex pattern("^" +
-                     std::regex_replace(asset, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                     "__[0-9a-f]{16}(_r[0-9]+)?$");
   for (const auto& row : r.rows) {
     std::string name = Str(row[0]);
-    if (!std::regex_match(name, pattern) || kept.count(StagedRelation(name))) continue;
+    if (!IsStagedNameOf(asset, name) || kept.count(StagedRelation(name))) continue;
     RETURN_IF_ERROR(DropStaged(session, name));
   }
   return Status::Ok();

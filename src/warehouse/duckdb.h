@@ -96,6 +96,7 @@ class DuckDbPrepared {
   Status Bind(size_t index, const std::optional<std::string>& value);
   Status BindInt(size_t index, int64_t value);
   Result<QueryResult> Execute();
+  bool valid() const { return stmt_ != nullptr; }
 
  private:
   friend class DuckDbConnection;
