@@ -24,12 +24,11 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/events.h"
 #include "core/status.h"
 
 namespace sluice {
 
-// Receives progress/log events of one request.
-using EventSink = std::function<void(const nlohmann::json& event)>;
 // Handles one request; may call `events` many times; returns the final response.
 using RequestHandler =
     std::function<nlohmann::json(const nlohmann::json& request, const EventSink& events)>;

@@ -395,7 +395,7 @@ class Run {
   };
 
   Result<Recipe> MakeRecipe(const AssetNode& node, const std::vector<StoredObject>& objects,
-                            const std::string& physical_placeholder) {
+                            const std::string& physical_token) {
     Recipe r;
     std::string engine = res_.warehouse->EngineVersion();
     if (node.kind == AssetKind::kSource) {
@@ -418,8 +418,7 @@ class Run {
       nlohmann::json config = ContentConfig(src->config);
       config["__table"] = table->name;
       r.fingerprint = Fingerprint(config, format, engine);
-      r.create_sql =
-          "CREATE TABLE " + physical_placeholder + " AS " + Join(reads, " UNION ALL BY NAME ");
+      r.create_sql = "CREATE TABLE " + physical_token + " AS " + Join(reads, " UNION ALL BY NAME ");
     } else if (node.kind == AssetKind::kSeed) {
       const SeedSpec* seed = seeds_.at(node.name);
       std::string read = "read_csv(" + QuoteLiteral(seed->path) + ", header=true";
@@ -434,7 +433,7 @@ class Run {
       read += ")";
       nlohmann::json config = {{"column_types", seed->column_types}, {"key", seed->key}};
       r.fingerprint = Fingerprint(config, "seed", engine);
-      r.create_sql = "CREATE TABLE " + physical_placeholder + " AS SELECT * FROM " + read;
+      r.create_sql = "CREATE TABLE " + physical_token + " AS SELECT * FROM " + read;
     } else {
       const ModelSpec* model = models_.at(node.name);
       ASSIGN_OR_RETURN(std::string sql, RenderModel(*model));
@@ -445,8 +444,8 @@ class Run {
       }
       r.is_view = model->materialized == "view";
       r.fingerprint = Fingerprint(ContentConfig(model->header), sql, engine);
-      r.create_sql = std::string(r.is_view ? "CREATE VIEW " : "CREATE TABLE ") +
-                     physical_placeholder + " AS " + sql;
+      r.create_sql =
+          std::string(r.is_view ? "CREATE VIEW " : "CREATE TABLE ") + physical_token + " AS " + sql;
     }
     return r;
   }
