@@ -38,9 +38,7 @@ int CmdLineage(const GlobalOptions& global, const CommandArgs& args) {
   if (global.json) {
     nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
     for (const AssetNode& n : graph.nodes) {
-      const char* kind = n.kind == AssetKind::kSource ? "source"
-                         : n.kind == AssetKind::kSeed ? "seed"
-                                                      : "model";
+      const char* kind = AssetKindName(n.kind);
       nodes.push_back({{"name", n.name},
                        {"kind", kind},
                        {"upstream", n.upstream},

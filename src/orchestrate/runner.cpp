@@ -70,18 +70,6 @@ class Watchdog {
   std::thread thread_;
 };
 
-const char* KindName(AssetKind kind) {
-  switch (kind) {
-    case AssetKind::kSource:
-      return "source";
-    case AssetKind::kSeed:
-      return "seed";
-    case AssetKind::kModel:
-      return "model";
-  }
-  return "?";
-}
-
 std::string StripSql(std::string sql) {
   while (!sql.empty() &&
          (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
@@ -228,7 +216,7 @@ class Run {
     const AssetNode* node = graph_.Find(name);
     TaskOutcome o;
     o.asset = name;
-    o.kind = KindName(node->kind);
+    o.kind = AssetKindName(node->kind);
     int64_t t0 = MonotonicMillis();
     std::vector<std::string> failed_up;
     {
