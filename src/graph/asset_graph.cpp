@@ -192,13 +192,15 @@ class GraphBuilder {
     candidates_ = SortedUnique(std::move(candidates_));
   }
 
-  std::optional<SqlRefs> ParseModel(const ModelSpec& model) {
+  // Renders and parses a model; the rendered SQL goes to *rendered.
+  std::optional<SqlRefs> ParseModel(const ModelSpec& model, std::string* rendered) {
     SourceLoc first_line = AtLine(model.loc, model.sql_first_line);
     Result<std::string> sql = render_(model);
     if (!sql.ok()) {
       errors_.push_back({first_line, "cannot render model: " + sql.status().message()});
       return std::nullopt;
     }
+    *rendered = *sql;
     if (cache_ != nullptr) {
       if (std::optional<SqlRefs> cached = cache_->Get(*sql)) return cached;
     }
@@ -218,9 +220,9 @@ class GraphBuilder {
     for (size_t idx = 0; idx < nodes_.size(); ++idx) {
       const ModelSpec* model = models_[idx];
       if (model == nullptr) continue;
-      std::optional<SqlRefs> refs = ParseModel(*model);
-      if (!refs) continue;
       AssetNode& node = nodes_[idx];
+      std::optional<SqlRefs> refs = ParseModel(*model, &node.sql);
+      if (!refs) continue;
       node.files = refs->files;
       node.nondeterministic = refs->nondeterministic;
       for (const std::string& table : refs->tables) {

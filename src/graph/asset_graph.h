@@ -34,6 +34,7 @@ struct AssetNode {
   std::vector<std::string> files;       // files a model reads
   std::vector<std::string> external;    // external tables a model reads, as listed in `external:`
   bool nondeterministic = false;
+  std::string sql;  // a model's SQL with its templates rendered (what was parsed); else ""
   SourceLoc loc;
 };
 

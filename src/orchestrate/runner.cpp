@@ -359,15 +359,6 @@ class Run {
     return inputs;
   }
 
-  Result<std::string> RenderModel(const ModelSpec& model) {
-    TemplateContext ctx;
-    ctx.vars = project_.vars;
-    ctx.env = res_.env->name;
-    ctx.this_name = model.name;
-    ASSIGN_OR_RETURN(std::string sql, RenderTemplate(model.sql, ctx, model.sql_first_line));
-    return StripSql(sql);
-  }
-
   const std::vector<CheckSpec>& ChecksOf(const AssetNode& node) {
     static const std::vector<CheckSpec> kNone;
     if (node.kind == AssetKind::kSource) return tables_.at(node.name).second->checks;
@@ -424,7 +415,8 @@ class Run {
       r.create_sql = "CREATE TABLE " + physical_token + " AS SELECT * FROM " + read;
     } else {
       const ModelSpec* model = models_.at(node.name);
-      ASSIGN_OR_RETURN(std::string sql, RenderModel(*model));
+      // Rendered once, by the graph build that parsed it.
+      std::string sql = StripSql(node.sql);
       if (model->materialized == "incremental") {
         return Status::Invalid(model->loc.ToString() +
                                ": materialized: incremental is not supported by this build yet; "

@@ -108,13 +108,13 @@ Status EnsureInternalSchema(WarehouseSession& session) {
 Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock) {
   std::lock_guard lock(PublishMutex());
   // seq orders publications; strictly increasing even if the clock steps back,
-  // also across restarts: it continues from the highest seq already recorded.
-  static int64_t last_seq = 0;
+  // also across restarts: it continues from the highest seq already recorded
+  // (read inside the transaction, under the process's publish mutex).
   p.published_at = clock.Now();
-  Status st = session.InTransaction([&]() -> Status {
+  return session.InTransaction([&]() -> Status {
     ASSIGN_OR_RETURN(QueryResult max_seq,
                      session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications"));
-    p.seq = std::max({last_seq + 1, max_seq.ScalarInt() + 1, p.published_at});
+    p.seq = std::max(max_seq.ScalarInt() + 1, p.published_at);
     return session.Execute(
         "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS SELECT * FROM " + p.physical +
         ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
@@ -126,8 +126,6 @@ Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clo
         std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
         std::to_string(p.published_at) + "));");
   });
-  if (st.ok()) last_seq = p.seq;
-  return st;
 }
 
 Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(
