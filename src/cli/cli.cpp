@@ -36,11 +36,18 @@ const CommandDef kCommands[] = {
      CmdInit},
     {"validate", "Load the project and report every error with file:line",
      [](CLI::App*, CommandArgs*) {}, CmdValidate},
-    {"plan", "Show what would run, and why", SelectArgs, CmdPlan},
+    {"plan", "Show what would run, and why",
+     [](CLI::App* app, CommandArgs* a) {
+       SelectArgs(app, a);
+       app->add_option("--partition", a->partition, "Partitions to plan: A or A..B");
+     },
+     CmdPlan},
     {"run", "Build the selected assets (all by default)",
      [](CLI::App* app, CommandArgs* a) {
        SelectArgs(app, a);
        app->add_flag("--full-refresh", a->full_refresh, "Rebuild even unchanged assets");
+       app->add_option("--partition", a->partition,
+                       "Partitions of partitioned sources to run: A or A..B (inclusive)");
        app->add_option("--threads", a->threads, "Assets built in parallel")
            ->check(CLI::Range(1, 64));
      },

@@ -47,6 +47,23 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
                     c.value("severity", "").c_str(), c.value("message", "").c_str());
       }
     }
+    if (t["partitions"].is_array()) {
+      // The partitions that did something; unchanged ones are only counted.
+      std::printf("  %s: %s\n", t.value("asset", "").c_str(), t.value("reason", "").c_str());
+      int shown = 0, hidden = 0;
+      for (const auto& p : t["partitions"]) {
+        if (p.value("action", "") == "skip") continue;
+        if (++shown > 20) {
+          ++hidden;
+          continue;
+        }
+        int64_t r = p.value("rows", int64_t{-1});
+        std::printf("    %s  %s  %s  %s\n", p.value("partition", "").c_str(),
+                    p.value("status", "").c_str(), r >= 0 ? fmt::format("{} rows", r).c_str() : "-",
+                    p.value("reason", "").c_str());
+      }
+      if (hidden) std::printf("    ... and %d more partitions\n", hidden);
+    }
     if (!t["drift"].is_null()) {
       std::printf("  schema drift in %s: %s\n", t.value("asset", "").c_str(),
                   t["drift"].dump().c_str());
@@ -66,6 +83,7 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
 
 int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::string& cmd) {
   nlohmann::json request = {{"cmd", cmd}, {"select", args.select}};
+  if (!args.partition.empty()) request["partition"] = args.partition;
   if (cmd == "run") {
     request["full_refresh"] = args.full_refresh;
     request["threads"] = args.threads;

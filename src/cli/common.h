@@ -25,6 +25,7 @@ struct GlobalOptions {
 struct CommandArgs {
   std::vector<std::string> select;
   bool full_refresh = false;
+  std::string partition;
   int threads = 4;
   std::string sql;
   std::string format = "table";

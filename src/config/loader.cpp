@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <system_error>
 #include <thread>
@@ -547,7 +548,18 @@ class Loader {
           errs.At(by->value, UnknownWord("partition unit", *unit, kPartitionUnits), by->line);
         }
         for (const char* key : {"start", "end"}) {
-          if (const YamlEntry* d = p.Find(key)) (void)ReadString(*d, errs);
+          const YamlEntry* d = p.Find(key);
+          if (d == nullptr) continue;
+          std::optional<std::string> date = ReadString(*d, errs);
+          int y = 0, mo = 0, day = 0;
+          if (date && !(date->size() >= 10 &&
+                        std::sscanf(date->c_str(), "%4d-%2d-%2d", &y, &mo, &day) == 3 && mo >= 1 &&
+                        mo <= 12 && day >= 1 && day <= 31)) {
+            errs.At(d->value,
+                    std::string("partition ") + key + ": '" + *date +
+                        "' is not a date; write YYYY-MM-DD",
+                    d->line);
+          }
         }
         source.partition = YamlToJson(e->value);
       }

@@ -165,6 +165,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.mode = cmd == "plan" ? RunMode::kPlan : cmd == "test" ? RunMode::kTest : RunMode::kRun;
   options.command = cmd;
   options.full_refresh = request.value("full_refresh", false);
+  options.partition = request.value("partition", "");
   options.threads = request.value("threads", 4);
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();

@@ -22,6 +22,7 @@
 #include "core/strings.h"
 #include "graph/selector.h"
 #include "ingest/decoder.h"
+#include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
 #include "transform/publication.h"
 
@@ -112,6 +113,11 @@ class Run {
     for (const SourceSpec& s : project.sources) {
       for (const TableSpec& t : s.tables) tables_[t.name] = {&s, &t};
     }
+    for (const SourceSpec& s : project.sources) {
+      if (s.partition.is_null()) continue;
+      Result<PartitionScheme> scheme = ParsePartitionScheme(s.partition);
+      if (scheme.ok()) schemes_[s.name] = *scheme;
+    }
     for (const SeedSpec& s : project.seeds) seeds_[s.name] = &s;
     for (const ModelSpec& m : project.models) models_[m.name] = &m;
   }
@@ -120,6 +126,7 @@ class Run {
     int64_t t0 = MonotonicMillis();
     ASSIGN_OR_RETURN(selected_, SelectAssets(graph_, opt_.select));
     selected_set_ = std::set<std::string>(selected_.begin(), selected_.end());
+    RETURN_IF_ERROR(PlanPartitions());
     {
       ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
       ASSIGN_OR_RETURN(published_, LatestPublications(*session));
@@ -270,10 +277,16 @@ class Run {
   }
 
   // Where a source's body comes from: a local path for now.
-  Result<std::string> SourcePath(const SourceSpec& src) {
+  Result<std::string> SourcePath(const SourceSpec& src, const std::string& partition) {
     TemplateContext ctx;
     ctx.vars = project_.vars;
     ctx.env = res_.env->name;
+    if (!partition.empty()) {
+      ASSIGN_OR_RETURN(PartitionWindow window, WindowOf(schemes_.at(src.name), partition));
+      ctx.partition = window.key;
+      ctx.start = window.start;
+      ctx.end = window.end;
+    }
     ASSIGN_OR_RETURN(std::string url, RenderTemplate(src.fetch.url, ctx, src.fetch.loc.line));
     SecretResolver secrets(project_.secret_providers);
     ASSIGN_OR_RETURN(url, secrets.Substitute(url));
@@ -291,16 +304,17 @@ class Run {
   }
 
   // Archives a source's body once per run, whichever of its tables asks first.
-  Result<FetchedSource> FetchSource(const SourceSpec& src, const std::string& ext) {
+  Result<FetchedSource> FetchSource(const SourceSpec& src, const std::string& partition,
+                                    const std::string& ext) {
     std::shared_future<Result<FetchedSource>> fut;
     bool owner = false;
     std::promise<Result<FetchedSource>> promise;
     {
       std::lock_guard lock(mu_);
-      auto it = fetches_.find(src.name);
+      auto it = fetches_.find({src.name, partition});
       if (it == fetches_.end()) {
         fut = promise.get_future().share();
-        fetches_.emplace(src.name, fut);
+        fetches_.emplace(std::make_pair(src.name, partition), fut);
         owner = true;
       } else {
         fut = it->second;
@@ -308,8 +322,8 @@ class Run {
     }
     if (owner) {
       Result<FetchedSource> result = [&]() -> Result<FetchedSource> {
-        ASSIGN_OR_RETURN(std::string path, SourcePath(src));
-        Result<StoredObject> obj = res_.archive->StoreLocalFile(src.name, "", path, ext);
+        ASSIGN_OR_RETURN(std::string path, SourcePath(src, partition));
+        Result<StoredObject> obj = res_.archive->StoreLocalFile(src.name, partition, path, ext);
         if (!obj.ok()) return obj.status().WithContext(src.loc.ToString() + ": cannot fetch");
         FetchedSource f;
         f.objects.push_back(std::move(*obj));
@@ -322,17 +336,18 @@ class Run {
 
   // The inputs of an asset: raw object hashes, a seed's file hash, or the
   // version ids of a model's upstream assets.
-  Result<nlohmann::json> Inputs(const AssetNode& node, std::vector<StoredObject>* objects) {
+  Result<nlohmann::json> Inputs(const AssetNode& node, const std::string& partition,
+                                std::vector<StoredObject>* objects) {
     nlohmann::json inputs = nlohmann::json::array();
     if (node.kind == AssetKind::kSource) {
       auto [src, table] = tables_.at(node.name);
       ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder(FormatOf(*src, *table)));
       if (opt_.mode == RunMode::kPlan) {
-        ASSIGN_OR_RETURN(std::string path, SourcePath(*src));
+        ASSIGN_OR_RETURN(std::string path, SourcePath(*src, partition));
         ASSIGN_OR_RETURN(std::string sha, res_.archive->PeekLocalFile(path));
         inputs.push_back(sha);
       } else {
-        ASSIGN_OR_RETURN(FetchedSource fetched, FetchSource(*src, decoder->Extension()));
+        ASSIGN_OR_RETURN(FetchedSource fetched, FetchSource(*src, partition, decoder->Extension()));
         for (const StoredObject& obj : fetched.objects) inputs.push_back(obj.sha256);
         *objects = fetched.objects;
       }
@@ -347,13 +362,13 @@ class Run {
           inputs.push_back({up, it->second});
           continue;
         }
-        auto pub = published_.find({up, ""});
-        if (pub == published_.end()) {
+        std::string published = CombinedVersionLocked(up);
+        if (published.empty()) {
           return Status::Invalid("upstream asset '" + up +
                                  "' has never been built; run it first (e.g. sluice run +" +
                                  node.name + ")");
         }
-        inputs.push_back({up, pub->second.version_id});
+        inputs.push_back({up, published});
       }
     }
     return inputs;
@@ -467,8 +482,146 @@ class Run {
   }
 
   Status BuildTask(const AssetNode& node, TaskOutcome& o) {
+    auto parts = partitions_.find(node.name);
+    if (parts == partitions_.end()) return BuildPartition(node, "", o);
+    int to_build = 0, unchanged = 0;
+    std::vector<std::string> failures;
+    bool check_failed = false, any_failed = false;
+    o.partitions = nlohmann::json::array();
+    for (const std::string& key : parts->second) {
+      TaskOutcome p;
+      p.asset = node.name;
+      Status st = BuildPartition(node, key, p);
+      if (!st.ok()) {
+        p.status = "failed";
+        p.error = Redact(st.message());
+      }
+      o.attempts = std::max(o.attempts, p.attempts);
+      for (CheckOutcome& c : p.checks) {
+        c.name += " [" + key + "]";
+        o.checks.push_back(std::move(c));
+      }
+      if (!p.drift.is_null()) {
+        o.drift = p.drift;
+        o.drift["partition"] = key;
+      }
+      if (p.action == "skip") {
+        ++unchanged;
+      } else {
+        ++to_build;
+      }
+      if (p.status == "failed" || p.status == "check_failed") {
+        any_failed = any_failed || p.status == "failed";
+        check_failed = check_failed || p.status == "check_failed";
+        failures.push_back(key + ": " + p.error);
+      }
+      o.partitions.push_back({{"partition", key},
+                              {"action", p.action},
+                              {"status", p.status},
+                              {"reason", p.reason},
+                              {"version", p.version_id},
+                              {"previous_version", p.previous_version},
+                              {"rows", p.rows},
+                              {"error", p.error}});
+    }
+    const std::vector<std::string>& keys = parts->second;
+    std::string span = keys.size() == 1 ? "partition " + keys.front()
+                                        : fmt::format("{} partitions {}..{}", keys.size(),
+                                                      keys.front(), keys.back());
+    o.action = to_build ? "build" : "skip";
+    o.reason = keys.size() == 1
+                   ? span + ": " + o.partitions[0].value("reason", "")
+                   : fmt::format("{}: {} to build, {} unchanged", span, to_build, unchanged);
+    if (opt_.mode == RunMode::kPlan) {
+      o.status = "planned";
+    } else if (any_failed || check_failed) {
+      o.status = any_failed ? "failed" : "check_failed";
+      o.error = Join(failures, "; ");
+    } else {
+      o.status = to_build ? "success" : "skipped";
+    }
+    std::lock_guard lock(mu_);
+    o.version_id = CombinedVersionLocked(node.name);
+    o.rows = 0;
+    for (const auto& [key, pub] : published_) {
+      if (key.first == node.name) o.rows += pub.rows;
+    }
+    versions_[node.name] = o.version_id;
+    return Status::Ok();
+  }
+
+  // The partitions each selected partitioned source runs: --partition, or
+  // the one holding now.
+  Status PlanPartitions() {
+    bool any = false;
+    for (const std::string& name : selected_) {
+      const AssetNode* node = graph_.Find(name);
+      if (node->kind != AssetKind::kSource) continue;
+      const SourceSpec* src = tables_.at(name).first;
+      if (src->partition.is_null()) continue;
+      auto scheme = schemes_.find(src->name);
+      if (scheme == schemes_.end()) {
+        return Status::Invalid(src->loc.ToString() + ": invalid partition: settings");
+      }
+      any = true;
+      std::vector<std::string> keys;
+      if (opt_.partition.empty()) {
+        keys.push_back(CurrentPartition(scheme->second, res_.clock->Now()));
+      } else {
+        Result<std::vector<std::string>> expanded =
+            ExpandPartitions(scheme->second, opt_.partition);
+        if (!expanded.ok()) {
+          return Status::Invalid("--partition: " + expanded.status().message() + " (source " +
+                                 src->name + ", " + src->loc.ToString() + ")");
+        }
+        keys = std::move(*expanded);
+      }
+      partitions_[name] = std::move(keys);
+    }
+    if (!opt_.partition.empty() && !any) {
+      return Status::Invalid(
+          "--partition applies to partitioned sources (partition: in sources/*.yaml), and none "
+          "of the selected assets is one");
+    }
+    return Status::Ok();
+  }
+
+  // An asset's version as its downstream assets see it: the published (or
+  // this run's) version; for a partitioned source, a hash over every
+  // partition's current version. "" when it has none.
+  std::string CombinedVersionLocked(const std::string& asset) {
+    std::map<std::string, std::string> by_partition;
+    for (auto it = published_.lower_bound({asset, ""});
+         it != published_.end() && it->first.first == asset; ++it) {
+      by_partition[it->first.second] = it->second.version_id;
+    }
+    for (auto it = partition_versions_.lower_bound({asset, ""});
+         it != partition_versions_.end() && it->first.first == asset; ++it) {
+      by_partition[it->first.second] = it->second;
+    }
+    if (by_partition.empty()) return "";
+    if (by_partition.size() == 1 && by_partition.begin()->first.empty()) {
+      return by_partition.begin()->second;
+    }
+    std::string text;
+    for (const auto& [key, version] : by_partition) text += key + "=" + version + "\n";
+    return Sha256Hex(text).substr(0, 16);
+  }
+
+  // Records the version an asset (partition) has after this task, for its
+  // downstream assets.
+  void NoteVersionLocked(const std::string& asset, const std::string& partition,
+                         const std::string& version) {
+    if (partition.empty()) {
+      versions_[asset] = version;
+    } else {
+      partition_versions_[{asset, partition}] = version;
+    }
+  }
+
+  Status BuildPartition(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
     std::vector<StoredObject> objects;
-    ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, &objects));
+    ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
     ASSIGN_OR_RETURN(Recipe recipe, MakeRecipe(node, objects, "@PHYSICAL@"));
     std::string version = VersionId(recipe.fingerprint, inputs);
     std::string checks_hash = ChecksHash(ChecksOf(node));
@@ -476,21 +629,21 @@ class Run {
     const Publication* prev = nullptr;
     {
       std::lock_guard lock(mu_);
-      auto it = published_.find({node.name, ""});
+      auto it = published_.find({node.name, partition});
       if (it != published_.end()) prev = &it->second;
     }
     DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
     if (opt_.mode == RunMode::kPlan) {
       o.status = "planned";
       std::lock_guard lock(mu_);
-      versions_[node.name] = version;
+      NoteVersionLocked(node.name, partition, version);
       return Status::Ok();
     }
     if (o.action == "skip") {
       o.status = "skipped";
       o.rows = prev->rows;
       std::lock_guard lock(mu_);
-      versions_[node.name] = version;
+      NoteVersionLocked(node.name, partition, version);
       return Status::Ok();
     }
     ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
@@ -506,7 +659,7 @@ class Run {
       p.checks_hash = checks_hash;
       if (!blocked) RETURN_IF_ERROR(PublishVersion(*session, p, *res_.clock));
       std::lock_guard lock(mu_);
-      versions_[node.name] = version;
+      NoteVersionLocked(node.name, partition, version);
       return Status::Ok();
     }
 
@@ -544,7 +697,18 @@ class Run {
     ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
     o.rows = count.ScalarInt();
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, physical));
-    if (prev) o.drift = SchemaDrift(prev->schema, schema);
+    if (prev) {
+      o.drift = SchemaDrift(prev->schema, schema);
+    } else if (!partition.empty()) {
+      // A new partition is compared with the newest other one.
+      std::lock_guard lock(mu_);
+      const Publication* newest = nullptr;
+      for (auto it = published_.lower_bound({node.name, ""});
+           it != published_.end() && it->first.first == node.name; ++it) {
+        if (!newest || it->second.seq > newest->seq) newest = &it->second;
+      }
+      if (newest) o.drift = SchemaDrift(newest->schema, schema);
+    }
 
     // Audit before publication: a blocking failure keeps the last good version public.
     o.checks = RunChecks(*session, ChecksOf(node), physical);
@@ -553,6 +717,7 @@ class Run {
                                [](const CheckOutcome& c) { return c.Blocks(); });
     AssetVersionRecord vrec;
     vrec.asset = node.name;
+    vrec.partition = partition;
     vrec.version_id = version;
     vrec.fingerprint = recipe.fingerprint;
     vrec.inputs = inputs;
@@ -579,6 +744,7 @@ class Run {
     MaybeCrash("before_publish", node.name);
     Publication pub;
     pub.asset = node.name;
+    pub.partition = partition;
     pub.version_id = version;
     pub.physical = physical;
     pub.fingerprint = recipe.fingerprint;
@@ -592,33 +758,43 @@ class Run {
     vrec.status = "published";
     vrec.published_at = res_.clock->Now();
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
-    RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
+    RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, partition, version, vrec.published_at));
     Status pruned = PruneVersions(*session, node.name, project_.defaults.keep_versions);
     if (!pruned.ok())
       LOG_WARN("runner", "{}: cannot prune old versions: {}", node.name, pruned.message());
     o.status = "success";
     std::lock_guard lock(mu_);
-    versions_[node.name] = version;
-    published_[{node.name, ""}] = pub;
+    NoteVersionLocked(node.name, partition, version);
+    published_[{node.name, partition}] = pub;
     return Status::Ok();
   }
 
   Status TestTask(const AssetNode& node, TaskOutcome& o) {
     o.action = "audit";
     o.reason = "sluice test";
-    auto it = published_.find({node.name, ""});
-    if (it == published_.end()) {
+    // A partitioned asset is tested as a whole, through its public view.
+    std::string relation;
+    {
+      std::lock_guard lock(mu_);
+      o.version_id = CombinedVersionLocked(node.name);
+      auto it = published_.find({node.name, ""});
+      relation = it != published_.end() ? it->second.physical : "main." + QuoteIdent(node.name);
+      o.rows = 0;
+      for (auto p = published_.lower_bound({node.name, ""});
+           p != published_.end() && p->first.first == node.name; ++p) {
+        o.rows += p->second.rows;
+      }
+    }
+    if (o.version_id.empty()) {
       return Status::Invalid(node.name + " has not been built yet; run `sluice run " + node.name +
                              "` first");
     }
-    o.version_id = it->second.version_id;
     ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
-    o.checks = RunChecks(*session, ChecksOf(node), it->second.physical);
+    o.checks = RunChecks(*session, ChecksOf(node), relation);
     RecordChecks(node.name, o.version_id, o.checks);
     bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
                                [](const CheckOutcome& c) { return c.Blocks(); });
     o.status = blocked ? "check_failed" : "success";
-    o.rows = it->second.rows;
     if (blocked) {
       std::vector<std::string> names;
       for (const auto& c : o.checks) {
@@ -661,10 +837,15 @@ class Run {
   std::map<std::string, const ModelSpec*> models_;
 
   std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, Publication> published_;      // GUARDED_BY(mu_)
-  std::map<std::string, std::string> versions_;                               // GUARDED_BY(mu_)
-  std::map<std::string, TaskOutcome> outcomes_;                               // GUARDED_BY(mu_)
-  std::map<std::string, std::shared_future<Result<FetchedSource>>> fetches_;  // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
+  std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
+  std::map<std::string, PartitionScheme> schemes_;                        // by source name
+  std::map<std::string, std::vector<std::string>> partitions_;            // by asset: keys to run
+  std::map<std::pair<std::string, std::string>, std::string>
+      partition_versions_;  // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, std::shared_future<Result<FetchedSource>>>
+      fetches_;  // GUARDED_BY(mu_), by (source, partition)
 };
 
 }  // namespace
@@ -693,7 +874,8 @@ nlohmann::json RunReport::ToJson() const {
                           {"attempts", t.attempts},
                           {"error", t.error},
                           {"checks", checks},
-                          {"drift", t.drift}});
+                          {"drift", t.drift},
+                          {"partitions", t.partitions}});
   }
   return {{"run_id", run_id},
           {"mode", mode},

@@ -36,6 +36,7 @@ struct RunOptions {
   RunMode mode = RunMode::kRun;
   std::vector<std::string> select;
   bool full_refresh = false;
+  std::string partition;  // "A" or "A..B" for partitioned sources; "" = the current one
   int threads = 4;
   std::string command = "run";
 };
@@ -53,7 +54,9 @@ struct TaskOutcome {
   int attempts = 0;
   std::string error;
   std::vector<CheckOutcome> checks;
-  nlohmann::json drift;  // null, or {added, removed, changed}
+  nlohmann::json drift;  // null, or {added, removed, changed[, partition]}
+  nlohmann::json
+      partitions;  // null, or [{partition, action, status, reason, version, rows, error}]
 };
 
 struct RunReport {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string_view>
@@ -115,8 +116,26 @@ Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clo
     ASSIGN_OR_RETURN(QueryResult max_seq,
                      session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications"));
     p.seq = std::max(max_seq.ScalarInt() + 1, p.published_at);
+    std::string body = "SELECT * FROM " + p.physical;
+    if (!p.partition.empty()) {
+      // A partitioned asset's public view is the union of every partition's
+      // current version; BY NAME lets a column appear in some partitions only
+      // and widens types that differ between them.
+      ASSIGN_OR_RETURN(QueryResult current,
+                       session.Query("SELECT partition_key, physical FROM _sluice.publications "
+                                     "WHERE asset = " +
+                                     QuoteLiteral(p.asset) +
+                                     " QUALIFY row_number() OVER (PARTITION BY partition_key "
+                                     "ORDER BY seq DESC) = 1"));
+      std::map<std::string, std::string> physicals;
+      for (const auto& row : current.rows) physicals[Str(row[0])] = Str(row[1]);
+      physicals[p.partition] = p.physical;
+      std::vector<std::string> parts;
+      for (const auto& [key, physical] : physicals) parts.push_back("SELECT * FROM " + physical);
+      body = Join(parts, " UNION ALL BY NAME ");
+    }
     return session.Execute(
-        "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS SELECT * FROM " + p.physical +
+        "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS " + body +
         ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
         "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at) VALUES (" +
         std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
@@ -174,10 +193,12 @@ Status KeepFailedBuild(WarehouseSession& session, const std::string& asset,
 
 Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep) {
   ASSIGN_OR_RETURN(std::vector<Publication> history, PublicationHistory(session, asset));
+  // The newest `keep` of each partition (an unpartitioned asset has one, "").
   std::set<std::string> kept;
+  std::map<std::string, int> per_partition;
   for (const Publication& p : history) {
-    if (static_cast<int>(kept.size()) >= std::max(keep, 1)) break;
-    kept.insert(p.physical);
+    if (per_partition[p.partition] >= std::max(keep, 1)) continue;
+    if (kept.insert(p.physical).second) ++per_partition[p.partition];
   }
   ASSIGN_OR_RETURN(QueryResult r, session.Query("SELECT table_name FROM information_schema.tables "
                                                 "WHERE table_schema = '_sluice_v'"));

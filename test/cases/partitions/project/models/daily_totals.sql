@@ -1,0 +1,3 @@
+select sensor, count(*) as n, sum(value) as total
+from readings
+group by sensor
