@@ -179,11 +179,10 @@ Result<PartitionScheme> ParsePartitionScheme(const nlohmann::json& partition) {
     std::string day = text.substr(0, 10);
     Result<Instant> t = ParseAt(PartitionUnit::kDay, day);
     if (!t.ok()) {
-      return Status::Invalid(fmt::format("partition {}: '{}' is not a date (YYYY-MM-DD)", bound,
-                                         text));
+      return Status::Invalid(
+          fmt::format("partition {}: '{}' is not a date (YYYY-MM-DD)", bound, text));
     }
-    (std::string(bound) == "start" ? s.first : s.last) =
-        KeyOf(s.unit, Truncate(s.unit, *t));
+    (std::string(bound) == "start" ? s.first : s.last) = KeyOf(s.unit, Truncate(s.unit, *t));
   }
   return s;
 }

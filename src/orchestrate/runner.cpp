@@ -619,6 +619,28 @@ class Run {
     }
   }
 
+  // For `plan`: the schema drift a source's new local file would bring, read
+  // from the file where it is (nothing is archived). Null when unknown: not a
+  // local file, a cleaned source (its schema is its config), or unreadable.
+  nlohmann::json PlanDrift(const AssetNode& node, const std::string& partition,
+                           const Publication& prev) {
+    if (node.kind != AssetKind::kSource) return nullptr;
+    auto [src, table] = tables_.at(node.name);
+    if (!table->columns.empty()) return nullptr;
+    Result<std::string> path = SourcePath(*src, partition);
+    Result<const Decoder*> decoder = FindDecoder(FormatOf(*src, *table));
+    if (!path.ok() || !decoder.ok()) return nullptr;
+    nlohmann::json options = src->format_options;
+    for (const auto& [k, v] : table->format_options.items()) options[k] = v;
+    Result<std::string> read = (*decoder)->TableSql({*path, FormatOf(*src, *table), options});
+    if (!read.ok()) return nullptr;
+    Result<std::unique_ptr<WarehouseSession>> session = res_.warehouse->Connect();
+    if (!session.ok()) return nullptr;
+    Result<nlohmann::json> schema = DescribeRelation(**session, *read);
+    if (!schema.ok()) return nullptr;
+    return SchemaDrift(prev.schema, *schema);
+  }
+
   Status BuildPartition(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
     std::vector<StoredObject> objects;
     ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
@@ -635,6 +657,7 @@ class Run {
     DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
     if (opt_.mode == RunMode::kPlan) {
       o.status = "planned";
+      if (o.action == "build" && prev) o.drift = PlanDrift(node, partition, *prev);
       std::lock_guard lock(mu_);
       NoteVersionLocked(node.name, partition, version);
       return Status::Ok();
