@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 SLUICE := $(BUILD)/src/sluice
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo format tidy asan tsan bench clean
+.PHONY: all setup build test demo format tidy asan tsan fuzz bench clean
 
 all: build
 
@@ -32,8 +32,19 @@ tsan: setup
 	@cmake --build build/tsan -j $(JOBS)
 	@ctest --preset tsan -j $(JOBS) --timeout 600
 
+# Each parser's libFuzzer target for FUZZ_SECONDS, from its seed corpus (clang).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS)
+	@for f in config template partition; do \
+	  mkdir -p build/fuzz/corpus/$$f && \
+	  build/fuzz/fuzz/$${f}_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    build/fuzz/corpus/$$f fuzz/corpus/$$f 2>&1 | tail -3 || exit 1; \
+	done
+
 format:
-	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'test/*.cpp' 'test/*.h' 'bench/*.cpp')
+	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'test/*.cpp' 'test/*.h' 'bench/*.cpp' 'fuzz/*.cpp')
 
 tidy: build
 	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'src/*.cpp')
