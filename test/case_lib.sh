@@ -77,3 +77,28 @@ bg() {
   echo $! >>"$WORK/.pids"
   BG_PID=$!
 }
+
+# start_fixture_server ROOT [--token T] [--basic USER:PASSWORD] [--key K]:
+# starts the fault-injecting HTTP test server (test/support/fixture_server.h)
+# on a free 127.0.0.1 port, serving ROOT; sets FIXTURE_URL. It is stopped
+# with the case.
+start_fixture_server() {
+  local root=$1
+  shift
+  [ -n "${FIXTURE_SERVER:-}" ] || fail "FIXTURE_SERVER is not set (run cases through ctest)"
+  rm -f "$WORK/.fixture_port"
+  "$FIXTURE_SERVER" --root "$root" --port-file "$WORK/.fixture_port" "$@" >"$WORK/.fixture_log" 2>&1 &
+  echo $! >>"$WORK/.pids"
+  disown $!  # the case's cleanup kills it; no job-control noise
+  local _
+  for _ in $(seq 200); do
+    [ -s "$WORK/.fixture_port" ] && break
+    sleep 0.05
+  done
+  [ -s "$WORK/.fixture_port" ] || fail "fixture_server did not start: $(cat "$WORK/.fixture_log")"
+  FIXTURE_URL="http://127.0.0.1:$(cat "$WORK/.fixture_port")"
+  export FIXTURE_URL
+}
+
+# fetch_log SQL: runs SQL against the environment's metadata (the fetch log).
+fetch_log() { sqlite3 "$WORK/project/.sluice/dev/metadata.sqlite" "$1"; }

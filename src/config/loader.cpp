@@ -36,9 +36,10 @@ const std::vector<std::string> kSingleTableKeys = {
 const std::vector<std::string> kTableKeys = {"member",  "format",       "options",     "key",
                                              "columns", "columns_only", "null_values", "filter",
                                              "checks",  "tags",         "description"};
-const std::vector<std::string> kFetchKeys = {"url",        "headers",   "paginate", "method",
-                                             "params",     "body",      "timeout",  "retries",
-                                             "rate_limit", "max_bytes", "expect",   "auth"};
+const std::vector<std::string> kFetchKeys = {
+    "url",           "headers",    "paginate",  "method",  "params",
+    "body",          "timeout",    "retries",   "backoff", "connect_timeout",
+    "stall_timeout", "rate_limit", "max_bytes", "expect",  "auth"};
 const std::vector<std::string> kExpectKeys = {"content_type", "min_bytes"};
 const std::vector<std::string> kPaginateTypes = {"none", "page", "offset", "cursor", "link"};
 const std::vector<std::string> kDecoderOptions = {
@@ -584,6 +585,7 @@ class Loader {
     fetch->loc = errs.Loc(entry.line);
     MapReader m(entry.value, kFetchKeys, "fetch", errs, entry.line);
     if (!m.is_map()) return entry.line;
+    for (const YamlEntry& e : m.entries()) fetch->key_lines[e.key] = e.line;
     int url_line = entry.line;
     if (const YamlEntry* e = m.Find("url")) {
       url_line = errs.LineOf(e->value, e->line);
@@ -621,7 +623,7 @@ class Loader {
         }
       }
     }
-    if (const YamlEntry* e = m.Find("timeout")) (void)ReadDuration(*e, errs);
+    // Durations, rates and auth are checked by the fetcher's ParseFetchSettings.
     if (const YamlEntry* e = m.Find("retries")) (void)ReadInt(*e, errs, 0);
     if (const YamlEntry* e = m.Find("max_bytes")) (void)ReadInt(*e, errs, 1);
     if (const YamlEntry* e = m.Find("expect")) {

@@ -66,6 +66,7 @@ struct FetchSpec {
   std::map<std::string, std::string> headers;  // template text
   nlohmann::json paginate = nlohmann::json::object();
   nlohmann::json options = nlohmann::json::object();  // every other fetch: key, as written
+  std::map<std::string, int> key_lines;               // where each fetch: key is written
   SourceLoc loc;
 };
 

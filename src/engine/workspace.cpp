@@ -12,6 +12,7 @@
 #include "core/strings.h"
 #include "graph/parse_cache.h"
 #include "graph/sql_refs.h"
+#include "ingest/fetcher.h"
 
 namespace sluice {
 
@@ -85,6 +86,14 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env) {
                    [](const ConfigError& a, const ConfigError& b) {
                      return std::tie(a.loc.file, a.loc.line) < std::tie(b.loc.file, b.loc.line);
                    });
+  // Fetch settings the loader leaves to the fetcher (durations, rates, paging).
+  for (const SourceSpec& src : ws.project.sources) {
+    Result<FetchSettings> fetch = ParseFetchSettings(src);
+    if (!fetch.ok()) {
+      ws.errors.push_back(
+          {FetchSettingsErrorLoc(src, fetch.status().message()), fetch.status().message()});
+    }
+  }
   CheckSecretFiles(ws.project, ws.errors);
   // The cache is an optimisation: failing to save it is not an error.
   if (MakeDirs(cache_dir).ok()) (void)cache.Save();

@@ -1,9 +1,19 @@
 // Decoders for the formats DuckDB reads itself: CSV/TSV, JSON, NDJSON,
 // Parquet. Options from the project map onto the reader's named parameters.
+// JSON also covers the shapes APIs return: records at a path inside a
+// document (`options: {records: data.items}`), and arrays of arrays whose
+// first row is the header (the US Census API).
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "core/strings.h"
 #include "ingest/decoder.h"
+
+#include <optional>
 
 namespace sluice {
 namespace {
@@ -61,11 +71,97 @@ class CsvDecoder final : public Decoder {
   std::string delimiter_;
 };
 
+// The first bytes of a file.
+std::string Head(const std::string& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string buf(n, '\0');
+  in.read(buf.data(), static_cast<std::streamsize>(n));
+  buf.resize(static_cast<size_t>(in.gcount()));
+  return buf;
+}
+
+size_t SkipSpace(const std::string& s, size_t i) {
+  if (i == 0 && s.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+// The header row of an array-of-arrays document ("[[\"NAME\",\"POP\"],[...]..."),
+// or nullopt when the document has another shape.
+Result<std::optional<std::vector<std::string>>> ArrayOfArraysHeader(const std::string& path) {
+  std::string head = Head(path, 1 << 16);
+  size_t i = SkipSpace(head, 0);
+  if (i >= head.size() || head[i] != '[') return std::optional<std::vector<std::string>>();
+  i = SkipSpace(head, i + 1);
+  if (i >= head.size() || head[i] != '[') return std::optional<std::vector<std::string>>();
+  // The first inner array ends at the first ']' outside a string.
+  bool in_string = false;
+  size_t end = i + 1;
+  for (; end < head.size(); ++end) {
+    char c = head[end];
+    if (in_string) {
+      if (c == '\\') {
+        ++end;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == ']') {
+      break;
+    }
+  }
+  nlohmann::json row = end < head.size()
+                           ? nlohmann::json::parse(head.substr(i, end - i + 1), nullptr, false)
+                           : nlohmann::json();
+  if (!row.is_array() || row.empty()) {
+    return Status::DataError(path +
+                             ": an array of arrays needs a header row of column names first "
+                             "(as the Census API sends), within the first 64 KiB");
+  }
+  std::vector<std::string> names;
+  for (size_t col = 0; col < row.size(); ++col) {
+    std::string name = row[col].is_string() ? row[col].get<std::string>() : row[col].dump();
+    names.push_back(name.empty() ? "column" + std::to_string(col) : name);
+  }
+  return std::optional<std::vector<std::string>>(std::move(names));
+}
+
 class JsonDecoder final : public Decoder {
  public:
   explicit JsonDecoder(bool newline_delimited) : ndjson_(newline_delimited) {}
 
   Result<std::string> TableSql(const DecodeRequest& req) const override {
+    if (!ndjson_ && req.options.contains("records")) {
+      // Records at a path: unnest the list, then its structs into columns.
+      std::string expr = "r";
+      const nlohmann::json& records = req.options["records"];
+      std::string path = records.is_string() ? records.get<std::string>() : records.dump();
+      if (path.rfind("$.", 0) == 0) path = path.substr(2);
+      for (const std::string& part : Split(path, '.')) expr += "." + QuoteIdent(part);
+      // The whole document is one JSON object: let the reader take all of it.
+      std::error_code ec;
+      uint64_t size = std::filesystem::file_size(req.path, ec);
+      uint64_t max_object = std::max<uint64_t>(16 << 20, ec ? 0 : size + 1);
+      std::string sql =
+          "(SELECT unnest(" + expr + ", max_depth := 2) FROM read_json(" + QuoteLiteral(req.path) +
+          ", format='auto', maximum_object_size=" + std::to_string(max_object) + ") r)";
+      if (req.all_text) return "(SELECT COLUMNS(*)::VARCHAR FROM " + sql + ")";
+      return sql;
+    }
+    if (!ndjson_) {
+      ASSIGN_OR_RETURN(auto header, ArrayOfArraysHeader(req.path));
+      if (header) {
+        // Every value as text, as such APIs send them; rows after the header.
+        std::vector<std::string> cols;
+        for (size_t i = 0; i < header->size(); ++i) {
+          cols.push_back("json->>" + std::to_string(i) + " AS " + QuoteIdent((*header)[i]));
+        }
+        return "(SELECT " + Join(cols, ", ") +
+               " FROM (SELECT json, row_number() OVER () AS sluice_row FROM read_json_objects(" +
+               QuoteLiteral(req.path) + ", format='array')) WHERE sluice_row > 1)";
+      }
+    }
     std::string sql = "read_json(" + QuoteLiteral(req.path);
     sql += ndjson_ ? ", format='newline_delimited'" : ", format='auto'";
     if (req.options.contains("sample_size")) {

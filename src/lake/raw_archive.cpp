@@ -118,6 +118,8 @@ Result<StoredObject> RawArchive::StoreTemp(const std::string& source, const std:
   return obj;
 }
 
+std::string RawArchive::NewStagingPath() const { return StagingPath(store_); }
+
 Status RawArchive::LogFetch(FetchRecord record) {
   record.url = Redact(record.url);
   record.error = Redact(record.error);

@@ -37,6 +37,9 @@ class RawArchive {
   // Moves an already-written temp file (HTTP bodies) into the archive.
   Result<StoredObject> StoreTemp(const std::string& source, const std::string& tmp_path,
                                  const std::string& sha256, uint64_t bytes, const std::string& ext);
+  // A fresh temp path in the store's staging area (cleared at start-up), for
+  // bodies written before StoreTemp moves them in.
+  std::string NewStagingPath() const;
   // Appends a fetch record to the dated log and to metadata.
   Status LogFetch(FetchRecord record);
   static std::string ObjectKey(const std::string& source, const std::string& sha256,

@@ -22,6 +22,7 @@
 #include "core/strings.h"
 #include "graph/selector.h"
 #include "ingest/decoder.h"
+#include "ingest/fetcher.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
 #include "transform/publication.h"
@@ -103,13 +104,21 @@ nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& a
 
 struct FetchedSource {
   std::vector<StoredObject> objects;
+  bool not_modified = false;  // an HTTP 304 kept the previous object
 };
 
 class Run {
  public:
   Run(const Project& project, const AssetGraph& graph, const EnvResources& res,
       const RunOptions& opt, const EventSink& events)
-      : project_(project), graph_(graph), res_(res), opt_(opt), events_(events) {
+      : project_(project),
+        graph_(graph),
+        res_(res),
+        opt_(opt),
+        events_(events),
+        http_(NewCurlHttpClient()),
+        fetcher_(http_.get(), res.archive, res.metadata, res.clock,
+                 SecretResolver(project.secret_providers)) {
     for (const SourceSpec& s : project.sources) {
       for (const TableSpec& t : s.tables) tables_[t.name] = {&s, &t};
     }
@@ -276,8 +285,8 @@ class Run {
     outcomes_[name] = std::move(o);
   }
 
-  // Where a source's body comes from: a local path for now.
-  Result<std::string> SourcePath(const SourceSpec& src, const std::string& partition) {
+  // The template context of a source's fetch: vars, env and the partition window.
+  Result<TemplateContext> SourceContext(const SourceSpec& src, const std::string& partition) {
     TemplateContext ctx;
     ctx.vars = project_.vars;
     ctx.env = res_.env->name;
@@ -287,16 +296,37 @@ class Run {
       ctx.start = window.start;
       ctx.end = window.end;
     }
+    return ctx;
+  }
+
+  // The source's URL with templates rendered and secrets substituted.
+  Result<std::string> SourceUrl(const SourceSpec& src, const std::string& partition) {
+    ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
     ASSIGN_OR_RETURN(std::string url, RenderTemplate(src.fetch.url, ctx, src.fetch.loc.line));
     SecretResolver secrets(project_.secret_providers);
-    ASSIGN_OR_RETURN(url, secrets.Substitute(url));
-    if (StartsWith(url, "http://") || StartsWith(url, "https://")) {
-      return Status::Invalid(src.fetch.loc.ToString() +
-                             ": HTTP sources are not supported by this build yet; use a local path "
-                             "or file:// URL");
+    return secrets.Substitute(url);
+  }
+
+  // Where a local source's body is: a path (relative to the project) or file:// URL.
+  Result<std::string> SourcePath(const SourceSpec& src, const std::string& partition) {
+    ASSIGN_OR_RETURN(std::string url, SourceUrl(src, partition));
+    if (IsHttpUrl(url)) {
+      return Status::Internal(src.fetch.loc.ToString() + ": an HTTP source has no local path");
     }
     if (StartsWith(url, "file://")) url = url.substr(7);
     return JoinPath(project_.root, url);
+  }
+
+  HttpFetchRequest HttpRequestFor(const SourceSpec& src, const std::string& partition,
+                                  TemplateContext ctx) {
+    HttpFetchRequest req;
+    req.source = &src;
+    req.partition = partition;
+    req.context = std::move(ctx);
+    req.format = src.format;
+    Result<const Decoder*> decoder = FindDecoder(src.format);
+    req.extension = decoder.ok() ? (*decoder)->Extension() : src.format;
+    return req;
   }
 
   std::string FormatOf(const SourceSpec& src, const TableSpec& table) {
@@ -322,6 +352,16 @@ class Run {
     }
     if (owner) {
       Result<FetchedSource> result = [&]() -> Result<FetchedSource> {
+        ASSIGN_OR_RETURN(std::string url, SourceUrl(src, partition));
+        if (IsHttpUrl(url)) {
+          ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
+          ASSIGN_OR_RETURN(HttpFetchResult fetched,
+                           fetcher_.Fetch(HttpRequestFor(src, partition, std::move(ctx))));
+          FetchedSource f;
+          f.objects = std::move(fetched.objects);
+          f.not_modified = fetched.not_modified;
+          return f;
+        }
         ASSIGN_OR_RETURN(std::string path, SourcePath(src, partition));
         Result<StoredObject> obj = res_.archive->StoreLocalFile(src.name, partition, path, ext);
         if (!obj.ok()) return obj.status().WithContext(src.loc.ToString() + ": cannot fetch");
@@ -641,7 +681,29 @@ class Run {
     return SchemaDrift(prev.schema, *schema);
   }
 
+  // `plan` downloads nothing: an HTTP source is reported as a fetch, with the
+  // version it has now (a new response gives a new one at run time).
+  Result<bool> PlanHttpSource(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
+    if (opt_.mode != RunMode::kPlan || node.kind != AssetKind::kSource) return false;
+    const SourceSpec* src = tables_.at(node.name).first;
+    ASSIGN_OR_RETURN(std::string url, SourceUrl(*src, partition));
+    if (!IsHttpUrl(url)) return false;
+    ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(*src, partition));
+    ASSIGN_OR_RETURN(std::string shown, fetcher_.DisplayUrl(HttpRequestFor(*src, partition, ctx)));
+    o.action = "fetch";
+    o.status = "planned";
+    o.reason = "fetches " + shown + "; rebuilt if the response changed";
+    std::lock_guard lock(mu_);
+    auto it = published_.find({node.name, partition});
+    if (it != published_.end()) o.version_id = o.previous_version = it->second.version_id;
+    // Never fetched: downstream plans see a version that matches nothing published.
+    NoteVersionLocked(node.name, partition, o.version_id.empty() ? "unfetched" : o.version_id);
+    return true;
+  }
+
   Status BuildPartition(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
+    ASSIGN_OR_RETURN(bool planned_fetch, PlanHttpSource(node, partition, o));
+    if (planned_fetch) return Status::Ok();
     std::vector<StoredObject> objects;
     ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
     ASSIGN_OR_RETURN(Recipe recipe, MakeRecipe(node, objects, "@PHYSICAL@"));
@@ -863,8 +925,10 @@ class Run {
   std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
   std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
   std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
-  std::map<std::string, PartitionScheme> schemes_;                        // by source name
-  std::map<std::string, std::vector<std::string>> partitions_;            // by asset: keys to run
+  std::unique_ptr<HttpClient> http_;
+  HttpFetcher fetcher_;
+  std::map<std::string, PartitionScheme> schemes_;              // by source name
+  std::map<std::string, std::vector<std::string>> partitions_;  // by asset: keys to run
   std::map<std::pair<std::string, std::string>, std::string>
       partition_versions_;  // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, std::shared_future<Result<FetchedSource>>>

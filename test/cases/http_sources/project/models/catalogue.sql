@@ -1,0 +1,1 @@
+select count(*) as products, sum(price) as total_price from products
