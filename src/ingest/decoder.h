@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,17 @@ struct DecodeRequest {
   std::string format;                                 // csv | tsv | json | ndjson | parquet | ...
   nlohmann::json options = nlohmann::json::object();  // the source/table `options:`
   bool all_text = false;  // load every column as text (sources with `columns:`)
+  std::string cache_dir;  // where a decoder may write files derived from the object
+};
+
+// How to read one object: the SQL, what the user must be told about it
+// ("not valid UTF-8; read as Latin-1"), and a temp table where the reader
+// puts rows it could not load (ragged rows), to be reported after the build.
+struct DecodePlan {
+  std::string sql;
+  std::vector<std::string> notes;
+  std::string rejects_table;  // "" = none; else read with the build's session
+  std::string rejects_scan;
 };
 
 class Decoder {
@@ -27,11 +40,24 @@ class Decoder {
   virtual ~Decoder() = default;
   // A SQL table expression that reads the object, e.g. read_csv('...', header=true).
   virtual Result<std::string> TableSql(const DecodeRequest& request) const = 0;
+  // The full plan; decoders that inspect the file or report override it.
+  virtual Result<DecodePlan> Plan(const DecodeRequest& request) const {
+    ASSIGN_OR_RETURN(std::string sql, TableSql(request));
+    return DecodePlan{std::move(sql), {}, "", ""};
+  }
   // The file extension raw objects of this format are stored with.
   virtual std::string Extension() const = 0;
 };
 
 using DecoderFactory = std::function<std::unique_ptr<Decoder>()>;
+
+// Where the first byte that is not UTF-8 is in a file; nullopt when it is all
+// valid UTF-8. (A UTF-16 byte-order mark counts as invalid.)
+struct Utf8Error {
+  uint64_t offset = 0;
+  uint64_t line = 0;  // 1-based
+};
+Result<std::optional<Utf8Error>> FindInvalidUtf8(const std::string& path);
 
 // The decoders compiled into Sluice (see duckdb_decoders.cpp).
 std::vector<std::pair<std::string, DecoderFactory>> BuiltinDecoders();

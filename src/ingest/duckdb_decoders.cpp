@@ -12,6 +12,7 @@
 
 #include "core/strings.h"
 #include "ingest/decoder.h"
+#include "ingest/html_table.h"
 
 #include <optional>
 
@@ -202,6 +203,7 @@ std::vector<std::pair<std::string, DecoderFactory>> BuiltinDecoders() {
       {"json", [] { return std::make_unique<JsonDecoder>(false); }},
       {"ndjson", [] { return std::make_unique<JsonDecoder>(true); }},
       {"parquet", [] { return std::make_unique<ParquetDecoder>(); }},
+      {"html_table", NewHtmlTableDecoder},
   };
 }
 }  // namespace sluice

@@ -147,7 +147,8 @@ Result<std::string> ResolveUrl(const std::string& base, const std::string& ref) 
   return s;
 }
 
-std::string AddQuery(const std::string& url, const std::vector<std::pair<std::string, std::string>>& params) {
+std::string AddQuery(const std::string& url,
+                     const std::vector<std::pair<std::string, std::string>>& params) {
   if (params.empty()) return url;
   std::string out = url;
   char sep = url.find('?') == std::string::npos ? '?' : '&';
@@ -189,9 +190,8 @@ std::string NextLink(const std::string& header) {
     if (end != std::string::npos && next_open != std::string::npos && end > next_open) {
       end = next_open;
     }
-    std::string params = Lower(header.substr(close + 1, end == std::string::npos
-                                                            ? std::string::npos
-                                                            : end - close - 1));
+    std::string params = Lower(
+        header.substr(close + 1, end == std::string::npos ? std::string::npos : end - close - 1));
     std::string target = header.substr(open + 1, close - open - 1);
     size_t rel = params.find("rel=");
     if (rel != std::string::npos) {
@@ -218,7 +218,8 @@ nlohmann::json JsonAtPath(const nlohmann::json& doc, const std::string& path) {
       auto it = cur->find(part);
       if (it == cur->end()) return nullptr;
       cur = &*it;
-    } else if (cur->is_array() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
+    } else if (cur->is_array() && !part.empty() &&
+               std::all_of(part.begin(), part.end(), ::isdigit)) {
       size_t i = std::stoul(part);
       if (i >= cur->size()) return nullptr;
       cur = &(*cur)[i];
@@ -259,8 +260,8 @@ Result<FetchSettings> ParseFetchSettings(const SourceSpec& source) {
     if (it == o.end()) return Status::Ok();
     std::optional<int64_t> ms = ParseMillis(ScalarText(*it));
     if (!ms || *ms < 0) {
-      return Status::Invalid(fmt::format(
-          "fetch.{}: '{}' is not a duration (e.g. 30s, 5m, 250ms)", key, ScalarText(*it)));
+      return Status::Invalid(fmt::format("fetch.{}: '{}' is not a duration (e.g. 30s, 5m, 250ms)",
+                                         key, ScalarText(*it)));
     }
     *out = *ms;
     return Status::Ok();
@@ -305,7 +306,8 @@ Result<FetchSettings> ParseFetchSettings(const SourceSpec& source) {
     s.rate_per_second = n / per;
   }
   if (auto it = o.find("expect"); it != o.end() && it->is_object()) {
-    if (auto ct = it->find("content_type"); ct != it->end()) s.expect_content_type = ScalarText(*ct);
+    if (auto ct = it->find("content_type"); ct != it->end())
+      s.expect_content_type = ScalarText(*ct);
     if (auto mb = it->find("min_bytes"); mb != it->end() && mb->is_number_integer()) {
       s.min_bytes = mb->get<uint64_t>();
     }
@@ -314,7 +316,7 @@ Result<FetchSettings> ParseFetchSettings(const SourceSpec& source) {
     if (!it->is_object() || (!it->contains("basic") && !it->contains("bearer"))) {
       return Status::Invalid(
           "fetch.auth: expected {basic: {username: ..., password: ...}} or "
-                             "{bearer: TOKEN}");
+          "{bearer: TOKEN}");
     }
   }
   s.paginate = source.fetch.paginate;
@@ -335,16 +337,16 @@ Result<FetchSettings> ParseFetchSettings(const SourceSpec& source) {
     for (const auto& [k, v] : s.paginate.items()) {
       if (std::find(keys->second.begin(), keys->second.end(), k) == keys->second.end()) {
         return Status::Invalid("paginate: unknown key '" + k + "' for type " + type +
-                               DidYouMeanHint(k, keys->second) + "; known: " +
-                               Join(keys->second, ", "));
+                               DidYouMeanHint(k, keys->second) +
+                               "; known: " + Join(keys->second, ", "));
       }
     }
     if (type == "cursor" && !s.paginate.contains("cursor_path") &&
         !s.paginate.contains("next_url_path")) {
       return Status::Invalid(
           "paginate: type cursor needs cursor_path (where the next token "
-                             "is, e.g. meta.next_cursor) or next_url_path (where the next URL "
-                             "is, e.g. links.next)");
+          "is, e.g. meta.next_cursor) or next_url_path (where the next URL "
+          "is, e.g. links.next)");
     }
   }
   return s;
@@ -415,8 +417,8 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
   const SourceSpec& src = *request.source;
   Result<FetchSettings> parsed = ParseFetchSettings(src);
   if (!parsed.ok()) {
-    return Status::Invalid(FetchSettingsErrorLoc(src, parsed.status().message()).ToString() +
-                           ": " + parsed.status().message());
+    return Status::Invalid(FetchSettingsErrorLoc(src, parsed.status().message()).ToString() + ": " +
+                           parsed.status().message());
   }
   FetchSettings settings = std::move(*parsed);
   ASSIGN_OR_RETURN(BaseRequest base, BuildBase(src, request.context, secrets_));
@@ -455,10 +457,10 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
   std::set<std::string> seen_cursors;
   for (int page = 1;; ++page) {
     if (page > max_pages) {
-      return Status::DataError(fmt::format(
-          "{}: fetched paginate.max_pages ({}) pages and the API still has more; raise "
-          "max_pages if that is expected",
-          src.fetch.loc.ToString(), max_pages));
+      return Status::DataError(
+          fmt::format("{}: fetched paginate.max_pages ({}) pages and the API still has more; raise "
+                      "max_pages if that is expected",
+                      src.fetch.loc.ToString(), max_pages));
     }
     // This page's URL.
     std::string url = page_url;
@@ -528,10 +530,10 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         wait_ms = BackoffMs(settings.backoff_ms, attempt);
         (void)archive_->LogFetch(rec);
         if (!retry || attempt >= max_attempts) {
-          return Status(code == StatusCode::kTimeout ? StatusCode::kTimeout : StatusCode::kIOError,
-                        fmt::format("{}: {} {} failed after {} attempt(s): {}",
-                                    src.fetch.loc.ToString(), settings.method, Redact(url), attempt,
-                                    failure));
+          return Status(
+              code == StatusCode::kTimeout ? StatusCode::kTimeout : StatusCode::kIOError,
+              fmt::format("{}: {} {} failed after {} attempt(s): {}", src.fetch.loc.ToString(),
+                          settings.method, Redact(url), attempt, failure));
         }
       } else {
         res = std::move(*sent);
@@ -620,11 +622,11 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
             rec.error = problem;
             rec.bytes = static_cast<int64_t>(res.bytes);
             (void)archive_->LogFetch(rec);
-            return Status::DataError(fmt::format("{}: GET {}: {}", src.fetch.loc.ToString(),
-                                                 Redact(url), problem));
+            return Status::DataError(
+                fmt::format("{}: GET {}: {}", src.fetch.loc.ToString(), Redact(url), problem));
           }
-          Result<StoredObject> stored = archive_->StoreTemp(src.name, body->path(), res.sha256,
-                                                            res.bytes, request.extension);
+          Result<StoredObject> stored =
+              archive_->StoreTemp(src.name, body->path(), res.sha256, res.bytes, request.extension);
           if (!stored.ok()) {
             rec.error = stored.status().message();
             (void)archive_->LogFetch(rec);
@@ -664,7 +666,8 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         return Status::DataError(fmt::format(
             "{}: page {} of {} has no array of records at '{}'; set paginate.records (or "
             "options.records) to where the records are, e.g. data or results",
-            src.fetch.loc.ToString(), page, Redact(url), records_path.empty() ? "$" : records_path));
+            src.fetch.loc.ToString(), page, Redact(url),
+            records_path.empty() ? "$" : records_path));
       }
       return static_cast<int64_t>(records.size());
     };
@@ -691,9 +694,9 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         if (next.is_null() || (next.is_string() && next.get<std::string>().empty())) break;
         cursor = ScalarText(next);
         if (!seen_cursors.insert(cursor).second) {
-          return Status::DataError(fmt::format(
-              "{}: the API returned the cursor '{}' twice; stopping instead of looping",
-              src.fetch.loc.ToString(), Redact(cursor)));
+          return Status::DataError(
+              fmt::format("{}: the API returned the cursor '{}' twice; stopping instead of looping",
+                          src.fetch.loc.ToString(), Redact(cursor)));
         }
       } else {
         nlohmann::json next = JsonAtPath(doc, ScalarText(pg["next_url_path"]));
@@ -719,9 +722,9 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
       if (next.empty()) break;
       ASSIGN_OR_RETURN(std::string resolved, ResolveUrl(url, next));
       if (!seen_cursors.insert(resolved).second) {
-        return Status::DataError(fmt::format(
-            "{}: the Link header's next page repeats an earlier one ({}); stopping",
-            src.fetch.loc.ToString(), Redact(resolved)));
+        return Status::DataError(
+            fmt::format("{}: the Link header's next page repeats an earlier one ({}); stopping",
+                        src.fetch.loc.ToString(), Redact(resolved)));
       }
       page_url = resolved;
     }

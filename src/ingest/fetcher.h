@@ -63,8 +63,8 @@ struct HttpFetchResult {
 
 class HttpFetcher {
  public:
-  HttpFetcher(HttpClient* client, RawArchive* archive, MetadataStore* metadata,
-              const Clock* clock, SecretResolver secrets)
+  HttpFetcher(HttpClient* client, RawArchive* archive, MetadataStore* metadata, const Clock* clock,
+              SecretResolver secrets)
       : client_(client),
         archive_(archive),
         metadata_(metadata),

@@ -9,10 +9,10 @@
 #include <cstring>
 #include <mutex>
 
+#include <fmt/format.h>
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/redact.h"
-#include <fmt/format.h>
 
 namespace sluice {
 namespace {
@@ -90,7 +90,8 @@ class CurlHttpClient : public HttpClient {
     GlobalInit();
     CurlHandle curl(curl_easy_init());
     if (!curl) return Status::Internal("libcurl: cannot create a handle");
-    ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(req.body_path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    ASSIGN_OR_RETURN(UniqueFd fd,
+                     UniqueFd::Open(req.body_path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
     Transfer t;
     t.fd = fd.get();
     t.path = req.body_path;
@@ -107,7 +108,8 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
     curl_easy_setopt(c, CURLOPT_USERAGENT, "sluice/" SLUICE_VERSION);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout_ms));
-    if (req.timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
+    if (req.timeout_ms > 0)
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
     if (req.stall_timeout_ms > 0) {
       curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
       curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
@@ -157,9 +159,9 @@ class CurlHttpClient : public HttpClient {
         return Status(StatusCode::kTimeout, "timed out: " + what);
       }
       if (code == CURLE_TOO_MANY_REDIRECTS) {
-        return Status::DataError(fmt::format(
-            "too many redirects (more than {}): {}; the server may redirect in a loop",
-            req.max_redirects, what));
+        return Status::DataError(
+            fmt::format("too many redirects (more than {}): {}; the server may redirect in a loop",
+                        req.max_redirects, what));
       }
       return Status::IOError(fmt::format("{} (libcurl error {})", what, static_cast<int>(code)));
     }

@@ -20,16 +20,16 @@ struct HttpRequest {
   std::string method = "GET";  // GET | POST
   std::string url;             // with its query string, secrets substituted
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;                 // POST body
-  std::string basic_auth;           // "user:password", "" = none
+  std::string body;        // POST body
+  std::string basic_auth;  // "user:password", "" = none
   int64_t connect_timeout_ms = 30000;
-  int64_t timeout_ms = 0;           // the whole transfer; 0 = none
-  int64_t stall_timeout_ms = 60000; // no byte received for this long; 0 = none
+  int64_t timeout_ms = 0;            // the whole transfer; 0 = none
+  int64_t stall_timeout_ms = 60000;  // no byte received for this long; 0 = none
   int max_redirects = 10;
-  uint64_t max_bytes = 0;           // abort when the (decoded) body grows past it; 0 = none
-  std::string if_none_match;        // an ETag, for a conditional request
-  std::string if_modified_since;    // an HTTP date, for a conditional request
-  std::string body_path;            // where the body is written (created or truncated)
+  uint64_t max_bytes = 0;         // abort when the (decoded) body grows past it; 0 = none
+  std::string if_none_match;      // an ETag, for a conditional request
+  std::string if_modified_since;  // an HTTP date, for a conditional request
+  std::string body_path;          // where the body is written (created or truncated)
 };
 
 struct HttpResponse {

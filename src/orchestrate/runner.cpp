@@ -23,6 +23,7 @@
 #include "graph/selector.h"
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
+#include "ingest/zip_member.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
 #include "transform/publication.h"
@@ -317,6 +318,15 @@ class Run {
     return JoinPath(project_.root, url);
   }
 
+  // Raw objects are stored with the extension of the body's format.
+  std::string SourceExtension(const SourceSpec& src) {
+    Result<const Decoder*> decoder = FindDecoder(src.format);
+    return decoder.ok() ? (*decoder)->Extension() : src.format;
+  }
+
+  // Files derived from raw objects (zip members, HTML tables as CSV): a cache.
+  std::string DerivedCacheDir() const { return JoinPath(res_.env->state_dir, "cache/derived"); }
+
   HttpFetchRequest HttpRequestFor(const SourceSpec& src, const std::string& partition,
                                   TemplateContext ctx) {
     HttpFetchRequest req;
@@ -324,8 +334,7 @@ class Run {
     req.partition = partition;
     req.context = std::move(ctx);
     req.format = src.format;
-    Result<const Decoder*> decoder = FindDecoder(src.format);
-    req.extension = decoder.ok() ? (*decoder)->Extension() : src.format;
+    req.extension = SourceExtension(src);
     return req;
   }
 
@@ -387,7 +396,9 @@ class Run {
         ASSIGN_OR_RETURN(std::string sha, res_.archive->PeekLocalFile(path));
         inputs.push_back(sha);
       } else {
-        ASSIGN_OR_RETURN(FetchedSource fetched, FetchSource(*src, partition, decoder->Extension()));
+        (void)decoder;
+        ASSIGN_OR_RETURN(FetchedSource fetched,
+                         FetchSource(*src, partition, SourceExtension(*src)));
         for (const StoredObject& obj : fetched.objects) inputs.push_back(obj.sha256);
         *objects = fetched.objects;
       }
@@ -445,8 +456,17 @@ class Run {
       for (const auto& [k, v] : table->format_options.items()) options[k] = v;
       std::vector<std::string> reads;
       for (const StoredObject& obj : objects) {
-        ASSIGN_OR_RETURN(std::string sql, decoder->TableSql({obj.local_path, format, options}));
-        reads.push_back("SELECT * FROM " + sql);
+        std::string path = obj.local_path;
+        if (src->format == "zip") {
+          Result<std::string> member =
+              ExtractZipMember(obj.local_path, obj.sha256, table->member, DerivedCacheDir());
+          if (!member.ok()) return member.status().WithContext(table->loc.ToString());
+          path = *member;
+        }
+        Result<std::string> sql =
+            decoder->TableSql({path, format, options, false, DerivedCacheDir()});
+        if (!sql.ok()) return sql.status().WithContext(table->loc.ToString());
+        reads.push_back("SELECT * FROM " + *sql);
       }
       if (reads.empty() && opt_.mode == RunMode::kPlan) reads.push_back("SELECT 1");
       nlohmann::json config = ContentConfig(src->config);
@@ -666,13 +686,14 @@ class Run {
                            const Publication& prev) {
     if (node.kind != AssetKind::kSource) return nullptr;
     auto [src, table] = tables_.at(node.name);
-    if (!table->columns.empty()) return nullptr;
+    if (!table->columns.empty() || src->format == "zip") return nullptr;
     Result<std::string> path = SourcePath(*src, partition);
     Result<const Decoder*> decoder = FindDecoder(FormatOf(*src, *table));
     if (!path.ok() || !decoder.ok()) return nullptr;
     nlohmann::json options = src->format_options;
     for (const auto& [k, v] : table->format_options.items()) options[k] = v;
-    Result<std::string> read = (*decoder)->TableSql({*path, FormatOf(*src, *table), options});
+    Result<std::string> read =
+        (*decoder)->TableSql({*path, FormatOf(*src, *table), options, false, DerivedCacheDir()});
     if (!read.ok()) return nullptr;
     Result<std::unique_ptr<WarehouseSession>> session = res_.warehouse->Connect();
     if (!session.ok()) return nullptr;

@@ -74,7 +74,8 @@ std::string Base64(const std::string& in) {
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     for (int s = 18; s >= 0; s -= 6) out += table[(v >> s) & 63];
   }
   if (i < in.size()) {
@@ -162,35 +163,36 @@ struct FixtureServer::Impl {
           "<body><h1>We'll be back soon</h1><p>Maintenance in progress.</p></body></html>\n",
           "text/html; charset=utf-8");
     });
-    server.Get(R"(/fail/([^/]+)/(.+))", [this](const httplib::Request& req,
-                                               httplib::Response& res) {
-      int n = Bump("fail/" + req.matches[1].str());
-      int times = req.has_param("times") ? std::stoi(req.get_param_value("times")) : 1;
-      int status = req.has_param("status") ? std::stoi(req.get_param_value("status")) : 500;
-      if (n <= times) {
-        res.status = status;
-        res.set_content("injected failure " + std::to_string(n), "text/plain");
-        return;
-      }
-      ServeFile(req, res, req.matches[2]);
-    });
-    server.Get(R"(/throttle/([^/]+)/(.+))", [this](const httplib::Request& req,
-                                                   httplib::Response& res) {
-      int n = Bump("throttle/" + req.matches[1].str());
-      int times = req.has_param("times") ? std::stoi(req.get_param_value("times")) : 1;
-      if (n <= times) {
-        res.status = 429;
-        res.set_header("Retry-After",
-                       req.has_param("retry_after") ? req.get_param_value("retry_after") : "1");
-        res.set_content("slow down", "text/plain");
-        return;
-      }
-      ServeFile(req, res, req.matches[2]);
-    });
+    server.Get(
+        R"(/fail/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+          int n = Bump("fail/" + req.matches[1].str());
+          int times = req.has_param("times") ? std::stoi(req.get_param_value("times")) : 1;
+          int status = req.has_param("status") ? std::stoi(req.get_param_value("status")) : 500;
+          if (n <= times) {
+            res.status = status;
+            res.set_content("injected failure " + std::to_string(n), "text/plain");
+            return;
+          }
+          ServeFile(req, res, req.matches[2]);
+        });
+    server.Get(
+        R"(/throttle/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+          int n = Bump("throttle/" + req.matches[1].str());
+          int times = req.has_param("times") ? std::stoi(req.get_param_value("times")) : 1;
+          if (n <= times) {
+            res.status = 429;
+            res.set_header("Retry-After",
+                           req.has_param("retry_after") ? req.get_param_value("retry_after") : "1");
+            res.set_content("slow down", "text/plain");
+            return;
+          }
+          ServeFile(req, res, req.matches[2]);
+        });
     server.Get(R"(/slow/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("slow");
       bool ok = false;
-      auto body = std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
+      auto body =
+          std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
       if (!ok || !SafePath(req.matches[1])) {
         res.status = 404;
         return;
@@ -209,7 +211,8 @@ struct FixtureServer::Impl {
     server.Get(R"(/stall/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("stall");
       bool ok = false;
-      auto body = std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
+      auto body =
+          std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
       if (!ok || !SafePath(req.matches[1])) {
         res.status = 404;
         return;
@@ -227,7 +230,8 @@ struct FixtureServer::Impl {
     server.Get(R"(/truncate/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("truncate");
       bool ok = false;
-      auto body = std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
+      auto body =
+          std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
       if (!ok || !SafePath(req.matches[1])) {
         res.status = 404;
         return;
@@ -247,8 +251,7 @@ struct FixtureServer::Impl {
       Bump("loop");
       res.set_redirect("/loop/" + std::to_string(std::stoi(req.matches[1]) + 1));
     });
-    server.Get(R"(/auth/bearer/(.+))", [this](const httplib::Request& req,
-                                              httplib::Response& res) {
+    server.Get(R"(/auth/bearer/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("auth/bearer");
       if (req.get_header_value("Authorization") != "Bearer " + opt.token) {
         res.status = 401;
@@ -257,8 +260,7 @@ struct FixtureServer::Impl {
       }
       ServeFile(req, res, req.matches[1]);
     });
-    server.Get(R"(/auth/basic/(.+))", [this](const httplib::Request& req,
-                                             httplib::Response& res) {
+    server.Get(R"(/auth/basic/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("auth/basic");
       std::string expected = "Basic " + Base64(opt.basic);
       if (req.get_header_value("Authorization") != expected) {
@@ -420,9 +422,7 @@ void FixtureServer::Stop() {
 
 int FixtureServer::port() const { return impl_->port; }
 
-std::string FixtureServer::Url(const std::string& path) const {
-  return impl_->Base() + "/" + path;
-}
+std::string FixtureServer::Url(const std::string& path) const { return impl_->Base() + "/" + path; }
 
 int FixtureServer::Count(const std::string& key) const {
   std::lock_guard lock(impl_->mu);

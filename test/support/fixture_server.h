@@ -36,11 +36,11 @@
 namespace sluice::testing {
 
 struct FixtureServerOptions {
-  std::string root;         // the folder served
-  std::string token;        // expected bearer token
-  std::string basic;        // expected "user:password"
-  std::string api_key;      // the Census-style API's key
-  int port = 0;             // 0 = any free port
+  std::string root;     // the folder served
+  std::string token;    // expected bearer token
+  std::string basic;    // expected "user:password"
+  std::string api_key;  // the Census-style API's key
+  int port = 0;         // 0 = any free port
 };
 
 class FixtureServer {

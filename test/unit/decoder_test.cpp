@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "core/fs.h"
 #include "core/strings.h"
 #include "ingest/decoder.h"
+#include "ingest/zip_member.h"
 #include "warehouse/duckdb.h"
 
 namespace sluice {
@@ -242,6 +244,132 @@ TEST_F(DecoderTest, Parquet) {
   QueryResult text = Decode({path, "parquet", nlohmann::json::object(), /*all_text=*/true});
   EXPECT_THAT(text.types, ElementsAre("VARCHAR", "VARCHAR", "VARCHAR"));
   EXPECT_EQ(text.rows, r.rows);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_F(DecoderTest, JsonRecordsAtAPath) {
+  std::string path = Write(
+      "page.json",
+      R"({"meta": {"page": 1}, "result": {"items": [{"id": 2, "name": "b", "price": {"amount": 2.5}},
+                                                          {"id": 1, "name": "a", "price": {"amount": 1}}]}})");
+  QueryResult r = Decode({path, "json", {{"records", "result.items"}}}, "id");
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0][r.ColumnIndex("name")], V("a"));
+  EXPECT_EQ(r.rows[1][r.ColumnIndex("id")], V("2"));
+  auto missing = (*FindDecoder("json"))->TableSql({path, "json", {{"records", "result.nope"}}});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(conn_.Query("SELECT * FROM " + *missing).ok());
+}
+
+TEST_F(DecoderTest, JsonArraysOfArraysWithAHeaderRow) {
+  // The US Census API's shape: a header row, then rows of strings.
+  std::string path = Write("census.json",
+                           "[[\"NAME\",\"P1_001N\",\"state\"],\n[\"Wyoming\",\"576851\",\"56\"],\n"
+                           "[\"Alabama\",\"5024279\",\"01\"]]");
+  QueryResult r = Decode({path, "json"}, "state");
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0],
+            (std::vector<std::optional<std::string>>{V("Alabama"), V("5024279"), V("01")}));
+  EXPECT_EQ(r.columns[1], "P1_001N");
+  // A first row that is not a header of names is still read as one.
+  std::string bad = Write("bad.json", "[[1,2],[3,4]]");
+  QueryResult b = Decode({bad, "json"}, "1");
+  EXPECT_EQ(b.rows.size(), 1u);
+}
+
+TEST_F(DecoderTest, HtmlTablesWithSpansCaptionsAndIds) {
+  std::string page = Write("page.html", R"(<!DOCTYPE html><html><body>
+    <table class="nav"><tr><td>Home</td><td>About</td></tr></table>
+    <table id="grid"><caption> Rail  lines </caption>
+      <thead>
+        <tr><th rowspan="2">Line</th><th colspan="2">Stations</th></tr>
+        <tr><th>First</th><th>Last</th></tr>
+      </thead>
+      <tbody>
+        <tr><td rowspan="2"><a href="#">Red</a></td><td>Alewife<sup>[1]</sup></td><td>Ashmont</td></tr>
+        <tr><td>Alewife</td><td>Braintree <br>(south)</td></tr>
+        <tr><td>Blue</td><td colspan="2">Wonderland&nbsp;only <table><tr><td>nested</td></tr></table></td></tr>
+        <tr><td>Green</td></tr>
+      </tbody>
+    </table></body></html>)");
+  for (nlohmann::json selector : {nlohmann::json(nullptr), nlohmann::json(1),
+                                  nlohmann::json("#grid"), nlohmann::json("rail lines")}) {
+    nlohmann::json options = nlohmann::json::object();
+    if (!selector.is_null()) options["table"] = selector;
+    QueryResult r = Decode({page, "html_table", options, false, (dir_ / "cache").string()},
+                           "\"Line\", \"Stations Last\"");
+    ASSERT_EQ(r.columns, (std::vector<std::string>{"Line", "Stations First", "Stations Last"}))
+        << selector.dump();
+    ASSERT_EQ(r.rows.size(), 4u);
+    EXPECT_EQ(r.rows[0], (std::vector<std::optional<std::string>>{V("Blue"), V("Wonderland only"),
+                                                                  V("Wonderland only")}));
+    EXPECT_EQ(r.rows[1],
+              (std::vector<std::optional<std::string>>{V("Green"), std::nullopt, std::nullopt}));
+    EXPECT_EQ(r.rows[2],
+              (std::vector<std::optional<std::string>>{V("Red"), V("Alewife"), V("Ashmont")}));
+    EXPECT_EQ(r.rows[3], (std::vector<std::optional<std::string>>{V("Red"), V("Alewife"),
+                                                                  V("Braintree (south)")}));
+  }
+  auto none =
+      (*FindDecoder("html_table"))
+          ->TableSql(
+              {page, "html_table", {{"table", "Bus lines"}}, false, (dir_ / "cache").string()});
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.status().message(), HasSubstr("The page has 3 table(s)"));
+  EXPECT_THAT(none.status().message(), HasSubstr("1 #grid \"Rail lines\""));
+  std::string empty = Write("empty.html", "<html><body><p>Maintenance</p></body></html>");
+  auto no_table = (*FindDecoder("html_table"))->TableSql({empty, "html_table", {}, false, ""});
+  ASSERT_FALSE(no_table.ok());
+  EXPECT_THAT(no_table.status().message(), HasSubstr("no <table>"));
+}
+
+TEST_F(DecoderTest, HtmlTableWithoutHeaderCells) {
+  std::string page = Write("plain.html",
+                           "<table><tr><td>code</td><td>name</td></tr><tr><td>1</td><td>a</td></tr>"
+                           "<tr><td>2</td><td>b</td><td>extra</td></tr></table>");
+  QueryResult r = Decode({page, "html_table", {}, true, (dir_ / "c").string()}, "code");
+  EXPECT_EQ(r.columns, (std::vector<std::string>{"code", "name", "column3"}));
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[1][2], V("extra"));
+  QueryResult raw =
+      Decode({page, "html_table", {{"header", false}}, true, (dir_ / "c").string()}, "column1");
+  EXPECT_EQ(raw.rows.size(), 3u);
+}
+
+TEST_F(DecoderTest, ZipMembersAreExtractedOnce) {
+  // A zip written by DuckDB-independent means: the system's python zipfile.
+  std::string zip = (dir_ / "feed.zip").string();
+  std::string cmd = "python3 -c \"import zipfile; z = zipfile.ZipFile('" + zip +
+                    "', 'w', zipfile.ZIP_DEFLATED); z.writestr('gtfs/stops.txt', "
+                    "'stop_id,stop_name\\n1,Main St\\n'); z.writestr('routes.txt', "
+                    "'route_id\\nA\\n'); z.close()\"";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string cache = (dir_ / "cache").string();
+  auto routes = ExtractZipMember(zip, "abc", "routes.txt", cache);
+  ASSERT_TRUE(routes.ok()) << routes.status().message();
+  EXPECT_EQ(*ReadFile(*routes), "route_id\nA\n");
+  // Zipped inside a folder: found by its base name.
+  auto stops = ExtractZipMember(zip, "abc", "stops.txt", cache);
+  ASSERT_TRUE(stops.ok()) << stops.status().message();
+  QueryResult r = Decode({*stops, "csv"}, "stop_id");
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0][1], V("Main St"));
+  auto missing = ExtractZipMember(zip, "abc", "trips.txt", cache);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("no member 'trips.txt'"));
+  EXPECT_THAT(missing.status().message(), HasSubstr("gtfs/stops.txt, routes.txt"));
+  std::string not_zip = Write("fake.zip", "<html>not a zip</html>");
+  auto bad = ExtractZipMember(not_zip, "def", "stops.txt", cache);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("not a readable zip archive"));
+  std::string truncated = Write("cut.zip", ReadFile(zip)->substr(0, 60));
+  EXPECT_FALSE(ExtractZipMember(truncated, "ghi", "routes.txt", cache).ok());
+  EXPECT_FALSE(ExtractZipMember(zip, "abc", "../etc/passwd", cache).ok());
 }
 
 }  // namespace

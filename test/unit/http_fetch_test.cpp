@@ -24,10 +24,10 @@
 namespace sluice {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::FixtureServer;
 using testing::FixtureServerOptions;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 class HttpFetchTest : public ::testing::Test {
  protected:
@@ -231,8 +231,8 @@ TEST_F(HttpFetchTest, HtmlWhereDataWasExpectedIsAnError) {
 }
 
 TEST_F(HttpFetchTest, ExpectGuards) {
-  auto type = Fetch(Source(server_->Url("files/a.csv"),
-                           {{"expect", {{"content_type", "application/json"}}}}));
+  auto type = Fetch(
+      Source(server_->Url("files/a.csv"), {{"expect", {{"content_type", "application/json"}}}}));
   ASSERT_FALSE(type.ok());
   EXPECT_THAT(type.status().message(), HasSubstr("not the expected 'application/json'"));
   auto small = Fetch(Source(server_->Url("files/a.csv"), {{"expect", {{"min_bytes", 1000}}}}));
@@ -256,8 +256,8 @@ TEST_F(HttpFetchTest, RedirectsAreFollowedAndLoopsStopped) {
 TEST_F(HttpFetchTest, ConnectionRefusedIsRetriedThenReported) {
   int port = server_->port();
   server_->Stop();
-  auto r = Fetch(Source("http://127.0.0.1:" + std::to_string(port) + "/files/a.csv",
-                        {{"retries", 1}}));
+  auto r =
+      Fetch(Source("http://127.0.0.1:" + std::to_string(port) + "/files/a.csv", {{"retries", 1}}));
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("failed after 2 attempt(s)"));
   EXPECT_EQ(Log().size(), 2u);
@@ -305,8 +305,9 @@ TEST_F(HttpFetchTest, MissingRecordsPathSaysWhereToLook) {
 }
 
 TEST_F(HttpFetchTest, RateLimitSpacesRequests) {
-  SourceSpec s = Source(server_->Url("pages/page/records.json?per_page=10"), {{"rate_limit", "5/s"}},
-                        {{"type", "page"}, {"records", "data"}, {"size", 10}});
+  SourceSpec s =
+      Source(server_->Url("pages/page/records.json?per_page=10"), {{"rate_limit", "5/s"}},
+             {{"type", "page"}, {"records", "data"}, {"size", 10}});
   auto r = Fetch(s, "json");
   ASSERT_TRUE(r.ok()) << r.status().message();
   auto log = Log();
@@ -319,27 +320,27 @@ TEST_F(HttpFetchTest, SecretsInHeadersAuthAndEchoedUrlsNeverReachTheLog) {
   auto bearer = Fetch(Source(server_->Url("auth/bearer/a.csv"),
                              {{"auth", {{"bearer", "${secret:SLUICE_TEST_TOKEN}"}}}}));
   ASSERT_TRUE(bearer.ok()) << bearer.status().message();
-  auto basic =
-      Fetch(Source(server_->Url("auth/basic/a.csv"),
-                   {{"auth",
-                     {{"basic",
-                       {{"username", "reader"}, {"password", "${secret:SLUICE_TEST_PASSWORD}"}}}}}}));
+  auto basic = Fetch(Source(
+      server_->Url("auth/basic/a.csv"),
+      {{"auth",
+        {{"basic", {{"username", "reader"}, {"password", "${secret:SLUICE_TEST_PASSWORD}"}}}}}}));
   ASSERT_TRUE(basic.ok()) << basic.status().message();
   auto wrong = Fetch(Source(server_->Url("auth/bearer/a.csv")));
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.status().message(), HasSubstr("HTTP 401 (check the credentials"));
   // The key in the query string, echoed back by the API in every next URL.
-  auto echoed = Fetch(Source(server_->Url("pages/next_url/records.json?per_page=10"),
-                             {{"params", {{"api_key", "${secret:SLUICE_TEST_KEY}"}}}},
-                             {{"type", "cursor"}, {"next_url_path", "links.next"}, {"records", "data"}}),
-                      "json");
+  auto echoed =
+      Fetch(Source(server_->Url("pages/next_url/records.json?per_page=10"),
+                   {{"params", {{"api_key", "${secret:SLUICE_TEST_KEY}"}}}},
+                   {{"type", "cursor"}, {"next_url_path", "links.next"}, {"records", "data"}}),
+            "json");
   ASSERT_TRUE(echoed.ok()) << echoed.status().message();
   EXPECT_EQ(echoed->objects.size(), 3u);
-  auto census = Fetch(Source(server_->Url("census/census.json"),
-                             {{"params",
-                               {{"get", "NAME,POP"}, {"for", "state:*"},
-                                {"key", "${secret:SLUICE_TEST_KEY}"}}}}),
-                      "json");
+  auto census = Fetch(
+      Source(server_->Url("census/census.json"),
+             {{"params",
+               {{"get", "NAME,POP"}, {"for", "state:*"}, {"key", "${secret:SLUICE_TEST_KEY}"}}}}),
+      "json");
   ASSERT_TRUE(census.ok()) << census.status().message();
   EXPECT_EQ(nlohmann::json::parse(*ReadFile(census->objects[0].local_path))[1][0], "Alabama");
   std::string everything;
@@ -351,10 +352,10 @@ TEST_F(HttpFetchTest, SecretsInHeadersAuthAndEchoedUrlsNeverReachTheLog) {
     }
   }
   EXPECT_THAT(everything, HasSubstr("api_key=***"));
-  for (const std::string& secret : {std::string("tok-SECRET-1"), std::string("pa ss/word+1"),
-                                    std::string("key&SECRET=2"), UrlEncode("key&SECRET=2"),
-                                    UrlEncode("pa ss/word+1"), Base64Encode("reader:pa ss/word+1"),
-                                    Base64Encode("tok-SECRET-1")}) {
+  for (const std::string& secret :
+       {std::string("tok-SECRET-1"), std::string("pa ss/word+1"), std::string("key&SECRET=2"),
+        UrlEncode("key&SECRET=2"), UrlEncode("pa ss/word+1"), Base64Encode("reader:pa ss/word+1"),
+        Base64Encode("tok-SECRET-1")}) {
     EXPECT_THAT(everything, Not(HasSubstr(secret))) << secret;
   }
 }
