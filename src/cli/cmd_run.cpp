@@ -47,6 +47,12 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
                     c.value("severity", "").c_str(), c.value("message", "").c_str());
       }
     }
+    if (t.contains("notes")) {
+      for (const auto& note : t["notes"]) {
+        std::printf("  note: %s: %s\n", t.value("asset", "").c_str(),
+                    note.get<std::string>().c_str());
+      }
+    }
     if (t["partitions"].is_array()) {
       // The partitions that did something; unchanged ones are only counted.
       std::printf("  %s: %s\n", t.value("asset", "").c_str(), t.value("reason", "").c_str());

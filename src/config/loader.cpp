@@ -45,7 +45,7 @@ const std::vector<std::string> kPaginateTypes = {"none", "page", "offset", "curs
 const std::vector<std::string> kDecoderOptions = {
     "delimiter", "header",      "quote",       "escape",      "encoding",         "skip",
     "records",   "all_varchar", "sample_size", "date_format", "timestamp_format", "compression",
-    "table",     "sheet"};
+    "table",     "sheet",       "ragged"};
 const std::vector<std::string> kColumnKeys = {"field",   "type",   "formats", "range",      "patch",
                                               "default", "values", "concat",  "description"};
 const std::vector<std::string> kPartitionKeys = {"by", "start", "end"};

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -66,6 +67,62 @@ class CsvDecoder final : public Decoder {
     sql += ", filename=false)";
     return sql;
   }
+  // Checks the encoding (a file that is not UTF-8 and says nothing is read as
+  // Latin-1, with a note) and asks the reader to keep ragged rows aside
+  // (reported with their line numbers after the build) unless ragged: pad.
+  Result<DecodePlan> Plan(const DecodeRequest& req) const override {
+    static std::atomic<uint64_t> counter{0};
+    DecodePlan plan;
+    DecodeRequest r = req;
+    if (!r.options.is_object()) r.options = nlohmann::json::object();
+    std::string encoding;
+    if (r.options.contains("encoding")) {
+      const nlohmann::json& e = r.options["encoding"];
+      std::string name = e.is_string() ? e.get<std::string>() : e.dump();
+      std::string lower;
+      for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == "utf8" || lower == "utf-8") {
+        encoding = "utf-8";
+      } else if (lower == "latin1" || lower == "latin-1" || lower == "iso-8859-1" ||
+                 lower == "iso8859-1") {
+        encoding = "latin-1";
+      } else if (lower == "utf16" || lower == "utf-16") {
+        encoding = "utf-16";
+      } else {
+        return Status::Invalid("options.encoding: '" + name +
+                               "' is not supported; use utf-8, latin-1 or utf-16");
+      }
+      r.options["encoding"] = encoding;
+    } else {
+      ASSIGN_OR_RETURN(std::optional<Utf8Error> bad, FindInvalidUtf8(req.path));
+      if (bad) {
+        r.options["encoding"] = "latin-1";
+        plan.notes.push_back(
+            "not valid UTF-8 (line " + std::to_string(bad->line) + ", byte " +
+            std::to_string(bad->offset) +
+            "): read as Latin-1; set options.encoding (utf-8, latin-1 or utf-16) to say which "
+            "it is");
+      }
+    }
+    std::string ragged = r.options.value("ragged", "report");
+    if (ragged != "report" && ragged != "pad") {
+      return Status::Invalid("options.ragged: '" + ragged +
+                             "': use report (rows with too many or too few fields are set aside "
+                             "and reported) or pad (missing fields are null)");
+    }
+    if (ragged == "pad") r.options["null_padding"] = true;
+    ASSIGN_OR_RETURN(plan.sql, TableSql(r));
+    if (ragged == "report") {
+      uint64_t n = counter.fetch_add(1);
+      plan.rejects_table = "sluice_rejects_" + std::to_string(n);
+      plan.rejects_scan = "sluice_reject_scans_" + std::to_string(n);
+      plan.sql.pop_back();  // the closing parenthesis
+      plan.sql += ", store_rejects=true, rejects_table=" + QuoteLiteral(plan.rejects_table) +
+                  ", rejects_scan=" + QuoteLiteral(plan.rejects_scan) + ")";
+    }
+    return plan;
+  }
+
   std::string Extension() const override { return delimiter_ == "\t" ? "tsv" : "csv"; }
 
  private:

@@ -81,7 +81,8 @@ void TextOf(const GumboNode* n, std::string* out) {
   if (tag == GUMBO_TAG_SUP) {
     std::string inner;
     const GumboVector& kids = n->v.element.children;
-    for (unsigned i = 0; i < kids.length; ++i) TextOf(static_cast<GumboNode*>(kids.data[i]), &inner);
+    for (unsigned i = 0; i < kids.length; ++i)
+      TextOf(static_cast<GumboNode*>(kids.data[i]), &inner);
     if (!IsFootnoteMarker(inner)) *out += inner;
     return;
   }
@@ -96,7 +97,8 @@ void FindTables(const GumboNode* n, std::vector<const GumboNode*>* tables) {
   if (n->type != GUMBO_NODE_ELEMENT) return;
   if (n->v.element.tag == GUMBO_TAG_TABLE) tables->push_back(n);
   const GumboVector& kids = n->v.element.children;
-  for (unsigned i = 0; i < kids.length; ++i) FindTables(static_cast<GumboNode*>(kids.data[i]), tables);
+  for (unsigned i = 0; i < kids.length; ++i)
+    FindTables(static_cast<GumboNode*>(kids.data[i]), tables);
 }
 
 struct RawRow {
@@ -245,7 +247,7 @@ Result<HtmlTable> ExtractHtmlTable(const std::string& html, const nlohmann::json
     std::string want = selector.get<std::string>();
     for (const GumboNode* t : tables) {
       if (!want.empty() && want[0] == '#' ? Attr(t, "id") == want.substr(1)
-                                           : Lower(CaptionOf(t)) == Lower(Collapse(want))) {
+                                          : Lower(CaptionOf(t)) == Lower(Collapse(want))) {
         chosen = t;
         break;
       }

@@ -83,13 +83,12 @@ Result<std::string> ExtractZipMember(const std::string& zip_path, const std::str
   }
   ZipFileHandle file(zip_fopen_index(z.get(), static_cast<zip_uint64_t>(index), 0));
   if (!file) {
-    return Status::DataError("cannot read zip member '" + member + "': " +
-                             zip_strerror(z.get()));
+    return Status::DataError("cannot read zip member '" + member + "': " + zip_strerror(z.get()));
   }
   RETURN_IF_ERROR(MakeDirs(Dirname(out)));
   static std::atomic<uint64_t> counter{0};
-  std::string tmp = out + "." + std::to_string(::getpid()) + "-" +
-                    std::to_string(counter.fetch_add(1)) + ".part";
+  std::string tmp =
+      out + "." + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + ".part";
   {
     ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
     std::vector<char> buf(1 << 20);
@@ -97,8 +96,8 @@ Result<std::string> ExtractZipMember(const std::string& zip_path, const std::str
       zip_int64_t n = zip_fread(file.get(), buf.data(), buf.size());
       if (n < 0) {
         ::unlink(tmp.c_str());
-        return Status::DataError("zip member '" + member + "' is damaged: " +
-                                 zip_file_strerror(file.get()));
+        return Status::DataError("zip member '" + member +
+                                 "' is damaged: " + zip_file_strerror(file.get()));
       }
       if (n == 0) break;
       Status st = WriteAll(fd.get(), buf.data(), static_cast<size_t>(n), tmp);

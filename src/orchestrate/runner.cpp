@@ -437,6 +437,8 @@ class Run {
     std::string fingerprint;
     std::string create_sql;  // CREATE TABLE|VIEW <physical> AS ...
     bool is_view = false;
+    std::vector<std::string> notes;                            // from the decoders
+    std::vector<std::pair<std::string, std::string>> rejects;  // reader temp tables to report
   };
 
   Result<Recipe> MakeRecipe(const AssetNode& node, const std::vector<StoredObject>& objects,
@@ -463,10 +465,14 @@ class Run {
           if (!member.ok()) return member.status().WithContext(table->loc.ToString());
           path = *member;
         }
-        Result<std::string> sql =
-            decoder->TableSql({path, format, options, false, DerivedCacheDir()});
-        if (!sql.ok()) return sql.status().WithContext(table->loc.ToString());
-        reads.push_back("SELECT * FROM " + *sql);
+        Result<DecodePlan> plan = decoder->Plan({path, format, options, false, DerivedCacheDir()});
+        if (!plan.ok()) return plan.status().WithContext(table->loc.ToString());
+        std::string label = objects.size() > 1 ? " (object " + obj.sha256.substr(0, 12) + ")" : "";
+        for (const std::string& note : plan->notes) r.notes.push_back(note + label);
+        if (!plan->rejects_table.empty()) {
+          r.rejects.emplace_back(plan->rejects_table, plan->rejects_scan);
+        }
+        reads.push_back("SELECT * FROM " + plan->sql);
       }
       if (reads.empty() && opt_.mode == RunMode::kPlan) reads.push_back("SELECT 1");
       nlohmann::json config = ContentConfig(src->config);
@@ -561,6 +567,7 @@ class Run {
         c.name += " [" + key + "]";
         o.checks.push_back(std::move(c));
       }
+      for (const std::string& note : p.notes) o.notes.push_back(key + ": " + note);
       if (!p.drift.is_null()) {
         o.drift = p.drift;
         o.drift["partition"] = key;
@@ -679,6 +686,37 @@ class Run {
     }
   }
 
+  void DropRejects(WarehouseSession& session, const Recipe& recipe) {
+    for (const auto& [table, scan] : recipe.rejects) {
+      (void)session.Execute("DROP TABLE IF EXISTS temp." + QuoteIdent(table) +
+                            "; DROP TABLE IF EXISTS temp." + QuoteIdent(scan));
+    }
+  }
+
+  // Rows the CSV reader set aside (ragged or malformed), with line numbers.
+  void ReportRejects(WarehouseSession& session, const Recipe& recipe, TaskOutcome& o) {
+    int64_t total = 0;
+    std::vector<std::string> examples;
+    for (const auto& [table, scan] : recipe.rejects) {
+      Result<QueryResult> r =
+          session.Query("SELECT line, error_message, count(*) OVER () FROM temp." +
+                        QuoteIdent(table) + " ORDER BY line LIMIT 10");
+      if (!r.ok() || r->rows.empty()) continue;
+      total += std::stoll(r->rows[0][2].value_or("0"));
+      for (const auto& row : r->rows) {
+        if (examples.size() < 10) {
+          examples.push_back("line " + row[0].value_or("?") + " (" + row[1].value_or("") + ")");
+        }
+      }
+    }
+    DropRejects(session, recipe);
+    if (total == 0) return;
+    o.notes.push_back(fmt::format(
+        "{} row(s) not loaded (too many or too few fields, or unreadable): {}{}; set "
+        "options.ragged: pad to load short rows with nulls",
+        total, Join(examples, "; "), total > static_cast<int64_t>(examples.size()) ? "; ..." : ""));
+  }
+
   // For `plan`: the schema drift a source's new local file would bring, read
   // from the file where it is (nothing is archived). Null when unknown: not a
   // local file, a cleaned source (its schema is its config), or unreadable.
@@ -779,6 +817,7 @@ class Run {
     for (int attempt = 1; attempt <= max_attempts; ++attempt) {
       o.attempts = attempt;
       RETURN_IF_ERROR(DropStaged(*session, table_name));
+      DropRejects(*session, recipe);
       {
         Watchdog watchdog(session.get(), project_.defaults.timeout_seconds);
         built = session->Execute(sql);
@@ -799,6 +838,9 @@ class Run {
       std::string where = node.loc.ToString();
       return built.WithContext(where + ": building " + node.name + " failed");
     }
+    ReportRejects(*session, recipe, o);
+    for (const std::string& note : recipe.notes) o.notes.push_back(note);
+    for (const std::string& note : o.notes) LOG_WARN("runner", "{}: {}", node.name, note);
     MaybeCrash("after_build", node.name);
     ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
     o.rows = count.ScalarInt();
@@ -983,7 +1025,8 @@ nlohmann::json RunReport::ToJson() const {
                           {"error", t.error},
                           {"checks", checks},
                           {"drift", t.drift},
-                          {"partitions", t.partitions}});
+                          {"partitions", t.partitions},
+                          {"notes", t.notes}});
   }
   return {{"run_id", run_id},
           {"mode", mode},

@@ -57,6 +57,7 @@ struct TaskOutcome {
   nlohmann::json drift;  // null, or {added, removed, changed[, partition]}
   nlohmann::json
       partitions;  // null, or [{partition, action, status, reason, version, rows, error}]
+  std::vector<std::string> notes;  // for the user: encoding fallbacks, rows set aside
 };
 
 struct RunReport {

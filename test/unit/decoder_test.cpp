@@ -374,3 +374,72 @@ TEST_F(DecoderTest, ZipMembersAreExtractedOnce) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_F(DecoderTest, Utf8ValidationFindsTheFirstBadByte) {
+  auto check = [&](const std::string& bytes) {
+    auto r = FindInvalidUtf8(Write("u.txt", bytes));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::nullopt;
+  };
+  EXPECT_FALSE(check("plain ascii\nline 2\n"));
+  EXPECT_FALSE(check(
+      "\xEF\xBB\xBFid,city\n1,M\xC3\xBCnchen\n2,\xE6\x9D\xB1\xE4\xBA\xAC\n3,\xF0\x9F\x9A\x8C\n"));
+  auto latin = check("id,city\n1,M\xFCnchen\n");
+  ASSERT_TRUE(latin);
+  EXPECT_EQ(latin->offset, 11u);
+  EXPECT_EQ(latin->line, 2u);
+  EXPECT_TRUE(check("overlong \xC0\xAF"));
+  EXPECT_TRUE(check("surrogate \xED\xA0\x80"));
+  EXPECT_TRUE(check("cut at the end \xE2\x82"));
+  EXPECT_TRUE(check("\xFF\xFEi\0d\0"));  // UTF-16 is not UTF-8
+  // A sequence split across the reader's 1 MiB buffers is still valid.
+  std::string big(1 << 20, 'a');
+  big[big.size() - 1] = '\xC3';
+  EXPECT_FALSE(check(big + "\xA9 tail\n"));
+  EXPECT_TRUE(check(big + "( tail\n"));
+}
+
+TEST_F(DecoderTest, CsvPlanReportsLatin1FallbackAndRaggedRows) {
+  auto decoder = FindDecoder("csv");
+  ASSERT_TRUE(decoder.ok());
+  auto latin = (*decoder)->Plan({Write("l.csv", "id,city\n1,S\xE3o Paulo\n"), "csv"});
+  ASSERT_TRUE(latin.ok()) << latin.status().message();
+  ASSERT_EQ(latin->notes.size(), 1u);
+  EXPECT_THAT(latin->notes[0], HasSubstr("not valid UTF-8 (line 2"));
+  auto rows = conn_.Query("SELECT city FROM " + latin->sql);
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  EXPECT_EQ(rows->rows[0][0], V("S\xC3\xA3o Paulo"));
+  // Said explicitly: no note.
+  auto told = (*decoder)->Plan(
+      {Write("l2.csv", "id,city\n1,S\xE3o Paulo\n"), "csv", {{"encoding", "ISO-8859-1"}}});
+  ASSERT_TRUE(told.ok());
+  EXPECT_TRUE(told->notes.empty());
+  auto unknown = (*decoder)->Plan({Write("l3.csv", "a\n1\n"), "csv", {{"encoding", "ebcdic"}}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.status().message(), HasSubstr("options.encoding: 'ebcdic'"));
+  // Ragged rows go to a rejects table the build reads back.
+  auto ragged = (*decoder)->Plan({Write("r.csv", "a,b\n1,2\n3,4,5\n6\n7,8\n"), "csv"});
+  ASSERT_TRUE(ragged.ok());
+  ASSERT_FALSE(ragged->rejects_table.empty());
+  auto loaded = conn_.Query("SELECT count(*) FROM " + ragged->sql);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->ScalarInt(), 2);
+  auto rejects = conn_.Query("SELECT line FROM temp." + ragged->rejects_table + " ORDER BY line");
+  ASSERT_TRUE(rejects.ok()) << rejects.status().message();
+  ASSERT_EQ(rejects->rows.size(), 2u);
+  EXPECT_EQ(rejects->rows[0][0], V("3"));
+  EXPECT_EQ(rejects->rows[1][0], V("4"));
+  auto padded = (*decoder)->Plan({Write("p.csv", "a,b\n1,2\n6\n"), "csv", {{"ragged", "pad"}}});
+  ASSERT_TRUE(padded.ok());
+  EXPECT_TRUE(padded->rejects_table.empty());
+  auto all = conn_.Query("SELECT count(*), count(b) FROM " + padded->sql);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->rows[0][0], V("2"));
+  EXPECT_EQ(all->rows[0][1], V("1"));
+}
+
+}  // namespace
+}  // namespace sluice
