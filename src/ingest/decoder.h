@@ -23,6 +23,9 @@ struct DecodeRequest {
   nlohmann::json options = nlohmann::json::object();  // the source/table `options:`
   bool all_text = false;  // load every column as text (sources with `columns:`)
   std::string cache_dir;  // where a decoder may write files derived from the object
+  // Several objects of the same shape (an API's pages) read in one scan;
+  // when set, `path` is ignored. Only for decoders that ReadsManyFiles.
+  std::vector<std::string> paths;
 };
 
 // How to read one object: the SQL, what the user must be told about it
@@ -31,8 +34,8 @@ struct DecodeRequest {
 struct DecodePlan {
   std::string sql;
   std::vector<std::string> notes;
-  std::string rejects_table;  // "" = none; else read with the build's session
-  std::string rejects_scan;
+  // Temp tables (rejects, scans) the reader fills; read with the build's session.
+  std::vector<std::pair<std::string, std::string>> rejects;
 };
 
 class Decoder {
@@ -43,8 +46,10 @@ class Decoder {
   // The full plan; decoders that inspect the file or report override it.
   virtual Result<DecodePlan> Plan(const DecodeRequest& request) const {
     ASSIGN_OR_RETURN(std::string sql, TableSql(request));
-    return DecodePlan{std::move(sql), {}, "", ""};
+    return DecodePlan{std::move(sql), {}, {}};
   }
+  // True when one read can take request.paths (several objects at once).
+  virtual bool ReadsManyFiles(const DecodeRequest& /*request*/) const { return false; }
   // The file extension raw objects of this format are stored with.
   virtual std::string Extension() const = 0;
 };

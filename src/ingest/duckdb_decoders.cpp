@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 
+#include "core/fs.h"
 #include "core/strings.h"
 #include "ingest/decoder.h"
 #include "ingest/html_table.h"
@@ -34,6 +35,19 @@ std::string Literal(const nlohmann::json& v) {
   return QuoteLiteral(v.dump());
 }
 
+// The file argument of a DuckDB reader: 'a' or ['a', 'b', ...].
+std::string FilesArg(const DecodeRequest& req) {
+  if (req.paths.empty()) return QuoteLiteral(req.path);
+  std::vector<std::string> quoted;
+  quoted.reserve(req.paths.size());
+  for (const std::string& p : req.paths) quoted.push_back(QuoteLiteral(p));
+  return "[" + Join(quoted, ", ") + "]";
+}
+
+std::vector<std::string> FilesOf(const DecodeRequest& req) {
+  return req.paths.empty() ? std::vector<std::string>{req.path} : req.paths;
+}
+
 class CsvDecoder final : public Decoder {
  public:
   explicit CsvDecoder(std::string delimiter) : delimiter_(std::move(delimiter)) {}
@@ -52,7 +66,8 @@ class CsvDecoder final : public Decoder {
                                                             {"timestamp_format", "timestampformat"},
                                                             {"compression", "compression"},
                                                             {"null_padding", "null_padding"}};
-    std::string sql = "read_csv(" + QuoteLiteral(req.path);
+    std::string sql = "read_csv(" + FilesArg(req);
+    if (!req.paths.empty()) sql += ", union_by_name=true";
     bool has_delim = false, has_header = false;
     for (const auto& [key, value] : req.options.items()) {
       auto it = kMap.find(key);
@@ -94,14 +109,38 @@ class CsvDecoder final : public Decoder {
       }
       r.options["encoding"] = encoding;
     } else {
-      ASSIGN_OR_RETURN(std::optional<Utf8Error> bad, FindInvalidUtf8(req.path));
-      if (bad) {
+      std::vector<std::string> files = FilesOf(req);
+      std::vector<std::string> bad_notes;
+      for (const std::string& file : files) {
+        ASSIGN_OR_RETURN(std::optional<Utf8Error> bad, FindInvalidUtf8(file));
+        if (bad) {
+          bad_notes.push_back(
+              "not valid UTF-8 (" + (files.size() > 1 ? Basename(file) + " " : std::string()) +
+              "line " + std::to_string(bad->line) + ", byte " + std::to_string(bad->offset) +
+              "): read as Latin-1; set options.encoding (utf-8, latin-1 or utf-16) to say "
+              "which it is");
+        }
+      }
+      if (!bad_notes.empty() && bad_notes.size() < files.size()) {
+        // Mixed encodings: each file on its own, each with its own reading.
+        DecodePlan mixed;
+        std::vector<std::string> reads;
+        for (const std::string& file : files) {
+          DecodeRequest one = req;
+          one.paths.clear();
+          one.path = file;
+          ASSIGN_OR_RETURN(DecodePlan p, Plan(one));
+          reads.push_back("SELECT * FROM " + p.sql);
+          for (const std::string& note : p.notes)
+            mixed.notes.push_back(Basename(file) + ": " + note);
+          mixed.rejects.insert(mixed.rejects.end(), p.rejects.begin(), p.rejects.end());
+        }
+        mixed.sql = "(" + Join(reads, " UNION ALL BY NAME ") + ")";
+        return mixed;
+      }
+      if (!bad_notes.empty()) {
         r.options["encoding"] = "latin-1";
-        plan.notes.push_back(
-            "not valid UTF-8 (line " + std::to_string(bad->line) + ", byte " +
-            std::to_string(bad->offset) +
-            "): read as Latin-1; set options.encoding (utf-8, latin-1 or utf-16) to say which "
-            "it is");
+        plan.notes = std::move(bad_notes);
       }
     }
     std::string ragged = r.options.value("ragged", "report");
@@ -114,13 +153,20 @@ class CsvDecoder final : public Decoder {
     ASSIGN_OR_RETURN(plan.sql, TableSql(r));
     if (ragged == "report") {
       uint64_t n = counter.fetch_add(1);
-      plan.rejects_table = "sluice_rejects_" + std::to_string(n);
-      plan.rejects_scan = "sluice_reject_scans_" + std::to_string(n);
+      std::string table = "sluice_rejects_" + std::to_string(n);
+      std::string scan = "sluice_reject_scans_" + std::to_string(n);
+      plan.rejects.emplace_back(table, scan);
       plan.sql.pop_back();  // the closing parenthesis
-      plan.sql += ", store_rejects=true, rejects_table=" + QuoteLiteral(plan.rejects_table) +
-                  ", rejects_scan=" + QuoteLiteral(plan.rejects_scan) + ")";
+      plan.sql += ", store_rejects=true, rejects_table=" + QuoteLiteral(table) +
+                  ", rejects_scan=" + QuoteLiteral(scan) + ")";
     }
     return plan;
+  }
+
+  // DuckDB keeps rejected rows only for a scan without union_by_name, so
+  // several CSV objects are read together only when ragged rows are padded.
+  bool ReadsManyFiles(const DecodeRequest& req) const override {
+    return req.options.is_object() && req.options.value("ragged", "report") == "pad";
   }
 
   std::string Extension() const override { return delimiter_ == "\t" ? "tsv" : "csv"; }
@@ -198,11 +244,14 @@ class JsonDecoder final : public Decoder {
       if (path.rfind("$.", 0) == 0) path = path.substr(2);
       for (const std::string& part : Split(path, '.')) expr += "." + QuoteIdent(part);
       // The whole document is one JSON object: let the reader take all of it.
-      std::error_code ec;
-      uint64_t size = std::filesystem::file_size(req.path, ec);
-      uint64_t max_object = std::max<uint64_t>(16 << 20, ec ? 0 : size + 1);
+      uint64_t max_object = 16 << 20;
+      for (const std::string& file : FilesOf(req)) {
+        std::error_code ec;
+        uint64_t size = std::filesystem::file_size(file, ec);
+        if (!ec) max_object = std::max<uint64_t>(max_object, size + 1);
+      }
       std::string sql =
-          "(SELECT unnest(" + expr + ", max_depth := 2) FROM read_json(" + QuoteLiteral(req.path) +
+          "(SELECT unnest(" + expr + ", max_depth := 2) FROM read_json(" + FilesArg(req) +
           ", format='auto', maximum_object_size=" + std::to_string(max_object) + ") r)";
       if (req.all_text) return "(SELECT COLUMNS(*)::VARCHAR FROM " + sql + ")";
       return sql;
@@ -220,8 +269,9 @@ class JsonDecoder final : public Decoder {
                QuoteLiteral(req.path) + ", format='array')) WHERE sluice_row > 1)";
       }
     }
-    std::string sql = "read_json(" + QuoteLiteral(req.path);
+    std::string sql = "read_json(" + FilesArg(req);
     sql += ndjson_ ? ", format='newline_delimited'" : ", format='auto'";
+    if (!req.paths.empty()) sql += ", union_by_name=true";
     if (req.options.contains("sample_size")) {
       sql += ", sample_size=" + Literal(req.options["sample_size"]);
     }
@@ -236,6 +286,10 @@ class JsonDecoder final : public Decoder {
     return sql;
   }
   std::string Extension() const override { return ndjson_ ? "ndjson" : "json"; }
+  // Arrays of arrays carry their own header per file: those are read one by one.
+  bool ReadsManyFiles(const DecodeRequest& req) const override {
+    return ndjson_ || (req.options.is_object() && req.options.contains("records"));
+  }
 
  private:
   bool ndjson_;
@@ -244,11 +298,13 @@ class JsonDecoder final : public Decoder {
 class ParquetDecoder final : public Decoder {
  public:
   Result<std::string> TableSql(const DecodeRequest& req) const override {
-    std::string sql = "read_parquet(" + QuoteLiteral(req.path) + ")";
+    std::string sql =
+        "read_parquet(" + FilesArg(req) + (req.paths.empty() ? ")" : ", union_by_name=true)");
     if (req.all_text) return "(SELECT COLUMNS(*)::VARCHAR FROM " + sql + ")";
     return sql;
   }
   std::string Extension() const override { return "parquet"; }
+  bool ReadsManyFiles(const DecodeRequest&) const override { return true; }
 };
 
 }  // namespace

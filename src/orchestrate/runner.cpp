@@ -457,7 +457,18 @@ class Run {
       nlohmann::json options = src->format_options;
       for (const auto& [k, v] : table->format_options.items()) options[k] = v;
       std::vector<std::string> reads;
-      for (const StoredObject& obj : objects) {
+      DecodeRequest many{"", format, options, false, DerivedCacheDir(), {}};
+      for (const StoredObject& obj : objects) many.paths.push_back(obj.local_path);
+      bool one_scan = objects.size() > 1 && src->format != "zip" && decoder->ReadsManyFiles(many);
+      if (one_scan) {
+        // An API's pages: one reader over all of them.
+        Result<DecodePlan> plan = decoder->Plan(many);
+        if (!plan.ok()) return plan.status().WithContext(table->loc.ToString());
+        r.notes = plan->notes;
+        r.rejects = plan->rejects;
+        reads.push_back("SELECT * FROM " + plan->sql);
+      }
+      for (const StoredObject& obj : one_scan ? std::vector<StoredObject>{} : objects) {
         std::string path = obj.local_path;
         if (src->format == "zip") {
           Result<std::string> member =
@@ -469,9 +480,7 @@ class Run {
         if (!plan.ok()) return plan.status().WithContext(table->loc.ToString());
         std::string label = objects.size() > 1 ? " (object " + obj.sha256.substr(0, 12) + ")" : "";
         for (const std::string& note : plan->notes) r.notes.push_back(note + label);
-        if (!plan->rejects_table.empty()) {
-          r.rejects.emplace_back(plan->rejects_table, plan->rejects_scan);
-        }
+        r.rejects.insert(r.rejects.end(), plan->rejects.begin(), plan->rejects.end());
         reads.push_back("SELECT * FROM " + plan->sql);
       }
       if (reads.empty() && opt_.mode == RunMode::kPlan) reads.push_back("SELECT 1");

@@ -99,6 +99,30 @@ struct FixtureServer::Impl {
   std::atomic<bool> stopping{false};
   mutable std::mutex mu;
   std::map<std::string, int> counts;  // GUARDED_BY(mu)
+  // Parsed JSON files for the paging routes, by path and mtime (benchmarks
+  // page through large files; parsing them per request would measure that).
+  std::map<std::string, std::pair<int64_t, std::shared_ptr<const nlohmann::json>>>
+      json_cache;  // GUARDED_BY(mu)
+
+  std::shared_ptr<const nlohmann::json> LoadJson(const std::string& rel) {
+    if (!SafePath(rel)) return nullptr;
+    std::string path = opt.root + "/" + rel;
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return nullptr;
+    int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    {
+      std::lock_guard lock(mu);
+      auto it = json_cache.find(path);
+      if (it != json_cache.end() && it->second.first == mtime) return it->second.second;
+    }
+    bool ok = false;
+    std::string text = ReadAll(path, &ok);
+    if (!ok) return nullptr;
+    auto doc = std::make_shared<const nlohmann::json>(nlohmann::json::parse(text, nullptr, false));
+    std::lock_guard lock(mu);
+    json_cache[path] = {mtime, doc};
+    return doc;
+  }
 
   int Bump(const std::string& key) {
     std::lock_guard lock(mu);
@@ -292,14 +316,13 @@ struct FixtureServer::Impl {
   void Pages(const httplib::Request& req, httplib::Response& res, const std::string& style,
              const std::string& rel) {
     Bump("pages/" + style);
-    bool ok = false;
-    std::string text = SafePath(rel) ? ReadAll(opt.root + "/" + rel, &ok) : "";
-    nlohmann::json all = ok ? nlohmann::json::parse(text, nullptr, false) : nlohmann::json();
-    if (!all.is_array()) {
+    std::shared_ptr<const nlohmann::json> doc = LoadJson(rel);
+    if (!doc || !doc->is_array()) {
       res.status = 404;
       res.set_content("no JSON array at " + rel, "text/plain");
       return;
     }
+    const nlohmann::json& all = *doc;
     auto param = [&](const char* name, size_t fallback) -> size_t {
       return req.has_param(name) ? std::stoul(req.get_param_value(name)) : fallback;
     };

@@ -423,22 +423,72 @@ TEST_F(DecoderTest, CsvPlanReportsLatin1FallbackAndRaggedRows) {
   // Ragged rows go to a rejects table the build reads back.
   auto ragged = (*decoder)->Plan({Write("r.csv", "a,b\n1,2\n3,4,5\n6\n7,8\n"), "csv"});
   ASSERT_TRUE(ragged.ok());
-  ASSERT_FALSE(ragged->rejects_table.empty());
+  ASSERT_EQ(ragged->rejects.size(), 1u);
   auto loaded = conn_.Query("SELECT count(*) FROM " + ragged->sql);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
   EXPECT_EQ(loaded->ScalarInt(), 2);
-  auto rejects = conn_.Query("SELECT line FROM temp." + ragged->rejects_table + " ORDER BY line");
+  auto rejects =
+      conn_.Query("SELECT line FROM temp." + ragged->rejects[0].first + " ORDER BY line");
   ASSERT_TRUE(rejects.ok()) << rejects.status().message();
   ASSERT_EQ(rejects->rows.size(), 2u);
   EXPECT_EQ(rejects->rows[0][0], V("3"));
   EXPECT_EQ(rejects->rows[1][0], V("4"));
   auto padded = (*decoder)->Plan({Write("p.csv", "a,b\n1,2\n6\n"), "csv", {{"ragged", "pad"}}});
   ASSERT_TRUE(padded.ok());
-  EXPECT_TRUE(padded->rejects_table.empty());
+  EXPECT_TRUE(padded->rejects.empty());
   auto all = conn_.Query("SELECT count(*), count(b) FROM " + padded->sql);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->rows[0][0], V("2"));
   EXPECT_EQ(all->rows[0][1], V("1"));
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST_F(DecoderTest, ManyObjectsInOneScan) {
+  auto csv = FindDecoder("csv");
+  ASSERT_TRUE(csv.ok());
+  DecodeRequest many;
+  many.format = "csv";
+  many.paths = {Write("p1.csv", "id,a\n1,x\n"), Write("p2.csv", "id,b\n2,y\n")};
+  EXPECT_FALSE((*csv)->ReadsManyFiles(many));  // rejects need one file per scan
+  many.options = {{"ragged", "pad"}};
+  ASSERT_TRUE((*csv)->ReadsManyFiles(many));
+  auto plan = (*csv)->Plan(many);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto rows = conn_.Query("SELECT id, a, b FROM " + plan->sql + " ORDER BY id");
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  ASSERT_EQ(rows->rows.size(), 2u);  // columns matched by name across pages
+  EXPECT_EQ(rows->rows[1][2], V("y"));
+  // Mixed encodings: each file is read with its own.
+  many.paths.push_back(Write("p3.csv", "id,a\n3,M\xFCnchen\n"));
+  auto mixed = (*csv)->Plan(many);
+  ASSERT_TRUE(mixed.ok()) << mixed.status().message();
+  ASSERT_EQ(mixed->notes.size(), 1u);
+  EXPECT_THAT(mixed->notes[0], HasSubstr("p3.csv: not valid UTF-8 (line 2"));
+  auto all = conn_.Query("SELECT a FROM " + mixed->sql + " WHERE id = 3");
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(all->rows[0][0], V("M\xC3\xBCnchen"));
+  auto json = FindDecoder("json");
+  DecodeRequest pages;
+  pages.format = "json";
+  pages.options = {{"records", "data"}};
+  pages.paths = {Write("j1.json", R"({"data": [{"id": 1}]})"),
+                 Write("j2.json", R"({"data": [{"id": 2, "extra": true}]})")};
+  ASSERT_TRUE((*json)->ReadsManyFiles(pages));
+  auto jp = (*json)->Plan(pages);
+  ASSERT_TRUE(jp.ok());
+  auto jr = conn_.Query("SELECT count(*), count(extra) FROM " + jp->sql);
+  ASSERT_TRUE(jr.ok()) << jr.status().message() << "\n" << jp->sql;
+  EXPECT_EQ(jr->rows[0][0], V("2"));
+  EXPECT_EQ(jr->rows[0][1], V("1"));
+  // Census-style arrays of arrays are read one file at a time.
+  DecodeRequest census;
+  census.format = "json";
+  EXPECT_FALSE((*json)->ReadsManyFiles(census));
 }
 
 }  // namespace
