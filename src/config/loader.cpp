@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -28,14 +29,14 @@ const std::vector<std::string> kServerKeys = {"listen", "tokens"};
 const std::vector<std::string> kSourceKeys = {
     "name",     "description",  "fetch",       "format", "options", "tables",
     "schedule", "partition",    "freshness",   "tags",   "member",  "key",
-    "columns",  "columns_only", "null_values", "filter", "checks"};
+    "columns",  "columns_only", "null_values", "filter", "checks",  "skip_patterns"};
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
 const std::vector<std::string> kSingleTableKeys = {
-    "member", "key", "columns", "columns_only", "null_values", "filter", "checks"};
-const std::vector<std::string> kTableKeys = {"member",  "format",       "options",     "key",
-                                             "columns", "columns_only", "null_values", "filter",
-                                             "checks",  "tags",         "description"};
+    "member", "key", "columns", "columns_only", "null_values", "filter", "checks", "skip_patterns"};
+const std::vector<std::string> kTableKeys = {
+    "member",      "format", "options", "key",  "columns",     "columns_only",
+    "null_values", "filter", "checks",  "tags", "description", "skip_patterns"};
 const std::vector<std::string> kFetchKeys = {
     "url",           "headers",    "paginate",  "method",  "params",
     "body",          "timeout",    "retries",   "backoff", "connect_timeout",
@@ -699,6 +700,17 @@ class Loader {
           ReadStringList(*e, errs, "a list of strings").value_or(std::vector<std::string>{});
     }
     if (const YamlEntry* e = m.Find("filter")) table->filter = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("skip_patterns")) {
+      table->skip_patterns = ReadStringList(*e, errs, "a list of regular expressions")
+                                 .value_or(std::vector<std::string>{});
+      for (const std::string& p : table->skip_patterns) {
+        try {
+          std::regex re(p, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+          errs.At(e->line, "skip_patterns: '" + p + "' is not a valid regular expression");
+        }
+      }
+    }
     if (const YamlEntry* e = m.Find("checks")) table->checks = ReadChecks(*e, errs);
   }
 
@@ -731,6 +743,15 @@ class Loader {
               errs.At(f.value, f.key + ": expected a list", f.line);
             } else if (f.key == "patch" && !f.value.IsMap()) {
               errs.At(f.value, "patch: expected a mapping of pattern: replacement", f.line);
+            } else if (f.key == "patch") {
+              nlohmann::json patches = YamlToJson(f.value);
+              for (auto it = patches.begin(); it != patches.end(); ++it) {
+                try {
+                  std::regex re(it.key(), std::regex::ECMAScript);
+                } catch (const std::regex_error&) {
+                  errs.At(f.line, "patch: '" + it.key() + "' is not a valid regular expression");
+                }
+              }
             } else if (f.key == "formats") {
               (void)ReadStringList(f, errs, "a list of formats such as [\"%d/%m/%Y\"]");
             } else if (f.key == "description") {

@@ -55,6 +55,7 @@ struct TableSpec {
   bool columns_only = false;
   std::vector<std::string> null_values;
   std::string filter;
+  std::vector<std::string> skip_patterns;  // rows whose text matches one are skipped (logged)
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;
   SourceLoc loc;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -26,6 +27,7 @@
 #include "ingest/zip_member.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
+#include "transform/phases.h"
 #include "transform/publication.h"
 
 namespace sluice {
@@ -102,6 +104,9 @@ nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& a
   if (added.empty() && removed.empty() && changed.empty()) return nullptr;
   return {{"added", added}, {"removed", removed}, {"changed", changed}};
 }
+
+// Bumped when the SQL the phase compiler generates changes meaning.
+constexpr const char* kPhasesVersion = "phases-1";
 
 struct FetchedSource {
   std::vector<StoredObject> objects;
@@ -439,7 +444,24 @@ class Run {
     bool is_view = false;
     std::vector<std::string> notes;                            // from the decoders
     std::vector<std::pair<std::string, std::string>> rejects;  // reader temp tables to report
+    std::string issues_sql;   // column phases: fills _sluice.issues (@ASSET@, @VERSION@)
+    std::string cleanup_sql;  // column phases: drops the stage table
   };
+
+  // The columns of the raw objects (read as text), in order, across objects.
+  Result<std::vector<std::string>> InputColumns(const std::vector<PhaseInput>& inputs) {
+    ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+    std::vector<std::string> columns;
+    std::set<std::string> seen;
+    for (const PhaseInput& in : inputs) {
+      ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, in.read_sql));
+      for (const auto& c : schema) {
+        std::string name = c.value("name", "");
+        if (seen.insert(name).second) columns.push_back(name);
+      }
+    }
+    return columns;
+  }
 
   Result<Recipe> MakeRecipe(const AssetNode& node, const std::vector<StoredObject>& objects,
                             const std::string& physical_token) {
@@ -449,17 +471,16 @@ class Run {
       auto [src, table] = tables_.at(node.name);
       std::string format = FormatOf(*src, *table);
       ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder(format));
-      if (!table->columns.empty()) {
-        return Status::Invalid(table->loc.ToString() +
-                               ": `columns:` cleaning is not supported by this build yet; remove "
-                               "it to load the columns as DuckDB infers them");
-      }
       nlohmann::json options = src->format_options;
       for (const auto& [k, v] : table->format_options.items()) options[k] = v;
+      bool cleaned = !table->columns.empty();
       std::vector<std::string> reads;
+      std::vector<PhaseInput> phase_inputs;
       DecodeRequest many{"", format, options, false, DerivedCacheDir(), {}};
       for (const StoredObject& obj : objects) many.paths.push_back(obj.local_path);
-      bool one_scan = objects.size() > 1 && src->format != "zip" && decoder->ReadsManyFiles(many);
+      // Cleaned tables read each object on its own: record numbers are per object.
+      bool one_scan =
+          !cleaned && objects.size() > 1 && src->format != "zip" && decoder->ReadsManyFiles(many);
       if (one_scan) {
         // An API's pages: one reader over all of them.
         Result<DecodePlan> plan = decoder->Plan(many);
@@ -476,18 +497,49 @@ class Run {
           if (!member.ok()) return member.status().WithContext(table->loc.ToString());
           path = *member;
         }
-        Result<DecodePlan> plan = decoder->Plan({path, format, options, false, DerivedCacheDir()});
+        Result<DecodePlan> plan =
+            decoder->Plan({path, format, options, cleaned, DerivedCacheDir()});
         if (!plan.ok()) return plan.status().WithContext(table->loc.ToString());
         std::string label = objects.size() > 1 ? " (object " + obj.sha256.substr(0, 12) + ")" : "";
         for (const std::string& note : plan->notes) r.notes.push_back(note + label);
         r.rejects.insert(r.rejects.end(), plan->rejects.begin(), plan->rejects.end());
         reads.push_back("SELECT * FROM " + plan->sql);
+        phase_inputs.push_back({plan->sql, obj.sha256});
       }
       if (reads.empty() && opt_.mode == RunMode::kPlan) reads.push_back("SELECT 1");
       nlohmann::json config = ContentConfig(src->config);
       config["__table"] = table->name;
+      if (cleaned) {
+        // The fields.yaml entries the phases use, and the phase compiler's version.
+        config["__phases"] = kPhasesVersion;
+        for (const ColumnSpec& col : table->columns) {
+          auto spec = project_.fields.find(col.field);
+          if (spec != project_.fields.end()) {
+            config["__fields"][col.field] = {{"type", spec->second.type},
+                                             {"pattern", spec->second.pattern}};
+          }
+        }
+      }
       r.fingerprint = Fingerprint(config, format, engine);
       r.create_sql = "CREATE TABLE " + physical_token + " AS " + Join(reads, " UNION ALL BY NAME ");
+      if (cleaned && !phase_inputs.empty()) {
+        ASSIGN_OR_RETURN(std::vector<std::string> columns, InputColumns(phase_inputs));
+        ASSIGN_OR_RETURN(PhaseSql phases,
+                         CompilePhases(*table, phase_inputs, columns, project_.fields));
+        static std::atomic<uint64_t> stages{0};
+        std::string stage = "temp." + QuoteIdent("sluice_stage_" + std::to_string(stages++));
+        auto with_stage = [&](std::string sql) {
+          for (size_t at; (at = sql.find("@STAGE@")) != std::string::npos;)
+            sql.replace(at, 7, stage);
+          return sql;
+        };
+        std::string build = phases.build;
+        build.replace(build.find("@PHYSICAL@"), 10, physical_token);
+        r.create_sql = "DROP TABLE IF EXISTS " + stage + ";\n" + with_stage(phases.stage) + ";\n" +
+                       with_stage(build);
+        r.issues_sql = with_stage(phases.issues);
+        r.cleanup_sql = "DROP TABLE IF EXISTS " + stage;
+      }
     } else if (node.kind == AssetKind::kSeed) {
       const SeedSpec* seed = seeds_.at(node.name);
       std::string read = "read_csv(" + QuoteLiteral(seed->path) + ", header=true";
@@ -695,6 +747,57 @@ class Run {
     }
   }
 
+  // Writes the build's issues (replacing any of an earlier attempt at the same
+  // version) and summarises them for the run's output.
+  Status LogIssues(WarehouseSession& session, const std::string& asset, const std::string& version,
+                   const Recipe& recipe, TaskOutcome& o) {
+    if (recipe.issues_sql.empty()) return Status::Ok();
+    std::string sql = recipe.issues_sql;
+    for (const auto& [token, value] :
+         {std::pair<std::string, std::string>{"@ASSET@", QuoteLiteral(asset)},
+          {"@VERSION@", QuoteLiteral(version)}}) {
+      for (size_t at; (at = sql.find(token)) != std::string::npos;)
+        sql.replace(at, token.size(), value);
+    }
+    RETURN_IF_ERROR(
+        session.Execute("DELETE FROM _sluice.issues WHERE asset = " + QuoteLiteral(asset) +
+                        " AND version_id = " + QuoteLiteral(version)));
+    RETURN_IF_ERROR(session.Execute(sql));
+    ASSIGN_OR_RETURN(
+        QueryResult counts,
+        session.Query("SELECT issue_type, coalesce(field, ''), "
+                      "sum(CASE WHEN record IS NULL THEN TRY_CAST(split_part(message, ' ', 1) AS "
+                      "BIGINT) ELSE 1 END), "
+                      "count(*) FILTER (WHERE record IS NULL) FROM _sluice.issues WHERE asset = " +
+                      QuoteLiteral(asset) + " AND version_id = " + QuoteLiteral(version) +
+                      " GROUP BY ALL ORDER BY 3 DESC, 1, 2"));
+    if (counts.rows.empty()) return Status::Ok();
+    int64_t total = 0;
+    bool bounded = false;
+    std::vector<std::string> parts;
+    for (const auto& row : counts.rows) {
+      int64_t n = std::stoll(row[2].value_or("0"));
+      total += n;
+      bounded = bounded || row[3].value_or("0") != "0";
+      std::string field = row[1].value_or("");
+      parts.push_back(
+          fmt::format("{} {}{}", n, row[0].value_or(""), field.empty() ? "" : " (" + field + ")"));
+    }
+    if (parts.size() > 8) {
+      parts.resize(8);
+      parts.push_back("...");
+    }
+    o.notes.push_back(fmt::format(
+        "{} issue(s): {}{}; see _sluice.issues (sluice query \"select * from _sluice.issues where "
+        "asset = '{}'\")",
+        total, Join(parts, ", "),
+        bounded ? fmt::format("; beyond {} per object, field and issue type only a count is kept",
+                              kIssueRowsPerKind)
+                : "",
+        asset));
+    return Status::Ok();
+  }
+
   void DropRejects(WarehouseSession& session, const Recipe& recipe) {
     for (const auto& [table, scan] : recipe.rejects) {
       (void)session.Execute("DROP TABLE IF EXISTS temp." + QuoteIdent(table) +
@@ -848,6 +951,14 @@ class Run {
       return built.WithContext(where + ": building " + node.name + " failed");
     }
     ReportRejects(*session, recipe, o);
+    if (!recipe.issues_sql.empty() || !recipe.cleanup_sql.empty()) {
+      Status logged = LogIssues(*session, node.name, version, recipe, o);
+      (void)session->Execute(recipe.cleanup_sql);
+      if (!logged.ok()) {
+        (void)DropStaged(*session, table_name);
+        return logged.WithContext(node.loc.ToString() + ": writing the issue log failed");
+      }
+    }
     for (const std::string& note : recipe.notes) o.notes.push_back(note);
     for (const std::string& note : o.notes) LOG_WARN("runner", "{}: {}", node.name, note);
     MaybeCrash("after_build", node.name);

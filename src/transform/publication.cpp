@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/strings.h"
+#include "transform/phases.h"
 
 namespace sluice {
 namespace {
@@ -103,7 +104,8 @@ Status EnsureInternalSchema(WarehouseSession& session) {
       "CREATE TABLE IF NOT EXISTS _sluice.check_results ("
       "  run_id BIGINT, asset VARCHAR, partition_key VARCHAR, version_id VARCHAR,"
       "  check_name VARCHAR, severity VARCHAR, status VARCHAR, failing_rows BIGINT,"
-      "  sample VARCHAR, checked_at TIMESTAMP);");
+      "  sample VARCHAR, checked_at TIMESTAMP);" +
+      IssueTableDdl() + ";");
 }
 
 Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock) {

@@ -1,0 +1,376 @@
+#include "transform/phases.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/strings.h"
+
+namespace sluice {
+namespace {
+
+std::string Lit(const std::string& s) { return QuoteLiteral(s); }
+std::string Id(const std::string& s) { return QuoteIdent(s); }
+
+std::string JsonText(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// The name a stage column has for one phase of a field.
+std::string Phase(const char* phase, const std::string& field) {
+  return Id(std::string("__") + phase + "_" + field);
+}
+
+constexpr const char* kWhitespace = "' ' || chr(9) || chr(10) || chr(13) || chr(160)";
+
+// The SQL converting text x to the field type; NULL when it does not convert.
+Result<std::string> Convert(const std::string& type, const std::string& x,
+                            const nlohmann::json& options) {
+  const std::string num = R"('[+-]?((\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+)')";
+  auto formats = [&](const char* fallback_cast) -> std::string {
+    if (options.contains("formats") && options["formats"].is_array() &&
+        !options["formats"].empty()) {
+      std::vector<std::string> list;
+      for (const auto& f : options["formats"]) list.push_back(Lit(JsonText(f)));
+      std::string parsed = "try_strptime(" + x + ", [" + Join(list, ", ") + "])";
+      return std::string(fallback_cast) == "DATE" ? "CAST(" + parsed + " AS DATE)" : parsed;
+    }
+    return std::string("TRY_CAST(") + x + " AS " + fallback_cast + ")";
+  };
+  if (type.empty() || type == "text") return x;
+  if (type == "integer" || type == "bigint") {
+    return fmt::format(
+        R"(CASE WHEN regexp_full_match({0}, '[+-]?(\d{{1,3}}(,\d{{3}})+|\d+)(\.0+)?') THEN TRY_CAST(regexp_replace(regexp_replace({0}, ',', '', 'g'), '\.0+$', '') AS {1}) END)",
+        x, type == "integer" ? "INTEGER" : "BIGINT");
+  }
+  if (type == "decimal") {
+    return fmt::format("CASE WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS "
+                       "DECIMAL(38, 10)) END",
+                       x, num);
+  }
+  if (type == "double") {
+    return fmt::format(
+        R"(CASE WHEN regexp_full_match({0}, '[+-]?((\d{{1,3}}(,\d{{3}})+|\d+)(\.\d*)?|\.\d+)([eE][+-]?\d+)?') THEN TRY_CAST(replace({0}, ',', '') AS DOUBLE) END)",
+        x);
+  }
+  if (type == "boolean") {
+    return fmt::format(
+        "CASE WHEN lower({0}) IN ('true', 't', 'yes', 'y', '1', 'on') THEN true "
+        "WHEN lower({0}) IN ('false', 'f', 'no', 'n', '0', 'off') THEN false END",
+        x);
+  }
+  if (type == "date") return formats("DATE");
+  if (type == "datetime") return formats("TIMESTAMP");
+  if (type == "time") return "TRY_CAST(" + x + " AS TIME)";
+  if (type == "uri") {
+    return fmt::format(R"(CASE WHEN regexp_full_match({0}, '[A-Za-z][A-Za-z0-9+.-]*://\S+') THEN {0} END)",
+                       x);
+  }
+  if (type == "latitude" || type == "longitude") {
+    int bound = type == "latitude" ? 90 : 180;
+    return fmt::format(
+        "CASE WHEN TRY_CAST({0} AS DOUBLE) BETWEEN -{1} AND {1} THEN TRY_CAST({0} AS DOUBLE) END", x,
+        bound);
+  }
+  if (type == "json") return fmt::format("CASE WHEN json_valid({0}) THEN CAST({0} AS JSON) END", x);
+  if (type == "category") {
+    std::string sql = "CASE lower(" + x + ")";
+    if (!options.contains("values") || !options["values"].is_array()) {
+      return Status::Invalid("type category needs values: [...]");
+    }
+    for (const auto& v : options["values"]) {
+      std::string value = JsonText(v);
+      std::string lower;
+      for (char c : value) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      sql += " WHEN " + Lit(lower) + " THEN " + Lit(value);
+    }
+    return sql + " END";
+  }
+  return Status::Invalid("unknown field type '" + type + "'");
+}
+
+std::string Describe(const std::string& type) {
+  if (type == "uri") return "URI (scheme://...)";
+  if (type == "category") return "value of the category";
+  return type;
+}
+
+}  // namespace
+
+std::string StorageType(const std::string& t) {
+  if (t == "integer") return "INTEGER";
+  if (t == "bigint") return "BIGINT";
+  if (t == "decimal") return "DECIMAL(38, 10)";
+  if (t == "double" || t == "latitude" || t == "longitude") return "DOUBLE";
+  if (t == "boolean") return "BOOLEAN";
+  if (t == "date") return "DATE";
+  if (t == "datetime") return "TIMESTAMP";
+  if (t == "time") return "TIME";
+  if (t == "json") return "JSON";
+  return "VARCHAR";
+}
+
+std::string IssueTableDdl() {
+  return "CREATE TABLE IF NOT EXISTS _sluice.issues ("
+         "  asset VARCHAR NOT NULL, version_id VARCHAR NOT NULL, object_sha256 VARCHAR,"
+         "  record BIGINT, field VARCHAR, issue_type VARCHAR NOT NULL, value VARCHAR,"
+         "  message VARCHAR, severity VARCHAR NOT NULL,"
+         "  logged_at TIMESTAMP DEFAULT current_timestamp)";
+}
+
+Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseInput>& inputs,
+                               const std::vector<std::string>& input_columns,
+                               const std::map<std::string, FieldSpec>& fields,
+                               int issue_rows_per_kind) {
+  PhaseSql out;
+  if (inputs.empty()) return Status::Invalid("no raw objects to clean");
+  std::set<std::string> present(input_columns.begin(), input_columns.end());
+  std::map<std::string, std::string> lower_present;
+  for (const std::string& c : input_columns) {
+    std::string l;
+    for (char ch : c) l += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    lower_present[l] = c;
+  }
+  auto find_input = [&](const std::string& name, const SourceLoc& loc) -> Result<std::string> {
+    if (present.count(name)) return name;
+    std::string l;
+    for (char ch : name) l += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto it = lower_present.find(l);
+    if (it != lower_present.end()) return it->second;  // header case differs: accept it
+    return Status::Invalid(loc.ToString() + ": input column '" + name +
+                           "' is not in the data" + DidYouMeanHint(name, input_columns) +
+                           "; its columns are: " + Join(input_columns, ", "));
+  };
+
+  // raw: every object's rows, numbered in file order.
+  std::vector<std::string> reads;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    reads.push_back(fmt::format(
+        "SELECT *, row_number() OVER () AS \"__rec\", {} AS \"__obj\", {} AS \"__ord\" FROM {}",
+        Lit(inputs[i].object_sha256), i, inputs[i].read_sql));
+  }
+  // normalise: trim, null tokens; skip patterns.
+  std::vector<std::string> null_tokens = {Lit("")};
+  for (const std::string& v : table.null_values) null_tokens.push_back(Lit(v));
+  std::vector<std::string> norm_cols;
+  std::vector<std::string> whole_row;
+  for (const std::string& c : input_columns) {
+    std::string trimmed = "trim(CAST(" + Id(c) + " AS VARCHAR), " + kWhitespace + ")";
+    norm_cols.push_back("CASE WHEN " + trimmed + " IN (" + Join(null_tokens, ", ") +
+                        ") THEN NULL ELSE " + trimmed + " END AS " + Id(c));
+    whole_row.push_back("coalesce(" + Id(c) + ", '')");
+  }
+  std::string skip = "false";
+  if (!table.skip_patterns.empty()) {
+    std::vector<std::string> tests;
+    for (const std::string& p : table.skip_patterns) {
+      tests.push_back("regexp_matches(concat_ws(',', " + Join(whole_row, ", ") + "), " + Lit(p) + ")");
+    }
+    skip = Join(tests, " OR ");
+  }
+
+  // map, patch, harmonise, default — per field.
+  std::set<std::string> used_inputs;
+  std::vector<std::string> mapped, patched, converted, ranged, defaulted;
+  std::vector<std::string> issue_selects;
+  std::set<std::string> field_names;
+  std::map<std::string, std::string> field_types;
+  for (const ColumnSpec& col : table.columns) field_types[col.field] = col.type;
+  for (const ColumnSpec& col : table.columns) {
+    const std::string& f = col.field;
+    if (!field_names.insert(f).second) {
+      return Status::Invalid(col.loc.ToString() + ": field '" + f +
+                             "' is mapped twice; give one input column each field");
+    }
+    ASSIGN_OR_RETURN(std::string input, find_input(col.input, col.loc));
+    used_inputs.insert(input);
+    std::string m = Id(input);
+    if (col.options.contains("concat")) {
+      std::vector<std::string> parts = {Id(input)};
+      for (const auto& extra : col.options["concat"]) {
+        ASSIGN_OR_RETURN(std::string other, find_input(JsonText(extra), col.loc));
+        used_inputs.insert(other);
+        parts.push_back(Id(other));
+      }
+      m = "nullif(concat_ws(' ', " + Join(parts, ", ") + "), '')";
+    }
+    mapped.push_back(m + " AS " + Phase("m", f));
+    std::string p = Phase("m", f);
+    if (col.options.contains("patch") && col.options["patch"].is_object()) {
+      for (const auto& [pattern, replacement] : col.options["patch"].items()) {
+        p = "regexp_replace(" + p + ", " + Lit(pattern) + ", " + Lit(JsonText(replacement)) +
+            ", 'g')";
+      }
+    }
+    patched.push_back(p + " AS " + Phase("p", f));
+    ASSIGN_OR_RETURN(std::string c, Convert(col.type, Phase("p", f), col.options));
+    std::string storage = StorageType(col.type);
+    converted.push_back("CAST(" + c + " AS " + storage + ") AS " + Phase("c", f));
+    std::string r = Phase("c", f);
+    std::string range_text;
+    if (col.options.contains("range") && col.options["range"].is_array() &&
+        col.options["range"].size() == 2) {
+      const nlohmann::json& lo = col.options["range"][0];
+      const nlohmann::json& hi = col.options["range"][1];
+      std::vector<std::string> conds;
+      if (!lo.is_null()) conds.push_back(Phase("c", f) + " >= CAST(" + Lit(JsonText(lo)) + " AS " + storage + ")");
+      if (!hi.is_null()) conds.push_back(Phase("c", f) + " <= CAST(" + Lit(JsonText(hi)) + " AS " + storage + ")");
+      if (!conds.empty()) r = "CASE WHEN " + Join(conds, " AND ") + " THEN " + Phase("c", f) + " END";
+      range_text = "[" + (lo.is_null() ? "" : JsonText(lo)) + ", " + (hi.is_null() ? "" : JsonText(hi)) + "]";
+    }
+    ranged.push_back(r + " AS " + Phase("t", f));
+    std::string d = Phase("t", f);
+    std::string default_text;
+    if (col.options.contains("default")) {
+      const nlohmann::json& def = col.options["default"];
+      if (def.is_object() && def.contains("field")) {
+        std::string other = JsonText(def["field"]);
+        if (!field_types.count(other)) {
+          return Status::Invalid(col.loc.ToString() + ": default: field '" + other +
+                                 "' is not one of this table's fields");
+        }
+        d = "coalesce(" + Phase("t", f) + ", TRY_CAST(" + Phase("t", other) + " AS " + storage + "))";
+        default_text = "field " + other;
+      } else {
+        d = "coalesce(" + Phase("t", f) + ", CAST(" + Lit(JsonText(def)) + " AS " + storage + "))";
+        default_text = JsonText(def);
+      }
+    }
+    defaulted.push_back(d + " AS " + Id(f));
+
+    // Issues for this field.
+    auto issue = [&](const std::string& where, const std::string& type, const std::string& value,
+                     const std::string& message, const char* severity) {
+      issue_selects.push_back(fmt::format(
+          "SELECT \"__obj\" AS obj, \"__ord\" AS ord, \"__rec\" AS rec, {} AS field, {} AS "
+          "issue_type, CAST({} AS VARCHAR) AS value, {} AS message, '{}' AS severity FROM @STAGE@ "
+          "WHERE NOT \"__skip\" AND {}",
+          Lit(f), Lit(type), value, message, severity, where));
+    };
+    if (p != Phase("m", f)) {
+      issue(Phase("m", f) + " IS DISTINCT FROM " + Phase("p", f), "patched", Phase("m", f),
+            "'patched to ''' || coalesce(" + Phase("p", f) + ", 'null') || ''''", "info");
+    }
+    if (!col.type.empty() && col.type != "text") {
+      issue(Phase("p", f) + " IS NOT NULL AND " + Phase("c", f) + " IS NULL",
+            "invalid_" + col.type, Phase("p", f),
+            "'''' || " + Phase("p", f) + " || ''' is not a valid " + Describe(col.type) +
+                "; set to null'",
+            "warn");
+    }
+    if (!range_text.empty()) {
+      issue(Phase("c", f) + " IS NOT NULL AND " + Phase("t", f) + " IS NULL", "out_of_range",
+            Phase("p", f),
+            "'''' || " + Phase("p", f) + " || ''' is outside the range " + range_text +
+                "; set to null'",
+            "warn");
+    }
+    if (!default_text.empty()) {
+      issue(Phase("t", f) + " IS NULL AND " + Id(f) + " IS NOT NULL", "defaulted", Phase("p", f),
+            Lit("no usable value; set to the default (" + default_text + ")"), "info");
+    }
+    auto spec = fields.find(f);
+    if (spec != fields.end() && !spec->second.pattern.empty()) {
+      issue(Phase("p", f) + " IS NOT NULL AND NOT regexp_full_match(" + Phase("p", f) + ", " +
+                Lit(spec->second.pattern) + ")",
+            "pattern_mismatch", Phase("p", f),
+            "'''' || " + Phase("p", f) + " || ''' does not match the pattern of field " + f +
+                " in fields.yaml (kept)'",
+            "warn");
+    }
+  }
+  // Unlisted input columns keep their names, unless columns_only.
+  std::vector<std::string> unlisted;
+  if (!table.columns_only) {
+    for (const std::string& c : input_columns) {
+      if (used_inputs.count(c)) continue;
+      if (field_names.count(c)) {
+        return Status::Invalid(table.loc.ToString() + ": input column '" + c +
+                               "' has the name of a field another column maps to; map it too, "
+                               "or set columns_only: true");
+      }
+      unlisted.push_back(c);
+    }
+  }
+  for (const ColumnSpec& col : table.columns) out.fields.push_back(col.field);
+  for (const std::string& c : unlisted) out.fields.push_back(c);
+
+  std::vector<std::string> carry = {"\"__obj\"", "\"__ord\"", "\"__rec\"", "\"__skip\""};
+  std::vector<std::string> unlisted_ids;
+  for (const std::string& c : unlisted) unlisted_ids.push_back(Id(c));
+  auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  std::string stage = "CREATE TEMP TABLE @STAGE@ AS\nWITH raw AS (" +
+                      Join(reads, " UNION ALL BY NAME ") + "),\nnorm AS (SELECT \"__obj\", \"__ord\", \"__rec\", " +
+                      Join(norm_cols, ", ") + " FROM raw),\n";
+  stage += "mapped AS (SELECT " +
+           Join(with(with(carry, mapped), unlisted_ids), ", ") + " FROM (SELECT *, (" + skip +
+           ") AS \"__skip\" FROM norm)),\n";
+  stage += "patched AS (SELECT *" + (patched.empty() ? "" : ", " + Join(patched, ", ")) +
+           " FROM mapped),\n";
+  stage += "converted AS (SELECT *" + (converted.empty() ? "" : ", " + Join(converted, ", ")) +
+           " FROM patched),\n";
+  stage += "ranged AS (SELECT *" + (ranged.empty() ? "" : ", " + Join(ranged, ", ")) +
+           " FROM converted)\n";
+  stage += "SELECT *" + (defaulted.empty() ? "" : ", " + Join(defaulted, ", ")) + " FROM ranged";
+  out.stage = stage;
+
+  std::vector<std::string> field_ids;
+  for (const std::string& f : out.fields) field_ids.push_back(Id(f));
+  std::string where = "NOT \"__skip\"";
+  if (!table.filter.empty()) where += " AND (" + table.filter + ")";
+  std::vector<std::string> key_ids;
+  for (const std::string& k : table.key) {
+    if (!std::count(out.fields.begin(), out.fields.end(), k)) {
+      return Status::Invalid(table.loc.ToString() + ": key column '" + k +
+                             "' is not one of the cleaned columns (" + Join(out.fields, ", ") + ")");
+    }
+    key_ids.push_back(Id(k));
+  }
+  std::string build = "CREATE TABLE @PHYSICAL@ AS SELECT " + Join(field_ids, ", ") +
+                      " FROM @STAGE@ WHERE " + where;
+  if (!key_ids.empty()) {
+    // De-duplicate: the last row (last object, last record) wins.
+    build += " QUALIFY row_number() OVER (PARTITION BY " + Join(key_ids, ", ") +
+             " ORDER BY \"__ord\" DESC, \"__rec\" DESC) = 1";
+    std::vector<std::string> key_text;
+    for (const std::string& k : key_ids) key_text.push_back("coalesce(CAST(" + k + " AS VARCHAR), 'null')");
+    issue_selects.push_back(
+        "SELECT \"__obj\", \"__ord\", \"__rec\", " + Lit(Join(table.key, ",")) +
+        ", 'duplicate', concat_ws(',', " + Join(key_text, ", ") +
+        "), 'duplicate key; dropped for the later row (record ' || \"__winner\" || ')', 'warn' "
+        "FROM (SELECT *, row_number() OVER w AS \"__n\", first_value(\"__rec\") OVER w AS "
+        "\"__winner\" FROM @STAGE@ WHERE " + where + " WINDOW w AS (PARTITION BY " +
+        Join(key_ids, ", ") + " ORDER BY \"__ord\" DESC, \"__rec\" DESC)) WHERE \"__n\" > 1");
+  }
+  if (!table.skip_patterns.empty()) {
+    issue_selects.push_back(
+        "SELECT \"__obj\", \"__ord\", \"__rec\", NULL, 'skipped_row', NULL, 'row matches a "
+        "skip_patterns entry; skipped', 'info' FROM @STAGE@ WHERE \"__skip\"");
+  }
+  out.build = build;
+  if (issue_selects.empty()) {
+    out.issues = "";
+  } else {
+    out.issues = fmt::format(
+        "INSERT INTO _sluice.issues (asset, version_id, object_sha256, record, field, issue_type, "
+        "value, message, severity)\n"
+        "WITH found AS ({}),\n"
+        "ranked AS (SELECT *, row_number() OVER (PARTITION BY obj, field, issue_type ORDER BY "
+        "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM found)\n"
+        "SELECT @ASSET@, @VERSION@, obj, rec, field, issue_type, value, message, severity FROM "
+        "ranked WHERE n <= {}\n"
+        "UNION ALL SELECT @ASSET@, @VERSION@, obj, NULL, field, issue_type, NULL, "
+        "(total - {}) || ' more ' || issue_type || ' issues in this object not listed', severity "
+        "FROM ranked WHERE n = {}",
+        Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
+        issue_rows_per_kind + 1);
+  }
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,52 @@
+// Column phases (DESIGN §2): a source table with `columns:` is read as text
+// and cleaned by SQL generated here, in order: normalise (trim, null tokens,
+// skip patterns) → map (input columns onto fields; concat) → patch (regex
+// replacements) → harmonise (the field type vocabulary; range) → default (a
+// value or another field) → filter → de-duplicate by key (the last row wins).
+// Every value that could not be converted, was out of range, patched or
+// defaulted, and every dropped duplicate or skipped row, becomes a row of the
+// issue log. All of it is set-based SQL; nothing loops over rows in C++.
+// Pure functions of the table spec and the project's fields.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/project.h"
+#include "core/status.h"
+
+namespace sluice {
+
+// One raw object's rows as text: a table expression (e.g. read_csv(...,
+// all_varchar=true)) and the object's hash, for record numbers and issues.
+struct PhaseInput {
+  std::string read_sql;
+  std::string object_sha256;
+};
+
+struct PhaseSql {
+  // Statements, in order, with @STAGE@ (a temp table name), @PHYSICAL@ (the
+  // build's relation), @ASSET@ and @VERSION@ (literals) to substitute:
+  std::string stage;   // CREATE TEMP TABLE @STAGE@ AS ... (through harmonise + default)
+  std::string build;   // CREATE TABLE @PHYSICAL@ AS ... (filter, de-duplicate)
+  std::string issues;  // INSERT INTO _sluice.issues ... (bounded per object, field, type)
+  std::vector<std::string> fields;  // the output columns, in order
+};
+
+// Issues kept per (object, field, issue type); beyond it only a count.
+inline constexpr int kIssueRowsPerKind = 100;
+
+// The SQL for one table's phases over its raw objects. `input_columns` are
+// the columns the raw data has (read as text), in file order.
+Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseInput>& inputs,
+                               const std::vector<std::string>& input_columns,
+                               const std::map<std::string, FieldSpec>& fields,
+                               int issue_rows_per_kind = kIssueRowsPerKind);
+
+// The DuckDB type a field type is stored as ("integer" -> INTEGER, ...).
+std::string StorageType(const std::string& field_type);
+
+// Creates _sluice.issues when missing.
+std::string IssueTableDdl();
+
+}  // namespace sluice
