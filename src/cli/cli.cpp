@@ -67,6 +67,14 @@ const CommandDef kCommands[] = {
        app->add_option("--limit", a->limit, "How many runs");
      },
      CmdRuns},
+    {"check",
+     "Check a file (or URL) against a source's config: decode, clean, check; loads nothing",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("source", a->asset, "Source (or source table) name")->required();
+       app->add_option("file", a->target, "A local file or an http(s) URL")->required();
+       app->add_option("--limit", a->limit, "Issue rows listed per table");
+     },
+     CmdCheck},
     {"lineage", "Show an asset's upstream and downstream assets",
      [](CLI::App* app, CommandArgs* a) { app->add_option("asset", a->asset, "Asset name"); },
      CmdLineage},

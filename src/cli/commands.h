@@ -14,5 +14,6 @@ int CmdTest(const GlobalOptions& global, const CommandArgs& args);
 int CmdQuery(const GlobalOptions& global, const CommandArgs& args);
 int CmdRuns(const GlobalOptions& global, const CommandArgs& args);
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
+int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
 
 }  // namespace sluice

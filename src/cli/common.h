@@ -32,6 +32,7 @@ struct CommandArgs {
   std::string dir;
   std::string example;
   std::string asset;
+  std::string target;  // check: a file or URL
   int limit = 20;
   int64_t run_id = 0;
 };

@@ -46,9 +46,10 @@ Result<std::string> Convert(const std::string& type, const std::string& x,
         x, type == "integer" ? "INTEGER" : "BIGINT");
   }
   if (type == "decimal") {
-    return fmt::format("CASE WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS "
-                       "DECIMAL(38, 10)) END",
-                       x, num);
+    return fmt::format(
+        "CASE WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS "
+        "DECIMAL(38, 10)) END",
+        x, num);
   }
   if (type == "double") {
     return fmt::format(
@@ -65,14 +66,14 @@ Result<std::string> Convert(const std::string& type, const std::string& x,
   if (type == "datetime") return formats("TIMESTAMP");
   if (type == "time") return "TRY_CAST(" + x + " AS TIME)";
   if (type == "uri") {
-    return fmt::format(R"(CASE WHEN regexp_full_match({0}, '[A-Za-z][A-Za-z0-9+.-]*://\S+') THEN {0} END)",
-                       x);
+    return fmt::format(
+        R"(CASE WHEN regexp_full_match({0}, '[A-Za-z][A-Za-z0-9+.-]*://\S+') THEN {0} END)", x);
   }
   if (type == "latitude" || type == "longitude") {
     int bound = type == "latitude" ? 90 : 180;
     return fmt::format(
-        "CASE WHEN TRY_CAST({0} AS DOUBLE) BETWEEN -{1} AND {1} THEN TRY_CAST({0} AS DOUBLE) END", x,
-        bound);
+        "CASE WHEN TRY_CAST({0} AS DOUBLE) BETWEEN -{1} AND {1} THEN TRY_CAST({0} AS DOUBLE) END",
+        x, bound);
   }
   if (type == "json") return fmt::format("CASE WHEN json_valid({0}) THEN CAST({0} AS JSON) END", x);
   if (type == "category") {
@@ -139,8 +140,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     for (char ch : name) l += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     auto it = lower_present.find(l);
     if (it != lower_present.end()) return it->second;  // header case differs: accept it
-    return Status::Invalid(loc.ToString() + ": input column '" + name +
-                           "' is not in the data" + DidYouMeanHint(name, input_columns) +
+    return Status::Invalid(loc.ToString() + ": input column '" + name + "' is not in the data" +
+                           DidYouMeanHint(name, input_columns) +
                            "; its columns are: " + Join(input_columns, ", "));
   };
 
@@ -166,7 +167,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   if (!table.skip_patterns.empty()) {
     std::vector<std::string> tests;
     for (const std::string& p : table.skip_patterns) {
-      tests.push_back("regexp_matches(concat_ws(',', " + Join(whole_row, ", ") + "), " + Lit(p) + ")");
+      tests.push_back("regexp_matches(concat_ws(',', " + Join(whole_row, ", ") + "), " + Lit(p) +
+                      ")");
     }
     skip = Join(tests, " OR ");
   }
@@ -215,10 +217,14 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       const nlohmann::json& lo = col.options["range"][0];
       const nlohmann::json& hi = col.options["range"][1];
       std::vector<std::string> conds;
-      if (!lo.is_null()) conds.push_back(Phase("c", f) + " >= CAST(" + Lit(JsonText(lo)) + " AS " + storage + ")");
-      if (!hi.is_null()) conds.push_back(Phase("c", f) + " <= CAST(" + Lit(JsonText(hi)) + " AS " + storage + ")");
-      if (!conds.empty()) r = "CASE WHEN " + Join(conds, " AND ") + " THEN " + Phase("c", f) + " END";
-      range_text = "[" + (lo.is_null() ? "" : JsonText(lo)) + ", " + (hi.is_null() ? "" : JsonText(hi)) + "]";
+      if (!lo.is_null())
+        conds.push_back(Phase("c", f) + " >= CAST(" + Lit(JsonText(lo)) + " AS " + storage + ")");
+      if (!hi.is_null())
+        conds.push_back(Phase("c", f) + " <= CAST(" + Lit(JsonText(hi)) + " AS " + storage + ")");
+      if (!conds.empty())
+        r = "CASE WHEN " + Join(conds, " AND ") + " THEN " + Phase("c", f) + " END";
+      range_text = "[" + (lo.is_null() ? "" : JsonText(lo)) + ", " +
+                   (hi.is_null() ? "" : JsonText(hi)) + "]";
     }
     ranged.push_back(r + " AS " + Phase("t", f));
     std::string d = Phase("t", f);
@@ -231,7 +237,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
           return Status::Invalid(col.loc.ToString() + ": default: field '" + other +
                                  "' is not one of this table's fields");
         }
-        d = "coalesce(" + Phase("t", f) + ", TRY_CAST(" + Phase("t", other) + " AS " + storage + "))";
+        d = "coalesce(" + Phase("t", f) + ", TRY_CAST(" + Phase("t", other) + " AS " + storage +
+            "))";
         default_text = "field " + other;
       } else {
         d = "coalesce(" + Phase("t", f) + ", CAST(" + Lit(JsonText(def)) + " AS " + storage + "))";
@@ -254,8 +261,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
             "'patched to ''' || coalesce(" + Phase("p", f) + ", 'null') || ''''", "info");
     }
     if (!col.type.empty() && col.type != "text") {
-      issue(Phase("p", f) + " IS NOT NULL AND " + Phase("c", f) + " IS NULL",
-            "invalid_" + col.type, Phase("p", f),
+      issue(Phase("p", f) + " IS NOT NULL AND " + Phase("c", f) + " IS NULL", "invalid_" + col.type,
+            Phase("p", f),
             "'''' || " + Phase("p", f) + " || ''' is not a valid " + Describe(col.type) +
                 "; set to null'",
             "warn");
@@ -305,11 +312,11 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     return a;
   };
   std::string stage = "CREATE TEMP TABLE @STAGE@ AS\nWITH raw AS (" +
-                      Join(reads, " UNION ALL BY NAME ") + "),\nnorm AS (SELECT \"__obj\", \"__ord\", \"__rec\", " +
+                      Join(reads, " UNION ALL BY NAME ") +
+                      "),\nnorm AS (SELECT \"__obj\", \"__ord\", \"__rec\", " +
                       Join(norm_cols, ", ") + " FROM raw),\n";
-  stage += "mapped AS (SELECT " +
-           Join(with(with(carry, mapped), unlisted_ids), ", ") + " FROM (SELECT *, (" + skip +
-           ") AS \"__skip\" FROM norm)),\n";
+  stage += "mapped AS (SELECT " + Join(with(with(carry, mapped), unlisted_ids), ", ") +
+           " FROM (SELECT *, (" + skip + ") AS \"__skip\" FROM norm)),\n";
   stage += "patched AS (SELECT *" + (patched.empty() ? "" : ", " + Join(patched, ", ")) +
            " FROM mapped),\n";
   stage += "converted AS (SELECT *" + (converted.empty() ? "" : ", " + Join(converted, ", ")) +
@@ -327,25 +334,28 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   for (const std::string& k : table.key) {
     if (!std::count(out.fields.begin(), out.fields.end(), k)) {
       return Status::Invalid(table.loc.ToString() + ": key column '" + k +
-                             "' is not one of the cleaned columns (" + Join(out.fields, ", ") + ")");
+                             "' is not one of the cleaned columns (" + Join(out.fields, ", ") +
+                             ")");
     }
     key_ids.push_back(Id(k));
   }
-  std::string build = "CREATE TABLE @PHYSICAL@ AS SELECT " + Join(field_ids, ", ") +
-                      " FROM @STAGE@ WHERE " + where;
+  std::string build =
+      "CREATE TABLE @PHYSICAL@ AS SELECT " + Join(field_ids, ", ") + " FROM @STAGE@ WHERE " + where;
   if (!key_ids.empty()) {
     // De-duplicate: the last row (last object, last record) wins.
     build += " QUALIFY row_number() OVER (PARTITION BY " + Join(key_ids, ", ") +
              " ORDER BY \"__ord\" DESC, \"__rec\" DESC) = 1";
     std::vector<std::string> key_text;
-    for (const std::string& k : key_ids) key_text.push_back("coalesce(CAST(" + k + " AS VARCHAR), 'null')");
+    for (const std::string& k : key_ids)
+      key_text.push_back("coalesce(CAST(" + k + " AS VARCHAR), 'null')");
     issue_selects.push_back(
         "SELECT \"__obj\", \"__ord\", \"__rec\", " + Lit(Join(table.key, ",")) +
         ", 'duplicate', concat_ws(',', " + Join(key_text, ", ") +
         "), 'duplicate key; dropped for the later row (record ' || \"__winner\" || ')', 'warn' "
         "FROM (SELECT *, row_number() OVER w AS \"__n\", first_value(\"__rec\") OVER w AS "
-        "\"__winner\" FROM @STAGE@ WHERE " + where + " WINDOW w AS (PARTITION BY " +
-        Join(key_ids, ", ") + " ORDER BY \"__ord\" DESC, \"__rec\" DESC)) WHERE \"__n\" > 1");
+        "\"__winner\" FROM @STAGE@ WHERE " +
+        where + " WINDOW w AS (PARTITION BY " + Join(key_ids, ", ") +
+        " ORDER BY \"__ord\" DESC, \"__rec\" DESC)) WHERE \"__n\" > 1");
   }
   if (!table.skip_patterns.empty()) {
     issue_selects.push_back(
