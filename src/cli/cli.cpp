@@ -75,6 +75,12 @@ const CommandDef kCommands[] = {
        app->add_option("--limit", a->limit, "Issue rows listed per table");
      },
      CmdCheck},
+    {"rollback", "Publish an older version of an asset again",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("asset", a->asset, "Asset name")->required();
+       app->add_option("--to", a->target, "Version id (or a prefix); default: the previous one");
+     },
+     CmdRollback},
     {"lineage", "Show an asset's upstream and downstream assets",
      [](CLI::App* app, CommandArgs* a) { app->add_option("asset", a->asset, "Asset name"); },
      CmdLineage},

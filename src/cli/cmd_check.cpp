@@ -50,12 +50,14 @@ int CmdCheck(const GlobalOptions& global, const CommandArgs& args) {
       for (const auto& c : t["issue_counts"]) {
         rows.push_back({c["issue_type"], c["field"], c["count"], c["severity"]});
       }
-      std::printf("issues:\n%s", RenderTable({"issue", "field", "count", "severity"}, rows).c_str());
+      std::printf("issues:\n%s",
+                  RenderTable({"issue", "field", "count", "severity"}, rows).c_str());
       nlohmann::json detail = nlohmann::json::array();
       for (const auto& i : t["issues"]) {
         detail.push_back({i["record"], i["field"], i["issue_type"], i["value"], i["message"]});
       }
-      std::printf("%s", RenderTable({"record", "field", "issue", "value", "message"}, detail).c_str());
+      std::printf("%s",
+                  RenderTable({"record", "field", "issue", "value", "message"}, detail).c_str());
     } else {
       std::printf("issues: none\n");
     }
@@ -69,8 +71,9 @@ int CmdCheck(const GlobalOptions& global, const CommandArgs& args) {
                             .c_str());
     }
   }
-  std::printf("\n%s\n", code == kExitOk ? "ok: no blocking check failed"
-                                        : "failed: a blocking check failed or a table is unreadable");
+  std::printf("\n%s\n", code == kExitOk
+                            ? "ok: no blocking check failed"
+                            : "failed: a blocking check failed or a table is unreadable");
   return code;
 }
 

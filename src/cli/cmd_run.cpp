@@ -25,7 +25,13 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
     int64_t r = t.value("rows", int64_t{-1});
     if (r > 0 && status == "success") total_rows += r;
     if (mode == "plan") {
-      rows.push_back({t["asset"], t["kind"], t["action"], t["reason"], t["version"]});
+      // current → new when the version changes
+      std::string version = t.value("version", "");
+      std::string previous = t.value("previous_version", "");
+      if (!previous.empty() && previous != version && !version.empty()) {
+        version = previous.substr(0, 8) + " -> " + version.substr(0, 8);
+      }
+      rows.push_back({t["asset"], t["kind"], t["action"], t["reason"], version});
     } else {
       rows.push_back({t["asset"], t["kind"], status,
                       r >= 0 ? nlohmann::json(r) : nlohmann::json(nullptr), t["reason"],

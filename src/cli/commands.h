@@ -15,5 +15,6 @@ int CmdQuery(const GlobalOptions& global, const CommandArgs& args);
 int CmdRuns(const GlobalOptions& global, const CommandArgs& args);
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
 int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
+int CmdRollback(const GlobalOptions& global, const CommandArgs& args);
 
 }  // namespace sluice

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "config/loader.h"
@@ -12,6 +13,7 @@
 #include "engine/workspace.h"
 #include "orchestrate/runner.h"
 #include "transform/publication.h"
+#include "transform/rollback.h"
 #include "warehouse/duckdb.h"
 
 namespace sluice {
@@ -140,10 +142,66 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "query") return HandleQuery(request);
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
+    if (cmd == "rollback") return HandleRollback(request);
     return ErrorResponse("unknown engine request '" + cmd + "'");
   } catch (const std::exception& e) {
     return ErrorResponse(std::string("internal error: ") + e.what(), 1);
   }
+}
+
+nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
+  // A publication: it waits for a running command like a run does.
+  std::lock_guard run_lock(run_mu_);
+  Workspace ws = LoadWorkspace(project_root_, env_name_);
+  if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
+  std::string asset = request.value("asset", "");
+  if (!ws.graph.Find(asset)) {
+    std::vector<std::string> names;
+    for (const AssetNode& n : ws.graph.nodes) names.push_back(n.name);
+    return ErrorResponse("no asset '" + asset + "'" + DidYouMeanHint(asset, names), 2);
+  }
+  Result<Opened*> opened = Open(ws.project);
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), 1);
+  Result<std::unique_ptr<WarehouseSession>> session = (*opened)->warehouse->Connect();
+  if (!session.ok()) return ErrorResponse(session.status().message(), 1);
+  Result<RollbackResult> done =
+      RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_);
+  if (!done.ok()) {
+    int code = done.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    return ErrorResponse(done.status().message(), code);
+  }
+  AssetVersionRecord v;
+  v.asset = asset;
+  v.version_id = done->to.version_id;
+  v.fingerprint = done->to.fingerprint;
+  v.inputs = done->to.inputs;
+  v.schema = done->to.schema;
+  v.rows = done->to.rows;
+  v.status = "rolled_back";
+  v.created_at = v.published_at = done->to.published_at;
+  Status recorded = (*opened)->metadata->RecordVersion(v);
+  if (recorded.ok()) {
+    recorded = (*opened)->metadata->SetPublished(asset, "", v.version_id, v.published_at);
+  }
+  if (!recorded.ok()) LOG_WARN("engine", "rollback of {}: metadata: {}", asset, recorded.message());
+  // Every asset that reads this one, directly or not, rebuilds on its next run.
+  std::vector<std::string> downstream;
+  const AssetNode* node = ws.graph.Find(asset);
+  std::vector<std::string> queue(node->downstream.begin(), node->downstream.end());
+  std::set<std::string> seen;
+  while (!queue.empty()) {
+    std::string next = queue.back();
+    queue.pop_back();
+    if (!seen.insert(next).second) continue;
+    downstream.push_back(next);
+    for (const std::string& d : ws.graph.Find(next)->downstream) queue.push_back(d);
+  }
+  std::sort(downstream.begin(), downstream.end());
+  return Ok({{"asset", asset},
+             {"from", done->from.version_id},
+             {"to", done->to.version_id},
+             {"rows", done->to.rows},
+             {"downstream", downstream}});
 }
 
 nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink& events) {

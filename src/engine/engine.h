@@ -40,6 +40,7 @@ class Engine {
   nlohmann::json HandleQuery(const nlohmann::json& request);
   nlohmann::json HandleRuns(const nlohmann::json& request);
   nlohmann::json HandleRunDetail(const nlohmann::json& request);
+  nlohmann::json HandleRollback(const nlohmann::json& request);
 
   std::string project_root_;
   std::string env_name_;

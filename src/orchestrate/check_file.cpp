@@ -167,8 +167,7 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
       }
       std::vector<std::string> columns;
       for (const auto& c : *schema) columns.push_back(c.value("name", ""));
-      Result<PhaseSql> phases =
-          CompilePhases(*table, {{plan->sql, sha}}, columns, project.fields);
+      Result<PhaseSql> phases = CompilePhases(*table, {{plan->sql, sha}}, columns, project.fields);
       if (!phases.ok()) {
         fail(phases.status());
         continue;
@@ -202,8 +201,8 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
                                              QuoteIdent(rejects) + " ORDER BY line LIMIT 20");
       if (r.ok()) {
         for (const auto& row : r->rows) {
-          t["notes"].push_back("line " + row[0].value_or("?") + " not loaded: " +
-                               row[1].value_or(""));
+          t["notes"].push_back("line " + row[0].value_or("?") +
+                               " not loaded: " + row[1].value_or(""));
         }
       }
     }
@@ -219,10 +218,11 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
                                     "any_value(severity) AS severity" +
                                     where + " GROUP BY ALL ORDER BY count DESC, 1, 2"));
     t["issue_counts"] = Rows(counts);
-    ASSIGN_OR_RETURN(QueryResult issues,
-                     session->Query("SELECT record, field, issue_type, value, message, severity" +
-                                    where + " AND record IS NOT NULL ORDER BY record, field LIMIT " +
-                                    std::to_string(request.issue_rows)));
+    ASSIGN_OR_RETURN(
+        QueryResult issues,
+        session->Query("SELECT record, field, issue_type, value, message, severity" + where +
+                       " AND record IS NOT NULL ORDER BY record, field LIMIT " +
+                       std::to_string(request.issue_rows)));
     t["issues"] = Rows(issues);
     nlohmann::json checks = nlohmann::json::array();
     for (const CheckOutcome& c : RunChecks(*session, table->checks, QuoteIdent(relation))) {

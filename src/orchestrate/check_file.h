@@ -15,8 +15,8 @@
 namespace sluice {
 
 struct CheckFileRequest {
-  std::string source;  // a source name (or one of its tables)
-  std::string target;  // a local path or an http(s) URL
+  std::string source;    // a source name (or one of its tables)
+  std::string target;    // a local path or an http(s) URL
   int issue_rows = 100;  // issue rows listed per table (all are counted)
 };
 
