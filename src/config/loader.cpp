@@ -934,6 +934,23 @@ class Loader {
       }
       check->args = YamlToJson(args);
       default_name = check->type + "(" + *name + ")";
+    } else if (check->type == "freshness") {
+      MapReader m(args, {"column", "warn_after", "error_after"}, "freshness", errs, e.line);
+      if (!m.is_map() || args.IsNull() || !m.Find("column") ||
+          (!m.Find("warn_after") && !m.Find("error_after"))) {
+        errs.At(e.line,
+                "freshness: expected {column: a timestamp or date column, warn_after: 2h, "
+                "error_after: 1d} (a source's own freshness goes under freshness: at its top "
+                "level)");
+        return false;
+      }
+      for (const char* key : {"warn_after", "error_after"}) {
+        if (const YamlEntry* d = m.Find(key)) {
+          if (!ReadDuration(*d, errs)) return false;
+        }
+      }
+      check->args = YamlToJson(args);
+      default_name = "freshness(" + check->args.value("column", "") + ")";
     } else {
       check->args = YamlToJson(args);
       if (check->args.is_object() && check->args.contains("column") &&

@@ -262,6 +262,8 @@ class Run {
       if (!st.ok()) {
         o.status = "failed";
         o.error = Redact(st.message());
+      } else if (opt_.mode != RunMode::kPlan) {
+        SourceFreshness(*node, o);
       }
     }
     o.ms = MonotonicMillis() - t0;
@@ -289,6 +291,31 @@ class Run {
           {"error", o.error}});
     std::lock_guard lock(mu_);
     outcomes_[name] = std::move(o);
+  }
+
+  // A source's freshness: the age of its last successful fetch (fetch log).
+  void SourceFreshness(const AssetNode& node, TaskOutcome& o) {
+    if (node.kind != AssetKind::kSource) return;
+    const SourceSpec* src = tables_.at(node.name).first;
+    if (src->freshness.is_null()) return;
+    int64_t age = -1;
+    Result<std::vector<FetchRecord>> log = res_.metadata->ListFetches(src->name, 500);
+    if (log.ok()) {
+      for (const FetchRecord& r : *log) {
+        if (r.error.empty() && !r.sha256.empty()) {
+          age = std::max<int64_t>(0, (res_.clock->Now() - r.started_at) / 1000000);
+          break;
+        }
+      }
+    }
+    CheckOutcome c = FreshnessOutcome("freshness(" + src->name + ")", src->freshness, age,
+                                      "the last successful fetch");
+    RecordChecks(node.name, o.version_id, {c});
+    if (c.Blocks() && (o.status == "success" || o.status == "skipped")) {
+      o.status = "check_failed";
+      o.error = c.message;
+    }
+    o.checks.push_back(std::move(c));
   }
 
   // The template context of a source's fetch: vars, env and the partition window.

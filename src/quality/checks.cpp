@@ -1,7 +1,11 @@
 #include "quality/checks.h"
 
-#include <map>
+#include <fmt/format.h>
 
+#include <map>
+#include <optional>
+
+#include "config/yaml_util.h"
 #include "core/strings.h"
 
 namespace sluice {
@@ -174,10 +178,70 @@ Result<std::string> CompileCheck(const CheckSpec& check, const std::string& rela
   return it->second(check, relation);
 }
 
+CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thresholds,
+                              int64_t age_seconds, const std::string& what) {
+  CheckOutcome o;
+  o.name = name;
+  auto limit = [&](const char* key) -> int64_t {
+    auto it = thresholds.find(key);
+    if (it == thresholds.end()) return -1;
+    std::optional<int64_t> s = ParseDuration(it->is_string() ? it->get<std::string>() : it->dump());
+    return s.value_or(-1);
+  };
+  int64_t warn = limit("warn_after"), error = limit("error_after");
+  auto human = [](int64_t s) {
+    if (s >= 86400) return fmt::format("{}d {}h", s / 86400, s % 86400 / 3600);
+    if (s >= 3600) return fmt::format("{}h {}m", s / 3600, s % 3600 / 60);
+    if (s >= 60) return fmt::format("{}m {}s", s / 60, s % 60);
+    return fmt::format("{}s", s);
+  };
+  o.status = "pass";
+  o.severity = error >= 0 ? Severity::kError : Severity::kWarn;
+  if (age_seconds < 0) {
+    o.status = "fail";
+    o.failing_rows = 1;
+    o.message = name + ": no " + what + " yet";
+  } else if (error >= 0 && age_seconds > error) {
+    o.status = "fail";
+    o.failing_rows = 1;
+    o.message = fmt::format("{}: {} is {} old (error_after {})", name, what, human(age_seconds),
+                            human(error));
+  } else if (warn >= 0 && age_seconds > warn) {
+    o.severity = Severity::kWarn;
+    o.status = "fail";
+    o.failing_rows = 1;
+    o.message = fmt::format("{}: {} is {} old (warn_after {})", name, what, human(age_seconds),
+                            human(warn));
+  }
+  o.sample = nlohmann::json::array({{{"age_seconds", age_seconds}}});
+  return o;
+}
+
 std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector<CheckSpec>& checks,
                                     const std::string& relation) {
   std::vector<CheckOutcome> out;
   for (const CheckSpec& check : checks) {
+    if (check.type == "freshness") {
+      // The age of the newest value of a timestamp or date column.
+      std::string column = check.args.value("column", "");
+      Result<QueryResult> age =
+          session.Query("SELECT (epoch_ms(now()) - epoch_ms(max(CAST(" + QuoteIdent(column) +
+                        " AS TIMESTAMP)))) // 1000 FROM " + relation);
+      if (!age.ok()) {
+        CheckOutcome o;
+        o.name = check.name;
+        o.severity = check.severity;
+        o.status = "error";
+        o.message = check.loc.ToString() + ": check " + check.name +
+                    " failed to run: " + age.status().message();
+        out.push_back(std::move(o));
+        continue;
+      }
+      std::optional<std::string> v = age->rows.empty() ? std::nullopt : age->rows[0][0];
+      out.push_back(FreshnessOutcome(check.name, check.args, v ? std::stoll(*v) : -1,
+                                     "the newest " + column));
+      continue;
+    }
     CheckOutcome o;
     o.name = check.name.empty() ? check.type : check.name;
     o.severity = check.severity;

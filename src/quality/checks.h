@@ -34,6 +34,12 @@ using CheckCompiler =
 Result<std::string> CompileCheck(const CheckSpec& check, const std::string& relation);
 std::vector<std::string> RegisteredCheckTypes();
 
+// Freshness: how old the newest data is against {warn_after, error_after}
+// (durations such as "2h"). Stale past error_after is a blocking failure,
+// past warn_after a warning; age_seconds < 0 means no data at all.
+CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thresholds,
+                              int64_t age_seconds, const std::string& what);
+
 // Runs checks against relation; a check whose SQL fails gets status "error".
 std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector<CheckSpec>& checks,
                                     const std::string& relation);

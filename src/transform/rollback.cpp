@@ -58,10 +58,9 @@ Result<RollbackResult> RollbackAsset(WarehouseSession& session, const std::strin
     }
     if (!target) {
       bool current_match = current.version_id.compare(0, to.size(), to) == 0;
-      return Status::Invalid(current_match
-                                 ? "version " + current.version_id + " is already public"
-                                 : "no restorable version '" + to + "' of '" + asset + "'; " +
-                                       listing());
+      return Status::Invalid(current_match ? "version " + current.version_id + " is already public"
+                                           : "no restorable version '" + to + "' of '" + asset +
+                                                 "'; " + listing());
     }
   }
   Publication p = *target;
