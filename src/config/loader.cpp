@@ -58,7 +58,7 @@ const std::vector<std::string> kScheduleMacros = {"@hourly", "@daily",    "@week
 const std::vector<std::string> kModelHeaderKeys = {
     "materialized", "strategy", "key", "checks", "tags", "description", "partition_by"};
 const std::vector<std::string> kModelDocKeys = {"description", "checks", "tags"};
-const std::vector<std::string> kMaterializations = {"view", "table", "incremental"};
+const std::vector<std::string> kMaterializations = {"view", "table", "incremental", "snapshot"};
 const std::vector<std::string> kStrategies = {"append", "merge", "replace_partition"};
 const std::vector<std::string> kSeedKeys = {"key", "column_types", "checks", "tags", "description"};
 const std::vector<std::string> kFieldKeys = {"type", "description", "pattern"};
@@ -1113,6 +1113,18 @@ class Loader {
                 "materialized: incremental needs strategy: append, merge or replace_partition");
       } else if (model->strategy == "merge" && model->key.empty()) {
         errs.At(strategy->line, "strategy: merge needs key: [columns] to merge on");
+      } else if (model->strategy == "replace_partition" && model->partition_by.is_null()) {
+        errs.At(strategy->line,
+                "strategy: replace_partition needs partition_by: [columns] (which rows a batch "
+                "replaces)");
+      }
+    } else if (model->materialized == "snapshot") {
+      if (model->key.empty()) {
+        errs.At(m.Find("materialized")->line,
+                "materialized: snapshot needs key: [columns] (what identifies a row over time)");
+      }
+      if (strategy != nullptr) {
+        errs.At(strategy->line, "strategy: only applies to materialized: incremental");
       }
     } else if (strategy != nullptr) {
       errs.At(strategy->line, "strategy: only applies to materialized: incremental");

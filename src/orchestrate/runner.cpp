@@ -27,6 +27,7 @@
 #include "ingest/zip_member.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
+#include "transform/materialize.h"
 #include "transform/phases.h"
 #include "transform/publication.h"
 
@@ -291,6 +292,137 @@ class Run {
           {"error", o.error}});
     std::lock_guard lock(mu_);
     outcomes_[name] = std::move(o);
+  }
+
+  // The run's clock as a SQL TIMESTAMP.
+  std::string NowLiteral() const {
+    return "make_timestamp(" + std::to_string(res_.clock->Now()) + ")";
+  }
+
+  // incremental and snapshot models after their first build: the model's new
+  // rows are staged as a batch, the batch is audited, then the live table is
+  // changed, re-checked and published in one transaction (DESIGN §5); a
+  // failed audit or check leaves it exactly as it was.
+  Status BuildInPlace(const AssetNode& node, const ModelSpec& model, TaskOutcome& o,
+                      const std::string& version, const nlohmann::json& inputs,
+                      const std::string& checks_hash, const Publication& prev,
+                      WarehouseSession& session) {
+    static std::atomic<uint64_t> batches{0};
+    int64_t start = MonotonicMillis();
+    o.attempts = 1;
+    std::string sql = StripSql(node.sql);
+    if (model.materialized == "incremental") {
+      TemplateContext ctx;
+      ctx.vars = project_.vars;
+      ctx.env = res_.env->name;
+      ctx.this_name = model.name;
+      ctx.is_incremental = true;
+      ASSIGN_OR_RETURN(sql, RenderTemplate(model.sql, ctx, model.sql_first_line));
+      sql = StripSql(sql);
+    }
+    std::string batch = "temp." + QuoteIdent("sluice_batch_" + std::to_string(batches++));
+    Status staged = [&]() -> Status {
+      Watchdog watchdog(&session, project_.defaults.timeout_seconds);
+      return session.Execute("DROP TABLE IF EXISTS " + batch + "; CREATE TEMP TABLE " + batch +
+                             " AS " + sql);
+    }();
+    if (!staged.ok()) {
+      return staged.WithContext(node.loc.ToString() + ": building the batch of " + node.name +
+                                " failed");
+    }
+    struct DropBatch {
+      WarehouseSession& s;
+      std::string b;
+      ~DropBatch() { (void)s.Execute("DROP TABLE IF EXISTS " + b); }
+    } drop_batch{session, batch};
+    ASSIGN_OR_RETURN(QueryResult batch_rows, session.Query("SELECT count(*) FROM " + batch));
+    std::string strategy = model.materialized == "snapshot" ? "snapshot" : model.strategy;
+    o.reason += fmt::format(" ({} {} rows)", strategy, batch_rows.ScalarInt());
+    AssetVersionRecord vrec;
+    vrec.asset = node.name;
+    vrec.version_id = version;
+    vrec.fingerprint = prev.fingerprint;
+    vrec.inputs = inputs;
+    vrec.created_at = res_.clock->Now();
+    vrec.run_id = run_id_;
+    // Audit the batch: a key twice (or null) in one batch is an error.
+    if (!model.key.empty()) {
+      ASSIGN_OR_RETURN(QueryResult problems, session.Query(BatchKeyProblemsSql(batch, model.key)));
+      if (!problems.rows.empty()) {
+        std::vector<std::string> examples;
+        for (const auto& row : problems.rows) {
+          examples.push_back(row[0].value_or("") + " (" + row[1].value_or("") + " rows)");
+        }
+        o.status = "check_failed";
+        o.error = "audit of the batch failed: key " + Join(model.key, ", ") +
+                  " is duplicated or null in the new rows: " + Join(examples, "; ") +
+                  " (a merge would keep one of them silently); the table is unchanged";
+        vrec.status = "failed_audit";
+        return res_.metadata->RecordVersion(vrec);
+      }
+    }
+    ASSIGN_OR_RETURN(nlohmann::json batch_schema, DescribeRelation(session, batch));
+    std::vector<std::string> batch_columns;
+    for (const auto& c : batch_schema) batch_columns.push_back(c.value("name", ""));
+    std::vector<std::string> partition_by;
+    if (model.partition_by.is_string()) partition_by.push_back(model.partition_by);
+    if (model.partition_by.is_array()) {
+      for (const auto& p : model.partition_by) partition_by.push_back(p.get<std::string>());
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> statements,
+                     ApplyBatchSql(strategy, prev.physical, batch, model.key, partition_by,
+                                   batch_columns, NowLiteral()));
+    Publication pub = prev;
+    pub.version_id = version;
+    pub.checks_hash = checks_hash;
+    pub.inputs = inputs;
+    pub.run_id = run_id_;
+    Result<bool> published =
+        PublishInPlace(session, pub, *res_.clock, [&](Publication* p) -> Result<bool> {
+          for (const std::string& statement : statements) {
+            Status st = session.Execute(statement);
+            if (!st.ok()) {
+              return st.WithContext(node.loc.ToString() + ": applying the batch of " + node.name +
+                                    " (" + strategy + ") failed");
+            }
+          }
+          MaybeCrash("in_place", node.name);  // applied, not yet committed
+          ASSIGN_OR_RETURN(QueryResult count, session.Query("SELECT count(*) FROM " + p->physical));
+          p->rows = count.ScalarInt();
+          ASSIGN_OR_RETURN(p->schema, DescribeRelation(session, p->physical));
+          o.checks = RunChecks(session, ChecksOf(node), p->physical);
+          return !std::any_of(o.checks.begin(), o.checks.end(),
+                              [](const CheckOutcome& c) { return c.Blocks(); });
+        });
+    if (!published.ok()) return published.status();
+    RecordChecks(node.name, version, o.checks);
+    vrec.build_ms = MonotonicMillis() - start;
+    if (!*published) {
+      std::vector<std::string> names;
+      for (const auto& c : o.checks) {
+        if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
+      }
+      o.status = "check_failed";
+      o.error = "checks failed after applying the batch; rolled back, the table is unchanged: " +
+                Join(names, "; ");
+      vrec.status = "failed_audit";
+      return res_.metadata->RecordVersion(vrec);
+    }
+    ASSIGN_OR_RETURN(std::vector<Publication> history, PublicationHistory(session, node.name));
+    pub = history.front();
+    if (prev.schema != pub.schema) o.drift = SchemaDrift(prev.schema, pub.schema);
+    o.rows = pub.rows;
+    vrec.schema = pub.schema;
+    vrec.rows = pub.rows;
+    vrec.status = "published";
+    vrec.published_at = pub.published_at;
+    RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
+    RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
+    o.status = "success";
+    std::lock_guard lock(mu_);
+    NoteVersionLocked(node.name, "", version);
+    published_[{node.name, ""}] = pub;
+    return Status::Ok();
   }
 
   // A source's freshness: the age of its last successful fetch (fetch log).
@@ -586,15 +718,13 @@ class Run {
       const ModelSpec* model = models_.at(node.name);
       // Rendered once, by the graph build that parsed it.
       std::string sql = StripSql(node.sql);
-      if (model->materialized == "incremental") {
-        return Status::Invalid(model->loc.ToString() +
-                               ": materialized: incremental is not supported by this build yet; "
-                               "use table or view");
-      }
       r.is_view = model->materialized == "view";
       r.fingerprint = Fingerprint(ContentConfig(model->header), sql, engine);
       r.create_sql =
           std::string(r.is_view ? "CREATE VIEW " : "CREATE TABLE ") + physical_token + " AS " + sql;
+      if (model->materialized == "snapshot") {
+        r.create_sql = SnapshotCreateSql(physical_token, sql, NowLiteral());
+      }
     }
     return r;
   }
@@ -946,6 +1076,15 @@ class Run {
       return Status::Ok();
     }
 
+    if (node.kind == AssetKind::kModel && prev) {
+      const ModelSpec* model = models_.at(node.name);
+      bool snapshot = model->materialized == "snapshot";
+      bool incremental =
+          model->materialized == "incremental" && prev->fingerprint == recipe.fingerprint;
+      if ((snapshot || incremental) && !opt_.full_refresh) {
+        return BuildInPlace(node, *model, o, version, inputs, checks_hash, *prev, *session);
+      }
+    }
     ASSIGN_OR_RETURN(std::string table_name, FreshPhysicalTableName(*session, node.name, version));
     std::string physical = StagedRelation(table_name);
     std::string sql = recipe.create_sql;

@@ -109,12 +109,22 @@ Status EnsureInternalSchema(WarehouseSession& session) {
 }
 
 Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock) {
+  Result<bool> done = PublishInPlace(session, std::move(p), clock,
+                                     [](Publication*) -> Result<bool> { return true; });
+  return done.ok() ? Status::Ok() : done.status();
+}
+
+Result<bool> PublishInPlace(WarehouseSession& session, Publication p, const Clock& clock,
+                            const std::function<Result<bool>(Publication*)>& change) {
   std::lock_guard lock(PublishMutex());
   // seq orders publications; strictly increasing even if the clock steps back,
   // also across restarts: it continues from the highest seq already recorded
   // (read inside the transaction, under the process's publish mutex).
   p.published_at = clock.Now();
-  return session.InTransaction([&]() -> Status {
+  bool published = false;
+  Status st = session.InTransaction([&]() -> Status {
+    ASSIGN_OR_RETURN(bool go_on, change(&p));
+    if (!go_on) return Status(StatusCode::kCheckFailed, "the change was not published");
     ASSIGN_OR_RETURN(QueryResult max_seq,
                      session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications"));
     p.seq = std::max(max_seq.ScalarInt() + 1, p.published_at);
@@ -136,6 +146,7 @@ Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clo
       for (const auto& [key, physical] : physicals) parts.push_back("SELECT * FROM " + physical);
       body = Join(parts, " UNION ALL BY NAME ");
     }
+    published = true;
     return session.Execute(
         "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS " + body +
         ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
@@ -147,6 +158,9 @@ Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clo
         std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
         std::to_string(p.published_at) + "));");
   });
+  if (st.code() == StatusCode::kCheckFailed && !published) return false;
+  if (!st.ok()) return st;
+  return true;
 }
 
 Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,13 @@ std::string StagedRelation(const std::string& table_name);
 Status EnsureInternalSchema(WarehouseSession& session);
 // Repoints the public view and records the publication, atomically.
 Status PublishVersion(WarehouseSession& session, Publication publication, const Clock& clock);
+// The same, with `change` run first inside the publishing transaction (an
+// incremental table changed in place, then re-checked): when it returns
+// false, or fails, everything it did is rolled back and nothing is published.
+// Returns whether it published. `change` may fill in the publication's rows
+// and schema.
+Result<bool> PublishInPlace(WarehouseSession& session, Publication publication, const Clock& clock,
+                            const std::function<Result<bool>(Publication*)>& change);
 // The latest publication per (asset, partition).
 Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(
     WarehouseSession& session);

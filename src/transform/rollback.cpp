@@ -31,7 +31,9 @@ Result<RollbackResult> RollbackAsset(WarehouseSession& session, const std::strin
   std::set<std::string> seen = {current.version_id};
   for (const Publication& p : history) {
     if (!seen.insert(p.version_id).second) continue;
-    if (kept.count(p.physical)) candidates.push_back(&p);
+    // An incremental table changes in place: its older versions share the
+    // current relation and cannot be restored.
+    if (kept.count(p.physical) && p.physical != current.physical) candidates.push_back(&p);
   }
   auto listing = [&] {
     std::vector<std::string> ids;

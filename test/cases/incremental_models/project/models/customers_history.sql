@@ -1,0 +1,5 @@
+/* ---
+materialized: snapshot
+key: [customer]
+--- */
+select customer, max(amount) as biggest from events group by customer
