@@ -1,11 +1,14 @@
 // The peer of `sluice run` for a local CSV: DuckDB's own load of the same
 // file through the same library, with the same memory limit, into a fresh
-// database file. Prints the seconds taken.
-//   duckdb_load FILE.csv DB_PATH [MEMORY_LIMIT]
+// database file. Prints the seconds taken and the rows loaded. With a SQL
+// file, runs that instead (a hand-written load: `@FILE@` is replaced by the
+// quoted CSV path; it must create table t).
+//   duckdb_load FILE.csv DB_PATH [MEMORY_LIMIT [SQL_FILE]]
 #include <chrono>
 #include <cstdio>
 #include <string>
 
+#include "core/fs.h"
 #include "core/strings.h"
 #include "warehouse/duckdb.h"
 
@@ -25,8 +28,19 @@ int main(int argc, char** argv) {
   }
   auto conn = db->Connect();
   if (!conn.ok()) return 1;
-  Status st = conn->Execute("CREATE TABLE t AS SELECT * FROM read_csv(" + QuoteLiteral(argv[1]) +
-                            ", header=true)");
+  std::string sql = "CREATE TABLE t AS SELECT * FROM read_csv(@FILE@, header=true)";
+  if (argc > 4) {
+    auto text = ReadFile(argv[4]);
+    if (!text.ok()) {
+      std::fprintf(stderr, "%s\n", text.status().message().c_str());
+      return 1;
+    }
+    sql = *text;
+  }
+  for (size_t at; (at = sql.find("@FILE@")) != std::string::npos;) {
+    sql.replace(at, 6, QuoteLiteral(argv[1]));
+  }
+  Status st = conn->Execute(sql);
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
     return 1;

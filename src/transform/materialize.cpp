@@ -42,8 +42,7 @@ std::string BatchKeyProblemsSql(const std::string& batch, const std::vector<std:
 }
 
 Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
-                                               const std::string& target,
-                                               const std::string& batch,
+                                               const std::string& target, const std::string& batch,
                                                const std::vector<std::string>& key,
                                                const std::vector<std::string>& partition_by,
                                                const std::vector<std::string>& batch_columns,
@@ -57,7 +56,8 @@ Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
                                     insert};
   }
   if (strategy == "replace_partition") {
-    if (partition_by.empty()) return Status::Invalid("strategy replace_partition needs partition_by");
+    if (partition_by.empty())
+      return Status::Invalid("strategy replace_partition needs partition_by");
     return std::vector<std::string>{"DELETE FROM " + target + " t WHERE EXISTS (SELECT 1 FROM " +
                                         batch + " b WHERE " + Match(partition_by, "t", "b") + ")",
                                     insert};

@@ -31,8 +31,7 @@ std::string BatchKeyProblemsSql(const std::string& batch, const std::vector<std:
 //  snapshot           close current rows that changed or disappeared (valid_to = now,
 //                     is_current = false), insert new and changed rows as current
 Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
-                                               const std::string& target,
-                                               const std::string& batch,
+                                               const std::string& target, const std::string& batch,
                                                const std::vector<std::string>& key,
                                                const std::vector<std::string>& partition_by,
                                                const std::vector<std::string>& batch_columns,

@@ -41,14 +41,15 @@ Result<std::string> Convert(const std::string& type, const std::string& x,
   };
   if (type.empty() || type == "text") return x;
   if (type == "integer" || type == "bigint") {
+    // Plain digits cast directly; only values with a separator or a decimal
+    // point pay for the pattern (which also rejects "1,2,3").
     return fmt::format(
-        R"(CASE WHEN regexp_full_match({0}, '[+-]?(\d{{1,3}}(,\d{{3}})+|\d+)(\.0+)?') THEN TRY_CAST(regexp_replace(regexp_replace({0}, ',', '', 'g'), '\.0+$', '') AS {1}) END)",
+        R"(CASE WHEN NOT contains({0}, ',') AND NOT contains({0}, '.') THEN TRY_CAST({0} AS {1}) WHEN regexp_full_match({0}, '[+-]?(\d{{1,3}}(,\d{{3}})+|\d+)(\.0+)?') THEN TRY_CAST(regexp_replace(regexp_replace({0}, ',', '', 'g'), '\.0+$', '') AS {1}) END)",
         x, type == "integer" ? "INTEGER" : "BIGINT");
   }
   if (type == "decimal") {
     return fmt::format(
-        "CASE WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS "
-        "DECIMAL(38, 10)) END",
+        R"(CASE WHEN NOT contains({0}, ',') AND regexp_full_match({0}, '[+-]?(\d+(\.\d*)?|\.\d+)') THEN TRY_CAST({0} AS DECIMAL(38, 10)) WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS DECIMAL(38, 10)) END)",
         x, num);
   }
   if (type == "double") {
@@ -176,7 +177,9 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   // map, patch, harmonise, default — per field.
   std::set<std::string> used_inputs;
   std::vector<std::string> mapped, patched, converted, ranged, defaulted;
-  std::vector<std::string> issue_selects;
+  std::vector<std::string> issue_selects;  // whole selects (duplicates, skipped rows)
+  std::vector<std::string> issue_structs;  // per-value issues, found in one pass
+  std::vector<std::string> keep;           // the stage's columns beyond the carried ones
   std::set<std::string> field_names;
   std::map<std::string, std::string> field_types;
   for (const ColumnSpec& col : table.columns) field_types[col.field] = col.type;
@@ -247,43 +250,52 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     }
     defaulted.push_back(d + " AS " + Id(f));
 
-    // Issues for this field.
-    auto issue = [&](const std::string& where, const std::string& type, const std::string& value,
+    // What the stage keeps of this field (only what issues need), and the
+    // issue conditions over it.
+    bool patched_field = p != Phase("m", f);
+    bool has_range = !range_text.empty();
+    bool has_default = !default_text.empty();
+    auto spec = fields.find(f);
+    bool has_pattern = spec != fields.end() && !spec->second.pattern.empty();
+    bool typed = !col.type.empty() && col.type != "text";
+    if (typed || patched_field || has_pattern) keep.push_back(Phase("m", f));
+    if (patched_field) keep.push_back(Phase("p", f));
+    if (has_range || has_default) keep.push_back(Phase("c", f));
+    if (has_default) keep.push_back(Phase("t", f));
+    keep.push_back(Id(f));
+    std::string text = patched_field ? Phase("p", f) : Phase("m", f);
+    std::string conv = has_range || has_default ? Phase("c", f) : Id(f);
+    std::string after_range = has_default ? Phase("t", f) : Id(f);
+    auto issue = [&](const std::string& when, const std::string& type, const std::string& value,
                      const std::string& message, const char* severity) {
-      issue_selects.push_back(fmt::format(
-          "SELECT \"__obj\" AS obj, \"__ord\" AS ord, \"__rec\" AS rec, {} AS field, {} AS "
-          "issue_type, CAST({} AS VARCHAR) AS value, {} AS message, '{}' AS severity FROM @STAGE@ "
-          "WHERE NOT \"__skip\" AND {}",
-          Lit(f), Lit(type), value, message, severity, where));
+      issue_structs.push_back(fmt::format(
+          "CASE WHEN {} THEN {{'field': {}, 'issue_type': {}, 'value': CAST({} AS VARCHAR), "
+          "'message': {}, 'severity': '{}'}} END",
+          when, Lit(f), Lit(type), value, message, severity));
     };
-    if (p != Phase("m", f)) {
+    if (patched_field) {
       issue(Phase("m", f) + " IS DISTINCT FROM " + Phase("p", f), "patched", Phase("m", f),
             "'patched to ''' || coalesce(" + Phase("p", f) + ", 'null') || ''''", "info");
     }
-    if (!col.type.empty() && col.type != "text") {
-      issue(Phase("p", f) + " IS NOT NULL AND " + Phase("c", f) + " IS NULL", "invalid_" + col.type,
-            Phase("p", f),
-            "'''' || " + Phase("p", f) + " || ''' is not a valid " + Describe(col.type) +
-                "; set to null'",
+    if (typed) {
+      issue(text + " IS NOT NULL AND " + conv + " IS NULL", "invalid_" + col.type, text,
+            "'''' || " + text + " || ''' is not a valid " + Describe(col.type) + "; set to null'",
             "warn");
     }
-    if (!range_text.empty()) {
-      issue(Phase("c", f) + " IS NOT NULL AND " + Phase("t", f) + " IS NULL", "out_of_range",
-            Phase("p", f),
-            "'''' || " + Phase("p", f) + " || ''' is outside the range " + range_text +
-                "; set to null'",
+    if (has_range) {
+      issue(conv + " IS NOT NULL AND " + after_range + " IS NULL", "out_of_range", text,
+            "'''' || " + text + " || ''' is outside the range " + range_text + "; set to null'",
             "warn");
     }
-    if (!default_text.empty()) {
-      issue(Phase("t", f) + " IS NULL AND " + Id(f) + " IS NOT NULL", "defaulted", Phase("p", f),
+    if (has_default) {
+      issue(Phase("t", f) + " IS NULL AND " + Id(f) + " IS NOT NULL", "defaulted", text,
             Lit("no usable value; set to the default (" + default_text + ")"), "info");
     }
-    auto spec = fields.find(f);
-    if (spec != fields.end() && !spec->second.pattern.empty()) {
-      issue(Phase("p", f) + " IS NOT NULL AND NOT regexp_full_match(" + Phase("p", f) + ", " +
+    if (has_pattern) {
+      issue(text + " IS NOT NULL AND NOT regexp_full_match(" + text + ", " +
                 Lit(spec->second.pattern) + ")",
-            "pattern_mismatch", Phase("p", f),
-            "'''' || " + Phase("p", f) + " || ''' does not match the pattern of field " + f +
+            "pattern_mismatch", text,
+            "'''' || " + text + " || ''' does not match the pattern of field " + f +
                 " in fields.yaml (kept)'",
             "warn");
     }
@@ -323,7 +335,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
            " FROM patched),\n";
   stage += "ranged AS (SELECT *" + (ranged.empty() ? "" : ", " + Join(ranged, ", ")) +
            " FROM converted)\n";
-  stage += "SELECT *" + (defaulted.empty() ? "" : ", " + Join(defaulted, ", ")) + " FROM ranged";
+  stage += "SELECT " + Join(with(with(carry, keep), unlisted_ids), ", ") + " FROM (SELECT *" +
+           (defaulted.empty() ? "" : ", " + Join(defaulted, ", ")) + " FROM ranged)";
   out.stage = stage;
 
   std::vector<std::string> field_ids;
@@ -363,13 +376,21 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
         "skip_patterns entry; skipped', 'info' FROM @STAGE@ WHERE \"__skip\"");
   }
   out.build = build;
+  if (!issue_structs.empty()) {
+    issue_selects.insert(
+        issue_selects.begin(),
+        "SELECT \"__obj\", \"__ord\", \"__rec\", i.field, i.issue_type, i.value, i.message, "
+        "i.severity FROM (SELECT \"__obj\", \"__ord\", \"__rec\", unnest(list_filter([" +
+            Join(issue_structs, ", ") +
+            "], x -> x IS NOT NULL)) AS i FROM @STAGE@ WHERE NOT \"__skip\")");
+  }
   if (issue_selects.empty()) {
     out.issues = "";
   } else {
     out.issues = fmt::format(
         "INSERT INTO _sluice.issues (asset, version_id, object_sha256, record, field, issue_type, "
         "value, message, severity)\n"
-        "WITH found AS ({}),\n"
+        "WITH found(obj, ord, rec, field, issue_type, value, message, severity) AS ({}),\n"
         "ranked AS (SELECT *, row_number() OVER (PARTITION BY obj, field, issue_type ORDER BY "
         "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM found)\n"
         "SELECT @ASSET@, @VERSION@, obj, rec, field, issue_type, value, message, severity FROM "
