@@ -27,16 +27,17 @@ const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_li
                                                 "keep_versions"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens"};
 const std::vector<std::string> kSourceKeys = {
-    "name",     "description",  "fetch",       "format", "options", "tables",
-    "schedule", "partition",    "freshness",   "tags",   "member",  "key",
-    "columns",  "columns_only", "null_values", "filter", "checks",  "skip_patterns"};
+    "name",        "description", "fetch",  "format",        "options",   "tables",  "schedule",
+    "partition",   "freshness",   "tags",   "member",        "key",       "columns", "columns_only",
+    "null_values", "filter",      "checks", "skip_patterns", "quarantine"};
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
-const std::vector<std::string> kSingleTableKeys = {
-    "member", "key", "columns", "columns_only", "null_values", "filter", "checks", "skip_patterns"};
+const std::vector<std::string> kSingleTableKeys = {"member",       "key",           "columns",
+                                                   "columns_only", "null_values",   "filter",
+                                                   "checks",       "skip_patterns", "quarantine"};
 const std::vector<std::string> kTableKeys = {
-    "member",      "format", "options", "key",  "columns",     "columns_only",
-    "null_values", "filter", "checks",  "tags", "description", "skip_patterns"};
+    "member", "format", "options", "key",         "columns",       "columns_only", "null_values",
+    "filter", "checks", "tags",    "description", "skip_patterns", "quarantine"};
 const std::vector<std::string> kFetchKeys = {
     "url",           "headers",    "paginate",  "method",  "params",
     "body",          "timeout",    "retries",   "backoff", "connect_timeout",
@@ -700,6 +701,12 @@ class Loader {
           ReadStringList(*e, errs, "a list of strings").value_or(std::vector<std::string>{});
     }
     if (const YamlEntry* e = m.Find("filter")) table->filter = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("quarantine")) {
+      table->quarantine = ReadBool(*e, errs).value_or(false);
+      if (!m.Find("columns")) {
+        errs.At(e->line, "quarantine: applies to tables with columns: (the cleaning phases)");
+      }
+    }
     if (const YamlEntry* e = m.Find("skip_patterns")) {
       table->skip_patterns = ReadStringList(*e, errs, "a list of regular expressions")
                                  .value_or(std::vector<std::string>{});

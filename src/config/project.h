@@ -56,6 +56,7 @@ struct TableSpec {
   std::vector<std::string> null_values;
   std::string filter;
   std::vector<std::string> skip_patterns;  // rows whose text matches one are skipped (logged)
+  bool quarantine = false;  // rows with a failed value go to _sluice_failed, not the table
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;
   SourceLoc loc;

@@ -603,8 +603,9 @@ class Run {
     bool is_view = false;
     std::vector<std::string> notes;                            // from the decoders
     std::vector<std::pair<std::string, std::string>> rejects;  // reader temp tables to report
-    std::string issues_sql;   // column phases: fills _sluice.issues (@ASSET@, @VERSION@)
-    std::string cleanup_sql;  // column phases: drops the stage table
+    std::string issues_sql;        // column phases: fills _sluice.issues (@ASSET@, @VERSION@)
+    std::string cleanup_sql;       // column phases: drops the stage table
+    std::string quarantine_table;  // column phases with quarantine: true
   };
 
   // The columns of the raw objects (read as text), in order, across objects.
@@ -697,6 +698,12 @@ class Run {
         r.create_sql = "DROP TABLE IF EXISTS " + stage + ";\n" + with_stage(phases.stage) + ";\n" +
                        with_stage(build);
         r.issues_sql = with_stage(phases.issues);
+        if (!phases.quarantine.empty()) {
+          std::string q = with_stage(phases.quarantine);
+          r.quarantine_table = "_sluice_failed." + QuoteIdent(node.name + "__quarantine");
+          q.replace(q.find("@QUARANTINE@"), 12, r.quarantine_table);
+          r.issues_sql = q + ";\n" + r.issues_sql;
+        }
         r.cleanup_sql = "DROP TABLE IF EXISTS " + stage;
       }
     } else if (node.kind == AssetKind::kSeed) {
@@ -920,6 +927,15 @@ class Run {
         session.Execute("DELETE FROM _sluice.issues WHERE asset = " + QuoteLiteral(asset) +
                         " AND version_id = " + QuoteLiteral(version)));
     RETURN_IF_ERROR(session.Execute(sql));
+    if (!recipe.quarantine_table.empty()) {
+      ASSIGN_OR_RETURN(QueryResult q,
+                       session.Query("SELECT count(*) FROM " + recipe.quarantine_table));
+      if (q.ScalarInt() > 0) {
+        o.notes.push_back(
+            fmt::format("{} row(s) quarantined (a value failed its type or range): see {}",
+                        q.ScalarInt(), recipe.quarantine_table));
+      }
+    }
     ASSIGN_OR_RETURN(
         QueryResult counts,
         session.Query("SELECT issue_type, coalesce(field, ''), "

@@ -180,6 +180,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   std::vector<std::string> issue_selects;  // whole selects (duplicates, skipped rows)
   std::vector<std::string> issue_structs;  // per-value issues, found in one pass
   std::vector<std::string> keep;           // the stage's columns beyond the carried ones
+  std::vector<std::string> bad;            // a value that failed its type or range
   std::set<std::string> field_names;
   std::map<std::string, std::string> field_types;
   for (const ColumnSpec& col : table.columns) field_types[col.field] = col.type;
@@ -277,6 +278,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       issue(Phase("m", f) + " IS DISTINCT FROM " + Phase("p", f), "patched", Phase("m", f),
             "'patched to ''' || coalesce(" + Phase("p", f) + ", 'null') || ''''", "info");
     }
+    if (typed) bad.push_back("(" + text + " IS NOT NULL AND " + conv + " IS NULL)");
+    if (has_range) bad.push_back("(" + conv + " IS NOT NULL AND " + after_range + " IS NULL)");
     if (typed) {
       issue(text + " IS NOT NULL AND " + conv + " IS NULL", "invalid_" + col.type, text,
             "'''' || " + text + " || ''' is not a valid " + Describe(col.type) + "; set to null'",
@@ -342,6 +345,15 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   std::vector<std::string> field_ids;
   for (const std::string& f : out.fields) field_ids.push_back(Id(f));
   std::string where = "NOT \"__skip\"";
+  if (table.quarantine && !bad.empty()) {
+    // Rows with a failed value go aside whole instead of keeping nulls.
+    std::string any_bad = "(" + Join(bad, " OR ") + ")";
+    out.quarantine =
+        "CREATE OR REPLACE TABLE @QUARANTINE@ AS SELECT \"__obj\" AS object_sha256, "
+        "\"__rec\" AS record, " +
+        Join(field_ids, ", ") + " FROM @STAGE@ WHERE " + where + " AND " + any_bad;
+    where += " AND NOT " + any_bad;
+  }
   if (!table.filter.empty()) where += " AND (" + table.filter + ")";
   std::vector<std::string> key_ids;
   for (const std::string& k : table.key) {

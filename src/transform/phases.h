@@ -30,6 +30,9 @@ struct PhaseSql {
   std::string stage;   // CREATE TEMP TABLE @STAGE@ AS ... (through harmonise + default)
   std::string build;   // CREATE TABLE @PHYSICAL@ AS ... (filter, de-duplicate)
   std::string issues;  // INSERT INTO _sluice.issues ... (bounded per object, field, type)
+  // With quarantine: true, rows with a value that failed its type or range:
+  // CREATE OR REPLACE TABLE @QUARANTINE@ AS ... ("" otherwise).
+  std::string quarantine;
   std::vector<std::string> fields;  // the output columns, in order
 };
 

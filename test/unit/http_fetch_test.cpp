@@ -126,6 +126,20 @@ TEST_F(HttpFetchTest, DownloadsIntoTheLakeAndLogsTheFetch) {
   EXPECT_TRUE(std::filesystem::is_empty(store_->StagingDir()));
 }
 
+TEST_F(HttpFetchTest, CompressedResponsesAreStoredDecoded) {
+  std::string big = "id,name\n";
+  for (int i = 0; i < 2000; ++i) big += std::to_string(i) + ",the same words again\n";
+  Write("fixtures/big.csv", big);
+  auto r = Fetch(Source(server_->Url("files/big.csv")));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(*ReadFile(r->objects[0].local_path), big);
+  auto log = Log();
+  ASSERT_EQ(log.size(), 1u);
+  // libcurl offers gzip, deflate, br, zstd; cpp-httplib picks one.
+  EXPECT_THAT(log[0].headers.value("content-encoding", ""), ::testing::AnyOf("gzip", "br"));
+  EXPECT_EQ(log[0].bytes, static_cast<int64_t>(big.size()));
+}
+
 TEST_F(HttpFetchTest, ConditionalRequestKeepsThePreviousObjectOn304) {
   SourceSpec s = Source(server_->Url("files/a.csv"));
   auto first = Fetch(s);
