@@ -174,7 +174,8 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
       }
       auto fill = [&](std::string sql) {
         for (const auto& [token, value] :
-             {std::pair<std::string, std::string>{"@STAGE@", "temp.check_stage"},
+             {std::pair<std::string, std::string>{"@QUARANTINE@",
+                                                  QuoteIdent(relation + "_quarantine")},
               {"@PHYSICAL@", QuoteIdent(relation)},
               {"@ASSET@", QuoteLiteral(table->name)},
               {"@VERSION@", QuoteLiteral("check")}}) {
@@ -184,10 +185,11 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
         }
         return sql;
       };
-      built = session->Execute("DROP TABLE IF EXISTS temp.check_stage; " + fill(phases->stage) +
-                               "; " + fill(phases->build));
-      if (built.ok() && !phases->issues.empty()) built = session->Execute(fill(phases->issues));
-      (void)session->Execute("DROP TABLE IF EXISTS temp.check_stage");
+      built = session->Execute(fill(phases->build));
+      if (built.ok() && !phases->quarantine.empty())
+        built = session->Execute(fill(phases->quarantine));
+      if (built.ok()) built = session->Execute(fill(phases->issues));
+      if (built.ok()) built = session->Execute(fill(phases->finalize));
     } else {
       built = session->Execute("CREATE TABLE " + QuoteIdent(relation) + " AS SELECT * FROM " +
                                plan->sql);

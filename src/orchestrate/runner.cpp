@@ -603,8 +603,7 @@ class Run {
     bool is_view = false;
     std::vector<std::string> notes;                            // from the decoders
     std::vector<std::pair<std::string, std::string>> rejects;  // reader temp tables to report
-    std::string issues_sql;        // column phases: fills _sluice.issues (@ASSET@, @VERSION@)
-    std::string cleanup_sql;       // column phases: drops the stage table
+    std::string issues_sql;  // column phases, after the build: quarantine, issue log, finalize
     std::string quarantine_table;  // column phases with quarantine: true
   };
 
@@ -686,25 +685,16 @@ class Run {
         ASSIGN_OR_RETURN(std::vector<std::string> columns, InputColumns(phase_inputs));
         ASSIGN_OR_RETURN(PhaseSql phases,
                          CompilePhases(*table, phase_inputs, columns, project_.fields));
-        static std::atomic<uint64_t> stages{0};
-        std::string stage = "temp." + QuoteIdent("sluice_stage_" + std::to_string(stages++));
-        auto with_stage = [&](std::string sql) {
-          for (size_t at; (at = sql.find("@STAGE@")) != std::string::npos;)
-            sql.replace(at, 7, stage);
-          return sql;
-        };
         std::string build = phases.build;
         build.replace(build.find("@PHYSICAL@"), 10, physical_token);
-        r.create_sql = "DROP TABLE IF EXISTS " + stage + ";\n" + with_stage(phases.stage) + ";\n" +
-                       with_stage(build);
-        r.issues_sql = with_stage(phases.issues);
+        r.create_sql = build;
+        std::string post;
         if (!phases.quarantine.empty()) {
-          std::string q = with_stage(phases.quarantine);
           r.quarantine_table = "_sluice_failed." + QuoteIdent(node.name + "__quarantine");
-          q.replace(q.find("@QUARANTINE@"), 12, r.quarantine_table);
-          r.issues_sql = q + ";\n" + r.issues_sql;
+          post = phases.quarantine + ";\n";
+          post.replace(post.find("@QUARANTINE@"), 12, r.quarantine_table);
         }
-        r.cleanup_sql = "DROP TABLE IF EXISTS " + stage;
+        r.issues_sql = post + phases.issues + ";\n" + phases.finalize;
       }
     } else if (node.kind == AssetKind::kSeed) {
       const SeedSpec* seed = seeds_.at(node.name);
@@ -914,12 +904,13 @@ class Run {
   // Writes the build's issues (replacing any of an earlier attempt at the same
   // version) and summarises them for the run's output.
   Status LogIssues(WarehouseSession& session, const std::string& asset, const std::string& version,
-                   const Recipe& recipe, TaskOutcome& o) {
+                   const std::string& physical, const Recipe& recipe, TaskOutcome& o) {
     if (recipe.issues_sql.empty()) return Status::Ok();
     std::string sql = recipe.issues_sql;
     for (const auto& [token, value] :
          {std::pair<std::string, std::string>{"@ASSET@", QuoteLiteral(asset)},
-          {"@VERSION@", QuoteLiteral(version)}}) {
+          {"@VERSION@", QuoteLiteral(version)},
+          {"@PHYSICAL@", physical}}) {
       for (size_t at; (at = sql.find(token)) != std::string::npos;)
         sql.replace(at, token.size(), value);
     }
@@ -1133,9 +1124,8 @@ class Run {
       return built.WithContext(where + ": building " + node.name + " failed");
     }
     ReportRejects(*session, recipe, o);
-    if (!recipe.issues_sql.empty() || !recipe.cleanup_sql.empty()) {
-      Status logged = LogIssues(*session, node.name, version, recipe, o);
-      (void)session->Execute(recipe.cleanup_sql);
+    if (!recipe.issues_sql.empty()) {
+      Status logged = LogIssues(*session, node.name, version, physical, recipe, o);
       if (!logged.ok()) {
         (void)DropStaged(*session, table_name);
         return logged.WithContext(node.loc.ToString() + ": writing the issue log failed");

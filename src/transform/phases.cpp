@@ -18,7 +18,7 @@ std::string JsonText(const nlohmann::json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-// The name a stage column has for one phase of a field.
+// The name of the column holding one phase of a field.
 std::string Phase(const char* phase, const std::string& field) {
   return Id(std::string("__") + phase + "_" + field);
 }
@@ -49,7 +49,7 @@ Result<std::string> Convert(const std::string& type, const std::string& x,
   }
   if (type == "decimal") {
     return fmt::format(
-        R"(CASE WHEN NOT contains({0}, ',') AND regexp_full_match({0}, '[+-]?(\d+(\.\d*)?|\.\d+)') THEN TRY_CAST({0} AS DECIMAL(38, 10)) WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS DECIMAL(38, 10)) END)",
+        R"(CASE WHEN NOT contains({0}, ',') THEN TRY_CAST({0} AS DECIMAL(38, 10)) WHEN regexp_full_match({0}, {1}) THEN TRY_CAST(replace({0}, ',', '') AS DECIMAL(38, 10)) END)",
         x, num);
   }
   if (type == "double") {
@@ -158,10 +158,11 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   for (const std::string& v : table.null_values) null_tokens.push_back(Lit(v));
   std::vector<std::string> norm_cols;
   std::vector<std::string> whole_row;
+  std::vector<std::string> trim_cols;
   for (const std::string& c : input_columns) {
-    std::string trimmed = "trim(CAST(" + Id(c) + " AS VARCHAR), " + kWhitespace + ")";
-    norm_cols.push_back("CASE WHEN " + trimmed + " IN (" + Join(null_tokens, ", ") +
-                        ") THEN NULL ELSE " + trimmed + " END AS " + Id(c));
+    trim_cols.push_back("trim(CAST(" + Id(c) + " AS VARCHAR), " + kWhitespace + ") AS " + Id(c));
+    norm_cols.push_back("CASE WHEN " + Id(c) + " IN (" + Join(null_tokens, ", ") +
+                        ") THEN NULL ELSE " + Id(c) + " END AS " + Id(c));
     whole_row.push_back("coalesce(" + Id(c) + ", '')");
   }
   std::string skip = "false";
@@ -177,9 +178,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   // map, patch, harmonise, default — per field.
   std::set<std::string> used_inputs;
   std::vector<std::string> mapped, patched, converted, ranged, defaulted;
-  std::vector<std::string> issue_selects;  // whole selects (duplicates, skipped rows)
   std::vector<std::string> issue_structs;  // per-value issues, found in one pass
-  std::vector<std::string> keep;           // the stage's columns beyond the carried ones
   std::vector<std::string> bad;            // a value that failed its type or range
   std::set<std::string> field_names;
   std::map<std::string, std::string> field_types;
@@ -251,19 +250,13 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     }
     defaulted.push_back(d + " AS " + Id(f));
 
-    // What the stage keeps of this field (only what issues need), and the
-    // issue conditions over it.
+    // The issue conditions over the phase columns of this field.
     bool patched_field = p != Phase("m", f);
     bool has_range = !range_text.empty();
     bool has_default = !default_text.empty();
     auto spec = fields.find(f);
     bool has_pattern = spec != fields.end() && !spec->second.pattern.empty();
     bool typed = !col.type.empty() && col.type != "text";
-    if (typed || patched_field || has_pattern) keep.push_back(Phase("m", f));
-    if (patched_field) keep.push_back(Phase("p", f));
-    if (has_range || has_default) keep.push_back(Phase("c", f));
-    if (has_default) keep.push_back(Phase("t", f));
-    keep.push_back(Id(f));
     std::string text = patched_field ? Phase("p", f) : Phase("m", f);
     std::string conv = has_range || has_default ? Phase("c", f) : Id(f);
     std::string after_range = has_default ? Phase("t", f) : Id(f);
@@ -326,35 +319,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
-  std::string stage = "CREATE TEMP TABLE @STAGE@ AS\nWITH raw AS (" +
-                      Join(reads, " UNION ALL BY NAME ") +
-                      "),\nnorm AS (SELECT \"__obj\", \"__ord\", \"__rec\", " +
-                      Join(norm_cols, ", ") + " FROM raw),\n";
-  stage += "mapped AS (SELECT " + Join(with(with(carry, mapped), unlisted_ids), ", ") +
-           " FROM (SELECT *, (" + skip + ") AS \"__skip\" FROM norm)),\n";
-  stage += "patched AS (SELECT *" + (patched.empty() ? "" : ", " + Join(patched, ", ")) +
-           " FROM mapped),\n";
-  stage += "converted AS (SELECT *" + (converted.empty() ? "" : ", " + Join(converted, ", ")) +
-           " FROM patched),\n";
-  stage += "ranged AS (SELECT *" + (ranged.empty() ? "" : ", " + Join(ranged, ", ")) +
-           " FROM converted)\n";
-  stage += "SELECT " + Join(with(with(carry, keep), unlisted_ids), ", ") + " FROM (SELECT *" +
-           (defaulted.empty() ? "" : ", " + Join(defaulted, ", ")) + " FROM ranged)";
-  out.stage = stage;
-
   std::vector<std::string> field_ids;
   for (const std::string& f : out.fields) field_ids.push_back(Id(f));
-  std::string where = "NOT \"__skip\"";
-  if (table.quarantine && !bad.empty()) {
-    // Rows with a failed value go aside whole instead of keeping nulls.
-    std::string any_bad = "(" + Join(bad, " OR ") + ")";
-    out.quarantine =
-        "CREATE OR REPLACE TABLE @QUARANTINE@ AS SELECT \"__obj\" AS object_sha256, "
-        "\"__rec\" AS record, " +
-        Join(field_ids, ", ") + " FROM @STAGE@ WHERE " + where + " AND " + any_bad;
-    where += " AND NOT " + any_bad;
-  }
-  if (!table.filter.empty()) where += " AND (" + table.filter + ")";
   std::vector<std::string> key_ids;
   for (const std::string& k : table.key) {
     if (!std::count(out.fields.begin(), out.fields.end(), k)) {
@@ -364,54 +330,94 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     }
     key_ids.push_back(Id(k));
   }
-  std::string build =
-      "CREATE TABLE @PHYSICAL@ AS SELECT " + Join(field_ids, ", ") + " FROM @STAGE@ WHERE " + where;
+
+  // One pass: every phase, with flags (skipped, bad, duplicate) and the
+  // row's value issues as a list, straight into the build's table. What the
+  // flags mark is then logged and deleted, and the flag columns dropped.
+  std::string bad_expr = bad.empty() ? "false" : "(" + Join(bad, " OR ") + ")";
+  std::string issues_expr =
+      issue_structs.empty()
+          ? "CAST([] AS STRUCT(field VARCHAR, issue_type VARCHAR, value VARCHAR, message "
+            "VARCHAR, severity VARCHAR)[])"
+          : "list_filter([" + Join(issue_structs, ", ") + "], x -> x IS NOT NULL)";
+  std::string aside = table.quarantine ? "(\"__skip\" OR \"__bad\")" : "\"__skip\"";
+  std::string sql =
+      "CREATE TABLE @PHYSICAL@ AS\nWITH raw AS (" + Join(reads, " UNION ALL BY NAME ") +
+      "),\ntrimmed AS (SELECT \"__obj\", \"__ord\", \"__rec\", " + Join(trim_cols, ", ") +
+      " FROM raw),\nnorm AS (SELECT \"__obj\", \"__ord\", \"__rec\", " + Join(norm_cols, ", ") +
+      " FROM trimmed),\n";
+  sql += "mapped AS (SELECT " + Join(with(with(carry, mapped), unlisted_ids), ", ") +
+         " FROM (SELECT *, (" + skip + ") AS \"__skip\" FROM norm)),\n";
+  sql += "patched AS (SELECT *" + (patched.empty() ? "" : ", " + Join(patched, ", ")) +
+         " FROM mapped),\n";
+  sql += "converted AS (SELECT *" + (converted.empty() ? "" : ", " + Join(converted, ", ")) +
+         " FROM patched),\n";
+  sql += "ranged AS (SELECT *" + (ranged.empty() ? "" : ", " + Join(ranged, ", ")) +
+         " FROM converted),\n";
+  sql += "final AS (SELECT *" + (defaulted.empty() ? "" : ", " + Join(defaulted, ", ")) +
+         " FROM ranged),\n";
+  sql += "flagged AS (SELECT *, " + bad_expr + " AS \"__bad\", " + issues_expr +
+         " AS \"__issues\" FROM final" +
+         (table.filter.empty() ? "" : " WHERE \"__skip\" OR (" + table.filter + ")") + ")\n";
+  std::string dup = "false", winner = "CAST(NULL AS BIGINT)", window;
   if (!key_ids.empty()) {
     // De-duplicate: the last row (last object, last record) wins.
-    build += " QUALIFY row_number() OVER (PARTITION BY " + Join(key_ids, ", ") +
-             " ORDER BY \"__ord\" DESC, \"__rec\" DESC) = 1";
+    dup = "(NOT " + aside + " AND row_number() OVER w > 1)";
+    winner = "first_value(\"__rec\") OVER w";
+    window = " WINDOW w AS (PARTITION BY " + aside + ", " + Join(key_ids, ", ") +
+             " ORDER BY \"__ord\" DESC, \"__rec\" DESC)";
+  }
+  sql += "SELECT \"__obj\", \"__ord\", \"__rec\", \"__skip\", \"__bad\", \"__issues\", " + dup +
+         " AS \"__dup\", " + winner + " AS \"__winner\", " + Join(field_ids, ", ") +
+         " FROM flagged" + window;
+  out.build = sql;
+
+  std::vector<std::string> issue_selects;
+  issue_selects.push_back(
+      "SELECT \"__obj\", \"__ord\", \"__rec\", i.field, i.issue_type, i.value, i.message, "
+      "i.severity FROM (SELECT \"__obj\", \"__ord\", \"__rec\", unnest(\"__issues\") AS i FROM "
+      "@PHYSICAL@ WHERE NOT \"__skip\" AND len(\"__issues\") > 0)");
+  if (!key_ids.empty()) {
     std::vector<std::string> key_text;
-    for (const std::string& k : key_ids)
+    for (const std::string& k : key_ids) {
       key_text.push_back("coalesce(CAST(" + k + " AS VARCHAR), 'null')");
+    }
     issue_selects.push_back(
         "SELECT \"__obj\", \"__ord\", \"__rec\", " + Lit(Join(table.key, ",")) +
         ", 'duplicate', concat_ws(',', " + Join(key_text, ", ") +
         "), 'duplicate key; dropped for the later row (record ' || \"__winner\" || ')', 'warn' "
-        "FROM (SELECT *, row_number() OVER w AS \"__n\", first_value(\"__rec\") OVER w AS "
-        "\"__winner\" FROM @STAGE@ WHERE " +
-        where + " WINDOW w AS (PARTITION BY " + Join(key_ids, ", ") +
-        " ORDER BY \"__ord\" DESC, \"__rec\" DESC)) WHERE \"__n\" > 1");
+        "FROM @PHYSICAL@ WHERE \"__dup\"");
   }
   if (!table.skip_patterns.empty()) {
     issue_selects.push_back(
         "SELECT \"__obj\", \"__ord\", \"__rec\", NULL, 'skipped_row', NULL, 'row matches a "
-        "skip_patterns entry; skipped', 'info' FROM @STAGE@ WHERE \"__skip\"");
+        "skip_patterns entry; skipped', 'info' FROM @PHYSICAL@ WHERE \"__skip\"");
   }
-  out.build = build;
-  if (!issue_structs.empty()) {
-    issue_selects.insert(
-        issue_selects.begin(),
-        "SELECT \"__obj\", \"__ord\", \"__rec\", i.field, i.issue_type, i.value, i.message, "
-        "i.severity FROM (SELECT \"__obj\", \"__ord\", \"__rec\", unnest(list_filter([" +
-            Join(issue_structs, ", ") +
-            "], x -> x IS NOT NULL)) AS i FROM @STAGE@ WHERE NOT \"__skip\")");
+  out.issues = fmt::format(
+      "INSERT INTO _sluice.issues (asset, version_id, object_sha256, record, field, issue_type, "
+      "value, message, severity)\n"
+      "WITH found(obj, ord, rec, field, issue_type, value, message, severity) AS ({}),\n"
+      "ranked AS (SELECT *, row_number() OVER (PARTITION BY obj, field, issue_type ORDER BY "
+      "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM found)\n"
+      "SELECT @ASSET@, @VERSION@, obj, rec, field, issue_type, value, message, severity FROM "
+      "ranked WHERE n <= {}\n"
+      "UNION ALL SELECT @ASSET@, @VERSION@, obj, NULL, field, issue_type, NULL, "
+      "(total - {}) || ' more ' || issue_type || ' issues in this object not listed', severity "
+      "FROM ranked WHERE n = {}",
+      Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
+      issue_rows_per_kind + 1);
+  if (table.quarantine && !bad.empty()) {
+    // Rows with a failed value go aside whole instead of keeping nulls.
+    out.quarantine =
+        "CREATE OR REPLACE TABLE @QUARANTINE@ AS SELECT \"__obj\" AS object_sha256, "
+        "\"__rec\" AS record, " +
+        Join(field_ids, ", ") + " FROM @PHYSICAL@ WHERE \"__bad\" AND NOT \"__skip\"";
   }
-  if (issue_selects.empty()) {
-    out.issues = "";
-  } else {
-    out.issues = fmt::format(
-        "INSERT INTO _sluice.issues (asset, version_id, object_sha256, record, field, issue_type, "
-        "value, message, severity)\n"
-        "WITH found(obj, ord, rec, field, issue_type, value, message, severity) AS ({}),\n"
-        "ranked AS (SELECT *, row_number() OVER (PARTITION BY obj, field, issue_type ORDER BY "
-        "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM found)\n"
-        "SELECT @ASSET@, @VERSION@, obj, rec, field, issue_type, value, message, severity FROM "
-        "ranked WHERE n <= {}\n"
-        "UNION ALL SELECT @ASSET@, @VERSION@, obj, NULL, field, issue_type, NULL, "
-        "(total - {}) || ' more ' || issue_type || ' issues in this object not listed', severity "
-        "FROM ranked WHERE n = {}",
-        Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
-        issue_rows_per_kind + 1);
+  out.finalize = "DELETE FROM @PHYSICAL@ WHERE \"__skip\" OR \"__dup\"" +
+                 std::string(table.quarantine ? " OR \"__bad\"" : "");
+  for (const char* c :
+       {"__obj", "__ord", "__rec", "__skip", "__bad", "__issues", "__dup", "__winner"}) {
+    out.finalize += std::string(";\nALTER TABLE @PHYSICAL@ DROP COLUMN ") + Id(c);
   }
   return out;
 }

@@ -25,14 +25,13 @@ struct PhaseInput {
 };
 
 struct PhaseSql {
-  // Statements, in order, with @STAGE@ (a temp table name), @PHYSICAL@ (the
-  // build's relation), @ASSET@ and @VERSION@ (literals) to substitute:
-  std::string stage;   // CREATE TEMP TABLE @STAGE@ AS ... (through harmonise + default)
-  std::string build;   // CREATE TABLE @PHYSICAL@ AS ... (filter, de-duplicate)
-  std::string issues;  // INSERT INTO _sluice.issues ... (bounded per object, field, type)
-  // With quarantine: true, rows with a value that failed its type or range:
-  // CREATE OR REPLACE TABLE @QUARANTINE@ AS ... ("" otherwise).
-  std::string quarantine;
+  // Statements, in order, with @PHYSICAL@ (the build's relation),
+  // @QUARANTINE@, @ASSET@ and @VERSION@ (literals) to substitute:
+  std::string build;       // CREATE TABLE @PHYSICAL@ AS ...: every phase in one pass,
+                           // with flag columns (skipped, bad, duplicate, the row's issues)
+  std::string quarantine;  // "" unless quarantine: true: CREATE OR REPLACE TABLE @QUARANTINE@
+  std::string issues;      // INSERT INTO _sluice.issues ... (bounded per object, field, type)
+  std::string finalize;    // delete the flagged rows, drop the flag columns
   std::vector<std::string> fields;  // the output columns, in order
 };
 

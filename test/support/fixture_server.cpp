@@ -98,7 +98,8 @@ struct FixtureServer::Impl {
   int port = 0;
   std::atomic<bool> stopping{false};
   mutable std::mutex mu;
-  std::map<std::string, int> counts;  // GUARDED_BY(mu)
+  std::map<std::string, int> counts;         // GUARDED_BY(mu)
+  std::string last_body, last_content_type;  // of the last POST; GUARDED_BY(mu)
   // Parsed JSON files for the paging routes, by path and mtime (benchmarks
   // page through large files; parsing them per request would measure that).
   std::map<std::string, std::pair<int64_t, std::shared_ptr<const nlohmann::json>>>
@@ -302,6 +303,15 @@ struct FixtureServer::Impl {
     server.Get(R"(/census/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Census(req, res, req.matches[1]);
     });
+    server.Post(R"(/post/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      Bump("post");
+      {
+        std::lock_guard lock(mu);
+        last_body = req.body;
+        last_content_type = req.get_header_value("Content-Type");
+      }
+      ServeFile(req, res, req.matches[1]);
+    });
     server.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mu);
       res.set_content(nlohmann::json(counts).dump(), "application/json");
@@ -446,6 +456,11 @@ void FixtureServer::Stop() {
 int FixtureServer::port() const { return impl_->port; }
 
 std::string FixtureServer::Url(const std::string& path) const { return impl_->Base() + "/" + path; }
+
+std::string FixtureServer::LastPostBody() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->last_body + "|" + impl_->last_content_type;
+}
 
 int FixtureServer::Count(const std::string& key) const {
   std::lock_guard lock(impl_->mu);

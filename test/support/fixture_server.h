@@ -27,6 +27,7 @@
 //                             header rel="next"); records under "data"
 //   /census/<path>            a Census-style API over an array-of-arrays file:
 //                             ?get=A,B&for=state:*&key=K (401 without the key)
+//   POST /post/<path>         the file, remembering the request body (LastPostBody)
 //   /stats                    {"<route key>": requests} as JSON; /stats/reset
 #pragma once
 
@@ -57,6 +58,8 @@ class FixtureServer {
   std::string Url(const std::string& path) const;  // "http://127.0.0.1:<port>/<path>"
   // Requests seen for a stats key (e.g. "fail/k", "files/a.csv").
   int Count(const std::string& key) const;
+  // "<body>|<content type>" of the last POST to /post/<path>.
+  std::string LastPostBody() const;
 
  private:
   struct Impl;

@@ -126,6 +126,23 @@ TEST_F(HttpFetchTest, DownloadsIntoTheLakeAndLogsTheFetch) {
   EXPECT_TRUE(std::filesystem::is_empty(store_->StagingDir()));
 }
 
+TEST_F(HttpFetchTest, PostsATemplatedBody) {
+  SourceSpec s = Source(server_->Url("post/a.csv"),
+                        {{"method", "post"}, {"body", {{"day", "{{ partition }}"}, {"n", 2}}}});
+  HttpFetcher fetcher(client_.get(), archive_.get(), metadata_.get(), &clock_,
+                      SecretResolver({SecretProvider{}}));
+  HttpFetchRequest req;
+  req.source = &s;
+  req.format = "csv";
+  req.extension = "csv";
+  req.partition = "2026-01-02";
+  req.context.partition = "2026-01-02";
+  auto r = fetcher.Fetch(req);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(server_->Count("post"), 1);
+  EXPECT_EQ(server_->LastPostBody(), R"({"day":"2026-01-02","n":2}|application/json)");
+}
+
 TEST_F(HttpFetchTest, CompressedResponsesAreStoredDecoded) {
   std::string big = "id,name\n";
   for (int i = 0; i < 2000; ++i) big += std::to_string(i) + ",the same words again\n";
