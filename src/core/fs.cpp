@@ -60,6 +60,20 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+std::string ReadHead(const std::string& path, size_t n) {
+  std::string buf(n, '\0');
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return "";
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::read(fd.get(), buf.data() + got, n - got);
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  buf.resize(got);
+  return buf;
+}
+
 Result<std::string> ReadFile(const std::string& path) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_RDONLY));
   std::string out;

@@ -42,6 +42,8 @@ struct FileStat {
 Result<FileStat> StatFile(const std::string& path);
 bool FileExists(const std::string& path);
 Result<std::string> ReadFile(const std::string& path);
+// Up to the first n bytes of a file ("" when it cannot be read): for sniffing.
+std::string ReadHead(const std::string& path, size_t n);
 Status WriteAll(int fd, const void* data, size_t size, const std::string& path_for_errors);
 // Writes content to path atomically and durably.
 Status WriteFileAtomic(const std::string& path, std::string_view content);

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "core/fs.h"
@@ -175,15 +174,6 @@ class CsvDecoder final : public Decoder {
   std::string delimiter_;
 };
 
-// The first bytes of a file.
-std::string Head(const std::string& path, size_t n) {
-  std::ifstream in(path, std::ios::binary);
-  std::string buf(n, '\0');
-  in.read(buf.data(), static_cast<std::streamsize>(n));
-  buf.resize(static_cast<size_t>(in.gcount()));
-  return buf;
-}
-
 size_t SkipSpace(const std::string& s, size_t i) {
   if (i == 0 && s.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;
   while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
@@ -193,7 +183,7 @@ size_t SkipSpace(const std::string& s, size_t i) {
 // The header row of an array-of-arrays document ("[[\"NAME\",\"POP\"],[...]..."),
 // or nullopt when the document has another shape.
 Result<std::optional<std::vector<std::string>>> ArrayOfArraysHeader(const std::string& path) {
-  std::string head = Head(path, 1 << 16);
+  std::string head = ReadHead(path, 1 << 16);
   size_t i = SkipSpace(head, 0);
   if (i >= head.size() || head[i] != '[') return std::optional<std::vector<std::string>>();
   i = SkipSpace(head, i + 1);

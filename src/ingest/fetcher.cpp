@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -92,18 +91,9 @@ int64_t BackoffMs(int64_t base_ms, int attempt) {
   return dist(rng);
 }
 
-// Reads the first bytes of a file (for sniffing and error excerpts).
-std::string Head(const std::string& path, size_t n) {
-  std::ifstream in(path, std::ios::binary);
-  std::string buf(n, '\0');
-  in.read(buf.data(), static_cast<std::streamsize>(n));
-  buf.resize(static_cast<size_t>(in.gcount()));
-  return buf;
-}
-
 // A short, single-line excerpt of a body for an error message.
 std::string Excerpt(const std::string& path) {
-  std::string head = Head(path, 300);
+  std::string head = ReadHead(path, 300);
   for (char& c : head) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   }
@@ -599,7 +589,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         } else {
           // Guards: what came back must be what the source expects.
           std::string ctype = Lower(res.Header("content-type"));
-          std::string head = Head(body->path(), 512);
+          std::string head = ReadHead(body->path(), 512);
           std::string problem;
           if (request.format != "html_table" &&
               (ctype.find("text/html") != std::string::npos || LooksLikeHtml(head))) {

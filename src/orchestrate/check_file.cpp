@@ -229,12 +229,7 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
     nlohmann::json checks = nlohmann::json::array();
     for (const CheckOutcome& c : RunChecks(*session, table->checks, QuoteIdent(relation))) {
       if (c.Blocks()) ok = false;
-      checks.push_back({{"name", c.name},
-                        {"severity", c.severity == Severity::kError ? "error" : "warn"},
-                        {"status", c.status},
-                        {"failing_rows", c.failing_rows},
-                        {"sample", c.sample},
-                        {"message", c.message}});
+      checks.push_back(CheckOutcomeJson(c));
     }
     t["checks"] = checks;
     out_tables.push_back(t);

@@ -1296,14 +1296,7 @@ nlohmann::json RunReport::ToJson() const {
   nlohmann::json tasks_json = nlohmann::json::array();
   for (const TaskOutcome& t : tasks) {
     nlohmann::json checks = nlohmann::json::array();
-    for (const CheckOutcome& c : t.checks) {
-      checks.push_back({{"name", c.name},
-                        {"severity", c.severity == Severity::kError ? "error" : "warn"},
-                        {"status", c.status},
-                        {"failing_rows", c.failing_rows},
-                        {"sample", c.sample},
-                        {"message", c.message}});
-    }
+    for (const CheckOutcome& c : t.checks) checks.push_back(CheckOutcomeJson(c));
     tasks_json.push_back({{"asset", t.asset},
                           {"kind", t.kind},
                           {"action", t.action},

@@ -178,6 +178,12 @@ Result<std::string> CompileCheck(const CheckSpec& check, const std::string& rela
   return it->second(check, relation);
 }
 
+nlohmann::json CheckOutcomeJson(const CheckOutcome& c) {
+  return {{"name", c.name},     {"severity", c.severity == Severity::kError ? "error" : "warn"},
+          {"status", c.status}, {"failing_rows", c.failing_rows},
+          {"sample", c.sample}, {"message", c.message}};
+}
+
 CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thresholds,
                               int64_t age_seconds, const std::string& what) {
   CheckOutcome o;

@@ -34,6 +34,9 @@ using CheckCompiler =
 Result<std::string> CompileCheck(const CheckSpec& check, const std::string& relation);
 std::vector<std::string> RegisteredCheckTypes();
 
+// {name, severity, status, failing_rows, sample, message}: the form reports use.
+nlohmann::json CheckOutcomeJson(const CheckOutcome& outcome);
+
 // Freshness: how old the newest data is against {warn_after, error_after}
 // (durations such as "2h"). Stale past error_after is a blocking failure,
 // past warn_after a warning; age_seconds < 0 means no data at all.
