@@ -37,8 +37,33 @@ timed() {
 }
 
 # ---- 1. the 1 GB CSV over HTTP ----------------------------------------------
+# nginx when installed (Debian's nginx-light: sendfile, the way files are
+# served in production), else python3 -m http.server.
 port=$(free_port)
-python3 -m http.server "$port" --bind 127.0.0.1 --directory "$WORK" >/dev/null 2>&1 &
+if command -v nginx >/dev/null; then
+  SERVER=nginx
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<EOT
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events {}
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path $WORK/nginx;
+  proxy_temp_path $WORK/nginx;
+  fastcgi_temp_path $WORK/nginx;
+  uwsgi_temp_path $WORK/nginx;
+  scgi_temp_path $WORK/nginx;
+  server { listen 127.0.0.1:$port; root $WORK; }
+}
+EOT
+  nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+else
+  SERVER="python3 -m http.server"
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$WORK" >/dev/null 2>&1 &
+fi
 pids+=($!)
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 run_duckdb() {
@@ -53,7 +78,8 @@ run_sluice_http() {
     >"$proj/sources/events.yaml"
   timed "$SLUICE" --project "$proj" run
 }
-echo "file: $CSV ($(($(stat -c %s "$CSV") / 1024 / 1024)) MiB), served by python3 -m http.server"
+echo "file: $CSV ($(($(stat -c %s "$CSV") / 1024 / 1024)) MiB), served by $SERVER"
+echo "download alone (curl to /dev/null): $(timed curl -s -o /dev/null "http://127.0.0.1:$port/$(basename "$CSV")")s"
 sync
 d1=$(run_duckdb); s1=$(run_sluice_http)
 d2=$(run_duckdb); s2=$(run_sluice_http)
