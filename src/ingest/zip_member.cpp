@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <memory>
+#include <mutex>
 
 #include "core/fs.h"
 #include "core/strings.h"
@@ -22,6 +24,15 @@ struct ZipFileCloser {
 };
 using ZipHandle = std::unique_ptr<zip_t, ZipCloser>;
 using ZipFileHandle = std::unique_ptr<zip_file_t, ZipFileCloser>;
+
+// libzip converts DOS times with mktime(), which re-initialises glibc's time
+// zone state on every call when TZ is unset; glibc serialises that with a lock
+// of its own, invisible to ThreadSanitizer. Reading zips under one process-wide
+// mutex keeps the order explicit (extraction is rare and I/O-bound).
+std::mutex& ZipMutex() {
+  static std::mutex mu;
+  return mu;
+}
 
 Result<ZipHandle> OpenZip(const std::string& path) {
   int err = 0;
@@ -41,9 +52,7 @@ std::string BaseName(const std::string& name) {
   return slash == std::string::npos ? name : name.substr(slash + 1);
 }
 
-}  // namespace
-
-Result<std::vector<std::string>> ListZipMembers(const std::string& zip_path) {
+Result<std::vector<std::string>> ListMembersLocked(const std::string& zip_path) {
   ASSIGN_OR_RETURN(ZipHandle z, OpenZip(zip_path));
   std::vector<std::string> names;
   zip_int64_t n = zip_get_num_entries(z.get(), 0);
@@ -54,6 +63,13 @@ Result<std::vector<std::string>> ListZipMembers(const std::string& zip_path) {
   return names;
 }
 
+}  // namespace
+
+Result<std::vector<std::string>> ListZipMembers(const std::string& zip_path) {
+  std::lock_guard lock(ZipMutex());
+  return ListMembersLocked(zip_path);
+}
+
 Result<std::string> ExtractZipMember(const std::string& zip_path, const std::string& zip_sha256,
                                      const std::string& member, const std::string& cache_dir) {
   if (member.empty() || member.find("..") != std::string::npos || member[0] == '/') {
@@ -62,11 +78,13 @@ Result<std::string> ExtractZipMember(const std::string& zip_path, const std::str
   std::string dir = JoinPath(cache_dir, zip_sha256);
   std::string out = JoinPath(dir, member);
   if (FileExists(out)) return out;
+  std::lock_guard lock(ZipMutex());
+  if (FileExists(out)) return out;  // another thread extracted it meanwhile
   ASSIGN_OR_RETURN(ZipHandle z, OpenZip(zip_path));
   zip_int64_t index = zip_name_locate(z.get(), member.c_str(), 0);
   if (index < 0) {
     // A feed zipped with a folder: accept a unique entry with that base name.
-    ASSIGN_OR_RETURN(std::vector<std::string> names, ListZipMembers(zip_path));
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListMembersLocked(zip_path));
     std::vector<std::string> matches;
     for (const std::string& name : names) {
       if (BaseName(name) == member) matches.push_back(name);
