@@ -37,7 +37,7 @@ FUZZ_SECONDS ?= 60
 fuzz: setup
 	@cmake --preset fuzz >/dev/null
 	@cmake --build build/fuzz -j $(JOBS)
-	@for f in config template partition; do \
+	@for f in config template partition html_table fetch_helpers; do \
 	  mkdir -p build/fuzz/corpus/$$f && \
 	  build/fuzz/fuzz/$${f}_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	    build/fuzz/corpus/$$f fuzz/corpus/$$f 2>&1 | tail -3 || exit 1; \

@@ -277,8 +277,13 @@ std::optional<bool> ReadBool(const YamlEntry& e, FileErrors& errs) {
 }
 
 std::optional<int64_t> ParseDuration(std::string_view text) {
+  // Longer than 100 years is a typo, not a duration (and cannot overflow).
+  constexpr int64_t kMaxSeconds = int64_t{100} * 366 * 86400;
   std::string s = Trim(text);
-  if (IsAllDigits(s)) return std::stoll(s);
+  if (IsAllDigits(s)) {
+    if (s.size() > 12 || std::stoll(s) > kMaxSeconds) return std::nullopt;
+    return std::stoll(s);
+  }
   if (s.empty()) return std::nullopt;
   int64_t total = 0;
   size_t i = 0;
@@ -306,6 +311,7 @@ std::optional<int64_t> ParseDuration(std::string_view text) {
         return std::nullopt;
     }
     total += n;
+    if (total > kMaxSeconds) return std::nullopt;
     ++i;
   }
   return total;

@@ -38,7 +38,9 @@ std::optional<int64_t> ParseMillis(const std::string& text) {
   std::string s = Trim(text);
   if (s.size() > 2 && s.compare(s.size() - 2, 2, "ms") == 0) {
     std::string n = s.substr(0, s.size() - 2);
-    if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit)) return std::stoll(n);
+    if (!n.empty() && n.size() <= 12 && std::all_of(n.begin(), n.end(), ::isdigit)) {
+      return std::stoll(n);
+    }
     return std::nullopt;
   }
   std::optional<int64_t> seconds = ParseDuration(s);
@@ -210,7 +212,7 @@ nlohmann::json JsonAtPath(const nlohmann::json& doc, const std::string& path) {
       cur = &*it;
     } else if (cur->is_array() && !part.empty() &&
                std::all_of(part.begin(), part.end(), ::isdigit)) {
-      size_t i = std::stoul(part);
+      size_t i = part.size() > 9 ? cur->size() : std::stoul(part);  // no overflow
       if (i >= cur->size()) return nullptr;
       cur = &(*cur)[i];
     } else {

@@ -773,3 +773,18 @@ TEST(ConfigYamlUtil, JsonTyping) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Found by fuzz/fetch_helpers_fuzzer: huge numbers once threw out of stoll.
+TEST(ParseDurationTest, RejectsOverflowingDurations) {
+  EXPECT_EQ(ParseDuration("90"), 90);
+  EXPECT_EQ(ParseDuration("1h30m"), 5400);
+  EXPECT_FALSE(ParseDuration("11111111111111111111111111111111"));
+  EXPECT_FALSE(ParseDuration("999999999999w999999999999w"));
+  EXPECT_FALSE(ParseDuration("200y"));
+}
+
+}  // namespace
+}  // namespace sluice
