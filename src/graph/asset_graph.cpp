@@ -134,6 +134,7 @@ class GraphBuilder {
   GraphBuild Build() && {
     AddAssets();
     ResolveModels();
+    ResolveCheckTargets();
     Order();
     std::stable_sort(errors_.begin(), errors_.end(),
                      [](const ConfigError& a, const ConfigError& b) {
@@ -242,6 +243,38 @@ class GraphBuilder {
         }
       }
       node.external = SortedUnique(std::move(node.external));
+    }
+  }
+
+  // A relationships check reads the table it points to: that asset is built
+  // (and published) first, like a model's input.
+  void ResolveCheckTargets() {
+    std::map<std::string, const std::vector<CheckSpec>*> checks;
+    for (const SourceSpec& source : project_.sources) {
+      for (const TableSpec& table : source.tables) checks[table.name] = &table.checks;
+    }
+    for (const SeedSpec& seed : project_.seeds) checks[seed.name] = &seed.checks;
+    for (const ModelSpec& model : project_.models) checks[model.name] = &model.checks;
+    for (const auto& [name, list] : checks) {
+      auto self = by_name_.find(name);
+      if (self == by_name_.end()) continue;
+      for (const CheckSpec& check : *list) {
+        if (check.type != "relationships" || !check.args.is_object()) continue;
+        auto to = check.args.find("to");
+        if (to == check.args.end() || !to->is_string()) continue;
+        std::string target = to->get<std::string>();
+        target = target.substr(0, target.rfind('.'));
+        std::string lower;
+        for (char c : target)
+          lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        auto it = by_name_.find(lower);
+        if (it != by_name_.end()) {
+          if (it->second != self->second) upstream_[self->second].insert(it->second);
+        } else if (!external_.count(lower) && !external_.count(target)) {
+          errors_.push_back({check.loc, "relationships: unknown table '" + target + "'" +
+                                            DidYouMeanHint(lower, candidates_)});
+        }
+      }
     }
   }
 
