@@ -139,6 +139,18 @@ struct FixtureServer::Impl {
     return !stopping;
   }
 
+  // The file a streaming route sends, or null (and a 404) when missing.
+  std::shared_ptr<std::string> LoadBody(const std::string& rel, httplib::Response& res) {
+    bool ok = false;
+    auto body = std::make_shared<std::string>(SafePath(rel) ? ReadAll(opt.root + "/" + rel, &ok)
+                                                            : std::string());
+    if (!ok) {
+      res.status = 404;
+      return nullptr;
+    }
+    return body;
+  }
+
   // Serves root/rel with validators; false (and a 404) when missing.
   bool ServeFile(const httplib::Request& req, httplib::Response& res, const std::string& rel,
                  const std::string& content_type = "") {
@@ -215,13 +227,8 @@ struct FixtureServer::Impl {
         });
     server.Get(R"(/slow/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("slow");
-      bool ok = false;
-      auto body =
-          std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
-      if (!ok || !SafePath(req.matches[1])) {
-        res.status = 404;
-        return;
-      }
+      auto body = LoadBody(req.matches[1], res);
+      if (!body) return;
       size_t chunk = req.has_param("chunk") ? std::stoul(req.get_param_value("chunk")) : 64;
       int delay = req.has_param("delay_ms") ? std::stoi(req.get_param_value("delay_ms")) : 100;
       res.set_content_provider(
@@ -235,13 +242,8 @@ struct FixtureServer::Impl {
     });
     server.Get(R"(/stall/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("stall");
-      bool ok = false;
-      auto body =
-          std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
-      if (!ok || !SafePath(req.matches[1])) {
-        res.status = 404;
-        return;
-      }
+      auto body = LoadBody(req.matches[1], res);
+      if (!body) return;
       res.set_content_provider(body->size(), ContentTypeOf(req.matches[1]),
                                [this, body](size_t offset, size_t, httplib::DataSink& sink) {
                                  if (offset == 0) {
@@ -254,13 +256,8 @@ struct FixtureServer::Impl {
     });
     server.Get(R"(/truncate/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("truncate");
-      bool ok = false;
-      auto body =
-          std::make_shared<std::string>(ReadAll(opt.root + "/" + req.matches[1].str(), &ok));
-      if (!ok || !SafePath(req.matches[1])) {
-        res.status = 404;
-        return;
-      }
+      auto body = LoadBody(req.matches[1], res);
+      if (!body) return;
       res.set_content_provider(body->size(), ContentTypeOf(req.matches[1]),
                                [body](size_t offset, size_t, httplib::DataSink& sink) {
                                  if (offset > 0) return false;  // close mid-body
