@@ -574,9 +574,9 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
           }
           (void)archive_->LogFetch(rec);
           if (attempt >= max_attempts) {
-            return Status::IOError(fmt::format("{}: GET {} failed after {} attempt(s): {}",
-                                               src.fetch.loc.ToString(), Redact(url), attempt,
-                                               failure));
+            return Status::IOError(fmt::format("{}: {} {} failed after {} attempt(s): {}",
+                                               src.fetch.loc.ToString(), settings.method,
+                                               Redact(url), attempt, failure));
           }
         } else if (res.status < 200 || res.status >= 300) {
           rec.error = fmt::format("HTTP {}: {}", res.status, Excerpt(body->path()));
@@ -585,9 +585,9 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
                                  ? " (check the credentials: headers, auth or key parameters)"
                              : res.status == 404 ? " (check the URL)"
                                                  : "";
-          return Status::IOError(fmt::format("{}: GET {} answered HTTP {}{}: {}",
-                                             src.fetch.loc.ToString(), Redact(url), res.status,
-                                             hint, Excerpt(body->path())));
+          return Status::IOError(fmt::format("{}: {} {} answered HTTP {}{}: {}",
+                                             src.fetch.loc.ToString(), settings.method, Redact(url),
+                                             res.status, hint, Excerpt(body->path())));
         } else {
           // Guards: what came back must be what the source expects.
           std::string ctype = Lower(res.Header("content-type"));
@@ -614,8 +614,8 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
             rec.error = problem;
             rec.bytes = static_cast<int64_t>(res.bytes);
             (void)archive_->LogFetch(rec);
-            return Status::DataError(
-                fmt::format("{}: GET {}: {}", src.fetch.loc.ToString(), Redact(url), problem));
+            return Status::DataError(fmt::format("{}: {} {}: {}", src.fetch.loc.ToString(),
+                                                 settings.method, Redact(url), problem));
           }
           Result<StoredObject> stored =
               archive_->StoreTemp(src.name, body->path(), res.sha256, res.bytes, request.extension);
