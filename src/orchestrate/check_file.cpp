@@ -186,6 +186,7 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
         return sql;
       };
       built = session->Execute(fill(phases->build));
+      if (built.ok() && !phases->dedup.empty()) built = session->Execute(fill(phases->dedup));
       if (built.ok() && !phases->quarantine.empty())
         built = session->Execute(fill(phases->quarantine));
       if (built.ok()) built = session->Execute(fill(phases->issues));

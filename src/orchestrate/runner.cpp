@@ -694,6 +694,7 @@ class Run {
           post = phases.quarantine + ";\n";
           post.replace(post.find("@QUARANTINE@"), 12, r.quarantine_table);
         }
+        if (!phases.dedup.empty()) post = phases.dedup + ";\n" + post;
         r.issues_sql = post + phases.issues + ";\n" + phases.finalize;
       }
     } else if (node.kind == AssetKind::kSeed) {

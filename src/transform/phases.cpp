@@ -146,12 +146,15 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
                            "; its columns are: " + Join(input_columns, ", "));
   };
 
-  // raw: every object's rows, numbered in file order.
+  // raw: every object's rows, in file order. Record numbers are not computed
+  // here: a window over the scan would run the whole pass on one thread.
+  // The build keeps every row in order (DuckDB preserves insertion order
+  // through scans, projections and UNION ALL), so a row's record number is
+  // its rowid less its object's first rowid, plus one; see kFirsts.
   std::vector<std::string> reads;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    reads.push_back(fmt::format(
-        "SELECT *, row_number() OVER () AS \"__rec\", {} AS \"__obj\", {} AS \"__ord\" FROM {}",
-        Lit(inputs[i].object_sha256), i, inputs[i].read_sql));
+    reads.push_back(fmt::format("SELECT *, {} AS \"__obj\", {} AS \"__ord\" FROM {}",
+                                Lit(inputs[i].object_sha256), i, inputs[i].read_sql));
   }
   // normalise: trim, null tokens; skip patterns.
   std::vector<std::string> null_tokens = {Lit("")};
@@ -312,7 +315,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   for (const ColumnSpec& col : table.columns) out.fields.push_back(col.field);
   for (const std::string& c : unlisted) out.fields.push_back(c);
 
-  std::vector<std::string> carry = {"\"__obj\"", "\"__ord\"", "\"__rec\"", "\"__skip\""};
+  std::vector<std::string> carry = {"\"__obj\"", "\"__ord\"", "\"__skip\""};
   std::vector<std::string> unlisted_ids;
   for (const std::string& c : unlisted) unlisted_ids.push_back(Id(c));
   auto with = [](std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -331,21 +334,23 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     key_ids.push_back(Id(k));
   }
 
-  // One pass: every phase, with flags (skipped, bad, duplicate) and the
-  // row's value issues as a list, straight into the build's table. What the
-  // flags mark is then logged and deleted, and the flag columns dropped.
+  // One pass: every phase, with flags (skipped, filtered out, bad) and the
+  // row's value issues as a list, straight into the build's table, every row
+  // kept so that rowids stay record numbers. What the flags mark is then
+  // logged and deleted, and the flag columns dropped.
   std::string bad_expr = bad.empty() ? "false" : "(" + Join(bad, " OR ") + ")";
   std::string issues_expr =
       issue_structs.empty()
           ? "CAST([] AS STRUCT(field VARCHAR, issue_type VARCHAR, value VARCHAR, message "
             "VARCHAR, severity VARCHAR)[])"
           : "list_filter([" + Join(issue_structs, ", ") + "], x -> x IS NOT NULL)";
-  std::string aside = table.quarantine ? "(\"__skip\" OR \"__bad\")" : "\"__skip\"";
-  std::string sql =
-      "CREATE TABLE @PHYSICAL@ AS\nWITH raw AS (" + Join(reads, " UNION ALL BY NAME ") +
-      "),\ntrimmed AS (SELECT \"__obj\", \"__ord\", \"__rec\", " + Join(trim_cols, ", ") +
-      " FROM raw),\nnorm AS (SELECT \"__obj\", \"__ord\", \"__rec\", " + Join(norm_cols, ", ") +
-      " FROM trimmed),\n";
+  std::string out_expr =
+      table.filter.empty() ? "false" : "NOT coalesce((" + table.filter + "), false)";
+  std::string sql = "CREATE TABLE @PHYSICAL@ AS\nWITH raw AS (" +
+                    Join(reads, " UNION ALL BY NAME ") +
+                    "),\ntrimmed AS (SELECT \"__obj\", \"__ord\", " + Join(trim_cols, ", ") +
+                    " FROM raw),\nnorm AS (SELECT \"__obj\", \"__ord\", " + Join(norm_cols, ", ") +
+                    " FROM trimmed),\n";
   sql += "mapped AS (SELECT " + Join(with(with(carry, mapped), unlisted_ids), ", ") +
          " FROM (SELECT *, (" + skip + ") AS \"__skip\" FROM norm)),\n";
   sql += "patched AS (SELECT *" + (patched.empty() ? "" : ", " + Join(patched, ", ")) +
@@ -355,70 +360,90 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   sql += "ranged AS (SELECT *" + (ranged.empty() ? "" : ", " + Join(ranged, ", ")) +
          " FROM converted),\n";
   sql += "final AS (SELECT *" + (defaulted.empty() ? "" : ", " + Join(defaulted, ", ")) +
-         " FROM ranged),\n";
-  sql += "flagged AS (SELECT *, " + bad_expr + " AS \"__bad\", " + issues_expr +
-         " AS \"__issues\" FROM final" +
-         (table.filter.empty() ? "" : " WHERE \"__skip\" OR (" + table.filter + ")") + ")\n";
-  std::string dup = "false", winner = "CAST(NULL AS BIGINT)", window;
-  if (!key_ids.empty()) {
-    // De-duplicate: the last row (last object, last record) wins.
-    dup = "(NOT " + aside + " AND row_number() OVER w > 1)";
-    winner = "first_value(\"__rec\") OVER w";
-    window = " WINDOW w AS (PARTITION BY " + aside + ", " + Join(key_ids, ", ") +
-             " ORDER BY \"__ord\" DESC, \"__rec\" DESC)";
-  }
-  sql += "SELECT \"__obj\", \"__ord\", \"__rec\", \"__skip\", \"__bad\", \"__issues\", " + dup +
-         " AS \"__dup\", " + winner + " AS \"__winner\", " + Join(field_ids, ", ") +
-         " FROM flagged" + window;
+         " FROM ranged)\n";
+  sql += "SELECT \"__obj\", \"__ord\", \"__skip\", " + out_expr + " AS \"__out\", " + bad_expr +
+         " AS \"__bad\", " + issues_expr + " AS \"__issues\", " + Join(field_ids, ", ") +
+         " FROM final";
   out.build = sql;
 
-  std::vector<std::string> issue_selects;
-  issue_selects.push_back(
-      "SELECT \"__obj\", \"__ord\", \"__rec\", i.field, i.issue_type, i.value, i.message, "
-      "i.severity FROM (SELECT \"__obj\", \"__ord\", \"__rec\", unnest(\"__issues\") AS i FROM "
-      "@PHYSICAL@ WHERE NOT \"__skip\" AND len(\"__issues\") > 0)");
+  // Each object's first rowid: a row's record number is rowid - first + 1.
+  const std::string firsts =
+      "\"__firsts\" AS (SELECT \"__obj\" AS \"__o\", min(rowid) AS \"__first\" FROM @PHYSICAL@ "
+      "GROUP BY 1)";
+  const std::string kept = "NOT \"__skip\" AND NOT \"__out\"";
+  std::string aside =
+      table.quarantine ? "(\"__skip\" OR \"__out\" OR \"__bad\")" : "(\"__skip\" OR \"__out\")";
   if (!key_ids.empty()) {
+    // De-duplicate: the last row (last object, last record) of each key wins;
+    // the others, with their winner's record, go into a temp table that the
+    // issue log and the delete read.
     std::vector<std::string> key_text;
     for (const std::string& k : key_ids) {
       key_text.push_back("coalesce(CAST(" + k + " AS VARCHAR), 'null')");
     }
+    out.dedup =
+        "CREATE OR REPLACE TEMP TABLE \"__sluice_dups\" AS WITH " + firsts +
+        ",\nranked AS (SELECT rowid AS \"__r\", \"__obj\", \"__ord\", concat_ws(',', " +
+        Join(key_text, ", ") +
+        ") AS \"__key\", row_number() OVER w AS \"__n\", first_value(\"__obj\") OVER w AS "
+        "\"__wobj\", first_value(rowid) OVER w AS \"__wr\" FROM @PHYSICAL@ WHERE NOT " +
+        aside + " WINDOW w AS (PARTITION BY " + Join(key_ids, ", ") +
+        " ORDER BY \"__ord\" DESC, rowid DESC))\n"
+        "SELECT \"__r\", \"__obj\", \"__ord\", \"__key\", \"__wr\" - \"__first\" + 1 AS "
+        "\"__winner\" FROM ranked JOIN \"__firsts\" ON \"__o\" = \"__wobj\" WHERE \"__n\" > 1";
+  }
+
+  std::vector<std::string> issue_selects;
+  issue_selects.push_back(
+      "SELECT \"__obj\", \"__ord\", \"__r\", i.field, i.issue_type, i.value, i.message, "
+      "i.severity FROM (SELECT \"__obj\", \"__ord\", rowid AS \"__r\", unnest(\"__issues\") AS "
+      "i FROM @PHYSICAL@ WHERE " +
+      kept + " AND len(\"__issues\") > 0)");
+  if (!key_ids.empty()) {
     issue_selects.push_back(
-        "SELECT \"__obj\", \"__ord\", \"__rec\", " + Lit(Join(table.key, ",")) +
-        ", 'duplicate', concat_ws(',', " + Join(key_text, ", ") +
-        "), 'duplicate key; dropped for the later row (record ' || \"__winner\" || ')', 'warn' "
-        "FROM @PHYSICAL@ WHERE \"__dup\"");
+        "SELECT \"__obj\", \"__ord\", \"__r\", " + Lit(Join(table.key, ",")) +
+        ", 'duplicate', \"__key\", 'duplicate key; dropped for the later row (record ' || "
+        "\"__winner\" || ')', 'warn' FROM temp.\"__sluice_dups\"");
   }
   if (!table.skip_patterns.empty()) {
     issue_selects.push_back(
-        "SELECT \"__obj\", \"__ord\", \"__rec\", NULL, 'skipped_row', NULL, 'row matches a "
+        "SELECT \"__obj\", \"__ord\", rowid, NULL, 'skipped_row', NULL, 'row matches a "
         "skip_patterns entry; skipped', 'info' FROM @PHYSICAL@ WHERE \"__skip\"");
   }
   out.issues = fmt::format(
       "INSERT INTO _sluice.issues (asset, version_id, object_sha256, record, field, issue_type, "
       "value, message, severity)\n"
-      "WITH found(obj, ord, rec, field, issue_type, value, message, severity) AS ({}),\n"
+      "WITH {},\nfound(obj, ord, r, field, issue_type, value, message, severity) AS ({}),\n"
+      "numbered AS (SELECT * EXCLUDE (r, \"__o\", \"__first\"), r - \"__first\" + 1 AS rec FROM "
+      "found JOIN \"__firsts\" ON \"__o\" = obj),\n"
       "ranked AS (SELECT *, row_number() OVER (PARTITION BY obj, field, issue_type ORDER BY "
-      "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM found)\n"
+      "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM numbered)\n"
       "SELECT @ASSET@, @VERSION@, obj, rec, field, issue_type, value, message, severity FROM "
       "ranked WHERE n <= {}\n"
       "UNION ALL SELECT @ASSET@, @VERSION@, obj, NULL, field, issue_type, NULL, "
       "(total - {}) || ' more ' || issue_type || ' issues in this object not listed', severity "
       "FROM ranked WHERE n = {}",
-      Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
+      firsts, Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
       issue_rows_per_kind + 1);
+  std::vector<std::string> qualified;
+  for (const std::string& f : field_ids) qualified.push_back("t." + f);
   if (table.quarantine && !bad.empty()) {
     // Rows with a failed value go aside whole instead of keeping nulls.
     out.quarantine =
-        "CREATE OR REPLACE TABLE @QUARANTINE@ AS SELECT \"__obj\" AS object_sha256, "
-        "\"__rec\" AS record, " +
-        Join(field_ids, ", ") + " FROM @PHYSICAL@ WHERE \"__bad\" AND NOT \"__skip\"";
+        "CREATE OR REPLACE TABLE @QUARANTINE@ AS WITH " + firsts +
+        "\nSELECT t.\"__obj\" AS object_sha256, t.rowid - \"__first\" + 1 AS record, " +
+        Join(qualified, ", ") +
+        " FROM @PHYSICAL@ t JOIN \"__firsts\" ON \"__o\" = t.\"__obj\" WHERE "
+        "t.\"__bad\" AND NOT t.\"__skip\" AND NOT t.\"__out\" ORDER BY t.rowid";
   }
-  out.finalize = "DELETE FROM @PHYSICAL@ WHERE \"__skip\" OR \"__dup\"" +
-                 std::string(table.quarantine ? " OR \"__bad\"" : "");
-  for (const char* c :
-       {"__obj", "__ord", "__rec", "__skip", "__bad", "__issues", "__dup", "__winner"}) {
+  out.finalize =
+      "DELETE FROM @PHYSICAL@ WHERE \"__skip\" OR \"__out\"" +
+      std::string(table.quarantine ? " OR \"__bad\"" : "") +
+      (key_ids.empty() ? "" : " OR rowid IN (SELECT \"__r\" FROM temp.\"__sluice_dups\")");
+  for (const char* c : {"__obj", "__ord", "__skip", "__out", "__bad", "__issues"}) {
     out.finalize += std::string(";\nALTER TABLE @PHYSICAL@ DROP COLUMN ") + Id(c);
   }
+  if (!key_ids.empty()) out.finalize += ";\nDROP TABLE temp.\"__sluice_dups\"";
   return out;
 }
 

@@ -27,8 +27,11 @@ struct PhaseInput {
 struct PhaseSql {
   // Statements, in order, with @PHYSICAL@ (the build's relation),
   // @QUARANTINE@, @ASSET@ and @VERSION@ (literals) to substitute:
-  std::string build;       // CREATE TABLE @PHYSICAL@ AS ...: every phase in one pass,
-                           // with flag columns (skipped, bad, duplicate, the row's issues)
+  std::string build;       // CREATE TABLE @PHYSICAL@ AS ...: every phase in one pass, every
+                           // row in file order (record number = rowid - the object's first
+                           // rowid + 1), with flag columns (skipped, filtered out, bad, the
+                           // row's issues)
+  std::string dedup;       // "" without a key: the duplicates to drop, into a temp table
   std::string quarantine;  // "" unless quarantine: true: CREATE OR REPLACE TABLE @QUARANTINE@
   std::string issues;      // INSERT INTO _sluice.issues ... (bounded per object, field, type)
   std::string finalize;    // delete the flagged rows, drop the flag columns
