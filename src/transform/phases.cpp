@@ -23,7 +23,15 @@ std::string Phase(const char* phase, const std::string& field) {
   return Id(std::string("__") + phase + "_" + field);
 }
 
-constexpr const char* kWhitespace = "' ' || chr(9) || chr(10) || chr(13) || chr(160)";
+// Text x without leading and trailing whitespace: spaces, tabs, line breaks
+// and Unicode spaces (no-break, em, ideographic...). DuckDB's one-argument
+// trim strips the Unicode space separators, fast; only values holding a tab
+// or line break (rare, and the cheap test) pay for the pattern.
+std::string Trimmed(const std::string& x) {
+  return fmt::format(
+      R"(CASE WHEN contains({0}, chr(9)) OR contains({0}, chr(10)) OR contains({0}, chr(13)) THEN regexp_replace({0}, '^[\s\p{{Z}}]+|[\s\p{{Z}}]+$', '', 'g') ELSE trim({0}) END)",
+      x);
+}
 
 // The SQL converting text x to the field type; NULL when it does not convert.
 Result<std::string> Convert(const std::string& type, const std::string& x,
@@ -163,7 +171,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   std::vector<std::string> whole_row;
   std::vector<std::string> trim_cols;
   for (const std::string& c : input_columns) {
-    trim_cols.push_back("trim(CAST(" + Id(c) + " AS VARCHAR), " + kWhitespace + ") AS " + Id(c));
+    trim_cols.push_back(Trimmed("CAST(" + Id(c) + " AS VARCHAR)") + " AS " + Id(c));
     norm_cols.push_back("CASE WHEN " + Id(c) + " IN (" + Join(null_tokens, ", ") +
                         ") THEN NULL ELSE " + Id(c) + " END AS " + Id(c));
     whole_row.push_back("coalesce(" + Id(c) + ", '')");
@@ -182,7 +190,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   std::set<std::string> used_inputs;
   std::vector<std::string> mapped, patched, converted, ranged, defaulted;
   std::vector<std::string> issue_structs;  // per-value issues, found in one pass
-  std::vector<std::string> bad;            // a value that failed its type or range
+  std::vector<std::string> issue_conds;  // their conditions: the list is built only when one holds
+  std::vector<std::string> bad;          // a value that failed its type or range
   std::set<std::string> field_names;
   std::map<std::string, std::string> field_types;
   for (const ColumnSpec& col : table.columns) field_types[col.field] = col.type;
@@ -265,6 +274,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     std::string after_range = has_default ? Phase("t", f) : Id(f);
     auto issue = [&](const std::string& when, const std::string& type, const std::string& value,
                      const std::string& message, const char* severity) {
+      issue_conds.push_back("(" + when + ")");
       issue_structs.push_back(fmt::format(
           "CASE WHEN {} THEN {{'field': {}, 'issue_type': {}, 'value': CAST({} AS VARCHAR), "
           "'message': {}, 'severity': '{}'}} END",
@@ -343,7 +353,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       issue_structs.empty()
           ? "CAST([] AS STRUCT(field VARCHAR, issue_type VARCHAR, value VARCHAR, message "
             "VARCHAR, severity VARCHAR)[])"
-          : "list_filter([" + Join(issue_structs, ", ") + "], x -> x IS NOT NULL)";
+          : "CASE WHEN " + Join(issue_conds, " OR ") + " THEN list_filter([" +
+                Join(issue_structs, ", ") + "], x -> x IS NOT NULL) ELSE [] END";
   std::string out_expr =
       table.filter.empty() ? "false" : "NOT coalesce((" + table.filter + "), false)";
   std::string sql = "CREATE TABLE @PHYSICAL@ AS\nWITH raw AS (" +

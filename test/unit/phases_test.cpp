@@ -50,8 +50,8 @@ class PhasesTest : public ::testing::Test {
       std::ofstream out(a);
       out << "id,n,note\n";
       for (int r = 1; r <= kBigRows; ++r) {
-        out << r << ',' << (r == 7 || r == kBigRows - 1 ? "bad" : std::to_string(r % 1000))
-            << ',' << (r == 11 ? "drop" : "ok") << '\n';
+        out << r << ',' << (r == 7 || r == kBigRows - 1 ? "bad" : std::to_string(r % 1000)) << ','
+            << (r == 11 ? "drop" : "ok") << '\n';
       }
     }
     {
@@ -79,16 +79,17 @@ class PhasesTest : public ::testing::Test {
 
   void Build(const PhaseSql& sql) {
     auto fill = [](std::string s) {
-      for (const auto& [token, value] :
-           {std::pair<std::string, std::string>{"@PHYSICAL@", "built"},
-            {"@QUARANTINE@", "failed"},
-            {"@ASSET@", "'sites'"},
-            {"@VERSION@", "'v1'"}}) {
-        for (size_t at; (at = s.find(token)) != std::string::npos;) s.replace(at, token.size(), value);
+      for (const auto& [token, value] : {std::pair<std::string, std::string>{"@PHYSICAL@", "built"},
+                                         {"@QUARANTINE@", "failed"},
+                                         {"@ASSET@", "'sites'"},
+                                         {"@VERSION@", "'v1'"}}) {
+        for (size_t at; (at = s.find(token)) != std::string::npos;)
+          s.replace(at, token.size(), value);
       }
       return s;
     };
-    for (const std::string* s : {&sql.build, &sql.dedup, &sql.quarantine, &sql.issues, &sql.finalize}) {
+    for (const std::string* s :
+         {&sql.build, &sql.dedup, &sql.quarantine, &sql.issues, &sql.finalize}) {
       if (s->empty()) continue;
       Status st = session_->Execute(fill(*s));
       ASSERT_TRUE(st.ok()) << st.ToString();
@@ -124,8 +125,7 @@ TEST_F(PhasesTest, RecordNumbersAreFilePositionsWithinEachObject) {
   EXPECT_EQ(Scalar("SELECT string_agg(column_name, ',' ORDER BY column_index) FROM "
                    "duckdb_columns() WHERE table_name = 'built'"),
             "id,n,note");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = '__sluice_dups'"),
-            "0");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = '__sluice_dups'"), "0");
 }
 
 TEST_F(PhasesTest, QuarantineKeepsRecordNumbers) {
@@ -137,9 +137,36 @@ TEST_F(PhasesTest, QuarantineKeepsRecordNumbers) {
   Build(*sql);
   EXPECT_EQ(Scalar("SELECT string_agg(object_sha256 || ':' || record || ':' || id, '|' ORDER BY "
                    "object_sha256, record) FROM failed"),
-            "aaaa:7:7|aaaa:" + std::to_string(kBigRows - 1) + ":" +
-                std::to_string(kBigRows - 1) + "|bbbb:2:900002");
+            "aaaa:7:7|aaaa:" + std::to_string(kBigRows - 1) + ":" + std::to_string(kBigRows - 1) +
+                "|bbbb:2:900002");
   EXPECT_EQ(Scalar("SELECT count(*) FROM built"), std::to_string(kBigRows + 4 - 1 - 3));
+}
+
+TEST_F(PhasesTest, TrimsSpacesTabsLineBreaksAndUnicodeSpaces) {
+  std::string path = (dir_ / "ws.csv").string();
+  {
+    std::ofstream out(path);
+    out << "id,name\n"
+        << "1,\"\tTab and newline\n\"\n"
+        << "2,\"\xC2\xA0No-break \xE2\x80\x83"
+           "em\xE2\x80\x83\"\n"
+        << "3,\"\r\n \xE3\x80\x80mixed\t \xC2\xA0\"\n"
+        << "4,  inner  spaces kept  \n"
+        << "5,\" \t \"\n";
+  }
+  TableSpec t;
+  t.name = "ws";
+  t.loc = SourceLoc{"sources/ws.yaml", 1};
+  t.columns = {{"id", "id", "integer", nlohmann::json::object(), {"sources/ws.yaml", 3}},
+               {"name", "name", "text", nlohmann::json::object(), {"sources/ws.yaml", 4}}};
+  auto sql = CompilePhases(
+      t, {{"read_csv(" + QuoteLiteral(path) + ", header=true, all_varchar=true)", "cccc"}},
+      {"id", "name"}, {});
+  ASSERT_TRUE(sql.ok()) << sql.status().ToString();
+  Build(*sql);
+  EXPECT_EQ(Scalar("SELECT string_agg(coalesce(name, 'NULL'), '|' ORDER BY id) FROM built"),
+            "Tab and newline|No-break \xE2\x80\x83"
+            "em|mixed|inner  spaces kept|NULL");
 }
 
 }  // namespace
