@@ -442,6 +442,9 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
   }
 
   HttpFetchResult result;
+  // The pages' records are committed as a group (see FetchLogBatch): every
+  // return below commits them, the error returns through the destructor.
+  FetchLogBatch batch(archive_);
   std::string page_url = base.url;
   int64_t page_no = pg.value("start", int64_t{1});
   int64_t offset = 0;
@@ -520,7 +523,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         retry = code == StatusCode::kTimeout || code == StatusCode::kIOError;
         failure = sent.status().message();
         wait_ms = BackoffMs(settings.backoff_ms, attempt);
-        (void)archive_->LogFetch(rec);
+        (void)batch.Add(rec);
         if (!retry || attempt >= max_attempts) {
           return Status(
               code == StatusCode::kTimeout ? StatusCode::kTimeout : StatusCode::kIOError,
@@ -545,7 +548,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
               rec.headers[h] = previous->headers[h];
             }
           }
-          RETURN_IF_ERROR(archive_->LogFetch(rec));
+          RETURN_IF_ERROR(batch.Add(rec));
           StoredObject obj;
           obj.sha256 = previous->sha256;
           obj.key = previous->object_path;
@@ -554,6 +557,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
           ASSIGN_OR_RETURN(obj.local_path, archive_->store()->LocalPath(obj.key));
           result.objects.push_back(std::move(obj));
           result.not_modified = true;
+          RETURN_IF_ERROR(batch.Commit());
           return result;
         }
         if (res.status == 429 || res.status >= 500) {
@@ -565,14 +569,14 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
           if (!after.empty()) {
             int64_t s = RetryAfterSeconds(after, clock_->Now());
             if (s > kMaxRetryAfterSeconds) {
-              (void)archive_->LogFetch(rec);
+              (void)batch.Add(rec);
               return Status::IOError(fmt::format(
                   "{}: {} answered {} and asks to retry after {} s (more than {} s); try later",
                   src.fetch.loc.ToString(), Redact(url), res.status, s, kMaxRetryAfterSeconds));
             }
             if (s >= 0) wait_ms = s * 1000;
           }
-          (void)archive_->LogFetch(rec);
+          (void)batch.Add(rec);
           if (attempt >= max_attempts) {
             return Status::IOError(fmt::format("{}: {} {} failed after {} attempt(s): {}",
                                                src.fetch.loc.ToString(), settings.method,
@@ -580,7 +584,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
           }
         } else if (res.status < 200 || res.status >= 300) {
           rec.error = fmt::format("HTTP {}: {}", res.status, Excerpt(body->path()));
-          (void)archive_->LogFetch(rec);
+          (void)batch.Add(rec);
           std::string hint = res.status == 401 || res.status == 403
                                  ? " (check the credentials: headers, auth or key parameters)"
                              : res.status == 404 ? " (check the URL)"
@@ -613,22 +617,22 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
           if (!problem.empty()) {
             rec.error = problem;
             rec.bytes = static_cast<int64_t>(res.bytes);
-            (void)archive_->LogFetch(rec);
+            (void)batch.Add(rec);
             return Status::DataError(fmt::format("{}: {} {}: {}", src.fetch.loc.ToString(),
                                                  settings.method, Redact(url), problem));
           }
-          Result<StoredObject> stored =
-              archive_->StoreTemp(src.name, body->path(), res.sha256, res.bytes, request.extension);
+          Result<StoredObject> stored = archive_->StoreTemp(src.name, body->path(), res.sha256,
+                                                            res.bytes, request.extension, &batch);
           if (!stored.ok()) {
             rec.error = stored.status().message();
-            (void)archive_->LogFetch(rec);
+            (void)batch.Add(rec);
             return stored.status();
           }
           body->Released();
           rec.sha256 = stored->sha256;
           rec.object_path = stored->key;
           rec.bytes = static_cast<int64_t>(stored->bytes);
-          RETURN_IF_ERROR(archive_->LogFetch(rec));
+          RETURN_IF_ERROR(batch.Add(rec));
           result.objects.push_back(std::move(*stored));
           break;
         }
@@ -721,6 +725,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
       page_url = resolved;
     }
   }
+  RETURN_IF_ERROR(batch.Commit());
   return result;
 }
 

@@ -20,6 +20,11 @@ class LocalObjectStore final : public ObjectStore {
   std::string StagingDir() const override { return JoinPath(root_, ".staging"); }
 
   Status PutFile(const std::string& key, const std::string& tmp_path) override {
+    RETURN_IF_ERROR(PutFileUnsynced(key, tmp_path));
+    return SyncFolder(key);
+  }
+
+  Status PutFileUnsynced(const std::string& key, const std::string& tmp_path) override {
     std::string dst = JoinPath(root_, key);
     if (FileExists(dst)) {
       ::unlink(tmp_path.c_str());
@@ -33,7 +38,11 @@ class LocalObjectStore final : public ObjectStore {
     }
     // Objects are read-only once stored: raw is never edited.
     ::chmod(dst.c_str(), 0444);
-    return FsyncDir(Dirname(dst));
+    return Status::Ok();
+  }
+
+  Status SyncFolder(const std::string& key) override {
+    return FsyncDir(Dirname(JoinPath(root_, key)));
   }
 
   bool Exists(const std::string& key) const override { return FileExists(JoinPath(root_, key)); }

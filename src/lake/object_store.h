@@ -21,6 +21,11 @@ class ObjectStore {
   // the object is complete or absent. When key already exists (same content,
   // as keys are content hashes) the temp file is discarded.
   virtual Status PutFile(const std::string& key, const std::string& tmp_path) = 0;
+  // PutFile whose move is not yet durable: for group commits, which call
+  // SyncFolder(key) before anything refers to the object.
+  virtual Status PutFileUnsynced(const std::string& key, const std::string& tmp_path) = 0;
+  // Makes the moves into key's folder durable (local stores: fsync it).
+  virtual Status SyncFolder(const std::string& key) = 0;
   virtual bool Exists(const std::string& key) const = 0;
   // Appends one record durably (fetch logs).
   virtual Status Append(const std::string& key, const std::string& record) = 0;

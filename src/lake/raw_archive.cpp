@@ -1,12 +1,14 @@
 #include "lake/raw_archive.h"
 
 #include <atomic>
+#include <map>
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "core/redact.h"
 
 namespace sluice {
@@ -107,20 +109,28 @@ Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
 
 Result<StoredObject> RawArchive::StoreTemp(const std::string& source, const std::string& tmp_path,
                                            const std::string& sha256, uint64_t bytes,
-                                           const std::string& ext) {
+                                           const std::string& ext, FetchLogBatch* batch) {
   StoredObject obj;
   obj.sha256 = sha256;
   obj.bytes = bytes;
   obj.key = ObjectKey(source, sha256, ext);
   obj.reused = store_->Exists(obj.key);
-  RETURN_IF_ERROR(store_->PutFile(obj.key, tmp_path));
+  if (batch) {
+    RETURN_IF_ERROR(store_->PutFileUnsynced(obj.key, tmp_path));
+    batch->AddObject(obj.key);
+  } else {
+    RETURN_IF_ERROR(store_->PutFile(obj.key, tmp_path));
+  }
   ASSIGN_OR_RETURN(obj.local_path, store_->LocalPath(obj.key));
   return obj;
 }
 
 std::string RawArchive::NewStagingPath() const { return StagingPath(store_); }
 
-Status RawArchive::LogFetch(FetchRecord record) {
+namespace {
+
+// The dated log file a record goes to, and its line.
+std::pair<std::string, std::string> LogLine(FetchRecord& record) {
   record.url = Redact(record.url);
   record.error = Redact(record.error);
   std::string date = FormatDate(record.started_at);
@@ -137,10 +147,50 @@ Status RawArchive::LogFetch(FetchRecord record) {
                          {"duration_ms", record.duration_ms},
                          {"headers", record.headers},
                          {"error", record.error}};
-  std::string key =
-      "raw/" + record.source + "/log/dt=" + date + "/hour=" + hour + "/fetches.ndjson";
-  RETURN_IF_ERROR(store_->Append(key, Redact(line.dump()) + "\n"));
+  return {"raw/" + record.source + "/log/dt=" + date + "/hour=" + hour + "/fetches.ndjson",
+          Redact(line.dump()) + "\n"};
+}
+
+}  // namespace
+
+Status RawArchive::LogFetch(FetchRecord record) {
+  auto [key, line] = LogLine(record);
+  RETURN_IF_ERROR(store_->Append(key, line));
   return metadata_->RecordFetch(record).status();
+}
+
+Status RawArchive::LogFetches(std::vector<FetchRecord> records,
+                              const std::set<std::string>& folders) {
+  std::set<std::string> synced;
+  for (const std::string& key : folders) {
+    if (synced.insert(Dirname(key)).second) RETURN_IF_ERROR(store_->SyncFolder(key));
+  }
+  std::map<std::string, std::string> lines;  // log file -> its new lines, in order
+  for (FetchRecord& record : records) {
+    auto [key, line] = LogLine(record);
+    lines[key] += line;
+  }
+  for (const auto& [key, text] : lines) RETURN_IF_ERROR(store_->Append(key, text));
+  return metadata_->RecordFetches(records);
+}
+
+FetchLogBatch::~FetchLogBatch() {
+  Status st = Commit();
+  if (!st.ok()) LOG_ERROR("lake", "committing held fetch records failed: {}", st.message());
+}
+
+Status FetchLogBatch::Add(FetchRecord record) {
+  pending_.push_back(std::move(record));
+  return pending_.size() >= kMaxPending ? Commit() : Status::Ok();
+}
+
+Status FetchLogBatch::Commit() {
+  if (pending_.empty() && folders_.empty()) return Status::Ok();
+  std::vector<FetchRecord> records = std::move(pending_);
+  std::set<std::string> folders = std::move(folders_);
+  pending_.clear();
+  folders_.clear();
+  return archive_->LogFetches(std::move(records), folders);
 }
 
 }  // namespace sluice

@@ -125,6 +125,8 @@ class MetadataStore {
 
   // Fetch log.
   virtual Result<int64_t> RecordFetch(const FetchRecord& fetch) = 0;
+  // Several fetches in one transaction (a group commit).
+  virtual Status RecordFetches(const std::vector<FetchRecord>& fetches) = 0;
   virtual Result<std::vector<FetchRecord>> ListFetches(const std::string& source, int limit) = 0;
 
   // File-stat cache: a local file is re-hashed only when size, mtime or inode changed.

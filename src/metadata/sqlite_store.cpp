@@ -335,8 +335,7 @@ Result<std::optional<std::string>> SqliteMetadataStore::GetPublished(const std::
   return std::optional<std::string>(stmt.ColumnText(0));
 }
 
-Result<int64_t> SqliteMetadataStore::RecordFetch(const FetchRecord& fetch) {
-  std::lock_guard lock(mu_);
+Status SqliteMetadataStore::InsertFetchLocked(const FetchRecord& fetch) {
   ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("INSERT INTO fetches (source, partition, url, started_at, duration_ms, status, "
@@ -346,8 +345,20 @@ Result<int64_t> SqliteMetadataStore::RecordFetch(const FetchRecord& fetch) {
                                NowIfZero(fetch.started_at), fetch.duration_ms, fetch.status,
                                fetch.bytes, fetch.sha256, fetch.object_path, Redact(fetch.error),
                                DumpRedacted(fetch.headers)));
-  RETURN_IF_ERROR(stmt.Run());
+  return stmt.Run();
+}
+
+Result<int64_t> SqliteMetadataStore::RecordFetch(const FetchRecord& fetch) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(InsertFetchLocked(fetch));
   return db_.LastInsertRowid();
+}
+
+Status SqliteMetadataStore::RecordFetches(const std::vector<FetchRecord>& fetches) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_));
+  for (const FetchRecord& fetch : fetches) RETURN_IF_ERROR(InsertFetchLocked(fetch));
+  return txn.Commit();
 }
 
 Result<std::vector<FetchRecord>> SqliteMetadataStore::ListFetches(const std::string& source,

@@ -51,6 +51,7 @@ class SqliteMetadataStore final : public MetadataStore {
                                                   const std::string& partition) override;
 
   Result<int64_t> RecordFetch(const FetchRecord& fetch) override;
+  Status RecordFetches(const std::vector<FetchRecord>& fetches) override;
   Result<std::vector<FetchRecord>> ListFetches(const std::string& source, int limit) override;
 
   Result<std::optional<FileStatRecord>> GetFileStat(const std::string& path) override;
@@ -75,6 +76,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
  private:
   Micros NowIfZero(Micros t) const { return t != 0 ? t : clock_->Now(); }
+  Status InsertFetchLocked(const FetchRecord& fetch);  // REQUIRES(mu_)
 
   std::mutex mu_;
   SqliteDb db_;   // GUARDED_BY(mu_)

@@ -399,6 +399,11 @@ class FaultyObjectStore final : public ObjectStore {
     if (++puts_ == fail_put_at_) return Status::IOError(key + ": injected PutFile failure");
     return inner_->PutFile(key, tmp_path);
   }
+  Status PutFileUnsynced(const std::string& key, const std::string& tmp_path) override {
+    if (++puts_ == fail_put_at_) return Status::IOError(key + ": injected PutFile failure");
+    return inner_->PutFileUnsynced(key, tmp_path);
+  }
+  Status SyncFolder(const std::string& key) override { return inner_->SyncFolder(key); }
   bool Exists(const std::string& key) const override { return inner_->Exists(key); }
   Status Append(const std::string& key, const std::string& record) override {
     if (++appends_ == fail_append_at_) return Status::IOError(key + ": injected Append failure");
@@ -556,6 +561,82 @@ TEST_F(LakeFault, FailedAppendFailsTheStoreAndLeavesOnlyCompleteObjects) {
     EXPECT_THAT(Objects(), SizeIs(3));
     ExpectLakeConsistent(lake_root_, *metadata_);
   }
+}
+
+// ---- group commit -----------------------------------------------------------
+
+class LakeBatch : public LakeFault {
+ protected:
+  // A body written into staging as the HTTP client does, stored with a batch.
+  FetchRecord StorePage(FetchLogBatch& batch, int i) {
+    std::string content = "{\"page\": " + std::to_string(i) + "}";
+    std::string tmp = archive_->NewStagingPath();
+    WriteText(tmp, content);
+    auto obj = archive_->StoreTemp("api", tmp, Sha256Hex(content), content.size(), "json", &batch);
+    EXPECT_TRUE(obj.ok()) << obj.status().ToString();
+    FetchRecord rec;
+    rec.source = "api";
+    rec.url = "http://127.0.0.1/items?page=" + std::to_string(i);
+    rec.started_at = clock_.Now();
+    rec.status = 200;
+    if (obj.ok()) {
+      rec.sha256 = obj->sha256;
+      rec.object_path = obj->key;
+      rec.bytes = static_cast<int64_t>(obj->bytes);
+    }
+    return rec;
+  }
+  std::string ApiLog() const {
+    return JoinPath(lake_root_, "raw/api/log/dt=2026-01-01/hour=05/fetches.ndjson");
+  }
+};
+
+TEST_F(LakeBatch, RecordsAreHeldUntilTheCommitAndWrittenInOrder) {
+  FetchLogBatch batch(archive_.get());
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(batch.Add(StorePage(batch, i)).ok());
+  // Objects are complete at once; their records wait for the commit.
+  EXPECT_THAT(Objects("api"), SizeIs(3));
+  EXPECT_THAT(Fetches("api"), IsEmpty());
+  EXPECT_FALSE(std::filesystem::exists(ApiLog()));
+  ASSERT_TRUE(batch.Commit().ok());
+  std::vector<nlohmann::json> lines = ReadNdjson(ApiLog());
+  ASSERT_THAT(lines, SizeIs(3));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(lines[i]["url"], "http://127.0.0.1/items?page=" + std::to_string(i + 1));
+  }
+  EXPECT_THAT(Fetches("api"), SizeIs(3));
+  ExpectLakeConsistent(lake_root_, *metadata_);
+  // A second commit with nothing held writes nothing.
+  ASSERT_TRUE(batch.Commit().ok());
+  EXPECT_THAT(ReadNdjson(ApiLog()), SizeIs(3));
+}
+
+TEST_F(LakeBatch, CommitsEveryMaxPendingRecordsAndOnDestruction) {
+  {
+    FetchLogBatch batch(archive_.get());
+    for (size_t i = 1; i <= FetchLogBatch::kMaxPending; ++i) {
+      ASSERT_TRUE(batch.Add(StorePage(batch, static_cast<int>(i))).ok());
+    }
+    EXPECT_THAT(Fetches("api"), SizeIs(FetchLogBatch::kMaxPending));
+    ASSERT_TRUE(batch.Add(StorePage(batch, 1000)).ok());
+    EXPECT_THAT(Fetches("api"), SizeIs(FetchLogBatch::kMaxPending));
+  }
+  // Leaving the scope (an error return) commits the rest.
+  EXPECT_THAT(Fetches("api"), SizeIs(FetchLogBatch::kMaxPending + 1));
+  EXPECT_THAT(ReadNdjson(ApiLog()), SizeIs(FetchLogBatch::kMaxPending + 1));
+  ExpectLakeConsistent(lake_root_, *metadata_);
+}
+
+TEST_F(LakeBatch, AFailedCommitLeavesCompleteObjectsAndNoRecordOfThem) {
+  InjectFaults(0, 1);  // the first log append fails
+  FetchLogBatch batch(archive_.get());
+  for (int i = 1; i <= 2; ++i) ASSERT_TRUE(batch.Add(StorePage(batch, i)).ok());
+  Status st = batch.Commit();
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("injected Append failure"));
+  EXPECT_THAT(Fetches("api"), IsEmpty());
+  EXPECT_THAT(Objects("api"), SizeIs(2));
+  ExpectLakeConsistent(lake_root_, *metadata_);
 }
 
 TEST(LakeLocalStore, ReopenRemovesLeftoverStagingFilesOnly) {
