@@ -158,7 +158,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   // here: a window over the scan would run the whole pass on one thread.
   // The build keeps every row in order (DuckDB preserves insertion order
   // through scans, projections and UNION ALL), so a row's record number is
-  // its rowid less its object's first rowid, plus one; see kFirsts.
+  // its rowid less its object's first rowid, plus one (see firsts below).
   std::vector<std::string> reads;
   for (size_t i = 0; i < inputs.size(); ++i) {
     reads.push_back(fmt::format("SELECT *, {} AS \"__obj\", {} AS \"__ord\" FROM {}",
