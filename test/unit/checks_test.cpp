@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "quality/checks.h"
+#include "support/memory_warehouse.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice {
@@ -29,18 +30,11 @@ CheckSpec Check(std::string type, nlohmann::json args, Severity severity = Sever
   return c;
 }
 
-class ChecksTest : public ::testing::Test {
+class ChecksTest : public MemoryWarehouseTest {
  protected:
   void SetUp() override {
-    DuckDbOptions options;
-    options.memory_limit = "256MB";
-    options.threads = 1;
-    auto wh = OpenDuckDbWarehouse(":memory:", options);
-    ASSERT_TRUE(wh.ok()) << wh.status().ToString();
-    warehouse_ = std::move(wh).value();
-    auto session = warehouse_->Connect();
-    ASSERT_TRUE(session.ok()) << session.status().ToString();
-    session_ = std::move(session).value();
+    OpenWarehouse();
+    ASSERT_FALSE(HasFatalFailure());
     // Checks run on staged builds, whose names need quoting.
     ASSERT_TRUE(session_->Execute("CREATE SCHEMA _sluice_v").ok());
   }
@@ -58,9 +52,6 @@ class ChecksTest : public ::testing::Test {
     EXPECT_THAT(out, SizeIs(1));
     return out.empty() ? CheckOutcome{} : out[0];
   }
-
-  std::unique_ptr<Warehouse> warehouse_;
-  std::unique_ptr<WarehouseSession> session_;
 };
 
 // One check type: good data it passes, bad data it fails, and what the

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/strings.h"
+#include "support/memory_warehouse.h"
 #include "transform/phases.h"
 #include "warehouse/warehouse.h"
 
@@ -21,21 +22,14 @@ namespace {
 
 constexpr int kBigRows = 300000;  // several CSV buffers: a parallel scan
 
-class PhasesTest : public ::testing::Test {
+class PhasesTest : public MemoryWarehouseTest {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("sluice-phases-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
-    DuckDbOptions options;
-    options.memory_limit = "1GB";
-    options.threads = 2;
-    auto wh = OpenDuckDbWarehouse(":memory:", options);
-    ASSERT_TRUE(wh.ok()) << wh.status().ToString();
-    warehouse_ = std::move(wh).value();
-    auto session = warehouse_->Connect();
-    ASSERT_TRUE(session.ok()) << session.status().ToString();
-    session_ = std::move(session).value();
+    OpenWarehouse(2, "1GB");
+    ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(session_->Execute("CREATE SCHEMA _sluice").ok());
     ASSERT_TRUE(session_->Execute(IssueTableDdl()).ok());
   }
@@ -103,8 +97,6 @@ class PhasesTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  std::unique_ptr<Warehouse> warehouse_;
-  std::unique_ptr<WarehouseSession> session_;
 };
 
 TEST_F(PhasesTest, RecordNumbersAreFilePositionsWithinEachObject) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/strings.h"
+#include "support/memory_warehouse.h"
 #include "transform/publication.h"
 #include "warehouse/warehouse.h"
 
@@ -29,18 +30,11 @@ std::string Version(int n) {
   return std::string(16 - hex.size(), '0') + hex;
 }
 
-class PublicationTest : public ::testing::Test {
+class PublicationTest : public MemoryWarehouseTest {
  protected:
   void SetUp() override {
-    DuckDbOptions options;
-    options.memory_limit = "256MB";
-    options.threads = 1;
-    auto wh = OpenDuckDbWarehouse(":memory:", options);
-    ASSERT_TRUE(wh.ok()) << wh.status().ToString();
-    warehouse_ = std::move(wh).value();
-    auto session = warehouse_->Connect();
-    ASSERT_TRUE(session.ok()) << session.status().ToString();
-    session_ = std::move(session).value();
+    OpenWarehouse();
+    ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(EnsureInternalSchema(*session_).ok());
   }
 
@@ -99,8 +93,6 @@ class PublicationTest : public ::testing::Test {
   }
 
   FakeClock clock_{kT0};
-  std::unique_ptr<Warehouse> warehouse_;
-  std::unique_ptr<WarehouseSession> session_;
 };
 
 TEST_F(PublicationTest, EnsureInternalSchemaIsIdempotent) {
