@@ -172,6 +172,9 @@ Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckD
   if (!options.temp_directory.empty()) ok = ok && set("temp_directory", options.temp_directory);
   if (options.threads > 0) ok = ok && set("threads", std::to_string(options.threads));
   if (options.read_only) ok = ok && set("access_mode", "READ_ONLY");
+  // The default, stated: column phases number records by the rowids of a
+  // build that keeps its input's order (transform/phases.cpp).
+  ok = ok && set("preserve_insertion_order", "true");
   // Sluice does its own HTTP; never let DuckDB download extensions.
   ok = ok && set("autoinstall_known_extensions", "false");
   ok = ok && set("autoload_known_extensions", "false");
