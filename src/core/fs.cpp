@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/hash.h"
+#include "core/utf8.h"
 
 namespace sluice {
 namespace {
@@ -150,6 +151,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC));
   Sha256 hash;
+  Utf8Scanner utf8;
   CopyResult result;
   std::vector<char> buf(4 << 20);
   while (true) {
@@ -162,6 +164,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     }
     if (n == 0) break;
     hash.Update(buf.data(), static_cast<size_t>(n));
+    utf8.Feed(buf.data(), static_cast<size_t>(n));
     Status st = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), tmp_path);
     if (!st.ok()) {
       ::unlink(tmp_path.c_str());
@@ -175,6 +178,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     return st;
   }
   result.sha256 = hash.HexDigest();
+  result.utf8_invalid_at = utf8.Finish();
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -55,6 +56,7 @@ Status FsyncDir(const std::string& dir);
 struct CopyResult {
   std::string sha256;
   uint64_t bytes = 0;
+  std::optional<uint64_t> utf8_invalid_at;  // first byte that is not UTF-8, if any
 };
 // Copies src to a temp file in dst_dir while hashing it, fsyncs, and returns
 // the hash; the caller renames the temp file (see lake/). The temp file path

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "core/strings.h"
+#include "core/utf8.h"
 
 namespace sluice {
 namespace {
@@ -629,6 +630,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
             return stored.status();
           }
           body->Released();
+          RememberUtf8Verdict(stored->local_path, res.utf8_invalid_at);
           rec.sha256 = stored->sha256;
           rec.object_path = stored->key;
           rec.bytes = static_cast<int64_t>(stored->bytes);

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/redact.h"
+#include "core/utf8.h"
 
 namespace sluice {
 namespace {
@@ -49,6 +50,7 @@ struct Transfer {
   int fd = -1;
   std::string path;
   Sha256 hash;
+  Utf8Scanner utf8;
   uint64_t bytes = 0;
   uint64_t max_bytes = 0;
   bool too_big = false;
@@ -69,6 +71,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     return 0;
   }
   t->hash.Update(data, len);
+  t->utf8.Feed(data, len);
   t->bytes += len;
   return len;
 }
@@ -181,6 +184,7 @@ class CurlHttpClient : public HttpClient {
     res.headers = std::move(t.headers);
     res.bytes = t.bytes;
     res.sha256 = t.hash.HexDigest();
+    res.utf8_invalid_at = t.utf8.Finish();
     return res;
   }
 };

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -38,6 +39,7 @@ struct HttpResponse {
   std::string effective_url;                   // after redirects
   uint64_t bytes = 0;                          // body bytes written (decoded)
   std::string sha256;                          // of the body as written
+  std::optional<uint64_t> utf8_invalid_at;     // first byte that is not UTF-8, if any
   int redirects = 0;
   std::string Header(const std::string& lower_name) const;
 };

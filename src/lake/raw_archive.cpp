@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/redact.h"
+#include "core/utf8.h"
 
 namespace sluice {
 namespace {
@@ -98,6 +99,7 @@ Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
     (void)finish(stored.status(), nullptr);  // every attempt is logged, failed ones too
     return stored.status();
   }
+  RememberUtf8Verdict(stored->local_path, copied->utf8_invalid_at);
   StoredObject obj = std::move(stored).value();
   if (after.size == st->size && after.mtime_ns == st->mtime_ns && after.inode == st->inode) {
     RETURN_IF_ERROR(metadata_->PutFileStat(

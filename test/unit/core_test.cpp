@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "core/fs.h"
 #include "core/hash.h"
@@ -10,6 +11,7 @@
 #include "core/secrets.h"
 #include "core/status.h"
 #include "core/strings.h"
+#include "core/utf8.h"
 
 namespace sluice {
 namespace {
@@ -100,6 +102,69 @@ TEST(Fs, AtomicWriteAndCopyHash) {
   auto lock1 = FileLock::TryAcquire((dir / "lock").string());
   ASSERT_TRUE(lock1.ok());
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// The scanner's verdict on bytes fed whole, byte by byte, and split at every
+// point: the same, wherever the feeds are cut.
+std::optional<uint64_t> ScanEveryWay(const std::string& bytes) {
+  Utf8Scanner whole;
+  whole.Feed(bytes.data(), bytes.size());
+  Utf8Scanner single;
+  for (char c : bytes) single.Feed(&c, 1);
+  EXPECT_EQ(whole.Finish(), single.Finish()) << "byte by byte: " << bytes;
+  for (size_t cut = 0; cut <= bytes.size(); ++cut) {
+    Utf8Scanner split;
+    split.Feed(bytes.data(), cut);
+    split.Feed(bytes.data() + cut, bytes.size() - cut);
+    EXPECT_EQ(whole.Finish(), split.Finish()) << "cut at " << cut << ": " << bytes;
+  }
+  return whole.Finish();
+}
+
+TEST(Utf8Scanner, ValidTextPassesWhereverTheFeedsAreCut) {
+  EXPECT_EQ(ScanEveryWay(""), std::nullopt);
+  EXPECT_EQ(ScanEveryWay("plain ascii, long enough for the eight-byte path\n"), std::nullopt);
+  EXPECT_EQ(ScanEveryWay("\xEF\xBB\xBFM\xC3\xBCnchen \xE6\x9D\xB1\xE4\xBA\xAC \xF0\x9F\x9A\x8C "
+                         "\xED\x9F\xBF \xF4\x8F\xBF\xBF"),
+            std::nullopt);
+}
+
+TEST(Utf8Scanner, FindsTheStartOfTheFirstBadSequence) {
+  EXPECT_EQ(ScanEveryWay("id,city\n1,M\xFCnchen\n"), 11u);  // Latin-1
+  EXPECT_EQ(ScanEveryWay("ab\x80"), 2u);                    // lone continuation
+  EXPECT_EQ(ScanEveryWay("overlong \xC0\xAF"), 9u);         // C0/C1 never lead
+  EXPECT_EQ(ScanEveryWay("overlong \xE0\x80\x80"), 9u);     // 3-byte overlong
+  EXPECT_EQ(ScanEveryWay("surrogate \xED\xA0\x80"), 10u);   // U+D800
+  EXPECT_EQ(ScanEveryWay("too big \xF4\x90\x80\x80"), 8u);  // past U+10FFFF
+  EXPECT_EQ(ScanEveryWay("too big \xF5\x80\x80\x80"), 8u);
+  EXPECT_EQ(ScanEveryWay("cut at the end \xE2\x82"), 15u);        // truncated
+  EXPECT_EQ(ScanEveryWay("short \xE2\x82x"), 6u);                 // a byte missing
+  EXPECT_EQ(ScanEveryWay(std::string("\xFF\xFEi\0d\0", 6)), 0u);  // UTF-16 LE
+  EXPECT_EQ(ScanEveryWay("ok \xC3\xA9 then \xC3"), 11u);
+  // The first bad byte wins, and feeding more changes nothing.
+  Utf8Scanner s;
+  s.Feed("a\xFF", 2);
+  EXPECT_TRUE(s.Failed());
+  s.Feed("\xFE", 1);
+  EXPECT_EQ(s.Finish(), 1u);
+}
+
+TEST(Utf8Scanner, VerdictsAreRememberedByPath) {
+  EXPECT_EQ(RecallUtf8Verdict("/lake/raw/s/objects/never.csv"), std::nullopt);
+  RememberUtf8Verdict("/lake/raw/s/objects/good.csv", std::nullopt);
+  RememberUtf8Verdict("/lake/raw/s/objects/latin.csv", 42);
+  auto good = RecallUtf8Verdict("/lake/raw/s/objects/good.csv");
+  ASSERT_TRUE(good.has_value());
+  EXPECT_EQ(*good, std::nullopt);
+  auto latin = RecallUtf8Verdict("/lake/raw/s/objects/latin.csv");
+  ASSERT_TRUE(latin.has_value());
+  EXPECT_EQ(*latin, 42u);
 }
 
 }  // namespace
