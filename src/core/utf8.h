@@ -23,8 +23,8 @@ class Utf8Scanner {
   bool Failed() const { return bad_.has_value(); }
 
  private:
-  uint64_t offset_ = 0;       // of the next byte fed
-  int pending_ = 0;           // continuation bytes still expected
+  uint64_t offset_ = 0;        // of the next byte fed
+  int pending_ = 0;            // continuation bytes still expected
   bool check_second_ = false;  // the next byte is the second of its sequence
   unsigned char lead_ = 0;
   uint64_t lead_offset_ = 0;
