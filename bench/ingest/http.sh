@@ -122,8 +122,8 @@ EOT
 }
 # $1 = "" (identity bodies, as a bare http.client script gets them) or "br":
 # ask for brotli as Sluice does (libcurl accepts every encoding it decodes,
-# and the fixture server then compresses each page at brotli's default
-# quality, ~3 ms a page); the stdlib cannot decode brotli, so this variant
+# and the fixture server then compresses each page with brotli, ~3 ms a
+# page); the stdlib cannot decode brotli, so this variant
 # stores the encoded body and stops after the known number of pages.
 run_python_pages() {
   rm -rf "$WORK/pages_python" && mkdir -p "$WORK/pages_python"
