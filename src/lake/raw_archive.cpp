@@ -155,11 +155,7 @@ std::pair<std::string, std::string> LogLine(FetchRecord& record) {
 
 }  // namespace
 
-Status RawArchive::LogFetch(FetchRecord record) {
-  auto [key, line] = LogLine(record);
-  RETURN_IF_ERROR(store_->Append(key, line));
-  return metadata_->RecordFetch(record).status();
-}
+Status RawArchive::LogFetch(FetchRecord record) { return LogFetches({std::move(record)}, {}); }
 
 Status RawArchive::LogFetches(std::vector<FetchRecord> records,
                               const std::set<std::string>& folders) {

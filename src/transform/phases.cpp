@@ -436,9 +436,9 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       "FROM ranked WHERE n = {}",
       firsts, Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
       issue_rows_per_kind + 1);
-  std::vector<std::string> qualified;
-  for (const std::string& f : field_ids) qualified.push_back("t." + f);
   if (table.quarantine && !bad.empty()) {
+    std::vector<std::string> qualified;
+    for (const std::string& f : field_ids) qualified.push_back("t." + f);
     // Rows with a failed value go aside whole instead of keeping nulls.
     out.quarantine =
         "CREATE OR REPLACE TABLE @QUARANTINE@ AS WITH " + firsts +
