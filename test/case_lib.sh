@@ -48,11 +48,13 @@ expect_output_file() {
 }
 
 # expect_table NAME CSV [ORDER]: `select * from NAME order by ORDER` equals the CSV (with header).
+# UPDATE_EXPECTED=1 rewrites CSV with what came out (review the diff before committing).
 expect_table() {
   local name=$1 csv=$2 order=${3:-all}
   local got
   got=$("$SLUICE_BIN" query "select * from $name order by $order" --format csv) ||
     fail "query of $name failed: $got"
+  if [ -n "${UPDATE_EXPECTED:-}" ]; then printf '%s\n' "$got" >"$csv"; fi
   if ! diff <(printf '%s\n' "$got") "$csv" >/dev/null; then
     diff <(printf '%s\n' "$got") "$csv" >&2 || true
     fail "table $name differs from $csv (< got, > expected)"

@@ -54,11 +54,17 @@ const CommandDef kCommands[] = {
      CmdRun},
     {"test", "Run the checks of the selected assets on their published versions", SelectArgs,
      CmdTest},
-    {"query", "Run SQL against the warehouse",
+    {"query", "Read the warehouse with one SELECT (published tables, external tables, _sluice.*)",
      [](CLI::App* app, CommandArgs* a) {
        app->add_option("sql", a->sql, "The SQL to run")->required();
        app->add_option("--format", a->format, "table, csv or json")
            ->check(CLI::IsMember({"table", "csv", "json"}));
+       app->add_option("--max-rows", a->max_rows,
+                       "Rows read at most (default 10000; 0: no cap); a capped result says so")
+           ->check(CLI::NonNegativeNumber);
+       app->add_option("--timeout", a->timeout_seconds,
+                       "Seconds before the read is stopped (default 300; 0: none)")
+           ->check(CLI::NonNegativeNumber);
      },
      CmdQuery},
     {"runs", "List recent runs, or one run's tasks",

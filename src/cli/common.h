@@ -29,6 +29,8 @@ struct CommandArgs {
   int threads = 4;
   std::string sql;
   std::string format = "table";
+  int64_t max_rows = 10000;       // query: rows read at most (0: no cap)
+  int64_t timeout_seconds = 300;  // query: the read is stopped after this long
   std::string dir;
   std::string example;
   std::string asset;

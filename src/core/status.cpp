@@ -24,6 +24,8 @@ const char* StatusCodeName(StatusCode code) {
       return "timeout";
     case StatusCode::kBusy:
       return "busy";
+    case StatusCode::kRefused:
+      return "refused";
     case StatusCode::kInternal:
       return "internal";
   }

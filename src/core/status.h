@@ -21,7 +21,8 @@ enum class StatusCode {
   kCheckFailed,
   kCancelled,
   kTimeout,
-  kBusy,  // another process holds a lock
+  kBusy,     // another process holds a lock
+  kRefused,  // a request that is not allowed: a reader that would write or read files
   kInternal,
 };
 
@@ -44,6 +45,7 @@ class [[nodiscard]] Status {
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
   static Status Busy(std::string msg) { return {StatusCode::kBusy, std::move(msg)}; }
   static Status Cancelled(std::string msg) { return {StatusCode::kCancelled, std::move(msg)}; }
+  static Status Refused(std::string msg) { return {StatusCode::kRefused, std::move(msg)}; }
 
   bool ok() const { return state_ == nullptr; }
   StatusCode code() const { return state_ ? state_->code : StatusCode::kOk; }

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "core/strings.h"
+#include "engine/reader.h"
 #include "engine/workspace.h"
 #include "orchestrate/runner.h"
 #include "transform/publication.h"
@@ -24,6 +25,7 @@ struct Engine::Opened {
   std::unique_ptr<MetadataStore> metadata;
   std::unique_ptr<ObjectStore> lake;
   std::unique_ptr<RawArchive> archive;
+  std::vector<std::string> external;  // the project's external: tables, readable by readers
 };
 
 namespace {
@@ -34,32 +36,6 @@ std::string StripScheme(const std::string& url, const std::string& scheme) {
 
 nlohmann::json Ok(nlohmann::json result, int exit_code = 0) {
   return {{"ok", true}, {"exit_code", exit_code}, {"result", std::move(result)}};
-}
-
-// A value as JSON of its SQL type: numbers and booleans stay numbers and booleans.
-nlohmann::json TypedValue(const std::optional<std::string>& v, const std::string& type) {
-  if (!v) return nullptr;
-  static const std::set<std::string> kIntegers = {"TINYINT",  "SMALLINT",  "INTEGER",  "BIGINT",
-                                                  "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"};
-  if (kIntegers.count(type)) return std::stoll(*v);
-  if (type == "HUGEINT" || type == "UHUGEINT" || type == "DECIMAL" || type == "FLOAT" ||
-      type == "DOUBLE") {
-    auto parsed = nlohmann::json::parse(*v, nullptr, false);
-    if (!parsed.is_discarded() && parsed.is_number()) return parsed;
-    return *v;  // inf, nan
-  }
-  if (type == "BOOLEAN") return *v == "true";
-  return *v;
-}
-
-nlohmann::json QueryToJson(const QueryResult& r) {
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& row : r.rows) {
-    nlohmann::json jr = nlohmann::json::array();
-    for (size_t i = 0; i < row.size(); ++i) jr.push_back(TypedValue(row[i], r.types[i]));
-    rows.push_back(std::move(jr));
-  }
-  return {{"columns", r.columns}, {"types", r.types}, {"rows", rows}};
 }
 
 // Brings metadata in line with the warehouse, which is the commit point: a
@@ -110,6 +86,7 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   if (opened_) return opened_.get();
   auto opened = std::make_unique<Opened>();
   opened->env = project.environments.at(env_name_);
+  opened->external = project.external;
   const EnvironmentSpec& env = opened->env;
   RETURN_IF_ERROR(MakeDirs(env.state_dir));
   std::string tmp = JoinPath(env.state_dir, "tmp");
@@ -262,9 +239,57 @@ nlohmann::json Engine::HandleQuery(const nlohmann::json& request) {
   if (!opened.ok()) return ErrorResponse(opened.status().message(), ExitCodeOf(opened.status()));
   auto session = (*opened)->warehouse->Connect();
   if (!session.ok()) return ErrorResponse(session.status().message(), 1);
-  Result<QueryResult> r = (*session)->Query(request.value("sql", ""));
-  if (!r.ok()) return ErrorResponse(r.status().message(), 1);
-  return Ok(QueryToJson(*r));
+  // What readers reach: the published relations, and the project's externals.
+  ReadScope scope;
+  for (const std::string& name : (*opened)->external) scope.relations.insert(ToLower(name));
+  Result<std::map<std::pair<std::string, std::string>, Publication>> published =
+      LatestPublications(**session);
+  if (!published.ok()) return ErrorResponse(published.status().message(), 1);
+  for (const auto& [key, pub] : *published) scope.relations.insert(ToLower(key.first));
+
+  RenderFormat format =
+      request.value("format", "text") == "json" ? RenderFormat::kJson : RenderFormat::kText;
+  ReadLimits limits;
+  limits.max_rows = request.value("max_rows", int64_t{10000});
+  limits.timeout_seconds = request.value("timeout", int64_t{300});
+  nlohmann::json columns = nlohmann::json::array(), types = nlohmann::json::array();
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<JsonKind> kinds;
+  RowVisitor visitor;
+  visitor.columns = [&](const std::vector<RenderedColumn>& cols) {
+    for (const RenderedColumn& c : cols) {
+      columns.push_back(c.name);
+      types.push_back(c.type);
+      kinds.push_back(c.json);
+    }
+    return Status::Ok();
+  };
+  visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (!row[i]) {
+        out.push_back(nullptr);
+      } else if (format == RenderFormat::kJson && kinds[i] == JsonKind::kLiteral) {
+        nlohmann::json v = nlohmann::json::parse(*row[i], nullptr, /*allow_exceptions=*/false);
+        out.push_back(v.is_discarded() ? nlohmann::json(std::string(*row[i])) : std::move(v));
+      } else {
+        out.push_back(std::string(*row[i]));
+      }
+    }
+    rows.push_back(std::move(out));
+    return true;
+  };
+  Result<ReadSummary> read =
+      RunRead(**session, request.value("sql", ""), scope, format, limits, visitor);
+  if (!read.ok()) {
+    return ErrorResponse(read.status().message(),
+                         read.status().code() == StatusCode::kRefused ? 2 : 1);
+  }
+  return Ok({{"columns", columns},
+             {"types", types},
+             {"rows", rows},
+             {"truncated", read->truncated},
+             {"max_rows", limits.max_rows}});
 }
 
 nlohmann::json Engine::HandleRuns(const nlohmann::json& request) {

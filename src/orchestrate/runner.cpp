@@ -30,6 +30,7 @@
 #include "transform/materialize.h"
 #include "transform/phases.h"
 #include "transform/publication.h"
+#include "warehouse/watchdog.h"
 
 namespace sluice {
 namespace {
@@ -41,40 +42,6 @@ void MaybeCrash(const char* point, const std::string& asset) {
   if (!spec) return;
   if (std::string(spec) == std::string(point) + ":" + asset) ::kill(::getpid(), SIGKILL);
 }
-
-// Interrupts a session's statement when a task outlives its timeout.
-class Watchdog {
- public:
-  Watchdog(WarehouseSession* session, int64_t seconds) {
-    if (seconds <= 0) return;
-    thread_ = std::thread([this, session, seconds] {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) {
-        fired_ = true;
-        session->Interrupt();
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  bool fired() {
-    std::lock_guard lock(mu_);
-    return fired_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  bool fired_ = false;
-  std::thread thread_;
-};
 
 std::string StripSql(std::string sql) {
   while (!sql.empty() &&

@@ -269,16 +269,24 @@ std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector
     o.failing_rows = count->ScalarInt();
     o.status = o.failing_rows == 0 ? "pass" : "fail";
     if (o.failing_rows > 0) {
-      Result<QueryResult> sample = session.Query("SELECT * FROM (" + *sql + ") LIMIT 5");
-      if (sample.ok()) {
-        for (const auto& row : sample->rows) {
-          nlohmann::json obj = nlohmann::json::object();
-          for (size_t i = 0; i < row.size(); ++i) {
-            obj[sample->columns[i]] = row[i] ? nlohmann::json(*row[i]) : nlohmann::json(nullptr);
-          }
-          o.sample.push_back(std::move(obj));
+      // Rendered as readers see values, so every column type shows.
+      std::vector<std::string> names;
+      RowVisitor visitor;
+      visitor.columns = [&](const std::vector<RenderedColumn>& columns) {
+        for (const RenderedColumn& c : columns) names.push_back(c.name);
+        return Status::Ok();
+      };
+      visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
+        nlohmann::json obj = nlohmann::json::object();
+        for (size_t i = 0; i < row.size(); ++i) {
+          obj[names[i]] = row[i] ? nlohmann::json(std::string(*row[i])) : nlohmann::json(nullptr);
         }
-      }
+        o.sample.push_back(std::move(obj));
+        return true;
+      };
+      Status sampled =
+          session.Read("SELECT * FROM (" + *sql + ") LIMIT 5", RenderFormat::kText, visitor);
+      if (!sampled.ok()) o.sample = nlohmann::json::array();
       o.message = o.name + ": " + std::to_string(o.failing_rows) + " failing row" +
                   (o.failing_rows == 1 ? "" : "s");
     }

@@ -192,6 +192,10 @@ Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckD
     if (error) duckdb_free(error);
     return Status::IOError("cannot open warehouse " + path + ": " + msg);
   }
+  // Times with a zone read the same on every machine (ICU's setting, so not
+  // one duckdb_set_config knows).
+  ASSIGN_OR_RETURN(DuckDbConnection conn, db.Connect());
+  RETURN_IF_ERROR(conn.Execute("SET GLOBAL TimeZone = 'UTC'"));
   return db;
 }
 
@@ -261,6 +265,84 @@ Result<DuckDbAppender> DuckDbConnection::Appender(const std::string& schema,
 
 void DuckDbConnection::Interrupt() {
   if (conn_) duckdb_interrupt(conn_);
+}
+
+Status DuckDbConnection::ReadRendered(const std::string& select_sql, RenderFormat format,
+                                      const RowVisitor& visitor) {
+  // A trailing ';' or comment must not swallow the wrapper's closing parenthesis.
+  std::string sql = select_sql;
+  while (!sql.empty() &&
+         (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
+    sql.pop_back();
+  }
+  ASSIGN_OR_RETURN(DuckDbPrepared inner, Prepare(sql));
+  if (duckdb_prepared_statement_type(inner.stmt_) != DUCKDB_STATEMENT_TYPE_SELECT) {
+    return Status::Invalid("only a SELECT statement can be read");
+  }
+  idx_t ncols = duckdb_prepared_statement_column_count(inner.stmt_);
+  std::vector<RenderedColumn> columns;
+  std::vector<std::string> exprs;
+  for (idx_t c = 0; c < ncols; ++c) {
+    const char* raw_name = duckdb_prepared_statement_column_name(inner.stmt_, c);
+    std::string name = raw_name ? raw_name : "";
+    if (raw_name) duckdb_free(const_cast<char*>(raw_name));
+    duckdb_logical_type type = duckdb_prepared_statement_column_logical_type(inner.stmt_, c);
+    columns.push_back(RenderColumn(c + 1, name, type, format));
+    duckdb_destroy_logical_type(&type);
+    exprs.push_back(columns.back().sql);
+  }
+  inner = DuckDbPrepared();
+  if (visitor.columns) RETURN_IF_ERROR(visitor.columns(columns));
+  ASSIGN_OR_RETURN(DuckDbPrepared outer, Prepare("SELECT " + Join(exprs, ", ") + " FROM (\n" + sql +
+                                                 "\n) AS sluice_read"));
+  duckdb_pending_result pending = nullptr;
+  if (duckdb_pending_prepared_streaming(outer.stmt_, &pending) != DuckDBSuccess) {
+    const char* err = pending ? duckdb_pending_error(pending) : nullptr;
+    std::string msg = err ? err : "cannot start the query";
+    duckdb_destroy_pending(&pending);
+    return Status::Invalid(Redact(msg));
+  }
+  duckdb_result result;
+  duckdb_state state = duckdb_execute_pending(pending, &result);
+  duckdb_destroy_pending(&pending);
+  if (state != DuckDBSuccess) {
+    Status st = ResultError(&result, sql);
+    duckdb_destroy_result(&result);
+    return st;
+  }
+  Status st;
+  std::vector<std::optional<std::string_view>> row(ncols);
+  std::vector<duckdb_string_t*> data(ncols);
+  std::vector<uint64_t*> validity(ncols);
+  for (bool more = true; more;) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
+    if (!chunk) {
+      const char* err = duckdb_result_error(&result);
+      if (err && *err) st = ResultError(&result, sql);
+      break;
+    }
+    idx_t size = duckdb_data_chunk_get_size(chunk);
+    for (idx_t c = 0; c < ncols; ++c) {
+      duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, c);
+      data[c] = static_cast<duckdb_string_t*>(duckdb_vector_get_data(vec));
+      validity[c] = duckdb_vector_get_validity(vec);
+    }
+    for (idx_t r = 0; r < size && more; ++r) {
+      for (idx_t c = 0; c < ncols; ++c) {
+        if (validity[c] && !duckdb_validity_row_is_valid(validity[c], r)) {
+          row[c].reset();
+        } else {
+          row[c] = std::string_view(duckdb_string_t_data(&data[c][r]),
+                                    duckdb_string_t_length(data[c][r]));
+        }
+      }
+      more = visitor.row(row);
+    }
+    duckdb_destroy_data_chunk(&chunk);
+    if (size == 0) break;
+  }
+  duckdb_destroy_result(&result);
+  return st;
 }
 
 DuckDbPrepared::~DuckDbPrepared() {

@@ -7,12 +7,15 @@
 #include <duckdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "warehouse/render.h"
 
 namespace sluice {
 
@@ -26,6 +29,13 @@ struct QueryResult {
   // rows[0][0] as int64 (0 when empty or NULL).
   int64_t ScalarInt() const;
   std::optional<std::string> Scalar() const;
+};
+
+// Receives a rendered result: the columns once, then each row (values as
+// text, nullopt for NULL). A row callback returning false ends the read early.
+struct RowVisitor {
+  std::function<Status(const std::vector<RenderedColumn>&)> columns;
+  std::function<bool(const std::vector<std::optional<std::string_view>>&)> row;
 };
 
 struct DuckDbOptions {
@@ -72,6 +82,11 @@ class DuckDbConnection {
   Status Execute(const std::string& sql);
   Result<QueryResult> Query(const std::string& sql);
   Result<DuckDbPrepared> Prepare(const std::string& sql);
+  // Runs one SELECT and streams its rows chunk by chunk, every value rendered
+  // by RenderColumn (so every DuckDB type reads correctly). The caller has
+  // checked the statement: it is bound here.
+  Status ReadRendered(const std::string& select_sql, RenderFormat format,
+                      const RowVisitor& visitor);
   Result<DuckDbAppender> Appender(const std::string& schema, const std::string& table);
   // Cancels the statement running on this connection (from any thread).
   void Interrupt();
