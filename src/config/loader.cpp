@@ -47,7 +47,7 @@ const std::vector<std::string> kPaginateTypes = {"none", "page", "offset", "curs
 const std::vector<std::string> kDecoderOptions = {
     "delimiter", "header",      "quote",       "escape",      "encoding",         "skip",
     "records",   "all_varchar", "sample_size", "date_format", "timestamp_format", "compression",
-    "table",     "sheet",       "ragged"};
+    "table",     "sheet",       "ragged",      "bad_rows"};
 const std::vector<std::string> kColumnKeys = {"field",   "type",   "formats", "range",      "patch",
                                               "default", "values", "concat",  "description"};
 const std::vector<std::string> kPartitionKeys = {"by", "start", "end"};
@@ -643,6 +643,21 @@ class Loader {
     MapReader m(e.value, kDecoderOptions, "options", errs, e.line);
     nlohmann::json out = nlohmann::json::object();
     for (const YamlEntry& o : m.entries()) out[o.key] = YamlToJson(o.value);
+    // Options with a fixed set of values are checked here, not at run time.
+    static const std::map<std::string, std::vector<std::string>> kChoices = {
+        {"ragged", {"report", "pad"}}, {"bad_rows", {"fail", "skip"}}};
+    for (const YamlEntry& o : m.entries()) {
+      auto choices = kChoices.find(o.key);
+      if (choices == kChoices.end()) continue;
+      const nlohmann::json& v = out[o.key];
+      std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+      if (std::find(choices->second.begin(), choices->second.end(), text) ==
+          choices->second.end()) {
+        errs.At(o.line, "options." + o.key + ": '" + text + "'" +
+                            DidYouMeanHint(text, choices->second) + "; use " +
+                            Join(choices->second, " or "));
+      }
+    }
     return out;
   }
 

@@ -26,16 +26,33 @@ struct DecodeRequest {
   // Several objects of the same shape (an API's pages) read in one scan;
   // when set, `path` is ignored. Only for decoders that ReadsManyFiles.
   std::vector<std::string> paths;
+  // Columns to read as text because a value did not fit the type the reader
+  // inferred for them (CSV): the loader narrows them again afterwards.
+  std::vector<std::string> text_columns;
+  // Infer types from every row, not a sample (JSON, after a value did not fit).
+  bool sample_all = false;
+  // Guarded read (CSV, after a plain read failed): keep what cannot be read
+  // aside (DuckDB's store_rejects) instead of stopping, with the dialect and
+  // types the engine's own sniffer chose (`dialect`, one row of SniffSql), so
+  // that the rows read are those the engine reads by default.
+  bool keep_rejects = false;
+  nlohmann::json dialect;
+};
+
+// Temp tables a CSV read fills with what it set aside (DuckDB's store_rejects):
+// the errors, one row per problem, and the scan (dialect, inferred types).
+struct RejectTables {
+  std::string errors;
+  std::string scans;
 };
 
 // How to read one object: the SQL, what the user must be told about it
-// ("not valid UTF-8; read as Latin-1"), and a temp table where the reader
-// puts rows it could not load (ragged rows), to be reported after the build.
+// ("not valid UTF-8; read as Windows-1252"), and the temp tables where the
+// reader puts what it could not load, to be looked at after the build.
 struct DecodePlan {
   std::string sql;
   std::vector<std::string> notes;
-  // Temp tables (rejects, scans) the reader fills; read with the build's session.
-  std::vector<std::pair<std::string, std::string>> rejects;
+  std::vector<RejectTables> rejects;
 };
 
 class Decoder {
@@ -47,6 +64,14 @@ class Decoder {
   virtual Result<DecodePlan> Plan(const DecodeRequest& request) const {
     ASSIGN_OR_RETURN(std::string sql, TableSql(request));
     return DecodePlan{std::move(sql), {}, {}};
+  }
+  // Readers that guess a dialect (CSV): a query whose one row and column is
+  // a JSON object saying what DuckDB's sniffer would choose for the request,
+  // for a guarded read's `dialect`. With request.keep_rejects, the sniffer
+  // tolerates rows that do not fit (for files the strict one gives up on).
+  // nullopt for formats without one.
+  virtual std::optional<std::string> SniffSql(const DecodeRequest& /*request*/) const {
+    return std::nullopt;
   }
   // True when one read can take request.paths (several objects at once).
   virtual bool ReadsManyFiles(const DecodeRequest& /*request*/) const { return false; }
@@ -63,6 +88,12 @@ struct Utf8Error {
   uint64_t line = 0;  // 1-based
 };
 Result<std::optional<Utf8Error>> FindInvalidUtf8(const std::string& path);
+
+// Writes `path`, read as Windows-1252 (Latin-1 with the printable characters
+// Windows puts in 0x80-0x9F), as UTF-8 to `out_path` (temp file + rename),
+// without a leading UTF-8 byte-order mark: a file that starts with one and
+// then has Latin-1 bytes must not name its first column "ï»¿id".
+Status TranscodeWindows1252(const std::string& path, const std::string& out_path);
 
 // The decoders compiled into Sluice (see duckdb_decoders.cpp).
 std::vector<std::pair<std::string, DecoderFactory>> BuiltinDecoders();

@@ -306,34 +306,48 @@ std::string CsvField(const std::string& s) {
 class HtmlTableDecoder final : public Decoder {
  public:
   Result<std::string> TableSql(const DecodeRequest& req) const override {
+    ASSIGN_OR_RETURN(DecodePlan plan, Plan(req));
+    return plan.sql;
+  }
+  // The CSV is read like any CSV source (rejects kept, types widened when a
+  // value does not fit), with its dialect stated.
+  Result<DecodePlan> Plan(const DecodeRequest& req) const override {
+    ASSIGN_OR_RETURN(std::string csv, WriteCsv(req));
+    ASSIGN_OR_RETURN(const Decoder* reader, FindDecoder("csv"));
+    DecodeRequest read = req;
+    read.path = csv;
+    read.format = "csv";
+    read.options = {{"header", true}, {"delimiter", ","}, {"quote", "\""}, {"escape", "\""}};
+    return reader->Plan(read);
+  }
+  std::string Extension() const override { return "html"; }
+
+ private:
+  // The chosen table as CSV in the derived cache, written once per page and options.
+  static Result<std::string> WriteCsv(const DecodeRequest& req) {
     nlohmann::json selector = req.options.contains("table") ? req.options["table"] : nullptr;
     bool header = !req.options.is_object() || req.options.value("header", true);
     ASSIGN_OR_RETURN(std::string page_sha, Sha256File(req.path));
     std::string key = Sha256Hex(page_sha + "\n" + selector.dump() + (header ? "h" : "n"));
     std::string dir = req.cache_dir.empty() ? Dirname(req.path) : JoinPath(req.cache_dir, "html");
     std::string csv = JoinPath(dir, key.substr(0, 32) + ".csv");
-    if (!FileExists(csv)) {
-      ASSIGN_OR_RETURN(std::string html, ReadFile(req.path));
-      Result<HtmlTable> table = ExtractHtmlTable(html, selector, header);
-      if (!table.ok()) return table.status();
-      std::string text;
-      std::vector<std::string> cols;
-      for (const std::string& c : table->columns) cols.push_back(CsvField(c));
-      text += Join(cols, ",") + "\n";
-      for (const auto& row : table->rows) {
-        std::vector<std::string> cells;
-        for (const std::string& c : row) cells.push_back(CsvField(c));
-        text += Join(cells, ",") + "\n";
-      }
-      RETURN_IF_ERROR(MakeDirs(dir));
-      RETURN_IF_ERROR(WriteFileAtomic(csv, text));
+    if (FileExists(csv)) return csv;
+    ASSIGN_OR_RETURN(std::string html, ReadFile(req.path));
+    Result<HtmlTable> table = ExtractHtmlTable(html, selector, header);
+    if (!table.ok()) return table.status();
+    std::string text;
+    std::vector<std::string> cols;
+    for (const std::string& c : table->columns) cols.push_back(CsvField(c));
+    text += Join(cols, ",") + "\n";
+    for (const auto& row : table->rows) {
+      std::vector<std::string> cells;
+      for (const std::string& c : row) cells.push_back(CsvField(c));
+      text += Join(cells, ",") + "\n";
     }
-    std::string sql = "read_csv(" + QuoteLiteral(csv) +
-                      ", header=true, delim=',', quote='\"', escape='\"', filename=false";
-    if (req.all_text) sql += ", all_varchar=true";
-    return sql + ")";
+    RETURN_IF_ERROR(MakeDirs(dir));
+    RETURN_IF_ERROR(WriteFileAtomic(csv, text));
+    return csv;
   }
-  std::string Extension() const override { return "html"; }
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
 #include "quality/checks.h"
+#include "transform/load.h"
 #include "transform/phases.h"
 #include "transform/publication.h"
 #include "warehouse/warehouse.h"
@@ -142,73 +143,28 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
       }
       file = *member;
     }
-    Result<const Decoder*> decoder = FindDecoder(format);
-    if (!decoder.ok()) {
-      fail(decoder.status());
-      continue;
-    }
-    nlohmann::json decode_options = source->format_options;
-    for (const auto& [k, v] : table->format_options.items()) decode_options[k] = v;
-    bool cleaned = !table->columns.empty();
-    Result<DecodePlan> plan = (*decoder)->Plan(
-        {file, format, decode_options, cleaned, JoinPath(scratch.path(), "derived")});
-    if (!plan.ok()) {
-      fail(plan.status());
-      continue;
-    }
-    t["notes"] = plan->notes;
     std::string relation = "checked_" + std::to_string(out_tables.size());
-    Status built;
-    if (cleaned) {
-      Result<nlohmann::json> schema = DescribeRelation(*session, plan->sql);
-      if (!schema.ok()) {
-        fail(schema.status());
-        continue;
-      }
-      std::vector<std::string> columns;
-      for (const auto& c : *schema) columns.push_back(c.value("name", ""));
-      Result<PhaseSql> phases = CompilePhases(*table, {{plan->sql, sha}}, columns, project.fields);
-      if (!phases.ok()) {
-        fail(phases.status());
-        continue;
-      }
-      auto fill = [&](std::string sql) {
-        for (const auto& [token, value] :
-             {std::pair<std::string, std::string>{"@QUARANTINE@",
-                                                  QuoteIdent(relation + "_quarantine")},
-              {"@PHYSICAL@", QuoteIdent(relation)},
-              {"@ASSET@", QuoteLiteral(table->name)},
-              {"@VERSION@", QuoteLiteral("check")}}) {
-          for (size_t at; (at = sql.find(token)) != std::string::npos;) {
-            sql.replace(at, token.size(), value);
-          }
-        }
-        return sql;
-      };
-      built = session->Execute(fill(phases->build));
-      if (built.ok() && !phases->dedup.empty()) built = session->Execute(fill(phases->dedup));
-      if (built.ok() && !phases->quarantine.empty())
-        built = session->Execute(fill(phases->quarantine));
-      if (built.ok()) built = session->Execute(fill(phases->issues));
-      if (built.ok()) built = session->Execute(fill(phases->finalize));
-    } else {
-      built = session->Execute("CREATE TABLE " + QuoteIdent(relation) + " AS SELECT * FROM " +
-                               plan->sql);
-    }
-    if (!built.ok()) {
-      fail(built);
+    LoadSpec spec;
+    spec.table = table;
+    spec.format = format;
+    spec.options = source->format_options;
+    for (const auto& [k, v] : table->format_options.items()) spec.options[k] = v;
+    spec.fields = &project.fields;
+    spec.objects.push_back({file, sha});
+    spec.cache_dir = JoinPath(scratch.path(), "derived");
+    spec.targets.physical = QuoteIdent(relation);
+    if (table->quarantine) spec.targets.quarantine = QuoteIdent(relation + "_quarantine");
+    spec.targets.asset = table->name;
+    spec.targets.version = "check";
+    // The same load as `sluice run`, into the scratch warehouse.
+    Result<LoadOutcome> loaded = LoadSourceTable(
+        *session, spec, [&](const std::string& sql) { return session->Execute(sql); });
+    if (!loaded.ok()) {
+      fail(loaded.status());
       continue;
     }
-    for (const auto& [rejects, scan] : plan->rejects) {
-      Result<QueryResult> r = session->Query("SELECT line, error_message FROM temp." +
-                                             QuoteIdent(rejects) + " ORDER BY line LIMIT 20");
-      if (r.ok()) {
-        for (const auto& row : r->rows) {
-          t["notes"].push_back("line " + row[0].value_or("?") +
-                               " not loaded: " + row[1].value_or(""));
-        }
-      }
-    }
+    t["notes"] = loaded->notes;
+    t["bad_rows"] = loaded->bad_rows;
     ASSIGN_OR_RETURN(QueryResult count,
                      session->Query("SELECT count(*) FROM " + QuoteIdent(relation)));
     t["rows"] = count.ScalarInt();

@@ -27,6 +27,7 @@
 #include "ingest/zip_member.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
+#include "transform/load.h"
 #include "transform/materialize.h"
 #include "transform/phases.h"
 #include "transform/publication.h"
@@ -74,7 +75,10 @@ nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& a
 }
 
 // Bumped when the SQL the phase compiler generates changes meaning.
-constexpr const char* kPhasesVersion = "phases-1";
+constexpr const char* kPhasesVersion = "phases-2";
+// Bumped when loading a source changes meaning (loader-2: the engine sniffs
+// the header; values that do not fit widen their column; bad rows fail).
+constexpr const char* kLoaderVersion = "loader-2";
 
 struct FetchedSource {
   std::vector<StoredObject> objects;
@@ -563,79 +567,24 @@ class Run {
     return models_.at(node.name)->checks;
   }
 
-  // Fingerprint plus the SQL that builds the staged relation (from `select`).
+  // Fingerprint plus, for seeds and models, the SQL that builds the staged
+  // relation (sources are loaded by LoadSourceTable instead).
   struct Recipe {
     std::string fingerprint;
-    std::string create_sql;  // CREATE TABLE|VIEW <physical> AS ...
+    std::string create_sql;  // CREATE TABLE|VIEW @PHYSICAL@ AS ...; "" for a source
     bool is_view = false;
-    std::vector<std::string> notes;                            // from the decoders
-    std::vector<std::pair<std::string, std::string>> rejects;  // reader temp tables to report
-    std::string issues_sql;  // column phases, after the build: quarantine, issue log, finalize
-    std::string quarantine_table;  // column phases with quarantine: true
   };
 
-  // The columns of the raw objects (read as text), in order, across objects.
-  Result<std::vector<std::string>> InputColumns(const std::vector<PhaseInput>& inputs) {
-    ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
-    std::vector<std::string> columns;
-    std::set<std::string> seen;
-    for (const PhaseInput& in : inputs) {
-      ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, in.read_sql));
-      for (const auto& c : schema) {
-        std::string name = c.value("name", "");
-        if (seen.insert(name).second) columns.push_back(name);
-      }
-    }
-    return columns;
-  }
-
-  Result<Recipe> MakeRecipe(const AssetNode& node, const std::vector<StoredObject>& objects,
-                            const std::string& physical_token) {
+  Recipe MakeRecipe(const AssetNode& node) {
     Recipe r;
     std::string engine = res_.warehouse->EngineVersion();
     if (node.kind == AssetKind::kSource) {
       auto [src, table] = tables_.at(node.name);
       std::string format = FormatOf(*src, *table);
-      ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder(format));
-      nlohmann::json options = src->format_options;
-      for (const auto& [k, v] : table->format_options.items()) options[k] = v;
-      bool cleaned = !table->columns.empty();
-      std::vector<std::string> reads;
-      std::vector<PhaseInput> phase_inputs;
-      DecodeRequest many{"", format, options, false, DerivedCacheDir(), {}};
-      for (const StoredObject& obj : objects) many.paths.push_back(obj.local_path);
-      // Cleaned tables read each object on its own: record numbers are per object.
-      bool one_scan =
-          !cleaned && objects.size() > 1 && src->format != "zip" && decoder->ReadsManyFiles(many);
-      if (one_scan) {
-        // An API's pages: one reader over all of them.
-        Result<DecodePlan> plan = decoder->Plan(many);
-        if (!plan.ok()) return plan.status().WithContext(table->loc.ToString());
-        r.notes = plan->notes;
-        r.rejects = plan->rejects;
-        reads.push_back("SELECT * FROM " + plan->sql);
-      }
-      for (const StoredObject& obj : one_scan ? std::vector<StoredObject>{} : objects) {
-        std::string path = obj.local_path;
-        if (src->format == "zip") {
-          Result<std::string> member =
-              ExtractZipMember(obj.local_path, obj.sha256, table->member, DerivedCacheDir());
-          if (!member.ok()) return member.status().WithContext(table->loc.ToString());
-          path = *member;
-        }
-        Result<DecodePlan> plan =
-            decoder->Plan({path, format, options, cleaned, DerivedCacheDir()});
-        if (!plan.ok()) return plan.status().WithContext(table->loc.ToString());
-        std::string label = objects.size() > 1 ? " (object " + obj.sha256.substr(0, 12) + ")" : "";
-        for (const std::string& note : plan->notes) r.notes.push_back(note + label);
-        r.rejects.insert(r.rejects.end(), plan->rejects.begin(), plan->rejects.end());
-        reads.push_back("SELECT * FROM " + plan->sql);
-        phase_inputs.push_back({plan->sql, obj.sha256});
-      }
-      if (reads.empty() && opt_.mode == RunMode::kPlan) reads.push_back("SELECT 1");
       nlohmann::json config = ContentConfig(src->config);
       config["__table"] = table->name;
-      if (cleaned) {
+      config["__loader"] = kLoaderVersion;
+      if (!table->columns.empty()) {
         // The fields.yaml entries the phases use, and the phase compiler's version.
         config["__phases"] = kPhasesVersion;
         for (const ColumnSpec& col : table->columns) {
@@ -647,23 +596,6 @@ class Run {
         }
       }
       r.fingerprint = Fingerprint(config, format, engine);
-      r.create_sql = "CREATE TABLE " + physical_token + " AS " + Join(reads, " UNION ALL BY NAME ");
-      if (cleaned && !phase_inputs.empty()) {
-        ASSIGN_OR_RETURN(std::vector<std::string> columns, InputColumns(phase_inputs));
-        ASSIGN_OR_RETURN(PhaseSql phases,
-                         CompilePhases(*table, phase_inputs, columns, project_.fields));
-        std::string build = phases.build;
-        build.replace(build.find("@PHYSICAL@"), 10, physical_token);
-        r.create_sql = build;
-        std::string post;
-        if (!phases.quarantine.empty()) {
-          r.quarantine_table = "_sluice_failed." + QuoteIdent(node.name + "__quarantine");
-          post = phases.quarantine + ";\n";
-          post.replace(post.find("@QUARANTINE@"), 12, r.quarantine_table);
-        }
-        if (!phases.dedup.empty()) post = phases.dedup + ";\n" + post;
-        r.issues_sql = post + phases.issues + ";\n" + phases.finalize;
-      }
     } else if (node.kind == AssetKind::kSeed) {
       const SeedSpec* seed = seeds_.at(node.name);
       std::string read = "read_csv(" + QuoteLiteral(seed->path) + ", header=true";
@@ -678,20 +610,83 @@ class Run {
       read += ")";
       nlohmann::json config = {{"column_types", seed->column_types}, {"key", seed->key}};
       r.fingerprint = Fingerprint(config, "seed", engine);
-      r.create_sql = "CREATE TABLE " + physical_token + " AS SELECT * FROM " + read;
+      r.create_sql = "AS SELECT * FROM " + read;
     } else {
       const ModelSpec* model = models_.at(node.name);
       // Rendered once, by the graph build that parsed it.
       std::string sql = StripSql(node.sql);
       r.is_view = model->materialized == "view";
       r.fingerprint = Fingerprint(ContentConfig(model->header), sql, engine);
-      r.create_sql =
-          std::string(r.is_view ? "CREATE VIEW " : "CREATE TABLE ") + physical_token + " AS " + sql;
-      if (model->materialized == "snapshot") {
-        r.create_sql = SnapshotCreateSql(physical_token, sql, NowLiteral());
-      }
+      r.create_sql = "AS " + sql;
     }
     return r;
+  }
+
+  // The statement that builds a seed's or model's staged relation.
+  std::string CreateSql(const AssetNode& node, const Recipe& recipe, const std::string& physical) {
+    if (node.kind == AssetKind::kModel && models_.at(node.name)->materialized == "snapshot") {
+      return SnapshotCreateSql(physical, StripSql(node.sql), NowLiteral());
+    }
+    return std::string(recipe.is_view ? "CREATE VIEW " : "CREATE TABLE ") + physical + " " +
+           recipe.create_sql;
+  }
+
+  // Loads a source table's raw objects into its staged relation.
+  Result<LoadOutcome> LoadSource(WarehouseSession& session, const AssetNode& node,
+                                 const std::vector<StoredObject>& objects,
+                                 const std::string& physical, const std::string& version,
+                                 TaskOutcome& o) {
+    auto [src, table] = tables_.at(node.name);
+    LoadSpec spec;
+    spec.table = table;
+    spec.format = FormatOf(*src, *table);
+    spec.options = src->format_options;
+    for (const auto& [k, v] : table->format_options.items()) spec.options[k] = v;
+    spec.fields = &project_.fields;
+    spec.cache_dir = DerivedCacheDir();
+    for (const StoredObject& obj : objects) {
+      std::string path = obj.local_path;
+      if (src->format == "zip") {
+        Result<std::string> member =
+            ExtractZipMember(obj.local_path, obj.sha256, table->member, DerivedCacheDir());
+        if (!member.ok()) return member.status().WithContext(table->loc.ToString());
+        path = *member;
+      }
+      spec.objects.push_back({path, obj.sha256});
+    }
+    spec.targets.physical = physical;
+    if (table->quarantine) {
+      spec.targets.quarantine = "_sluice_failed." + QuoteIdent(node.name + "__quarantine");
+    }
+    spec.targets.asset = node.name;
+    spec.targets.version = version;
+    return LoadSourceTable(
+        session, spec, [&](const std::string& sql) { return ExecuteBuild(session, node, sql, o); });
+  }
+
+  // Runs a build statement under the task's timeout; a failure that may pass
+  // (a lock, a write conflict) is retried with backoff, any other fails at once.
+  Status ExecuteBuild(WarehouseSession& session, const AssetNode& node, const std::string& sql,
+                      TaskOutcome& o) {
+    const int max_attempts = 1 + std::max(0, project_.defaults.retries);
+    Status built;
+    for (int attempt = 1; attempt <= max_attempts; ++attempt) {
+      o.attempts = std::max(o.attempts, attempt);
+      {
+        Watchdog watchdog(&session, project_.defaults.timeout_seconds);
+        built = session.Execute(sql);
+        if (!built.ok() && watchdog.fired()) {
+          return Status(StatusCode::kTimeout,
+                        fmt::format("timed out after {}s (defaults.timeout in sluice.yaml)",
+                                    project_.defaults.timeout_seconds));
+        }
+      }
+      if (built.ok() || !IsTransientWarehouseError(built) || attempt == max_attempts) break;
+      LOG_WARN("runner", "{}: attempt {} failed, retrying: {}", node.name, attempt,
+               built.message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(200 << (attempt - 1), 5000)));
+    }
+    return built;
   }
 
   void DecideAction(const AssetNode& node, const Recipe& recipe, const nlohmann::json& inputs,
@@ -869,98 +864,6 @@ class Run {
     }
   }
 
-  // Writes the build's issues (replacing any of an earlier attempt at the same
-  // version) and summarises them for the run's output.
-  Status LogIssues(WarehouseSession& session, const std::string& asset, const std::string& version,
-                   const std::string& physical, const Recipe& recipe, TaskOutcome& o) {
-    if (recipe.issues_sql.empty()) return Status::Ok();
-    std::string sql = recipe.issues_sql;
-    for (const auto& [token, value] :
-         {std::pair<std::string, std::string>{"@ASSET@", QuoteLiteral(asset)},
-          {"@VERSION@", QuoteLiteral(version)},
-          {"@PHYSICAL@", physical}}) {
-      for (size_t at; (at = sql.find(token)) != std::string::npos;)
-        sql.replace(at, token.size(), value);
-    }
-    RETURN_IF_ERROR(
-        session.Execute("DELETE FROM _sluice.issues WHERE asset = " + QuoteLiteral(asset) +
-                        " AND version_id = " + QuoteLiteral(version)));
-    RETURN_IF_ERROR(session.Execute(sql));
-    if (!recipe.quarantine_table.empty()) {
-      ASSIGN_OR_RETURN(QueryResult q,
-                       session.Query("SELECT count(*) FROM " + recipe.quarantine_table));
-      if (q.ScalarInt() > 0) {
-        o.notes.push_back(
-            fmt::format("{} row(s) quarantined (a value failed its type or range): see {}",
-                        q.ScalarInt(), recipe.quarantine_table));
-      }
-    }
-    ASSIGN_OR_RETURN(
-        QueryResult counts,
-        session.Query("SELECT issue_type, coalesce(field, ''), "
-                      "sum(CASE WHEN record IS NULL THEN TRY_CAST(split_part(message, ' ', 1) AS "
-                      "BIGINT) ELSE 1 END), "
-                      "count(*) FILTER (WHERE record IS NULL) FROM _sluice.issues WHERE asset = " +
-                      QuoteLiteral(asset) + " AND version_id = " + QuoteLiteral(version) +
-                      " GROUP BY ALL ORDER BY 3 DESC, 1, 2"));
-    if (counts.rows.empty()) return Status::Ok();
-    int64_t total = 0;
-    bool bounded = false;
-    std::vector<std::string> parts;
-    for (const auto& row : counts.rows) {
-      int64_t n = std::stoll(row[2].value_or("0"));
-      total += n;
-      bounded = bounded || row[3].value_or("0") != "0";
-      std::string field = row[1].value_or("");
-      parts.push_back(
-          fmt::format("{} {}{}", n, row[0].value_or(""), field.empty() ? "" : " (" + field + ")"));
-    }
-    if (parts.size() > 8) {
-      parts.resize(8);
-      parts.push_back("...");
-    }
-    o.notes.push_back(fmt::format(
-        "{} issue(s): {}{}; see _sluice.issues (sluice query \"select * from _sluice.issues where "
-        "asset = '{}'\")",
-        total, Join(parts, ", "),
-        bounded ? fmt::format("; beyond {} per object, field and issue type only a count is kept",
-                              kIssueRowsPerKind)
-                : "",
-        asset));
-    return Status::Ok();
-  }
-
-  void DropRejects(WarehouseSession& session, const Recipe& recipe) {
-    for (const auto& [table, scan] : recipe.rejects) {
-      (void)session.Execute("DROP TABLE IF EXISTS temp." + QuoteIdent(table) +
-                            "; DROP TABLE IF EXISTS temp." + QuoteIdent(scan));
-    }
-  }
-
-  // Rows the CSV reader set aside (ragged or malformed), with line numbers.
-  void ReportRejects(WarehouseSession& session, const Recipe& recipe, TaskOutcome& o) {
-    int64_t total = 0;
-    std::vector<std::string> examples;
-    for (const auto& [table, scan] : recipe.rejects) {
-      Result<QueryResult> r =
-          session.Query("SELECT line, error_message, count(*) OVER () FROM temp." +
-                        QuoteIdent(table) + " ORDER BY line LIMIT 10");
-      if (!r.ok() || r->rows.empty()) continue;
-      total += std::stoll(r->rows[0][2].value_or("0"));
-      for (const auto& row : r->rows) {
-        if (examples.size() < 10) {
-          examples.push_back("line " + row[0].value_or("?") + " (" + row[1].value_or("") + ")");
-        }
-      }
-    }
-    DropRejects(session, recipe);
-    if (total == 0) return;
-    o.notes.push_back(fmt::format(
-        "{} row(s) not loaded (too many or too few fields, or unreadable): {}{}; set "
-        "options.ragged: pad to load short rows with nulls",
-        total, Join(examples, "; "), total > static_cast<int64_t>(examples.size()) ? "; ..." : ""));
-  }
-
   // For `plan`: the schema drift a source's new local file would bring, read
   // from the file where it is (nothing is archived). Null when unknown: not a
   // local file, a cleaned source (its schema is its config), or unreadable.
@@ -1009,7 +912,7 @@ class Run {
     if (planned_fetch) return Status::Ok();
     std::vector<StoredObject> objects;
     ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
-    ASSIGN_OR_RETURN(Recipe recipe, MakeRecipe(node, objects, "@PHYSICAL@"));
+    Recipe recipe = MakeRecipe(node);
     std::string version = VersionId(recipe.fingerprint, inputs);
     std::string checks_hash = ChecksHash(ChecksOf(node));
     o.version_id = version;
@@ -1062,45 +965,24 @@ class Run {
     }
     ASSIGN_OR_RETURN(std::string table_name, FreshPhysicalTableName(*session, node.name, version));
     std::string physical = StagedRelation(table_name);
-    std::string sql = recipe.create_sql;
-    sql.replace(sql.find("@PHYSICAL@"), 10, physical);
-    int max_attempts = 1 + std::max(0, project_.defaults.retries);
-    Status built;
     int64_t build_start = MonotonicMillis();
-    for (int attempt = 1; attempt <= max_attempts; ++attempt) {
-      o.attempts = attempt;
-      RETURN_IF_ERROR(DropStaged(*session, table_name));
-      DropRejects(*session, recipe);
-      {
-        Watchdog watchdog(session.get(), project_.defaults.timeout_seconds);
-        built = session->Execute(sql);
-        if (!built.ok() && watchdog.fired()) {
-          built = Status(StatusCode::kTimeout,
-                         fmt::format("timed out after {}s (defaults.timeout in sluice.yaml)",
-                                     project_.defaults.timeout_seconds));
-        }
-      }
-      if (built.ok()) break;
-      if (built.code() == StatusCode::kTimeout || attempt == max_attempts) break;
-      LOG_WARN("runner", "{}: attempt {} failed, retrying: {}", node.name, attempt,
-               built.message());
-      std::this_thread::sleep_for(std::chrono::milliseconds(200 << (attempt - 1)));
-    }
-    if (!built.ok()) {
-      (void)DropStaged(*session, table_name);
-      std::string where = node.loc.ToString();
-      return built.WithContext(where + ": building " + node.name + " failed");
-    }
-    ReportRejects(*session, recipe, o);
-    if (!recipe.issues_sql.empty()) {
-      Status logged = LogIssues(*session, node.name, version, physical, recipe, o);
-      if (!logged.ok()) {
+    if (node.kind == AssetKind::kSource) {
+      Result<LoadOutcome> loaded = LoadSource(*session, node, objects, physical, version, o);
+      if (!loaded.ok()) {
         (void)DropStaged(*session, table_name);
-        return logged.WithContext(node.loc.ToString() + ": writing the issue log failed");
+        return loaded.status().WithContext(node.loc.ToString() + ": loading " + node.name +
+                                           " failed");
+      }
+      for (const std::string& note : loaded->notes) o.notes.push_back(note);
+      o.bad_rows = loaded->bad_rows;
+    } else {
+      Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o);
+      if (!built.ok()) {
+        (void)DropStaged(*session, table_name);
+        return built.WithContext(node.loc.ToString() + ": building " + node.name + " failed");
       }
     }
-    for (const std::string& note : recipe.notes) o.notes.push_back(note);
-    for (const std::string& note : o.notes) LOG_WARN("runner", "{}: {}", node.name, note);
+    for (const std::string& note : o.notes) LOG_INFO("runner", "{}: {}", node.name, note);
     MaybeCrash("after_build", node.name);
     ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
     o.rows = count.ScalarInt();
@@ -1275,6 +1157,7 @@ nlohmann::json RunReport::ToJson() const {
                           {"rows", t.rows},
                           {"ms", t.ms},
                           {"attempts", t.attempts},
+                          {"bad_rows", t.bad_rows},
                           {"error", t.error},
                           {"checks", checks},
                           {"drift", t.drift},

@@ -52,6 +52,7 @@ struct TaskOutcome {
   int64_t rows = -1;
   int64_t ms = 0;
   int attempts = 0;
+  int64_t bad_rows = 0;  // rows a source left out under bad_rows: skip
   std::string error;
   std::vector<CheckOutcome> checks;
   nlohmann::json drift;  // null, or {added, removed, changed[, partition]}

@@ -133,7 +133,8 @@ std::string IssueTableDdl() {
 Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseInput>& inputs,
                                const std::vector<std::string>& input_columns,
                                const std::map<std::string, FieldSpec>& fields,
-                               int issue_rows_per_kind) {
+                               const PhaseTargets& targets, int issue_rows_per_kind) {
+  const std::string& physical = targets.physical;
   PhaseSql out;
   if (inputs.empty()) return Status::Invalid("no raw objects to clean");
   std::set<std::string> present(input_columns.begin(), input_columns.end());
@@ -357,7 +358,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
                 Join(issue_structs, ", ") + "], x -> x IS NOT NULL) ELSE [] END";
   std::string out_expr =
       table.filter.empty() ? "false" : "NOT coalesce((" + table.filter + "), false)";
-  std::string sql = "CREATE TABLE @PHYSICAL@ AS\nWITH raw AS (" +
+  std::string sql = "CREATE TABLE " + physical + " AS\nWITH raw AS (" +
                     Join(reads, " UNION ALL BY NAME ") +
                     "),\ntrimmed AS (SELECT \"__obj\", \"__ord\", " + Join(trim_cols, ", ") +
                     " FROM raw),\nnorm AS (SELECT \"__obj\", \"__ord\", " + Join(norm_cols, ", ") +
@@ -379,8 +380,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
 
   // Each object's first rowid: a row's record number is rowid - first + 1.
   const std::string firsts =
-      "\"__firsts\" AS (SELECT \"__obj\" AS \"__o\", min(rowid) AS \"__first\" FROM @PHYSICAL@ "
-      "GROUP BY 1)";
+      "\"__firsts\" AS (SELECT \"__obj\" AS \"__o\", min(rowid) AS \"__first\" FROM " + physical +
+      " GROUP BY 1)";
   const std::string kept = "NOT \"__skip\" AND NOT \"__out\"";
   std::string aside =
       table.quarantine ? "(\"__skip\" OR \"__out\" OR \"__bad\")" : "(\"__skip\" OR \"__out\")";
@@ -397,8 +398,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
         ",\nranked AS (SELECT rowid AS \"__r\", \"__obj\", \"__ord\", concat_ws(',', " +
         Join(key_text, ", ") +
         ") AS \"__key\", row_number() OVER w AS \"__n\", first_value(\"__obj\") OVER w AS "
-        "\"__wobj\", first_value(rowid) OVER w AS \"__wr\" FROM @PHYSICAL@ WHERE NOT " +
-        aside + " WINDOW w AS (PARTITION BY " + Join(key_ids, ", ") +
+        "\"__wobj\", first_value(rowid) OVER w AS \"__wr\" FROM " +
+        physical + " WHERE NOT " + aside + " WINDOW w AS (PARTITION BY " + Join(key_ids, ", ") +
         " ORDER BY \"__ord\" DESC, rowid DESC))\n"
         "SELECT \"__r\", \"__obj\", \"__ord\", \"__key\", \"__wr\" - \"__first\" + 1 AS "
         "\"__winner\" FROM ranked JOIN \"__firsts\" ON \"__o\" = \"__wobj\" WHERE \"__n\" > 1";
@@ -408,8 +409,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   issue_selects.push_back(
       "SELECT \"__obj\", \"__ord\", \"__r\", i.field, i.issue_type, i.value, i.message, "
       "i.severity FROM (SELECT \"__obj\", \"__ord\", rowid AS \"__r\", unnest(\"__issues\") AS "
-      "i FROM @PHYSICAL@ WHERE " +
-      kept + " AND len(\"__issues\") > 0)");
+      "i FROM " +
+      physical + " WHERE " + kept + " AND len(\"__issues\") > 0)");
   if (!key_ids.empty()) {
     issue_selects.push_back(
         "SELECT \"__obj\", \"__ord\", \"__r\", " + Lit(Join(table.key, ",")) +
@@ -419,7 +420,8 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   if (!table.skip_patterns.empty()) {
     issue_selects.push_back(
         "SELECT \"__obj\", \"__ord\", rowid, NULL, 'skipped_row', NULL, 'row matches a "
-        "skip_patterns entry; skipped', 'info' FROM @PHYSICAL@ WHERE \"__skip\"");
+        "skip_patterns entry; skipped', 'info' FROM " +
+        physical + " WHERE \"__skip\"");
   }
   out.issues = fmt::format(
       "INSERT INTO _sluice.issues (asset, version_id, object_sha256, record, field, issue_type, "
@@ -429,30 +431,31 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       "found JOIN \"__firsts\" ON \"__o\" = obj),\n"
       "ranked AS (SELECT *, row_number() OVER (PARTITION BY obj, field, issue_type ORDER BY "
       "rec) AS n, count(*) OVER (PARTITION BY obj, field, issue_type) AS total FROM numbered)\n"
-      "SELECT @ASSET@, @VERSION@, obj, rec, field, issue_type, value, message, severity FROM "
+      "SELECT {}, {}, obj, rec, field, issue_type, value, message, severity FROM "
       "ranked WHERE n <= {}\n"
-      "UNION ALL SELECT @ASSET@, @VERSION@, obj, NULL, field, issue_type, NULL, "
+      "UNION ALL SELECT {}, {}, obj, NULL, field, issue_type, NULL, "
       "(total - {}) || ' more ' || issue_type || ' issues in this object not listed', severity "
       "FROM ranked WHERE n = {}",
-      firsts, Join(issue_selects, "\nUNION ALL "), issue_rows_per_kind, issue_rows_per_kind,
+      firsts, Join(issue_selects, "\nUNION ALL "), Lit(targets.asset), Lit(targets.version),
+      issue_rows_per_kind, Lit(targets.asset), Lit(targets.version), issue_rows_per_kind,
       issue_rows_per_kind + 1);
   if (table.quarantine && !bad.empty()) {
     std::vector<std::string> qualified;
     for (const std::string& f : field_ids) qualified.push_back("t." + f);
     // Rows with a failed value go aside whole instead of keeping nulls.
     out.quarantine =
-        "CREATE OR REPLACE TABLE @QUARANTINE@ AS WITH " + firsts +
+        "CREATE OR REPLACE TABLE " + targets.quarantine + " AS WITH " + firsts +
         "\nSELECT t.\"__obj\" AS object_sha256, t.rowid - \"__first\" + 1 AS record, " +
-        Join(qualified, ", ") +
-        " FROM @PHYSICAL@ t JOIN \"__firsts\" ON \"__o\" = t.\"__obj\" WHERE "
+        Join(qualified, ", ") + " FROM " + physical +
+        " t JOIN \"__firsts\" ON \"__o\" = t.\"__obj\" WHERE "
         "t.\"__bad\" AND NOT t.\"__skip\" AND NOT t.\"__out\" ORDER BY t.rowid";
   }
   out.finalize =
-      "DELETE FROM @PHYSICAL@ WHERE \"__skip\" OR \"__out\"" +
+      "DELETE FROM " + physical + " WHERE \"__skip\" OR \"__out\"" +
       std::string(table.quarantine ? " OR \"__bad\"" : "") +
       (key_ids.empty() ? "" : " OR rowid IN (SELECT \"__r\" FROM temp.\"__sluice_dups\")");
   for (const char* c : {"__obj", "__ord", "__skip", "__out", "__bad", "__issues"}) {
-    out.finalize += std::string(";\nALTER TABLE @PHYSICAL@ DROP COLUMN ") + Id(c);
+    out.finalize += ";\nALTER TABLE " + physical + " DROP COLUMN " + Id(c);
   }
   if (!key_ids.empty()) out.finalize += ";\nDROP TABLE temp.\"__sluice_dups\"";
   return out;

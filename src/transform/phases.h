@@ -24,15 +24,24 @@ struct PhaseInput {
   std::string object_sha256;
 };
 
+// Where a build's results go: the staged relation (schema-qualified and
+// quoted), the quarantine table (likewise; "" without quarantine: true), and
+// the asset and version the issue log rows are keyed by.
+struct PhaseTargets {
+  std::string physical;
+  std::string quarantine;
+  std::string asset;
+  std::string version;
+};
+
 struct PhaseSql {
-  // Statements, in order, with @PHYSICAL@ (the build's relation),
-  // @QUARANTINE@, @ASSET@ and @VERSION@ (literals) to substitute:
-  std::string build;       // CREATE TABLE @PHYSICAL@ AS ...: every phase in one pass, every
+  // Statements, in order:
+  std::string build;       // CREATE TABLE <physical> AS ...: every phase in one pass, every
                            // row in file order (record number = rowid - the object's first
                            // rowid + 1), with flag columns (skipped, filtered out, bad, the
                            // row's issues)
   std::string dedup;       // "" without a key: the duplicates to drop, into a temp table
-  std::string quarantine;  // "" unless quarantine: true: CREATE OR REPLACE TABLE @QUARANTINE@
+  std::string quarantine;  // "" unless quarantine: true: CREATE OR REPLACE TABLE <quarantine>
   std::string issues;      // INSERT INTO _sluice.issues ... (bounded per object, field, type)
   std::string finalize;    // delete the flagged rows, drop the flag columns
   std::vector<std::string> fields;  // the output columns, in order
@@ -46,6 +55,7 @@ inline constexpr int kIssueRowsPerKind = 100;
 Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseInput>& inputs,
                                const std::vector<std::string>& input_columns,
                                const std::map<std::string, FieldSpec>& fields,
+                               const PhaseTargets& targets,
                                int issue_rows_per_kind = kIssueRowsPerKind);
 
 // The DuckDB type a field type is stored as ("integer" -> INTEGER, ...).

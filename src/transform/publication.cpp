@@ -105,7 +105,13 @@ Status EnsureInternalSchema(WarehouseSession& session) {
       "  run_id BIGINT, asset VARCHAR, partition_key VARCHAR, version_id VARCHAR,"
       "  check_name VARCHAR, severity VARCHAR, status VARCHAR, failing_rows BIGINT,"
       "  sample VARCHAR, checked_at TIMESTAMP);" +
-      IssueTableDdl() + ";");
+      IssueTableDdl() +
+      ";"
+      // The issues of what is published now, for people: _sluice.issues keeps
+      // those of every version built.
+      "CREATE OR REPLACE VIEW _sluice.current_issues AS SELECT * FROM _sluice.issues "
+      "WHERE (asset, version_id) IN (SELECT asset, version_id FROM _sluice.publications "
+      "QUALIFY row_number() OVER (PARTITION BY asset, partition_key ORDER BY seq DESC) = 1);");
 }
 
 Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock) {

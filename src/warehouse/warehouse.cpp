@@ -51,6 +51,16 @@ Status WarehouseSession::InTransaction(const std::function<Status()>& fn) {
   return st;
 }
 
+bool IsTransientWarehouseError(const Status& status) {
+  if (status.ok()) return false;
+  const std::string& m = status.message();
+  for (const char* transient : {"Could not set lock", "write-write conflict", "Conflict on tuple",
+                                "Resource temporarily unavailable"}) {
+    if (m.find(transient) != std::string::npos) return true;
+  }
+  return false;
+}
+
 Result<std::unique_ptr<Warehouse>> OpenDuckDbWarehouse(const std::string& path,
                                                        const DuckDbOptions& options) {
   ASSIGN_OR_RETURN(DuckDbDatabase db, DuckDbDatabase::Open(path, options));

@@ -37,6 +37,11 @@ class Warehouse {
   virtual std::string EngineVersion() const = 0;
 };
 
+// Whether a failed statement may succeed when run again unchanged: a lock
+// held by another process, a write-write conflict. Binder, parser and
+// conversion errors never do.
+bool IsTransientWarehouseError(const Status& status);
+
 // Opens (creating) a DuckDB database file with an explicit memory limit and
 // temp directory.
 Result<std::unique_ptr<Warehouse>> OpenDuckDbWarehouse(const std::string& path,

@@ -71,21 +71,13 @@ class PhasesTest : public MemoryWarehouseTest {
     return t;
   }
 
+  static inline const PhaseTargets kTargets{"built", "failed", "sites", "v1"};
+
   void Build(const PhaseSql& sql) {
-    auto fill = [](std::string s) {
-      for (const auto& [token, value] : {std::pair<std::string, std::string>{"@PHYSICAL@", "built"},
-                                         {"@QUARANTINE@", "failed"},
-                                         {"@ASSET@", "'sites'"},
-                                         {"@VERSION@", "'v1'"}}) {
-        for (size_t at; (at = s.find(token)) != std::string::npos;)
-          s.replace(at, token.size(), value);
-      }
-      return s;
-    };
     for (const std::string* s :
          {&sql.build, &sql.dedup, &sql.quarantine, &sql.issues, &sql.finalize}) {
       if (s->empty()) continue;
-      Status st = session_->Execute(fill(*s));
+      Status st = session_->Execute(*s);
       ASSERT_TRUE(st.ok()) << st.ToString();
     }
   }
@@ -100,7 +92,7 @@ class PhasesTest : public MemoryWarehouseTest {
 };
 
 TEST_F(PhasesTest, RecordNumbersAreFilePositionsWithinEachObject) {
-  auto sql = CompilePhases(Table(), Inputs(), {"id", "n", "note"}, {});
+  auto sql = CompilePhases(Table(), Inputs(), {"id", "n", "note"}, {}, kTargets);
   ASSERT_TRUE(sql.ok()) << sql.status().ToString();
   Build(*sql);
   EXPECT_EQ(Scalar("SELECT string_agg(object_sha256 || ':' || record || ':' || issue_type, '|' "
@@ -124,7 +116,7 @@ TEST_F(PhasesTest, QuarantineKeepsRecordNumbers) {
   TableSpec t = Table();
   t.quarantine = true;
   t.key.clear();
-  auto sql = CompilePhases(t, Inputs(), {"id", "n", "note"}, {});
+  auto sql = CompilePhases(t, Inputs(), {"id", "n", "note"}, {}, kTargets);
   ASSERT_TRUE(sql.ok()) << sql.status().ToString();
   Build(*sql);
   EXPECT_EQ(Scalar("SELECT string_agg(object_sha256 || ':' || record || ':' || id, '|' ORDER BY "
@@ -153,7 +145,7 @@ TEST_F(PhasesTest, TrimsSpacesTabsLineBreaksAndUnicodeSpaces) {
                {"name", "name", "text", nlohmann::json::object(), {"sources/ws.yaml", 4}}};
   auto sql = CompilePhases(
       t, {{"read_csv(" + QuoteLiteral(path) + ", header=true, all_varchar=true)", "cccc"}},
-      {"id", "name"}, {});
+      {"id", "name"}, {}, kTargets);
   ASSERT_TRUE(sql.ok()) << sql.status().ToString();
   Build(*sql);
   EXPECT_EQ(Scalar("SELECT string_agg(coalesce(name, 'NULL'), '|' ORDER BY id) FROM built"),
