@@ -102,5 +102,12 @@ start_fixture_server() {
   export FIXTURE_URL
 }
 
+# tamper SQL: runs SQL on the dev warehouse directly (no owner may be running),
+# as someone with DuckDB's own shell would.
+tamper() {
+  [ -n "${DUCKDB_EXEC:-}" ] || fail "DUCKDB_EXEC is not set (run cases through ctest)"
+  "$DUCKDB_EXEC" "$WORK/project/.sluice/dev/warehouse.duckdb" "$1"
+}
+
 # fetch_log SQL: runs SQL against the environment's metadata (the fetch log).
 fetch_log() { sqlite3 "$WORK/project/.sluice/dev/metadata.sqlite" "$1"; }

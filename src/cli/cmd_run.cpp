@@ -81,6 +81,10 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
                   t["drift"].dump().c_str());
     }
   }
+  if (result.contains("repairs")) {
+    for (const auto& r : result["repairs"])
+      std::printf("  repaired: %s\n", r.get<std::string>().c_str());
+  }
   if (mode == "plan") {
     int to_build = 0;
     for (const auto& t : tasks) to_build += t.value("action", "") != "skip";

@@ -26,6 +26,7 @@ struct Engine::Opened {
   std::unique_ptr<ObjectStore> lake;
   std::unique_ptr<RawArchive> archive;
   std::vector<std::string> external;  // the project's external: tables, readable by readers
+  RepairReport startup_repairs;       // what opening repaired; the next run reports it
 };
 
 namespace {
@@ -40,7 +41,8 @@ nlohmann::json Ok(nlohmann::json result, int exit_code = 0) {
 
 // Brings metadata in line with the warehouse, which is the commit point: a
 // crash between a publication and its metadata write leaves the publication.
-Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock& clock) {
+Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock& clock,
+                 RepairReport* repaired) {
   RETURN_IF_ERROR(metadata.MarkInterruptedRuns(clock.Now()));
   ASSIGN_OR_RETURN(auto latest, LatestPublications(session));
   for (const auto& [key, pub] : latest) {
@@ -65,6 +67,11 @@ Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock
   }
   ASSIGN_OR_RETURN(int dropped, DropOrphans(session));
   if (dropped) LOG_INFO("engine", "dropped {} staged builds left by an interrupted run", dropped);
+  // Public views dropped or altered by hand are restored now; an asset whose
+  // published table is gone is rebuilt by the next run that selects it.
+  ASSIGN_OR_RETURN(*repaired, RepairPublicViews(session));
+  for (const std::string& r : repaired->restored) LOG_INFO("engine", "repaired {}", r);
+  for (const std::string& r : repaired->lost) LOG_INFO("engine", "{}", r);
   return Status::Ok();
 }
 
@@ -106,7 +113,7 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
       std::make_unique<RawArchive>(opened->lake.get(), opened->metadata.get(), &clock_);
   ASSIGN_OR_RETURN(auto session, opened->warehouse->Connect());
   RETURN_IF_ERROR(EnsureInternalSchema(*session));
-  RETURN_IF_ERROR(Reconcile(*session, *opened->metadata, clock_));
+  RETURN_IF_ERROR(Reconcile(*session, *opened->metadata, clock_, &opened->startup_repairs));
   opened_ = std::move(opened);
   return opened_.get();
 }
@@ -208,6 +215,19 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
                    (*opened)->archive.get(), &clock_};
   int64_t t2 = MonotonicMillis();
   Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, events);
+  if (report.ok() && options.mode == RunMode::kRun) {
+    // Repairs made when the environment was opened are this run's to report.
+    std::lock_guard lock(open_mu_);
+    RepairReport& startup = (*opened)->startup_repairs;
+    std::vector<std::string> earlier = startup.restored;
+    earlier.insert(earlier.end(), startup.lost.begin(), startup.lost.end());
+    for (auto it = earlier.rbegin(); it != earlier.rend(); ++it) {
+      if (std::find(report->repairs.begin(), report->repairs.end(), *it) == report->repairs.end()) {
+        report->repairs.insert(report->repairs.begin(), *it);
+      }
+    }
+    startup = RepairReport();
+  }
   LOG_INFO("engine", "{}: workspace {} ms, open {} ms, {} {} ms", cmd, t1 - t0, t2 - t1, cmd,
            MonotonicMillis() - t2);
   if (!report.ok()) {

@@ -1,5 +1,7 @@
 #include "graph/asset_graph.h"
 
+#include "config/template.h"
+
 #include <algorithm>
 #include <cctype>
 #include <functional>
@@ -246,35 +248,78 @@ class GraphBuilder {
     }
   }
 
-  // A relationships check reads the table it points to: that asset is built
-  // (and published) first, like a model's input.
+  // A check that reads another asset (relationships, a sql or expression
+  // check with a query in it) makes that asset an upstream, built and
+  // published first, and one of the node's check_inputs: when it publishes,
+  // the checks run again.
   void ResolveCheckTargets() {
     std::map<std::string, const std::vector<CheckSpec>*> checks;
     for (const SourceSpec& source : project_.sources) {
-      for (const TableSpec& table : source.tables) checks[table.name] = &table.checks;
+      for (const TableSpec& table : source.tables) checks[ToLower(table.name)] = &table.checks;
     }
-    for (const SeedSpec& seed : project_.seeds) checks[seed.name] = &seed.checks;
-    for (const ModelSpec& model : project_.models) checks[model.name] = &model.checks;
+    for (const SeedSpec& seed : project_.seeds) checks[ToLower(seed.name)] = &seed.checks;
+    for (const ModelSpec& model : project_.models) checks[ToLower(model.name)] = &model.checks;
     for (const auto& [name, list] : checks) {
       auto self = by_name_.find(name);
       if (self == by_name_.end()) continue;
-      for (const CheckSpec& check : *list) {
-        if (check.type != "relationships" || !check.args.is_object()) continue;
-        auto to = check.args.find("to");
-        if (to == check.args.end() || !to->is_string()) continue;
-        std::string target = to->get<std::string>();
-        target = target.substr(0, target.rfind('.'));
-        std::string lower;
-        for (char c : target)
-          lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto it = by_name_.find(lower);
+      std::set<std::string> inputs;
+      auto read = [&](const std::string& table, const CheckSpec& check, bool is_relationships) {
+        std::string local = StartsWith(table, "main.") ? table.substr(5) : table;
+        auto it = local.find('.') == std::string::npos ? by_name_.find(local) : by_name_.end();
         if (it != by_name_.end()) {
-          if (it->second != self->second) upstream_[self->second].insert(it->second);
-        } else if (!external_.count(lower) && !external_.count(target)) {
-          errors_.push_back({check.loc, "relationships: unknown table '" + target + "'" +
-                                            DidYouMeanHint(lower, candidates_)});
+          if (it->second == self->second) return;
+          upstream_[self->second].insert(it->second);
+          inputs.insert(nodes_[it->second].name);
+        } else if (!external_.count(local) && !external_.count(table)) {
+          errors_.push_back(
+              {check.loc, std::string(is_relationships ? "relationships" : check.type) +
+                              ": unknown table '" + table + "'" +
+                              DidYouMeanHint(local, candidates_)});
+        }
+      };
+      for (const CheckSpec& check : *list) {
+        if (check.type == "relationships" && check.args.is_object()) {
+          auto to = check.args.find("to");
+          if (to == check.args.end() || !to->is_string()) continue;
+          std::string target = to->get<std::string>();
+          read(ToLower(target.substr(0, target.rfind('.'))), check, true);
+        } else if (check.type == "sql" || check.type == "expression") {
+          // The query (or the expression, in a SELECT over the asset itself)
+          // parsed like a model; {{ this }} is the asset.
+          std::string text;
+          if (check.args.is_string()) text = check.args.get<std::string>();
+          if (check.args.is_object()) {
+            text = check.args.value(check.type == "sql" ? "query" : "expression", "");
+          }
+          if (text.empty()) continue;
+          TemplateContext ctx;
+          ctx.vars = project_.vars;
+          ctx.this_name = QuoteIdent(name);
+          Result<std::string> rendered = RenderTemplate(text, ctx, check.loc.line);
+          if (!rendered.ok()) {
+            errors_.push_back(
+                {check.loc, "check " + check.name + ": " + rendered.status().message()});
+            continue;
+          }
+          text = *rendered;
+          std::string sql = check.type == "sql"
+                                ? text
+                                : "SELECT * FROM " + QuoteIdent(name) + " WHERE (" + text + ")";
+          std::optional<SqlRefs> refs = cache_ ? cache_->Get(sql) : std::nullopt;
+          if (!refs) {
+            Result<SqlRefs> parsed = parser_.Parse(sql);
+            if (!parsed.ok()) {
+              errors_.push_back(
+                  {check.loc, "check " + check.name + ": " + parsed.status().message()});
+              continue;
+            }
+            refs = *parsed;
+            if (cache_) cache_->Put(sql, *refs);
+          }
+          for (const std::string& table : refs->tables) read(table, check, false);
         }
       }
+      nodes_[self->second].check_inputs.assign(inputs.begin(), inputs.end());
     }
   }
 

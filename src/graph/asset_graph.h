@@ -33,6 +33,7 @@ struct AssetNode {
   std::vector<std::string> downstream;  // asset names, sorted
   std::vector<std::string> files;       // files a model reads
   std::vector<std::string> external;    // external tables a model reads, as listed in `external:`
+  std::vector<std::string> check_inputs;  // other assets its checks read (also upstream), sorted
   bool nondeterministic = false;
   std::string sql;  // a model's SQL with its templates rendered (what was parsed); else ""
   SourceLoc loc;

@@ -114,11 +114,27 @@ class Run {
     ASSIGN_OR_RETURN(selected_, SelectAssets(graph_, opt_.select));
     selected_set_ = std::set<std::string>(selected_.begin(), selected_.end());
     RETURN_IF_ERROR(PlanPartitions());
+    RunReport report;
     {
       ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+      std::set<std::string> lost;
+      if (opt_.mode == RunMode::kRun) {
+        // Repair, don't skip: a public view dropped or altered by hand is
+        // restored before anything decides that its asset is unchanged.
+        ASSIGN_OR_RETURN(RepairReport repaired, RepairPublicViews(*session));
+        for (const std::string& r : repaired.restored) report.repairs.push_back(r);
+        for (const std::string& r : repaired.lost) {
+          report.repairs.push_back(r);
+          lost.insert(r.substr(0, r.find(':')));
+        }
+        for (const std::string& r : report.repairs) LOG_WARN("runner", "repair: {}", r);
+      }
       ASSIGN_OR_RETURN(published_, LatestPublications(*session));
+      // An asset whose published table is gone is built as if never built.
+      for (auto it = published_.begin(); it != published_.end();) {
+        it = lost.count(it->first.first) ? published_.erase(it) : std::next(it);
+      }
     }
-    RunReport report;
     report.mode = opt_.mode == RunMode::kRun    ? "run"
                   : opt_.mode == RunMode::kPlan ? "plan"
                                                 : "test";
@@ -560,6 +576,22 @@ class Run {
     return inputs;
   }
 
+  // The checks' hash, with the versions of the assets they read: when one of
+  // those publishes, the checks run again (a trip pointing at a route that
+  // is gone fails its relationships check even though the trips did not change).
+  std::string ChecksHashOf(const AssetNode& node) {
+    std::string hash = ChecksHash(ChecksOf(node));
+    if (node.check_inputs.empty()) return hash;
+    std::string text = hash;
+    std::lock_guard lock(mu_);
+    for (const std::string& input : node.check_inputs) {
+      auto it = versions_.find(input);
+      text +=
+          "\n" + input + "=" + (it != versions_.end() ? it->second : CombinedVersionLocked(input));
+    }
+    return Sha256Hex(text).substr(0, 16);
+  }
+
   const std::vector<CheckSpec>& ChecksOf(const AssetNode& node) {
     static const std::vector<CheckSpec> kNone;
     if (node.kind == AssetKind::kSource) return tables_.at(node.name).second->checks;
@@ -703,7 +735,9 @@ class Run {
     } else if (prev->version_id == version) {
       if (prev->checks_hash != checks_hash) {
         o.action = "audit";
-        o.reason = "checks changed";
+        o.reason = node.check_inputs.empty() ? "checks changed"
+                                             : "checks changed, or an asset they read published (" +
+                                                   Join(node.check_inputs, ", ") + ")";
       } else {
         o.action = "skip";
         o.reason = "unchanged";
@@ -914,7 +948,7 @@ class Run {
     ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
     Recipe recipe = MakeRecipe(node);
     std::string version = VersionId(recipe.fingerprint, inputs);
-    std::string checks_hash = ChecksHash(ChecksOf(node));
+    std::string checks_hash = ChecksHashOf(node);
     o.version_id = version;
     const Publication* prev = nullptr;
     {
@@ -1164,11 +1198,8 @@ nlohmann::json RunReport::ToJson() const {
                           {"partitions", t.partitions},
                           {"notes", t.notes}});
   }
-  return {{"run_id", run_id},
-          {"mode", mode},
-          {"exit_code", exit_code},
-          {"ms", ms},
-          {"tasks", tasks_json}};
+  return {{"run_id", run_id},       {"mode", mode}, {"repairs", repairs},
+          {"exit_code", exit_code}, {"ms", ms},     {"tasks", tasks_json}};
 }
 
 Result<RunReport> ExecuteRun(const Project& project, const AssetGraph& graph,

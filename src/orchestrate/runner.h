@@ -65,6 +65,7 @@ struct RunReport {
   int64_t run_id = 0;
   std::string mode;
   std::vector<TaskOutcome> tasks;
+  std::vector<std::string> repairs;  // public views restored before the run, and why
   int exit_code = 0;
   int64_t ms = 0;
   nlohmann::json ToJson() const;

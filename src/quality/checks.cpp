@@ -1,5 +1,7 @@
 #include "quality/checks.h"
 
+#include "config/template.h"
+
 #include <fmt/format.h>
 
 #include <map>
@@ -122,13 +124,12 @@ Result<std::string> Expression(const CheckSpec& check, const std::string& rel) {
 Result<std::string> Sql(const CheckSpec& check, const std::string& rel) {
   std::string query = TextArg(check, "query");
   if (query.empty()) return Status::Invalid(check.loc.ToString() + ": sql needs a query");
-  for (const char* token : {"{{ this }}", "{{this}}"}) {
-    size_t pos;
-    while ((pos = query.find(token)) != std::string::npos) {
-      query.replace(pos, std::string(token).size(), rel);
-    }
-  }
-  return "SELECT * FROM (" + query + ")";
+  // {{ this }} is the relation checked (the staged build, or the public name).
+  TemplateContext ctx;
+  ctx.this_name = rel;
+  Result<std::string> rendered = RenderTemplate(query, ctx, check.loc.line);
+  if (!rendered.ok()) return rendered.status().WithContext(check.loc.file);
+  return "SELECT * FROM (" + *rendered + "\n)";
 }
 
 Result<std::string> Relationships(const CheckSpec& check, const std::string& rel) {

@@ -64,6 +64,36 @@ bool IsStagedNameOf(const std::string& asset, const std::string& name) {
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
+// The physical relation of each partition's current publication of asset.
+Result<std::map<std::string, std::string>> CurrentPhysicals(WarehouseSession& session,
+                                                            const std::string& asset) {
+  ASSIGN_OR_RETURN(QueryResult current,
+                   session.Query("SELECT partition_key, physical FROM _sluice.publications "
+                                 "WHERE asset = " +
+                                 QuoteLiteral(asset) +
+                                 " QUALIFY row_number() OVER (PARTITION BY partition_key "
+                                 "ORDER BY seq DESC) = 1"));
+  std::map<std::string, std::string> physicals;
+  for (const auto& row : current.rows) physicals[Str(row[0])] = Str(row[1]);
+  return physicals;
+}
+
+// The public view of an asset over its partitions' physical relations (one,
+// "", when unpartitioned), and the record of it in _sluice.public_views. A
+// partitioned asset's view is the union of every partition's current
+// version; BY NAME lets a column appear in some partitions only and widens
+// types that differ between them.
+std::string CreatePublicViewSql(const std::string& asset,
+                                const std::map<std::string, std::string>& physicals) {
+  std::vector<std::string> parts;
+  for (const auto& [key, physical] : physicals) parts.push_back("SELECT * FROM " + physical);
+  return "CREATE OR REPLACE VIEW main." + QuoteIdent(asset) + " AS " +
+         Join(parts, " UNION ALL BY NAME ") +
+         ";\nINSERT OR REPLACE INTO _sluice.public_views SELECT view_name, sql FROM "
+         "duckdb_views() WHERE schema_name = 'main' AND view_name = " +
+         QuoteLiteral(asset);
+}
+
 }  // namespace
 
 std::string PhysicalTableName(const std::string& asset, const std::string& version_id) {
@@ -109,6 +139,10 @@ Status EnsureInternalSchema(WarehouseSession& session) {
       ";"
       // The issues of what is published now, for people: _sluice.issues keeps
       // those of every version built.
+      // Each public view as the publish step left it (DuckDB's own text of
+      // it), so that a view dropped or altered by hand is found and restored.
+      "CREATE TABLE IF NOT EXISTS _sluice.public_views (asset VARCHAR PRIMARY KEY, "
+      "view_sql VARCHAR NOT NULL);"
       "CREATE OR REPLACE VIEW _sluice.current_issues AS SELECT * FROM _sluice.issues "
       "WHERE (asset, version_id) IN (SELECT asset, version_id FROM _sluice.publications "
       "QUALIFY row_number() OVER (PARTITION BY asset, partition_key ORDER BY seq DESC) = 1);");
@@ -134,27 +168,14 @@ Result<bool> PublishInPlace(WarehouseSession& session, Publication p, const Cloc
     ASSIGN_OR_RETURN(QueryResult max_seq,
                      session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications"));
     p.seq = std::max(max_seq.ScalarInt() + 1, p.published_at);
-    std::string body = "SELECT * FROM " + p.physical;
+    std::map<std::string, std::string> physicals;
     if (!p.partition.empty()) {
-      // A partitioned asset's public view is the union of every partition's
-      // current version; BY NAME lets a column appear in some partitions only
-      // and widens types that differ between them.
-      ASSIGN_OR_RETURN(QueryResult current,
-                       session.Query("SELECT partition_key, physical FROM _sluice.publications "
-                                     "WHERE asset = " +
-                                     QuoteLiteral(p.asset) +
-                                     " QUALIFY row_number() OVER (PARTITION BY partition_key "
-                                     "ORDER BY seq DESC) = 1"));
-      std::map<std::string, std::string> physicals;
-      for (const auto& row : current.rows) physicals[Str(row[0])] = Str(row[1]);
-      physicals[p.partition] = p.physical;
-      std::vector<std::string> parts;
-      for (const auto& [key, physical] : physicals) parts.push_back("SELECT * FROM " + physical);
-      body = Join(parts, " UNION ALL BY NAME ");
+      ASSIGN_OR_RETURN(physicals, CurrentPhysicals(session, p.asset));
     }
+    physicals[p.partition] = p.physical;
     published = true;
     return session.Execute(
-        "CREATE OR REPLACE VIEW main." + QuoteIdent(p.asset) + " AS " + body +
+        CreatePublicViewSql(p.asset, physicals) +
         ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
         "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at) VALUES (" +
         std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
@@ -255,6 +276,68 @@ Result<nlohmann::json> DescribeRelation(WarehouseSession& session, const std::st
     out.push_back({{"name", Str(row[name_idx])}, {"type", Str(row[type_idx])}});
   }
   return out;
+}
+
+Result<RepairReport> RepairPublicViews(WarehouseSession& session) {
+  std::lock_guard lock(PublishMutex());
+  RepairReport report;
+  // Assets whose view is not what the publish step left, or whose current
+  // publication names a relation that is gone.
+  ASSIGN_OR_RETURN(
+      QueryResult found,
+      session.Query(
+          "WITH latest AS (SELECT asset, physical FROM _sluice.publications QUALIFY "
+          "row_number() OVER (PARTITION BY asset, partition_key ORDER BY seq DESC) = 1), "
+          "staged AS (SELECT '_sluice_v.\"' || replace(table_name, '\"', '\"\"') || '\"' AS "
+          "physical FROM information_schema.tables WHERE table_schema = '_sluice_v'), "
+          "missing AS (SELECT DISTINCT asset FROM latest WHERE physical NOT IN (SELECT physical "
+          "FROM staged)), "
+          "views AS (SELECT view_name, sql FROM duckdb_views() WHERE schema_name = 'main' AND "
+          "NOT internal) "
+          "SELECT a.asset, pv.view_sql IS NULL, v.sql IS NULL, a.asset IN (SELECT asset FROM "
+          "missing), EXISTS (SELECT 1 FROM information_schema.tables t WHERE t.table_schema = "
+          "'main' AND t.table_name = a.asset AND t.table_type <> 'VIEW') "
+          "FROM (SELECT DISTINCT asset FROM latest) a LEFT JOIN _sluice.public_views pv USING "
+          "(asset) LEFT JOIN views v ON v.view_name = a.asset "
+          "WHERE v.sql IS DISTINCT FROM pv.view_sql OR a.asset IN (SELECT asset FROM missing) "
+          "ORDER BY 1"));
+  for (const auto& row : found.rows) {
+    const std::string asset = Str(row[0]);
+    const bool unrecorded = Str(row[1]) == "true";
+    const bool view_missing = Str(row[2]) == "true";
+    const bool physical_missing = Str(row[3]) == "true";
+    const bool table_in_place = Str(row[4]) == "true";
+    if (physical_missing) {
+      report.lost.push_back(asset +
+                            ": the table of its published version is gone; the next run "
+                            "rebuilds it");
+      continue;
+    }
+    Status st = session.InTransaction([&]() -> Status {
+      if (table_in_place) {
+        // A table someone put where the view belongs: kept aside, not dropped.
+        std::string aside = "_sluice_failed." + QuoteIdent(asset + "__displaced");
+        RETURN_IF_ERROR(session.Execute("DROP TABLE IF EXISTS " + aside + "; CREATE TABLE " +
+                                        aside + " AS SELECT * FROM main." + QuoteIdent(asset) +
+                                        "; DROP TABLE main." + QuoteIdent(asset)));
+      }
+      ASSIGN_OR_RETURN(auto physicals, CurrentPhysicals(session, asset));
+      return session.Execute(CreatePublicViewSql(asset, physicals));
+    });
+    if (!st.ok()) {
+      report.lost.push_back(asset + ": its public view could not be restored: " + st.message());
+    } else if (table_in_place) {
+      report.restored.push_back(asset +
+                                ": a table stood in place of its public view; it was "
+                                "moved to _sluice_failed." +
+                                asset + "__displaced and the view restored");
+    } else if (view_missing) {
+      report.restored.push_back(asset + ": its public view was missing; restored");
+    } else if (!unrecorded) {
+      report.restored.push_back(asset + ": its public view had been altered; restored");
+    }
+  }
+  return report;
 }
 
 }  // namespace sluice

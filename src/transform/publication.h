@@ -74,6 +74,18 @@ Status DropStaged(WarehouseSession& session, const std::string& table_name);
 Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep);
 // Drops relations in _sluice_v that no publication names: builds a crash interrupted.
 Result<int> DropOrphans(WarehouseSession& session);
+// What RepairPublicViews did: views restored, and assets whose published
+// relation is gone (their next run rebuilds them), each with why.
+struct RepairReport {
+  std::vector<std::string> restored;
+  std::vector<std::string> lost;
+};
+// Checks that every published asset's public view is the one the publish
+// step made (recorded in _sluice.public_views) over relations that exist, and
+// restores views that are missing or altered; a table put in a view's place
+// is moved to _sluice_failed."<asset>__displaced", not dropped. Run at
+// start-up and before each run.
+Result<RepairReport> RepairPublicViews(WarehouseSession& session);
 // [{name, type}] of a relation.
 Result<nlohmann::json> DescribeRelation(WarehouseSession& session, const std::string& relation);
 
