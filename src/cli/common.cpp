@@ -62,14 +62,25 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
     return engine.Handle(r, ev);
   };
   std::string command = request.value("cmd", "?");
+  // As the owner, the warehouse is closed before the lease is released, so
+  // the next owner never finds DuckDB's file lock still held.
   Result<nlohmann::json> response =
-      Dispatch(env->second.state_dir, "sluice " + command, req, handler, handler, events);
+      Dispatch(env->second.state_dir, "sluice " + command, req, handler, handler, events,
+               [&engine] { engine.Close(); });
   if (!response.ok()) return ErrorResponse(response.status().message(), kExitFailed);
   return *response;
 }
 
 EventSink ProgressPrinter(const GlobalOptions& global) {
-  if (global.json || !::isatty(STDERR_FILENO)) return nullptr;
+  if (global.json) return nullptr;
+  if (!::isatty(STDERR_FILENO)) {
+    // No live line; a run that waits still says what it waits behind.
+    return [](const nlohmann::json& e) {
+      if (e.value("type", "") == "queued") {
+        std::fprintf(stderr, "%s\n", e.value("message", "").c_str());
+      }
+    };
+  }
   struct State {
     std::mutex mu;
     int total = 0;

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "config/loader.h"
 #include "core/fs.h"
@@ -88,6 +90,11 @@ Engine::Engine(std::string project_root, std::string env_name)
 
 Engine::~Engine() = default;
 
+void Engine::Close() {
+  std::lock_guard lock(open_mu_);
+  opened_.reset();
+}
+
 Result<Engine::Opened*> Engine::Open(const Project& project) {
   std::lock_guard lock(open_mu_);
   if (opened_) return opened_.get();
@@ -104,7 +111,17 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   options.file_search_path = project.root;
   std::string wh_path = StripScheme(env.warehouse, "duckdb:");
   RETURN_IF_ERROR(MakeDirs(Dirname(wh_path)));
-  ASSIGN_OR_RETURN(opened->warehouse, OpenDuckDbWarehouse(wh_path, options));
+  // A previous owner closes the warehouse before it releases its lease, but a
+  // process outside Sluice may still hold DuckDB's lock for a moment: wait.
+  for (int attempt = 0;; ++attempt) {
+    Result<std::unique_ptr<Warehouse>> wh = OpenDuckDbWarehouse(wh_path, options);
+    if (wh.ok()) {
+      opened->warehouse = std::move(wh).value();
+      break;
+    }
+    if (!IsTransientWarehouseError(wh.status()) || attempt >= 50) return wh.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   std::string meta_path = StripScheme(env.metadata, "sqlite:");
   RETURN_IF_ERROR(MakeDirs(Dirname(meta_path)));
   ASSIGN_OR_RETURN(opened->metadata, OpenSqliteMetadata(meta_path, &clock_));
@@ -194,8 +211,34 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   // and answer at once, even while a run is building.
   std::unique_lock run_lock(run_mu_, std::defer_lock);
   if (cmd == "run" && !run_lock.try_lock()) {
-    if (events) events({{"type", "queued"}, {"message", "waiting for the running command"}});
+    std::string behind;
+    {
+      std::lock_guard lock(running_mu_);
+      behind = running_;
+    }
+    if (events) {
+      events({{"type", "queued"},
+              {"message", "queued behind " + (behind.empty() ? "the running command" : behind)}});
+    }
     run_lock.lock();
+  }
+  struct Running {
+    Engine* engine;
+    bool set;
+    ~Running() {
+      if (!set) return;
+      std::lock_guard lock(engine->running_mu_);
+      engine->running_.clear();
+    }
+  } running{this, cmd == "run"};
+  if (running.set) {
+    std::vector<std::string> select;
+    if (request.contains("select") && request["select"].is_array()) {
+      for (const auto& s : request["select"]) select.push_back(s.get<std::string>());
+    }
+    std::lock_guard lock(running_mu_);
+    running_ = "`sluice run" + (select.empty() ? "" : " " + Join(select, " ")) + "` (pid " +
+               std::to_string(::getpid()) + ", started " + FormatTimestamp(clock_.Now()) + ")";
   }
   int64_t t0 = MonotonicMillis();
   Workspace ws = LoadWorkspace(project_root_, env_name_);

@@ -30,6 +30,9 @@ class Engine {
   // Requests: {"cmd": "run"|"plan"|"test"|"query"|"runs"|"run_detail"|"ping", ...}.
   // Responses: {"ok": bool, "exit_code": int, "error": text, "errors": [...], "result": ...}.
   nlohmann::json Handle(const nlohmann::json& request, const EventSink& events);
+  // Closes the warehouse, metadata and lake (the next request opens them
+  // again). The owner calls it before it releases its lease.
+  void Close();
 
  private:
   struct Opened;
@@ -48,6 +51,8 @@ class Engine {
   std::mutex open_mu_;
   std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set
   std::mutex run_mu_;               // one run at a time per environment
+  std::mutex running_mu_;
+  std::string running_;  // GUARDED_BY(running_mu_): what holds run_mu_, for queued runs
 };
 
 // {"ok": false, "exit_code": code, "error": message}

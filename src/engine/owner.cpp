@@ -129,7 +129,7 @@ struct OwnerLease::State {
 
   void AcceptLoop();
   void Serve(UniqueFd fd);
-  void Stop();
+  void Stop(const std::function<void()>& before_unlock = nullptr);
 
   struct Connection {
     std::thread thread;
@@ -231,7 +231,7 @@ void OwnerLease::State::Serve(UniqueFd fd) {
   channel->Send({{"type", "response"}, {"response", std::move(response)}}, /*final=*/true);
 }
 
-void OwnerLease::State::Stop() {
+void OwnerLease::State::Stop(const std::function<void()>& before_unlock) {
   if (stopped) return;
   stopped = true;
   stop.Notify();
@@ -241,6 +241,13 @@ void OwnerLease::State::Stop() {
   listen_fd = UniqueFd();
   for (auto& connection : connections) connection->thread.join();
   connections.clear();
+  if (before_unlock) {
+    try {
+      before_unlock();
+    } catch (const std::exception& e) {
+      LOG_ERROR("owner", "closing before release failed: {}", e.what());
+    }
+  }
   if (lock.held() && ::ftruncate(lock.fd(), 0) != 0) {
     LOG_WARN("owner", "{}: cannot clear: {}", owner_path, std::strerror(errno));
   }
@@ -253,8 +260,8 @@ OwnerLease::OwnerLease(OwnerLease&&) noexcept = default;
 OwnerLease& OwnerLease::operator=(OwnerLease&&) noexcept = default;
 OwnerLease::~OwnerLease() = default;
 
-void OwnerLease::Release() {
-  if (state_) state_->Stop();
+void OwnerLease::Release(const std::function<void()>& before_unlock) {
+  if (state_) state_->Stop(before_unlock);
 }
 
 const OwnerInfo& OwnerLease::info() const { return state_->info; }
@@ -362,7 +369,7 @@ Result<json> SendToOwner(const std::string& socket_path, const json& request,
 
 Result<json> Dispatch(const std::string& state_dir, const std::string& command, const json& request,
                       const RequestHandler& local, const RequestHandler& serve_others,
-                      const EventSink& events, int timeout_ms) {
+                      const EventSink& events, const std::function<void()>& close, int timeout_ms) {
   const int64_t deadline = MonotonicMillis() + timeout_ms;
   const EventSink sink = events ? events : EventSink([](const json&) {});
   int backoff_ms = 10;
@@ -372,7 +379,7 @@ Result<json> Dispatch(const std::string& state_dir, const std::string& command, 
     Result<OwnerLease> lease = OwnerLease::TryAcquire(state_dir, command, serve_others);
     if (lease.ok()) {
       json response = CallHandler(local, request, sink);
-      lease->Release();
+      lease->Release(close);
       return response;
     }
     if (lease.status().code() != StatusCode::kBusy) return lease.status();

@@ -62,9 +62,11 @@ class OwnerLease {
   ~OwnerLease();
 
   // Stops accepting, drops connections that have not sent a request yet, waits
-  // for in-flight requests to finish, removes the socket, clears the owner
-  // file and releases the lock. Idempotent.
-  void Release();
+  // for in-flight requests to finish, removes the socket, runs `before_unlock`
+  // (the owner closes its warehouse there: DuckDB's file lock must be gone
+  // before another process can become the owner), clears the owner file and
+  // releases the lock. Idempotent.
+  void Release(const std::function<void()>& before_unlock = nullptr);
   // Valid until the lease is destroyed (also after Release).
   const OwnerInfo& info() const;
 
@@ -87,13 +89,15 @@ Result<nlohmann::json> SendToOwner(const std::string& socket_path, const nlohman
 
 // The loop every command uses: become the owner and run `local` in-process
 // (while the lease serves other processes with `serve_others`), or forward the
-// request to the current owner. Retries with backoff (10..200 ms) while the
-// owner is starting or exiting, until timeout_ms; then Busy, naming the owner.
-// A forwarded request that loses its owner mid-way is sent again to the next
-// owner, so requests should be safe to repeat.
+// request to the current owner. As the owner, `close` runs before the lease
+// is released (it closes what the lease protects). Retries with backoff
+// (10..200 ms) while the owner is starting or exiting, until timeout_ms; then
+// Busy, naming the owner. A forwarded request that loses its owner mid-way is
+// sent again to the next owner, so requests should be safe to repeat.
 Result<nlohmann::json> Dispatch(const std::string& state_dir, const std::string& command,
                                 const nlohmann::json& request, const RequestHandler& local,
                                 const RequestHandler& serve_others, const EventSink& events,
+                                const std::function<void()>& close = nullptr,
                                 int timeout_ms = 10000);
 
 }  // namespace sluice

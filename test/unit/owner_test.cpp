@@ -104,6 +104,23 @@ TEST(OwnerLease, AcquireRecordsOwnerAndSecondAcquireIsBusy) {
   EXPECT_TRUE(third.ok()) << third.status().ToString();
 }
 
+// The owner closes what the lease protects (its warehouse) while it still
+// holds the lease: nobody can become the owner in between.
+TEST(OwnerLease, ReleaseRunsItsHookBeforeUnlocking) {
+  TempDir dir;
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+  ASSERT_TRUE(lease.ok());
+  bool ran = false;
+  lease->Release([&] {
+    ran = true;
+    EXPECT_FALSE(FileExists(dir.State() + "/owner.sock"));  // no new clients
+    Result<OwnerLease> other = OwnerLease::TryAcquire(dir.State(), "query", Echo);
+    EXPECT_EQ(other.status().code(), StatusCode::kBusy);  // still the owner
+  });
+  EXPECT_TRUE(ran);
+  EXPECT_TRUE(OwnerLease::TryAcquire(dir.State(), "query", Echo).ok());
+}
+
 TEST(OwnerLease, NoOwnerFileIsNotFound) {
   TempDir dir;
   EXPECT_EQ(ReadOwnerInfo(dir.State()).status().code(), StatusCode::kNotFound);
@@ -463,7 +480,7 @@ TEST(OwnerDispatch, SilentOwnerTimesOut) {
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
   int64_t start = MonotonicMillis();
   Result<json> response = Dispatch(dir.State(), "query", json::object(), Tagged("local"),
-                                   Tagged("others"), nullptr, 300);
+                                   Tagged("others"), nullptr, nullptr, 300);
   int64_t elapsed = MonotonicMillis() - start;
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kBusy);
@@ -483,7 +500,7 @@ TEST(OwnerDispatch, RetriesUntilOwnerGoesAway) {
     lock = Status::Cancelled("released");  // drops the FileLock
   });
   Result<json> response = Dispatch(dir.State(), "query", json::object(), Tagged("local"),
-                                   Tagged("others"), nullptr, 5000);
+                                   Tagged("others"), nullptr, nullptr, 5000);
   owner_exits.join();
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   EXPECT_EQ((*response)["where"], "local");
