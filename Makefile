@@ -37,10 +37,18 @@ FUZZ_SECONDS ?= 60
 fuzz: setup
 	@cmake --preset fuzz >/dev/null
 	@cmake --build build/fuzz -j $(JOBS)
+# A fuzzer that finds a crash fails the target (its log is kept, its last lines shown).
 	@for f in config template partition html_table fetch_helpers; do \
-	  mkdir -p build/fuzz/corpus/$$f && \
-	  build/fuzz/fuzz/$${f}_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	    build/fuzz/corpus/$$f fuzz/corpus/$$f 2>&1 | tail -3 || exit 1; \
+	  mkdir -p build/fuzz/corpus/$$f build/fuzz/artifacts/$$f && \
+	  if build/fuzz/fuzz/$${f}_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	      -artifact_prefix=build/fuzz/artifacts/$$f/ \
+	      build/fuzz/corpus/$$f fuzz/corpus/$$f >build/fuzz/$$f.log 2>&1; then \
+	    tail -3 build/fuzz/$$f.log; \
+	  else \
+	    tail -30 build/fuzz/$$f.log; \
+	    echo "fuzzer $$f failed: see build/fuzz/$$f.log and build/fuzz/artifacts/$$f/" >&2; \
+	    exit 1; \
+	  fi; \
 	done
 
 format:

@@ -19,7 +19,7 @@ PACKAGES=(
   libcurl4-openssl-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
   libzip-dev libgumbo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  sqlite3 python3 procps
+  sqlite3 python3 procps openssl
 )
 
 as_root() {

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "core/test_hooks.h"
 #include "warehouse/duckdb.h"
 
 namespace sluice {
@@ -97,7 +98,8 @@ const CommandDef kCommands[] = {
 int RunCli(int argc, char** argv) {
   CLI::App app{"Sluice: collect, keep, clean, model, check and serve data, in one binary."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION);
+  app.set_version_flag("--version", std::string("sluice ") + SLUICE_VERSION +
+                                        (TestHooksEnabled() ? " (test build: fault hooks)" : ""));
   GlobalOptions global;
   CommandArgs args;
   app.add_option("--project", global.project, "Project folder (default: nearest with sluice.yaml)")

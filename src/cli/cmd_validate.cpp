@@ -18,14 +18,22 @@ int CmdValidate(const GlobalOptions& global, const CommandArgs&) {
     for (const ConfigError& e : ws.errors) {
       errors.push_back({{"file", e.loc.file}, {"line", e.loc.line}, {"message", e.message}});
     }
+    nlohmann::json warnings = nlohmann::json::array();
+    for (const ConfigError& w : ws.project.warnings) {
+      warnings.push_back({{"file", w.loc.file}, {"line", w.loc.line}, {"message", w.message}});
+    }
     nlohmann::json out = {{"ok", ws.ok()},
                           {"errors", errors},
+                          {"warnings", warnings},
                           {"sources", sources},
                           {"tables", tables},
                           {"models", ws.project.models.size()},
                           {"seeds", ws.project.seeds.size()}};
     std::printf("%s\n", out.dump(2).c_str());
     return ws.ok() ? kExitOk : kExitUsage;
+  }
+  for (const ConfigError& w : ws.project.warnings) {
+    std::fprintf(stderr, "warning: %s\n", w.ToString().c_str());
   }
   if (!ws.ok()) {
     for (const ConfigError& e : ws.errors) std::fprintf(stderr, "%s\n", e.ToString().c_str());

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "config/loader.h"
+#include "core/hash.h"
 #include "core/redact.h"
 #include "engine/engine.h"
 #include "engine/owner.h"
@@ -55,6 +56,9 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
   nlohmann::json req = request;
   req["project"] = *root;
   req["env"] = global.env;
+  // Sent again to the next owner if this one goes away mid-way: the id lets a
+  // request that changes state (a rollback) be done once.
+  if (!req.contains("request_id")) req["request_id"] = RandomHex(16);
   // The engine lives in this process only if we become the owner; it opens
   // the environment lazily, so forwarding costs nothing.
   Engine engine(*root, global.env);

@@ -39,9 +39,9 @@ const std::vector<std::string> kTableKeys = {
     "member", "format", "options", "key",         "columns",       "columns_only", "null_values",
     "filter", "checks", "tags",    "description", "skip_patterns", "quarantine"};
 const std::vector<std::string> kFetchKeys = {
-    "url",           "headers",    "paginate",  "method",  "params",
-    "body",          "timeout",    "retries",   "backoff", "connect_timeout",
-    "stall_timeout", "rate_limit", "max_bytes", "expect",  "auth"};
+    "url",       "headers", "paginate", "method",          "params",        "body",
+    "timeout",   "retries", "backoff",  "connect_timeout", "stall_timeout", "rate_limit",
+    "max_bytes", "expect",  "auth",     "ca_file"};
 const std::vector<std::string> kExpectKeys = {"content_type", "min_bytes"};
 const std::vector<std::string> kPaginateTypes = {"none", "page", "offset", "cursor", "link"};
 const std::vector<std::string> kDecoderOptions = {
@@ -262,10 +262,15 @@ class Loader {
     if (const YamlEntry* e = top.Find("server")) {
       MapReader server(e->value, kServerKeys, "server", errs, e->line);
       if (server.is_map() && !e->value.IsNull()) project_.server = YamlToJson(e->value);
+      project_.warnings.push_back(
+          {errs.Loc(e->line),
+           "server: is read but not acted on yet: `sluice serve` (the HTTP API) is not built"});
     }
     if (const YamlEntry* e = top.Find("notify")) {
       if (e->value.IsSequence()) {
         project_.notify = YamlToJson(e->value);
+        project_.warnings.push_back(
+            {errs.Loc(e->line), "notify: is read but not acted on yet: no notification is sent"});
       } else if (!e->value.IsNull()) {
         errs.At(e->value, "notify: expected a list such as - webhook: URL", e->line);
       }
@@ -539,7 +544,13 @@ class Loader {
       source.tables.push_back(std::move(table));
     }
 
-    if (const YamlEntry* e = top.Find("schedule")) source.schedule = ReadSchedule(*e, errs);
+    if (const YamlEntry* e = top.Find("schedule")) {
+      source.schedule = ReadSchedule(*e, errs);
+      project_.warnings.push_back(
+          {errs.Loc(e->line),
+           "schedule: is read but not acted on yet: nothing runs on a schedule until "
+           "`sluice serve` is built; run the source with `sluice run`"});
+    }
     if (const YamlEntry* e = top.Find("partition")) {
       MapReader p(e->value, kPartitionKeys, "partition", errs, e->line);
       if (p.is_map() && !e->value.IsNull()) {
@@ -635,6 +646,15 @@ class Loader {
     for (const YamlEntry& e : m.entries()) {
       if (e.key == "url" || e.key == "headers" || e.key == "paginate") continue;
       fetch->options[e.key] = YamlToJson(e.value);
+    }
+    if (const YamlEntry* e = m.Find("ca_file")) {
+      // A private CA's certificates (PEM), relative to the project.
+      if (auto path = ReadString(*e, errs)) {
+        fetch->options["ca_file"] = Abs(*path);
+        if (!fs::exists(Abs(*path))) {
+          errs.At(e->line, "fetch.ca_file: no file " + *path + " (PEM certificates to trust)");
+        }
+      }
     }
     return url_line;
   }
@@ -1027,8 +1047,13 @@ class Loader {
     std::vector<Result<std::string>> out(rels.size(), Result<std::string>(std::string()));
     std::atomic<size_t> next{0};
     auto work = [&] {
-      for (size_t i = next++; i < rels.size(); i = next++)
-        out[i] = ReadFile(JoinPath(root_, rels[i]));
+      for (size_t i = next++; i < rels.size(); i = next++) {
+        try {
+          out[i] = ReadFile(JoinPath(root_, rels[i]));
+        } catch (const std::exception& e) {  // a thread boundary: never terminate
+          out[i] = Status::Internal(rels[i] + ": cannot read: " + e.what());
+        }
+      }
     };
     size_t workers =
         rels.size() < 256 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);

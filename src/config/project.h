@@ -138,6 +138,12 @@ struct Defaults {
   int keep_versions = 3;
 };
 
+struct ConfigError {
+  SourceLoc loc;
+  std::string message;  // includes a hint, e.g. "unknown key 'fromat' (did you mean format?)"
+  std::string ToString() const;  // "sources/gtfs.yaml:4: unknown key ..."
+};
+
 struct Project {
   std::string root;  // absolute path of the folder holding sluice.yaml
   std::string name;
@@ -153,12 +159,8 @@ struct Project {
   std::vector<SeedSpec> seeds;
   std::map<std::string, FieldSpec> fields;  // empty when there is no fields.yaml
   bool has_fields_file = false;
-};
-
-struct ConfigError {
-  SourceLoc loc;
-  std::string message;  // includes a hint, e.g. "unknown key 'fromat' (did you mean format?)"
-  std::string ToString() const;  // "sources/gtfs.yaml:4: unknown key ..."
+  // Settings that are valid but not acted on yet (validate prints them).
+  std::vector<ConfigError> warnings;
 };
 
 }  // namespace sluice

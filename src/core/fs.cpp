@@ -146,10 +146,29 @@ Status MakeDirs(const std::string& path) {
   return Status::Ok();
 }
 
+Status MakePrivateDir(const std::string& path) {
+  RETURN_IF_ERROR(MakeDirs(Dirname(path)));
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return Errno("cannot create", path);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return Errno("cannot stat", path);
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::IOError(path + ": expected a private folder, found something else (a symlink?)");
+  }
+  if (st.st_uid != ::geteuid()) {
+    return Status::IOError(path + ": belongs to uid " + std::to_string(st.st_uid) +
+                           ", not to this user; refusing to use it");
+  }
+  if ((st.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0) {
+    return Errno("cannot make private", path);
+  }
+  return Status::Ok();
+}
+
 Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path) {
   ASSIGN_OR_RETURN(UniqueFd in, UniqueFd::Open(src, O_RDONLY));
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC));
+  // Raw data may be private: no access for others, whatever the umask allows.
+  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0640));
   Sha256 hash;
   Utf8Scanner utf8;
   CopyResult result;

@@ -51,6 +51,9 @@ Status WriteFileAtomic(const std::string& path, std::string_view content);
 // Appends one record and fsyncs (for logs whose lines must survive a crash).
 Status AppendDurable(const std::string& path, std::string_view record);
 Status MakeDirs(const std::string& path);
+// A folder only this user can enter (0700), created if missing. Refuses a
+// symlink, or a folder another user owns; tightens its mode when it is ours.
+Status MakePrivateDir(const std::string& path);
 Status FsyncDir(const std::string& dir);
 
 struct CopyResult {

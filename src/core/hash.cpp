@@ -1,5 +1,9 @@
 #include "core/hash.h"
 
+#include <openssl/rand.h>
+
+#include <chrono>
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -60,6 +64,21 @@ Result<std::string> Sha256File(const std::string& path) {
     h.Update(buf.data(), static_cast<size_t>(n));
   }
   return h.HexDigest();
+}
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    // Never fails on Linux with a seeded kernel pool; fall back to the clock.
+    raw = Sha256Hex(std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw.substr(0, bytes)) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
 }
 
 }  // namespace sluice

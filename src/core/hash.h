@@ -29,6 +29,8 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+// `bytes` random bytes (OpenSSL's CSPRNG) as lower-case hex: request ids.
+std::string RandomHex(size_t bytes);
 Result<std::string> Sha256File(const std::string& path);
 
 }  // namespace sluice

@@ -75,7 +75,7 @@ std::string Base64Encode(std::string_view value) {
 }
 
 void RegisterSecret(std::string_view value) {
-  if (value.empty()) return;
+  if (value.size() < kMinSecretLength) return;
   Registry& reg = GetRegistry();
   std::unique_lock lock(reg.mu);
   AddFormLocked(reg, std::string(value));
@@ -85,13 +85,37 @@ void RegisterSecret(std::string_view value) {
   AddFormLocked(reg, b64);
   // Without padding too, as URL-safe encoders and JWTs write it.
   while (!b64.empty() && b64.back() == '=') b64.pop_back();
-  if (b64.size() >= 4) AddFormLocked(reg, b64);
+  AddFormLocked(reg, b64);
 }
 
 void RegisterSecretForm(std::string_view form) {
+  if (form.size() < kMinSecretLength) return;
   Registry& reg = GetRegistry();
   std::unique_lock lock(reg.mu);
   AddFormLocked(reg, std::string(form));
+}
+
+nlohmann::json RedactJson(const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::string:
+      return Redact(value.get_ref<const std::string&>());
+    case nlohmann::json::value_t::array: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : value) out.push_back(RedactJson(item));
+      return out;
+    }
+    case nlohmann::json::value_t::object: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& [key, item] : value.items()) out[Redact(key)] = RedactJson(item);
+      return out;
+    }
+    default:
+      return value;
+  }
+}
+
+std::string DumpRedacted(const nlohmann::json& value) {
+  return RedactJson(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string Redact(std::string_view text) {

@@ -5,19 +5,32 @@
 // those too. Thread-safe; registration is rare, redaction frequent.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace sluice {
 
 inline constexpr std::string_view kRedacted = "***";
+// Shorter secret values are refused where they are looked up (secrets.h): an
+// 8-character value occurs by chance in about one of 62^8 places, so
+// redacting it masks no ordinary text, and it is not trivially guessed.
+inline constexpr size_t kMinSecretLength = 8;
 
-// Registers a secret value and its encoded forms. Empty values are ignored.
+// Registers a secret value and its encoded forms. Forms shorter than
+// kMinSecretLength are ignored (they would mask ordinary text everywhere).
 void RegisterSecret(std::string_view value);
 // Registers one exact string (an already-encoded form) without derivatives.
 void RegisterSecretForm(std::string_view form);
-// Replaces every registered form in text with "***".
+// Replaces every registered form in text with "***". Redact the raw text
+// before escaping or encoding it: an escaped secret is no longer found.
 std::string Redact(std::string_view text);
+// A copy of value with every string (object keys included) redacted.
+nlohmann::json RedactJson(const nlohmann::json& value);
+// RedactJson(value) as JSON text; invalid UTF-8 is replaced, never thrown on.
+std::string DumpRedacted(const nlohmann::json& value);
 // True when text contains a registered form (for tests and assertions).
 bool ContainsSecret(std::string_view text);
 // Forgets all secrets (tests only).

@@ -39,6 +39,20 @@ bool HasSecretRef(std::string_view text) {
   return text.find("${secret:") != std::string_view::npos;
 }
 
+namespace {
+
+// A secret too short to redact safely or keep secret; the message names it,
+// never its value or length.
+Status CheckSecretLength(const std::string& name, std::string_view value) {
+  if (value.size() >= kMinSecretLength) return Status::Ok();
+  return Status::Invalid("secret " + name + " is shorter than " + std::to_string(kMinSecretLength) +
+                         " characters; Sluice refuses it (masking it in every output would hide "
+                         "ordinary text, and it is easy to guess). If it is not a secret, use a "
+                         "var.");
+}
+
+}  // namespace
+
 Result<const std::map<std::string, std::string>*> SecretResolver::LoadFile(
     const std::string& path) const {
   auto it = files_.find(path);
@@ -54,8 +68,7 @@ Result<const std::map<std::string, std::string>*> SecretResolver::LoadFile(
   }
   ASSIGN_OR_RETURN(std::string body, ReadFile(path));
   ASSIGN_OR_RETURN(auto parsed, ParseSecretsFile(body, path));
-  for (const auto& [k, v] : parsed) RegisterSecret(v);
-  files_[path] = std::move(parsed);
+  files_[path] = std::move(parsed);  // values are registered when looked up
   return &files_[path];
 }
 
@@ -65,6 +78,7 @@ Result<std::string> SecretResolver::Lookup(const std::string& name) const {
     if (p.kind == SecretProvider::Kind::kEnv) {
       looked.push_back("the environment");
       if (const char* v = std::getenv(name.c_str())) {
+        RETURN_IF_ERROR(CheckSecretLength(name, v));
         RegisterSecret(v);
         return std::string(v);
       }
@@ -73,6 +87,7 @@ Result<std::string> SecretResolver::Lookup(const std::string& name) const {
       ASSIGN_OR_RETURN(const auto* values, LoadFile(p.path));
       auto it = values->find(name);
       if (it != values->end()) {
+        RETURN_IF_ERROR(CheckSecretLength(name, it->second));
         RegisterSecret(it->second);
         return it->second;
       }

@@ -166,7 +166,8 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   Result<std::unique_ptr<WarehouseSession>> session = (*opened)->warehouse->Connect();
   if (!session.ok()) return ErrorResponse(session.status().message(), 1);
   Result<RollbackResult> done =
-      RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_);
+      RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_,
+                    request.value("request_id", ""));
   if (!done.ok()) {
     int code = done.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return ErrorResponse(done.status().message(), code);

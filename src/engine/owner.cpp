@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/redact.h"
 #include "engine/socket.h"
 
 namespace sluice {
@@ -38,7 +39,9 @@ std::string DumpLine(const json& message) {
   return line;
 }
 
-json ErrorResponse(const std::string& message) { return {{"ok", false}, {"error", message}}; }
+json ErrorResponse(const std::string& message) {
+  return {{"ok", false}, {"error", Redact(message)}};
+}
 
 // Runs a handler with the exception boundary the protocol promises.
 json CallHandler(const RequestHandler& handler, const json& request, const EventSink& events) {
@@ -102,7 +105,8 @@ struct Channel {
     if (finished) return;
     if (final) finished = true;
     if (broken) return;
-    Status st = connection.WriteAll(DumpLine(message), kWriteStallTimeoutMs);
+    // The boundary every event and response crosses: redacted here, before JSON escapes it.
+    Status st = connection.WriteAll(DumpLine(RedactJson(message)), kWriteStallTimeoutMs);
     if (!st.ok()) {
       broken = true;  // the client went away; the handler still runs to completion
       LOG_DEBUG("owner", "client connection lost: {}", st.message());
@@ -119,9 +123,10 @@ struct Channel {
 
 std::string OwnerSocketPath(const std::string& state_dir) {
   std::string abs = NormalDir(state_dir);
-  std::string local = JoinPath(abs, "owner.sock");
+  std::string local = JoinPath(abs, "sock/owner.sock");
   if (local.size() <= MaxUnixSocketPath()) return local;
-  return "/tmp/sluice-" + Sha256Hex(abs).substr(0, 16) + ".sock";
+  return "/tmp/sluice-" + std::to_string(::geteuid()) + "/" + Sha256Hex(abs).substr(0, 16) +
+         ".sock";
 }
 
 struct OwnerLease::State {
@@ -188,7 +193,14 @@ void OwnerLease::State::AcceptLoop() {
       Connection* raw = connection.get();
       try {
         connection->thread = std::thread([this, raw, fd = std::move(accepted).value()]() mutable {
-          Serve(std::move(fd));
+          // A thread boundary: one request's failure never ends the owner.
+          try {
+            Serve(std::move(fd));
+          } catch (const std::exception& e) {
+            LOG_ERROR("owner", "a request failed outside its handler: {}", e.what());
+          } catch (...) {
+            LOG_ERROR("owner", "a request failed outside its handler");
+          }
           raw->done.store(true);
         });
       } catch (const std::exception& e) {
@@ -286,13 +298,22 @@ Result<OwnerLease> OwnerLease::TryAcquire(const std::string& state_dir, const st
   state->info.started_at = FormatTimestamp(SystemClock().Now());
   state->handler = std::move(handler);
   ASSIGN_OR_RETURN(state->stop, WakePipe::Create());
+  // The socket's folder is private (0700, ours, not a symlink): nobody else
+  // can reach it, or put a socket of theirs where ours is expected.
+  RETURN_IF_ERROR(MakePrivateDir(Dirname(state->info.socket_path)));
   // Listen before publishing the owner file, so whoever reads it can connect.
   ASSIGN_OR_RETURN(state->listen_fd, ListenUnix(state->info.socket_path));
   state->socket_bound = true;
   RETURN_IF_ERROR(WriteOwnerFile(state->lock.fd(), state->info, state->owner_path));
   try {
     State* raw = state.get();
-    state->accept_thread = std::thread([raw] { raw->AcceptLoop(); });
+    state->accept_thread = std::thread([raw] {
+      try {
+        raw->AcceptLoop();
+      } catch (const std::exception& e) {
+        LOG_ERROR("owner", "stopped accepting requests: {}", e.what());
+      }
+    });
   } catch (const std::exception& e) {
     return Status::Internal(std::string("cannot start the owner thread: ") + e.what());
   }
@@ -330,6 +351,13 @@ Result<OwnerInfo> ReadOwnerInfo(const std::string& state_dir) {
 Result<json> SendToOwner(const std::string& socket_path, const json& request,
                          const EventSink& events) {
   ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnix(socket_path));
+  // The owner must be this user: a request may carry data, and its answer is trusted.
+  Result<uid_t> server = PeerUid(fd.get());
+  if (!server.ok()) return server.status();
+  if (*server != ::geteuid()) {
+    return Status::Refused(socket_path + " is served by uid " + std::to_string(*server) +
+                           ", not by this user; not sending it a request");
+  }
   LineConnection connection(std::move(fd));
   Status sent = connection.WriteAll(DumpLine(request));
   if (!sent.ok()) {

@@ -40,8 +40,9 @@ struct OwnerInfo {
   std::string started_at;  // UTC, "2026-01-02T03:04:05.678Z"
 };
 
-// Where the owner of state_dir listens: <abs state_dir>/owner.sock when it fits
-// sun_path, else /tmp/sluice-<first 16 hex of sha256(abs state_dir)>.sock.
+// Where the owner of state_dir listens, in a private (0700) folder:
+// <abs state_dir>/sock/owner.sock when it fits sun_path, else
+// /tmp/sluice-<uid>/<first 16 hex of sha256(abs state_dir)>.sock.
 std::string OwnerSocketPath(const std::string& state_dir);
 
 // Ownership of one state folder; move-only. Destruction releases it.

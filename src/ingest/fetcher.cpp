@@ -94,15 +94,32 @@ int64_t BackoffMs(int64_t base_ms, int attempt) {
   return dist(rng);
 }
 
+bool IsHttps(const std::string& url) { return Lower(url.substr(0, 8)) == "https://"; }
+
+// A next page the API names is a new request with all the source's
+// credentials: never from https to plain http.
+Status RefuseDowngrade(const SourceSpec& src, const std::string& from, const std::string& to) {
+  if (!IsHttps(from) || IsHttps(to)) return Status::Ok();
+  return Status::Refused(src.fetch.loc.ToString() + ": the API's next page " + Redact(to) +
+                         " is not https while the listing is; refused, so that credentials are "
+                         "not sent in clear");
+}
+
 // A short, single-line excerpt of a body for an error message.
 std::string Excerpt(const std::string& path) {
-  std::string head = ReadHead(path, 300);
+  // Redacted first: a secret the server echoed must not survive the cut or
+  // the whitespace folding below.
+  std::string head = Redact(ReadHead(path, 4096));
   for (char& c : head) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   }
   std::string out = Trim(head);
-  if (out.size() > 200) out = out.substr(0, 200) + "...";
-  return Redact(out);
+  if (out.size() > 200) {
+    size_t cut = 200;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    out = out.substr(0, cut) + "...";
+  }
+  return out;
 }
 
 std::string HtmlTitle(const std::string& head) {
@@ -280,6 +297,7 @@ Result<FetchSettings> ParseFetchSettings(const SourceSpec& source) {
   if (auto it = o.find("max_bytes"); it != o.end() && it->is_number_integer()) {
     s.max_bytes = it->get<uint64_t>();
   }
+  if (auto it = o.find("ca_file"); it != o.end() && it->is_string()) s.ca_file = *it;
   if (auto it = o.find("rate_limit"); it != o.end()) {
     // "5/s", "100/min", "2/h", or a plain number of requests per second.
     std::string text = Trim(ScalarText(*it));
@@ -385,6 +403,10 @@ Result<BaseRequest> BuildBase(const SourceSpec& src, const TemplateContext& ctx,
       Result<std::string> pass = render(ScalarText(basic->value("password", nlohmann::json(""))));
       if (!user.ok()) return context(user.status());
       if (!pass.ok()) return context(pass.status());
+      if (pass->empty()) {
+        return context(
+            Status::Invalid("auth.basic.password is empty; give it, usually as ${secret:NAME}"));
+      }
       b.basic_auth = *user + ":" + *pass;
       // The header carries base64("user:password"): that form is a secret too.
       RegisterSecretForm(Base64Encode(b.basic_auth));
@@ -500,6 +522,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
       req.timeout_ms = settings.timeout_ms;
       req.stall_timeout_ms = settings.stall_timeout_ms;
       req.max_bytes = settings.max_bytes;
+      req.ca_file = settings.ca_file;
       req.body_path = body->path();
       if (previous) {
         req.if_none_match = previous->headers.value("etag", "");
@@ -527,7 +550,8 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         (void)batch.Add(rec);
         if (!retry || attempt >= max_attempts) {
           return Status(
-              code == StatusCode::kTimeout ? StatusCode::kTimeout : StatusCode::kIOError,
+              code == StatusCode::kTimeout || code == StatusCode::kRefused ? code
+                                                                           : StatusCode::kIOError,
               fmt::format("{}: {} {} failed after {} attempt(s): {}", src.fetch.loc.ToString(),
                           settings.method, Redact(url), attempt, failure));
         }
@@ -700,6 +724,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
         nlohmann::json next = JsonAtPath(doc, ScalarText(pg["next_url_path"]));
         if (next.is_null() || !next.is_string() || next.get<std::string>().empty()) break;
         ASSIGN_OR_RETURN(std::string resolved, ResolveUrl(url, next.get<std::string>()));
+        RETURN_IF_ERROR(RefuseDowngrade(src, url, resolved));
         if (!seen_cursors.insert(resolved).second) {
           return Status::DataError(fmt::format(
               "{}: the API's next URL repeats an earlier page ({}); stopping instead of looping",
@@ -719,6 +744,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
       std::string next = NextLink(res.Header("link"));
       if (next.empty()) break;
       ASSIGN_OR_RETURN(std::string resolved, ResolveUrl(url, next));
+      RETURN_IF_ERROR(RefuseDowngrade(src, url, resolved));
       if (!seen_cursors.insert(resolved).second) {
         return Status::DataError(
             fmt::format("{}: the Link header's next page repeats an earlier one ({}); stopping",

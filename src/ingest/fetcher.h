@@ -36,6 +36,7 @@ struct FetchSettings {
   uint64_t max_bytes = 0;
   std::string expect_content_type;
   uint64_t min_bytes = 0;
+  std::string ca_file;                                 // absolute; "" = the system's certificates
   nlohmann::json paginate = nlohmann::json::object();  // {type, ...} or {}
 };
 

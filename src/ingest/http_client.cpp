@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,7 +95,7 @@ class CurlHttpClient : public HttpClient {
     CurlHandle curl(curl_easy_init());
     if (!curl) return Status::Internal("libcurl: cannot create a handle");
     ASSIGN_OR_RETURN(UniqueFd fd,
-                     UniqueFd::Open(req.body_path, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+                     UniqueFd::Open(req.body_path, O_WRONLY | O_CREAT | O_TRUNC, 0640));
     Transfer t;
     t.fd = fd.get();
     t.path = req.body_path;
@@ -105,7 +106,11 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // Never from https to http: custom headers (API keys), the query string
+    // and a POST body would follow the redirect in clear.
+    const bool tls = req.url.size() >= 8 && strncasecmp(req.url.c_str(), "https://", 8) == 0;
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, tls ? "https" : "http,https");
+    if (!req.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.ca_file.c_str());
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(req.max_redirects));
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // every encoding libcurl decodes
@@ -160,6 +165,12 @@ class CurlHttpClient : public HttpClient {
       std::string what = Redact(detail);
       if (code == CURLE_OPERATION_TIMEDOUT) {
         return Status(StatusCode::kTimeout, "timed out: " + what);
+      }
+      if (code == CURLE_UNSUPPORTED_PROTOCOL && tls) {
+        return Status::Refused(
+            "the server redirected from https to a URL that is not https; refused, so that "
+            "credentials are not sent in clear (" +
+            what + ")");
       }
       if (code == CURLE_TOO_MANY_REDIRECTS) {
         return Status::DataError(

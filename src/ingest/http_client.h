@@ -31,6 +31,7 @@ struct HttpRequest {
   std::string if_none_match;      // an ETag, for a conditional request
   std::string if_modified_since;  // an HTTP date, for a conditional request
   std::string body_path;          // where the body is written (created or truncated)
+  std::string ca_file;            // PEM certificates to trust instead of the system's; "" = system
 };
 
 struct HttpResponse {
@@ -49,7 +50,9 @@ class HttpClient {
   virtual ~HttpClient() = default;
   // One attempt. A transport failure is an error Status (kTimeout for
   // timeouts and stalls, kIOError for connection and protocol errors,
-  // kDataError for a body over max_bytes); any HTTP status is a response.
+  // kDataError for a body over max_bytes, kRefused for a redirect from https
+  // to anything else: the request's credentials are never sent in clear);
+  // any HTTP status is a response.
   virtual Result<HttpResponse> Send(const HttpRequest& request) = 0;
 };
 

@@ -36,8 +36,10 @@ class LocalObjectStore final : public ObjectStore {
       ::unlink(tmp_path.c_str());
       return st;
     }
-    // Objects are read-only once stored: raw is never edited.
-    ::chmod(dst.c_str(), 0444);
+    // Objects are read-only once stored (raw is never edited); who may read
+    // them is what the file was created with (0640 less the umask).
+    struct stat st {};
+    if (::stat(dst.c_str(), &st) == 0) ::chmod(dst.c_str(), st.st_mode & 0555 & ~0111);
     return Status::Ok();
   }
 

@@ -150,7 +150,7 @@ std::pair<std::string, std::string> LogLine(FetchRecord& record) {
                          {"headers", record.headers},
                          {"error", record.error}};
   return {"raw/" + record.source + "/log/dt=" + date + "/hour=" + hour + "/fetches.ndjson",
-          Redact(line.dump()) + "\n"};
+          DumpRedacted(line) + "\n"};
 }
 
 }  // namespace

@@ -10,31 +10,6 @@
 namespace sluice {
 namespace {
 
-// A copy of value with every string (object keys included) redacted.
-nlohmann::json RedactJson(const nlohmann::json& value) {
-  switch (value.type()) {
-    case nlohmann::json::value_t::string:
-      return Redact(value.get_ref<const std::string&>());
-    case nlohmann::json::value_t::array: {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : value) out.push_back(RedactJson(item));
-      return out;
-    }
-    case nlohmann::json::value_t::object: {
-      nlohmann::json out = nlohmann::json::object();
-      for (const auto& [key, item] : value.items()) out[Redact(key)] = RedactJson(item);
-      return out;
-    }
-    default:
-      return value;
-  }
-}
-
-// Redacted JSON text. Invalid UTF-8 is replaced rather than thrown on.
-std::string DumpRedacted(const nlohmann::json& value) {
-  return RedactJson(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 Result<nlohmann::json> ParseJson(const std::string& text, const char* what) {
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "core/strings.h"
+#include "core/test_hooks.h"
 #include "graph/selector.h"
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
@@ -35,14 +36,6 @@
 
 namespace sluice {
 namespace {
-
-// Fault injection for crash tests: SLUICE_CRASH_AT=<point>:<asset> kills the
-// process with SIGKILL at that point, exactly as `kill -9` would.
-void MaybeCrash(const char* point, const std::string& asset) {
-  static const char* spec = std::getenv("SLUICE_CRASH_AT");
-  if (!spec) return;
-  if (std::string(spec) == std::string(point) + ":" + asset) ::kill(::getpid(), SIGKILL);
-}
 
 std::string StripSql(std::string sql) {
   while (!sql.empty() &&
@@ -246,7 +239,17 @@ class Run {
       o.reason = "upstream failed: " + Join(failed_up, ", ");
     } else {
       Emit({{"type", "task_start"}, {"asset", name}});
-      Status st = opt_.mode == RunMode::kTest ? TestTask(*node, o) : BuildTask(*node, o);
+      // A task's unexpected exception is its own failure, never the end of
+      // the process (the owner serves others, and a serve runs for months).
+      Status st;
+      try {
+        MaybeCrash("task", name);
+        st = opt_.mode == RunMode::kTest ? TestTask(*node, o) : BuildTask(*node, o);
+      } catch (const std::exception& e) {
+        st = Status::Internal(std::string("internal error (please report it): ") + e.what());
+      } catch (...) {
+        st = Status::Internal("internal error (please report it): an unknown exception");
+      }
       if (!st.ok()) {
         o.status = "failed";
         o.error = Redact(st.message());
@@ -1057,10 +1060,10 @@ class Run {
       for (const auto& c : o.checks) {
         if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
       }
-      o.error =
+      o.error = Redact(
           "audit failed, kept the last good version public; failed build is in "
           "_sluice_failed." +
-          node.name + ": " + Join(names, "; ");
+          node.name + ": " + Join(names, "; "));
       vrec.status = "failed_audit";
       return res_.metadata->RecordVersion(vrec);
     }

@@ -131,6 +131,7 @@ Status EnsureInternalSchema(WarehouseSession& session) {
       "  version_id VARCHAR NOT NULL, physical VARCHAR NOT NULL, fingerprint VARCHAR,"
       "  checks_hash VARCHAR, inputs VARCHAR, schema_json VARCHAR, rows BIGINT,"
       "  cursor_state VARCHAR, run_id BIGINT, published_at TIMESTAMP NOT NULL);"
+      "ALTER TABLE _sluice.publications ADD COLUMN IF NOT EXISTS request_id VARCHAR;"
       "CREATE TABLE IF NOT EXISTS _sluice.check_results ("
       "  run_id BIGINT, asset VARCHAR, partition_key VARCHAR, version_id VARCHAR,"
       "  check_name VARCHAR, severity VARCHAR, status VARCHAR, failing_rows BIGINT,"
@@ -177,13 +178,15 @@ Result<bool> PublishInPlace(WarehouseSession& session, Publication p, const Cloc
     return session.Execute(
         CreatePublicViewSql(p.asset, physicals) +
         ";\nINSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
-        "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at) VALUES (" +
+        "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at, request_id) "
+        "VALUES (" +
         std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
         ", " + QuoteLiteral(p.version_id) + ", " + QuoteLiteral(p.physical) + ", " +
         QuoteLiteral(p.fingerprint) + ", " + QuoteLiteral(p.checks_hash) + ", " +
         QuoteLiteral(p.inputs.dump()) + ", " + QuoteLiteral(p.schema.dump()) + ", " +
         std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
-        std::to_string(p.published_at) + "));");
+        std::to_string(p.published_at) + "), " +
+        (p.request_id.empty() ? std::string("NULL") : QuoteLiteral(p.request_id)) + ");");
   });
   if (st.code() == StatusCode::kCheckFailed && !published) return false;
   if (!st.ok()) return st;
@@ -202,6 +205,15 @@ Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublica
     out[{p.asset, p.partition}] = std::move(p);
   }
   return out;
+}
+
+Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& session,
+                                                        const std::string& request_id) {
+  ASSIGN_OR_RETURN(QueryResult r, session.Query(std::string("SELECT ") + kPublicationColumns +
+                                                " FROM _sluice.publications WHERE request_id = " +
+                                                QuoteLiteral(request_id) + " LIMIT 1"));
+  if (r.rows.empty()) return std::optional<Publication>();
+  return std::optional<Publication>(RowToPublication(r.rows[0]));
 }
 
 Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,

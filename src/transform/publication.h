@@ -33,6 +33,9 @@ struct Publication {
   int64_t run_id = 0;
   Micros published_at = 0;
   int64_t seq = 0;
+  // The request that made this publication (a rollback), so that a request
+  // sent again after a broken connection is answered, not done twice.
+  std::string request_id;
 };
 
 // "stops__0123abcd..."
@@ -61,6 +64,9 @@ Result<bool> PublishInPlace(WarehouseSession& session, Publication publication, 
 // The latest publication per (asset, partition).
 Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(
     WarehouseSession& session);
+// The publication a request made, if any (request ids: see Publication).
+Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& session,
+                                                        const std::string& request_id);
 // Every publication of an asset, newest first.
 Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,
                                                     const std::string& asset);

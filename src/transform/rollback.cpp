@@ -7,8 +7,19 @@
 namespace sluice {
 
 Result<RollbackResult> RollbackAsset(WarehouseSession& session, const std::string& asset,
-                                     const std::string& to, const Clock& clock) {
+                                     const std::string& to, const Clock& clock,
+                                     const std::string& request_id) {
   ASSIGN_OR_RETURN(std::vector<Publication> history, PublicationHistory(session, asset));
+  if (!request_id.empty()) {
+    // Done already: the publication it made is the commit point.
+    ASSIGN_OR_RETURN(std::optional<Publication> done, PublicationOfRequest(session, request_id));
+    if (done) {
+      for (size_t i = 0; i + 1 < history.size(); ++i) {
+        if (history[i].seq == done->seq) return RollbackResult{history[i + 1], *done};
+      }
+      return RollbackResult{*done, *done};
+    }
+  }
   if (history.empty()) {
     return Status::Invalid("'" + asset + "' has never been published; nothing to roll back");
   }
@@ -66,6 +77,7 @@ Result<RollbackResult> RollbackAsset(WarehouseSession& session, const std::strin
     }
   }
   Publication p = *target;
+  p.request_id = request_id;
   RETURN_IF_ERROR(PublishVersion(session, p, clock));
   ASSIGN_OR_RETURN(std::vector<Publication> after, PublicationHistory(session, asset));
   return RollbackResult{current, after.front()};

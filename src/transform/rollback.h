@@ -19,7 +19,10 @@ struct RollbackResult {
 
 // `to`: a version id (or a unique prefix of at least 6 characters); "" = the
 // newest published version other than the current one.
+// `request_id` (may be ""): when a publication with it exists, the rollback
+// was done already (the request was sent again) and its result is returned.
 Result<RollbackResult> RollbackAsset(WarehouseSession& session, const std::string& asset,
-                                     const std::string& to, const Clock& clock);
+                                     const std::string& to, const Clock& clock,
+                                     const std::string& request_id = "");
 
 }  // namespace sluice

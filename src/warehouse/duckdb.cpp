@@ -23,8 +23,9 @@ Status ResultError(duckdb_result* result, const std::string& sql) {
     // The context already shows the SQL.
     return Status::Invalid(Redact(msg));
   }
-  std::string head = sql.size() > 200 ? sql.substr(0, 200) + "..." : sql;
-  return Status::Invalid(Redact(msg + "\n  in SQL: " + head));
+  std::string head = Redact(sql);  // before the cut, so no secret's prefix survives it
+  if (head.size() > 200) head = head.substr(0, 200) + "...";
+  return Status::Invalid(Redact(msg) + "\n  in SQL: " + head);
 }
 
 const char* TypeName(duckdb_type type) {

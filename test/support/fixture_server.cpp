@@ -93,13 +93,14 @@ std::string Base64(const std::string& in) {
 
 struct FixtureServer::Impl {
   FixtureServerOptions opt;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;  // an SSLServer with a certificate
   std::thread thread;
   int port = 0;
   std::atomic<bool> stopping{false};
   mutable std::mutex mu;
   std::map<std::string, int> counts;         // GUARDED_BY(mu)
   std::string last_body, last_content_type;  // of the last POST; GUARDED_BY(mu)
+  std::string last_echo;                     // of the last /echo request; GUARDED_BY(mu)
   // Parsed JSON files for the paging routes, by path and mtime (benchmarks
   // page through large files; parsing them per request would measure that).
   std::map<std::string, std::pair<int64_t, std::shared_ptr<const nlohmann::json>>>
@@ -182,25 +183,28 @@ struct FixtureServer::Impl {
     return true;
   }
 
-  std::string Base() const { return "http://127.0.0.1:" + std::to_string(port); }
+  std::string Base() const {
+    return std::string(opt.tls_cert.empty() ? "http" : "https") +
+           "://127.0.0.1:" + std::to_string(port);
+  }
 
   void Routes() {
-    server.Get(R"(/files/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/files/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("files/" + req.matches[1].str());
       ServeFile(req, res, req.matches[1]);
     });
-    server.Get(R"(/as_html/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/as_html/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("as_html");
       ServeFile(req, res, req.matches[1], "text/html");
     });
-    server.Get("/html_error", [this](const httplib::Request&, httplib::Response& res) {
+    server->Get("/html_error", [this](const httplib::Request&, httplib::Response& res) {
       Bump("html_error");
       res.set_content(
           "<!DOCTYPE html>\n<html><head><title>Service temporarily unavailable</title></head>"
           "<body><h1>We'll be back soon</h1><p>Maintenance in progress.</p></body></html>\n",
           "text/html; charset=utf-8");
     });
-    server.Get(
+    server->Get(
         R"(/fail/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
           int n = Bump("fail/" + req.matches[1].str());
           int times = req.has_param("times") ? std::stoi(req.get_param_value("times")) : 1;
@@ -212,7 +216,7 @@ struct FixtureServer::Impl {
           }
           ServeFile(req, res, req.matches[2]);
         });
-    server.Get(
+    server->Get(
         R"(/throttle/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
           int n = Bump("throttle/" + req.matches[1].str());
           int times = req.has_param("times") ? std::stoi(req.get_param_value("times")) : 1;
@@ -225,7 +229,7 @@ struct FixtureServer::Impl {
           }
           ServeFile(req, res, req.matches[2]);
         });
-    server.Get(R"(/slow/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/slow/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("slow");
       auto body = LoadBody(req.matches[1], res);
       if (!body) return;
@@ -240,7 +244,7 @@ struct FixtureServer::Impl {
             return true;
           });
     });
-    server.Get(R"(/stall/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/stall/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("stall");
       auto body = LoadBody(req.matches[1], res);
       if (!body) return;
@@ -254,7 +258,7 @@ struct FixtureServer::Impl {
                                  return false;
                                });
     });
-    server.Get(R"(/truncate/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/truncate/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("truncate");
       auto body = LoadBody(req.matches[1], res);
       if (!body) return;
@@ -265,24 +269,40 @@ struct FixtureServer::Impl {
                                  return true;
                                });
     });
-    server.Get(R"(/redirect/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get("/redirect_to", [this](const httplib::Request& req, httplib::Response& res) {
+      Bump("redirect_to");
+      res.set_redirect(req.get_param_value("url"));
+    });
+    server->Get("/echo", [this](const httplib::Request& req, httplib::Response& res) {
+      Bump("echo");
+      std::string seen;
+      for (const auto& [name, value] : req.headers) seen += name + ": " + value + "\n";
+      for (const auto& [name, value] : req.params) seen += "?" + name + "=" + value + "\n";
+      {
+        std::lock_guard lock(mu);
+        last_echo = seen;
+      }
+      res.set_content("id\n1\n", "text/csv");
+    });
+    server->Get(R"(/redirect/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("redirect");
       res.set_redirect("/files/" + req.matches[1].str());
     });
-    server.Get(R"(/loop/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/loop/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("loop");
       res.set_redirect("/loop/" + std::to_string(std::stoi(req.matches[1]) + 1));
     });
-    server.Get(R"(/auth/bearer/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      Bump("auth/bearer");
-      if (req.get_header_value("Authorization") != "Bearer " + opt.token) {
-        res.status = 401;
-        res.set_content("{\"error\": \"invalid token\"}", "application/json");
-        return;
-      }
-      ServeFile(req, res, req.matches[1]);
-    });
-    server.Get(R"(/auth/basic/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/auth/bearer/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  Bump("auth/bearer");
+                  if (req.get_header_value("Authorization") != "Bearer " + opt.token) {
+                    res.status = 401;
+                    res.set_content("{\"error\": \"invalid token\"}", "application/json");
+                    return;
+                  }
+                  ServeFile(req, res, req.matches[1]);
+                });
+    server->Get(R"(/auth/basic/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("auth/basic");
       std::string expected = "Basic " + Base64(opt.basic);
       if (req.get_header_value("Authorization") != expected) {
@@ -293,14 +313,14 @@ struct FixtureServer::Impl {
       }
       ServeFile(req, res, req.matches[1]);
     });
-    server.Get(R"(/pages/(page|offset|cursor|next_url|link)/(.+))",
-               [this](const httplib::Request& req, httplib::Response& res) {
-                 Pages(req, res, req.matches[1], req.matches[2]);
-               });
-    server.Get(R"(/census/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get(R"(/pages/(page|offset|cursor|next_url|link)/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  Pages(req, res, req.matches[1], req.matches[2]);
+                });
+    server->Get(R"(/census/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Census(req, res, req.matches[1]);
     });
-    server.Post(R"(/post/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Post(R"(/post/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("post");
       {
         std::lock_guard lock(mu);
@@ -309,11 +329,11 @@ struct FixtureServer::Impl {
       }
       ServeFile(req, res, req.matches[1]);
     });
-    server.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+    server->Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mu);
       res.set_content(nlohmann::json(counts).dump(), "application/json");
     });
-    server.Get("/stats/reset", [this](const httplib::Request&, httplib::Response& res) {
+    server->Get("/stats/reset", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mu);
       counts.clear();
       res.set_content("{}", "application/json");
@@ -425,7 +445,18 @@ struct FixtureServer::Impl {
 
 FixtureServer::FixtureServer(FixtureServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->opt = std::move(options);
+  if (impl_->opt.tls_cert.empty()) {
+    impl_->server = std::make_unique<httplib::Server>();
+  } else {
+    impl_->server = std::make_unique<httplib::SSLServer>(impl_->opt.tls_cert.c_str(),
+                                                         impl_->opt.tls_key.c_str());
+  }
   impl_->Routes();
+}
+
+std::string FixtureServer::LastEcho() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->last_echo;
 }
 
 FixtureServer::~FixtureServer() { Stop(); }
@@ -433,20 +464,20 @@ FixtureServer::~FixtureServer() { Stop(); }
 bool FixtureServer::Start() {
   int port = impl_->opt.port;
   if (port == 0) {
-    port = impl_->server.bind_to_any_port("127.0.0.1");
-  } else if (!impl_->server.bind_to_port("127.0.0.1", port)) {
+    port = impl_->server->bind_to_any_port("127.0.0.1");
+  } else if (!impl_->server->bind_to_port("127.0.0.1", port)) {
     port = -1;
   }
   if (port <= 0) return false;
   impl_->port = port;
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  impl_->thread = std::thread([this] { impl_->server->listen_after_bind(); });
   return true;
 }
 
 void FixtureServer::Stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
   impl_->stopping = true;
-  impl_->server.stop();
+  impl_->server->stop();
   impl_->thread.join();
 }
 

@@ -15,6 +15,9 @@
 //   /html_error               200 text/html, an error page
 //   /as_html/<path>           the file, labelled text/html
 //   /redirect/<path>          302 to /files/<path>
+//   /redirect_to              ?url=U: 302 to U (an absolute URL, any scheme)
+//   /echo                     a tiny CSV, remembering the request's headers and
+//                             query parameters (LastEcho)
 //   /loop/<n>                 302 to /loop/<n+1>, forever
 //   /auth/bearer/<path>       401 unless "Authorization: Bearer <token>"
 //   /auth/basic/<path>        401 unless Basic <user:password>
@@ -42,6 +45,8 @@ struct FixtureServerOptions {
   std::string basic;    // expected "user:password"
   std::string api_key;  // the Census-style API's key
   int port = 0;         // 0 = any free port
+  // HTTPS with this certificate and key (PEM files) instead of plain HTTP.
+  std::string tls_cert, tls_key;
 };
 
 class FixtureServer {
@@ -55,11 +60,13 @@ class FixtureServer {
   bool Start();
   void Stop();
   int port() const;
-  std::string Url(const std::string& path) const;  // "http://127.0.0.1:<port>/<path>"
+  std::string Url(const std::string& path) const;  // "http(s)://127.0.0.1:<port>/<path>"
   // Requests seen for a stats key (e.g. "fail/k", "files/a.csv").
   int Count(const std::string& key) const;
   // "<body>|<content type>" of the last POST to /post/<path>.
   std::string LastPostBody() const;
+  // "Name: value" lines and "?param=value" lines of the last /echo request.
+  std::string LastEcho() const;
 
  private:
   struct Impl;

@@ -68,7 +68,10 @@ TEST(Secrets, EnvThenFileAndModeCheck) {
       std::filesystem::temp_directory_path() / ("sluice-secrets-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::string file = (dir / ".secrets").string();
-  ASSERT_TRUE(WriteFileAtomic(file, "# comment\nTOKEN=from-file\nQUOTED=\"a b\"\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(file,
+                              "# comment\nTOKEN=from-file\nQUOTED=\"a b c d e\"\nSHORT=abc12\n"
+                              "UNUSED=not-used-anywhere\n")
+                  .ok());
   ::chmod(file.c_str(), 0644);
   SecretResolver resolver({{SecretProvider::Kind::kEnv, ""}, {SecretProvider::Kind::kFile, file}});
   auto refused = resolver.Lookup("TOKEN");
@@ -80,10 +83,18 @@ TEST(Secrets, EnvThenFileAndModeCheck) {
   ::setenv("SLUICE_TEST_ENV_SECRET", "from-env", 1);
   EXPECT_EQ(*resolver2.Lookup("SLUICE_TEST_ENV_SECRET"), "from-env");
   EXPECT_EQ(*resolver2.Lookup("TOKEN"), "from-file");
-  EXPECT_EQ(*resolver2.Lookup("QUOTED"), "a b");
+  EXPECT_EQ(*resolver2.Lookup("QUOTED"), "a b c d e");
   EXPECT_EQ(*resolver2.Substitute("Bearer ${secret:TOKEN}!"), "Bearer from-file!");
   EXPECT_FALSE(resolver2.Lookup("MISSING").ok());
   EXPECT_TRUE(ContainsSecret("x from-file y"));
+  // A value too short to be a secret is refused, by name, never by value.
+  auto short_secret = resolver2.Lookup("SHORT");
+  ASSERT_FALSE(short_secret.ok());
+  EXPECT_NE(short_secret.status().message().find("secret SHORT is shorter than 8"),
+            std::string::npos);
+  EXPECT_EQ(short_secret.status().message().find("abc12"), std::string::npos);
+  // Values never looked up are not secrets of this run.
+  EXPECT_FALSE(ContainsSecret("not-used-anywhere"));
   std::filesystem::remove_all(dir);
   ClearSecretsForTest();
 }

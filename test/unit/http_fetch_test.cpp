@@ -430,3 +430,100 @@ TEST(FetchSettingsTest, RejectsBadSettingsWithTheKeyNamed) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// HTTPS for real: a self-signed certificate for 127.0.0.1 made with the
+// openssl command, a TLS fixture server, and a plain one to be redirected to.
+class HttpsRedirectTest : public HttpFetchTest {
+ protected:
+  void SetUp() override {
+    HttpFetchTest::SetUp();
+    ASSERT_FALSE(HasFatalFailure());
+    cert_ = (dir_ / "cert.pem").string();
+    std::string key = (dir_ / "key.pem").string();
+    std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+        "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+        key + " -out " + cert_ + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a certificate";
+    FixtureServerOptions opt;
+    opt.root = (dir_ / "fixtures").string();
+    opt.tls_cert = cert_;
+    opt.tls_key = key;
+    https_ = std::make_unique<FixtureServer>(opt);
+    ASSERT_TRUE(https_->Start());
+  }
+  void TearDown() override {
+    if (https_) https_->Stop();
+    HttpFetchTest::TearDown();
+  }
+
+  HttpRequest Request(const std::string& url) {
+    HttpRequest req;
+    req.url = url;
+    req.headers = {{"X-API-Key", "api-key-SECRET-3"}, {"Authorization", "Bearer tok-SECRET-1"}};
+    req.body_path = (dir_ / "body.tmp").string();
+    req.ca_file = cert_;
+    return req;
+  }
+
+  std::string cert_;
+  std::unique_ptr<FixtureServer> https_;
+};
+
+TEST_F(HttpsRedirectTest, HttpsToHttpIsRefusedAndSendsNothing) {
+  std::string target = server_->Url("echo?key=query-SECRET-4");
+  auto res = client_->Send(Request(https_->Url("redirect_to?url=" + UrlEncode(target))));
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), StatusCode::kRefused) << res.status().ToString();
+  EXPECT_THAT(res.status().message(), HasSubstr("redirected from https"));
+  EXPECT_EQ(server_->Count("echo"), 0);  // the plain server saw no request at all
+  EXPECT_EQ(https_->Count("redirect_to"), 1);
+}
+
+TEST_F(HttpsRedirectTest, HttpsToHttpsIsFollowedWithTheHeaders) {
+  auto res =
+      client_->Send(Request(https_->Url("redirect_to?url=" + UrlEncode(https_->Url("echo")))));
+  ASSERT_TRUE(res.ok()) << res.status().ToString();
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->redirects, 1);
+  EXPECT_THAT(https_->LastEcho(), HasSubstr("X-API-Key: api-key-SECRET-3"));
+}
+
+TEST_F(HttpsRedirectTest, CertificatesAreVerified) {
+  HttpRequest req = Request(https_->Url("echo"));
+  req.ca_file.clear();  // the system's CAs do not know this certificate
+  auto res = client_->Send(req);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), StatusCode::kIOError);
+  EXPECT_EQ(https_->Count("echo"), 0);
+}
+
+TEST_F(HttpsRedirectTest, TheFetcherRefusesADowngradeAndDoesNotRetryIt) {
+  SourceSpec s = Source(https_->Url("redirect_to?url=" + UrlEncode(server_->Url("echo"))),
+                        {{"ca_file", cert_}, {"retries", 3}});
+  auto fetched = Fetch(s);
+  ASSERT_FALSE(fetched.ok());
+  EXPECT_EQ(fetched.status().code(), StatusCode::kRefused) << fetched.status().ToString();
+  EXPECT_EQ(https_->Count("redirect_to"), 1);  // one attempt: running it again cannot help
+  EXPECT_EQ(server_->Count("echo"), 0);
+}
+
+// An API's next page is a new request with all the source's credentials:
+// from an https listing, an http next link is refused before it is sent.
+TEST_F(HttpsRedirectTest, ANextPageThatDowngradesIsRefused) {
+  Write("fixtures/downgrade.json",
+        "{\"data\": [{\"id\": 1}], \"links\": {\"next\": \"" + server_->Url("echo") + "\"}}");
+  SourceSpec s = Source(https_->Url("files/downgrade.json"), {{"ca_file", cert_}},
+                        {{"type", "cursor"}, {"next_url_path", "links.next"}, {"records", "data"}});
+  auto fetched = Fetch(s, "json");
+  ASSERT_FALSE(fetched.ok());
+  EXPECT_EQ(fetched.status().code(), StatusCode::kRefused) << fetched.status().ToString();
+  EXPECT_THAT(fetched.status().message(), HasSubstr("is not https while the listing is"));
+  EXPECT_EQ(server_->Count("echo"), 0);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -177,6 +177,25 @@ TEST_F(LakeArchive, ObjectIsNamedBySha256AndHoldsTheBytes) {
   EXPECT_THAT(FilesUnder(store_->StagingDir()), IsEmpty());
 }
 
+// Raw data may be private: objects are never readable by others, and follow
+// a stricter umask when there is one.
+TEST_F(LakeArchive, ObjectsFollowTheUmaskAndAreNotWorldReadable) {
+  mode_t before = ::umask(022);
+  std::string a = dir_.File("in/a.csv");
+  WriteText(a, "x\n1\n");
+  StoredObject obj = MustStore(a);
+  struct stat st {};
+  ASSERT_EQ(::stat(obj.local_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0440u);
+  ::umask(077);
+  std::string b = dir_.File("in/b.csv");
+  WriteText(b, "x\n2\n");
+  obj = MustStore(b);
+  ASSERT_EQ(::stat(obj.local_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0400u);
+  ::umask(before);
+}
+
 TEST_F(LakeArchive, StoringTheSameFileTwiceCopiesOnceAndLogsTwice) {
   const std::string content = "id\n1\n2\n3\n";
   std::string path = dir_.File("in/a.csv");

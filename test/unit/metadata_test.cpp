@@ -465,7 +465,7 @@ TEST(MetadataCheckResults, RecordAndListByRun) {
 
 TEST(MetadataRedaction, SecretsNeverReachTheFile) {
   ClearSecretsForTest();
-  const std::string secret = "s3cr3t";
+  const std::string secret = "s3cr3t-value";
   RegisterSecret(secret);
   TempDir dir;
   const std::string path = dir.File("meta.sqlite");

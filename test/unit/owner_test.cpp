@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,7 +78,7 @@ TEST(OwnerLease, AcquireRecordsOwnerAndSecondAcquireIsBusy) {
   ASSERT_TRUE(lease.ok()) << lease.status().ToString();
   EXPECT_EQ(lease->info().pid, ::getpid());
   EXPECT_EQ(lease->info().command, "run");
-  EXPECT_EQ(lease->info().socket_path, dir.State() + "/owner.sock");
+  EXPECT_EQ(lease->info().socket_path, dir.State() + "/sock/owner.sock");
   EXPECT_TRUE(FileExists(lease->info().socket_path));
 
   Result<OwnerInfo> info = ReadOwnerInfo(dir.State());
@@ -98,7 +99,7 @@ TEST(OwnerLease, AcquireRecordsOwnerAndSecondAcquireIsBusy) {
 
   lease->Release();
   lease->Release();  // idempotent
-  EXPECT_FALSE(FileExists(dir.State() + "/owner.sock"));
+  EXPECT_FALSE(FileExists(dir.State() + "/sock/owner.sock"));
   EXPECT_EQ(ReadOwnerInfo(dir.State()).status().code(), StatusCode::kNotFound);
   Result<OwnerLease> third = OwnerLease::TryAcquire(dir.State(), "query", Echo);
   EXPECT_TRUE(third.ok()) << third.status().ToString();
@@ -113,7 +114,7 @@ TEST(OwnerLease, ReleaseRunsItsHookBeforeUnlocking) {
   bool ran = false;
   lease->Release([&] {
     ran = true;
-    EXPECT_FALSE(FileExists(dir.State() + "/owner.sock"));  // no new clients
+    EXPECT_FALSE(FileExists(dir.State() + "/sock/owner.sock"));  // no new clients
     Result<OwnerLease> other = OwnerLease::TryAcquire(dir.State(), "query", Echo);
     EXPECT_EQ(other.status().code(), StatusCode::kBusy);  // still the owner
   });
@@ -136,7 +137,7 @@ TEST(OwnerLease, DestructionAndMoveRelease) {
     ASSERT_TRUE(response.ok()) << response.status().ToString();
     EXPECT_EQ((*response)["echo"]["q"], 1);
   }
-  EXPECT_FALSE(FileExists(dir.State() + "/owner.sock"));
+  EXPECT_FALSE(FileExists(dir.State() + "/sock/owner.sock"));
   EXPECT_TRUE(OwnerLease::TryAcquire(dir.State(), "run", Echo).ok());
 }
 
@@ -144,14 +145,21 @@ TEST(OwnerLease, LongStateDirUsesTmpSocket) {
   TempDir dir;
   std::string deep = dir.path() + "/" + std::string(60, 'a') + "/" + std::string(60, 'b');
   std::string path = OwnerSocketPath(deep);
-  EXPECT_EQ(path.rfind("/tmp/sluice-", 0), 0u) << path;
-  EXPECT_EQ(path.size(), std::string("/tmp/sluice-").size() + 16 + std::string(".sock").size());
+  std::string private_dir = "/tmp/sluice-" + std::to_string(::geteuid()) + "/";
+  EXPECT_EQ(path.rfind(private_dir, 0), 0u) << path;
+  EXPECT_EQ(path.size(), private_dir.size() + 16 + std::string(".sock").size());
   EXPECT_EQ(OwnerSocketPath(deep + "/"), path);  // same folder, same socket
-  EXPECT_EQ(OwnerSocketPath(dir.State()), dir.State() + "/owner.sock");
+  EXPECT_EQ(OwnerSocketPath(dir.State()), dir.State() + "/sock/owner.sock");
 
   Result<OwnerLease> lease = OwnerLease::TryAcquire(deep, "serve", Echo);
   ASSERT_TRUE(lease.ok()) << lease.status().ToString();
   EXPECT_EQ(lease->info().socket_path, path);
+  // The folder is private: ours, 0700.
+  struct stat st {};
+  ASSERT_EQ(::lstat(private_dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, ::geteuid());
   Result<json> response = SendToOwner(path, {{"x", "y"}}, nullptr);
   ASSERT_TRUE(response.ok()) << response.status().ToString();
   EXPECT_EQ((*response)["echo"]["x"], "y");
@@ -159,9 +167,31 @@ TEST(OwnerLease, LongStateDirUsesTmpSocket) {
   EXPECT_FALSE(FileExists(path));
 }
 
+// Someone else's folder, or a symlink, where the private socket folder goes:
+// the owner refuses to listen there.
+TEST(OwnerLease, SocketFolderMustBePrivate) {
+  TempDir dir;
+  ASSERT_TRUE(MakeDirs(dir.State()).ok());
+  std::string elsewhere = dir.path() + "/elsewhere";
+  ASSERT_TRUE(MakeDirs(elsewhere).ok());
+  ASSERT_EQ(::symlink(elsewhere.c_str(), (dir.State() + "/sock").c_str()), 0);
+  Result<OwnerLease> lease = OwnerLease::TryAcquire(dir.State(), "run", Echo);
+  ASSERT_FALSE(lease.ok());
+  EXPECT_NE(lease.status().message().find("expected a private folder"), std::string::npos)
+      << lease.status().ToString();
+  // A folder of ours that others may enter is tightened to 0700.
+  ASSERT_EQ(::unlink((dir.State() + "/sock").c_str()), 0);
+  ASSERT_EQ(::mkdir((dir.State() + "/sock").c_str(), 0755), 0);
+  ASSERT_TRUE(OwnerLease::TryAcquire(dir.State(), "run", Echo).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.State() + "/sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
 TEST(OwnerLease, StaleSocketIsReplaced) {
   TempDir dir;
   ASSERT_TRUE(MakeDirs(dir.State()).ok());
+  ASSERT_TRUE(MakePrivateDir(dir.State() + "/sock").ok());
   std::string path = OwnerSocketPath(dir.State());
   {
     Result<UniqueFd> dead = ListenUnix(path);  // closed at once: the file stays behind
@@ -467,7 +497,7 @@ Result<FileLock> FakeSilentOwner(const TempDir& dir, int64_t pid) {
   ASSIGN_OR_RETURN(FileLock lock, FileLock::TryAcquire(dir.State() + "/owner"));
   json info = {{"pid", pid},
                {"command", "run"},
-               {"socket_path", dir.State() + "/owner.sock"},
+               {"socket_path", dir.State() + "/sock/owner.sock"},
                {"started_at", "2026-01-01T00:00:00.000Z"}};
   std::string text = info.dump();
   RETURN_IF_ERROR(WriteAll(lock.fd(), text.data(), text.size(), "owner"));

@@ -13,6 +13,7 @@
 #include "core/strings.h"
 #include "support/memory_warehouse.h"
 #include "transform/publication.h"
+#include "transform/rollback.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice {
@@ -381,6 +382,37 @@ TEST(PublicationNames, PhysicalAndStagedNames) {
   EXPECT_EQ(PhysicalTableName("stops", "0123456789abcdef"), "stops__0123456789abcdef");
   EXPECT_EQ(StagedRelation("stops__0123456789abcdef"), "_sluice_v.\"stops__0123456789abcdef\"");
   EXPECT_EQ(StagedRelation("a\"b"), "_sluice_v.\"a\"\"b\"");
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// A rollback request sent again (the connection broke after the owner did
+// it) is answered from the publication it made, not done a second time.
+TEST_F(PublicationTest, ARollbackSentTwiceRollsBackOnce) {
+  BuildAndPublish("stops", 1);
+  BuildAndPublish("stops", 2);
+  BuildAndPublish("stops", 3);
+  auto first = RollbackAsset(*session_, "stops", "", clock_, "req-42");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->from.version_id, Version(3));
+  EXPECT_EQ(first->to.version_id, Version(2));
+  clock_.Advance(1000000);
+  auto again = RollbackAsset(*session_, "stops", "", clock_, "req-42");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->from.version_id, Version(3));
+  EXPECT_EQ(again->to.version_id, Version(2));
+  EXPECT_EQ(PublicVersion("stops"), "2");  // not rolled back to 1
+  auto history = PublicationHistory(*session_, "stops");
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 4u);
+  // Another request is another rollback.
+  auto next = RollbackAsset(*session_, "stops", "", clock_, "req-43");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(PublicVersion("stops"), "3");
 }
 
 }  // namespace

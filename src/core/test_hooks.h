@@ -1,0 +1,19 @@
+// Fault injection for crash and failure tests, compiled in only when the
+// build has its test suite (CMake: SLUICE_TEST_HOOKS, which follows
+// SLUICE_TESTS); in any other build every hook does nothing, whatever the
+// environment says.
+//   SLUICE_CRASH_AT=<point>:<name>  SIGKILL at that point, as `kill -9` would
+//   SLUICE_THROW_AT=<point>:<name>  throw std::runtime_error there
+// Thread-safe.
+#pragma once
+
+#include <string>
+
+namespace sluice {
+
+// Crashes or throws when the environment names this point and name.
+void MaybeCrash(const char* point, const std::string& name);
+// Whether this binary honours the hooks (`sluice --version` says so).
+bool TestHooksEnabled();
+
+}  // namespace sluice
