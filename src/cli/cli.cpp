@@ -2,10 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "core/log.h"
+#include "core/strings.h"
 #include "core/test_hooks.h"
 #include "warehouse/duckdb.h"
 
@@ -115,6 +117,24 @@ int RunCli(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand(def.name, def.help);
     def.setup(sub, &args);
     sub->callback([&chosen, &def] { chosen = &def; });
+  }
+  // An unknown command is named, with the closest one (CLI11 would only say
+  // that a subcommand is required).
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--project" || arg == "--env") {
+      ++i;
+      continue;
+    }
+    if (!arg.empty() && arg[0] == '-') continue;
+    std::vector<std::string> names;
+    for (const CommandDef& def : kCommands) names.push_back(def.name);
+    if (std::find(names.begin(), names.end(), arg) == names.end()) {
+      std::fprintf(stderr, "error: unknown command '%s'%s; commands: %s\n", arg.c_str(),
+                   DidYouMeanHint(arg, names).c_str(), Join(names, ", ").c_str());
+      return kExitUsage;
+    }
+    break;
   }
   try {
     app.parse(argc, argv);

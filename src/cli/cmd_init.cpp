@@ -44,6 +44,10 @@ int CmdInit(const GlobalOptions& global, const CommandArgs& args) {
       examples.insert(f.path.substr(0, f.path.find('/')));
       if (StartsWith(f.path, prefix)) files.emplace_back(f.path.substr(prefix.size()), f.content);
     }
+    // Every project gets a .gitignore: state and secrets stay out of git.
+    bool has_gitignore = false;
+    for (const auto& f : files) has_gitignore |= f.first == ".gitignore";
+    if (!files.empty() && !has_gitignore) files.emplace_back(".gitignore", kGitignore);
     if (files.empty()) {
       std::vector<std::string> known(examples.begin(), examples.end());
       return ReportError(global,

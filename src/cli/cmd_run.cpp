@@ -11,7 +11,53 @@ namespace {
 
 std::string Seconds(int64_t ms) { return fmt::format("{:.2f}s", static_cast<double>(ms) / 1000.0); }
 
+// `sluice test`: one line per check (result, failing rows, a sample row),
+// then the count of checks; nothing is built.
+void PrintTestReport(const nlohmann::json& result) {
+  nlohmann::json rows = nlohmann::json::array();
+  int checks = 0, passed = 0, failed = 0, warned = 0;
+  for (const auto& t : result["tasks"]) {
+    if (!t.value("error", "").empty() && t["checks"].empty()) {
+      rows.push_back({t["asset"], "-", "-", "error", nullptr, t.value("error", "")});
+      ++failed;
+      continue;
+    }
+    for (const auto& c : t["checks"]) {
+      ++checks;
+      std::string status = c.value("status", "");
+      std::string severity = c.value("severity", "error");
+      bool pass = status == "pass";
+      passed += pass;
+      if (!pass) (severity == "warn" ? warned : failed) += 1;
+      std::string sample;
+      if (c.contains("sample") && c["sample"].is_array() && !c["sample"].empty()) {
+        sample = c["sample"][0].dump();
+      } else if (!pass) {
+        sample = c.value("message", "");
+      }
+      rows.push_back({t["asset"], c["name"], severity, pass ? "pass" : status,
+                      c.contains("failing_rows") ? c["failing_rows"] : nlohmann::json(nullptr),
+                      sample});
+    }
+  }
+  std::fputs(
+      RenderTable({"asset", "check", "severity", "result", "failing", "sample"}, rows, 60).c_str(),
+      stdout);
+  // What did not pass, in full (the table clips).
+  for (const auto& t : result["tasks"]) {
+    for (const auto& c : t["checks"]) {
+      if (c.value("status", "") == "pass") continue;
+      std::printf("  check %s [%s]: %s\n", c.value("name", "").c_str(),
+                  c.value("severity", "").c_str(), c.value("message", "").c_str());
+    }
+  }
+  std::printf("\ntest %lld: %d checks: %d passed, %d failed, %d warned, %s\n",
+              static_cast<long long>(result.value("run_id", int64_t{0})), checks, passed, failed,
+              warned, Seconds(result.value("ms", int64_t{0})).c_str());
+}
+
 void PrintReport(const nlohmann::json& result, const std::string& mode) {
+  if (mode == "test") return PrintTestReport(result);
   const nlohmann::json& tasks = result["tasks"];
   std::vector<std::string> columns;
   nlohmann::json rows = nlohmann::json::array();

@@ -455,6 +455,7 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
     std::string shown = Redact(base.url);
     for (const FetchRecord& r : log) {
       if (r.partition != request.partition || r.url != shown || r.sha256.empty()) continue;
+      if (!r.error.empty()) continue;  // a body kept but refused is no validator
       if (r.status != 200 && r.status != 304) continue;
       if (r.headers.value("etag", "").empty() && r.headers.value("last-modified", "").empty()) {
         break;
@@ -640,11 +641,24 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
                                   res.bytes, settings.min_bytes);
           }
           if (!problem.empty()) {
-            rec.error = problem;
+            // Kept in the lake like every body (what the server sent can be
+            // looked at), its fetch record marked refused; never loaded.
+            bool html = problem.find("HTML page") != std::string::npos;
+            Result<StoredObject> kept =
+                archive_->StoreTemp(src.name, body->path(), res.sha256, res.bytes,
+                                    html ? "html" : request.extension, &batch);
+            std::string where;
+            if (kept.ok()) {
+              body->Released();
+              rec.sha256 = kept->sha256;
+              rec.object_path = kept->key;
+              where = "; what it sent is kept in the lake as " + kept->key;
+            }
+            rec.error = "refused: " + problem;
             rec.bytes = static_cast<int64_t>(res.bytes);
             (void)batch.Add(rec);
-            return Status::DataError(fmt::format("{}: {} {}: {}", src.fetch.loc.ToString(),
-                                                 settings.method, Redact(url), problem));
+            return Status::DataError(fmt::format("{}: {} {}: {}{}", src.fetch.loc.ToString(),
+                                                 settings.method, Redact(url), problem, where));
           }
           Result<StoredObject> stored = archive_->StoreTemp(src.name, body->path(), res.sha256,
                                                             res.bytes, request.extension, &batch);

@@ -161,12 +161,22 @@ class Run {
     report.exit_code = failed ? 1 : 0;
     report.ms = MonotonicMillis() - t0;
     if (opt_.mode != RunMode::kPlan) {
-      int built = 0, skipped = 0;
+      int built = 0, skipped = 0, checks = 0, passed = 0, warned = 0;
       for (const auto& t : report.tasks) {
         built += t.status == "success";
         skipped += t.status == "skipped";
+        for (const CheckOutcome& c : t.checks) {
+          ++checks;
+          passed += c.status == "pass";
+          warned += c.status != "pass" && !c.Blocks();
+        }
       }
-      std::string summary = fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
+      // `sluice test` builds nothing: its summary counts checks.
+      std::string summary =
+          opt_.mode == RunMode::kTest
+              ? fmt::format("{} checks: {} passed, {} failed, {} warned", checks, passed,
+                            checks - passed - warned, warned)
+              : fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
       RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_, failed ? "failed" : "success",
                                                report.exit_code, summary, res_.clock->Now()));
     }
@@ -317,8 +327,8 @@ class Run {
                              " AS " + sql);
     }();
     if (!staged.ok()) {
-      return staged.WithContext(node.loc.ToString() + ": building the batch of " + node.name +
-                                " failed");
+      return staged.WithContext(ErrorLoc(node, staged).ToString() + ": building the batch of " +
+                                node.name + " failed");
     }
     struct DropBatch {
       WarehouseSession& s;
@@ -433,7 +443,7 @@ class Run {
     CheckOutcome c = FreshnessOutcome("freshness(" + src->name + ")", src->freshness, age,
                                       "the last successful fetch");
     RecordChecks(node.name, o.version_id, {c});
-    if (c.Blocks() && (o.status == "success" || o.status == "skipped")) {
+    if (c.Blocks() && (o.status == "success" || o.status == "skipped" || o.status == "passed")) {
       o.status = "check_failed";
       o.error = c.message;
     }
@@ -655,6 +665,24 @@ class Run {
       r.create_sql = "AS " + sql;
     }
     return r;
+  }
+
+  // Where a build error is in the user's file: DuckDB's "LINE n" counts lines
+  // of the statement, whose first line is the model SQL's first line (the
+  // CREATE ... AS prefix shares it), so it maps through the header.
+  SourceLoc ErrorLoc(const AssetNode& node, const Status& error) {
+    SourceLoc loc = node.loc;
+    if (node.kind != AssetKind::kModel) return loc;
+    const std::string& m = error.message();
+    size_t at = m.find("LINE ");
+    if (at == std::string::npos) return loc;
+    int n = 0;
+    for (size_t i = at + 5; i < m.size() && std::isdigit(static_cast<unsigned char>(m[i])); ++i) {
+      n = n * 10 + (m[i] - '0');
+      if (n > 10'000'000) return loc;
+    }
+    if (n > 0) loc.line = models_.at(node.name)->sql_first_line + n - 1;
+    return loc;
   }
 
   // The statement that builds a seed's or model's staged relation.
@@ -1016,7 +1044,8 @@ class Run {
       Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o);
       if (!built.ok()) {
         (void)DropStaged(*session, table_name);
-        return built.WithContext(node.loc.ToString() + ": building " + node.name + " failed");
+        return built.WithContext(ErrorLoc(node, built).ToString() + ": building " + node.name +
+                                 " failed");
       }
     }
     for (const std::string& note : o.notes) LOG_INFO("runner", "{}: {}", node.name, note);
@@ -1061,9 +1090,9 @@ class Run {
         if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
       }
       o.error = Redact(
-          "audit failed, kept the last good version public; failed build is in "
-          "_sluice_failed." +
-          node.name + ": " + Join(names, "; "));
+          std::string(prev ? "audit failed, kept the last good version public"
+                           : "audit failed; nothing was published (this was the first build)") +
+          "; the failed build is in _sluice_failed." + node.name + ": " + Join(names, "; "));
       vrec.status = "failed_audit";
       return res_.metadata->RecordVersion(vrec);
     }
@@ -1121,7 +1150,7 @@ class Run {
     RecordChecks(node.name, o.version_id, o.checks);
     bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
                                [](const CheckOutcome& c) { return c.Blocks(); });
-    o.status = blocked ? "check_failed" : "success";
+    o.status = blocked ? "check_failed" : "passed";
     if (blocked) {
       std::vector<std::string> names;
       for (const auto& c : o.checks) {

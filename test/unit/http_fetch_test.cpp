@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/redact.h"
+#include "core/strings.h"
 #include "ingest/fetcher.h"
 #include "ingest/http_client.h"
 #include "lake/object_store.h"
@@ -251,7 +252,16 @@ TEST_F(HttpFetchTest, HtmlWhereDataWasExpectedIsAnError) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("HTML page ('Service temporarily unavailable')"));
   EXPECT_THAT(r.status().message(), HasSubstr("where csv data was expected"));
-  EXPECT_FALSE(std::filesystem::exists(dir_ / "lake/raw/src/objects"));
+  // Kept in the lake, so what the server sent can be seen, and marked refused.
+  EXPECT_THAT(r.status().message(), HasSubstr("kept in the lake as raw/src/objects/"));
+  std::vector<FetchRecord> log = Log();
+  ASSERT_FALSE(log.empty());
+  EXPECT_THAT(log.front().error, HasSubstr("refused: the server sent an HTML page"));
+  ASSERT_FALSE(log.front().object_path.empty());
+  EXPECT_TRUE(EndsWith(log.front().object_path, ".html"));
+  auto kept = ReadFile((dir_ / "lake" / log.front().object_path).string());
+  ASSERT_TRUE(kept.ok());
+  EXPECT_THAT(*kept, HasSubstr("Service temporarily unavailable"));
   // Sniffed even when the content type claims otherwise.
   Write("fixtures/page.csv", "  <!DOCTYPE html><html><body>oops</body></html>");
   auto sniffed = Fetch(Source(server_->Url("files/page.csv")));
