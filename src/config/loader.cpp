@@ -48,8 +48,12 @@ const std::vector<std::string> kDecoderOptions = {
     "delimiter", "header",      "quote",       "escape",      "encoding",         "skip",
     "records",   "all_varchar", "sample_size", "date_format", "timestamp_format", "compression",
     "table",     "sheet",       "ragged",      "bad_rows"};
-const std::vector<std::string> kColumnKeys = {"field",   "type",   "formats", "range",      "patch",
-                                              "default", "values", "concat",  "description"};
+const std::vector<std::string> kColumnKeys = {"value",      "default_on_invalid",
+                                              "field",      "type",
+                                              "formats",    "range",
+                                              "patch",      "default",
+                                              "values",     "concat",
+                                              "description"};
 const std::vector<std::string> kPartitionKeys = {"by", "start", "end"};
 const std::vector<std::string> kPartitionUnits = {"hour", "day", "week", "month", "year"};
 const std::vector<std::string> kFreshnessKeys = {"warn_after", "error_after"};
@@ -62,8 +66,9 @@ const std::vector<std::string> kModelDocKeys = {"description", "checks", "tags"}
 const std::vector<std::string> kMaterializations = {"view", "table", "incremental", "snapshot"};
 const std::vector<std::string> kStrategies = {"append", "merge", "replace_partition"};
 const std::vector<std::string> kSeedKeys = {"key", "column_types", "checks", "tags", "description"};
-const std::vector<std::string> kFieldKeys = {"type", "description", "pattern"};
-const std::vector<std::string> kFieldListKeys = {"field", "type", "description", "pattern"};
+const std::vector<std::string> kFieldKeys = {"type", "description", "pattern", "values"};
+const std::vector<std::string> kFieldListKeys = {"field", "type", "description", "pattern",
+                                                 "values"};
 const std::vector<std::string> kRowCountKeys = {"min", "max"};
 const std::vector<std::string> kAcceptedValuesKeys = {"column", "values"};
 
@@ -444,6 +449,13 @@ class Loader {
     if (const YamlEntry* e = m.Find("description"))
       field.description = ReadString(*e, errs).value_or("");
     if (const YamlEntry* e = m.Find("pattern")) field.pattern = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("values")) {
+      if (e->value.IsSequence()) {
+        field.values = YamlToJson(e->value);
+      } else {
+        errs.At(e->value, "values: expected a list (a category's values)", e->line);
+      }
+    }
     project_.fields[name] = std::move(field);
   }
 
@@ -817,8 +829,14 @@ class Loader {
           column.type = field->second.type;
         }
       }
-      if (column.type == "category" && !column.options.contains("values")) {
-        errs.At(c.line, "column '" + c.key + "': type category needs values: [...]");
+      bool field_values =
+          project_.fields.count(column.field) && !project_.fields.at(column.field).values.empty();
+      if (column.type == "category" && !column.options.contains("values") && !field_values) {
+        errs.At(c.line, "column '" + c.key +
+                            "': type category needs values: [...] (here or in fields.yaml)");
+      }
+      if (column.options.contains("value") && column.options.contains("concat")) {
+        errs.At(c.line, "column '" + c.key + "': a constant value: takes no concat:");
       }
       table->columns.push_back(std::move(column));
     }

@@ -119,6 +119,7 @@ struct FieldSpec {
   std::string type;
   std::string description;
   std::string pattern;
+  nlohmann::json values = nlohmann::json::array();  // a category's values
   SourceLoc loc;
 };
 

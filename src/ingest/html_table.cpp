@@ -65,6 +65,31 @@ bool IsFootnoteMarker(const std::string& text) {
   return t.size() >= 3 && t.front() == '[' && t.back() == ']';
 }
 
+// A header's text without footnote markers written as plain text
+// ("Population[1]", "Area [a]"), as <sup> markers are dropped too.
+std::string StripFootnotes(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '[') {
+      size_t close = text.find(']', i);
+      if (close != std::string::npos && close - i >= 2 && close - i <= 5 &&
+          IsFootnoteMarker(text.substr(i, close - i + 1))) {
+        bool word_marker = true;  // [1], [a], [12], [note] is a word, kept
+        for (size_t k = i + 1; k < close; ++k) {
+          word_marker = word_marker && std::isalnum(static_cast<unsigned char>(text[k]));
+        }
+        bool letters = close - i - 1 > 1 && std::isalpha(static_cast<unsigned char>(text[i + 1]));
+        if (word_marker && !letters) {
+          i = close;
+          continue;
+        }
+      }
+    }
+    out += text[i];
+  }
+  return Collapse(out);
+}
+
 void TextOf(const GumboNode* n, std::string* out) {
   if (n->type == GUMBO_NODE_TEXT || n->type == GUMBO_NODE_WHITESPACE ||
       n->type == GUMBO_NODE_CDATA) {
@@ -272,7 +297,7 @@ Result<HtmlTable> ExtractHtmlTable(const std::string& html, const nlohmann::json
   for (size_t c = 0; c < width; ++c) {
     std::vector<std::string> parts;
     for (size_t r = 0; r < header_rows && r < grid.size(); ++r) {
-      std::string t = c < grid[r].size() ? grid[r][c].text : "";
+      std::string t = c < grid[r].size() ? StripFootnotes(grid[r][c].text) : "";
       if (!t.empty() && (parts.empty() || parts.back() != t)) parts.push_back(t);
     }
     std::string name = parts.empty() ? "column" + std::to_string(c + 1) : Join(parts, " ");

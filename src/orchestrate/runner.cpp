@@ -68,7 +68,7 @@ nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& a
 }
 
 // Bumped when the SQL the phase compiler generates changes meaning.
-constexpr const char* kPhasesVersion = "phases-2";
+constexpr const char* kPhasesVersion = "phases-3";
 // Bumped when loading a source changes meaning (loader-2: the engine sniffs
 // the header; values that do not fit widen their column; bad rows fail).
 constexpr const char* kLoaderVersion = "loader-2";
@@ -636,7 +636,8 @@ class Run {
           auto spec = project_.fields.find(col.field);
           if (spec != project_.fields.end()) {
             config["__fields"][col.field] = {{"type", spec->second.type},
-                                             {"pattern", spec->second.pattern}};
+                                             {"pattern", spec->second.pattern},
+                                             {"values", spec->second.values}};
           }
         }
       }

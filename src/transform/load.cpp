@@ -540,6 +540,13 @@ Result<LoadOutcome> LoadSourceTable(WarehouseSession& session, const LoadSpec& s
         rejects.bad_rows, BadRowsText(rejects)));
   }
   if (logged.ok() && cleaned) logged = session.Execute(phases.finalize);
+  if (cleaned && !phases.unmapped.empty()) {
+    out.notes.push_back(std::string(spec.table->columns_only
+                                        ? "input columns left out (columns_only: true): "
+                                        : "input columns without a columns: entry, kept "
+                                          "under their own names: ") +
+                        Join(phases.unmapped, ", "));
+  }
   DropRejectTables(session, reads);
   if (!logged.ok()) return logged.WithContext("writing the issue log");
   if (cleaned && !spec.targets.quarantine.empty() && !phases.quarantine.empty()) {

@@ -202,10 +202,17 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       return Status::Invalid(col.loc.ToString() + ": field '" + f +
                              "' is mapped twice; give one input column each field");
     }
-    ASSIGN_OR_RETURN(std::string input, find_input(col.input, col.loc));
-    used_inputs.insert(input);
-    std::string m = Id(input);
+    std::string m;
+    if (col.options.contains("value")) {
+      // A constant for every row of this source (the publishing organisation).
+      m = Lit(JsonText(col.options["value"]));
+    } else {
+      ASSIGN_OR_RETURN(std::string input, find_input(col.input, col.loc));
+      used_inputs.insert(input);
+      m = Id(input);
+    }
     if (col.options.contains("concat")) {
+      ASSIGN_OR_RETURN(std::string input, find_input(col.input, col.loc));
       std::vector<std::string> parts = {Id(input)};
       for (const auto& extra : col.options["concat"]) {
         ASSIGN_OR_RETURN(std::string other, find_input(JsonText(extra), col.loc));
@@ -223,7 +230,14 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
       }
     }
     patched.push_back(p + " AS " + Phase("p", f));
-    ASSIGN_OR_RETURN(std::string c, Convert(col.type, Phase("p", f), col.options));
+    // A field's fields.yaml entry gives what the column does not say (category values).
+    nlohmann::json options = col.options;
+    auto field_spec = fields.find(f);
+    if (!options.contains("values") && field_spec != fields.end() &&
+        !field_spec->second.values.empty()) {
+      options["values"] = field_spec->second.values;
+    }
+    ASSIGN_OR_RETURN(std::string c, Convert(col.type, Phase("p", f), options));
     std::string storage = StorageType(col.type);
     converted.push_back("CAST(" + c + " AS " + storage + ") AS " + Phase("c", f));
     std::string r = Phase("c", f);
@@ -245,21 +259,28 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     ranged.push_back(r + " AS " + Phase("t", f));
     std::string d = Phase("t", f);
     std::string default_text;
+    // default: fills a missing value; with default_on_invalid: true, also one
+    // that failed its type or range (otherwise that stays null, and logged).
+    const bool default_invalid = col.options.value("default_on_invalid", false);
+    const std::string missing = Phase("p", f) + " IS NULL";
     if (col.options.contains("default")) {
       const nlohmann::json& def = col.options["default"];
+      std::string value;
       if (def.is_object() && def.contains("field")) {
         std::string other = JsonText(def["field"]);
         if (!field_types.count(other)) {
           return Status::Invalid(col.loc.ToString() + ": default: field '" + other +
                                  "' is not one of this table's fields");
         }
-        d = "coalesce(" + Phase("t", f) + ", TRY_CAST(" + Phase("t", other) + " AS " + storage +
-            "))";
+        value = "TRY_CAST(" + Phase("t", other) + " AS " + storage + ")";
         default_text = "field " + other;
       } else {
-        d = "coalesce(" + Phase("t", f) + ", CAST(" + Lit(JsonText(def)) + " AS " + storage + "))";
+        value = "CAST(" + Lit(JsonText(def)) + " AS " + storage + ")";
         default_text = JsonText(def);
       }
+      d = default_invalid
+              ? "coalesce(" + Phase("t", f) + ", " + value + ")"
+              : "CASE WHEN " + missing + " THEN " + value + " ELSE " + Phase("t", f) + " END";
     }
     defaulted.push_back(d + " AS " + Id(f));
 
@@ -299,7 +320,9 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
     }
     if (has_default) {
       issue(Phase("t", f) + " IS NULL AND " + Id(f) + " IS NOT NULL", "defaulted", text,
-            Lit("no usable value; set to the default (" + default_text + ")"), "info");
+            Lit(std::string(default_invalid ? "no usable value" : "missing") +
+                "; set to the default (" + default_text + ")"),
+            "info");
     }
     if (has_pattern) {
       issue(text + " IS NOT NULL AND NOT regexp_full_match(" + text + ", " +
@@ -325,6 +348,9 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
   }
   for (const ColumnSpec& col : table.columns) out.fields.push_back(col.field);
   for (const std::string& c : unlisted) out.fields.push_back(c);
+  for (const std::string& c : input_columns) {
+    if (!used_inputs.count(c)) out.unmapped.push_back(c);
+  }
 
   std::vector<std::string> carry = {"\"__obj\"", "\"__ord\"", "\"__skip\""};
   std::vector<std::string> unlisted_ids;

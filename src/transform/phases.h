@@ -45,6 +45,9 @@ struct PhaseSql {
   std::string issues;      // INSERT INTO _sluice.issues ... (bounded per object, field, type)
   std::string finalize;    // delete the flagged rows, drop the flag columns
   std::vector<std::string> fields;  // the output columns, in order
+  // Input columns no columns: entry maps: kept under their own names, or
+  // left out with columns_only: true.
+  std::vector<std::string> unmapped;
 };
 
 // Issues kept per (object, field, issue type); beyond it only a count.

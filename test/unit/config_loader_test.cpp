@@ -459,7 +459,7 @@ TEST_F(ConfigLoaderTest, ColumnTypes) {
             "sources/a.yaml:3: unknown type 'integr' (did you mean integer?)");
   EXPECT_EQ(
       OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\ncolumns:\n  n: {type: category}\n"}}),
-      "sources/a.yaml:3: column 'n': type category needs values: [...]");
+      "sources/a.yaml:3: column 'n': type category needs values: [...] (here or in fields.yaml)");
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\ncolumns:\n  n: {range: 5}\n"}}),
             "sources/a.yaml:3: range: expected [min, max]");
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\ncolumns:\n  n: {feild: x}\n"}}),

@@ -284,6 +284,17 @@ TEST_F(DecoderTest, JsonArraysOfArraysWithAHeaderRow) {
   EXPECT_EQ(b.rows.size(), 1u);
 }
 
+// Footnote markers written as plain text in a header ("Population[1]") are
+// dropped like <sup> ones; brackets that are words ("[note]") stay.
+TEST_F(DecoderTest, HtmlHeaderFootnotesInPlainText) {
+  std::string page = Write("notes.html", R"(<table>
+    <tr><th>State[a]</th><th>Population [1]</th><th>Area[12]</th><th>Rank [note]</th></tr>
+    <tr><td>Ohio</td><td>11,799,448</td><td>44,825</td><td>7</td></tr></table>)");
+  QueryResult r =
+      Decode({page, "html_table", nlohmann::json::object(), true, (dir_ / "cache").string()});
+  EXPECT_EQ(r.columns, (std::vector<std::string>{"State", "Population", "Area", "Rank [note]"}));
+}
+
 TEST_F(DecoderTest, HtmlTablesWithSpansCaptionsAndIds) {
   std::string page = Write("page.html", R"(<!DOCTYPE html><html><body>
     <table class="nav"><tr><td>Home</td><td>About</td></tr></table>
