@@ -166,6 +166,7 @@ class Loader {
       LoadModels();
       LoadSeeds();
       CheckAssetNames();
+      CheckNamedColumns();
     }
     std::stable_sort(errors_.begin(), errors_.end(),
                      [](const ConfigError& a, const ConfigError& b) {
@@ -180,6 +181,73 @@ class Loader {
     std::string name;
     SourceLoc loc;
   };
+
+  // Checks that name a column the asset cannot have, where its columns are
+  // known without building it: a seed's header, and a source table with
+  // columns_only: true (its fields). Other assets are bound at run time.
+  void CheckNamedColumns() {
+    auto check_all = [&](const std::string& asset, const std::vector<CheckSpec>& checks,
+                         const std::vector<std::string>& columns) {
+      std::set<std::string> lower;
+      for (const std::string& c : columns) lower.insert(ToLower(c));
+      for (const CheckSpec& check : checks) {
+        std::vector<std::string> named;
+        if (check.args.is_array()) {
+          for (const auto& c : check.args) {
+            if (c.is_string()) named.push_back(c.get<std::string>());
+          }
+        } else if (check.args.is_object() && check.args.contains("column") &&
+                   check.args["column"].is_string()) {
+          named.push_back(check.args["column"].get<std::string>());
+        }
+        for (const std::string& c : named) {
+          if (lower.count(ToLower(c))) continue;
+          errors_.push_back({check.loc, "check " + check.name + ": " + asset + " has no column '" +
+                                            c + "'" + DidYouMeanHint(c, columns) +
+                                            "; its columns are " + Join(columns, ", ")});
+          break;
+        }
+      }
+    };
+    for (const SeedSpec& seed : project_.seeds) {
+      std::string head = ReadHead(seed.path, 64 * 1024);
+      if (head.compare(0, 3, "\xEF\xBB\xBF") == 0) head = head.substr(3);
+      std::string line = head.substr(0, head.find('\n'));
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      std::vector<std::string> columns;
+      std::string cell;
+      bool quoted = false;
+      for (size_t i = 0; i <= line.size(); ++i) {
+        char c = i < line.size() ? line[i] : ',';
+        if (quoted) {
+          if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+            cell += '"';
+            ++i;
+          } else if (c == '"') {
+            quoted = false;
+          } else {
+            cell += c;
+          }
+        } else if (c == '"') {
+          quoted = true;
+        } else if (c == ',') {
+          columns.push_back(Trim(cell));
+          cell.clear();
+        } else {
+          cell += c;
+        }
+      }
+      if (!line.empty()) check_all(seed.name, seed.checks, columns);
+    }
+    for (const SourceSpec& source : project_.sources) {
+      for (const TableSpec& table : source.tables) {
+        if (!table.columns_only || table.columns.empty()) continue;
+        std::vector<std::string> fields;
+        for (const ColumnSpec& c : table.columns) fields.push_back(c.field);
+        check_all(table.name, table.checks, fields);
+      }
+    }
+  }
 
   std::string Abs(const std::string& path) const {
     if (!path.empty() && path[0] == '/') return fs::path(path).lexically_normal().string();
@@ -366,7 +434,10 @@ class Loader {
   void ReadDefaults(const YamlEntry& entry, FileErrors& errs) {
     MapReader d(entry.value, kDefaultsKeys, "defaults", errs, entry.line);
     if (const YamlEntry* e = d.Find("retries")) {
-      if (auto n = ReadInt(*e, errs, 0)) project_.defaults.retries = static_cast<int>(*n);
+      if (auto n = ReadInt(*e, errs, 0)) {
+        project_.defaults.retries = static_cast<int>(*n);
+        project_.defaults.retries_set = true;
+      }
     }
     if (const YamlEntry* e = d.Find("timeout")) {
       if (auto seconds = ReadDuration(*e, errs)) project_.defaults.timeout_seconds = *seconds;
@@ -1018,7 +1089,58 @@ class Loader {
         default_name = check->type + "(" + check->args["column"].get<std::string>() + ")";
       }
     }
+    if (!CheckArguments(*check, e.line, errs)) return false;
     if (check->name.empty()) check->name = default_name;
+    return true;
+  }
+
+  // What each check type needs, said at validate time rather than as a
+  // binder error at run time.
+  bool CheckArguments(const CheckSpec& check, int line, FileErrors& errs) {
+    const nlohmann::json& a = check.args;
+    auto has_column = [&] {
+      return a.is_object() && a.contains("column") && a["column"].is_string();
+    };
+    if (check.type == "range") {
+      if (!has_column() || (!a.contains("min") && !a.contains("max"))) {
+        errs.At(line, "range: expected {column: NAME, min: N, max: N} (min or max or both)");
+        return false;
+      }
+      for (const char* bound : {"min", "max"}) {
+        if (a.contains(bound) && !a[bound].is_number()) {
+          errs.At(line,
+                  std::string("range: ") + bound + " must be a number, got " + a[bound].dump());
+          return false;
+        }
+      }
+      if (a.contains("min") && a.contains("max") &&
+          a["min"].get<double>() > a["max"].get<double>()) {
+        errs.At(line, "range: min (" + a["min"].dump() + ") is greater than max (" +
+                          a["max"].dump() + "); no value could pass");
+        return false;
+      }
+    } else if (check.type == "regex") {
+      if (!has_column() || !a.contains("pattern") || !a["pattern"].is_string()) {
+        errs.At(line, "regex: expected {column: NAME, pattern: REGEX}");
+        return false;
+      }
+    } else if (check.type == "relationships") {
+      std::string to = a.is_object() ? a.value("to", "") : "";
+      size_t dot = to.rfind('.');
+      if (!has_column() || dot == std::string::npos || dot == 0 || dot + 1 == to.size()) {
+        errs.At(line, "relationships: expected {column: NAME, to: TABLE.COLUMN}");
+        return false;
+      }
+    } else if (check.type == "expression" || check.type == "sql") {
+      std::string key = check.type == "sql" ? "query" : "expression";
+      std::string text = a.is_string()   ? a.get<std::string>()
+                         : a.is_object() ? a.value(key, "")
+                                         : "";
+      if (Trim(text).empty()) {
+        errs.At(line, check.type + ": expected the SQL text (a string, or {" + key + ": ...})");
+        return false;
+      }
+    }
     return true;
   }
 

@@ -133,7 +133,10 @@ struct EnvironmentSpec {
 };
 
 struct Defaults {
+  // Further attempts after a transient failure, for builds (a lock, a write
+  // conflict) and, unless a source's fetch.retries says otherwise, downloads.
   int retries = 0;
+  bool retries_set = false;     // written in sluice.yaml (downloads then follow it)
   int64_t timeout_seconds = 0;  // 0 = none
   std::string memory_limit = "2GB";
   int keep_versions = 3;

@@ -509,7 +509,11 @@ Result<HttpFetchResult> HttpFetcher::Fetch(const HttpFetchRequest& request) {
     // Attempts.
     HttpResponse res;
     std::unique_ptr<StagedBody> body;
-    int max_attempts = 1 + settings.retries;
+    int retries = settings.retries;
+    if (!src.fetch.options.contains("retries") && request.default_retries >= 0) {
+      retries = std::min(request.default_retries, 20);
+    }
+    int max_attempts = 1 + retries;
     for (int attempt = 1;; ++attempt) {
       WaitForRateLimit(src.name, settings.rate_per_second);
       body = std::make_unique<StagedBody>(archive_->NewStagingPath());

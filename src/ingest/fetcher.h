@@ -54,6 +54,8 @@ struct HttpFetchRequest {
   TemplateContext context;  // vars, env, partition window
   std::string format;       // the body's format, for guards (csv, json, zip, ...)
   std::string extension;    // raw objects are stored with it
+  // The project's defaults.retries when set: used unless fetch.retries is.
+  int default_retries = -1;
 };
 
 struct HttpFetchResult {

@@ -499,6 +499,7 @@ class Run {
     req.context = std::move(ctx);
     req.format = src.format;
     req.extension = SourceExtension(src);
+    if (project_.defaults.retries_set) req.default_retries = project_.defaults.retries;
     return req;
   }
 
@@ -964,8 +965,9 @@ class Run {
     ASSIGN_OR_RETURN(std::string shown, fetcher_.DisplayUrl(HttpRequestFor(*src, partition, ctx)));
     o.action = "fetch";
     o.status = "planned";
-    o.reason = "fetches " + shown + "; rebuilt if the response changed";
+    o.reason = "fetches " + shown + "; a conditional request decides whether it is rebuilt";
     std::lock_guard lock(mu_);
+    decided_at_run_.insert(node.name);
     auto it = published_.find({node.name, partition});
     if (it != published_.end()) o.version_id = o.previous_version = it->second.version_id;
     // Never fetched: downstream plans see a version that matches nothing published.
@@ -991,6 +993,20 @@ class Run {
     DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
     if (opt_.mode == RunMode::kPlan) {
       o.status = "planned";
+      // Downstream of a download, whether anything changes is known only at
+      // run time: not "unchanged".
+      std::vector<std::string> pending;
+      {
+        std::lock_guard lock(mu_);
+        for (const std::string& up : node.upstream) {
+          if (decided_at_run_.count(up)) pending.push_back(up);
+        }
+        if (!pending.empty()) decided_at_run_.insert(node.name);
+      }
+      if (!pending.empty() && o.action == "skip") {
+        o.action = "check";
+        o.reason = "rebuilt if " + Join(pending, ", ") + " changes at run time";
+      }
       if (o.action == "build" && prev) o.drift = PlanDrift(node, partition, *prev);
       std::lock_guard lock(mu_);
       NoteVersionLocked(node.name, partition, version);
@@ -1179,6 +1195,26 @@ class Run {
       Status st = res_.metadata->RecordCheckResult(r);
       if (!st.ok()) LOG_WARN("runner", "cannot record check result: {}", st.message());
     }
+    // And where readers look: _sluice.check_results in the warehouse.
+    if (checks.empty()) return;
+    std::vector<std::string> rows;
+    for (const CheckOutcome& c : checks) {
+      rows.push_back(
+          fmt::format("({}, {}, '', {}, {}, {}, {}, {}, {}, {}, make_timestamp({}))", run_id_,
+                      QuoteLiteral(asset), QuoteLiteral(version), QuoteLiteral(c.name),
+                      QuoteLiteral(c.severity == Severity::kError ? "error" : "warn"),
+                      QuoteLiteral(c.status), c.failing_rows, QuoteLiteral(DumpRedacted(c.sample)),
+                      QuoteLiteral(Redact(c.message)), res_.clock->Now()));
+    }
+    Result<std::unique_ptr<WarehouseSession>> session = res_.warehouse->Connect();
+    Status st = session.ok() ? (*session)->Execute(
+                                   "INSERT INTO _sluice.check_results (run_id, asset, "
+                                   "partition_key, version_id, check_name, severity, status, "
+                                   "failing_rows, sample, message, checked_at) VALUES " +
+                                   Join(rows, ", "))
+                             : session.status();
+    if (!st.ok())
+      LOG_WARN("runner", "cannot record check results in the warehouse: {}", st.message());
   }
 
   const Project& project_;
@@ -1197,6 +1233,7 @@ class Run {
   std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
   std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
   std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
+  std::set<std::string> decided_at_run_;  // GUARDED_BY(mu_): plan: changes known only at run time
   std::unique_ptr<HttpClient> http_;
   HttpFetcher fetcher_;
   std::map<std::string, PartitionScheme> schemes_;              // by source name

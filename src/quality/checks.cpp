@@ -6,6 +6,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 #include "config/yaml_util.h"
 #include "core/strings.h"
@@ -227,7 +228,44 @@ CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thr
 std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector<CheckSpec>& checks,
                                     const std::string& relation) {
   std::vector<CheckOutcome> out;
+  // The relation's columns: a check naming one it lacks is a clear error
+  // (file:line, the columns there are), not DuckDB's binder error.
+  std::vector<std::string> columns;
+  std::set<std::string> lower_columns;
+  if (!checks.empty()) {
+    Result<QueryResult> described = session.Query("DESCRIBE SELECT * FROM " + relation);
+    if (described.ok()) {
+      size_t name = described->ColumnIndex("column_name");
+      for (const auto& row : described->rows) {
+        columns.push_back(row[name].value_or(""));
+        lower_columns.insert(ToLower(columns.back()));
+      }
+    }
+  }
   for (const CheckSpec& check : checks) {
+    if (!lower_columns.empty() && check.type != "sql" && check.type != "expression" &&
+        check.type != "row_count") {
+      Result<std::vector<std::string>> named = Columns(check.args, check);
+      std::string missing;
+      if (named.ok()) {
+        for (const std::string& c : *named) {
+          if (!lower_columns.count(ToLower(c))) {
+            missing = c;
+            break;
+          }
+        }
+      }
+      if (!missing.empty()) {
+        CheckOutcome o;
+        o.name = check.name.empty() ? check.type : check.name;
+        o.severity = check.severity;
+        o.status = "error";
+        o.message = check.loc.ToString() + ": check " + o.name + ": no column '" + missing + "'" +
+                    DidYouMeanHint(missing, columns) + "; the columns are " + Join(columns, ", ");
+        out.push_back(std::move(o));
+        continue;
+      }
+    }
     if (check.type == "freshness") {
       // The age of the newest value of a timestamp or date column.
       std::string column = check.args.value("column", "");

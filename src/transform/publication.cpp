@@ -132,10 +132,12 @@ Status EnsureInternalSchema(WarehouseSession& session) {
       "  checks_hash VARCHAR, inputs VARCHAR, schema_json VARCHAR, rows BIGINT,"
       "  cursor_state VARCHAR, run_id BIGINT, published_at TIMESTAMP NOT NULL);"
       "ALTER TABLE _sluice.publications ADD COLUMN IF NOT EXISTS request_id VARCHAR;"
+      // Every check result of every run (sluice test included), for readers.
       "CREATE TABLE IF NOT EXISTS _sluice.check_results ("
       "  run_id BIGINT, asset VARCHAR, partition_key VARCHAR, version_id VARCHAR,"
       "  check_name VARCHAR, severity VARCHAR, status VARCHAR, failing_rows BIGINT,"
-      "  sample VARCHAR, checked_at TIMESTAMP);" +
+      "  sample VARCHAR, checked_at TIMESTAMP);"
+      "ALTER TABLE _sluice.check_results ADD COLUMN IF NOT EXISTS message VARCHAR;" +
       IssueTableDdl() +
       ";"
       // The issues of what is published now, for people: _sluice.issues keeps

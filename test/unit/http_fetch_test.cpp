@@ -88,13 +88,15 @@ class HttpFetchTest : public ::testing::Test {
     return s;
   }
 
-  Result<HttpFetchResult> Fetch(const SourceSpec& s, const std::string& format = "csv") {
+  Result<HttpFetchResult> Fetch(const SourceSpec& s, const std::string& format = "csv",
+                                int default_retries = -1) {
     HttpFetcher fetcher(client_.get(), archive_.get(), metadata_.get(), &clock_,
                         SecretResolver({SecretProvider{}}));
     HttpFetchRequest req;
     req.source = &s;
     req.format = format;
     req.extension = format;
+    req.default_retries = default_retries;
     return fetcher.Fetch(req);
   }
 
@@ -177,6 +179,18 @@ TEST_F(HttpFetchTest, ConditionalRequestKeepsThePreviousObjectOn304) {
   ASSERT_TRUE(third.ok());
   EXPECT_FALSE(third->not_modified);
   EXPECT_NE(third->objects[0].sha256, first->objects[0].sha256);
+}
+
+// defaults.retries in sluice.yaml governs downloads too, unless the source
+// says fetch.retries.
+TEST_F(HttpFetchTest, ProjectRetriesGovernDownloadsUnlessTheSourceSays) {
+  auto none = Fetch(Source(server_->Url("fail/k9/a.csv?times=2&status=503")), "csv", 0);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(server_->Count("fail/k9"), 1);
+  auto own =
+      Fetch(Source(server_->Url("fail/k8/a.csv?times=2&status=503"), {{"retries", 2}}), "csv", 0);
+  ASSERT_TRUE(own.ok()) << own.status().message();
+  EXPECT_EQ(server_->Count("fail/k8"), 3);
 }
 
 TEST_F(HttpFetchTest, RetriesServerErrorsThenSucceeds) {
