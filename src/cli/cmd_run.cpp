@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "core/strings.h"
 
 namespace sluice {
 namespace {
@@ -56,7 +57,7 @@ void PrintTestReport(const nlohmann::json& result) {
               warned, Seconds(result.value("ms", int64_t{0})).c_str());
 }
 
-void PrintReport(const nlohmann::json& result, const std::string& mode) {
+void PrintReport(const nlohmann::json& result, const std::string& mode, bool verbose) {
   if (mode == "test") return PrintTestReport(result);
   const nlohmann::json& tasks = result["tasks"];
   std::vector<std::string> columns;
@@ -122,6 +123,15 @@ void PrintReport(const nlohmann::json& result, const std::string& mode) {
       }
       if (hidden) std::printf("    ... and %d more partitions\n", hidden);
     }
+    if (verbose && t.contains("timings") && !t["timings"].empty()) {
+      // -v: where each task's time went.
+      std::vector<std::string> parts;
+      for (const auto& p : t["timings"]) {
+        parts.push_back(p[0].get<std::string>() + " " + std::to_string(p[1].get<int64_t>()) +
+                        " ms");
+      }
+      std::printf("  time: %s: %s\n", t.value("asset", "").c_str(), Join(parts, ", ").c_str());
+    }
     if (!t["drift"].is_null()) {
       std::printf("  schema drift in %s: %s\n", t.value("asset", "").c_str(),
                   t["drift"].dump().c_str());
@@ -156,7 +166,7 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
   if (global.json) {
     std::printf("%s\n", response["result"].dump(2).c_str());
   } else {
-    PrintReport(response["result"], cmd);
+    PrintReport(response["result"], cmd, global.verbose > 0);
   }
   return code;
 }

@@ -168,34 +168,71 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
   ASSIGN_OR_RETURN(UniqueFd in, UniqueFd::Open(src, O_RDONLY));
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   // Raw data may be private: no access for others, whatever the umask allows.
-  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC, 0640));
+  ASSIGN_OR_RETURN(UniqueFd out, UniqueFd::Open(tmp_path, O_RDWR | O_CREAT | O_TRUNC, 0640));
+  auto fail = [&](Status st) {
+    ::unlink(tmp_path.c_str());
+    return st;
+  };
   Sha256 hash;
   Utf8Scanner utf8;
   CopyResult result;
+  // The kernel copies a chunk (copy_file_range: no trip through user space),
+  // its writeback starts at once (sync_file_range), and the chunk is hashed
+  // as read back from the copy: the hash is of exactly the bytes stored, even
+  // if the source changes meanwhile. Where the kernel cannot copy between
+  // these files, the bytes go through a buffer instead.
+  constexpr size_t kChunk = size_t{32} << 20;
   std::vector<char> buf(4 << 20);
+  bool kernel_copy = true;
+  uint64_t offset = 0;
   while (true) {
-    ssize_t n = ::read(in.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      Status st = Errno("read failed", src);
-      ::unlink(tmp_path.c_str());
-      return st;
+    size_t copied = 0;
+    if (kernel_copy) {
+      loff_t in_off = static_cast<loff_t>(offset), out_off = static_cast<loff_t>(offset);
+      while (copied < kChunk) {
+        ssize_t n = ::copy_file_range(in.get(), &in_off, out.get(), &out_off, kChunk - copied, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && copied == 0 && offset == 0 &&
+            (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+          kernel_copy = false;
+          break;
+        }
+        if (n < 0) return fail(Errno("copy failed", src));
+        if (n == 0) break;
+        copied += static_cast<size_t>(n);
+      }
     }
-    if (n == 0) break;
-    hash.Update(buf.data(), static_cast<size_t>(n));
-    utf8.Feed(buf.data(), static_cast<size_t>(n));
-    Status st = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), tmp_path);
-    if (!st.ok()) {
-      ::unlink(tmp_path.c_str());
-      return st;
+    if (!kernel_copy) {
+      ssize_t n = ::pread(in.get(), buf.data(), buf.size(), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail(Errno("read failed", src));
+      if (n == 0) break;
+      hash.Update(buf.data(), static_cast<size_t>(n));
+      utf8.Feed(buf.data(), static_cast<size_t>(n));
+      Status st = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), tmp_path);
+      if (!st.ok()) return fail(st);
+      offset += static_cast<uint64_t>(n);
+      result.bytes = offset;
+      continue;
     }
-    result.bytes += static_cast<uint64_t>(n);
+    if (copied == 0) break;
+    ::sync_file_range(out.get(), static_cast<off_t>(offset), static_cast<off_t>(copied),
+                      SYNC_FILE_RANGE_WRITE);
+    for (size_t done = 0; done < copied;) {
+      ssize_t n = ::pread(out.get(), buf.data(), std::min(buf.size(), copied - done),
+                          static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return fail(n < 0 ? Errno("read back failed", tmp_path)
+                          : Status::IOError(tmp_path + ": shorter than copied"));
+      hash.Update(buf.data(), static_cast<size_t>(n));
+      utf8.Feed(buf.data(), static_cast<size_t>(n));
+      done += static_cast<size_t>(n);
+    }
+    offset += copied;
+    result.bytes = offset;
   }
-  if (::fsync(out.get()) != 0) {
-    Status st = Errno("fsync failed", tmp_path);
-    ::unlink(tmp_path.c_str());
-    return st;
-  }
+  if (::fsync(out.get()) != 0) return fail(Errno("fsync failed", tmp_path));
   result.sha256 = hash.HexDigest();
   result.utf8_invalid_at = utf8.Finish();
   return result;

@@ -979,7 +979,14 @@ class Run {
     ASSIGN_OR_RETURN(bool planned_fetch, PlanHttpSource(node, partition, o));
     if (planned_fetch) return Status::Ok();
     std::vector<StoredObject> objects;
+    int64_t lap = MonotonicMillis();
+    auto timed = [&](const char* phase) {
+      int64_t now = MonotonicMillis();
+      o.timings.emplace_back(phase, now - lap);
+      lap = now;
+    };
     ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
+    if (opt_.mode != RunMode::kPlan) timed(node.kind == AssetKind::kSource ? "fetch" : "inputs");
     Recipe recipe = MakeRecipe(node);
     std::string version = VersionId(recipe.fingerprint, inputs);
     std::string checks_hash = ChecksHashOf(node);
@@ -1066,10 +1073,12 @@ class Run {
       }
     }
     for (const std::string& note : o.notes) LOG_INFO("runner", "{}: {}", node.name, note);
+    timed("load");
     MaybeCrash("after_build", node.name);
     ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
     o.rows = count.ScalarInt();
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, physical));
+    timed("inspect");
     if (prev) {
       o.drift = SchemaDrift(prev->schema, schema);
     } else if (!partition.empty()) {
@@ -1086,6 +1095,7 @@ class Run {
     // Audit before publication: a blocking failure keeps the last good version public.
     o.checks = RunChecks(*session, ChecksOf(node), physical);
     RecordChecks(node.name, version, o.checks);
+    timed("checks");
     bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
                                [](const CheckOutcome& c) { return c.Blocks(); });
     AssetVersionRecord vrec;
@@ -1127,14 +1137,17 @@ class Run {
     pub.rows = o.rows;
     pub.run_id = run_id_;
     RETURN_IF_ERROR(PublishVersion(*session, pub, *res_.clock));
+    timed("publish");
     MaybeCrash("after_publish", node.name);
     vrec.status = "published";
     vrec.published_at = res_.clock->Now();
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
     RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, partition, version, vrec.published_at));
+    timed("metadata");
     Status pruned = PruneVersions(*session, node.name, project_.defaults.keep_versions);
     if (!pruned.ok())
       LOG_WARN("runner", "{}: cannot prune old versions: {}", node.name, pruned.message());
+    timed("prune");
     o.status = "success";
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, partition, version);
@@ -1266,7 +1279,8 @@ nlohmann::json RunReport::ToJson() const {
                           {"checks", checks},
                           {"drift", t.drift},
                           {"partitions", t.partitions},
-                          {"notes", t.notes}});
+                          {"notes", t.notes},
+                          {"timings", nlohmann::json(t.timings)}});
   }
   return {{"run_id", run_id},       {"mode", mode}, {"repairs", repairs},
           {"exit_code", exit_code}, {"ms", ms},     {"tasks", tasks_json}};

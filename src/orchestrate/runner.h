@@ -59,6 +59,10 @@ struct TaskOutcome {
   nlohmann::json
       partitions;  // null, or [{partition, action, status, reason, version, rows, error}]
   std::vector<std::string> notes;  // for the user: encoding fallbacks, rows set aside
+  // Where the task's time went, in order: fetch (download, or copy + hash
+  // into the lake), load (decode and load, or the model's SQL), inspect (row
+  // count and schema), checks, publish, metadata, prune. Milliseconds.
+  std::vector<std::pair<std::string, int64_t>> timings;
 };
 
 struct RunReport {
