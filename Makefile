@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 SLUICE := $(BUILD)/src/sluice
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo format tidy asan tsan fuzz bench clean
+.PHONY: all setup build test demo format tidy asan tsan fuzz bench clean reliability
 
 all: build
 
@@ -34,11 +34,12 @@ tsan: setup
 
 # Each parser's libFuzzer target for FUZZ_SECONDS, from its seed corpus (clang).
 FUZZ_SECONDS ?= 60
-fuzz: setup
+fuzz:
+	@scripts/bootstrap.sh fuzz >/dev/null
 	@cmake --preset fuzz >/dev/null
 	@cmake --build build/fuzz -j $(JOBS)
 # A fuzzer that finds a crash fails the target (its log is kept, its last lines shown).
-	@for f in config template partition html_table fetch_helpers; do \
+	@for f in config template partition html_table fetch_helpers reader csv_load; do \
 	  mkdir -p build/fuzz/corpus/$$f build/fuzz/artifacts/$$f && \
 	  if build/fuzz/fuzz/$${f}_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	      -artifact_prefix=build/fuzz/artifacts/$$f/ \
@@ -50,6 +51,18 @@ fuzz: setup
 	    exit 1; \
 	  fi; \
 	done
+
+# The reliability runs of bench/RELIABILITY.md: kill -9 at random moments
+# KILL9_ITERATIONS times, each kind of write/fsync/rename and each
+# publication failed in turn (IO_FAULT_MAX calls of each kind), a real full
+# disk, the whole suite under ASan+UBSan, and every fuzzer for FUZZ_SECONDS.
+KILL9_ITERATIONS ?= 200
+IO_FAULT_MAX ?= 30
+reliability: build
+	@cd $(BUILD) && KILL9_ITERATIONS=$(KILL9_ITERATIONS) IO_FAULT_MAX=$(IO_FAULT_MAX) \
+	  ctest --output-on-failure -R 'case\.(kill9_loop|kill9_recovery|io_faults|disk_full|http_kill9|http_kill9_pages)$$'
+	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'test/*.cpp' 'test/*.h' 'bench/*.cpp' 'fuzz/*.cpp')

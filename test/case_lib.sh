@@ -111,3 +111,50 @@ tamper() {
 
 # fetch_log SQL: runs SQL against the environment's metadata (the fetch log).
 fetch_log() { sqlite3 "$WORK/project/.sluice/dev/metadata.sqlite" "$1"; }
+
+# check_invariants: what a crash or a failed write must never break, in the
+# current project's dev environment: every public asset shows exactly the rows
+# its latest publication recorded (a complete version), every raw object
+# hashes to its name (complete or absent), and metadata agrees with the
+# warehouse (the commit point) once an owner has reconciled it.
+check_invariants() {
+  local pubs
+  pubs=$("$SLUICE_BIN" query "select asset, sum(rows) from (select asset, partition_key, rows
+          from _sluice.publications qualify row_number() over (partition by asset,
+          partition_key order by seq desc) = 1) group by asset" --format csv) ||
+    fail "cannot read the publications: $pubs"
+  while IFS=, read -r asset rows; do
+    [ "$asset" = asset ] && continue
+    local got
+    got=$("$SLUICE_BIN" query "select count(*) from $asset" --format csv | tail -n +2) ||
+      fail "public $asset cannot be read: $got"
+    [ "$got" = "$rows" ] || fail "$asset shows $got rows but its publication recorded $rows"
+  done <<<"$pubs"
+  local f want got
+  for f in .sluice/dev/lake/raw/*/objects/*; do
+    [ -e "$f" ] || continue
+    want=$(basename "$f")
+    want=${want%%.*}
+    got=$(sha256sum "$f" | cut -d' ' -f1)
+    [ "$want" = "$got" ] || fail "raw object $f is damaged"
+  done
+  local wh md
+  wh=$("$SLUICE_BIN" query "select asset || '=' || partition_key || '=' || version_id from
+        _sluice.publications qualify row_number() over (partition by asset, partition_key
+        order by seq desc) = 1 order by 1" --format csv | tail -n +2)
+  md=$(sqlite3 .sluice/dev/metadata.sqlite \
+    "select asset || '=' || partition || '=' || version_id from published order by 1")
+  [ "$wh" = "$md" ] || fail "metadata not reconciled: warehouse [$wh] vs metadata [$md]"
+}
+
+# table_digests: "asset=md5 of its rows" for every published asset, sorted:
+# two environments built from the same data must agree.
+table_digests() {
+  local assets asset
+  assets=$("$SLUICE_BIN" query "select distinct asset from _sluice.publications order by 1" \
+    --format csv | tail -n +2)
+  for asset in $assets; do
+    printf '%s=%s\n' "$asset" "$("$SLUICE_BIN" query "select md5(coalesce(string_agg(t::varchar,
+      '|' order by t::varchar), '')) from $asset t" --format csv | tail -n +2)"
+  done
+}

@@ -1,5 +1,7 @@
 #include "core/fs.h"
 
+#include "core/test_hooks.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -94,7 +96,7 @@ Result<std::string> ReadFile(const std::string& path) {
 Status WriteAll(int fd, const void* data, size_t size, const std::string& path) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
+    ssize_t n = SysWrite(fd, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno("write failed", path);
@@ -107,7 +109,7 @@ Status WriteAll(int fd, const void* data, size_t size, const std::string& path) 
 
 Status FsyncDir(const std::string& dir) {
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(dir.empty() ? "." : dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return Errno("fsync failed", dir);
+  if (SysFsync(fd.get()) != 0) return Errno("fsync failed", dir);
   return Status::Ok();
 }
 
@@ -116,13 +118,13 @@ Status WriteFileAtomic(const std::string& path, std::string_view content) {
   {
     ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(tmp, O_WRONLY | O_CREAT | O_TRUNC));
     Status st = WriteAll(fd.get(), content.data(), content.size(), tmp);
-    if (st.ok() && ::fsync(fd.get()) != 0) st = Errno("fsync failed", tmp);
+    if (st.ok() && SysFsync(fd.get()) != 0) st = Errno("fsync failed", tmp);
     if (!st.ok()) {
       ::unlink(tmp.c_str());
       return st;
     }
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (SysRename(tmp.c_str(), path.c_str()) != 0) {
     Status st = Errno("rename failed", path);
     ::unlink(tmp.c_str());
     return st;
@@ -134,7 +136,7 @@ Status AppendDurable(const std::string& path, std::string_view record) {
   bool existed = FileExists(path);
   ASSIGN_OR_RETURN(UniqueFd fd, UniqueFd::Open(path, O_WRONLY | O_CREAT | O_APPEND));
   RETURN_IF_ERROR(WriteAll(fd.get(), record.data(), record.size(), path));
-  if (::fdatasync(fd.get()) != 0) return Errno("fsync failed", path);
+  if (SysFdatasync(fd.get()) != 0) return Errno("fsync failed", path);
   if (!existed) return FsyncDir(Dirname(path));
   return Status::Ok();
 }
@@ -190,7 +192,9 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     if (kernel_copy) {
       loff_t in_off = static_cast<loff_t>(offset), out_off = static_cast<loff_t>(offset);
       while (copied < kChunk) {
-        ssize_t n = ::copy_file_range(in.get(), &in_off, out.get(), &out_off, kChunk - copied, 0);
+        ssize_t n = InjectIoFailure("write") ? -1
+                                             : ::copy_file_range(in.get(), &in_off, out.get(),
+                                                                 &out_off, kChunk - copied, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && copied == 0 && offset == 0 &&
             (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
@@ -232,7 +236,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     offset += copied;
     result.bytes = offset;
   }
-  if (::fsync(out.get()) != 0) return fail(Errno("fsync failed", tmp_path));
+  if (SysFsync(out.get()) != 0) return fail(Errno("fsync failed", tmp_path));
   result.sha256 = hash.HexDigest();
   result.utf8_invalid_at = utf8.Finish();
   return result;
@@ -272,6 +276,19 @@ std::string AbsolutePath(const std::string& path) {
   auto p = std::filesystem::absolute(path, ec);
   if (ec) return path;
   return p.lexically_normal().string();
+}
+
+ssize_t SysWrite(int fd, const void* buf, size_t n) {
+  if (InjectIoFailure("write")) return -1;
+  return ::write(fd, buf, n);
+}
+
+int SysFsync(int fd) { return InjectIoFailure("fsync") ? -1 : ::fsync(fd); }
+
+int SysFdatasync(int fd) { return InjectIoFailure("fsync") ? -1 : ::fdatasync(fd); }
+
+int SysRename(const char* from, const char* to) {
+  return InjectIoFailure("rename") ? -1 : ::rename(from, to);
 }
 
 }  // namespace sluice

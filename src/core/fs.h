@@ -79,6 +79,14 @@ class FileLock {
   UniqueFd fd_;
 };
 
+// The calls that make files durable, in one place so that test builds can
+// fail the n-th of each (SLUICE_FAIL_IO, core/test_hooks.h). Same contract as
+// the POSIX calls.
+ssize_t SysWrite(int fd, const void* buf, size_t n);
+int SysFsync(int fd);
+int SysFdatasync(int fd);
+int SysRename(const char* from, const char* to);
+
 std::string Dirname(const std::string& path);
 std::string Basename(const std::string& path);
 std::string JoinPath(const std::string& a, const std::string& b);

@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace sluice {
@@ -19,11 +22,27 @@ void MaybeCrash(const char* point, const std::string& name) {
   if (fail && here == fail) throw std::runtime_error("test hook: thrown at " + here);
 }
 
+bool InjectIoFailure(const char* op) {
+  static const char* spec = std::getenv("SLUICE_FAIL_IO");
+  if (!spec) return false;
+  static const std::string wanted = spec;
+  static std::mutex mu;
+  static std::map<std::string, int> calls;
+  size_t colon = wanted.find(':');
+  if (colon == std::string::npos || wanted.compare(0, colon, op) != 0) return false;
+  int n = std::atoi(wanted.c_str() + colon + 1);
+  std::lock_guard lock(mu);
+  if (++calls[op] != n) return false;
+  errno = std::string(op) == "write" ? ENOSPC : EIO;
+  return true;
+}
+
 bool TestHooksEnabled() { return true; }
 
 #else
 
 void MaybeCrash(const char*, const std::string&) {}
+bool InjectIoFailure(const char*) { return false; }
 bool TestHooksEnabled() { return false; }
 
 #endif

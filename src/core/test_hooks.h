@@ -4,6 +4,10 @@
 // environment says.
 //   SLUICE_CRASH_AT=<point>:<name>  SIGKILL at that point, as `kill -9` would
 //   SLUICE_THROW_AT=<point>:<name>  throw std::runtime_error there
+//   SLUICE_FAIL_IO=<op>:<n>         the n-th call of op (write, fsync, rename;
+//                                   publish: a publication's transaction) in
+//                                   this process fails: ENOSPC for write, EIO
+//                                   for the others (see core/fs.h Sys*)
 // Thread-safe.
 #pragma once
 
@@ -13,6 +17,8 @@ namespace sluice {
 
 // Crashes or throws when the environment names this point and name.
 void MaybeCrash(const char* point, const std::string& name);
+// True (errno set) when this call of op is the one SLUICE_FAIL_IO names.
+bool InjectIoFailure(const char* op);
 // Whether this binary honours the hooks (`sluice --version` says so).
 bool TestHooksEnabled();
 

@@ -130,7 +130,13 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
       std::make_unique<RawArchive>(opened->lake.get(), opened->metadata.get(), &clock_);
   ASSIGN_OR_RETURN(auto session, opened->warehouse->Connect());
   RETURN_IF_ERROR(EnsureInternalSchema(*session));
-  RETURN_IF_ERROR(Reconcile(*session, *opened->metadata, clock_, &opened->startup_repairs));
+  // Metadata follows the warehouse; when it cannot be brought in line now (a
+  // full disk), readers still read, and the next open reconciles it.
+  Status reconciled = Reconcile(*session, *opened->metadata, clock_, &opened->startup_repairs);
+  if (!reconciled.ok()) {
+    LOG_WARN("engine", "cannot reconcile metadata with the warehouse now: {}",
+             reconciled.message());
+  }
   opened_ = std::move(opened);
   return opened_.get();
 }

@@ -148,7 +148,7 @@ Status TranscodeWindows1252(const std::string& path, const std::string& out_path
     RETURN_IF_ERROR(WriteAll(out.get(), converted.data(), converted.size(), tmp));
   }
   out = UniqueFd();
-  if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
+  if (SysRename(tmp.c_str(), out_path.c_str()) != 0) {
     return Status::IOError(out_path + ": cannot rename: " + strerror(errno));
   }
   return Status::Ok();

@@ -179,7 +179,7 @@ class CurlHttpClient : public HttpClient {
       }
       return Status::IOError(fmt::format("{} (libcurl error {})", what, static_cast<int>(code)));
     }
-    if (::fsync(fd.get()) != 0) {
+    if (SysFsync(fd.get()) != 0) {
       return Status::IOError(req.body_path + ": fsync failed: " + strerror(errno));
     }
     HttpResponse res;

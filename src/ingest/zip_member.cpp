@@ -125,7 +125,7 @@ Result<std::string> ExtractZipMember(const std::string& zip_path, const std::str
       }
     }
   }
-  if (::rename(tmp.c_str(), out.c_str()) != 0) {
+  if (SysRename(tmp.c_str(), out.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return Status::IOError(out + ": cannot move the extracted member into place");
   }

@@ -31,7 +31,7 @@ class LocalObjectStore final : public ObjectStore {
       return Status::Ok();
     }
     RETURN_IF_ERROR(MakeDirs(Dirname(dst)));
-    if (::rename(tmp_path.c_str(), dst.c_str()) != 0) {
+    if (SysRename(tmp_path.c_str(), dst.c_str()) != 0) {
       Status st = Status::IOError(dst + ": cannot move raw object into place: " + strerror(errno));
       ::unlink(tmp_path.c_str());
       return st;

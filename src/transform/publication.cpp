@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/strings.h"
+#include "core/test_hooks.h"
 #include "transform/phases.h"
 
 namespace sluice {
@@ -168,6 +169,9 @@ Result<bool> PublishInPlace(WarehouseSession& session, Publication p, const Cloc
   Status st = session.InTransaction([&]() -> Status {
     ASSIGN_OR_RETURN(bool go_on, change(&p));
     if (!go_on) return Status(StatusCode::kCheckFailed, "the change was not published");
+    if (InjectIoFailure("publish")) {
+      return Status::IOError("publishing " + p.asset + " failed: injected failure (test build)");
+    }
     ASSIGN_OR_RETURN(QueryResult max_seq,
                      session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications"));
     p.seq = std::max(max_seq.ScalarInt() + 1, p.published_at);
