@@ -166,7 +166,7 @@ Status MakePrivateDir(const std::string& path) {
   return Status::Ok();
 }
 
-Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path) {
+Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path, bool sync) {
   ASSIGN_OR_RETURN(UniqueFd in, UniqueFd::Open(src, O_RDONLY));
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   // Raw data may be private: no access for others, whatever the umask allows.
@@ -236,7 +236,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     offset += copied;
     result.bytes = offset;
   }
-  if (SysFsync(out.get()) != 0) return fail(Errno("fsync failed", tmp_path));
+  if (sync && SysFsync(out.get()) != 0) return fail(Errno("fsync failed", tmp_path));
   result.sha256 = hash.HexDigest();
   result.utf8_invalid_at = utf8.Finish();
   return result;

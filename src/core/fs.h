@@ -64,7 +64,10 @@ struct CopyResult {
 // Copies src to a temp file in dst_dir while hashing it, fsyncs, and returns
 // the hash; the caller renames the temp file (see lake/). The temp file path
 // is written to *tmp_path.
-Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path);
+// With sync = false the copy is not fsynced: the caller makes it durable
+// (SysFsync) before anything names it.
+Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path,
+                               bool sync = true);
 
 // An exclusive advisory lock on a file (flock), released on destruction.
 class FileLock {

@@ -1,5 +1,9 @@
 #include "lake/raw_archive.h"
 
+#include <cstring>
+
+#include <fcntl.h>
+
 #include <atomic>
 #include <map>
 
@@ -45,7 +49,8 @@ Result<std::string> RawArchive::PeekLocalFile(const std::string& path) {
 
 Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
                                                 const std::string& partition,
-                                                const std::string& path, const std::string& ext) {
+                                                const std::string& path, const std::string& ext,
+                                                std::function<Status()>* deferred) {
   Micros started = clock_->Now();
   int64_t t0 = MonotonicMillis();
   FetchRecord rec;
@@ -86,7 +91,7 @@ Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
     }
   }
   std::string tmp = StagingPath(store_);
-  Result<CopyResult> copied = CopyAndHash(path, tmp);
+  Result<CopyResult> copied = CopyAndHash(path, tmp, /*sync=*/deferred == nullptr);
   if (!copied.ok()) {
     (void)finish(copied.status(), nullptr);
     return copied.status();
@@ -94,6 +99,57 @@ Result<StoredObject> RawArchive::StoreLocalFile(const std::string& source,
   // The file may have changed while we copied: the stat we cache must be the
   // one we hashed, so re-stat and only cache when nothing moved.
   ASSIGN_OR_RETURN(FileStat after, StatFile(path));
+  if (deferred) {
+    StoredObject staged;
+    staged.sha256 = copied->sha256;
+    staged.bytes = copied->bytes;
+    staged.key = ObjectKey(source, staged.sha256, ext);
+    staged.local_path = tmp;
+    RememberUtf8Verdict(tmp, copied->utf8_invalid_at);
+    FileStat before = *st;
+    CopyResult result = *copied;
+    // Everything below must finish before anything names the object: the
+    // order (durable bytes, final name, synced folder, then the record) is
+    // the one of a store that is not deferred.
+    *deferred = [this, source, path, ext, tmp, before, after, result, rec, t0]() mutable -> Status {
+      auto fail = [&](const Status& err) {
+        rec.duration_ms = MonotonicMillis() - t0;
+        rec.error = err.message();
+        (void)LogFetch(rec);
+        return err;
+      };
+      {
+        Result<UniqueFd> fd = UniqueFd::Open(tmp, O_RDONLY);
+        if (!fd.ok()) return fail(fd.status());
+        if (SysFsync(fd->get()) != 0) {
+          return fail(Status::IOError(tmp + ": fsync failed: " + std::strerror(errno)));
+        }
+      }
+      std::string link = tmp + ".durable";
+      if (::link(tmp.c_str(), link.c_str()) != 0) {
+        return fail(Status::IOError(link + ": cannot link: " + std::strerror(errno)));
+      }
+      Result<StoredObject> stored = StoreTemp(source, link, result.sha256, result.bytes, ext);
+      if (!stored.ok()) {
+        ::unlink(link.c_str());
+        return fail(stored.status());
+      }
+      RememberUtf8Verdict(stored->local_path, result.utf8_invalid_at);
+      if (after.size == before.size && after.mtime_ns == before.mtime_ns &&
+          after.inode == before.inode) {
+        Status cached = metadata_->PutFileStat(FileStatRecord{
+            StatKey(path), before.size, before.mtime_ns, before.inode, result.sha256});
+        if (!cached.ok()) return fail(cached);
+      }
+      rec.duration_ms = MonotonicMillis() - t0;
+      rec.bytes = static_cast<int64_t>(stored->bytes);
+      rec.sha256 = stored->sha256;
+      rec.object_path = stored->key;
+      rec.headers = {{"reused", stored->reused}};
+      return LogFetch(rec);
+    };
+    return staged;
+  }
   Result<StoredObject> stored = StoreTemp(source, tmp, copied->sha256, copied->bytes, ext);
   if (!stored.ok()) {
     (void)finish(stored.status(), nullptr);  // every attempt is logged, failed ones too

@@ -6,6 +6,7 @@
 // Thread-safe; a FetchLogBatch is used by one thread.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,8 +33,16 @@ class RawArchive {
   // Archives a local file for `source`: hashed while copied into the lake.
   // The file is re-hashed only when its size, mtime or inode changed since the
   // last time (the file-stat cache). Logs the attempt.
+  //
+  // With `deferred`, when the file had to be copied, the copy is returned at
+  // once (local_path in the staging area, readable now) and *deferred is set
+  // to the rest: fsync it, put it under its final name (a link: the staged
+  // name stays readable), sync the folder, log the fetch. The caller runs it
+  // (on any thread) before anything names the object, and removes the staged
+  // file when done reading it; staging is cleared at start-up anyway.
   Result<StoredObject> StoreLocalFile(const std::string& source, const std::string& partition,
-                                      const std::string& path, const std::string& ext);
+                                      const std::string& path, const std::string& ext,
+                                      std::function<Status()>* deferred = nullptr);
   // Hashes a local file the same way without storing it (for `plan`).
   Result<std::string> PeekLocalFile(const std::string& path);
   // Moves an already-written temp file (HTTP bodies) into the archive. With a

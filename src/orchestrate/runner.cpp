@@ -76,6 +76,12 @@ constexpr const char* kLoaderVersion = "loader-2";
 struct FetchedSource {
   std::vector<StoredObject> objects;
   bool not_modified = false;  // an HTTP 304 kept the previous object
+  // A local file's copy is loaded from the staging area while it is made
+  // durable, named and logged in the background (RawArchive::StoreLocalFile):
+  // the disk's write-back overlaps the engine's load. Nothing is published
+  // before `durable` is done.
+  std::shared_future<Status> durable;
+  std::string staged;  // the staged copy, removed when the run ends
 };
 
 class Run {
@@ -149,6 +155,7 @@ class Run {
       for (const std::string& name : selected_) RunTask(name);
     }
 
+    FinishFetches();
     int failed = 0;
     report.tasks.reserve(selected_.size());
     for (const std::string& name : selected_) {
@@ -255,6 +262,9 @@ class Run {
       try {
         MaybeCrash("task", name);
         st = opt_.mode == RunMode::kTest ? TestTask(*node, o) : BuildTask(*node, o);
+        // A fetch that was not stored is the task's failure, also when the
+        // task skipped (and its freshness reads the fetch log next).
+        if (st.ok() && opt_.mode == RunMode::kRun) st = WaitDurable(*node, nullptr);
       } catch (const std::exception& e) {
         st = Status::Internal(std::string("internal error (please report it): ") + e.what());
       } catch (...) {
@@ -537,15 +547,67 @@ class Run {
           return f;
         }
         ASSIGN_OR_RETURN(std::string path, SourcePath(src, partition));
-        Result<StoredObject> obj = res_.archive->StoreLocalFile(src.name, partition, path, ext);
+        std::function<Status()> deferred;
+        Result<StoredObject> obj =
+            res_.archive->StoreLocalFile(src.name, partition, path, ext, &deferred);
         if (!obj.ok()) return obj.status().WithContext(src.loc.ToString() + ": cannot fetch");
         FetchedSource f;
+        if (deferred) {
+          f.staged = obj->local_path;
+          f.durable =
+              std::async(std::launch::async, [deferred, src_loc = src.loc]() -> Status {
+                try {  // a thread boundary
+                  Status st = deferred();
+                  return st.ok() ? st : st.WithContext(src_loc.ToString() + ": cannot fetch");
+                } catch (const std::exception& e) {
+                  return Status::Internal(std::string("storing a raw object: ") + e.what());
+                }
+              }).share();
+        }
         f.objects.push_back(std::move(*obj));
         return f;
       }();
       promise.set_value(std::move(result));
     }
     return fut.get();
+  }
+
+  // Waits until the raw objects a source task loaded are durable, named and
+  // logged (raw first: before its publication names them, and before the
+  // task reports anything). `partition` null: every partition it fetched.
+  Status WaitDurable(const AssetNode& node, const std::string* partition) {
+    if (node.kind != AssetKind::kSource) return Status::Ok();
+    std::vector<std::shared_future<Result<FetchedSource>>> futures;
+    {
+      std::lock_guard lock(mu_);
+      const std::string& source = tables_.at(node.name).first->name;
+      for (const auto& [key, fut] : fetches_) {
+        if (key.first == source && (!partition || key.second == *partition)) {
+          futures.push_back(fut);
+        }
+      }
+    }
+    for (const auto& fut : futures) {
+      const Result<FetchedSource>& fetched = fut.get();
+      if (!fetched.ok() || !fetched->durable.valid()) continue;
+      RETURN_IF_ERROR(fetched->durable.get());
+    }
+    return Status::Ok();
+  }
+
+  // At the end of a run: every deferred store has finished (its fetch is
+  // logged), and the staged copies read by the loads are removed.
+  void FinishFetches() {
+    std::lock_guard lock(mu_);
+    for (auto& [key, fut] : fetches_) {
+      const Result<FetchedSource>& fetched = fut.get();
+      if (!fetched.ok()) continue;
+      if (fetched->durable.valid()) {
+        Status st = fetched->durable.get();
+        if (!st.ok()) LOG_WARN("runner", "{}: {}", key.first, st.message());
+      }
+      if (!fetched->staged.empty()) ::unlink(fetched->staged.c_str());
+    }
   }
 
   // The inputs of an asset: raw object hashes, a seed's file hash, or the
@@ -1125,6 +1187,8 @@ class Run {
     }
 
     MaybeCrash("before_publish", node.name);
+    RETURN_IF_ERROR(WaitDurable(node, &partition));
+    timed("durable");
     Publication pub;
     pub.asset = node.name;
     pub.partition = partition;
