@@ -17,7 +17,7 @@ PACKAGES=(
   clang-format clang-tidy
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libcurl4-openssl-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
-  libzip-dev libgumbo-dev
+  libzip-dev libgumbo-dev libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
   sqlite3 python3 procps openssl
 )

@@ -54,11 +54,18 @@ run_sluice() {
 
 echo "file: $CSV ($((bytes / 1024 / 1024)) MiB)"
 sync
-d1=$(run_duckdb); s1=$(run_sluice)
-d2=$(run_duckdb); s2=$(run_sluice)
-d3=$(run_duckdb); s3=$(run_sluice)
+# Alternated, RUNS times each (default 5); the median and the best of each.
+RUNS=${RUNS:-5}
+ds=() ss=()
+for _ in $(seq "$RUNS"); do
+  ds+=("$(run_duckdb)")
+  ss+=("$(run_sluice)")
+done
 best() { printf '%s\n' "$@" | sort -g | head -1; }
-d=$(best "$d1" "$d2" "$d3"); s=$(best "$s1" "$s2" "$s3")
-echo "duckdb load (best of 3): ${d}s   runs: $d1 $d2 $d3"
-echo "sluice run  (best of 3): ${s}s   runs: $s1 $s2 $s3"
-awk -v d="$d" -v s="$s" 'BEGIN { printf "ratio (duckdb/sluice): %.2fx of the engine speed\n", d / s }'
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+dm=$(median "${ds[@]}"); sm=$(median "${ss[@]}")
+db=$(best "${ds[@]}"); sb=$(best "${ss[@]}")
+echo "duckdb load: median ${dm}s, best ${db}s   runs: ${ds[*]}"
+echo "sluice run:  median ${sm}s, best ${sb}s   runs: ${ss[*]}"
+awk -v d="$dm" -v s="$sm" 'BEGIN { printf "ratio (duckdb/sluice), medians of '"$RUNS"': %.2fx of the engine speed\n", d / s }'
+awk -v d="$db" -v s="$sb" 'BEGIN { printf "ratio (duckdb/sluice), bests: %.2fx\n", d / s }'

@@ -70,6 +70,8 @@ const CommandDef kCommands[] = {
            ->check(CLI::NonNegativeNumber);
      },
      CmdQuery},
+    {"serve", "Run the schedules (and own the environment) until Ctrl-C or SIGTERM",
+     [](CLI::App*, CommandArgs*) {}, CmdServe},
     {"runs", "List recent runs, or one run's tasks",
      [](CLI::App* app, CommandArgs* a) {
        app->add_option("id", a->run_id, "Show this run's tasks");

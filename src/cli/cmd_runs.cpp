@@ -31,9 +31,17 @@ int CmdRuns(const GlobalOptions& global, const CommandArgs& args) {
     return code;
   }
   for (const auto& run : r) {
-    rows.push_back({run["id"], run["command"], run["status"], run["started_at"], run["summary"]});
+    // What started it: a schedule's trigger, or a person ("manual").
+    std::string trigger = "manual";
+    if (run.contains("args") && run["args"].is_object()) {
+      trigger = run["args"].value("trigger", trigger);
+    }
+    rows.push_back(
+        {run["id"], run["command"], trigger, run["status"], run["started_at"], run["summary"]});
   }
-  std::fputs(RenderTable({"id", "command", "status", "started", "summary"}, rows).c_str(), stdout);
+  std::fputs(
+      RenderTable({"id", "command", "trigger", "status", "started", "summary"}, rows).c_str(),
+      stdout);
   return code;
 }
 

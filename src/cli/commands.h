@@ -16,5 +16,6 @@ int CmdRuns(const GlobalOptions& global, const CommandArgs& args);
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
 int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args);
+int CmdServe(const GlobalOptions& global, const CommandArgs& args);
 
 }  // namespace sluice

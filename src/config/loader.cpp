@@ -12,6 +12,7 @@
 
 #include "config/template.h"
 #include "config/yaml_util.h"
+#include "core/cron.h"
 #include "core/fs.h"
 #include "core/strings.h"
 
@@ -20,8 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets", "external",
-                                              "defaults", "vars",         "server",  "notify"};
+const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets",
+                                              "external", "defaults",     "vars",
+                                              "server",   "notify",       "timezone"};
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata"};
 const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_limit",
                                                 "keep_versions"};
@@ -57,11 +59,11 @@ const std::vector<std::string> kColumnKeys = {"value",      "default_on_invalid"
 const std::vector<std::string> kPartitionKeys = {"by", "start", "end"};
 const std::vector<std::string> kPartitionUnits = {"hour", "day", "week", "month", "year"};
 const std::vector<std::string> kFreshnessKeys = {"warn_after", "error_after"};
-const std::vector<std::string> kScheduleKeys = {"every", "after"};
-const std::vector<std::string> kScheduleMacros = {"@hourly", "@daily",    "@weekly",  "@monthly",
-                                                  "@yearly", "@annually", "@midnight"};
+const std::vector<std::string> kScheduleKeys = {"cron",     "every",   "after",       "on_file",
+                                                "timezone", "misfire", "max_catch_up"};
+const std::vector<std::string> kMisfirePolicies = {"skip", "latest", "all"};
 const std::vector<std::string> kModelHeaderKeys = {
-    "materialized", "strategy", "key", "checks", "tags", "description", "partition_by"};
+    "materialized", "strategy", "key", "checks", "tags", "description", "partition_by", "schedule"};
 const std::vector<std::string> kModelDocKeys = {"description", "checks", "tags"};
 const std::vector<std::string> kMaterializations = {"view", "table", "incremental", "snapshot"};
 const std::vector<std::string> kStrategies = {"append", "merge", "replace_partition"};
@@ -327,6 +329,16 @@ class Loader {
       }
     }
     if (const YamlEntry* e = top.Find("defaults")) ReadDefaults(*e, errs);
+    if (const YamlEntry* e = top.Find("timezone")) {
+      if (auto zone = ReadString(*e, errs)) {
+        Result<TimeZone> found = TimeZone::Find(Trim(*zone));
+        if (found.ok()) {
+          project_.timezone = Trim(*zone);
+        } else {
+          errs.At(e->value, "timezone: " + found.status().message(), e->line);
+        }
+      }
+    }
     if (const YamlEntry* e = top.Find("vars")) {
       MapReader vars(e->value, {}, "vars", errs, e->line);
       vars_ok_ = vars.is_map();
@@ -581,7 +593,15 @@ class Loader {
     if (fetch == nullptr) {
       errs.At(1, "missing required key 'fetch' (where to collect from, e.g. fetch: {url: ...})");
     } else {
+      // An on_file source runs once per file, with var('file') set to it.
+      const YamlEntry* sched = top.Find("schedule");
+      bool on_file = sched && sched->value.IsMap() && sched->value["on_file"];
+      nlohmann::json saved = template_vars_;
+      if (on_file && template_vars_.is_object() && !template_vars_.contains("file")) {
+        template_vars_["file"] = "";
+      }
       url_line = ReadFetch(*fetch, &source.fetch, errs);
+      template_vars_ = std::move(saved);
     }
 
     if (const YamlEntry* e = top.Find("format")) {
@@ -627,13 +647,7 @@ class Loader {
       source.tables.push_back(std::move(table));
     }
 
-    if (const YamlEntry* e = top.Find("schedule")) {
-      source.schedule = ReadSchedule(*e, errs);
-      project_.warnings.push_back(
-          {errs.Loc(e->line),
-           "schedule: is read but not acted on yet: nothing runs on a schedule until "
-           "`sluice serve` is built; run the source with `sluice run`"});
-    }
+    if (const YamlEntry* e = top.Find("schedule")) source.schedule = ReadSchedule(*e, errs);
     if (const YamlEntry* e = top.Find("partition")) {
       MapReader p(e->value, kPartitionKeys, "partition", errs, e->line);
       if (p.is_map() && !e->value.IsNull()) {
@@ -913,48 +927,96 @@ class Loader {
     }
   }
 
-  std::string ReadSchedule(const YamlEntry& e, FileErrors& errs) {
+  // schedule: "0 * * * *" | "@hourly" | {every: 20s} | {after: [a, b]} |
+  // {on_file: "inbox/*.csv"} | {cron: ..., timezone: ..., misfire: ..., max_catch_up: N}
+  ScheduleSpec ReadSchedule(const YamlEntry& e, FileErrors& errs) {
+    ScheduleSpec spec;
+    spec.loc = errs.Loc(e.line);
+    auto read_cron = [&](const YAML::Node& value, int line) {
+      std::string text = Trim(value.Scalar());
+      Result<CronExpr> cron = CronExpr::Parse(text);
+      if (!cron.ok()) {
+        errs.At(value,
+                "schedule: " + cron.status().message() +
+                    " (a cron line, @hourly/@daily/@weekly/@monthly/@yearly, {every: 20s}, "
+                    "{after: [asset]} or {on_file: \"inbox/*.csv\"})",
+                line);
+        return;
+      }
+      spec.kind = ScheduleKind::kCron;
+      spec.cron = text;
+    };
     if (e.value.IsScalar()) {
-      std::string s = Trim(e.value.Scalar());
-      if (StartsWith(s, "@")) {
-        if (Contains(kScheduleMacros, s)) return s;
-        errs.At(e.value, UnknownWord("schedule", s, kScheduleMacros), e.line);
-        return "";
-      }
-      std::vector<std::string> parts;
-      for (const std::string& part : Split(s, ' ')) {
-        if (!part.empty()) parts.push_back(part);
-      }
-      bool ok = parts.size() == 5;
-      for (const std::string& part : parts) {
-        for (char c : part) {
-          ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '*' || c == ',' ||
-                      c == '-' || c == '/');
-        }
-      }
-      if (ok) return s;
-      errs.At(e.value,
-              "schedule: expected a cron line (5 fields), @hourly/@daily, {every: 20s} or {after: "
-              "[asset]}, got '" +
-                  s + "'",
-              e.line);
-      return "";
+      read_cron(e.value, e.line);
+      return spec;
     }
     MapReader m(e.value, kScheduleKeys, "schedule", errs, e.line);
-    if (!m.is_map()) return "";
-    if (m.entries().size() != 1) {
-      errs.At(e.line, "schedule: give exactly one of every: or after:");
-      return "";
+    if (!m.is_map()) return spec;
+    int kinds = 0;
+    for (const char* key : {"cron", "every", "after", "on_file"}) kinds += m.Find(key) != nullptr;
+    if (kinds != 1) {
+      errs.At(e.line, "schedule: give exactly one of cron:, every:, after: or on_file:");
+      return spec;
     }
-    const YamlEntry& only = m.entries()[0];
-    if (only.key == "every") {
-      if (!ReadDuration(only, errs)) return "";
-      return "@every " + Trim(only.value.Scalar());
+    if (const YamlEntry* c = m.Find("cron")) {
+      if (ReadString(*c, errs)) read_cron(c->value, c->line);
+    } else if (const YamlEntry* every = m.Find("every")) {
+      if (auto seconds = ReadDuration(*every, errs)) {
+        if (*seconds <= 0) {
+          errs.At(every->value, "every: expected a positive duration such as 20s", every->line);
+        } else {
+          spec.kind = ScheduleKind::kEvery;
+          spec.every_seconds = *seconds;
+        }
+      }
+    } else if (const YamlEntry* after = m.Find("after")) {
+      if (auto names = ReadStringList(*after, errs, "a list of asset names")) {
+        if (names->empty()) {
+          errs.At(after->value, "after: name at least one asset", after->line);
+        } else {
+          spec.kind = ScheduleKind::kAfter;
+          for (const std::string& name : *names) spec.after.push_back(ToLower(Trim(name)));
+        }
+      }
+    } else if (const YamlEntry* glob = m.Find("on_file")) {
+      if (auto pattern = ReadString(*glob, errs)) {
+        if (Trim(*pattern).empty()) {
+          errs.At(glob->value, "on_file: expected a file pattern such as inbox/*.csv", glob->line);
+        } else {
+          spec.kind = ScheduleKind::kOnFile;
+          spec.on_file = Trim(*pattern);
+        }
+      }
     }
-    auto after = ReadStringList(only, errs, "a list of asset names");
-    if (!after) return "";
-    for (std::string& name : *after) name = ToLower(Trim(name));
-    return "@after " + Join(*after, ",");
+    if (const YamlEntry* tz = m.Find("timezone")) {
+      if (auto zone = ReadString(*tz, errs)) {
+        Result<TimeZone> found = TimeZone::Find(Trim(*zone));
+        if (!found.ok()) {
+          errs.At(tz->value, "timezone: " + found.status().message(), tz->line);
+        } else if (spec.kind != ScheduleKind::kCron && kinds == 1 && !m.Find("cron")) {
+          errs.At(tz->line, "timezone: applies to cron: schedules only");
+        } else {
+          spec.timezone = Trim(*zone);
+        }
+      }
+    }
+    if (const YamlEntry* mf = m.Find("misfire")) {
+      if (auto policy = ReadString(*mf, errs)) {
+        if (*policy == "skip") {
+          spec.misfire = Misfire::kSkip;
+        } else if (*policy == "latest") {
+          spec.misfire = Misfire::kLatest;
+        } else if (*policy == "all") {
+          spec.misfire = Misfire::kAll;
+        } else {
+          errs.At(mf->value, UnknownWord("misfire policy", *policy, kMisfirePolicies), mf->line);
+        }
+      }
+    }
+    if (const YamlEntry* cap = m.Find("max_catch_up")) {
+      if (auto n = ReadInt(*cap, errs, 1)) spec.max_catch_up = static_cast<int>(*n);
+    }
+    return spec;
   }
 
   std::vector<CheckSpec> ReadChecks(const YamlEntry& entry, FileErrors& errs) {
@@ -1283,6 +1345,7 @@ class Loader {
           ReadStringList(*e, errs, "a list of column names").value_or(std::vector<std::string>{});
     }
     if (const YamlEntry* e = m.Find("checks")) model->checks = ReadChecks(*e, errs);
+    if (const YamlEntry* e = m.Find("schedule")) model->schedule = ReadSchedule(*e, errs);
     if (const YamlEntry* e = m.Find("tags")) {
       model->tags = ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
     }

@@ -12,4 +12,23 @@ std::string ConfigError::ToString() const {
   return where.empty() ? message : where + ": " + message;
 }
 
+std::string ScheduleSpec::ToString() const {
+  switch (kind) {
+    case ScheduleKind::kNone:
+      return "";
+    case ScheduleKind::kCron:
+      return cron + (timezone.empty() ? "" : " (" + timezone + ")");
+    case ScheduleKind::kEvery:
+      return "every " + std::to_string(every_seconds) + "s";
+    case ScheduleKind::kAfter: {
+      std::string out = "after ";
+      for (size_t i = 0; i < after.size(); ++i) out += (i ? ", " : "") + after[i];
+      return out;
+    }
+    case ScheduleKind::kOnFile:
+      return "on_file " + on_file;
+  }
+  return "";
+}
+
 }  // namespace sluice

@@ -72,6 +72,26 @@ struct FetchSpec {
   SourceLoc loc;
 };
 
+// When an asset runs by itself under `sluice serve` (orchestrate/scheduler.h).
+enum class ScheduleKind { kNone, kCron, kEvery, kAfter, kOnFile };
+// What a schedule does with the ticks it missed while nothing ran (downtime):
+// none of them, the latest one, or each (up to max_catch_up, newest first).
+enum class Misfire { kSkip, kLatest, kAll };
+
+struct ScheduleSpec {
+  ScheduleKind kind = ScheduleKind::kNone;
+  std::string cron;                // kCron: a 5-field line or a macro, validated
+  int64_t every_seconds = 0;       // kEvery: ticks at multiples of it since the epoch (UTC)
+  std::vector<std::string> after;  // kAfter: lower-case asset names
+  std::string on_file;             // kOnFile: a glob relative to the project root
+  std::string timezone;            // kCron: "" = the project's timezone
+  Misfire misfire = Misfire::kLatest;
+  int max_catch_up = 24;  // kAll
+  SourceLoc loc;
+  // "0 * * * *", "every 20s", "after a, b", "on_file inbox/*.csv"; "" for none.
+  std::string ToString() const;
+};
+
 struct SourceSpec {
   std::string name;
   SourceLoc loc;  // the file, line 1
@@ -79,8 +99,7 @@ struct SourceSpec {
   std::string format;  // the body's format
   nlohmann::json format_options = nlohmann::json::object();
   std::vector<TableSpec> tables;
-  std::string schedule;      // "" = manual; cron or @hourly as written; {every: 20s} ->
-                             // "@every 20s"; {after: [a, b]} -> "@after a,b"
+  ScheduleSpec schedule;
   nlohmann::json partition;  // null when unpartitioned
   nlohmann::json freshness;  // null when not set
   std::vector<std::string> tags;
@@ -98,6 +117,7 @@ struct ModelSpec {
   std::vector<std::string> key;
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;
+  ScheduleSpec schedule;
   nlohmann::json header = nlohmann::json::object();  // the header as JSON, for fingerprints
   std::string description;
   nlohmann::json partition_by;  // null, or a column name / list as written in the header
@@ -155,6 +175,7 @@ struct Project {
   std::vector<SecretProvider> secret_providers;         // default: [env]
   std::vector<std::string> external;                    // lower case
   Defaults defaults;
+  std::string timezone = "UTC";  // of cron schedules, a tz database name
   nlohmann::json vars = nlohmann::json::object();
   nlohmann::json server = nlohmann::json::object();
   nlohmann::json notify = nlohmann::json::array();

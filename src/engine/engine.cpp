@@ -248,7 +248,9 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
                std::to_string(::getpid()) + ", started " + FormatTimestamp(clock_.Now()) + ")";
   }
   int64_t t0 = MonotonicMillis();
-  Workspace ws = LoadWorkspace(project_root_, env_name_);
+  nlohmann::json vars = request.value("vars", nlohmann::json::object());
+  if (!vars.is_object()) return ErrorResponse("vars: expected an object of name: value", 2);
+  Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
   if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
   int64_t t1 = MonotonicMillis();
   Result<Opened*> opened = Open(ws.project);
@@ -259,6 +261,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.full_refresh = request.value("full_refresh", false);
   options.partition = request.value("partition", "");
   options.threads = request.value("threads", 4);
+  options.trigger = request.value("trigger", "");
+  options.vars = vars;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
   EnvResources res{&(*opened)->env, (*opened)->warehouse.get(), (*opened)->metadata.get(),
@@ -285,6 +289,11 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     return ErrorResponse(report.status().message(), code);
   }
   return Ok(report->ToJson(), report->exit_code);
+}
+
+Result<MetadataStore*> Engine::Metadata() {
+  ASSIGN_OR_RETURN(Opened * opened, OpenForRequest());
+  return opened->metadata.get();
 }
 
 Result<Engine::Opened*> Engine::OpenForRequest() {

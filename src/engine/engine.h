@@ -33,6 +33,9 @@ class Engine {
   // Closes the warehouse, metadata and lake (the next request opens them
   // again). The owner calls it before it releases its lease.
   void Close();
+  // The environment's metadata store (opened on first use); for the
+  // scheduler of `sluice serve`. Valid until Close().
+  Result<MetadataStore*> Metadata();
 
  private:
   struct Opened;

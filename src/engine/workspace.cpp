@@ -41,11 +41,15 @@ void CheckSecretFiles(const Project& project, std::vector<ConfigError>& errors) 
 
 }  // namespace
 
-Workspace LoadWorkspace(const std::string& root, const std::string& env) {
+Workspace LoadWorkspace(const std::string& root, const std::string& env,
+                        const nlohmann::json& vars) {
   Workspace ws;
   ws.env_name = env;
   LoadedProject loaded = LoadProject(root);
   ws.project = std::move(loaded.project);
+  if (vars.is_object()) {
+    for (const auto& [key, value] : vars.items()) ws.project.vars[key] = value;
+  }
   ws.errors = std::move(loaded.errors);
   // The graph is built even when config has errors, so that one `validate`
   // reports every problem; only a missing environment stops here.
@@ -81,6 +85,22 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env) {
       return seen.loc.file == e.loc.file && seen.loc.line == e.loc.line;
     });
     if (!duplicate) ws.errors.push_back(std::move(e));
+  }
+  // A schedule's after: names assets of this project.
+  {
+    std::vector<std::string> names;
+    for (const AssetNode& n : ws.graph.nodes) names.push_back(n.name);
+    for (const SourceSpec& src : ws.project.sources) names.push_back(src.name);
+    auto check_after = [&](const ScheduleSpec& spec) {
+      for (const std::string& up : spec.after) {
+        if (std::find(names.begin(), names.end(), up) == names.end()) {
+          ws.errors.push_back(
+              {spec.loc, "schedule: after: no asset '" + up + "'" + DidYouMeanHint(up, names)});
+        }
+      }
+    };
+    for (const SourceSpec& src : ws.project.sources) check_after(src.schedule);
+    for (const ModelSpec& model : ws.project.models) check_after(model.schedule);
   }
   std::stable_sort(ws.errors.begin(), ws.errors.end(),
                    [](const ConfigError& a, const ConfigError& b) {

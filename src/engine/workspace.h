@@ -2,6 +2,8 @@
 // command starts from. Loading reports every config and graph error at once.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -23,7 +25,9 @@ struct Workspace {
 
 // Loads the project at root for env (an unknown env is an error with a
 // did-you-mean) and builds the graph, caching SQL parses under the env's
-// state folder.
-Workspace LoadWorkspace(const std::string& root, const std::string& env);
+// state folder. `vars` (an object) overrides the project's vars for this load:
+// a trigger's variables, seen by every template.
+Workspace LoadWorkspace(const std::string& root, const std::string& env,
+                        const nlohmann::json& vars = nlohmann::json::object());
 
 }  // namespace sluice

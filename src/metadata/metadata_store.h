@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -96,6 +97,34 @@ struct CheckResultRecord {
   Micros checked_at = 0;
 };
 
+// A schedule's tick (orchestrate/scheduler.h), keyed by (asset, key): the
+// key names what triggered it (a scheduled time, an upstream's version, a
+// file's identity), so the same trigger is never recorded twice.
+enum class TickStatus { kPending, kRunning, kDone, kFailed, kSkipped, kInterrupted };
+const char* TickStatusName(TickStatus status);
+std::optional<TickStatus> ParseTickStatus(std::string_view name);
+
+struct TickRecord {
+  std::string asset;
+  std::string key;
+  Micros at = 0;        // the scheduled time, or when the event was seen
+  std::string trigger;  // "every 20s", "0 * * * *", "after stops", "on_file inbox/a.csv"
+  std::string file;     // on_file: the file the run is for
+  TickStatus status = TickStatus::kPending;
+  int64_t run_id = 0;
+  std::string note;  // why it was skipped, what it missed
+  Micros updated_at = 0;
+};
+
+// Where a time-based schedule stands: `since` it was first seen as written
+// (a changed schedule starts again), and the latest tick it has recorded.
+struct ScheduleStateRecord {
+  std::string asset;
+  std::string schedule;
+  Micros since = 0;
+  Micros last_tick = 0;
+};
+
 class MetadataStore {
  public:
   virtual ~MetadataStore() = default;
@@ -136,6 +165,19 @@ class MetadataStore {
   // Check results.
   virtual Status RecordCheckResult(const CheckResultRecord& result) = 0;
   virtual Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) = 0;
+
+  // Schedule ticks. CommitTicks inserts new ticks (an existing (asset, key)
+  // is left as it is) and sets the schedules' states in one transaction.
+  virtual Status CommitTicks(const std::vector<TickRecord>& ticks,
+                             const std::vector<ScheduleStateRecord>& states) = 0;
+  // Sets status, run_id and note of an existing tick.
+  virtual Status UpdateTick(const TickRecord& tick) = 0;
+  // Ticks in any of `statuses` (all when empty), of `asset` ("" for all),
+  // newest first.
+  virtual Result<std::vector<TickRecord>> ListTicks(const std::string& asset,
+                                                    const std::vector<TickStatus>& statuses,
+                                                    int limit) = 0;
+  virtual Result<std::vector<ScheduleStateRecord>> ListScheduleStates() = 0;
 
   // Schema version after migrations (for tests and `sluice --version -v`).
   virtual Result<int> SchemaVersion() = 0;

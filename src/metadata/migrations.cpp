@@ -106,7 +106,32 @@ CREATE TABLE check_results (
 CREATE INDEX check_results_by_run ON check_results (run_id);
 CREATE INDEX check_results_by_asset ON check_results (asset, partition, checked_at);
 )sql"},
-    // Next: {2, "ALTER TABLE ...;"},
+    // Schedule ticks (orchestrate/scheduler.h): one row per tick, keyed by what
+    // triggered it, so a tick is recorded, and so run, once.
+    {2, R"sql(
+CREATE TABLE schedule_ticks (
+  asset       TEXT    NOT NULL,
+  key         TEXT    NOT NULL,
+  at          INTEGER NOT NULL,
+  trigger     TEXT    NOT NULL DEFAULT '',
+  file        TEXT    NOT NULL DEFAULT '',
+  status      TEXT    NOT NULL,
+  run_id      INTEGER NOT NULL DEFAULT 0,
+  note        TEXT    NOT NULL DEFAULT '',
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (asset, key)
+);
+CREATE INDEX schedule_ticks_by_status ON schedule_ticks (status);
+CREATE INDEX schedule_ticks_by_time ON schedule_ticks (asset, at);
+
+CREATE TABLE schedule_state (
+  asset       TEXT    NOT NULL PRIMARY KEY,
+  schedule    TEXT    NOT NULL,
+  since       INTEGER NOT NULL,
+  last_tick   INTEGER NOT NULL DEFAULT 0
+);
+)sql"},
+    // Next: {3, "ALTER TABLE ...;"},
 };
 
 constexpr const char* kCreateMigrationsTable = R"sql(

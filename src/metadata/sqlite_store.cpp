@@ -424,6 +424,132 @@ Result<std::vector<CheckResultRecord>> SqliteMetadataStore::ListCheckResults(int
   return results;
 }
 
+const char* TickStatusName(TickStatus status) {
+  switch (status) {
+    case TickStatus::kPending:
+      return "pending";
+    case TickStatus::kRunning:
+      return "running";
+    case TickStatus::kDone:
+      return "done";
+    case TickStatus::kFailed:
+      return "failed";
+    case TickStatus::kSkipped:
+      return "skipped";
+    case TickStatus::kInterrupted:
+      return "interrupted";
+  }
+  return "pending";
+}
+
+std::optional<TickStatus> ParseTickStatus(std::string_view name) {
+  for (TickStatus s : {TickStatus::kPending, TickStatus::kRunning, TickStatus::kDone,
+                       TickStatus::kFailed, TickStatus::kSkipped, TickStatus::kInterrupted}) {
+    if (name == TickStatusName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+Status SqliteMetadataStore::CommitTicks(const std::vector<TickRecord>& ticks,
+                                        const std::vector<ScheduleStateRecord>& states) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_));
+  if (!ticks.empty()) {
+    ASSIGN_OR_RETURN(
+        SqliteStatement insert,
+        db_.Prepare("INSERT INTO schedule_ticks (asset, key, at, trigger, file, "
+                    "status, run_id, note, updated_at) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (asset, key) DO NOTHING"));
+    for (const TickRecord& t : ticks) {
+      insert.Reset();
+      RETURN_IF_ERROR(insert.BindAll(t.asset, t.key, t.at, t.trigger, t.file,
+                                     TickStatusName(t.status), t.run_id, t.note,
+                                     t.updated_at ? t.updated_at : clock_->Now()));
+      RETURN_IF_ERROR(insert.Run());
+    }
+  }
+  if (!states.empty()) {
+    ASSIGN_OR_RETURN(SqliteStatement put,
+                     db_.Prepare("INSERT INTO schedule_state (asset, schedule, since, last_tick) "
+                                 "VALUES (?, ?, ?, ?) ON CONFLICT (asset) DO UPDATE SET "
+                                 "schedule = excluded.schedule, since = excluded.since, "
+                                 "last_tick = excluded.last_tick"));
+    for (const ScheduleStateRecord& st : states) {
+      put.Reset();
+      RETURN_IF_ERROR(put.BindAll(st.asset, st.schedule, st.since, st.last_tick));
+      RETURN_IF_ERROR(put.Run());
+    }
+  }
+  return txn.Commit();
+}
+
+Status SqliteMetadataStore::UpdateTick(const TickRecord& tick) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare("UPDATE schedule_ticks SET status = ?, run_id = ?, note = ?, "
+                               "updated_at = ? WHERE asset = ? AND key = ?"));
+  RETURN_IF_ERROR(stmt.BindAll(TickStatusName(tick.status), tick.run_id, tick.note, clock_->Now(),
+                               tick.asset, tick.key));
+  return stmt.Run();
+}
+
+Result<std::vector<TickRecord>> SqliteMetadataStore::ListTicks(
+    const std::string& asset, const std::vector<TickStatus>& statuses, int limit) {
+  std::lock_guard lock(mu_);
+  std::string sql =
+      "SELECT asset, key, at, trigger, file, status, run_id, note, updated_at "
+      "FROM schedule_ticks WHERE (? = '' OR asset = ?)";
+  if (!statuses.empty()) {
+    sql += " AND status IN (";
+    for (size_t i = 0; i < statuses.size(); ++i) sql += i ? ", ?" : "?";
+    sql += ")";
+  }
+  sql += " ORDER BY at DESC, rowid DESC LIMIT ?";
+  ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare(sql));
+  int idx = 1;
+  RETURN_IF_ERROR(stmt.BindText(idx++, asset));
+  RETURN_IF_ERROR(stmt.BindText(idx++, asset));
+  for (TickStatus s : statuses) RETURN_IF_ERROR(stmt.BindText(idx++, TickStatusName(s)));
+  RETURN_IF_ERROR(stmt.BindInt64(idx++, limit));
+  std::vector<TickRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    TickRecord t;
+    t.asset = stmt.ColumnText(0);
+    t.key = stmt.ColumnText(1);
+    t.at = stmt.ColumnInt64(2);
+    t.trigger = stmt.ColumnText(3);
+    t.file = stmt.ColumnText(4);
+    std::string status = stmt.ColumnText(5);
+    std::optional<TickStatus> parsed = ParseTickStatus(status);
+    if (!parsed) {
+      return Status::DataError(db_.context() + ": schedule_ticks: unknown status '" + status + "'");
+    }
+    t.status = *parsed;
+    t.run_id = stmt.ColumnInt64(6);
+    t.note = stmt.ColumnText(7);
+    t.updated_at = stmt.ColumnInt64(8);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<std::vector<ScheduleStateRecord>> SqliteMetadataStore::ListScheduleStates() {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare("SELECT asset, schedule, since, last_tick FROM schedule_state "
+                               "ORDER BY asset"));
+  std::vector<ScheduleStateRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    out.push_back(
+        {stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnInt64(2), stmt.ColumnInt64(3)});
+  }
+  return out;
+}
+
 Result<int> SqliteMetadataStore::SchemaVersion() {
   std::lock_guard lock(mu_);
   return ReadSchemaVersion(db_);

@@ -60,6 +60,14 @@ class SqliteMetadataStore final : public MetadataStore {
   Status RecordCheckResult(const CheckResultRecord& result) override;
   Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) override;
 
+  Status CommitTicks(const std::vector<TickRecord>& ticks,
+                     const std::vector<ScheduleStateRecord>& states) override;
+  Status UpdateTick(const TickRecord& tick) override;
+  Result<std::vector<TickRecord>> ListTicks(const std::string& asset,
+                                            const std::vector<TickStatus>& statuses,
+                                            int limit) override;
+  Result<std::vector<ScheduleStateRecord>> ListScheduleStates() override;
+
   Result<int> SchemaVersion() override;
 
   // The value of a connection pragma such as "synchronous" (for tests);

@@ -142,6 +142,8 @@ class Run {
       run.command = opt_.command;
       run.args = {
           {"select", opt_.select}, {"full_refresh", opt_.full_refresh}, {"threads", opt_.threads}};
+      if (!opt_.trigger.empty()) run.args["trigger"] = opt_.trigger;
+      if (!opt_.vars.empty()) run.args["vars"] = opt_.vars;
       run.status = "running";
       run.started_at = res_.clock->Now();
       ASSIGN_OR_RETURN(run_id_, res_.metadata->BeginRun(run));

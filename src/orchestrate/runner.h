@@ -39,6 +39,8 @@ struct RunOptions {
   std::string partition;  // "A" or "A..B" for partitioned sources; "" = the current one
   int threads = 4;
   std::string command = "run";
+  std::string trigger;  // what started it ("every 20s", "after stops"); "" = a person
+  nlohmann::json vars = nlohmann::json::object();  // the trigger's variables, for the record
 };
 
 struct TaskOutcome {

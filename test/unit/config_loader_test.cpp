@@ -201,7 +201,8 @@ select stop_id, route_id from stg_stops
       gtfs.fetch.options,
       (nlohmann::json{{"timeout", "10m"}, {"expect", {{"content_type", "application/zip"}}}}));
   EXPECT_EQ(gtfs.format, "zip");
-  EXPECT_EQ(gtfs.schedule, "@hourly");
+  EXPECT_EQ(gtfs.schedule.kind, ScheduleKind::kCron);
+  EXPECT_EQ(gtfs.schedule.cron, "@hourly");
   EXPECT_EQ(gtfs.partition, (nlohmann::json{{"by", "day"}, {"start", "2026-01-01"}}));
   EXPECT_EQ(gtfs.freshness, (nlohmann::json{{"warn_after", "2h"}, {"error_after", "6h"}}));
   EXPECT_EQ(gtfs.tags, Strings{"transit"});
@@ -239,7 +240,8 @@ select stop_id, route_id from stg_stops
   EXPECT_EQ(planning.name, "planning");
   EXPECT_EQ(planning.description, "Planning data");
   EXPECT_EQ(planning.format, "csv");  // guessed from the url
-  EXPECT_EQ(planning.schedule, "@every 20s");
+  EXPECT_EQ(planning.schedule.kind, ScheduleKind::kEvery);
+  EXPECT_EQ(planning.schedule.every_seconds, 20);
   EXPECT_EQ(planning.format_options, (nlohmann::json{{"delimiter", ";"}, {"header", true}}));
   EXPECT_TRUE(planning.partition.is_null());
   ASSERT_EQ(planning.tables.size(), 1u);
@@ -518,11 +520,35 @@ checks:
 }
 
 TEST_F(ConfigLoaderTest, ScheduleAndPartition) {
-  EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: '@hourl'\n"}}),
-            "sources/a.yaml:2: unknown schedule '@hourl' (did you mean @hourly?)");
+  const std::string kinds =
+      " (a cron line, @hourly/@daily/@weekly/@monthly/@yearly, {every: 20s}, {after: [asset]} or "
+      "{on_file: \"inbox/*.csv\"})";
+  EXPECT_EQ(
+      OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: '@hourl'\n"}}),
+      "sources/a.yaml:2: schedule: unknown schedule '@hourl' (did you mean @hourly?)" + kinds);
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: every hour\n"}}),
-            "sources/a.yaml:2: schedule: expected a cron line (5 fields), @hourly/@daily, "
-            "{every: 20s} or {after: [asset]}, got 'every hour'");
+            "sources/a.yaml:2: schedule: a cron line has 5 fields (minute hour day-of-month "
+            "month day-of-week, e.g. '*/15 * * * *'), got 2 in 'every hour'" +
+                kinds);
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: '0 25 * * *'\n"}}),
+            "sources/a.yaml:2: schedule: hour field '25': a value must be 0-23, got 25" + kinds);
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: '0 0 30 2 *'\n"}}),
+            "sources/a.yaml:2: schedule: '0 0 30 2 *' never runs: no month it names has that "
+            "day" +
+                kinds);
+  EXPECT_EQ(
+      OnlyError({{"sources/a.yaml",
+                  "fetch: {url: x.csv}\nschedule: {cron: '@daily', timezone: Europe/Lundon}\n"}}),
+      "sources/a.yaml:2: timezone: unknown time zone 'Europe/Lundon' (did you mean "
+      "Europe/London?) (names as in /usr/share/zoneinfo, e.g. America/New_York; Debian's "
+      "tzdata package provides them)");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "fetch: {url: x.csv}\nschedule: {every: 1m, misfire: sometimes}\n"}}),
+            "sources/a.yaml:2: unknown misfire policy 'sometimes'; supported: skip, latest, "
+            "all");
+  EXPECT_EQ(
+      OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: {every: 1m, after: [b]}\n"}}),
+      "sources/a.yaml:2: schedule: give exactly one of cron:, every:, after: or on_file:");
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nschedule: {every: 2 days}\n"}}),
             "sources/a.yaml:2: every: expected a duration such as 30s, 30m or 2h, got '2 days'");
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\npartition: {by: dya}\n"}}),
@@ -534,8 +560,27 @@ TEST_F(ConfigLoaderTest, ScheduleAndPartition) {
                                 "fetch: {url: y.csv}\nschedule: {after: [A, "
                                 "b]}\n"}});
   ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(Errors(ok));
-  EXPECT_EQ(ok.project.sources[0].schedule, "*/5 * * * *");
-  EXPECT_EQ(ok.project.sources[1].schedule, "@after a,b");
+  EXPECT_EQ(ok.project.sources[0].schedule.ToString(), "*/5 * * * *");
+  EXPECT_EQ(ok.project.sources[1].schedule.ToString(), "after a, b");
+  EXPECT_EQ(ok.project.sources[1].schedule.misfire, Misfire::kLatest);
+  LoadedProject full = LoadWith(
+      {{"sources/a.yaml",
+        "fetch: {url: x.csv}\nschedule: {cron: '30 2 * * *', timezone: America/New_York, "
+        "misfire: all, max_catch_up: 5}\n"},
+       {"sources/b.yaml",
+        "fetch: {url: '{{ var(\"file\") }}'}\nformat: csv\nschedule: {on_file: 'inbox/*.csv'}\n"},
+       {"models/m.sql", "/* ---\nschedule: {after: [a]}\n--- */\nselect * from a\n"},
+       {"sluice.yaml", "name: t\ntimezone: Europe/London\n"}});
+  ASSERT_TRUE(full.ok()) << ::testing::PrintToString(Errors(full));
+  EXPECT_EQ(full.project.timezone, "Europe/London");
+  const ScheduleSpec& a = full.project.sources[0].schedule;
+  EXPECT_EQ(a.kind, ScheduleKind::kCron);
+  EXPECT_EQ(a.timezone, "America/New_York");
+  EXPECT_EQ(a.misfire, Misfire::kAll);
+  EXPECT_EQ(a.max_catch_up, 5);
+  EXPECT_EQ(full.project.sources[1].schedule.kind, ScheduleKind::kOnFile);
+  EXPECT_EQ(full.project.sources[1].schedule.on_file, "inbox/*.csv");
+  EXPECT_EQ(full.project.models[0].schedule.ToString(), "after a");
 }
 
 TEST_F(ConfigLoaderTest, SecretReferences) {

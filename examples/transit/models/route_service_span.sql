@@ -1,4 +1,5 @@
 /* ---
+schedule: {after: [gtfs_stop_times, gtfs_trips]}  # rebuilt by `sluice serve` when they publish
 description: First and last departure of each route, and how many trips it runs.
 checks:
   - unique: [route_id]

@@ -1,4 +1,5 @@
 /* ---
+schedule: {after: [gtfs_stop_times, gtfs_trips, gtfs_stops]}  # rebuilt by `sluice serve` when they publish
 description: Departures per stop and route in one service week, busiest first.
 checks:
   - not_null: [stop_id, route_id]

@@ -1,0 +1,84 @@
+// sluice serve: become the environment's owner and run its schedules until
+// SIGINT or SIGTERM (engine/service.h). Other commands on the environment
+// become requests to this process while it runs.
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <pthread.h>
+
+#include "cli/commands.h"
+#include "config/loader.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "engine/owner.h"
+#include "engine/service.h"
+
+namespace sluice {
+
+int CmdServe(const GlobalOptions& global, const CommandArgs& /*args*/) {
+  Result<std::string> root = ResolveProjectRoot(global);
+  if (!root.ok()) return ReportError(global, root.status().message(), kExitUsage);
+  LoadedProject loaded = LoadProjectSettings(*root);
+  if (!loaded.ok()) {
+    std::string text;
+    for (const ConfigError& e : loaded.errors) text += e.ToString() + "\n";
+    return ReportError(global, text, kExitUsage);
+  }
+  auto env = loaded.project.environments.find(global.env);
+  if (env == loaded.project.environments.end()) {
+    return ReportError(global, "unknown environment '" + global.env + "'", kExitUsage);
+  }
+
+  // Signals are taken by one thread (sigwait), so every other thread —
+  // the owner's, the runs' — starts with them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Engine engine(*root, global.env);
+  RequestHandler handler = [&engine](const nlohmann::json& r, const EventSink& ev) {
+    return engine.Handle(r, ev);
+  };
+  // A short command that owns the environment now (a `sluice run`) is waited for.
+  Result<OwnerLease> lease = Status::Busy("");
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    lease = OwnerLease::TryAcquire(env->second.state_dir, "sluice serve", handler);
+    if (lease.ok() || lease.status().code() != StatusCode::kBusy) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!lease.ok()) {
+    return ReportError(global,
+                       lease.status().message() +
+                           "; stop it first (one owner per environment; a second serve "
+                           "needs another --env)",
+                       kExitFailed);
+  }
+  SystemClock clock;
+  Service service(&engine, *root, global.env, &clock);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != 0) LOG_WARN("serve", "signal {}: finishing the run in progress, then stopping", sig);
+    service.Stop();
+  });
+  std::fprintf(stderr, "sluice serve: %s (%s), pid %d; stop with Ctrl-C\n", root->c_str(),
+               global.env.c_str(), static_cast<int>(::getpid()));
+  Status served = service.Run();
+  if (!served.ok()) {
+    // The waiter is still in sigwait: wake it.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  }
+  waiter.join();
+  lease->Release([&engine] { engine.Close(); });
+  if (!served.ok()) return ReportError(global, served.message(), kExitUsage);
+  return kExitOk;
+}
+
+}  // namespace sluice

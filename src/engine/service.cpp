@@ -1,0 +1,192 @@
+#include "engine/service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/log.h"
+#include "core/strings.h"
+#include "engine/workspace.h"
+#include "orchestrate/scheduler.h"
+
+namespace sluice {
+namespace {
+
+// How often the loop looks at the clock and at file sensors when nothing is due sooner.
+constexpr std::chrono::milliseconds kIdle{1000};
+
+bool IsTimed(const TickRecord& t) { return StartsWith(t.key, "t:"); }
+
+// The schedules the project declares (LoadWorkspace checked their names).
+std::vector<ScheduledAsset> SchedulesOf(const Workspace& ws) {
+  std::vector<ScheduledAsset> out;
+  for (const SourceSpec& s : ws.project.sources) {
+    if (s.schedule.kind != ScheduleKind::kNone) out.push_back({s.name, s.schedule});
+  }
+  for (const ModelSpec& m : ws.project.models) {
+    if (m.schedule.kind != ScheduleKind::kNone) out.push_back({m.name, m.schedule});
+  }
+  return out;
+}
+
+}  // namespace
+
+Service::Service(Engine* engine, std::string project_root, std::string env, const Clock* clock)
+    : engine_(engine), root_(std::move(project_root)), env_(std::move(env)), clock_(clock) {}
+
+void Service::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+}
+
+Status Service::Run() {
+  Workspace ws = LoadWorkspace(root_, env_);
+  if (!ws.ok()) return Status::Invalid(ws.ErrorText());
+  std::vector<ScheduledAsset> schedules = SchedulesOf(ws);
+  std::set<std::string> sources;  // a source's tick runs all its tables
+  for (const SourceSpec& s : ws.project.sources) sources.insert(s.name);
+  ASSIGN_OR_RETURN(MetadataStore * metadata, engine_->Metadata());
+  ASSIGN_OR_RETURN(Scheduler scheduler,
+                   Scheduler::Create(schedules, ws.project.timezone, metadata, clock_));
+  ASSIGN_OR_RETURN(std::vector<TickRecord> recovered, scheduler.Recover());
+  for (const ScheduledAsset& a : scheduler.schedules()) {
+    LOG_INFO("serve", "{}: {}", a.asset, a.spec.ToString());
+  }
+
+  std::deque<TickRecord> queue;  // GUARDED_BY(mu_)
+  std::set<std::string> running;  // GUARDED_BY(mu_): assets with a run in progress
+  // Adds a tick; a newer time tick replaces an older one still waiting.
+  auto add = [&](TickRecord tick) {  // REQUIRES(mu_)
+    if (IsTimed(tick)) {
+      for (TickRecord& waiting : queue) {
+        if (waiting.asset != tick.asset || !IsTimed(waiting)) continue;
+        waiting.status = TickStatus::kSkipped;
+        waiting.note = "superseded by the tick of " + FormatTimestamp(tick.at) + ": " +
+                       "the previous tick of " + tick.asset + " had not started yet";
+        Status st = metadata->UpdateTick(waiting);
+        if (!st.ok()) LOG_WARN("serve", "recording a skipped tick: {}", st.message());
+        waiting = std::move(tick);
+        return;
+      }
+    }
+    LOG_INFO("serve", "{}: due ({})", tick.asset, tick.trigger);
+    queue.push_back(std::move(tick));
+  };
+  {
+    std::lock_guard lock(mu_);
+    for (TickRecord& t : recovered) add(std::move(t));
+  }
+
+  // The worker: one run at a time (the engine serialises runs anyway).
+  auto work_one = [&](TickRecord tick) {
+    tick.status = TickStatus::kRunning;
+    Status st = metadata->UpdateTick(tick);
+    if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+    std::string selector = sources.count(tick.asset) ? "source:" + tick.asset : tick.asset;
+    nlohmann::json request = {{"cmd", "run"}, {"select", {selector}}, {"trigger", tick.trigger}};
+    if (!tick.file.empty()) request["vars"] = {{"file", tick.file}};
+    nlohmann::json response = engine_->Handle(request, nullptr);
+    nlohmann::json result = response.value("result", nlohmann::json::object());
+    tick.run_id = result.is_object() ? result.value("run_id", int64_t{0}) : 0;
+    bool ok = response.value("ok", false) && response.value("exit_code", 1) == 0;
+    tick.status = ok ? TickStatus::kDone : TickStatus::kFailed;
+    tick.note = ok ? "" : response.value("error", "");
+    std::vector<std::pair<std::string, std::string>> published;
+    if (result.is_object() && result.contains("tasks")) {
+      for (const auto& t : result["tasks"]) {
+        if (t.value("status", "") != "success") continue;
+        if (!ok && tick.note.empty()) {
+          tick.note = t.value("asset", "") + ": " + t.value("error", "");
+        }
+        published.emplace_back(t.value("asset", ""), t.value("version", ""));
+      }
+      for (const auto& t : result["tasks"]) {
+        std::string status = t.value("status", "");
+        if (!ok && tick.note.empty() && status != "success" && status != "skipped") {
+          tick.note = t.value("asset", "") + " " + status + ": " + t.value("error", "");
+        }
+      }
+    }
+    // A source named in after: publishes when any of its tables does.
+    if (!published.empty() &&
+        std::none_of(published.begin(), published.end(),
+                     [&](const auto& p) { return p.first == tick.asset; })) {
+      std::string versions;
+      for (const auto& p : published) versions += p.second.substr(0, 8);
+      published.emplace_back(tick.asset, versions);
+    }
+    LOG_INFO("serve", "{}: run {} {}{}", tick.asset, tick.run_id, TickStatusName(tick.status),
+             tick.note.empty() ? "" : ": " + tick.note);
+    st = metadata->UpdateTick(tick);
+    if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+    std::lock_guard lock(mu_);
+    running.erase(tick.asset);
+    Result<std::vector<TickRecord>> after = scheduler.Published(published);
+    if (!after.ok()) {
+      LOG_WARN("serve", "after-triggers of run {}: {}", tick.run_id, after.status().message());
+    } else {
+      for (TickRecord& t : *after) add(std::move(t));
+    }
+  };
+  std::thread worker([&] {
+    while (true) {
+      TickRecord tick;
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [&] { return stop_ || !queue.empty(); });
+        if (stop_) return;  // waiting ticks stay pending: the next serve runs them
+        tick = std::move(queue.front());
+        queue.pop_front();
+        running.insert(tick.asset);
+      }
+      try {  // a thread boundary: one run's exception is that run's failure
+        work_one(tick);
+      } catch (const std::exception& e) {
+        LOG_ERROR("serve", "{}: run failed: {}", tick.asset, e.what());
+        std::lock_guard lock(mu_);
+        running.erase(tick.asset);
+      }
+      wake_.notify_all();
+    }
+  });
+
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    try {
+      Result<std::vector<TickRecord>> due = scheduler.Due();
+      if (!due.ok()) LOG_WARN("serve", "schedules: {}", due.status().message());
+      if (due.ok()) {
+        for (TickRecord& t : *due) add(std::move(t));
+      }
+      if (scheduler.HasFileSensors()) {
+        Result<std::vector<TickRecord>> files = scheduler.ScanFiles(root_);
+        if (!files.ok()) LOG_WARN("serve", "file sensors: {}", files.status().message());
+        if (files.ok()) {
+          for (TickRecord& t : *files) add(std::move(t));
+        }
+      }
+    } catch (const std::exception& e) {
+      LOG_ERROR("serve", "scheduler: {}", e.what());
+    }
+    if (!queue.empty()) wake_.notify_all();
+    auto wait = kIdle;
+    if (std::optional<Micros> next = scheduler.NextDue()) {
+      Micros in = *next - clock_->Now();
+      wait = std::min(wait, std::chrono::milliseconds(std::max<Micros>(0, in / 1000 + 1)));
+    }
+    wake_.wait_for(lock, wait);
+  }
+  lock.unlock();
+  wake_.notify_all();
+  worker.join();
+  return Status::Ok();
+}
+
+}  // namespace sluice

@@ -1,0 +1,52 @@
+// `sluice serve`: the owner that runs the platform by itself. Its loop asks
+// the scheduler (orchestrate/scheduler.h) what is due — cron and interval
+// ticks, upstream publications, files in an inbox — and runs each as an
+// engine request, like a `sluice run` typed at that moment; runs from other
+// processes (`sluice run` while serve owns the environment) queue in the same
+// engine.
+//
+// One run at a time per asset: a time-based tick that comes while its asset
+// still runs waits; if another comes meanwhile, the newer one replaces it and
+// the older is recorded as skipped ("still running"). Event ticks (after,
+// on_file) all run, in order.
+//
+// Thread-safety: Run() is called once, on one thread; Stop() from any thread
+// (a signal handler's thread).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "engine/engine.h"
+
+namespace sluice {
+
+class Service {
+ public:
+  Service(Engine* engine, std::string project_root, std::string env, const Clock* clock);
+
+  // Runs schedules until Stop(): loads the project, recovers ticks a dead
+  // process left, then ticks. Returns when stopped, after the run in progress
+  // finishes; an error when the project's schedules cannot be used.
+  Status Run();
+  // Asks Run() to return; safe from any thread.
+  void Stop();
+
+ private:
+  struct Queue;
+  Engine* engine_;
+  std::string root_;
+  std::string env_;
+  const Clock* clock_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // GUARDED_BY(mu_)
+};
+
+}  // namespace sluice

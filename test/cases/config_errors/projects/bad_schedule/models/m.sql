@@ -1,0 +1,4 @@
+/* ---
+schedule: {after: [aa]}
+--- */
+select 1 as x

@@ -1,0 +1,4 @@
+/* ---
+schedule: {cron: "@daily", timezone: Europe/Pariss, misfire: often}
+--- */
+select 1 as x

@@ -1,0 +1,4 @@
+/* ---
+schedule: "30 2 * * *"
+--- */
+select 1 as one
