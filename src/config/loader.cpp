@@ -349,16 +349,49 @@ class Loader {
       if (server.is_map() && !e->value.IsNull()) project_.server = YamlToJson(e->value);
       project_.warnings.push_back(
           {errs.Loc(e->line),
-           "server: is read but not acted on yet: `sluice serve` (the HTTP API) is not built"});
+           "server: is read but not acted on yet: `sluice serve` runs schedules but has no HTTP "
+           "API yet"});
     }
-    if (const YamlEntry* e = top.Find("notify")) {
-      if (e->value.IsSequence()) {
-        project_.notify = YamlToJson(e->value);
-        project_.warnings.push_back(
-            {errs.Loc(e->line), "notify: is read but not acted on yet: no notification is sent"});
-      } else if (!e->value.IsNull()) {
-        errs.At(e->value, "notify: expected a list such as - webhook: URL", e->line);
+    if (const YamlEntry* e = top.Find("notify")) ReadNotify(*e, errs);
+  }
+
+  // notify: [{webhook: URL, on: [run_failed, check_failed, freshness_late, recovered]}]
+  void ReadNotify(const YamlEntry& e, FileErrors& errs) {
+    if (e.value.IsNull()) return;
+    if (!e.value.IsSequence()) {
+      errs.At(e.value, "notify: expected a list such as - webhook: URL", e.line);
+      return;
+    }
+    const std::vector<std::string> events = {"run_failed", "check_failed", "freshness_late",
+                                             "recovered"};
+    for (const YAML::Node& item : e.value) {
+      int line = errs.LineOf(item, e.line);
+      MapReader m(item, {"webhook", "on"}, "notify entry", errs, line);
+      if (!m.is_map()) continue;
+      NotifySpec spec;
+      spec.loc = errs.Loc(line);
+      const YamlEntry* hook = m.Find("webhook");
+      if (hook == nullptr) {
+        errs.At(line, "notify: an entry needs webhook: URL (e.g. ${secret:SLACK_WEBHOOK})");
+        continue;
       }
+      if (auto url = ReadString(*hook, errs)) spec.webhook = Trim(*url);
+      if (const YamlEntry* on = m.Find("on")) {
+        if (auto names = ReadStringList(*on, errs, "a list of events")) {
+          for (const std::string& name : *names) {
+            auto it = std::find(events.begin(), events.end(), name);
+            if (it == events.end()) {
+              errs.At(on->value, UnknownWord("notify event", name, events), on->line);
+            } else {
+              spec.on.push_back(static_cast<NotifyEvent>(it - events.begin()));
+            }
+          }
+        }
+      } else {
+        spec.on = {NotifyEvent::kRunFailed, NotifyEvent::kCheckFailed, NotifyEvent::kFreshnessLate,
+                   NotifyEvent::kRecovered};
+      }
+      if (!spec.webhook.empty()) project_.notify.push_back(std::move(spec));
     }
   }
 

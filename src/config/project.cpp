@@ -12,6 +12,20 @@ std::string ConfigError::ToString() const {
   return where.empty() ? message : where + ": " + message;
 }
 
+const char* NotifyEventName(NotifyEvent event) {
+  switch (event) {
+    case NotifyEvent::kRunFailed:
+      return "run_failed";
+    case NotifyEvent::kCheckFailed:
+      return "check_failed";
+    case NotifyEvent::kFreshnessLate:
+      return "freshness_late";
+    case NotifyEvent::kRecovered:
+      return "recovered";
+  }
+  return "run_failed";
+}
+
 std::string ScheduleSpec::ToString() const {
   switch (kind) {
     case ScheduleKind::kNone:

@@ -162,6 +162,16 @@ struct Defaults {
   int keep_versions = 3;
 };
 
+// `notify:` in sluice.yaml: a webhook told about runs (notify/notifier.h).
+enum class NotifyEvent { kRunFailed, kCheckFailed, kFreshnessLate, kRecovered };
+const char* NotifyEventName(NotifyEvent event);
+
+struct NotifySpec {
+  std::string webhook;          // URL; secrets still as ${secret:NAME} (a Slack URL is one)
+  std::vector<NotifyEvent> on;  // default: all four
+  SourceLoc loc;
+};
+
 struct ConfigError {
   SourceLoc loc;
   std::string message;  // includes a hint, e.g. "unknown key 'fromat' (did you mean format?)"
@@ -178,7 +188,7 @@ struct Project {
   std::string timezone = "UTC";  // of cron schedules, a tz database name
   nlohmann::json vars = nlohmann::json::object();
   nlohmann::json server = nlohmann::json::object();
-  nlohmann::json notify = nlohmann::json::array();
+  std::vector<NotifySpec> notify;
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;
   std::vector<SeedSpec> seeds;

@@ -35,11 +35,11 @@ struct FieldDef {
 const FieldDef kMinute{"minute", 0, 59, {}};
 const FieldDef kHour{"hour", 0, 23, {}};
 const FieldDef kDay{"day-of-month", 1, 31, {}};
-const FieldDef kMonth{"month",
-                      1,
-                      12,
-                      {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
-                       "dec"}};
+const FieldDef kMonth{
+    "month",
+    1,
+    12,
+    {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}};
 // 0..7, both 0 and 7 Sunday.
 const FieldDef kWeekday{"day-of-week", 0, 7, {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}};
 
@@ -79,8 +79,8 @@ Status ParseField(const FieldDef& f, std::string_view field, std::bitset<N>* bit
       if (s.empty() || s.size() > 4 ||
           !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
           std::stoi(std::string(s)) == 0) {
-        return FieldError(f, field, "a step must be a positive number, got '" + std::string(s) +
-                                        "'");
+        return FieldError(f, field,
+                          "a step must be a positive number, got '" + std::string(s) + "'");
       }
       step = std::stoi(std::string(s));
       range = range.substr(0, slash);
@@ -166,8 +166,8 @@ std::string TimeZone::FormatLocal(Micros t) const {
 Result<CronExpr> CronExpr::Parse(std::string_view input) {
   std::string text = Trim(std::string(input));
   static const std::vector<std::pair<std::string, std::string>> kMacros = {
-      {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-      {"@weekly", "0 0 * * 0"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+      {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+      {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
       {"@hourly", "0 * * * *"}};
   std::string fields_text = text;
   if (StartsWith(text, "@")) {
@@ -186,9 +186,10 @@ Result<CronExpr> CronExpr::Parse(std::string_view input) {
     if (!t.empty()) fields.push_back(t);
   }
   if (fields.size() != 5) {
-    return Status::Invalid("a cron line has 5 fields (minute hour day-of-month month day-of-week, "
-                           "e.g. '*/15 * * * *'), got " +
-                           std::to_string(fields.size()) + " in '" + text + "'");
+    return Status::Invalid(
+        "a cron line has 5 fields (minute hour day-of-month month day-of-week, "
+        "e.g. '*/15 * * * *'), got " +
+        std::to_string(fields.size()) + " in '" + text + "'");
   }
   CronExpr e;
   e.text_ = text;

@@ -68,9 +68,9 @@ class CronExpr {
   std::string text_;
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
-  std::bitset<32> days_;    // 1..31
-  std::bitset<13> months_;  // 1..12
-  std::bitset<7> weekdays_;  // 0 = Sunday
+  std::bitset<32> days_;        // 1..31
+  std::bitset<13> months_;      // 1..12
+  std::bitset<7> weekdays_;     // 0 = Sunday
   bool days_star_ = false;      // the day-of-month field starts with '*'
   bool weekdays_star_ = false;  // the day-of-week field starts with '*'
   bool hours_star_ = false;     // the hour field is '*': runs in both repeated hours

@@ -14,6 +14,8 @@
 #include "core/strings.h"
 #include "engine/reader.h"
 #include "engine/workspace.h"
+#include "ingest/http_client.h"
+#include "notify/notifier.h"
 #include "orchestrate/runner.h"
 #include "transform/publication.h"
 #include "transform/rollback.h"
@@ -88,11 +90,53 @@ nlohmann::json ErrorResponse(const std::string& message, int exit_code) {
 Engine::Engine(std::string project_root, std::string env_name)
     : project_root_(std::move(project_root)), env_name_(std::move(env_name)) {}
 
-Engine::~Engine() = default;
+Engine::~Engine() { WaitForNotifications(); }
 
 void Engine::Close() {
+  WaitForNotifications();
   std::lock_guard lock(open_mu_);
   opened_.reset();
+}
+
+void Engine::WaitForNotifications() {
+  std::vector<std::future<void>> pending;
+  {
+    std::lock_guard lock(notify_mu_);
+    pending.swap(deliveries_);
+  }
+  for (auto& f : pending) f.wait();
+}
+
+void Engine::Notify(const Project& project, MetadataStore* metadata, const nlohmann::json& report) {
+  if (project.notify.empty()) return;
+  int64_t run_id = report.value("run_id", int64_t{0});
+  std::map<std::string, std::string> previous;
+  Result<std::map<std::string, std::string>> before = metadata->PreviousTaskStatuses(run_id);
+  if (before.ok()) previous = std::move(*before);
+  std::vector<Notification> notes = NotificationsOf(report, project.name, previous);
+  if (notes.empty()) return;
+  DeliveryOptions options;
+  options.tmp_dir = JoinPath(project.environments.at(env_name_).state_dir, "tmp");
+  auto deliver = [notes, hooks = project.notify, secrets = project.secret_providers,
+                  name = project.name, run_id, options]() {
+    try {  // a thread boundary
+      std::unique_ptr<HttpClient> client = NewCurlHttpClient();
+      for (const Status& st : Deliver(notes, hooks, secrets, name, run_id, *client, options)) {
+        LOG_WARN("notify", "{}", st.message());
+      }
+    } catch (const std::exception& e) {
+      LOG_ERROR("notify", "sending notifications of run {}: {}", run_id, e.what());
+    }
+  };
+  std::lock_guard lock(notify_mu_);
+  // Finished deliveries are dropped as new ones come.
+  deliveries_.erase(std::remove_if(deliveries_.begin(), deliveries_.end(),
+                                   [](std::future<void>& f) {
+                                     return f.wait_for(std::chrono::seconds(0)) ==
+                                            std::future_status::ready;
+                                   }),
+                    deliveries_.end());
+  deliveries_.push_back(std::async(std::launch::async, deliver));
 }
 
 Result<Engine::Opened*> Engine::Open(const Project& project) {
@@ -284,6 +328,9 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   }
   LOG_INFO("engine", "{}: workspace {} ms, open {} ms, {} {} ms", cmd, t1 - t0, t2 - t1, cmd,
            MonotonicMillis() - t2);
+  if (report.ok() && options.mode == RunMode::kRun) {
+    Notify(ws.project, (*opened)->metadata.get(), report->ToJson());
+  }
   if (!report.ok()) {
     int code = report.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return ErrorResponse(report.status().message(), code);

@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "config/project.h"
 #include "core/clock.h"
@@ -47,6 +49,9 @@ class Engine {
   nlohmann::json HandleRuns(const nlohmann::json& request);
   nlohmann::json HandleRunDetail(const nlohmann::json& request);
   nlohmann::json HandleRollback(const nlohmann::json& request);
+  // Sends the run's notifications in the background (Close waits for them).
+  void Notify(const Project& project, MetadataStore* metadata, const nlohmann::json& report);
+  void WaitForNotifications();
 
   std::string project_root_;
   std::string env_name_;
@@ -56,6 +61,8 @@ class Engine {
   std::mutex run_mu_;               // one run at a time per environment
   std::mutex running_mu_;
   std::string running_;  // GUARDED_BY(running_mu_): what holds run_mu_, for queued runs
+  std::mutex notify_mu_;
+  std::vector<std::future<void>> deliveries_;  // GUARDED_BY(notify_mu_)
 };
 
 // {"ok": false, "exit_code": code, "error": message}

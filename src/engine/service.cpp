@@ -60,7 +60,7 @@ Status Service::Run() {
     LOG_INFO("serve", "{}: {}", a.asset, a.spec.ToString());
   }
 
-  std::deque<TickRecord> queue;  // GUARDED_BY(mu_)
+  std::deque<TickRecord> queue;   // GUARDED_BY(mu_)
   std::set<std::string> running;  // GUARDED_BY(mu_): assets with a run in progress
   // Adds a tick; a newer time tick replaces an older one still waiting.
   auto add = [&](TickRecord tick) {  // REQUIRES(mu_)
@@ -115,9 +115,8 @@ Status Service::Run() {
       }
     }
     // A source named in after: publishes when any of its tables does.
-    if (!published.empty() &&
-        std::none_of(published.begin(), published.end(),
-                     [&](const auto& p) { return p.first == tick.asset; })) {
+    if (!published.empty() && std::none_of(published.begin(), published.end(),
+                                           [&](const auto& p) { return p.first == tick.asset; })) {
       std::string versions;
       for (const auto& p : published) versions += p.second.substr(0, 8);
       published.emplace_back(tick.asset, versions);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,6 +142,8 @@ class MetadataStore {
   // Task attempts: Upsert by (run_id, asset, partition, attempt).
   virtual Status RecordTask(const TaskRecord& task) = 0;
   virtual Result<std::vector<TaskRecord>> ListTasks(int64_t run_id) = 0;
+  // Each asset's status in the latest `run` (not `test`) before run_id.
+  virtual Result<std::map<std::string, std::string>> PreviousTaskStatuses(int64_t run_id) = 0;
 
   // Asset versions: Upsert by (asset, partition, version_id).
   virtual Status RecordVersion(const AssetVersionRecord& version) = 0;

@@ -205,6 +205,25 @@ Status SqliteMetadataStore::MarkInterruptedRuns(Micros now) {
   return txn.Commit();
 }
 
+Result<std::map<std::string, std::string>> SqliteMetadataStore::PreviousTaskStatuses(
+    int64_t run_id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT asset, status FROM (SELECT asset, status, row_number() OVER "
+                  "(PARTITION BY asset ORDER BY run_id DESC, attempt DESC) AS n FROM tasks "
+                  "WHERE run_id < ? AND partition = '' AND run_id IN "
+                  "(SELECT id FROM runs WHERE command = 'run')) WHERE n = 1"));
+  RETURN_IF_ERROR(stmt.BindAll(run_id));
+  std::map<std::string, std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    out[stmt.ColumnText(0)] = stmt.ColumnText(1);
+  }
+  return out;
+}
+
 Status SqliteMetadataStore::RecordTask(const TaskRecord& task) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(

@@ -41,6 +41,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status RecordTask(const TaskRecord& task) override;
   Result<std::vector<TaskRecord>> ListTasks(int64_t run_id) override;
+  Result<std::map<std::string, std::string>> PreviousTaskStatuses(int64_t run_id) override;
 
   Status RecordVersion(const AssetVersionRecord& version) override;
   Result<std::vector<AssetVersionRecord>> ListVersions(const std::string& asset,

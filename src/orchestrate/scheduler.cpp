@@ -167,14 +167,14 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
     if (missed > 0) {
       // One record for the ticks not run: a week of 20-second ticks is one row.
       Micros last_missed = to_run.empty() ? latest : before_kept;
-      TickRecord skipped = MakeTick(
-          a.asset, "missed:" + std::to_string(first) + "-" + std::to_string(last_missed), first,
-          trigger);
+      TickRecord skipped =
+          MakeTick(a.asset, "missed:" + std::to_string(first) + "-" + std::to_string(last_missed),
+                   first, trigger);
       skipped.status = TickStatus::kSkipped;
       skipped.note = std::to_string(missed) + (count >= kMaxEnumerated ? "+" : "") +
                      " tick(s) from " + FormatTimestamp(first) + " to " +
-                     FormatTimestamp(last_missed) + " missed while nothing ran; misfire: " +
-                     MisfireName(spec.misfire) +
+                     FormatTimestamp(last_missed) +
+                     " missed while nothing ran; misfire: " + MisfireName(spec.misfire) +
                      (to_run.empty() ? " (none run)"
                                      : " (the newest " + std::to_string(to_run.size()) + " run)");
       record.push_back(std::move(skipped));
@@ -183,10 +183,9 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
     states.push_back(t.state);
   }
   if (!states.empty()) RETURN_IF_ERROR(metadata_->CommitTicks(record, states));
-  std::sort(run.begin(), run.end(),
-            [](const TickRecord& x, const TickRecord& y) {
-              return std::tie(x.at, x.asset) < std::tie(y.at, y.asset);
-            });
+  std::sort(run.begin(), run.end(), [](const TickRecord& x, const TickRecord& y) {
+    return std::tie(x.at, x.asset) < std::tie(y.at, y.asset);
+  });
   return run;
 }
 
@@ -206,7 +205,8 @@ Result<std::vector<TickRecord>> Scheduler::Published(
     if (hits.empty()) continue;
     std::sort(hits.begin(), hits.end());
     std::string names;
-    for (const std::string& h : hits) names += (names.empty() ? "" : ", ") + h.substr(0, h.find('@'));
+    for (const std::string& h : hits)
+      names += (names.empty() ? "" : ", ") + h.substr(0, h.find('@'));
     out.push_back(MakeTick(a.asset, "after:" + Join(hits, ","), now, "after " + names));
   }
   RETURN_IF_ERROR(metadata_->CommitTicks(out, {}));
@@ -232,8 +232,8 @@ Result<std::vector<TickRecord>> Scheduler::ScanFiles(const std::string& root) {
       if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       std::string rel = path.substr(root.size() + (root.back() == '/' ? 0 : 1));
       int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-      std::string key = "file:" + rel + "@" + std::to_string(st.st_size) + ":" +
-                        std::to_string(mtime_ns);
+      std::string key =
+          "file:" + rel + "@" + std::to_string(st.st_size) + ":" + std::to_string(mtime_ns);
       std::string seen_key = a.asset + "\n" + key;
       if (seen_files_.count(seen_key)) continue;
       // A file still being written changes between looks: wait until it holds still.
@@ -262,9 +262,8 @@ std::optional<Micros> Scheduler::NextDue() const {
 }
 
 bool Scheduler::HasFileSensors() const {
-  return std::any_of(schedules_.begin(), schedules_.end(), [](const ScheduledAsset& a) {
-    return a.spec.kind == ScheduleKind::kOnFile;
-  });
+  return std::any_of(schedules_.begin(), schedules_.end(),
+                     [](const ScheduledAsset& a) { return a.spec.kind == ScheduleKind::kOnFile; });
 }
 
 }  // namespace sluice

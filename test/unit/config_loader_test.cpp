@@ -181,8 +181,8 @@ select stop_id, route_id from stg_stops
   EXPECT_EQ(p.vars, (nlohmann::json{{"region", "north"}, {"limit", 10}}));
   EXPECT_EQ(p.server, (nlohmann::json{{"listen", "127.0.0.1:8080"}}));
   ASSERT_EQ(p.notify.size(), 1u);
-  EXPECT_EQ(p.notify[0]["webhook"], "${secret:SLACK_WEBHOOK}");
-  EXPECT_EQ(p.notify[0]["on"], (nlohmann::json{"run_failed"}));
+  EXPECT_EQ(p.notify[0].webhook, "${secret:SLACK_WEBHOOK}");
+  EXPECT_EQ(p.notify[0].on, (std::vector<NotifyEvent>{NotifyEvent::kRunFailed}));
 
   ASSERT_EQ(p.fields.size(), 6u);
   EXPECT_TRUE(p.has_fields_file);

@@ -69,7 +69,7 @@ TEST(CronTest, ParseErrorsNameTheField) {
             "* * *'), got 4 in '* * * *'");
   EXPECT_EQ(error("0 0 31 4,6 *"), "'0 0 31 4,6 *' never runs: no month it names has that day");
   EXPECT_EQ(error("@dialy"), "unknown schedule '@dialy' (did you mean @daily?)");
-  EXPECT_EQ(error("0 0 29 2 *"), "ok");  // leap years
+  EXPECT_EQ(error("0 0 29 2 *"), "ok");    // leap years
   EXPECT_EQ(error("0 0 31 4 mon"), "ok");  // both days restricted: Mondays in April
 }
 
@@ -110,8 +110,8 @@ TEST(CronTest, MonthEndsAndLeapYears) {
 TEST(CronTest, SpringForwardRunsTheSkippedTimeOnceWhenTheClocksJump) {
   // New York, 2026-03-08: 02:00 EST becomes 03:00 EDT (07:00 UTC).
   EXPECT_EQ(Ticks("30 2 * * *", "America/New_York", Utc(2026, 3, 7, 12), 3),
-            (std::vector<std::string>{"2026-03-08T07:00:00.000Z",    // the jump: 03:00 EDT
-                                      "2026-03-09T06:30:00.000Z",    // 02:30 EDT
+            (std::vector<std::string>{"2026-03-08T07:00:00.000Z",  // the jump: 03:00 EDT
+                                      "2026-03-09T06:30:00.000Z",  // 02:30 EDT
                                       "2026-03-10T06:30:00.000Z"}));
   // Every 30 minutes: 01:30 EST, then the jump (02:00 and 02:30 do not exist;
   // 03:00 EDT is the same instant), then 03:30 EDT. Nothing lost, nothing doubled.
@@ -129,9 +129,9 @@ TEST(CronTest, FallBackRunsAFixedTimeOnceAndAnHourlyScheduleInBothHours) {
             (std::vector<std::string>{"2026-11-01T05:30:00.000Z",  // 01:30 EDT, the first
                                       "2026-11-02T06:30:00.000Z"}));
   EXPECT_EQ(Ticks("30 * * * *", "America/New_York", Utc(2026, 11, 1, 4, 0), 4),
-            (std::vector<std::string>{"2026-11-01T04:30:00.000Z",    // 00:30 EDT
-                                      "2026-11-01T05:30:00.000Z",    // 01:30 EDT
-                                      "2026-11-01T06:30:00.000Z",    // 01:30 EST
+            (std::vector<std::string>{"2026-11-01T04:30:00.000Z",     // 00:30 EDT
+                                      "2026-11-01T05:30:00.000Z",     // 01:30 EDT
+                                      "2026-11-01T06:30:00.000Z",     // 01:30 EST
                                       "2026-11-01T07:30:00.000Z"}));  // 02:30 EST
 }
 
@@ -210,8 +210,8 @@ TEST_F(SchedulerTest, MisfiresAfterDowntimeFollowThePolicy) {
   }
   // Down for ten minutes; a new process (a new Scheduler on the same metadata).
   Advance(600);  // 10:11:05: ten ticks missed (10:02 .. 10:11)
-  Scheduler s = Make({Every("latest", 60), Every("all", 60, Misfire::kAll, 3),
-                      Every("skip", 60, Misfire::kSkip)});
+  Scheduler s = Make(
+      {Every("latest", 60), Every("all", 60, Misfire::kAll, 3), Every("skip", 60, Misfire::kSkip)});
   std::vector<std::string> due = DueTimes(s);
   EXPECT_EQ(due, (std::vector<std::string>{
                      "all@2026-11-30T10:09:00.000Z", "all@2026-11-30T10:10:00.000Z",
@@ -231,9 +231,7 @@ TEST_F(SchedulerTest, MisfiresAfterDowntimeFollowThePolicy) {
 }
 
 TEST_F(SchedulerTest, SkipRunsNothingLateAndRecordsTheGap) {
-  {
-    Scheduler s = Make({Every("skip", 3600, Misfire::kSkip)});
-  }
+  { Scheduler s = Make({Every("skip", 3600, Misfire::kSkip)}); }
   Advance(3 * 3600);  // 13:00:05; ticks 11:00, 12:00, 13:00 (5 s late: runs)
   Advance(120);       // 13:02:05: the 13:00 tick is 2 minutes late
   Scheduler s = Make({Every("skip", 3600, Misfire::kSkip)});
@@ -266,9 +264,7 @@ TEST_F(SchedulerTest, ATickHandedOutButNotFinishedRunsAgainAfterARestartAndOnlyT
 }
 
 TEST_F(SchedulerTest, AChangedScheduleStartsAgainFromNow) {
-  {
-    Scheduler s = Make({Every("poll", 60)});
-  }
+  { Scheduler s = Make({Every("poll", 60)}); }
   Advance(3600);
   Scheduler s = Make({Every("poll", 300)});  // changed while down: no catch-up of the old one
   EXPECT_TRUE(DueTimes(s).empty());
@@ -306,8 +302,8 @@ TEST_F(SchedulerTest, AfterTicksOncePerSetOfUpstreamVersions) {
 }
 
 TEST_F(SchedulerTest, FileSensorTicksOnceForEachSettledFile) {
-  std::filesystem::path root = std::filesystem::temp_directory_path() /
-                               ("sluice-sensor-" + std::to_string(::getpid()));
+  std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("sluice-sensor-" + std::to_string(::getpid()));
   std::filesystem::create_directories(root / "inbox");
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(root / "inbox" / name) << text;
