@@ -53,6 +53,8 @@ const CommandDef kCommands[] = {
                        "Partitions of partitioned sources to run: A or A..B (inclusive)");
        app->add_option("--threads", a->threads, "Assets built in parallel")
            ->check(CLI::Range(1, 64));
+       app->add_option("--var", a->vars,
+                       "NAME=VALUE: a var('NAME') for this run only (repeatable)");
      },
      CmdRun},
     {"test", "Run the checks of the selected assets on their published versions", SelectArgs,

@@ -159,6 +159,15 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
   if (cmd == "run") {
     request["full_refresh"] = args.full_refresh;
     request["threads"] = args.threads;
+    nlohmann::json vars = nlohmann::json::object();
+    for (const std::string& v : args.vars) {
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return ReportError(global, "--var expects NAME=VALUE, got '" + v + "'", kExitUsage);
+      }
+      vars[v.substr(0, eq)] = v.substr(eq + 1);
+    }
+    if (!vars.empty()) request["vars"] = vars;
   }
   nlohmann::json response = CallEngine(global, request, ProgressPrinter(global));
   int code = response.value("exit_code", 1);

@@ -80,9 +80,9 @@ EventSink ProgressPrinter(const GlobalOptions& global) {
   if (!::isatty(STDERR_FILENO)) {
     // No live line; a run that waits still says what it waits behind.
     return [](const nlohmann::json& e) {
-      if (e.value("type", "") == "queued") {
-        std::fprintf(stderr, "%s\n", e.value("message", "").c_str());
-      }
+      std::string type = e.value("type", "");
+      if (type == "queued") std::fprintf(stderr, "%s\n", e.value("message", "").c_str());
+      if (type == "warning") std::fprintf(stderr, "warning: %s\n", e.value("message", "").c_str());
     };
   }
   struct State {
@@ -103,6 +103,8 @@ EventSink ProgressPrinter(const GlobalOptions& global) {
       ++state->done;
       std::fprintf(stderr, "\r\033[K[%d/%d] %s %s", state->done, state->total,
                    e.value("asset", "").c_str(), e.value("status", "").c_str());
+    } else if (type == "warning") {
+      std::fprintf(stderr, "\r\033[Kwarning: %s\n", e.value("message", "").c_str());
     } else if (type == "queued") {
       std::fprintf(stderr, "\r\033[K%s", e.value("message", "").c_str());
     } else if (type == "run_end") {

@@ -27,6 +27,7 @@ struct CommandArgs {
   bool full_refresh = false;
   std::string partition;
   int threads = 4;
+  std::vector<std::string> vars;  // run --var NAME=VALUE
   std::string sql;
   std::string format = "table";
   int64_t max_rows = 10000;       // query: rows read at most (0: no cap)

@@ -14,6 +14,7 @@
 #include "core/strings.h"
 #include "engine/reader.h"
 #include "engine/workspace.h"
+#include "graph/selector.h"
 #include "ingest/http_client.h"
 #include "notify/notifier.h"
 #include "orchestrate/runner.h"
@@ -295,7 +296,27 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   if (!vars.is_object()) return ErrorResponse("vars: expected an object of name: value", 2);
   Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
-  if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
+  std::vector<std::string> select;
+  if (request.contains("select")) select = request["select"].get<std::vector<std::string>>();
+  if (!ws.ok()) {
+    // A broken file stops only what depends on it: a selection with no
+    // broken file upstream still runs (the whole project does not).
+    Result<std::vector<std::string>> selected = SelectAssets(ws.graph, select);
+    if (select.empty() || !selected.ok()) return ErrorResponse(ws.ErrorText(), 2);
+    std::vector<ConfigError> blocking = ErrorsBlocking(ws, *selected);
+    if (!blocking.empty()) {
+      std::string text;
+      for (const ConfigError& e : blocking) text += e.ToString() + "\n";
+      return ErrorResponse(text, 2);
+    }
+    if (events) {
+      std::set<std::string> files;
+      for (const ConfigError& e : ws.errors) files.insert(e.loc.file);
+      events({{"type", "warning"},
+              {"message", "running despite errors in " + Join({files.begin(), files.end()}, ", ") +
+                              ": none is upstream of the selection (see sluice validate)"}});
+    }
+  }
   int64_t t1 = MonotonicMillis();
   Result<Opened*> opened = Open(ws.project);
   if (!opened.ok()) return ErrorResponse(opened.status().message(), 1);

@@ -48,8 +48,34 @@ void Service::Stop() {
 
 Status Service::Run() {
   Workspace ws = LoadWorkspace(root_, env_);
-  if (!ws.ok()) return Status::Invalid(ws.ErrorText());
   std::vector<ScheduledAsset> schedules = SchedulesOf(ws);
+  if (!ws.ok()) {
+    // A broken file disables its assets and what reads them; the rest runs.
+    Breakage broken = BrokenAssets(ws);
+    if (!broken.global.empty()) return Status::Invalid(ws.ErrorText());
+    for (const ConfigError& e : ws.errors) LOG_ERROR("serve", "{}", e.ToString());
+    auto disabled = [&](const std::string& asset) -> std::string {
+      std::vector<std::string> names = {asset};
+      for (const AssetNode& n : ws.graph.nodes) {
+        if (n.source == asset) names.push_back(n.name);
+      }
+      for (const std::string& n : names) {
+        if (broken.assets.count(n)) return "its file has errors";
+        if (broken.downstream.count(n)) return "it reads an asset whose file has errors";
+      }
+      return "";
+    };
+    std::vector<ScheduledAsset> kept;
+    for (ScheduledAsset& a : schedules) {
+      std::string why = disabled(a.asset);
+      if (why.empty()) {
+        kept.push_back(std::move(a));
+      } else {
+        LOG_ERROR("serve", "{}: schedule disabled: {} (sluice validate)", a.asset, why);
+      }
+    }
+    schedules = std::move(kept);
+  }
   std::set<std::string> sources;  // a source's tick runs all its tables
   for (const SourceSpec& s : ws.project.sources) sources.insert(s.name);
   ASSIGN_OR_RETURN(MetadataStore * metadata, engine_->Metadata());

@@ -121,3 +121,68 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env,
 }
 
 }  // namespace sluice
+
+namespace sluice {
+
+Breakage BrokenAssets(const Workspace& ws) {
+  Breakage b;
+  std::map<std::string, std::vector<std::string>> assets_of_file;
+  for (const AssetNode& n : ws.graph.nodes) assets_of_file[n.loc.file].push_back(n.name);
+  for (const ConfigError& e : ws.errors) {
+    auto it = assets_of_file.find(e.loc.file);
+    if (it != assets_of_file.end()) {
+      for (const std::string& name : it->second) {
+        b.assets.insert(name);
+        b.by_asset[name].push_back(e);
+      }
+    } else if (StartsWith(e.loc.file, "sources/") || StartsWith(e.loc.file, "models/") ||
+               StartsWith(e.loc.file, "seeds/")) {
+      // An asset file too broken to become an asset: nothing can read it (a
+      // model naming it has an error of its own).
+      b.by_asset[e.loc.file].push_back(e);
+    } else {
+      b.global.push_back(e);
+    }
+  }
+  std::vector<std::string> queue(b.assets.begin(), b.assets.end());
+  while (!queue.empty()) {
+    const AssetNode* n = ws.graph.Find(queue.back());
+    queue.pop_back();
+    if (!n) continue;
+    for (const std::string& d : n->downstream) {
+      if (!b.assets.count(d) && b.downstream.insert(d).second) queue.push_back(d);
+    }
+  }
+  return b;
+}
+
+std::vector<ConfigError> ErrorsBlocking(const Workspace& ws,
+                                        const std::vector<std::string>& names) {
+  Breakage b = BrokenAssets(ws);
+  std::vector<ConfigError> out = b.global;
+  std::set<std::string> seen;
+  std::vector<std::string> queue(names.begin(), names.end());
+  while (!queue.empty()) {
+    std::string name = queue.back();
+    queue.pop_back();
+    if (!seen.insert(name).second) continue;
+    auto broken = b.by_asset.find(name);
+    if (broken != b.by_asset.end()) {
+      out.insert(out.end(), broken->second.begin(), broken->second.end());
+    }
+    if (const AssetNode* n = ws.graph.Find(name)) {
+      for (const std::string& up : n->upstream) queue.push_back(up);
+    }
+  }
+  // One error may name several tables of a source: once each.
+  std::vector<ConfigError> unique;
+  for (const ConfigError& e : out) {
+    bool dup = std::any_of(unique.begin(), unique.end(), [&](const ConfigError& u) {
+      return u.loc.file == e.loc.file && u.loc.line == e.loc.line && u.message == e.message;
+    });
+    if (!dup) unique.push_back(e);
+  }
+  return unique;
+}
+
+}  // namespace sluice

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,21 @@ struct Workspace {
   // "file:line: message" lines, one per error.
   std::string ErrorText() const;
 };
+
+// What a project's errors break. An error in an asset's own file (a source's
+// YAML, a model's SQL, a seed) breaks that asset and what reads it; any other
+// (sluice.yaml, fields.yaml) breaks the whole project.
+struct Breakage {
+  std::set<std::string> assets;      // broken by an error in their own file
+  std::set<std::string> downstream;  // reading a broken asset, directly or not
+  std::vector<ConfigError> global;   // errors outside every asset's file
+  std::map<std::string, std::vector<ConfigError>> by_asset;
+};
+Breakage BrokenAssets(const Workspace& ws);
+
+// The errors that stop building `names`: the global ones, and those of each
+// broken asset among them or upstream of them. Empty: they can run.
+std::vector<ConfigError> ErrorsBlocking(const Workspace& ws, const std::vector<std::string>& names);
 
 // Loads the project at root for env (an unknown env is an error with a
 // did-you-mean) and builds the graph, caching SQL parses under the env's

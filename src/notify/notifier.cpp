@@ -48,8 +48,8 @@ std::vector<Notification> NotificationsOf(const nlohmann::json& report, const st
     if (status == "failed" || status == "upstream_failed") {
       std::string error = Clip(t.value("error", ""));
       failed.push_back({{"asset", asset}, {"status", status}, {"error", error}});
-      failed_text.push_back(asset + (status == "upstream_failed" ? " (upstream failed)"
-                                                                  : ": " + error));
+      failed_text.push_back(asset +
+                            (status == "upstream_failed" ? " (upstream failed)" : ": " + error));
     }
     for (const auto& c : t.value("checks", nlohmann::json::array())) {
       if (c.value("status", "") == "pass") continue;
@@ -82,13 +82,14 @@ std::vector<Notification> NotificationsOf(const nlohmann::json& report, const st
                    {{"tasks", failed}}});
   }
   if (!checks.empty()) {
-    out.push_back({NotifyEvent::kCheckFailed,
-                   head + std::to_string(checks.size()) + " check(s) failed: " +
-                       Join(check_text, "; "),
-                   {{"checks", checks}}});
+    out.push_back(
+        {NotifyEvent::kCheckFailed,
+         head + std::to_string(checks.size()) + " check(s) failed: " + Join(check_text, "; "),
+         {{"checks", checks}}});
   }
   if (!late.empty()) {
-    out.push_back({NotifyEvent::kFreshnessLate, head + "late data: " + Join(late_text, "; "),
+    out.push_back({NotifyEvent::kFreshnessLate,
+                   head + "late data: " + Join(late_text, "; "),
                    {{"checks", late}}});
   }
   if (!recovered.empty()) {
@@ -158,10 +159,9 @@ std::vector<Status> Deliver(const std::vector<Notification>& notifications,
       ::unlink(req.body_path.c_str());
       if (!last.ok()) {
         // The URL may hold the secret: the entry is named by where it is written.
-        failures.push_back(Status::IOError(where + ": " + NotifyEventName(n.event) +
-                                           " not delivered after " +
-                                           std::to_string(options.attempts) +
-                                           " attempt(s): " + Redact(last.message())));
+        failures.push_back(Status::IOError(
+            where + ": " + NotifyEventName(n.event) + " not delivered after " +
+            std::to_string(options.attempts) + " attempt(s): " + Redact(last.message())));
       } else {
         LOG_INFO("notify", "{}: {} delivered", where, NotifyEventName(n.event));
       }

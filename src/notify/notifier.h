@@ -32,8 +32,7 @@ std::vector<Notification> NotificationsOf(const nlohmann::json& run_report,
                                           const std::map<std::string, std::string>& previous);
 
 // The JSON body a webhook receives.
-nlohmann::json WebhookPayload(const Notification& n, const std::string& project,
-                              int64_t run_id);
+nlohmann::json WebhookPayload(const Notification& n, const std::string& project, int64_t run_id);
 
 struct DeliveryOptions {
   int attempts = 3;           // a 5xx, a 429 or a transport error is tried again

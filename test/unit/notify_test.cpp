@@ -133,9 +133,8 @@ TEST_F(DeliverTest, ASlackCompatiblePayloadToEachSubscribedHookRetriedOn5xx) {
   Receiver hook(2, 503);
   std::vector<Notification> n =
       NotificationsOf(Report(), "transit", {{"calendar", "check_failed"}});
-  std::vector<NotifySpec> hooks = {
-      Hook(hook.Url("${secret:SLUICE_TEST_HOOK_TOKEN}"),
-           {NotifyEvent::kRunFailed, NotifyEvent::kRecovered})};
+  std::vector<NotifySpec> hooks = {Hook(hook.Url("${secret:SLUICE_TEST_HOOK_TOKEN}"),
+                                        {NotifyEvent::kRunFailed, NotifyEvent::kRecovered})};
   std::vector<Status> failures = Deliver(n, hooks, secrets_, "transit", 7, *client_, options_);
   EXPECT_TRUE(failures.empty()) << failures[0].message();
   std::vector<std::string> bodies = hook.bodies();
@@ -166,8 +165,8 @@ TEST_F(DeliverTest, A4xxIsNotRetriedAndTheErrorNamesTheEntryNotTheUrl) {
 TEST_F(DeliverTest, AnUnreachableHookFailsAfterItsAttemptsWithoutTheSecret) {
   std::vector<Notification> n = NotificationsOf(Report(), "transit", {});
   // Nothing listens on port 9 (discard) on loopback here.
-  std::vector<NotifySpec> hooks = {Hook(
-      "http://127.0.0.1:9/hook/${secret:SLUICE_TEST_HOOK_TOKEN}", {NotifyEvent::kRunFailed})};
+  std::vector<NotifySpec> hooks = {
+      Hook("http://127.0.0.1:9/hook/${secret:SLUICE_TEST_HOOK_TOKEN}", {NotifyEvent::kRunFailed})};
   std::vector<Status> failures = Deliver(n, hooks, secrets_, "transit", 7, *client_, options_);
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_NE(failures[0].message().find("run_failed not delivered after 3 attempt(s)"),
