@@ -127,10 +127,8 @@ Status Service::Run() {
     std::vector<std::pair<std::string, std::string>> published;
     if (result.is_object() && result.contains("tasks")) {
       for (const auto& t : result["tasks"]) {
-        if (t.value("status", "") != "success") continue;
-        if (!ok && tick.note.empty()) {
-          tick.note = t.value("asset", "") + ": " + t.value("error", "");
-        }
+        // A new version published (an audit of checks alone publishes none).
+        if (t.value("status", "") != "success" || t.value("action", "") != "build") continue;
         published.emplace_back(t.value("asset", ""), t.value("version", ""));
       }
       for (const auto& t : result["tasks"]) {
