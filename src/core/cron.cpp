@@ -286,10 +286,17 @@ Micros CronExpr::Next(Micros after, const TimeZone& zone) const {
     return out;
   };
 
+  // Wall-clock order and real order differ only near an offset change.
+  auto near_shift = [&](date::sys_seconds u) {
+    if (!tz) return false;
+    date::sys_info info = tz->get_info(u);
+    return u - kMaxShift < info.begin || u + kMaxShift >= info.end;
+  };
   date::sys_seconds after_s = floor<seconds>(ToSys(after));
-  // Wall-clock order and real order differ around a shift: look from a little
-  // before, and keep looking until no later wall time can come sooner.
-  LocalMinutes c = floor<minutes>(to_local(after_s)) - kMaxShift;
+  // Near a shift, look from a little before, and keep looking until no later
+  // wall time can come sooner.
+  LocalMinutes c = floor<minutes>(to_local(after_s));
+  if (near_shift(after_s)) c -= kMaxShift;
   std::optional<date::sys_seconds> best;
   while (true) {
     std::optional<LocalMinutes> match = next_match(c);
@@ -297,7 +304,9 @@ Micros CronExpr::Next(Micros after, const TimeZone& zone) const {
     for (date::sys_seconds u : instants(*match)) {
       if (FromSys(u) > after && (!best || u < *best)) best = u;
     }
-    if (best && *match > floor<minutes>(to_local(*best)) + kMaxShift) break;
+    if (best && (!near_shift(*best) || *match > floor<minutes>(to_local(*best)) + kMaxShift)) {
+      break;
+    }
     c = *match + minutes(1);
   }
   // Parse refuses expressions that never match; a century is "never" otherwise.

@@ -14,6 +14,7 @@ namespace sluice {
 namespace {
 
 constexpr int kMaxEnumerated = 1000000;  // missed ticks counted one by one at most
+constexpr Micros kRecentWindow = Micros{35} * 86400 * 1000000;
 
 std::string MisfireName(Misfire m) {
   switch (m) {
@@ -135,6 +136,7 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
     size_t keep = spec.misfire == Misfire::kAll ? static_cast<size_t>(spec.max_catch_up) : 1;
     std::deque<Micros> newest;
     int64_t count = 0;
+    bool truncated = false;  // ticks before the recent window were not counted
     if (!t.cron) {
       Micros period = spec.every_seconds * Micros{1000000};
       Micros last = first + (now - first) / period * period;
@@ -143,10 +145,28 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
         newest.push_front(at);
       }
     } else {
-      for (Micros at = first; at <= now && count < kMaxEnumerated; at = NextTick(t, at)) {
-        ++count;
-        newest.push_back(at);
-        if (newest.size() > keep + 1) newest.pop_front();
+      auto enumerate = [&](Micros start) {
+        newest.clear();
+        count = 0;
+        for (Micros at = start; at <= now && count < kMaxEnumerated; at = NextTick(t, at)) {
+          ++count;
+          newest.push_back(at);
+          if (newest.size() > keep + 1) newest.pop_front();
+        }
+      };
+      // After long downtime a frequent cron would be walked tick by tick
+      // from its last run: look at the last weeks only when they hold all
+      // the ticks that may run (the older ones are then only counted as
+      // missed, approximately); a sparse cron is walked whole, cheaply.
+      if (now - from > kRecentWindow) {
+        enumerate(NextTick(t, now - kRecentWindow));
+        if (newest.size() > keep) {
+          truncated = true;
+        } else {
+          enumerate(first);
+        }
+      } else {
+        enumerate(first);
       }
     }
     Micros latest = newest.back();
@@ -171,7 +191,7 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
           MakeTick(a.asset, "missed:" + std::to_string(first) + "-" + std::to_string(last_missed),
                    first, trigger);
       skipped.status = TickStatus::kSkipped;
-      skipped.note = std::to_string(missed) + (count >= kMaxEnumerated ? "+" : "") +
+      skipped.note = std::to_string(missed) + (count >= kMaxEnumerated || truncated ? "+" : "") +
                      " tick(s) from " + FormatTimestamp(first) + " to " +
                      FormatTimestamp(last_missed) +
                      " missed while nothing ran; misfire: " + MisfireName(spec.misfire) +

@@ -287,6 +287,19 @@ TEST_F(SchedulerTest, CronInAZoneAcrossTheAutumnChange) {
                                            "nightly@2026-11-02T06:30:00.000Z"}));
 }
 
+TEST_F(SchedulerTest, AFrequentCronAfterMonthsDownRunsItsNewestTickAtOnce) {
+  ScheduledAsset a;
+  a.asset = "minutely";
+  a.spec.kind = ScheduleKind::kCron;
+  a.spec.cron = "* * * * *";
+  { Scheduler s = Make({a}); }
+  Advance(int64_t{100} * 86400);  // 100 days: 144,000 ticks missed
+  Scheduler s = Make({a});
+  EXPECT_EQ(DueTimes(s), (std::vector<std::string>{"minutely@2027-03-10T10:00:00.000Z"}));
+  ASSERT_EQ(Skipped("minutely").size(), 1u);
+  EXPECT_EQ(Skipped("minutely")[0].note.substr(0, 6), "50399+");  // the last 35 days, counted
+}
+
 TEST_F(SchedulerTest, AfterTicksOncePerSetOfUpstreamVersions) {
   ScheduledAsset m;
   m.asset = "daily_summary";
