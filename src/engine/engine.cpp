@@ -349,14 +349,22 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   }
   LOG_INFO("engine", "{}: workspace {} ms, open {} ms, {} {} ms", cmd, t1 - t0, t2 - t1, cmd,
            MonotonicMillis() - t2);
-  if (report.ok() && options.mode == RunMode::kRun) {
-    Notify(ws.project, (*opened)->metadata.get(), report->ToJson());
-  }
   if (!report.ok()) {
     int code = report.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    if (options.mode == RunMode::kRun) {
+      // A run that failed as a whole (before its tasks) is a failed run too.
+      Notify(ws.project, (*opened)->metadata.get(),
+             {{"run_id", 0},
+              {"tasks",
+               {{{"asset", options.select.empty() ? "the run" : Join(options.select, " ")},
+                 {"status", "failed"},
+                 {"error", Redact(report.status().message())}}}}});
+    }
     return ErrorResponse(report.status().message(), code);
   }
-  return Ok(report->ToJson(), report->exit_code);
+  nlohmann::json result = report->ToJson();
+  if (options.mode == RunMode::kRun) Notify(ws.project, (*opened)->metadata.get(), result);
+  return Ok(std::move(result), report->exit_code);
 }
 
 Result<MetadataStore*> Engine::Metadata() {
