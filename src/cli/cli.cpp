@@ -74,6 +74,18 @@ const CommandDef kCommands[] = {
      CmdQuery},
     {"serve", "Run the schedules (and own the environment) until Ctrl-C or SIGTERM",
      [](CLI::App*, CommandArgs*) {}, CmdServe},
+    {"schedules", "List the schedules: paused or not, the last tick and the next",
+     [](CLI::App*, CommandArgs*) {}, CmdSchedules},
+    {"pause", "Pause an asset's schedule (serve gives it no ticks until resumed)",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("asset", a->asset, "The scheduled asset")->required();
+     },
+     CmdPause},
+    {"resume", "Resume a paused schedule (missed ticks follow its misfire policy)",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("asset", a->asset, "The scheduled asset")->required();
+     },
+     CmdResume},
     {"runs", "List recent runs, or one run's tasks",
      [](CLI::App* app, CommandArgs* a) {
        app->add_option("id", a->run_id, "Show this run's tasks");

@@ -17,5 +17,8 @@ int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
 int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args);
 int CmdServe(const GlobalOptions& global, const CommandArgs& args);
+int CmdSchedules(const GlobalOptions& global, const CommandArgs& args);
+int CmdPause(const GlobalOptions& global, const CommandArgs& args);
+int CmdResume(const GlobalOptions& global, const CommandArgs& args);
 
 }  // namespace sluice

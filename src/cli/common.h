@@ -35,7 +35,8 @@ struct CommandArgs {
   std::string dir;
   std::string example;
   std::string asset;
-  std::string target;  // check: a file or URL
+  bool resume = false;  // pause/resume share one handler
+  std::string target;   // check: a file or URL
   int limit = 20;
   int64_t run_id = 0;
 };

@@ -18,6 +18,7 @@
 #include "ingest/http_client.h"
 #include "notify/notifier.h"
 #include "orchestrate/runner.h"
+#include "orchestrate/scheduler.h"
 #include "transform/publication.h"
 #include "transform/rollback.h"
 #include "warehouse/duckdb.h"
@@ -195,6 +196,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
     if (cmd == "rollback") return HandleRollback(request);
+    if (cmd == "schedules" || cmd == "pause" || cmd == "resume") return HandleSchedules(request);
     return ErrorResponse("unknown engine request '" + cmd + "'");
   } catch (const std::exception& e) {
     return ErrorResponse(std::string("internal error: ") + e.what(), 1);
@@ -365,6 +367,56 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   nlohmann::json result = report->ToJson();
   if (options.mode == RunMode::kRun) Notify(ws.project, (*opened)->metadata.get(), result);
   return Ok(std::move(result), report->exit_code);
+}
+
+nlohmann::json Engine::HandleSchedules(const nlohmann::json& request) {
+  std::string cmd = request.value("cmd", "schedules");
+  Workspace ws = LoadWorkspace(project_root_, env_name_);
+  std::map<std::string, const ScheduleSpec*> specs;
+  for (const SourceSpec& s : ws.project.sources) {
+    if (s.schedule.kind != ScheduleKind::kNone) specs[s.name] = &s.schedule;
+  }
+  for (const ModelSpec& m : ws.project.models) {
+    if (m.schedule.kind != ScheduleKind::kNone) specs[m.name] = &m.schedule;
+  }
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), ExitCodeOf(opened.status()));
+  MetadataStore& md = *(*opened)->metadata;
+  if (cmd == "pause" || cmd == "resume") {
+    std::string asset = ToLower(request.value("asset", ""));
+    if (!specs.count(asset)) {
+      std::vector<std::string> names;
+      for (const auto& [name, spec] : specs) names.push_back(name);
+      return ErrorResponse("'" + asset + "' has no schedule" + DidYouMeanHint(asset, names) +
+                               (names.empty() ? "" : "; scheduled: " + Join(names, ", ")),
+                           2);
+    }
+    Status st = md.SetPaused(asset, cmd == "pause");
+    if (!st.ok()) return ErrorResponse(st.message(), 1);
+    return Ok({{"asset", asset}, {"paused", cmd == "pause"}});
+  }
+  Result<std::map<std::string, Micros>> paused = md.ListPaused();
+  if (!paused.ok()) return ErrorResponse(paused.status().message(), 1);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [asset, spec] : specs) {
+    nlohmann::json row = {{"asset", asset},
+                          {"schedule", spec->ToString()},
+                          {"where", spec->loc.ToString()},
+                          {"paused", paused->count(asset) > 0}};
+    Result<std::vector<TickRecord>> last = md.ListTicks(asset, {}, 1);
+    if (last.ok() && !last->empty()) {
+      const TickRecord& t = last->front();
+      row["last_tick"] = {{"at", FormatTimestamp(t.at)},
+                          {"status", TickStatusName(t.status)},
+                          {"run_id", t.run_id},
+                          {"note", t.note}};
+    }
+    Result<std::optional<Micros>> next =
+        Scheduler::NextTickOf(*spec, ws.project.timezone, clock_.Now());
+    if (next.ok() && *next) row["next_tick"] = FormatTimestamp(**next);
+    out.push_back(std::move(row));
+  }
+  return Ok(out);
 }
 
 Result<MetadataStore*> Engine::Metadata() {

@@ -49,6 +49,9 @@ class Engine {
   nlohmann::json HandleRuns(const nlohmann::json& request);
   nlohmann::json HandleRunDetail(const nlohmann::json& request);
   nlohmann::json HandleRollback(const nlohmann::json& request);
+  // "schedules": each schedule, paused or not, its last tick and next one;
+  // "pause"/"resume" {asset}.
+  nlohmann::json HandleSchedules(const nlohmann::json& request);
   // Sends the run's notifications in the background (Close waits for them).
   void Notify(const Project& project, MetadataStore* metadata, const nlohmann::json& report);
   void WaitForNotifications();

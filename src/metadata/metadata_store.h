@@ -181,6 +181,9 @@ class MetadataStore {
                                                     const std::vector<TickStatus>& statuses,
                                                     int limit) = 0;
   virtual Result<std::vector<ScheduleStateRecord>> ListScheduleStates() = 0;
+  // Paused schedules: asset -> when it was paused.
+  virtual Status SetPaused(const std::string& asset, bool paused) = 0;
+  virtual Result<std::map<std::string, Micros>> ListPaused() = 0;
 
   // Schema version after migrations (for tests and `sluice --version -v`).
   virtual Result<int> SchemaVersion() = 0;

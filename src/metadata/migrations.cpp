@@ -131,7 +131,15 @@ CREATE TABLE schedule_state (
   last_tick   INTEGER NOT NULL DEFAULT 0
 );
 )sql"},
-    // Next: {3, "ALTER TABLE ...;"},
+    // Paused schedules (`sluice pause ASSET`), apart from schedule_state,
+    // which a changed schedule resets.
+    {3, R"sql(
+CREATE TABLE schedule_pauses (
+  asset      TEXT    NOT NULL PRIMARY KEY,
+  paused_at  INTEGER NOT NULL
+);
+)sql"},
+    // Next: {4, "ALTER TABLE ...;"},
 };
 
 constexpr const char* kCreateMigrationsTable = R"sql(

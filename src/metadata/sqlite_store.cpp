@@ -569,6 +569,34 @@ Result<std::vector<ScheduleStateRecord>> SqliteMetadataStore::ListScheduleStates
   return out;
 }
 
+Status SqliteMetadataStore::SetPaused(const std::string& asset, bool paused) {
+  std::lock_guard lock(mu_);
+  if (!paused) {
+    ASSIGN_OR_RETURN(SqliteStatement del,
+                     db_.Prepare("DELETE FROM schedule_pauses WHERE asset = ?"));
+    RETURN_IF_ERROR(del.BindAll(asset));
+    return del.Run();
+  }
+  ASSIGN_OR_RETURN(SqliteStatement put,
+                   db_.Prepare("INSERT INTO schedule_pauses (asset, paused_at) VALUES (?, ?) "
+                               "ON CONFLICT (asset) DO NOTHING"));
+  RETURN_IF_ERROR(put.BindAll(asset, clock_->Now()));
+  return put.Run();
+}
+
+Result<std::map<std::string, Micros>> SqliteMetadataStore::ListPaused() {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare("SELECT asset, paused_at FROM schedule_pauses"));
+  std::map<std::string, Micros> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    out[stmt.ColumnText(0)] = stmt.ColumnInt64(1);
+  }
+  return out;
+}
+
 Result<int> SqliteMetadataStore::SchemaVersion() {
   std::lock_guard lock(mu_);
   return ReadSchemaVersion(db_);

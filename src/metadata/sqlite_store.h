@@ -68,6 +68,8 @@ class SqliteMetadataStore final : public MetadataStore {
                                             const std::vector<TickStatus>& statuses,
                                             int limit) override;
   Result<std::vector<ScheduleStateRecord>> ListScheduleStates() override;
+  Status SetPaused(const std::string& asset, bool paused) override;
+  Result<std::map<std::string, Micros>> ListPaused() override;
 
   Result<int> SchemaVersion() override;
 

@@ -123,11 +123,15 @@ Result<std::vector<TickRecord>> Scheduler::Recover() {
 
 Result<std::vector<TickRecord>> Scheduler::Due() {
   Micros now = clock_->Now();
+  ASSIGN_OR_RETURN(auto paused, metadata_->ListPaused());
+  paused_.clear();
+  for (const auto& [asset, since] : paused) paused_.insert(asset);
   std::vector<TickRecord> run, record;
   std::vector<ScheduleStateRecord> states;
   for (Timed& t : timed_) {
     const ScheduledAsset& a = schedules_[t.index];
     const ScheduleSpec& spec = a.spec;
+    if (paused_.count(a.asset)) continue;
     Micros from = std::max(t.state.since, t.state.last_tick);
     Micros first = NextTick(t, from);
     if (first > now) continue;
@@ -215,7 +219,7 @@ Result<std::vector<TickRecord>> Scheduler::Published(
   if (published.empty()) return out;
   Micros now = clock_->Now();
   for (const ScheduledAsset& a : schedules_) {
-    if (a.spec.kind != ScheduleKind::kAfter) continue;
+    if (a.spec.kind != ScheduleKind::kAfter || paused_.count(a.asset)) continue;
     std::vector<std::string> hits;
     for (const auto& [asset, version] : published) {
       if (std::find(a.spec.after.begin(), a.spec.after.end(), asset) != a.spec.after.end()) {
@@ -237,7 +241,7 @@ Result<std::vector<TickRecord>> Scheduler::ScanFiles(const std::string& root) {
   std::vector<TickRecord> out;
   Micros now = clock_->Now();
   for (const ScheduledAsset& a : schedules_) {
-    if (a.spec.kind != ScheduleKind::kOnFile) continue;
+    if (a.spec.kind != ScheduleKind::kOnFile || paused_.count(a.asset)) continue;
     std::string pattern = JoinPath(root, a.spec.on_file);
     glob_t g{};
     int rc = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g);
@@ -275,10 +279,25 @@ Result<std::vector<TickRecord>> Scheduler::ScanFiles(const std::string& root) {
 std::optional<Micros> Scheduler::NextDue() const {
   std::optional<Micros> next;
   for (const Timed& t : timed_) {
+    if (paused_.count(schedules_[t.index].asset)) continue;
     Micros at = NextTick(t, std::max(t.state.since, t.state.last_tick));
     if (!next || at < *next) next = at;
   }
   return next;
+}
+
+Result<std::optional<Micros>> Scheduler::NextTickOf(const ScheduleSpec& spec,
+                                                    const std::string& default_timezone,
+                                                    Micros after) {
+  if (spec.kind == ScheduleKind::kEvery) {
+    Micros period = spec.every_seconds * Micros{1000000};
+    return std::optional<Micros>((after / period + 1) * period);
+  }
+  if (spec.kind != ScheduleKind::kCron) return std::optional<Micros>();
+  ASSIGN_OR_RETURN(CronExpr cron, CronExpr::Parse(spec.cron));
+  ASSIGN_OR_RETURN(TimeZone zone,
+                   TimeZone::Find(spec.timezone.empty() ? default_timezone : spec.timezone));
+  return std::optional<Micros>(cron.Next(after, zone));
 }
 
 bool Scheduler::HasFileSensors() const {

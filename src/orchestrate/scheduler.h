@@ -24,6 +24,10 @@
 // max_catch_up (newest kept); those not run are recorded as one skipped tick
 // whose note says how many and from when to when.
 //
+// A paused schedule (`sluice pause`, metadata schedule_pauses) gives no ticks;
+// when resumed, the ticks it missed follow its misfire policy, as after
+// downtime. Files that arrive while it is paused are ticked on resume.
+//
 // Not thread-safe: one thread (the service's loop) drives it.
 #pragma once
 
@@ -75,6 +79,11 @@ class Scheduler {
 
   // When Due() next returns something; nullopt without time-based schedules.
   std::optional<Micros> NextDue() const;
+  // The first tick of a time-based schedule after `after` (for listings);
+  // nullopt for after/on_file schedules.
+  static Result<std::optional<Micros>> NextTickOf(const ScheduleSpec& spec,
+                                                  const std::string& default_timezone,
+                                                  Micros after);
   bool HasFileSensors() const;
 
   const std::vector<ScheduledAsset>& schedules() const { return schedules_; }
@@ -100,6 +109,7 @@ class Scheduler {
   // files already ticked.
   std::map<std::string, std::string> settling_;
   std::set<std::string> seen_files_;
+  std::set<std::string> paused_;  // as of the last Due()
 };
 
 }  // namespace sluice

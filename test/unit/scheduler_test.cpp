@@ -300,6 +300,21 @@ TEST_F(SchedulerTest, AFrequentCronAfterMonthsDownRunsItsNewestTickAtOnce) {
   EXPECT_EQ(Skipped("minutely")[0].note.substr(0, 6), "50399+");  // the last 35 days, counted
 }
 
+TEST_F(SchedulerTest, APausedScheduleTicksNothingAndOnResumeFollowsItsMisfirePolicy) {
+  Scheduler s = Make({Every("poll", 60), Every("other", 60)});
+  ASSERT_TRUE(metadata_->SetPaused("poll", true).ok());
+  Advance(60);
+  EXPECT_EQ(DueTimes(s), (std::vector<std::string>{"other@2026-11-30T10:01:00.000Z"}));
+  ASSERT_TRUE(s.NextDue().has_value());
+  EXPECT_EQ(Iso(*s.NextDue()), "2026-11-30T10:02:00.000Z");  // the paused one does not count
+  Advance(300);
+  EXPECT_EQ(DueTimes(s).size(), 1u);  // other only
+  ASSERT_TRUE(metadata_->SetPaused("poll", false).ok());
+  EXPECT_EQ(DueTimes(s), (std::vector<std::string>{"poll@2026-11-30T10:06:00.000Z"}));
+  ASSERT_EQ(Skipped("poll").size(), 1u);  // 10:01 .. 10:05 missed while paused
+  EXPECT_EQ(Skipped("poll")[0].note.substr(0, 10), "5 tick(s) ");
+}
+
 TEST_F(SchedulerTest, AfterTicksOncePerSetOfUpstreamVersions) {
   ScheduledAsset m;
   m.asset = "daily_summary";
