@@ -22,8 +22,8 @@ int CmdSchedules(const GlobalOptions& global, const CommandArgs& /*args*/) {
     if (s.contains("last_tick")) {
       last = s["last_tick"].value("at", "") + " " + s["last_tick"].value("status", "");
     }
-    rows.push_back({s["asset"], s["schedule"], s.value("paused", false) ? "paused" : "active",
-                    last, s.value("next_tick", "-")});
+    rows.push_back({s["asset"], s["schedule"], s.value("paused", false) ? "paused" : "active", last,
+                    s.value("next_tick", "-")});
   }
   std::fputs(RenderTable({"asset", "schedule", "state", "last tick", "next tick"}, rows).c_str(),
              stdout);
@@ -31,9 +31,8 @@ int CmdSchedules(const GlobalOptions& global, const CommandArgs& /*args*/) {
 }
 
 int CmdPause(const GlobalOptions& global, const CommandArgs& args) {
-  nlohmann::json response =
-      CallEngine(global, {{"cmd", args.resume ? "resume" : "pause"}, {"asset", args.asset}},
-                 nullptr);
+  nlohmann::json response = CallEngine(
+      global, {{"cmd", args.resume ? "resume" : "pause"}, {"asset", args.asset}}, nullptr);
   int code = response.value("exit_code", 1);
   if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
   if (global.json) {

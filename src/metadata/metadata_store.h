@@ -170,9 +170,10 @@ class MetadataStore {
   virtual Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) = 0;
 
   // Schedule ticks. CommitTicks inserts new ticks (an existing (asset, key)
-  // is left as it is) and sets the schedules' states in one transaction.
-  virtual Status CommitTicks(const std::vector<TickRecord>& ticks,
-                             const std::vector<ScheduleStateRecord>& states) = 0;
+  // is left as it is) and sets the schedules' states in one transaction;
+  // it returns, for each tick, whether it was new.
+  virtual Result<std::vector<bool>> CommitTicks(const std::vector<TickRecord>& ticks,
+                                                const std::vector<ScheduleStateRecord>& states) = 0;
   // Sets status, run_id and note of an existing tick.
   virtual Status UpdateTick(const TickRecord& tick) = 0;
   // Ticks in any of `statuses` (all when empty), of `asset` ("" for all),

@@ -469,9 +469,10 @@ std::optional<TickStatus> ParseTickStatus(std::string_view name) {
   return std::nullopt;
 }
 
-Status SqliteMetadataStore::CommitTicks(const std::vector<TickRecord>& ticks,
-                                        const std::vector<ScheduleStateRecord>& states) {
+Result<std::vector<bool>> SqliteMetadataStore::CommitTicks(
+    const std::vector<TickRecord>& ticks, const std::vector<ScheduleStateRecord>& states) {
   std::lock_guard lock(mu_);
+  std::vector<bool> inserted;
   ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_));
   if (!ticks.empty()) {
     ASSIGN_OR_RETURN(
@@ -485,6 +486,7 @@ Status SqliteMetadataStore::CommitTicks(const std::vector<TickRecord>& ticks,
                                      TickStatusName(t.status), t.run_id, t.note,
                                      t.updated_at ? t.updated_at : clock_->Now()));
       RETURN_IF_ERROR(insert.Run());
+      inserted.push_back(db_.Changes() > 0);
     }
   }
   if (!states.empty()) {
@@ -499,7 +501,8 @@ Status SqliteMetadataStore::CommitTicks(const std::vector<TickRecord>& ticks,
       RETURN_IF_ERROR(put.Run());
     }
   }
-  return txn.Commit();
+  RETURN_IF_ERROR(txn.Commit());
+  return inserted;
 }
 
 Status SqliteMetadataStore::UpdateTick(const TickRecord& tick) {

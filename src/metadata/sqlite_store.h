@@ -61,8 +61,8 @@ class SqliteMetadataStore final : public MetadataStore {
   Status RecordCheckResult(const CheckResultRecord& result) override;
   Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) override;
 
-  Status CommitTicks(const std::vector<TickRecord>& ticks,
-                     const std::vector<ScheduleStateRecord>& states) override;
+  Result<std::vector<bool>> CommitTicks(const std::vector<TickRecord>& ticks,
+                                        const std::vector<ScheduleStateRecord>& states) override;
   Status UpdateTick(const TickRecord& tick) override;
   Result<std::vector<TickRecord>> ListTicks(const std::string& asset,
                                             const std::vector<TickStatus>& statuses,

@@ -71,7 +71,7 @@ Result<Scheduler> Scheduler::Create(std::vector<ScheduledAsset> schedules,
     }
     s.timed_.push_back(std::move(t));
   }
-  RETURN_IF_ERROR(metadata->CommitTicks({}, fresh));
+  RETURN_IF_ERROR(metadata->CommitTicks({}, fresh).status());
   // Files already ticked, so a restart does not tick them again.
   for (const ScheduledAsset& a : s.schedules_) {
     if (a.spec.kind != ScheduleKind::kOnFile) continue;
@@ -206,7 +206,7 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
     t.state.last_tick = latest;
     states.push_back(t.state);
   }
-  if (!states.empty()) RETURN_IF_ERROR(metadata_->CommitTicks(record, states));
+  if (!states.empty()) RETURN_IF_ERROR(metadata_->CommitTicks(record, states).status());
   std::sort(run.begin(), run.end(), [](const TickRecord& x, const TickRecord& y) {
     return std::tie(x.at, x.asset) < std::tie(y.at, y.asset);
   });
@@ -233,8 +233,14 @@ Result<std::vector<TickRecord>> Scheduler::Published(
       names += (names.empty() ? "" : ", ") + h.substr(0, h.find('@'));
     out.push_back(MakeTick(a.asset, "after:" + Join(hits, ","), now, "after " + names));
   }
-  RETURN_IF_ERROR(metadata_->CommitTicks(out, {}));
-  return out;
+  // A trigger already recorded (the same upstream versions again, as after
+  // a rollback and back) is not handed out twice.
+  ASSIGN_OR_RETURN(std::vector<bool> fresh, metadata_->CommitTicks(out, {}));
+  std::vector<TickRecord> new_ticks;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (fresh[i]) new_ticks.push_back(std::move(out[i]));
+  }
+  return new_ticks;
 }
 
 Result<std::vector<TickRecord>> Scheduler::ScanFiles(const std::string& root) {
@@ -272,7 +278,7 @@ Result<std::vector<TickRecord>> Scheduler::ScanFiles(const std::string& root) {
       seen_files_.insert(seen_key);
     }
   }
-  if (!out.empty()) RETURN_IF_ERROR(metadata_->CommitTicks(out, {}));
+  if (!out.empty()) RETURN_IF_ERROR(metadata_->CommitTicks(out, {}).status());
   return out;
 }
 

@@ -327,6 +327,8 @@ TEST_F(SchedulerTest, AfterTicksOncePerSetOfUpstreamVersions) {
   EXPECT_EQ((*t)[0].trigger, "after stops, trips");
   EXPECT_TRUE(s.Published({{"routes", "v2"}})->empty());
   EXPECT_EQ(s.Published({{"stops", "v2"}})->size(), 1u);
+  // The same versions again (a rollback and back): recorded once, not handed out twice.
+  EXPECT_TRUE(s.Published({{"stops", "v2"}})->empty());
 }
 
 TEST_F(SchedulerTest, FileSensorTicksOnceForEachSettledFile) {
