@@ -260,7 +260,10 @@ Result<std::vector<TickRecord>> Scheduler::ScanFiles(const std::string& root) {
     for (const std::string& path : paths) {
       struct stat st {};
       if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      std::string rel = path.substr(root.size() + (root.back() == '/' ? 0 : 1));
+      // Relative to the project when inside it (as the source's url takes
+      // it); an absolute pattern gives absolute paths.
+      std::string prefix = root.back() == '/' ? root : root + "/";
+      std::string rel = StartsWith(path, prefix) ? path.substr(prefix.size()) : path;
       int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
       std::string key =
           "file:" + rel + "@" + std::to_string(st.st_size) + ":" + std::to_string(mtime_ns);

@@ -361,6 +361,15 @@ TEST_F(SchedulerTest, FileSensorTicksOnceForEachSettledFile) {
   Result<std::vector<TickRecord>> t = s.ScanFiles(root.string());
   ASSERT_EQ(t->size(), 1u);
   EXPECT_EQ((*t)[0].file, "inbox/b.csv");
+  // An absolute pattern gives absolute paths.
+  ScheduledAsset abs = a;
+  abs.asset = "abs_uploads";
+  abs.spec.on_file = (root / "inbox" / "*.txt").string();
+  Scheduler with_abs = Make({abs});
+  (void)with_abs.ScanFiles("/elsewhere");
+  Result<std::vector<TickRecord>> at = with_abs.ScanFiles("/elsewhere");
+  ASSERT_EQ(at->size(), 1u);
+  EXPECT_EQ((*at)[0].file, (root / "inbox" / "notes.txt").string());
   std::filesystem::remove_all(root);
 }
 
