@@ -126,10 +126,19 @@ namespace sluice {
 
 Breakage BrokenAssets(const Workspace& ws) {
   Breakage b;
+  // An asset's files: the one it is defined in, and its companions of the
+  // same name in the same folder (seeds/x.yaml beside seeds/x.csv).
+  auto stem = [](const std::string& file) {
+    size_t slash = file.rfind('/');
+    size_t dot = file.rfind('.');
+    return dot != std::string::npos && (slash == std::string::npos || dot > slash)
+               ? file.substr(0, dot)
+               : file;
+  };
   std::map<std::string, std::vector<std::string>> assets_of_file;
-  for (const AssetNode& n : ws.graph.nodes) assets_of_file[n.loc.file].push_back(n.name);
+  for (const AssetNode& n : ws.graph.nodes) assets_of_file[stem(n.loc.file)].push_back(n.name);
   for (const ConfigError& e : ws.errors) {
-    auto it = assets_of_file.find(e.loc.file);
+    auto it = assets_of_file.find(stem(e.loc.file));
     if (it != assets_of_file.end()) {
       for (const std::string& name : it->second) {
         b.assets.insert(name);
