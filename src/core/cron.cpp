@@ -215,8 +215,7 @@ Result<CronExpr> CronExpr::Parse(std::string_view input) {
   return e;
 }
 
-bool CronExpr::DayMatches(int /*year*/, unsigned month, unsigned day, unsigned weekday) const {
-  (void)month;
+bool CronExpr::DayMatches(unsigned day, unsigned weekday) const {
   bool dom = days_[day];
   bool dow = weekdays_[weekday];
   // crontab(5): both restricted -> either matches; otherwise both must.
@@ -245,8 +244,7 @@ Micros CronExpr::Next(Micros after, const TimeZone& zone) const {
         continue;
       }
       unsigned weekday = date::weekday(day).c_encoding();
-      if (!DayMatches(static_cast<int>(ymd.year()), month, static_cast<unsigned>(ymd.day()),
-                      weekday)) {
+      if (!DayMatches(static_cast<unsigned>(ymd.day()), weekday)) {
         c = LocalMinutes((day + date::days(1)).time_since_epoch());
         continue;
       }

@@ -63,7 +63,7 @@ class CronExpr {
   const std::string& text() const { return text_; }
 
  private:
-  bool DayMatches(int year, unsigned month, unsigned day, unsigned weekday) const;
+  bool DayMatches(unsigned day, unsigned weekday) const;
 
   std::string text_;
   std::bitset<60> minutes_;

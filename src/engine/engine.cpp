@@ -128,6 +128,8 @@ void Engine::Notify(const Project& project, MetadataStore* metadata, const nlohm
       }
     } catch (const std::exception& e) {
       LOG_ERROR("notify", "sending notifications of run {}: {}", run_id, e.what());
+    } catch (...) {
+      LOG_ERROR("notify", "sending notifications of run {}: an unknown exception", run_id);
     }
   };
   std::lock_guard lock(notify_mu_);

@@ -86,8 +86,7 @@ Status Service::Run() {
     LOG_INFO("serve", "{}: {}", a.asset, a.spec.ToString());
   }
 
-  std::deque<TickRecord> queue;   // GUARDED_BY(mu_)
-  std::set<std::string> running;  // GUARDED_BY(mu_): assets with a run in progress
+  std::deque<TickRecord> queue;  // GUARDED_BY(mu_)
   // Adds a tick; a newer time tick replaces an older one still waiting.
   auto add = [&](TickRecord tick) {  // REQUIRES(mu_)
     if (IsTimed(tick)) {
@@ -150,7 +149,6 @@ Status Service::Run() {
     st = metadata->UpdateTick(tick);
     if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
     std::lock_guard lock(mu_);
-    running.erase(tick.asset);
     Result<std::vector<TickRecord>> after = scheduler.Published(published);
     if (!after.ok()) {
       LOG_WARN("serve", "after-triggers of run {}: {}", tick.run_id, after.status().message());
@@ -167,14 +165,23 @@ Status Service::Run() {
         if (stop_) return;  // waiting ticks stay pending: the next serve runs them
         tick = std::move(queue.front());
         queue.pop_front();
-        running.insert(tick.asset);
       }
-      try {  // a thread boundary: one run's exception is that run's failure
+      // A thread boundary: one run's exception is that tick's failure, not
+      // the end of serve.
+      std::string failure;
+      try {
         work_one(tick);
       } catch (const std::exception& e) {
-        LOG_ERROR("serve", "{}: run failed: {}", tick.asset, e.what());
-        std::lock_guard lock(mu_);
-        running.erase(tick.asset);
+        failure = e.what();
+      } catch (...) {
+        failure = "an unknown exception";
+      }
+      if (!failure.empty()) {
+        LOG_ERROR("serve", "{}: run failed: {}", tick.asset, failure);
+        tick.status = TickStatus::kFailed;
+        tick.note = "internal error (please report it): " + failure;
+        Status st = metadata->UpdateTick(tick);
+        if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
       }
       wake_.notify_all();
     }
@@ -197,6 +204,8 @@ Status Service::Run() {
       }
     } catch (const std::exception& e) {
       LOG_ERROR("serve", "scheduler: {}", e.what());
+    } catch (...) {
+      LOG_ERROR("serve", "scheduler: an unknown exception");
     }
     if (!queue.empty()) wake_.notify_all();
     auto wait = kIdle;

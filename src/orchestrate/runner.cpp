@@ -563,6 +563,8 @@ class Run {
                   return st.ok() ? st : st.WithContext(src_loc.ToString() + ": cannot fetch");
                 } catch (const std::exception& e) {
                   return Status::Internal(std::string("storing a raw object: ") + e.what());
+                } catch (...) {
+                  return Status::Internal("storing a raw object: an unknown exception");
                 }
               }).share();
         }
