@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 SLUICE := $(BUILD)/src/sluice
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo format tidy asan tsan fuzz bench clean reliability
+.PHONY: all setup build test demo format tidy asan tsan fuzz bench bench-scheduler clean reliability
 
 all: build
 
@@ -72,6 +72,11 @@ tidy: build
 
 bench: build
 	@bench/ingest/run.sh $(SLUICE)
+
+# The executor's overhead per model beside make -j2 and Celery (bench/scheduler).
+bench-scheduler: build
+	@scripts/bootstrap.sh bench >/dev/null
+	@bench/scheduler/run.sh $(SLUICE)
 
 clean:
 	@rm -rf build

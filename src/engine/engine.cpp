@@ -33,6 +33,7 @@ struct Engine::Opened {
   std::unique_ptr<RawArchive> archive;
   std::vector<std::string> external;  // the project's external: tables, readable by readers
   RepairReport startup_repairs;       // what opening repaired; the next run reports it
+  CurrentPublications current;        // what is published, kept by the runs
 };
 
 namespace {
@@ -48,12 +49,13 @@ nlohmann::json Ok(nlohmann::json result, int exit_code = 0) {
 // Brings metadata in line with the warehouse, which is the commit point: a
 // crash between a publication and its metadata write leaves the publication.
 Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock& clock,
-                 RepairReport* repaired) {
+                 RepairReport* repaired, CurrentPublications* current_publications) {
   RETURN_IF_ERROR(metadata.MarkInterruptedRuns(clock.Now()));
   ASSIGN_OR_RETURN(auto latest, LatestPublications(session));
+  ASSIGN_OR_RETURN(auto recorded, metadata.ListPublished());
   for (const auto& [key, pub] : latest) {
-    ASSIGN_OR_RETURN(auto current, metadata.GetPublished(pub.asset, pub.partition));
-    if (current && *current == pub.version_id) continue;
+    auto known = recorded.find(key);
+    if (known != recorded.end() && known->second == pub.version_id) continue;
     AssetVersionRecord v;
     v.asset = pub.asset;
     v.partition = pub.partition;
@@ -77,7 +79,16 @@ Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock
   // published table is gone is rebuilt by the next run that selects it.
   ASSIGN_OR_RETURN(*repaired, RepairPublicViews(session));
   for (const std::string& r : repaired->restored) LOG_INFO("engine", "repaired {}", r);
-  for (const std::string& r : repaired->lost) LOG_INFO("engine", "{}", r);
+  std::set<std::string> lost;
+  for (const std::string& r : repaired->lost) {
+    LOG_INFO("engine", "{}", r);
+    lost.insert(r.substr(0, r.find(':')));
+  }
+  // An asset whose published table is gone is built as if never built.
+  for (auto it = latest.begin(); it != latest.end();) {
+    it = lost.count(it->first.first) ? latest.erase(it) : std::next(it);
+  }
+  current_publications->Set(std::move(latest));
   return Status::Ok();
 }
 
@@ -180,7 +191,8 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   RETURN_IF_ERROR(EnsureInternalSchema(*session));
   // Metadata follows the warehouse; when it cannot be brought in line now (a
   // full disk), readers still read, and the next open reconciles it.
-  Status reconciled = Reconcile(*session, *opened->metadata, clock_, &opened->startup_repairs);
+  Status reconciled =
+      Reconcile(*session, *opened->metadata, clock_, &opened->startup_repairs, &opened->current);
   if (!reconciled.ok()) {
     LOG_WARN("engine", "cannot reconcile metadata with the warehouse now: {}",
              reconciled.message());
@@ -220,6 +232,7 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   if (!opened.ok()) return ErrorResponse(opened.status().message(), 1);
   Result<std::unique_ptr<WarehouseSession>> session = (*opened)->warehouse->Connect();
   if (!session.ok()) return ErrorResponse(session.status().message(), 1);
+  (*opened)->current.Invalidate();  // the next run reads what the rollback published
   Result<RollbackResult> done =
       RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_,
                     request.value("request_id", ""));
@@ -334,8 +347,12 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.vars = vars;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
-  EnvResources res{&(*opened)->env, (*opened)->warehouse.get(), (*opened)->metadata.get(),
-                   (*opened)->archive.get(), &clock_};
+  EnvResources res{&(*opened)->env,
+                   (*opened)->warehouse.get(),
+                   (*opened)->metadata.get(),
+                   (*opened)->archive.get(),
+                   &clock_,
+                   &(*opened)->current};
   int64_t t2 = MonotonicMillis();
   Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, events);
   if (report.ok() && options.mode == RunMode::kRun) {

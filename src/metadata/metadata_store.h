@@ -154,6 +154,8 @@ class MetadataStore {
                               const std::string& version_id, Micros published_at) = 0;
   virtual Result<std::optional<std::string>> GetPublished(const std::string& asset,
                                                           const std::string& partition) = 0;
+  // Every published version, by (asset, partition).
+  virtual Result<std::map<std::pair<std::string, std::string>, std::string>> ListPublished() = 0;
 
   // Fetch log.
   virtual Result<int64_t> RecordFetch(const FetchRecord& fetch) = 0;

@@ -1,5 +1,13 @@
-// The SQLite MetadataStore. One connection in WAL mode with synchronous=FULL
-// (a committed record survives power loss, as the crash rules require),
+// The SQLite MetadataStore. One connection in WAL mode with
+// synchronous=NORMAL: a commit survives kill -9 (it is in the WAL, in the
+// page cache) but the last ones may not survive power loss. Records that
+// cannot be rebuilt commit with synchronous=FULL (the fetch log of the raw
+// lake, schedule ticks and pauses: a tick run must not be forgotten).
+// Versions and publications are rebuilt from the warehouse, the commit
+// point, at start-up (DESIGN §5); runs and tasks are a log whose last
+// entries a power loss may take (a run left 'running' is marked
+// interrupted at start-up). None of those syncs one by one: a run of
+// 10,000 models would otherwise spend seconds in fsync.
 // busy_timeout 5000 ms and foreign keys on; the schema is brought up to date
 // by migrations.h on open. Thread-safe: every method takes mu_, so calls are
 // serialised on the one connection (metadata writes are small and rare next to
@@ -50,6 +58,7 @@ class SqliteMetadataStore final : public MetadataStore {
                       const std::string& version_id, Micros published_at) override;
   Result<std::optional<std::string>> GetPublished(const std::string& asset,
                                                   const std::string& partition) override;
+  Result<std::map<std::pair<std::string, std::string>, std::string>> ListPublished() override;
 
   Result<int64_t> RecordFetch(const FetchRecord& fetch) override;
   Status RecordFetches(const std::vector<FetchRecord>& fetches) override;

@@ -115,23 +115,19 @@ class Run {
     RETURN_IF_ERROR(PlanPartitions());
     RunReport report;
     {
+      // Public views were repaired when the owner opened the environment
+      // (RepairPublicViews); an asset whose published table was gone is not
+      // among the current publications, so it builds as if never built.
       ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
-      std::set<std::string> lost;
-      if (opt_.mode == RunMode::kRun) {
-        // Repair, don't skip: a public view dropped or altered by hand is
-        // restored before anything decides that its asset is unchanged.
-        ASSIGN_OR_RETURN(RepairReport repaired, RepairPublicViews(*session));
-        for (const std::string& r : repaired.restored) report.repairs.push_back(r);
-        for (const std::string& r : repaired.lost) {
-          report.repairs.push_back(r);
-          lost.insert(r.substr(0, r.find(':')));
-        }
-        for (const std::string& r : report.repairs) LOG_WARN("runner", "repair: {}", r);
+      if (res_.current) {
+        ASSIGN_OR_RETURN(published_, res_.current->Get(*session));
+      } else {
+        ASSIGN_OR_RETURN(published_, LatestPublications(*session));
       }
-      ASSIGN_OR_RETURN(published_, LatestPublications(*session));
-      // An asset whose published table is gone is built as if never built.
-      for (auto it = published_.begin(); it != published_.end();) {
-        it = lost.count(it->first.first) ? published_.erase(it) : std::next(it);
+      if (opt_.mode == RunMode::kRun) {
+        // Until this run ends well, the warehouse is the one source of truth.
+        if (res_.current) res_.current->Invalidate();
+        ASSIGN_OR_RETURN(publisher_, Publisher::Load(*session, *res_.clock));
       }
     }
     report.mode = opt_.mode == RunMode::kRun    ? "run"
@@ -158,6 +154,11 @@ class Run {
     }
 
     FinishFetches();
+    RecordViews();
+    if (opt_.mode == RunMode::kRun && res_.current) {
+      std::lock_guard lock(mu_);
+      res_.current->Set(published_);
+    }
     int failed = 0;
     report.tasks.reserve(selected_.size());
     for (const std::string& name : selected_) {
@@ -196,6 +197,20 @@ class Run {
  private:
   void Emit(const nlohmann::json& event) {
     if (events_) events_(event);
+  }
+
+  // DuckDB's text of the public views this run repointed, recorded in one
+  // statement (one scan of the catalog) for RepairPublicViews.
+  void RecordViews() {
+    if (!publisher_) return;
+    std::vector<std::string> assets = publisher_->Repointed();
+    if (assets.empty()) return;
+    auto [publications, transactions] = publisher_->Commits();
+    LOG_INFO("runner", "{} publications in {} transactions", publications, transactions);
+    Result<std::unique_ptr<WarehouseSession>> session = res_.warehouse->Connect();
+    Status st = session.ok() ? RecordPublicViews(**session, assets) : session.status();
+    // Unrecorded views are re-created as published by the next repair.
+    if (!st.ok()) LOG_WARN("runner", "cannot record the public views: {}", st.message());
   }
 
   void ExecuteParallel() {
@@ -390,7 +405,7 @@ class Run {
     pub.inputs = inputs;
     pub.run_id = run_id_;
     Result<bool> published =
-        PublishInPlace(session, pub, *res_.clock, [&](Publication* p) -> Result<bool> {
+        publisher_->PublishInPlace(session, pub, [&](Publication* p) -> Result<bool> {
           for (const std::string& statement : statements) {
             Status st = session.Execute(statement);
             if (!st.ok()) {
@@ -797,15 +812,26 @@ class Run {
 
   // Runs a build statement under the task's timeout; a failure that may pass
   // (a lock, a write conflict) is retried with backoff, any other fails at once.
+  // `rows`, when given: the rows a CREATE TABLE ... AS statement made (its
+  // result), so that they need not be counted again.
   Status ExecuteBuild(WarehouseSession& session, const AssetNode& node, const std::string& sql,
-                      TaskOutcome& o) {
+                      TaskOutcome& o, int64_t* rows = nullptr) {
     const int max_attempts = 1 + std::max(0, project_.defaults.retries);
     Status built;
     for (int attempt = 1; attempt <= max_attempts; ++attempt) {
       o.attempts = std::max(o.attempts, attempt);
       {
         Watchdog watchdog(&session, project_.defaults.timeout_seconds);
-        built = session.Execute(sql);
+        if (rows) {
+          Result<QueryResult> result = session.Query(sql);
+          built = result.status();
+          if (result.ok() && result->rows.size() == 1 && result->rows[0].size() == 1 &&
+              result->rows[0][0]) {
+            *rows = result->ScalarInt();
+          }
+        } else {
+          built = session.Execute(sql);
+        }
         if (!built.ok() && watchdog.fired()) {
           return Status(StatusCode::kTimeout,
                         fmt::format("timed out after {}s (defaults.timeout in sluice.yaml)",
@@ -1103,8 +1129,11 @@ class Run {
       o.rows = prev->rows;
       Publication p = *prev;
       p.checks_hash = checks_hash;
-      if (!blocked) RETURN_IF_ERROR(PublishVersion(*session, p, *res_.clock));
+      if (!blocked) {
+        RETURN_IF_ERROR(publisher_->Publish(*session, p, project_.defaults.keep_versions));
+      }
       std::lock_guard lock(mu_);
+      if (!blocked) published_[{node.name, partition}] = p;
       NoteVersionLocked(node.name, partition, version);
       return Status::Ok();
     }
@@ -1118,22 +1147,27 @@ class Run {
         return BuildInPlace(node, *model, o, version, inputs, checks_hash, *prev, *session);
       }
     }
-    ASSIGN_OR_RETURN(std::string table_name, FreshPhysicalTableName(*session, node.name, version));
+    std::string table_name = publisher_->Reserve(node.name, version, recipe.is_view);
     std::string physical = StagedRelation(table_name);
+    auto drop_staged = [&] {
+      (void)DropStaged(*session, table_name, recipe.is_view);
+      publisher_->Dropped(table_name);
+    };
     int64_t build_start = MonotonicMillis();
     if (node.kind == AssetKind::kSource) {
       Result<LoadOutcome> loaded = LoadSource(*session, node, objects, physical, version, o);
       if (!loaded.ok()) {
-        (void)DropStaged(*session, table_name);
+        drop_staged();
         return loaded.status().WithContext(node.loc.ToString() + ": loading " + node.name +
                                            " failed");
       }
       for (const std::string& note : loaded->notes) o.notes.push_back(note);
       o.bad_rows = loaded->bad_rows;
     } else {
-      Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o);
+      Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o,
+                                  recipe.is_view ? nullptr : &o.rows);
       if (!built.ok()) {
-        (void)DropStaged(*session, table_name);
+        drop_staged();
         return built.WithContext(ErrorLoc(node, built).ToString() + ": building " + node.name +
                                  " failed");
       }
@@ -1141,8 +1175,10 @@ class Run {
     for (const std::string& note : o.notes) LOG_INFO("runner", "{}: {}", node.name, note);
     timed("load");
     MaybeCrash("after_build", node.name);
-    ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
-    o.rows = count.ScalarInt();
+    if (o.rows < 0) {
+      ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
+      o.rows = count.ScalarInt();
+    }
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, physical));
     timed("inspect");
     if (prev) {
@@ -1176,6 +1212,7 @@ class Run {
     vrec.created_at = res_.clock->Now();
     vrec.run_id = run_id_;
     if (blocked) {
+      publisher_->Dropped(table_name);
       RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, table_name));
       o.status = "check_failed";
       std::vector<std::string> names;
@@ -1204,7 +1241,9 @@ class Run {
     pub.schema = schema;
     pub.rows = o.rows;
     pub.run_id = run_id_;
-    RETURN_IF_ERROR(PublishVersion(*session, pub, *res_.clock));
+    // Versions beyond defaults.keep_versions are dropped by the publishing
+    // transaction itself, which other tasks' publications may share.
+    RETURN_IF_ERROR(publisher_->Publish(*session, pub, project_.defaults.keep_versions));
     timed("publish");
     MaybeCrash("after_publish", node.name);
     vrec.status = "published";
@@ -1212,10 +1251,6 @@ class Run {
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
     RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, partition, version, vrec.published_at));
     timed("metadata");
-    Status pruned = PruneVersions(*session, node.name, project_.defaults.keep_versions);
-    if (!pruned.ok())
-      LOG_WARN("runner", "{}: cannot prune old versions: {}", node.name, pruned.message());
-    timed("prune");
     o.status = "success";
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, partition, version);
@@ -1315,6 +1350,7 @@ class Run {
   std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
   std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
   std::set<std::string> decided_at_run_;  // GUARDED_BY(mu_): plan: changes known only at run time
+  std::unique_ptr<Publisher> publisher_;  // kRun: publishes; knows what _sluice_v holds
   std::unique_ptr<HttpClient> http_;
   HttpFetcher fetcher_;
   std::map<std::string, PartitionScheme> schemes_;              // by source name

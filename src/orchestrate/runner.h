@@ -18,6 +18,7 @@
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
 #include "quality/checks.h"
+#include "transform/publication.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice {
@@ -28,6 +29,9 @@ struct EnvResources {
   MetadataStore* metadata = nullptr;
   RawArchive* archive = nullptr;
   const Clock* clock = nullptr;
+  // The owner's current publications (null: read from the warehouse). A run
+  // starts from them and leaves its own in their place.
+  CurrentPublications* current = nullptr;
 };
 
 enum class RunMode { kRun, kPlan, kTest };

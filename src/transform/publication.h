@@ -11,7 +11,10 @@
 
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,17 +56,116 @@ std::string StagedRelation(const std::string& table_name);
 // Creates the internal schemas and tables when missing.
 Status EnsureInternalSchema(WarehouseSession& session);
 // Repoints the public view and records the publication, atomically.
-Status PublishVersion(WarehouseSession& session, Publication publication, const Clock& clock);
+// DuckDB's text of the new view goes to _sluice.public_views next
+// (RecordPublicViews) unless the caller defers it to record many at once
+// (`record_view` false: a run records its publications' views when it ends).
+Status PublishVersion(WarehouseSession& session, Publication publication, const Clock& clock,
+                      bool record_view = true);
 // The same, with `change` run first inside the publishing transaction (an
 // incremental table changed in place, then re-checked): when it returns
 // false, or fails, everything it did is rolled back and nothing is published.
 // Returns whether it published. `change` may fill in the publication's rows
 // and schema.
 Result<bool> PublishInPlace(WarehouseSession& session, Publication publication, const Clock& clock,
-                            const std::function<Result<bool>(Publication*)>& change);
+                            const std::function<Result<bool>(Publication*)>& change,
+                            bool record_view = true);
+// Records DuckDB's text of these assets' public views in
+// _sluice.public_views (one scan of the catalog for all of them), which
+// RepairPublicViews compares with. An asset published and not yet recorded
+// has its view re-created from its publications by the repair, silently.
+Status RecordPublicViews(WarehouseSession& session, const std::vector<std::string>& assets);
+
+// A run's publications (only the owner publishes, and one run at a time:
+// the engine serialises runs and rollbacks). It keeps the run's picture of
+// _sluice_v — which relations exist and the newest publication of each —
+// read once when the run starts and kept current by the run's own writes,
+// so that naming a build, pruning old ones and numbering publications cost
+// the same in a warehouse of ten assets or ten thousand (no catalog query).
+// Publications of tasks that finish together are grouped into one
+// transaction (one commit, one fsync); each stays atomic, its view and its
+// record committing together. The first task to arrive leads and publishes
+// everything queued; the others wait for their own result. A failed group
+// is retried one publication at a time, so one bad publication fails only
+// itself. Thread-safe.
+class Publisher {
+ public:
+  static Result<std::unique_ptr<Publisher>> Load(WarehouseSession& session, const Clock& clock);
+  // A name for a new build of (asset, version) that no relation has (see
+  // FreshPhysicalTableName), reserved until published or Dropped.
+  std::string Reserve(const std::string& asset, const std::string& version_id, bool is_view);
+  void Dropped(const std::string& table_name);
+  // Publishes pub (view repointed, publication recorded) and, in the same
+  // transaction, drops its asset's relations beyond the newest `keep` of
+  // the partition, and those never published. Sets pub's seq and
+  // published_at.
+  Status Publish(WarehouseSession& session, Publication& pub, int keep);
+  // PublishInPlace numbered by this publisher (the in-place builds).
+  Result<bool> PublishInPlace(WarehouseSession& session, Publication pub,
+                              const std::function<Result<bool>(Publication*)>& change);
+  // The assets whose public view this run repointed (for RecordPublicViews).
+  std::vector<std::string> Repointed() const;
+  // Publications committed, and the transactions that committed them.
+  std::pair<int64_t, int64_t> Commits() const;
+
+  struct Relation {
+    std::string name;
+    bool is_view = false;
+  };
+  // The relations of asset beyond the newest `keep` published ones of each
+  // partition, and those never published (failed or interrupted builds),
+  // except names reserved and not yet published.
+  std::vector<Relation> Prunable(const std::string& asset, int keep);
+
+  explicit Publisher(const Clock& clock) : clock_(clock) {}
+
+ private:
+  struct Entry {
+    std::string partition;
+    int64_t seq = 0;  // 0: never published
+    bool reserved = false;
+    bool is_view = false;
+  };
+  struct Request;
+  void PublishGroup(WarehouseSession& session, const std::vector<Request*>& group);
+  Status PublishOne(WarehouseSession& session, Request& request);
+  // The statements of one publication in a group, numbering it.
+  Result<std::string> StatementsOf(WarehouseSession& session, Request& request);
+  void Committed(const Request& request);
+  std::vector<Relation> PrunableLocked(const std::string& asset, int keep,
+                                       const std::string& next_name,
+                                       const std::string& next_partition);
+  int64_t NextSeq(Micros now);
+
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<std::string, Entry>> by_asset_;  // asset -> table name -> entry
+  int64_t max_seq_ = 0;  // the highest publication seq in the warehouse
+  std::set<std::string> repointed_;
+  int64_t published_ = 0, transactions_ = 0;  // GUARDED_BY(mu_)
+  std::mutex queue_mu_;
+  std::vector<Request*> queue_;  // GUARDED_BY(queue_mu_)
+  bool leading_ = false;         // GUARDED_BY(queue_mu_)
+};
 // The latest publication per (asset, partition).
 Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublications(
     WarehouseSession& session);
+// The latest publication per (asset, partition) as the owner keeps it in
+// memory between runs: loaded when the environment opens (Reconcile), handed
+// to each run, replaced by a run as it ends and dropped by anything else that
+// publishes (a rollback), so that a run reads no publication history.
+// Thread-safe.
+class CurrentPublications {
+ public:
+  using Map = std::map<std::pair<std::string, std::string>, Publication>;
+  // A copy of the map; read from the warehouse first when not known.
+  Result<Map> Get(WarehouseSession& session);
+  void Set(Map map);
+  void Invalidate();
+
+ private:
+  std::mutex mu_;
+  std::optional<Map> map_;  // GUARDED_BY(mu_)
+};
 // The publication a request made, if any (request ids: see Publication).
 Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& session,
                                                         const std::string& request_id);
@@ -75,6 +177,8 @@ Status KeepFailedBuild(WarehouseSession& session, const std::string& asset,
                        const std::string& table_name);
 // Drops a relation in _sluice_v whether it is a table or a view; no error when absent.
 Status DropStaged(WarehouseSession& session, const std::string& table_name);
+// The same when the caller knows which it is (no catalog query).
+Status DropStaged(WarehouseSession& session, const std::string& table_name, bool is_view);
 // Drops staged relations of asset beyond the newest `keep` published ones (the
 // current one is always kept).
 Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep);
@@ -89,8 +193,9 @@ struct RepairReport {
 // Checks that every published asset's public view is the one the publish
 // step made (recorded in _sluice.public_views) over relations that exist, and
 // restores views that are missing or altered; a table put in a view's place
-// is moved to _sluice_failed."<asset>__displaced", not dropped. Run at
-// start-up and before each run.
+// is moved to _sluice_failed."<asset>__displaced", not dropped. Run when the
+// owner opens the environment: no other process can open the warehouse
+// while it holds it, so nothing alters a view behind its back meanwhile.
 Result<RepairReport> RepairPublicViews(WarehouseSession& session);
 // [{name, type}] of a relation.
 Result<nlohmann::json> DescribeRelation(WarehouseSession& session, const std::string& relation);

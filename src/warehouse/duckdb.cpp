@@ -1,5 +1,8 @@
 #include "warehouse/duckdb.h"
 
+#include <chrono>
+
+#include "core/log.h"
 #include "core/redact.h"
 #include "core/strings.h"
 
@@ -220,7 +223,37 @@ DuckDbConnection& DuckDbConnection::operator=(DuckDbConnection&& other) noexcept
   return *this;
 }
 
+namespace {
+
+// `sluice -vv`: each statement with its time (where a run's time goes).
+class StatementTrace {
+ public:
+  explicit StatementTrace(const std::string& sql)
+      : sql_(LogEnabled(LogLevel::kDebug) ? &sql : nullptr),
+        start_(sql_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point()) {}
+  ~StatementTrace() {
+    if (!sql_) return;
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start_)
+                  .count();
+    std::string text = sql_->substr(0, 160);
+    for (char& c : text) {
+      if (c == '\n') c = ' ';
+    }
+    LOG_DEBUG("sql", "{:.3f} ms: {}", us / 1000.0, Redact(text));
+  }
+  StatementTrace(const StatementTrace&) = delete;
+  StatementTrace& operator=(const StatementTrace&) = delete;
+
+ private:
+  const std::string* sql_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
 Status DuckDbConnection::Execute(const std::string& sql) {
+  StatementTrace trace(sql);
   duckdb_result result;
   duckdb_state state = duckdb_query(conn_, sql.c_str(), &result);
   Status st = state == DuckDBSuccess ? Status::Ok() : ResultError(&result, sql);
@@ -229,6 +262,7 @@ Status DuckDbConnection::Execute(const std::string& sql) {
 }
 
 Result<QueryResult> DuckDbConnection::Query(const std::string& sql) {
+  StatementTrace trace(sql);
   duckdb_result result;
   duckdb_state state = duckdb_query(conn_, sql.c_str(), &result);
   if (state != DuckDBSuccess) {

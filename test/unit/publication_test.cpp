@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/strings.h"
@@ -376,6 +377,112 @@ TEST_F(PublicationTest, DescribeRelation) {
   auto missing = DescribeRelation(*session_, StagedRelation("nope"));
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr("nope"));
+}
+
+// The run's publisher: names and prunes without catalog queries, and groups
+// the publications of tasks that finish together into one transaction.
+TEST_F(PublicationTest, PublisherGroupsConcurrentPublicationsEachAtomic) {
+  BuildAndPublish("before", 1);
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok()) << publisher.status().ToString();
+  constexpr int kTasks = 24;
+  std::vector<std::string> names;
+  for (int i = 0; i < kTasks; ++i) {
+    std::string asset = "a" + std::to_string(i);
+    std::string name = (*publisher)->Reserve(asset, Version(1), false);
+    EXPECT_EQ(name, PhysicalTableName(asset, Version(1)));
+    names.push_back(name);
+    Exec("CREATE TABLE " + StagedRelation(name) + " AS SELECT 1 AS version");
+  }
+  // Task 7 publishes a relation that does not exist: it alone fails.
+  Exec("DROP TABLE " + StagedRelation(names[7]));
+  std::vector<Status> results(kTasks);
+  std::vector<Publication> pubs(kTasks);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kTasks; ++i) {
+    threads.emplace_back([&, i] {
+      auto session = warehouse_->Connect();
+      ASSERT_TRUE(session.ok());
+      pubs[i] = MakePublication("a" + std::to_string(i), names[i], 1, 1);
+      results[i] = (*publisher)->Publish(**session, pubs[i], 2);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<int64_t> seqs;
+  for (int i = 0; i < kTasks; ++i) {
+    if (i == 7) {
+      EXPECT_FALSE(results[i].ok());
+      continue;
+    }
+    ASSERT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+    EXPECT_EQ(PublicVersion("a" + std::to_string(i)), "1");
+    EXPECT_GT(pubs[i].seq, 0);
+    seqs.insert(pubs[i].seq);
+  }
+  EXPECT_EQ(seqs.size(), static_cast<size_t>(kTasks - 1));  // each its own seq
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->size(), static_cast<size_t>(kTasks));  // 23 + "before"
+  EXPECT_FALSE(latest->count({"a7", ""}));
+  EXPECT_GT(latest->at({"a0", ""}).seq, latest->at({"before", ""}).seq);
+  std::vector<std::string> repointed = (*publisher)->Repointed();
+  EXPECT_EQ(repointed.size(), static_cast<size_t>(kTasks - 1));
+}
+
+TEST_F(PublicationTest, PublisherPrunesInThePublishingTransaction) {
+  BuildAndPublish("stops", 1);
+  BuildAndPublish("stops", 2);
+  std::string stray = Build("stops", 9, 1);  // a build no publication names
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  // Version 2 rebuilt (a full refresh): a fresh name, the published one kept.
+  std::string rebuilt = (*publisher)->Reserve("stops", Version(2), false);
+  EXPECT_EQ(rebuilt, PhysicalTableName("stops", Version(2)) + "_r1");
+  Exec("CREATE TABLE " + StagedRelation(rebuilt) + " AS SELECT 22 AS version");
+  Publication p = MakePublication("stops", rebuilt, 2, 1);
+  ASSERT_TRUE((*publisher)->Publish(*session_, p, 2).ok());
+  EXPECT_EQ(PublicVersion("stops"), "22");
+  // keep 2: the new one and version 2's first build; version 1 and the stray go.
+  EXPECT_EQ(StagedTables(),
+            (std::set<std::string>{rebuilt, PhysicalTableName("stops", Version(2))}));
+  EXPECT_NE(stray, "");
+  EXPECT_THAT((*publisher)->Prunable("stops", 2), IsEmpty());
+}
+
+TEST_F(PublicationTest, AViewNotYetRecordedIsRestoredSilentlyAnAlteredOneReported) {
+  BuildAndPublish("stops", 1);  // PublishVersion records the view
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  std::string name = (*publisher)->Reserve("stops", Version(2), false);
+  Exec("CREATE TABLE " + StagedRelation(name) + " AS SELECT 2 AS version");
+  Publication p = MakePublication("stops", name, 2, 1);
+  ASSERT_TRUE((*publisher)->Publish(*session_, p, 3).ok());
+  // Not recorded yet (a run records its views when it ends; say it was killed).
+  auto repaired = RepairPublicViews(*session_);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_THAT(repaired->restored, IsEmpty());
+  EXPECT_THAT(repaired->lost, IsEmpty());
+  EXPECT_EQ(PublicVersion("stops"), "2");
+  // Recorded now; altered by hand afterwards: restored and reported.
+  ASSERT_TRUE(RecordPublicViews(*session_, {"stops"}).ok());
+  Exec("CREATE OR REPLACE VIEW main.stops AS SELECT 99 AS version");
+  repaired = RepairPublicViews(*session_);
+  ASSERT_TRUE(repaired.ok());
+  ASSERT_THAT(repaired->restored, SizeIs(1));
+  EXPECT_THAT(repaired->restored[0], HasSubstr("altered"));
+  EXPECT_EQ(PublicVersion("stops"), "2");
+}
+
+TEST_F(PublicationTest, CurrentPublicationsLoadOnceUntilInvalidated) {
+  BuildAndPublish("stops", 1);
+  CurrentPublications current;
+  auto first = current.Get(*session_);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->at({"stops", ""}).version_id, Version(1));
+  BuildAndPublish("stops", 2);  // behind its back: it keeps what it knew
+  EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, Version(1));
+  current.Invalidate();
+  EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, Version(2));
 }
 
 TEST(PublicationNames, PhysicalAndStagedNames) {
