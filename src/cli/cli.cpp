@@ -92,6 +92,12 @@ const CommandDef kCommands[] = {
        app->add_option("--limit", a->limit, "How many runs");
      },
      CmdRuns},
+    {"logs", "Show the log of each task attempt of a run (one asset's with ASSET)",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("run", a->run_id, "The run's id (sluice runs)")->required();
+       app->add_option("asset", a->asset, "Only this asset's attempts");
+     },
+     CmdLogs},
     {"check",
      "Check a file (or URL) against a source's config: decode, clean, check; loads nothing",
      [](CLI::App* app, CommandArgs* a) {

@@ -13,6 +13,7 @@ int CmdRun(const GlobalOptions& global, const CommandArgs& args);
 int CmdTest(const GlobalOptions& global, const CommandArgs& args);
 int CmdQuery(const GlobalOptions& global, const CommandArgs& args);
 int CmdRuns(const GlobalOptions& global, const CommandArgs& args);
+int CmdLogs(const GlobalOptions& global, const CommandArgs& args);
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
 int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args);

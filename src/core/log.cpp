@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/redact.h"
 
 namespace sluice {
@@ -70,11 +71,57 @@ void AddLogFile(const std::string& path, LogLevel level) {
   Recompute(s);
 }
 
+thread_local TaskLog* t_task_log = nullptr;
+
 bool LogEnabled(LogLevel level) {
+  if (t_task_log && level >= LogLevel::kInfo) return true;
   LogState& s = State();
   std::lock_guard lock(s.mu);
   return level >= s.min_level;
 }
+
+TaskLog::TaskLog(std::string path) : path_(std::move(path)), previous_(t_task_log) {
+  t_task_log = this;
+}
+
+TaskLog::~TaskLog() {
+  if (!file_ && !discarded_) Materialize();
+  if (file_) std::fclose(file_);
+  t_task_log = previous_;
+}
+
+void TaskLog::Materialize() {
+  if (file_) return;
+  size_t slash = path_.rfind('/');
+  if (slash != std::string::npos && slash > 0) (void)MakeDirs(path_.substr(0, slash));
+  file_ = std::fopen(path_.c_str(), "a");  // a log that cannot be written never fails a task
+  if (file_ && !pending_.empty()) {
+    std::fwrite(pending_.data(), 1, pending_.size(), file_);
+    std::fflush(file_);
+  }
+  pending_.clear();
+}
+
+void TaskLog::SwitchTo(std::string path) {
+  Materialize();
+  if (file_) std::fclose(file_);
+  file_ = nullptr;
+  path_ = std::move(path);
+  Materialize();
+}
+
+void TaskLog::Write(std::string_view line) {
+  std::string clean = Redact(line);
+  if (clean.empty() || clean.back() != '\n') clean += '\n';
+  if (!file_) {
+    pending_ += clean;
+    return;
+  }
+  std::fwrite(clean.data(), 1, clean.size(), file_);
+  std::fflush(file_);
+}
+
+TaskLog* TaskLog::Current() { return t_task_log; }
 
 void LogLine(LogLevel level, std::string_view component, std::string_view message) {
   std::string clean = Redact(message);
@@ -95,6 +142,10 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
     const std::string& line = sink.json ? json_line : text_line;
     std::fwrite(line.data(), 1, line.size(), sink.file);
     std::fflush(sink.file);
+  }
+  if (t_task_log && level >= LogLevel::kInfo) {
+    t_task_log->Write(text_line);
+    t_task_log->Materialize();  // what a task logs is worth keeping
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,39 @@ void ConfigureLogging(const LogOptions& options);
 void AddLogFile(const std::string& path, LogLevel level);
 bool LogEnabled(LogLevel level);
 void LogLine(LogLevel level, std::string_view component, std::string_view message);
+
+// One task attempt's log (`sluice logs RUN ASSET`). While alive, the lines
+// its thread logs at info or above (redacted, as everywhere) also go to its
+// file, whatever the process's own level; Write adds lines of the task's
+// own (its start and outcome, a script's output). The file (and its folder)
+// is created at the first line the thread logs, or when the TaskLog ends,
+// unless Discard() came first: a task that only found its asset unchanged
+// leaves no file (a 20-second poll of 10,000 models would otherwise write
+// 10,000 files). Not copyable; one per thread at a time (nesting restores
+// the outer one).
+class TaskLog {
+ public:
+  explicit TaskLog(std::string path);
+  ~TaskLog();
+  TaskLog(const TaskLog&) = delete;
+  TaskLog& operator=(const TaskLog&) = delete;
+  // Continues in another file (the task's next attempt), created at once.
+  void SwitchTo(std::string path);
+  void Write(std::string_view line);
+  // Nothing worth keeping: no file unless one exists already.
+  void Discard() { discarded_ = true; }
+  // The task log of the calling thread, if any.
+  static TaskLog* Current();
+  // Creates the file now, with what was written so far.
+  void Materialize();
+
+ private:
+  std::string path_;
+  std::string pending_;  // lines written before the file exists
+  std::FILE* file_ = nullptr;
+  bool discarded_ = false;
+  TaskLog* previous_ = nullptr;
+};
 
 template <typename... Args>
 void Log(LogLevel level, std::string_view component, fmt::format_string<Args...> format,

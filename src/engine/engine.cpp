@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "config/loader.h"
 #include "core/fs.h"
@@ -209,6 +211,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "query") return HandleQuery(request);
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
+    if (cmd == "logs") return HandleLogs(request);
     if (cmd == "rollback") return HandleRollback(request);
     if (cmd == "schedules" || cmd == "pause" || cmd == "resume") return HandleSchedules(request);
     return ErrorResponse("unknown engine request '" + cmd + "'");
@@ -564,6 +567,51 @@ nlohmann::json Engine::HandleRunDetail(const nlohmann::json& request) {
              {"exit_code", r.exit_code},
              {"summary", r.summary},
              {"tasks", tj}});
+}
+
+nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status().message(), ExitCodeOf(opened.status()));
+  int64_t id = request.value("id", int64_t{0});
+  std::string asset = ToLower(request.value("asset", ""));
+  auto run = (*opened)->metadata->GetRun(id);
+  if (!run.ok()) return ErrorResponse(run.status().message(), 1);
+  if (!*run) return ErrorResponse("no run " + std::to_string(id) + " (see sluice runs)", 2);
+  // <state>/logs/<run>/<asset>.<attempt>.log, one per task attempt.
+  std::string dir = JoinPath(JoinPath((*opened)->env.state_dir, "logs"), std::to_string(id));
+  std::vector<std::tuple<std::string, int, std::string>> found;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    {
+      std::string f = it->path().filename().string();
+      if (!EndsWith(f, ".log")) continue;
+      std::string stem = f.substr(0, f.size() - 4);
+      size_t dot = stem.rfind('.');
+      if (dot == std::string::npos) continue;
+      std::string name = stem.substr(0, dot);
+      int attempt = std::atoi(stem.c_str() + dot + 1);
+      if (!asset.empty() && name != asset) continue;
+      found.emplace_back(name, attempt, JoinPath(dir, f));
+    }
+  }
+  if (found.empty()) {
+    return ErrorResponse(asset.empty()
+                             ? "run " + std::to_string(id) +
+                                   " left no task logs (an unchanged asset and a plan write none)"
+                             : "run " + std::to_string(id) + " has no log of '" + asset +
+                                   "': unchanged, or not in the run (sluice runs " +
+                                   std::to_string(id) + " lists its tasks)",
+                         2);
+  }
+  std::sort(found.begin(), found.end());
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [name, attempt, path] : found) {
+    Result<std::string> text = ReadFile(path);
+    if (!text.ok()) return ErrorResponse(text.status().message(), 1);
+    out.push_back({{"asset", name}, {"attempt", attempt}, {"log", *text}});
+  }
+  return Ok({{"run", id}, {"logs", out}});
 }
 
 }  // namespace sluice

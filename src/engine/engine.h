@@ -48,6 +48,7 @@ class Engine {
   nlohmann::json HandleQuery(const nlohmann::json& request);
   nlohmann::json HandleRuns(const nlohmann::json& request);
   nlohmann::json HandleRunDetail(const nlohmann::json& request);
+  nlohmann::json HandleLogs(const nlohmann::json& request);
   nlohmann::json HandleRollback(const nlohmann::json& request);
   // "schedules": each schedule, paused or not, its last tick and next one;
   // "pause"/"resume" {asset}.

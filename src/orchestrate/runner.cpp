@@ -12,6 +12,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -273,6 +274,13 @@ class Run {
       o.reason = "upstream failed: " + Join(failed_up, ", ");
     } else {
       Emit({{"type", "task_start"}, {"asset", name}});
+      // One log per task attempt (`sluice logs`); plan writes none.
+      std::optional<TaskLog> log;
+      if (opt_.mode != RunMode::kPlan) {
+        log.emplace(TaskLogPath(name, 1));
+        log->Write(fmt::format("{} {} {} (run {}, {}): started", FormatTimestamp(res_.clock->Now()),
+                               o.kind, name, run_id_, opt_.command));
+      }
       // A task's unexpected exception is its own failure, never the end of
       // the process (the owner serves others, and a serve runs for months).
       Status st;
@@ -292,6 +300,22 @@ class Run {
         o.error = Redact(st.message());
       } else if (opt_.mode != RunMode::kPlan) {
         SourceFreshness(*node, o);
+      }
+      if (log) {
+        std::string line = fmt::format(
+            "{} {}: {} ({}), {}{} ms", FormatTimestamp(res_.clock->Now()), name, o.status, o.reason,
+            o.rows >= 0 ? fmt::format("{} rows, ", o.rows) : "", MonotonicMillis() - t0);
+        for (const auto& [phase, ms] : o.timings) line += fmt::format("; {} {} ms", phase, ms);
+        for (const CheckOutcome& c : o.checks) {
+          line +=
+              "\n  check " + c.name + ": " + c.status + (c.message.empty() ? "" : ": " + c.message);
+        }
+        if (!o.error.empty()) line += "\n  error: " + o.error;
+        if (o.status == "skipped" && o.checks.empty() && o.notes.empty()) {
+          log->Discard();  // unchanged: nothing happened worth a file
+        } else {
+          log->Write(line);
+        }
       }
     }
     o.ms = MonotonicMillis() - t0;
@@ -319,6 +343,12 @@ class Run {
           {"error", o.error}});
     std::lock_guard lock(mu_);
     outcomes_[name] = std::move(o);
+  }
+
+  // Where a task attempt's log goes: <state>/logs/<run>/<asset>.<attempt>.log.
+  std::string TaskLogPath(const std::string& asset, int attempt) const {
+    return JoinPath(JoinPath(JoinPath(res_.env->state_dir, "logs"), std::to_string(run_id_)),
+                    asset + "." + std::to_string(attempt) + ".log");
   }
 
   // The run's clock as a SQL TIMESTAMP.
@@ -841,6 +871,12 @@ class Run {
       if (built.ok() || !IsTransientWarehouseError(built) || attempt == max_attempts) break;
       LOG_WARN("runner", "{}: attempt {} failed, retrying: {}", node.name, attempt,
                built.message());
+      if (TaskLog* log = TaskLog::Current()) {
+        log->SwitchTo(TaskLogPath(node.name, attempt + 1));
+        log->Write(fmt::format("{} {}: attempt {} (the previous one: {})",
+                               FormatTimestamp(res_.clock->Now()), node.name, attempt + 1,
+                               built.message()));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(200 << (attempt - 1), 5000)));
     }
     return built;

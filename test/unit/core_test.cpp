@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "core/fs.h"
 #include "core/hash.h"
+#include "core/log.h"
 #include "core/redact.h"
 #include "core/secrets.h"
 #include "core/status.h"
@@ -96,6 +98,63 @@ TEST(Secrets, EnvThenFileAndModeCheck) {
   // Values never looked up are not secrets of this run.
   EXPECT_FALSE(ContainsSecret("not-used-anywhere"));
   std::filesystem::remove_all(dir);
+  ClearSecretsForTest();
+}
+
+// A task attempt's log: its thread's lines at info or above, whatever the
+// process's level, redacted; other threads' lines stay out; SwitchTo
+// continues in the next attempt's file; nesting restores the outer log.
+TEST(TaskLog, CapturesItsThreadsLinesRedacted) {
+  ClearSecretsForTest();
+  RegisterSecret("tok-9f8e");
+  ConfigureLogging({LogLevel::kError, false});
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sluice-tasklog-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::string one = (dir / "logs" / "7" / "a.1.log").string();
+  std::string two = (dir / "logs" / "7" / "a.2.log").string();
+  EXPECT_EQ(TaskLog::Current(), nullptr);
+  {
+    TaskLog log(one);
+    EXPECT_EQ(TaskLog::Current(), &log);
+    EXPECT_TRUE(LogEnabled(LogLevel::kInfo));  // though the process logs errors only
+    log.Write("a: started");
+    LOG_INFO("runner", "fetching with tok-9f8e");
+    LOG_DEBUG("runner", "not kept");
+    std::thread([] { LOG_WARN("other", "another task's line"); }).join();
+    log.SwitchTo(two);
+    LOG_WARN("runner", "attempt 2");
+  }
+  EXPECT_EQ(TaskLog::Current(), nullptr);
+  EXPECT_FALSE(LogEnabled(LogLevel::kInfo));
+  LOG_WARN("runner", "after the task");
+  std::string first = *ReadFile(one);
+  EXPECT_NE(first.find("a: started\n"), std::string::npos) << first;
+  EXPECT_NE(first.find("[runner] fetching with ***"), std::string::npos) << first;
+  EXPECT_EQ(first.find("tok-9f8e"), std::string::npos);
+  EXPECT_EQ(first.find("not kept"), std::string::npos);
+  EXPECT_EQ(first.find("another task"), std::string::npos);
+  EXPECT_EQ(first.find("attempt 2"), std::string::npos);
+  std::string second = *ReadFile(two);
+  EXPECT_NE(second.find("attempt 2"), std::string::npos) << second;
+  EXPECT_EQ(second.find("after the task"), std::string::npos);
+  std::string three = (dir / "logs" / "7" / "b.1.log").string();
+  {
+    TaskLog unchanged(three);
+    unchanged.Write("b: started");
+    unchanged.Discard();  // nothing logged: no file
+  }
+  EXPECT_FALSE(std::filesystem::exists(three));
+  {
+    TaskLog outer(one);
+    {
+      TaskLog inner(two);
+      EXPECT_EQ(TaskLog::Current(), &inner);
+    }
+    EXPECT_EQ(TaskLog::Current(), &outer);
+  }
+  std::filesystem::remove_all(dir);
+  ConfigureLogging({});
   ClearSecretsForTest();
 }
 
