@@ -18,9 +18,8 @@ int CmdLogs(const GlobalOptions& global, const CommandArgs& args) {
   }
   bool first = true;
   for (const auto& entry : r["logs"]) {
-    std::printf("%s== %s, attempt %d ==\n%s", first ? "" : "\n",
-                entry.value("asset", "").c_str(), entry.value("attempt", 1),
-                entry.value("log", "").c_str());
+    std::printf("%s== %s, attempt %d ==\n%s", first ? "" : "\n", entry.value("asset", "").c_str(),
+                entry.value("attempt", 1), entry.value("log", "").c_str());
     first = false;
   }
   return code;
