@@ -855,8 +855,9 @@ class Run {
         if (rows) {
           Result<QueryResult> result = session.Query(sql);
           built = result.status();
-          if (result.ok() && result->rows.size() == 1 && result->rows[0].size() == 1 &&
-              result->rows[0][0]) {
+          // CREATE TABLE AS answers one row, "Count"; anything else is counted after.
+          if (result.ok() && result->rows.size() == 1 && result->columns.size() == 1 &&
+              result->columns[0] == "Count" && result->rows[0][0]) {
             *rows = result->ScalarInt();
           }
         } else {
