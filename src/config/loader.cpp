@@ -26,7 +26,7 @@ const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secre
                                               "server",   "notify",       "timezone"};
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata"};
 const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_limit",
-                                                "keep_versions"};
+                                                "keep_versions", "keep_logs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens"};
 const std::vector<std::string> kSourceKeys = {
     "name",        "description", "fetch",  "format",        "options",   "tables",  "schedule",
@@ -500,6 +500,9 @@ class Loader {
     }
     if (const YamlEntry* e = d.Find("keep_versions")) {
       if (auto n = ReadInt(*e, errs, 0)) project_.defaults.keep_versions = static_cast<int>(*n);
+    }
+    if (const YamlEntry* e = d.Find("keep_logs")) {
+      if (auto n = ReadInt(*e, errs, 1)) project_.defaults.keep_logs = static_cast<int>(*n);
     }
   }
 

@@ -160,6 +160,7 @@ struct Defaults {
   int64_t timeout_seconds = 0;  // 0 = none
   std::string memory_limit = "2GB";
   int keep_versions = 3;
+  int keep_logs = 100;  // runs whose task logs are kept (`sluice logs`)
 };
 
 // `notify:` in sluice.yaml: a webhook told about runs (notify/notifier.h).

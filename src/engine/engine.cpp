@@ -598,7 +598,8 @@ nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
   if (found.empty()) {
     return ErrorResponse(asset.empty()
                              ? "run " + std::to_string(id) +
-                                   " left no task logs (an unchanged asset and a plan write none)"
+                                   " has no task logs (an unchanged asset and a plan write none; "
+                                   "only the newest defaults.keep_logs runs keep theirs)"
                              : "run " + std::to_string(id) + " has no log of '" + asset +
                                    "': unchanged, or not in the run (sluice runs " +
                                    std::to_string(id) + " lists its tasks)",

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -156,6 +157,7 @@ class Run {
 
     FinishFetches();
     RecordViews();
+    if (opt_.mode == RunMode::kRun) PruneTaskLogs();
     if (opt_.mode == RunMode::kRun && res_.current) {
       std::lock_guard lock(mu_);
       res_.current->Set(published_);
@@ -343,6 +345,31 @@ class Run {
           {"error", o.error}});
     std::lock_guard lock(mu_);
     outcomes_[name] = std::move(o);
+  }
+
+  // Retention: the task logs of the newest defaults.keep_logs runs stay
+  // (this one among them); older runs' folders go.
+  void PruneTaskLogs() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path dir = JoinPath(res_.env->state_dir, "logs");
+    std::vector<int64_t> runs;
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator();
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+          })) {
+        runs.push_back(std::stoll(name));
+      }
+    }
+    std::sort(runs.rbegin(), runs.rend());
+    for (size_t i = static_cast<size_t>(std::max(1, project_.defaults.keep_logs)); i < runs.size();
+         ++i) {
+      if (runs[i] >= run_id_) continue;
+      fs::remove_all(dir / std::to_string(runs[i]), ec);
+      if (ec) LOG_WARN("runner", "cannot remove the logs of run {}: {}", runs[i], ec.message());
+    }
   }
 
   // Where a task attempt's log goes: <state>/logs/<run>/<asset>.<attempt>.log.
