@@ -583,17 +583,15 @@ nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(dir, ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    {
-      std::string f = it->path().filename().string();
-      if (!EndsWith(f, ".log")) continue;
-      std::string stem = f.substr(0, f.size() - 4);
-      size_t dot = stem.rfind('.');
-      if (dot == std::string::npos) continue;
-      std::string name = stem.substr(0, dot);
-      int attempt = std::atoi(stem.c_str() + dot + 1);
-      if (!asset.empty() && name != asset) continue;
-      found.emplace_back(name, attempt, JoinPath(dir, f));
-    }
+    std::string f = it->path().filename().string();
+    if (!EndsWith(f, ".log")) continue;
+    std::string stem = f.substr(0, f.size() - 4);
+    size_t dot = stem.rfind('.');
+    if (dot == std::string::npos) continue;
+    std::string name = stem.substr(0, dot);
+    int attempt = std::atoi(stem.c_str() + dot + 1);
+    if (!asset.empty() && name != asset) continue;
+    found.emplace_back(name, attempt, JoinPath(dir, f));
   }
   if (found.empty()) {
     return ErrorResponse(asset.empty()
