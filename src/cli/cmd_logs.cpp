@@ -8,14 +8,10 @@ namespace sluice {
 
 int CmdLogs(const GlobalOptions& global, const CommandArgs& args) {
   nlohmann::json request = {{"cmd", "logs"}, {"id", args.run_id}, {"asset", args.asset}};
-  nlohmann::json response = CallEngine(global, request, nullptr);
-  int code = response.value("exit_code", 1);
-  if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
-  const nlohmann::json& r = response["result"];
-  if (global.json) {
-    std::printf("%s\n", r.dump(2).c_str());
-    return code;
-  }
+  int code = 0;
+  std::optional<nlohmann::json> answer = CallForText(global, request, &code);
+  if (!answer) return code;
+  const nlohmann::json& r = *answer;
   bool first = true;
   for (const auto& entry : r["logs"]) {
     std::printf("%s== %s, attempt %d ==\n%s", first ? "" : "\n", entry.value("asset", "").c_str(),

@@ -8,14 +8,10 @@ namespace sluice {
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args) {
   nlohmann::json request = {{"cmd", "rollback"}, {"asset", args.asset}};
   if (!args.target.empty()) request["to"] = args.target;
-  nlohmann::json response = CallEngine(global, request, nullptr);
-  int code = response.value("exit_code", 1);
-  if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
-  const nlohmann::json& r = response["result"];
-  if (global.json) {
-    std::printf("%s\n", r.dump(2).c_str());
-    return code;
-  }
+  int code = 0;
+  std::optional<nlohmann::json> answer = CallForText(global, request, &code);
+  if (!answer) return code;
+  const nlohmann::json& r = *answer;
   std::printf("%s: rolled back from %s to %s (%s rows)\n", r.value("asset", "").c_str(),
               r.value("from", "").c_str(), r.value("to", "").c_str(), r["rows"].dump().c_str());
   std::vector<std::string> downstream = r.value("downstream", std::vector<std::string>{});

@@ -9,14 +9,10 @@ namespace sluice {
 int CmdRuns(const GlobalOptions& global, const CommandArgs& args) {
   nlohmann::json request = args.run_id ? nlohmann::json{{"cmd", "run_detail"}, {"id", args.run_id}}
                                        : nlohmann::json{{"cmd", "runs"}, {"limit", args.limit}};
-  nlohmann::json response = CallEngine(global, request, nullptr);
-  int code = response.value("exit_code", 1);
-  if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
-  const nlohmann::json& r = response["result"];
-  if (global.json) {
-    std::printf("%s\n", r.dump(2).c_str());
-    return code;
-  }
+  int code = 0;
+  std::optional<nlohmann::json> answer = CallForText(global, request, &code);
+  if (!answer) return code;
+  const nlohmann::json& r = *answer;
   nlohmann::json rows = nlohmann::json::array();
   if (args.run_id) {
     std::printf("run %lld (%s): %s, exit %d, started %s\n%s\n\n",

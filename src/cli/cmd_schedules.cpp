@@ -8,14 +8,10 @@
 namespace sluice {
 
 int CmdSchedules(const GlobalOptions& global, const CommandArgs& /*args*/) {
-  nlohmann::json response = CallEngine(global, {{"cmd", "schedules"}}, nullptr);
-  int code = response.value("exit_code", 1);
-  if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
-  const nlohmann::json& r = response["result"];
-  if (global.json) {
-    std::printf("%s\n", r.dump(2).c_str());
-    return code;
-  }
+  int code = 0;
+  std::optional<nlohmann::json> answer = CallForText(global, {{"cmd", "schedules"}}, &code);
+  if (!answer) return code;
+  const nlohmann::json& r = *answer;
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& s : r) {
     std::string last = "-";
@@ -31,15 +27,11 @@ int CmdSchedules(const GlobalOptions& global, const CommandArgs& /*args*/) {
 }
 
 int CmdPause(const GlobalOptions& global, const CommandArgs& args) {
-  nlohmann::json response = CallEngine(
-      global, {{"cmd", args.resume ? "resume" : "pause"}, {"asset", args.asset}}, nullptr);
-  int code = response.value("exit_code", 1);
-  if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
-  if (global.json) {
-    std::printf("%s\n", response["result"].dump(2).c_str());
-  } else {
+  int code = 0;
+  std::optional<nlohmann::json> answer = CallForText(
+      global, {{"cmd", args.resume ? "resume" : "pause"}, {"asset", args.asset}}, &code);
+  if (answer)
     std::printf("%s: schedule %s\n", args.asset.c_str(), args.resume ? "resumed" : "paused");
-  }
   return code;
 }
 

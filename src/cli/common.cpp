@@ -75,6 +75,21 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
   return *response;
 }
 
+std::optional<nlohmann::json> CallForText(const GlobalOptions& global,
+                                          const nlohmann::json& request, int* code) {
+  nlohmann::json response = CallEngine(global, request, nullptr);
+  *code = response.value("exit_code", 1);
+  if (!response.value("ok", false)) {
+    *code = ReportError(global, response.value("error", ""), *code);
+    return std::nullopt;
+  }
+  if (global.json) {
+    std::printf("%s\n", response["result"].dump(2).c_str());
+    return std::nullopt;
+  }
+  return std::move(response["result"]);
+}
+
 EventSink ProgressPrinter(const GlobalOptions& global) {
   if (global.json) return nullptr;
   if (!::isatty(STDERR_FILENO)) {

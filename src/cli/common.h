@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,11 @@ int ReportError(const GlobalOptions& global, const std::string& message, int cod
 // ({"ok", "exit_code", "result"|"error"}). Events go to `events`.
 nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& request,
                           const EventSink& events);
+// CallEngine for a command that prints one result: an error is reported
+// and --json prints the result as it came, both setting *code; otherwise
+// the result comes back for the command to render as text (*code set too).
+std::optional<nlohmann::json> CallForText(const GlobalOptions& global,
+                                          const nlohmann::json& request, int* code);
 // A progress printer for run-like commands: a live line on a terminal.
 EventSink ProgressPrinter(const GlobalOptions& global);
 
