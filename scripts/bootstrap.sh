@@ -19,7 +19,8 @@ PACKAGES=(
   libcurl4-openssl-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
   libzip-dev libgumbo-dev libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
-  sqlite3 python3 procps openssl
+  libboost-dev
+  sqlite3 python3 procps openssl curl
 )
 # `bootstrap.sh fuzz`: also clang and its libFuzzer runtime (make fuzz, make reliability).
 if [ "${1:-}" = fuzz ]; then PACKAGES+=(clang libclang-rt-14-dev); fi

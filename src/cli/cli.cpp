@@ -72,8 +72,12 @@ const CommandDef kCommands[] = {
            ->check(CLI::NonNegativeNumber);
      },
      CmdQuery},
-    {"serve", "Run the schedules (and own the environment) until Ctrl-C or SIGTERM",
-     [](CLI::App*, CommandArgs*) {}, CmdServe},
+    {"serve", "Run the schedules and the HTTP API (and own the environment) until Ctrl-C",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("--listen", a->listen,
+                       "Serve the HTTP API on HOST:PORT (instead of server: listen; 'off': none)");
+     },
+     CmdServe},
     {"schedules", "List the schedules: paused or not, the last tick and the next",
      [](CLI::App*, CommandArgs*) {}, CmdSchedules},
     {"pause", "Pause an asset's schedule (serve gives it no ticks until resumed)",

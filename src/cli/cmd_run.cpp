@@ -1,6 +1,11 @@
 // sluice run / plan / test: requests to the engine, rendered as a summary.
 #include <fmt/format.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -153,6 +158,44 @@ void PrintReport(const nlohmann::json& result, const std::string& mode, bool ver
   }
 }
 
+// Ctrl-C on a run forwarded to the owner (`serve`) detaches: the run goes on
+// there, and the message says how to follow it. A run in this process stops.
+std::atomic<int64_t> g_forwarded_run{0};
+
+extern "C" void DetachOnInterrupt(int sig) {
+  if (EngineRunsHere()) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
+  // Async-signal-safe: digits by hand, one write.
+  char text[200];
+  size_t n = 0;
+  auto put = [&](const char* s) {
+    while (*s && n < sizeof(text)) text[n++] = *s++;
+  };
+  int64_t id = g_forwarded_run.load();
+  char digits[24];
+  size_t d = 0;
+  for (int64_t v = id; v > 0 && d < sizeof(digits); v /= 10)
+    digits[d++] = static_cast<char>('0' + v % 10);
+  char id_text[24];
+  for (size_t i = 0; i < d; ++i) id_text[i] = digits[d - 1 - i];
+  id_text[d] = '\0';
+  if (id > 0) {
+    put("\ndetached: run ");
+    put(id_text);
+    put(" goes on in the owner; follow it with `sluice runs ");
+    put(id_text);
+    put("`\n");
+  } else {
+    put("\ndetached: the run stays queued in the owner; see `sluice runs`\n");
+  }
+  ssize_t ignored = ::write(STDERR_FILENO, text, n);
+  (void)ignored;
+  ::_exit(130);
+}
+
 int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::string& cmd) {
   nlohmann::json request = {{"cmd", cmd}, {"select", args.select}};
   if (!args.partition.empty()) request["partition"] = args.partition;
@@ -169,7 +212,18 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
     }
     if (!vars.empty()) request["vars"] = vars;
   }
-  nlohmann::json response = CallEngine(global, request, ProgressPrinter(global));
+  EventSink events = ProgressPrinter(global);
+  if (cmd == "run") {
+    events = [printer = std::move(events)](const nlohmann::json& e) {
+      if (e.value("type", "") == "run_start") g_forwarded_run = e.value("run_id", int64_t{0});
+      if (printer) printer(e);
+    };
+    struct sigaction action = {};
+    action.sa_handler = DetachOnInterrupt;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, nullptr);
+  }
+  nlohmann::json response = CallEngine(global, request, events);
   int code = response.value("exit_code", 1);
   if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
   if (global.json) {

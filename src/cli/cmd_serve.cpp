@@ -1,6 +1,7 @@
-// sluice serve: become the environment's owner and run its schedules until
-// SIGINT or SIGTERM (engine/service.h). Other commands on the environment
-// become requests to this process while it runs.
+// sluice serve: become the environment's owner and run its schedules
+// (engine/service.h) and, when `server: listen` or --listen says where, the
+// HTTP API (server/api.h), until SIGINT or SIGTERM. Other commands on the
+// environment become requests to this process while it runs.
 #include <unistd.h>
 
 #include <chrono>
@@ -17,10 +18,12 @@
 #include "engine/engine.h"
 #include "engine/owner.h"
 #include "engine/service.h"
+#include "server/api.h"
+#include "server/http_server.h"
 
 namespace sluice {
 
-int CmdServe(const GlobalOptions& global, const CommandArgs& /*args*/) {
+int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
   Result<std::string> root = ResolveProjectRoot(global);
   if (!root.ok()) return ReportError(global, root.status().message(), kExitUsage);
   LoadedProject loaded = LoadProjectSettings(*root);
@@ -32,6 +35,19 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& /*args*/) {
   auto env = loaded.project.environments.find(global.env);
   if (env == loaded.project.environments.end()) {
     return ReportError(global, "unknown environment '" + global.env + "'", kExitUsage);
+  }
+
+  ServerSpec server = env->second.server;
+  if (args.listen == "off") {
+    server.enabled = false;
+  } else if (!args.listen.empty()) {
+    Result<std::pair<std::string, int>> address = ParseListenAddress(args.listen);
+    if (!address.ok()) {
+      return ReportError(global, "--listen: " + address.status().message(), kExitUsage);
+    }
+    server.enabled = true;
+    server.host = address->first;
+    server.port = address->second;
   }
 
   // Signals are taken by one thread (sigwait), so every other thread —
@@ -62,6 +78,36 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& /*args*/) {
   }
   SystemClock clock;
   Service service(&engine, *root, global.env, &clock);
+  // Runs submitted to the previous owner that it never started.
+  Result<int> resubmitted = engine.ResubmitQueuedRuns();
+  if (!resubmitted.ok()) {
+    LOG_WARN("serve", "queued runs: {}", resubmitted.status().message());
+  }
+  std::unique_ptr<ApiRouter> router;
+  std::unique_ptr<HttpServer> http;
+  if (server.enabled) {
+    router = std::make_unique<ApiRouter>(&engine, server, [&service] { return service.Health(); });
+    HttpServerOptions options;
+    options.host = server.host;
+    options.port = server.port;
+    Result<std::unique_ptr<HttpServer>> started =
+        HttpServer::Start(options, [&router](const ServerRequest& r) { return router->Handle(r); });
+    if (!started.ok()) {
+      lease->Release([&engine] { engine.Close(); });
+      return ReportError(global, started.status().message(), kExitFailed);
+    }
+    http = std::move(started).value();
+    std::string host =
+        server.host.find(':') != std::string::npos ? "[" + server.host + "]" : server.host;
+    std::fprintf(stderr, "sluice serve: HTTP API on http://%s:%d/\n", host.c_str(), http->port());
+    bool loopback = server.host == "127.0.0.1" || server.host == "::1";
+    if (server.tokens.empty() && !loopback) {
+      LOG_WARN("serve",
+               "the API on {} asks for no token: anyone who reaches it may start runs "
+               "(server: tokens)",
+               server.host);
+    }
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -71,6 +117,9 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& /*args*/) {
   std::fprintf(stderr, "sluice serve: %s (%s), pid %d; stop with Ctrl-C\n", root->c_str(),
                global.env.c_str(), static_cast<int>(::getpid()));
   Status served = service.Run();
+  // No new requests; those in flight are answered. Runs they started finish
+  // before the warehouse closes (Engine::Close).
+  if (http) http->Stop();
   if (!served.ok()) {
     // The waiter is still in sigwait: wake it.
     pthread_kill(waiter.native_handle(), SIGTERM);

@@ -1,5 +1,7 @@
 #include "cli/common.h"
 
+#include <atomic>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -39,6 +41,12 @@ int ReportError(const GlobalOptions& global, const std::string& message, int cod
   return code;
 }
 
+namespace {
+std::atomic<bool> g_engine_here{false};
+}  // namespace
+
+bool EngineRunsHere() { return g_engine_here.load(); }
+
 nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& request,
                           const EventSink& events) {
   Result<std::string> root = ResolveProjectRoot(global);
@@ -65,12 +73,15 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
   RequestHandler handler = [&engine](const nlohmann::json& r, const EventSink& ev) {
     return engine.Handle(r, ev);
   };
+  RequestHandler local = [&engine](const nlohmann::json& r, const EventSink& ev) {
+    g_engine_here = true;
+    return engine.Handle(r, ev);
+  };
   std::string command = request.value("cmd", "?");
   // As the owner, the warehouse is closed before the lease is released, so
   // the next owner never finds DuckDB's file lock still held.
-  Result<nlohmann::json> response =
-      Dispatch(env->second.state_dir, "sluice " + command, req, handler, handler, events,
-               [&engine] { engine.Close(); });
+  Result<nlohmann::json> response = Dispatch(env->second.state_dir, "sluice " + command, req, local,
+                                             handler, events, [&engine] { engine.Close(); });
   if (!response.ok()) return ErrorResponse(response.status().message(), kExitFailed);
   return *response;
 }

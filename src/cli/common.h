@@ -40,6 +40,7 @@ struct CommandArgs {
   std::string target;   // check: a file or URL
   int limit = 20;
   int64_t run_id = 0;
+  std::string listen;  // serve --listen HOST:PORT
 };
 
 inline constexpr int kExitOk = 0;
@@ -54,6 +55,9 @@ int ReportError(const GlobalOptions& global, const std::string& message, int cod
 // ({"ok", "exit_code", "result"|"error"}). Events go to `events`.
 nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& request,
                           const EventSink& events);
+// Whether CallEngine runs the request in this process (it became the owner)
+// rather than forwarding it. Async-signal-safe.
+bool EngineRunsHere();
 // CallEngine for a command that prints one result: an error is reported
 // and --json prints the result as it came, both setting *code; otherwise
 // the result comes back for the command to render as text (*code set too).

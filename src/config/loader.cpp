@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets",
                                               "external", "defaults",     "vars",
                                               "server",   "notify",       "timezone"};
-const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata"};
+const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server"};
 const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_limit",
                                                 "keep_versions", "keep_logs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens"};
@@ -344,15 +344,105 @@ class Loader {
       vars_ok_ = vars.is_map();
       if (vars.is_map() && !e->value.IsNull()) project_.vars = YamlToJson(e->value);
     }
-    if (const YamlEntry* e = top.Find("server")) {
-      MapReader server(e->value, kServerKeys, "server", errs, e->line);
-      if (server.is_map() && !e->value.IsNull()) project_.server = YamlToJson(e->value);
-      project_.warnings.push_back(
-          {errs.Loc(e->line),
-           "server: is read but not acted on yet: `sluice serve` runs schedules but has no HTTP "
-           "API yet"});
+    if (const YamlEntry* e = top.Find("server")) project_.server = ReadServer(*e, errs);
+    // An environment without its own server takes the project's.
+    if (!project_.environments.count("dev"))
+      project_.environments["dev"] = DefaultEnvironment("dev");
+    for (auto& [name, env] : project_.environments) {
+      if (!env.own_server) env.server = project_.server;
+    }
+    // Two environments served at once must not want one port.
+    std::map<std::string, std::string> listening;
+    for (const auto& [name, env] : project_.environments) {
+      if (!env.own_server || !env.server.enabled) continue;
+      std::string address = env.server.host + ":" + std::to_string(env.server.port);
+      auto [it, fresh] = listening.emplace(address, name);
+      if (!fresh && env.server.port != 0) {
+        errs.At(env.server.loc.line, "environments '" + it->second + "' and '" + name +
+                                         "' both listen on " + address +
+                                         ": give each its own port");
+      }
     }
     if (const YamlEntry* e = top.Find("notify")) ReadNotify(*e, errs);
+  }
+
+  // server: {listen: HOST:PORT, tokens: [{name, sha256, role}]}
+  ServerSpec ReadServer(const YamlEntry& e, FileErrors& errs) {
+    ServerSpec spec;
+    spec.loc = errs.Loc(e.line);
+    MapReader server(e.value, kServerKeys, "server", errs, e.line);
+    if (!server.is_map() || e.value.IsNull()) return spec;
+    if (const YamlEntry* l = server.Find("listen")) {
+      if (auto text = ReadString(*l, errs)) {
+        Result<std::pair<std::string, int>> address = ParseListenAddress(Trim(*text));
+        if (address.ok()) {
+          spec.enabled = true;
+          spec.host = address->first;
+          spec.port = address->second;
+        } else {
+          errs.At(l->value, "listen: " + address.status().message(), l->line);
+        }
+      }
+    }
+    if (const YamlEntry* t = server.Find("tokens")) {
+      if (!t->value.IsSequence()) {
+        errs.At(t->value,
+                "tokens: expected a list such as - {name: ci, sha256: HEX, role: operator}",
+                t->line);
+        return spec;
+      }
+      std::set<std::string> names;
+      for (const YAML::Node& item : t->value) {
+        int line = errs.LineOf(item, t->line);
+        MapReader m(item, {"name", "sha256", "role"}, "token", errs, line);
+        if (!m.is_map()) continue;
+        ApiToken token;
+        token.loc = errs.Loc(line);
+        if (const YamlEntry* n = m.Find("name")) {
+          if (auto name = ReadString(*n, errs)) token.name = Trim(*name);
+        }
+        if (token.name.empty()) {
+          errs.At(line, "token: needs a name (who holds it, for the request log)");
+        } else if (!names.insert(token.name).second) {
+          errs.At(line, "token: the name '" + token.name + "' is used twice");
+        }
+        const YamlEntry* h = m.Find("sha256");
+        if (h == nullptr) {
+          errs.At(line,
+                  "token: needs sha256: the token's SHA-256 in hex, never the token itself "
+                  "(printf %s \"$TOKEN\" | sha256sum)");
+        } else if (auto hex = ReadString(*h, errs)) {
+          std::string value = ToLower(Trim(*hex));
+          bool ok = value.size() == 64 && std::all_of(value.begin(), value.end(), [](char c) {
+                      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                    });
+          if (!ok) {
+            errs.At(h->value,
+                    "sha256: expected 64 hex digits (printf %s \"$TOKEN\" | sha256sum), not the "
+                    "token itself",
+                    h->line);
+          }
+          token.sha256 = value;
+        }
+        if (const YamlEntry* r = m.Find("role")) {
+          if (auto role = ReadString(*r, errs)) {
+            std::string v = ToLower(Trim(*role));
+            if (v == "viewer") {
+              token.role = ApiRole::kViewer;
+            } else if (v == "operator") {
+              token.role = ApiRole::kOperator;
+            } else if (v == "admin") {
+              token.role = ApiRole::kAdmin;
+            } else {
+              errs.At(r->value, "role: expected viewer, operator or admin, got '" + *role + "'",
+                      r->line);
+            }
+          }
+        }
+        spec.tokens.push_back(std::move(token));
+      }
+    }
+    return spec;
   }
 
   // notify: [{webhook: URL, on: [run_failed, check_failed, freshness_late, recovered]}]
@@ -441,6 +531,10 @@ class Loader {
             env.lake = Abs(*value);
           }
         }
+      }
+      if (const YamlEntry* sv = fields.Find("server")) {
+        env.server = ReadServer(*sv, errs);
+        env.own_server = true;
       }
       project_.environments[name] = std::move(env);
     }

@@ -1,5 +1,10 @@
 #include "config/project.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+
 namespace sluice {
 
 std::string SourceLoc::ToString() const {
@@ -24,6 +29,49 @@ const char* NotifyEventName(NotifyEvent event) {
       return "recovered";
   }
   return "run_failed";
+}
+
+Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) {
+  std::string host, port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Status::Invalid("expected [IPv6]:PORT, got '" + text + "'");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      return Status::Invalid("expected HOST:PORT such as 127.0.0.1:8080, got '" + text + "'");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || host == "localhost") host = "127.0.0.1";
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (::inet_pton(AF_INET, host.c_str(), buf) != 1 &&
+      ::inet_pton(AF_INET6, host.c_str(), buf) != 1) {
+    return Status::Invalid("'" + host + "' is not an IP address (use 127.0.0.1, 0.0.0.0 or ::)");
+  }
+  bool digits = !port.empty() && port.size() <= 5 &&
+                std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoi(port) > 65535) {
+    return Status::Invalid("the port must be a number from 0 to 65535, got '" + port + "'");
+  }
+  return std::make_pair(host, std::stoi(port));
+}
+
+const char* ApiRoleName(ApiRole role) {
+  switch (role) {
+    case ApiRole::kViewer:
+      return "viewer";
+    case ApiRole::kOperator:
+      return "operator";
+    case ApiRole::kAdmin:
+      return "admin";
+  }
+  return "viewer";
 }
 
 std::string ScheduleSpec::ToString() const {

@@ -10,9 +10,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/secrets.h"
+#include "core/status.h"
 
 namespace sluice {
 
@@ -143,12 +145,38 @@ struct FieldSpec {
   SourceLoc loc;
 };
 
+// `server:` in sluice.yaml, or under environments.<env> (which wins): the
+// HTTP API of `sluice serve` (server/api.h).
+enum class ApiRole { kViewer, kOperator, kAdmin };  // each may do what the one before may
+const char* ApiRoleName(ApiRole role);
+
+struct ApiToken {
+  std::string name;    // who holds it, for the request log
+  std::string sha256;  // hex SHA-256 of the token; the token itself is never stored
+  ApiRole role = ApiRole::kViewer;
+  SourceLoc loc;
+};
+
+// "127.0.0.1:8080", ":8080" (loopback), "[::1]:8080", "localhost:8080" ->
+// (IP address, port). InvalidArgument says what is wrong.
+Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text);
+
+struct ServerSpec {
+  bool enabled = false;  // `listen:` was given
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::vector<ApiToken> tokens;  // none: no token is asked for
+  SourceLoc loc;
+};
+
 struct EnvironmentSpec {
   std::string name;
   std::string warehouse;  // "duckdb:/abs/path.duckdb"
   std::string lake;       // absolute folder
   std::string metadata;   // "sqlite:/abs/path.sqlite"
   std::string state_dir;  // absolute .sluice/<env>
+  ServerSpec server;      // its own, or the project's `server:`
+  bool own_server = false;
   SourceLoc loc;
 };
 
@@ -188,7 +216,7 @@ struct Project {
   Defaults defaults;
   std::string timezone = "UTC";  // of cron schedules, a tz database name
   nlohmann::json vars = nlohmann::json::object();
-  nlohmann::json server = nlohmann::json::object();
+  ServerSpec server;  // the project's `server:`; each environment's is in its spec
   std::vector<NotifySpec> notify;
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;

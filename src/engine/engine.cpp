@@ -96,18 +96,57 @@ Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock
 
 int ExitCodeOf(const Status& st) { return st.code() == StatusCode::kInvalidArgument ? 2 : 1; }
 
+// Whether a run of `select` may start in a workspace with errors: a broken
+// file stops only what depends on it, so a selection with no broken file
+// upstream runs (the whole project does not). Invalid with the errors when not.
+Status CheckRunnable(const Workspace& ws, const std::vector<std::string>& select) {
+  if (ws.ok()) return Status::Ok();
+  Result<std::vector<std::string>> selected = SelectAssets(ws.graph, select);
+  if (select.empty() || !selected.ok()) return Status::Invalid(ws.ErrorText());
+  std::vector<ConfigError> blocking = ErrorsBlocking(ws, *selected);
+  if (blocking.empty()) return Status::Ok();
+  std::string text;
+  for (const ConfigError& e : blocking) text += e.ToString() + "\n";
+  return Status::Invalid(text);
+}
+
 }  // namespace
 
 nlohmann::json ErrorResponse(const std::string& message, int exit_code) {
   return {{"ok", false}, {"exit_code", exit_code}, {"error", Redact(message)}};
 }
 
+nlohmann::json ErrorResponse(const Status& status) {
+  // What the caller asked for is wrong or not there: a usage error (2).
+  bool usage =
+      status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound;
+  nlohmann::json out = ErrorResponse(status.message(), usage ? 2 : 1);
+  out["code"] = StatusCodeName(status.code());
+  return out;
+}
+
 Engine::Engine(std::string project_root, std::string env_name)
     : project_root_(std::move(project_root)), env_name_(std::move(env_name)) {}
 
-Engine::~Engine() { WaitForNotifications(); }
+Engine::~Engine() {
+  WaitForBackground();
+  WaitForNotifications();
+}
+
+void Engine::WaitForBackground() {
+  std::vector<std::future<void>> pending;
+  {
+    std::lock_guard lock(background_mu_);
+    closing_ = true;
+    pending.swap(background_);
+  }
+  for (auto& f : pending) f.wait();
+  std::lock_guard lock(background_mu_);
+  closing_ = false;
+}
 
 void Engine::Close() {
+  WaitForBackground();
   WaitForNotifications();
   std::lock_guard lock(open_mu_);
   opened_.reset();
@@ -208,6 +247,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     std::string cmd = request.value("cmd", "");
     if (cmd == "ping") return Ok({{"pid", ::getpid()}});
     if (cmd == "run" || cmd == "plan" || cmd == "test") return HandleRun(request, events);
+    if (cmd == "submit") return HandleSubmit(request);
     if (cmd == "query") return HandleQuery(request);
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
@@ -294,6 +334,12 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     }
     run_lock.lock();
   }
+  if (cmd == "run" && request.value("run_id", int64_t{0}) != 0) {
+    // A submitted run that has waited until the owner began to stop stays
+    // queued: the next owner starts it (ResubmitQueuedRuns).
+    std::lock_guard lock(background_mu_);
+    if (closing_) return Ok({{"run_id", request["run_id"]}, {"left_queued", true}});
+  }
   struct Running {
     Engine* engine;
     bool set;
@@ -318,24 +364,13 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
   std::vector<std::string> select;
   if (request.contains("select")) select = request["select"].get<std::vector<std::string>>();
-  if (!ws.ok()) {
-    // A broken file stops only what depends on it: a selection with no
-    // broken file upstream still runs (the whole project does not).
-    Result<std::vector<std::string>> selected = SelectAssets(ws.graph, select);
-    if (select.empty() || !selected.ok()) return ErrorResponse(ws.ErrorText(), 2);
-    std::vector<ConfigError> blocking = ErrorsBlocking(ws, *selected);
-    if (!blocking.empty()) {
-      std::string text;
-      for (const ConfigError& e : blocking) text += e.ToString() + "\n";
-      return ErrorResponse(text, 2);
-    }
-    if (events) {
-      std::set<std::string> files;
-      for (const ConfigError& e : ws.errors) files.insert(e.loc.file);
-      events({{"type", "warning"},
-              {"message", "running despite errors in " + Join({files.begin(), files.end()}, ", ") +
-                              ": none is upstream of the selection (see sluice validate)"}});
-    }
+  if (Status runnable = CheckRunnable(ws, select); !runnable.ok()) return ErrorResponse(runnable);
+  if (!ws.ok() && events) {
+    std::set<std::string> files;
+    for (const ConfigError& e : ws.errors) files.insert(e.loc.file);
+    events({{"type", "warning"},
+            {"message", "running despite errors in " + Join({files.begin(), files.end()}, ", ") +
+                            ": none is upstream of the selection (see sluice validate)"}});
   }
   int64_t t1 = MonotonicMillis();
   Result<Opened*> opened = Open(ws.project);
@@ -348,6 +383,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.threads = request.value("threads", 4);
   options.trigger = request.value("trigger", "");
   options.vars = vars;
+  options.run_id = cmd == "run" ? request.value("run_id", int64_t{0}) : 0;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
   EnvResources res{&(*opened)->env,
@@ -389,6 +425,111 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   nlohmann::json result = report->ToJson();
   if (options.mode == RunMode::kRun) Notify(ws.project, (*opened)->metadata.get(), result);
   return Ok(std::move(result), report->exit_code);
+}
+
+nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
+  // The request is checked here, in full, so that a bad one is refused now
+  // rather than recorded as a run that fails.
+  nlohmann::json run = {{"cmd", "run"}};
+  std::vector<std::string> select;
+  if (request.contains("select")) {
+    const nlohmann::json& s = request["select"];
+    if (!s.is_array() ||
+        !std::all_of(s.begin(), s.end(), [](const auto& v) { return v.is_string(); })) {
+      return ErrorResponse(
+          Status::Invalid("select: expected a list of selectors, e.g. [\"stops+\"]"));
+    }
+    select = s.get<std::vector<std::string>>();
+  }
+  run["select"] = select;
+  if (request.contains("full_refresh")) {
+    if (!request["full_refresh"].is_boolean()) {
+      return ErrorResponse(Status::Invalid("full_refresh: expected true or false"));
+    }
+    run["full_refresh"] = request["full_refresh"];
+  }
+  for (const char* key : {"partition", "trigger"}) {
+    if (!request.contains(key)) continue;
+    if (!request[key].is_string()) {
+      return ErrorResponse(Status::Invalid(std::string(key) + ": expected a string"));
+    }
+    run[key] = request[key];
+  }
+  nlohmann::json vars = request.value("vars", nlohmann::json::object());
+  if (!vars.is_object())
+    return ErrorResponse(Status::Invalid("vars: expected an object of name: value"));
+  run["vars"] = vars;
+  Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
+  if (Status runnable = CheckRunnable(ws, select); !runnable.ok()) return ErrorResponse(runnable);
+  if (Result<std::vector<std::string>> selected = SelectAssets(ws.graph, select); !selected.ok()) {
+    return ErrorResponse(Status::Invalid(selected.status().message()));
+  }
+  {
+    std::lock_guard lock(background_mu_);
+    if (closing_) {
+      return ErrorResponse(
+          Status::Busy("the owner is stopping; submit the run again to the next one"));
+    }
+  }
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status());
+  RunRecord record;
+  record.command = "run";
+  record.status = "queued";
+  record.started_at = clock_.Now();
+  // What it takes to start it again should this owner die first.
+  record.args = run;
+  record.args.erase("cmd");
+  Result<int64_t> id = (*opened)->metadata->BeginRun(record);
+  if (!id.ok()) return ErrorResponse(id.status());
+  StartBackground(*id, run);
+  return Ok({{"id", *id}, {"status", "queued"}});
+}
+
+void Engine::StartBackground(int64_t run_id, nlohmann::json request) {
+  request["run_id"] = run_id;
+  auto work = [this, run_id, request = std::move(request)] {
+    // A thread boundary: whatever happens, the run does not stay queued.
+    std::string failure;
+    try {
+      nlohmann::json response = Handle(request, nullptr);
+      if (!response.value("ok", false)) failure = response.value("error", "failed");
+    } catch (const std::exception& e) {
+      failure = std::string("internal error: ") + e.what();
+    } catch (...) {
+      failure = "internal error: an unknown exception";
+    }
+    if (failure.empty()) return;
+    LOG_WARN("engine", "run {}: {}", run_id, failure);
+    Result<MetadataStore*> metadata = Metadata();
+    if (!metadata.ok()) return;
+    Result<std::optional<RunRecord>> run = (*metadata)->GetRun(run_id);
+    if (run.ok() && *run && ((*run)->status == "queued" || (*run)->status == "running")) {
+      Status st = (*metadata)->FinishRun(run_id, "failed", 1, failure, clock_.Now());
+      if (!st.ok()) LOG_WARN("engine", "recording run {}: {}", run_id, st.message());
+    }
+  };
+  std::lock_guard lock(background_mu_);
+  // Finished runs are dropped as new ones come.
+  background_.erase(std::remove_if(background_.begin(), background_.end(),
+                                   [](const std::future<void>& f) {
+                                     return f.wait_for(std::chrono::seconds(0)) ==
+                                            std::future_status::ready;
+                                   }),
+                    background_.end());
+  background_.push_back(std::async(std::launch::async, std::move(work)));
+}
+
+Result<int> Engine::ResubmitQueuedRuns() {
+  ASSIGN_OR_RETURN(MetadataStore * metadata, Metadata());
+  ASSIGN_OR_RETURN(std::vector<RunRecord> queued, metadata->ListRunsWithStatus("queued"));
+  for (RunRecord& r : queued) {
+    nlohmann::json request = r.args.is_object() ? r.args : nlohmann::json::object();
+    request["cmd"] = "run";
+    LOG_INFO("engine", "run {}: submitted before the last owner stopped; starting it now", r.id);
+    StartBackground(r.id, std::move(request));
+  }
+  return static_cast<int>(queued.size());
 }
 
 nlohmann::json Engine::HandleSchedules(const nlohmann::json& request) {
@@ -546,7 +687,7 @@ nlohmann::json Engine::HandleRunDetail(const nlohmann::json& request) {
   int64_t id = request.value("id", int64_t{0});
   auto run = (*opened)->metadata->GetRun(id);
   if (!run.ok()) return ErrorResponse(run.status().message(), 1);
-  if (!*run) return ErrorResponse("no run " + std::to_string(id), 1);
+  if (!*run) return ErrorResponse(Status::NotFound("no run " + std::to_string(id)));
   auto tasks = (*opened)->metadata->ListTasks(id);
   if (!tasks.ok()) return ErrorResponse(tasks.status().message(), 1);
   nlohmann::json tj = nlohmann::json::array();
@@ -576,7 +717,9 @@ nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
   std::string asset = ToLower(request.value("asset", ""));
   auto run = (*opened)->metadata->GetRun(id);
   if (!run.ok()) return ErrorResponse(run.status().message(), 1);
-  if (!*run) return ErrorResponse("no run " + std::to_string(id) + " (see sluice runs)", 2);
+  if (!*run) {
+    return ErrorResponse(Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)"));
+  }
   // <state>/logs/<run>/<asset>.<attempt>.log, one per task attempt.
   std::string dir = JoinPath(JoinPath((*opened)->env.state_dir, "logs"), std::to_string(id));
   std::vector<std::tuple<std::string, int, std::string>> found;
@@ -594,14 +737,13 @@ nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
     found.emplace_back(name, attempt, JoinPath(dir, f));
   }
   if (found.empty()) {
-    return ErrorResponse(asset.empty()
-                             ? "run " + std::to_string(id) +
-                                   " has no task logs (an unchanged asset and a plan write none; "
-                                   "only the newest defaults.keep_logs runs keep theirs)"
-                             : "run " + std::to_string(id) + " has no log of '" + asset +
-                                   "': unchanged, or not in the run (sluice runs " +
-                                   std::to_string(id) + " lists its tasks)",
-                         2);
+    return ErrorResponse(Status::NotFound(
+        asset.empty() ? "run " + std::to_string(id) +
+                            " has no task logs (an unchanged asset and a plan write none; "
+                            "only the newest defaults.keep_logs runs keep theirs)"
+                      : "run " + std::to_string(id) + " has no log of '" + asset +
+                            "': unchanged, or not in the run (sluice runs " + std::to_string(id) +
+                            " lists its tasks)"));
   }
   std::sort(found.begin(), found.end());
   nlohmann::json out = nlohmann::json::array();

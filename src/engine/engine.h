@@ -29,12 +29,18 @@ class Engine {
   Engine(std::string project_root, std::string env_name);
   ~Engine();
 
-  // Requests: {"cmd": "run"|"plan"|"test"|"query"|"runs"|"run_detail"|"ping", ...}.
-  // Responses: {"ok": bool, "exit_code": int, "error": text, "errors": [...], "result": ...}.
+  // Requests: {"cmd": "run"|"submit"|"plan"|"test"|"query"|"runs"|"run_detail"|"ping", ...}.
+  // Responses: {"ok": bool, "exit_code": int, "error": text, "code": kind, "result": ...};
+  // "code" (a StatusCodeName: invalid, not_found, busy, ...) says what kind of
+  // error it is, for transports that map it (HTTP statuses).
   nlohmann::json Handle(const nlohmann::json& request, const EventSink& events);
   // Closes the warehouse, metadata and lake (the next request opens them
-  // again). The owner calls it before it releases its lease.
+  // again), after the runs started by "submit" have finished. The owner
+  // calls it before it releases its lease.
   void Close();
+  // Starts again the runs that were submitted but had not started when the
+  // previous owner died (still 'queued' in metadata). Returns how many.
+  Result<int> ResubmitQueuedRuns();
   // The environment's metadata store (opened on first use); for the
   // scheduler of `sluice serve`. Valid until Close().
   Result<MetadataStore*> Metadata();
@@ -45,6 +51,13 @@ class Engine {
   // Opens the environment, loading the project first when it is not open yet.
   Result<Opened*> OpenForRequest();
   nlohmann::json HandleRun(const nlohmann::json& request, const EventSink& events);
+  // "submit" {select, full_refresh, partition, vars, trigger}: records the run
+  // as queued, starts it in the background and answers {id, status} at once.
+  nlohmann::json HandleSubmit(const nlohmann::json& request);
+  // Runs a queued run's request in the background; a run that fails before it
+  // starts (a broken project) is recorded as failed, never left queued.
+  void StartBackground(int64_t run_id, nlohmann::json request);
+  void WaitForBackground();
   nlohmann::json HandleQuery(const nlohmann::json& request);
   nlohmann::json HandleRuns(const nlohmann::json& request);
   nlohmann::json HandleRunDetail(const nlohmann::json& request);
@@ -65,11 +78,16 @@ class Engine {
   std::mutex run_mu_;               // one run at a time per environment
   std::mutex running_mu_;
   std::string running_;  // GUARDED_BY(running_mu_): what holds run_mu_, for queued runs
+  std::mutex background_mu_;
+  std::vector<std::future<void>> background_;  // GUARDED_BY(background_mu_): submitted runs
+  bool closing_ = false;                       // GUARDED_BY(background_mu_)
   std::mutex notify_mu_;
   std::vector<std::future<void>> deliveries_;  // GUARDED_BY(notify_mu_)
 };
 
 // {"ok": false, "exit_code": code, "error": message}
 nlohmann::json ErrorResponse(const std::string& message, int exit_code = 2);
+// The same for a Status: exit code 2 for invalid input, else 1; "code" its kind.
+nlohmann::json ErrorResponse(const Status& status);
 
 }  // namespace sluice

@@ -46,9 +46,15 @@ void Service::Stop() {
   wake_.notify_all();
 }
 
+nlohmann::json Service::Health() {
+  std::lock_guard lock(mu_);
+  return health_;
+}
+
 Status Service::Run() {
   Workspace ws = LoadWorkspace(root_, env_);
   std::vector<ScheduledAsset> schedules = SchedulesOf(ws);
+  nlohmann::json disabled_list = nlohmann::json::array();
   if (!ws.ok()) {
     // A broken file disables its assets and what reads them; the rest runs.
     Breakage broken = BrokenAssets(ws);
@@ -72,6 +78,7 @@ Status Service::Run() {
         kept.push_back(std::move(a));
       } else {
         LOG_ERROR("serve", "{}: schedule disabled: {} (sluice validate)", a.asset, why);
+        disabled_list.push_back({{"asset", a.asset}, {"why", why}});
       }
     }
     schedules = std::move(kept);
@@ -87,6 +94,17 @@ Status Service::Run() {
   }
 
   std::deque<TickRecord> queue;  // GUARDED_BY(mu_)
+  {
+    std::lock_guard lock(mu_);
+    nlohmann::json scheduled = nlohmann::json::array();
+    for (const ScheduledAsset& a : scheduler.schedules()) {
+      scheduled.push_back({{"asset", a.asset}, {"schedule", a.spec.ToString()}});
+    }
+    health_ = {{"scheduled", scheduled},
+               {"disabled", disabled_list},
+               {"waiting", 0},
+               {"running", nullptr}};
+  }
   // Adds a tick; a newer time tick replaces an older one still waiting.
   auto add = [&](TickRecord tick) {  // REQUIRES(mu_)
     if (IsTimed(tick)) {
@@ -165,6 +183,8 @@ Status Service::Run() {
         if (stop_) return;  // waiting ticks stay pending: the next serve runs them
         tick = std::move(queue.front());
         queue.pop_front();
+        health_["waiting"] = queue.size();
+        health_["running"] = tick.asset;
       }
       // A thread boundary: one run's exception is that tick's failure, not
       // the end of serve.
@@ -182,6 +202,10 @@ Status Service::Run() {
         tick.note = "internal error (please report it): " + failure;
         Status st = metadata->UpdateTick(tick);
         if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+      }
+      {
+        std::lock_guard lock(mu_);
+        health_["running"] = nullptr;
       }
       wake_.notify_all();
     }
@@ -207,6 +231,7 @@ Status Service::Run() {
     } catch (...) {
       LOG_ERROR("serve", "scheduler: an unknown exception");
     }
+    health_["waiting"] = queue.size();
     if (!queue.empty()) wake_.notify_all();
     auto wait = kIdle;
     if (std::optional<Micros> next = scheduler.NextDue()) {

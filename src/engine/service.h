@@ -25,6 +25,8 @@
 #include "core/status.h"
 #include "engine/engine.h"
 
+#include <nlohmann/json.hpp>
+
 namespace sluice {
 
 class Service {
@@ -37,6 +39,9 @@ class Service {
   Status Run();
   // Asks Run() to return; safe from any thread.
   void Stop();
+  // For /healthz, from any thread: {scheduled: [...], disabled: [{asset, why}],
+  // waiting: ticks due and not started, running: the asset a tick runs, or null}.
+  nlohmann::json Health();
 
  private:
   struct Queue;
@@ -46,7 +51,8 @@ class Service {
   const Clock* clock_;
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
+  bool stop_ = false;                                 // GUARDED_BY(mu_)
+  nlohmann::json health_ = nlohmann::json::object();  // GUARDED_BY(mu_)
 };
 
 }  // namespace sluice

@@ -25,9 +25,9 @@ struct RunRecord {
   int64_t id = 0;
   std::string command;                             // "run", "test", "backfill"
   nlohmann::json args = nlohmann::json::object();  // selectors, flags
-  std::string status;  // running | success | failed | cancelled | interrupted
-  Micros started_at = 0;
-  Micros ended_at = 0;  // 0 while running
+  std::string status;     // queued | running | success | failed | cancelled | interrupted
+  Micros started_at = 0;  // when queued, then when it started
+  Micros ended_at = 0;    // 0 while running
   int exit_code = -1;
   std::string summary;  // short human text
 };
@@ -132,6 +132,11 @@ class MetadataStore {
 
   // Runs.
   virtual Result<int64_t> BeginRun(const RunRecord& run) = 0;  // returns the new id
+  // A run submitted as 'queued' starts: status 'running', started_at set.
+  // NotFound unless the run exists and is queued.
+  virtual Status StartRun(int64_t run_id, Micros started_at) = 0;
+  // The runs in one status, oldest first (e.g. 'queued' at an owner's start).
+  virtual Result<std::vector<RunRecord>> ListRunsWithStatus(const std::string& status) = 0;
   virtual Status FinishRun(int64_t run_id, const std::string& status, int exit_code,
                            const std::string& summary, Micros ended_at) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(int limit) = 0;  // newest first

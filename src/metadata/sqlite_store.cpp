@@ -34,6 +34,21 @@ Result<RunRecord> ReadRun(const SqliteStatement& stmt) {
   return run;
 }
 
+// Every row of a SELECT of runs, in the column order ReadRun reads.
+Result<std::vector<RunRecord>> ReadRuns(SqliteStatement& stmt) {
+  std::vector<RunRecord> runs;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(RunRecord run, ReadRun(stmt));
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+constexpr const char* kSelectRuns =
+    "SELECT id, command, args, status, started_at, ended_at, exit_code, summary FROM runs ";
+
 TaskRecord ReadTask(const SqliteStatement& stmt) {
   TaskRecord task;
   task.run_id = stmt.ColumnInt64(0);
@@ -166,6 +181,27 @@ Result<int64_t> SqliteMetadataStore::BeginRun(const RunRecord& run) {
   return db_.LastInsertRowid();
 }
 
+Status SqliteMetadataStore::StartRun(int64_t run_id, Micros started_at) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare("UPDATE runs SET status = 'running', started_at = ? "
+                               "WHERE id = ? AND status = 'queued'"));
+  RETURN_IF_ERROR(stmt.BindAll(NowIfZero(started_at), run_id));
+  RETURN_IF_ERROR(stmt.Run());
+  if (db_.Changes() == 0) {
+    return Status::NotFound(db_.context() + ": no queued run " + std::to_string(run_id));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<RunRecord>> SqliteMetadataStore::ListRunsWithStatus(const std::string& status) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare(std::string(kSelectRuns) + "WHERE status = ? ORDER BY id"));
+  RETURN_IF_ERROR(stmt.BindAll(status));
+  return ReadRuns(stmt);
+}
+
 Status SqliteMetadataStore::FinishRun(int64_t run_id, const std::string& status, int exit_code,
                                       const std::string& summary, Micros ended_at) {
   std::lock_guard lock(mu_);
@@ -183,24 +219,14 @@ Status SqliteMetadataStore::FinishRun(int64_t run_id, const std::string& status,
 Result<std::vector<RunRecord>> SqliteMetadataStore::ListRuns(int limit) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteStatement stmt,
-                   db_.Prepare("SELECT id, command, args, status, started_at, ended_at, "
-                               "exit_code, summary FROM runs ORDER BY id DESC LIMIT ?"));
+                   db_.Prepare(std::string(kSelectRuns) + "ORDER BY id DESC LIMIT ?"));
   RETURN_IF_ERROR(stmt.BindAll(SqlLimit(limit)));
-  std::vector<RunRecord> runs;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(RunRecord run, ReadRun(stmt));
-    runs.push_back(std::move(run));
-  }
-  return runs;
+  return ReadRuns(stmt);
 }
 
 Result<std::optional<RunRecord>> SqliteMetadataStore::GetRun(int64_t run_id) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(SqliteStatement stmt,
-                   db_.Prepare("SELECT id, command, args, status, started_at, ended_at, "
-                               "exit_code, summary FROM runs WHERE id = ?"));
+  ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare(std::string(kSelectRuns) + "WHERE id = ?"));
   RETURN_IF_ERROR(stmt.BindAll(run_id));
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<RunRecord>();

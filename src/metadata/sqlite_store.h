@@ -41,6 +41,8 @@ class SqliteMetadataStore final : public MetadataStore {
   static Result<std::unique_ptr<SqliteMetadataStore>> Open(const std::string& path, Clock* clock);
 
   Result<int64_t> BeginRun(const RunRecord& run) override;
+  Status StartRun(int64_t run_id, Micros started_at) override;
+  Result<std::vector<RunRecord>> ListRunsWithStatus(const std::string& status) override;
   Status FinishRun(int64_t run_id, const std::string& status, int exit_code,
                    const std::string& summary, Micros ended_at) override;
   Result<std::vector<RunRecord>> ListRuns(int limit) override;

@@ -143,7 +143,12 @@ class Run {
       if (!opt_.vars.empty()) run.args["vars"] = opt_.vars;
       run.status = "running";
       run.started_at = res_.clock->Now();
-      ASSIGN_OR_RETURN(run_id_, res_.metadata->BeginRun(run));
+      if (opt_.run_id != 0 && opt_.mode == RunMode::kRun) {
+        run_id_ = opt_.run_id;
+        RETURN_IF_ERROR(res_.metadata->StartRun(run_id_, run.started_at));
+      } else {
+        ASSIGN_OR_RETURN(run_id_, res_.metadata->BeginRun(run));
+      }
     }
     report.run_id = run_id_;
     Emit({{"type", "run_start"}, {"run_id", run_id_}, {"tasks", selected_.size()}});

@@ -45,6 +45,7 @@ struct RunOptions {
   std::string command = "run";
   std::string trigger;  // what started it ("every 20s", "after stops"); "" = a person
   nlohmann::json vars = nlohmann::json::object();  // the trigger's variables, for the record
+  int64_t run_id = 0;  // a run recorded as queued when it was submitted; 0: record a new one
 };
 
 struct TaskOutcome {

@@ -179,7 +179,12 @@ select stop_id, route_id from stg_stops
   EXPECT_EQ(p.defaults.memory_limit, "4GB");
   EXPECT_EQ(p.defaults.keep_versions, 5);
   EXPECT_EQ(p.vars, (nlohmann::json{{"region", "north"}, {"limit", 10}}));
-  EXPECT_EQ(p.server, (nlohmann::json{{"listen", "127.0.0.1:8080"}}));
+  EXPECT_TRUE(p.server.enabled);
+  EXPECT_EQ(p.server.host, "127.0.0.1");
+  EXPECT_EQ(p.server.port, 8080);
+  // Environments without a server of their own take the project's.
+  EXPECT_EQ(p.environments.at("prod").server.port, 8080);
+  EXPECT_EQ(p.environments.at("dev").server.port, 8080);
   ASSERT_EQ(p.notify.size(), 1u);
   EXPECT_EQ(p.notify[0].webhook, "${secret:SLACK_WEBHOOK}");
   EXPECT_EQ(p.notify[0].on, (std::vector<NotifyEvent>{NotifyEvent::kRunFailed}));
@@ -356,6 +361,63 @@ external: {a: b}
                 "sluice.yaml:11: unknown key 'listn' in server (did you mean listen?)",
                 "sluice.yaml:12: notify: expected a list such as - webhook: URL",
                 "sluice.yaml:13: external: expected a list of table names",
+            }));
+}
+
+TEST_F(ConfigLoaderTest, ServerPerEnvironmentAndTokens) {
+  Write("sluice.yaml", R"(name: t
+server:
+  listen: ":9000"
+  tokens:
+    - {name: ci, sha256: 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08, role: operator}
+    - {name: dash, sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae}
+environments:
+  prod: {server: {listen: "[::1]:9001"}}
+)");
+  Project p = LoadProject(root_).project;
+  ASSERT_TRUE(p.server.enabled);
+  EXPECT_EQ(p.server.host, "127.0.0.1");
+  EXPECT_EQ(p.server.port, 9000);
+  ASSERT_EQ(p.server.tokens.size(), 2u);
+  EXPECT_EQ(p.server.tokens[0].sha256,
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  EXPECT_EQ(p.server.tokens[0].role, ApiRole::kOperator);
+  EXPECT_EQ(p.server.tokens[1].role, ApiRole::kViewer);
+  EXPECT_EQ(p.environments.at("prod").server.host, "::1");
+  EXPECT_EQ(p.environments.at("prod").server.port, 9001);
+  EXPECT_TRUE(p.environments.at("prod").server.tokens.empty());
+  EXPECT_EQ(p.environments.at("dev").server.port, 9000);
+  EXPECT_EQ(p.environments.at("dev").server.tokens.size(), 2u);
+
+  Write("sluice.yaml", R"(name: t
+server:
+  listen: somewhere
+  tokens:
+    - {name: ci, sha256: s3cr3t-token, role: root}
+    - {name: ci, sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae}
+    - {role: viewer}
+environments:
+  a: {server: {listen: "127.0.0.1:70000"}}
+  b: {server: {listen: "example.org:80"}}
+  c: {server: {listen: "127.0.0.1:8080"}}
+  d: {server: {listen: "localhost:8080"}}
+)");
+  EXPECT_EQ(Errors(LoadProject(root_)),
+            (Strings{
+                "sluice.yaml:3: listen: expected HOST:PORT such as 127.0.0.1:8080, got "
+                "'somewhere'",
+                "sluice.yaml:5: sha256: expected 64 hex digits (printf %s \"$TOKEN\" | "
+                "sha256sum), not the token itself",
+                "sluice.yaml:5: role: expected viewer, operator or admin, got 'root'",
+                "sluice.yaml:6: token: the name 'ci' is used twice",
+                "sluice.yaml:7: token: needs a name (who holds it, for the request log)",
+                "sluice.yaml:7: token: needs sha256: the token's SHA-256 in hex, never the "
+                "token itself (printf %s \"$TOKEN\" | sha256sum)",
+                "sluice.yaml:9: listen: the port must be a number from 0 to 65535, got '70000'",
+                "sluice.yaml:10: listen: 'example.org' is not an IP address (use 127.0.0.1, "
+                "0.0.0.0 or ::)",
+                "sluice.yaml:12: environments 'c' and 'd' both listen on 127.0.0.1:8080: give "
+                "each its own port",
             }));
 }
 

@@ -133,6 +133,38 @@ TEST(MetadataRuns, StartedAtDefaultsToClock) {
   EXPECT_TRUE((*got)->args.is_object());
 }
 
+TEST(MetadataRuns, QueuedRunsStartOnceAndOutliveADeadOwner) {
+  FakeClock clock(kT0);
+  auto store = MustOpen(":memory:", &clock);
+  ASSERT_NE(store, nullptr);
+  RunRecord queued;
+  queued.command = "run";
+  queued.status = "queued";
+  queued.args = {{"select", {"a"}}};
+  auto first = store->BeginRun(queued);
+  auto second = store->BeginRun(queued);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(store->StartRun(*first, kT0 + 5).ok());
+  // A run starts once: a second start, or of a run never queued, is NotFound.
+  EXPECT_EQ(store->StartRun(*first, kT0 + 6).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->StartRun(9999, kT0 + 6).code(), StatusCode::kNotFound);
+  auto got = store->GetRun(*first);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->status, "running");
+  EXPECT_EQ((*got)->started_at, kT0 + 5);
+  // The owner dies: the started run is interrupted, the queued one waits for the next owner.
+  ASSERT_TRUE(store->MarkInterruptedRuns(kT0 + 9).ok());
+  auto waiting = store->ListRunsWithStatus("queued");
+  ASSERT_TRUE(waiting.ok());
+  ASSERT_EQ(waiting->size(), 1u);
+  EXPECT_EQ((*waiting)[0].id, *second);
+  EXPECT_EQ((*waiting)[0].args["select"][0], "a");
+  auto interrupted = store->ListRunsWithStatus("interrupted");
+  ASSERT_TRUE(interrupted.ok());
+  ASSERT_EQ(interrupted->size(), 1u);
+  EXPECT_EQ((*interrupted)[0].id, *first);
+}
+
 TEST(MetadataRuns, MarkInterruptedOnlyTouchesRunningRuns) {
   FakeClock clock(kT0);
   auto store = MustOpen(":memory:", &clock);

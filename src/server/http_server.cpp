@@ -1,0 +1,386 @@
+#include "server/http_server.h"
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <exception>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include <nlohmann/json.hpp>
+
+#include "core/redact.h"
+
+namespace sluice {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool IsHttpParseError(const beast::error_code& ec) {
+  return &ec.category() == &http::make_error_code(http::error::bad_target).category();
+}
+
+}  // namespace
+
+Result<std::string> PercentDecode(const std::string& text, bool form) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      int hi = i + 2 < text.size() ? HexValue(text[i + 1]) : -1;
+      int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) {
+        return Status::Invalid("malformed percent escape at '" + text.substr(i, 3) + "'");
+      }
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && form) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+ServerResponse ProblemResponse(int status, const std::string& title, const std::string& detail) {
+  ServerResponse response;
+  response.status = status;
+  response.content_type = "application/problem+json";
+  nlohmann::json body = {{"type", "about:blank"}, {"title", title}, {"status", status}};
+  if (!detail.empty()) body["detail"] = Redact(detail);
+  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+class Session;
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  net::steady_timer accept_pause{ioc};
+  // Keeps the I/O threads running while a handler works and no socket waits
+  // (during Stop, the acceptor is closed): its answer still has to be written.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::unique_ptr<net::thread_pool> workers;
+  std::vector<std::thread> io_threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> connections{0};
+  std::atomic<int> in_flight{0};
+  std::mutex sessions_mu;
+  std::list<std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  int port = 0;
+  bool stopped = false;
+
+  void Accept();
+  // The handler behind the boundary every request crosses: it never throws,
+  // and each request gets one log line.
+  ServerResponse Call(const ServerRequest& request);
+};
+
+// One connection: read a request, hand it to a handler thread, write the
+// answer, and again while the client keeps the connection alive. All of a
+// session's state is touched only on its strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl* server)
+      : stream_(std::move(socket)), server_(server) {
+    ++server_->connections;
+    beast::error_code ec;
+    tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  }
+  ~Session() { --server_->connections; }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::Read, shared_from_this()));
+  }
+  // At Stop(): a connection waiting for its next request is closed now; one
+  // whose request is being handled closes after its answer.
+  void CloseIfIdle() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->Close();
+    });
+  }
+
+ private:
+  void Read() {
+    if (server_->stopping) return Close();
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
+    parser_->body_limit(server_->options.max_body_bytes);
+    stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted) {
+      return Close();
+    }
+    if (ec == http::error::body_limit) {
+      return Write(ProblemResponse(413, "Request body too large",
+                                   "the body exceeds " +
+                                       std::to_string(server_->options.max_body_bytes) + " bytes"),
+                   true);
+    }
+    if (ec == http::error::header_limit) {
+      return Write(ProblemResponse(431, "Request headers too large",
+                                   "the headers exceed " +
+                                       std::to_string(server_->options.max_header_bytes) + " bytes"),
+                   true);
+    }
+    if (ec) {
+      if (IsHttpParseError(ec)) {
+        return Write(ProblemResponse(400, "Malformed HTTP request", ec.message()), true);
+      }
+      return Close();
+    }
+    http::request<http::string_body> raw = parser_->release();
+    keep_alive_ = raw.keep_alive();
+    version_ = raw.version();
+    ServerRequest request;
+    request.method = std::string(raw.method_string());
+    request.remote = remote_;
+    for (const auto& field : raw) {
+      request.headers[ToLower(std::string(field.name_string()))] = std::string(field.value());
+    }
+    request.body = std::move(raw.body());
+    std::string target(raw.target());
+    target_ = target;
+    size_t q = target.find('?');
+    Result<std::string> path = PercentDecode(target.substr(0, q), false);
+    if (!path.ok()) {
+      return Write(ProblemResponse(400, "Malformed request target", path.status().message()),
+                   true);
+    }
+    request.path = *path;
+    if (q != std::string::npos) {
+      for (const std::string& pair : Split(target.substr(q + 1), '&')) {
+        if (pair.empty()) continue;
+        size_t eq = pair.find('=');
+        Result<std::string> key = PercentDecode(pair.substr(0, eq), true);
+        Result<std::string> value =
+            PercentDecode(eq == std::string::npos ? "" : pair.substr(eq + 1), true);
+        if (!key.ok() || !value.ok()) {
+          return Write(ProblemResponse(400, "Malformed query string",
+                                       (!key.ok() ? key : value).status().message()),
+                       true);
+        }
+        request.query[*key] = *value;
+      }
+    }
+    busy_ = true;
+    stream_.expires_never();
+    ++server_->in_flight;
+    net::post(*server_->workers, [self = shared_from_this(), request = std::move(request)] {
+      ServerResponse response = self->server_->Call(request);
+      --self->server_->in_flight;
+      net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->Write(std::move(response), false);
+      });
+    });
+  }
+
+  void Write(ServerResponse response, bool close) {
+    busy_ = true;
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(response.status), version_ ? version_ : 11);
+    res->set(http::field::server, "sluice/" SLUICE_VERSION);
+    res->set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) res->set(name, value);
+    res->body() = std::move(response.body);
+    close = close || !keep_alive_ || server_->stopping;
+    res->keep_alive(!close);
+    res->prepare_payload();
+    response_ = res;
+    stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+    http::async_write(stream_, *response_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), close));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, std::size_t /*bytes*/) {
+    busy_ = false;
+    response_.reset();
+    if (ec || close) return Close();
+    Read();
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  HttpServer::Impl* server_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  std::string remote_;
+  std::string target_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+};
+
+ServerResponse HttpServer::Impl::Call(const ServerRequest& request) {
+  int64_t t0 = MonotonicMillis();
+  ServerResponse response;
+  try {
+    response = handler(request);
+  } catch (const std::exception& e) {
+    LOG_ERROR("http", "{} {}: {}", request.method, request.path, e.what());
+    response = ProblemResponse(500, "Internal error", e.what());
+  } catch (...) {
+    response = ProblemResponse(500, "Internal error", "unknown exception");
+  }
+  LOG_INFO("http", "{} {} {} {}B {}ms {}", request.method, request.path, response.status,
+           response.body.size(), MonotonicMillis() - t0, request.remote);
+  return response;
+}
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (stopping || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of descriptors (EMFILE) and the like: pause rather than spin.
+      LOG_WARN("http", "accept failed: {}", ec.message());
+      accept_pause.expires_after(std::chrono::milliseconds(100));
+      accept_pause.async_wait([this](beast::error_code) {
+        if (!stopping) Accept();
+      });
+      return;
+    }
+    if (connections.load() >= options.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      LOG_WARN("http", "refused a connection: {} open (the limit)", options.max_connections);
+    } else {
+      auto session = std::make_shared<Session>(std::move(socket), this);
+      {
+        std::lock_guard lock(sessions_mu);
+        sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
+        sessions.push_back(session);
+      }
+      session->Start();
+    }
+    Accept();
+  });
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(0); }
+
+int HttpServer::port() const { return impl_->port; }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
+                                                      HttpHandler handler) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->handler = std::move(handler);
+  std::string where = options.host + ":" + std::to_string(options.port);
+  beast::error_code ec;
+  net::ip::address address = net::ip::make_address(options.host, ec);
+  if (ec) return Status::Invalid("server: listen " + where + ": not an IP address");
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::IOError("server: cannot listen on " + where + ": " + ec.message() +
+                           (ec == net::error::address_in_use
+                                ? " (another process serves that port; give each environment "
+                                  "its own server: listen under environments.<env>)"
+                                : ""));
+  }
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->keep_running.emplace(impl->ioc.get_executor());
+  impl->workers = std::make_unique<net::thread_pool>(std::max(1, options.handler_threads));
+  impl->Accept();
+  Impl* raw = impl.get();
+  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+    impl->io_threads.emplace_back([raw] {
+      // A thread boundary: a handler's exception is caught in Call; anything
+      // else escaping Asio's loop is logged and the loop resumes.
+      while (true) {
+        try {
+          raw->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          LOG_ERROR("http", "I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+void HttpServer::Stop(int grace_ms) {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->stopping = true;
+  net::post(impl_->ioc, [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+    impl->accept_pause.cancel();
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(impl_->sessions_mu);
+    for (const auto& weak : impl_->sessions) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (const auto& s : live) s->CloseIfIdle();
+  live.clear();
+  int64_t deadline = MonotonicMillis() + grace_ms;
+  while (impl_->connections.load() > 0 && MonotonicMillis() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (impl_->in_flight.load() > 0) {
+    LOG_WARN("http", "stopping: waiting for {} request(s) still being handled",
+             impl_->in_flight.load());
+  }
+  impl_->workers->join();  // handlers in flight finish
+  // ... and their answers are written (each closes its connection).
+  deadline = MonotonicMillis() + 2000;
+  while (impl_->connections.load() > 0 && MonotonicMillis() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  impl_->keep_running.reset();
+  impl_->ioc.stop();
+  for (std::thread& t : impl_->io_threads) t.join();
+  impl_->io_threads.clear();
+}
+
+}  // namespace sluice

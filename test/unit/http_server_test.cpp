@@ -1,0 +1,124 @@
+// The HTTP transport (server/http_server.h) against a real client
+// (cpp-httplib) on 127.0.0.1: answers, keep-alive, limits, a handler that
+// throws, and a graceful stop that answers the request in flight.
+#include "server/http_server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+namespace sluice {
+namespace {
+
+std::unique_ptr<HttpServer> StartOrDie(HttpHandler handler, HttpServerOptions options = {}) {
+  options.port = 0;
+  auto server = HttpServer::Start(options, std::move(handler));
+  EXPECT_TRUE(server.ok()) << server.status().message();
+  return std::move(server).value();
+}
+
+TEST(HttpServerTest, AnswersAndKeepsConnectionsAlive) {
+  std::atomic<int> calls{0};
+  auto server = StartOrDie([&](const ServerRequest& r) {
+    ++calls;
+    ServerResponse out;
+    out.body = r.method + " " + r.path + " q=" + (r.query.count("q") ? r.query.at("q") : "-") +
+               " h=" + r.Header("x-thing") + " b=" + r.body;
+    out.headers.emplace_back("X-Answer", "yes");
+    return out;
+  });
+  httplib::Client client("127.0.0.1", server->port());
+  client.set_keep_alive(true);
+  auto a = client.Get("/a%20b?q=x%20y%26z", {{"X-Thing", "T"}});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->body, "GET /a b q=x y&z h=T b=");
+  EXPECT_EQ(a->get_header_value("X-Answer"), "yes");
+  EXPECT_EQ(a->get_header_value("Content-Type"), "application/json");
+  auto b = client.Post("/p", "hello", "text/plain");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->body, "POST /p q=- h= b=hello");
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TEST(HttpServerTest, MalformedAndOversizedRequestsAreRefused) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1000;
+  auto server = StartOrDie([](const ServerRequest&) { return ServerResponse{}; }, options);
+  httplib::Client client("127.0.0.1", server->port());
+  auto big = client.Post("/p", std::string(5000, 'x'), "text/plain");
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(big->get_header_value("Content-Type"), "application/problem+json");
+  auto bad = client.Get("/x?a=%zz");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("malformed percent escape"), std::string::npos);
+}
+
+TEST(HttpServerTest, AHandlerThatThrowsIsA500AndTheServerGoesOn) {
+  auto server = StartOrDie([](const ServerRequest& r) -> ServerResponse {
+    if (r.path == "/boom") throw std::runtime_error("kaboom");
+    return ServerResponse{};
+  });
+  httplib::Client client("127.0.0.1", server->port());
+  auto boom = client.Get("/boom");
+  ASSERT_TRUE(boom);
+  EXPECT_EQ(boom->status, 500);
+  EXPECT_NE(boom->body.find("kaboom"), std::string::npos);
+  auto ok = client.Get("/fine");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST(HttpServerTest, StopAnswersTheRequestInFlightThenRefuses) {
+  std::promise<void> entered;
+  auto server = StartOrDie([&](const ServerRequest&) {
+    entered.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ServerResponse out;
+    out.body = "late but whole";
+    return out;
+  });
+  int port = server->port();
+  auto in_flight = std::async(std::launch::async, [port] {
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(5, 0);
+    auto r = client.Get("/slow");
+    return r ? r->body : std::string("no answer");
+  });
+  entered.get_future().wait();
+  server->Stop(5000);
+  EXPECT_EQ(in_flight.get(), "late but whole");
+  httplib::Client after("127.0.0.1", port);
+  after.set_connection_timeout(1, 0);
+  EXPECT_FALSE(after.Get("/x"));
+}
+
+TEST(HttpServerTest, ABusyPortIsAnErrorThatSaysWhatToDo) {
+  auto first = StartOrDie([](const ServerRequest&) { return ServerResponse{}; });
+  HttpServerOptions options;
+  options.port = first->port();
+  auto second = HttpServer::Start(options, [](const ServerRequest&) { return ServerResponse{}; });
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot listen on 127.0.0.1:" +
+                                           std::to_string(first->port())),
+            std::string::npos)
+      << second.status().message();
+}
+
+TEST(HttpServerTest, PercentDecode) {
+  EXPECT_EQ(*PercentDecode("a%2Fb+c", false), "a/b+c");
+  EXPECT_EQ(*PercentDecode("a%2fb+c", true), "a/b c");
+  EXPECT_FALSE(PercentDecode("%", false).ok());
+  EXPECT_FALSE(PercentDecode("%4", false).ok());
+  EXPECT_FALSE(PercentDecode("%g0", false).ok());
+  EXPECT_EQ(*PercentDecode("%41", false), "A");
+}
+
+}  // namespace
+}  // namespace sluice
