@@ -78,11 +78,6 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
   }
   SystemClock clock;
   Service service(&engine, *root, global.env, &clock);
-  // Runs submitted to the previous owner that it never started.
-  Result<int> resubmitted = engine.ResubmitQueuedRuns();
-  if (!resubmitted.ok()) {
-    LOG_WARN("serve", "queued runs: {}", resubmitted.status().message());
-  }
   std::unique_ptr<ApiRouter> router;
   std::unique_ptr<HttpServer> http;
   if (server.enabled) {
@@ -108,6 +103,11 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
                server.host);
     }
   }
+  // Runs submitted to the previous owner that it never started.
+  Result<int> resubmitted = engine.ResubmitQueuedRuns();
+  if (!resubmitted.ok()) {
+    LOG_WARN("serve", "queued runs: {}", resubmitted.status().message());
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -117,8 +117,10 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
   std::fprintf(stderr, "sluice serve: %s (%s), pid %d; stop with Ctrl-C\n", root->c_str(),
                global.env.c_str(), static_cast<int>(::getpid()));
   Status served = service.Run();
-  // No new requests; those in flight are answered. Runs they started finish
+  // Submitted runs not started yet stay queued for the next serve; no new
+  // requests; those in flight are answered; the run in progress finishes
   // before the warehouse closes (Engine::Close).
+  engine.BeginShutdown();
   if (http) http->Stop();
   if (!served.ok()) {
     // The waiter is still in sigwait: wake it.

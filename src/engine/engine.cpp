@@ -133,15 +133,25 @@ Engine::~Engine() {
   WaitForNotifications();
 }
 
-void Engine::WaitForBackground() {
-  std::vector<std::future<void>> pending;
+void Engine::BeginShutdown() {
   {
     std::lock_guard lock(background_mu_);
     closing_ = true;
-    pending.swap(background_);
   }
-  for (auto& f : pending) f.wait();
+  background_cv_.notify_all();
+}
+
+void Engine::WaitForBackground() {
+  BeginShutdown();
+  std::thread worker;
+  {
+    std::lock_guard lock(background_mu_);
+    worker.swap(background_worker_);
+  }
+  if (worker.joinable()) worker.join();
   std::lock_guard lock(background_mu_);
+  // What was not started stays 'queued' in metadata: the next owner starts it.
+  background_queue_.clear();
   closing_ = false;
 }
 
@@ -482,42 +492,61 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   record.args.erase("cmd");
   Result<int64_t> id = (*opened)->metadata->BeginRun(record);
   if (!id.ok()) return ErrorResponse(id.status());
-  StartBackground(*id, run);
+  Status started = StartBackground(*id, run);
+  if (!started.ok()) {
+    // Recorded, and started by the next owner: say so rather than fail.
+    return Ok({{"id", *id}, {"status", "queued"}, {"note", started.message()}});
+  }
   return Ok({{"id", *id}, {"status", "queued"}});
 }
 
-void Engine::StartBackground(int64_t run_id, nlohmann::json request) {
+void Engine::RunSubmitted(int64_t run_id, const nlohmann::json& request) {
+  // A thread boundary: whatever happens, the run does not stay queued.
+  std::string failure;
+  try {
+    nlohmann::json response = Handle(request, nullptr);
+    if (!response.value("ok", false)) failure = response.value("error", "failed");
+  } catch (const std::exception& e) {
+    failure = std::string("internal error: ") + e.what();
+  } catch (...) {
+    failure = "internal error: an unknown exception";
+  }
+  if (failure.empty()) return;
+  LOG_WARN("engine", "run {}: {}", run_id, failure);
+  Result<MetadataStore*> metadata = Metadata();
+  if (!metadata.ok()) return;
+  Result<std::optional<RunRecord>> run = (*metadata)->GetRun(run_id);
+  if (run.ok() && *run && ((*run)->status == "queued" || (*run)->status == "running")) {
+    Status st = (*metadata)->FinishRun(run_id, "failed", 1, failure, clock_.Now());
+    if (!st.ok()) LOG_WARN("engine", "recording run {}: {}", run_id, st.message());
+  }
+}
+
+Status Engine::StartBackground(int64_t run_id, nlohmann::json request) {
   request["run_id"] = run_id;
-  auto work = [this, run_id, request = std::move(request)] {
-    // A thread boundary: whatever happens, the run does not stay queued.
-    std::string failure;
-    try {
-      nlohmann::json response = Handle(request, nullptr);
-      if (!response.value("ok", false)) failure = response.value("error", "failed");
-    } catch (const std::exception& e) {
-      failure = std::string("internal error: ") + e.what();
-    } catch (...) {
-      failure = "internal error: an unknown exception";
-    }
-    if (failure.empty()) return;
-    LOG_WARN("engine", "run {}: {}", run_id, failure);
-    Result<MetadataStore*> metadata = Metadata();
-    if (!metadata.ok()) return;
-    Result<std::optional<RunRecord>> run = (*metadata)->GetRun(run_id);
-    if (run.ok() && *run && ((*run)->status == "queued" || (*run)->status == "running")) {
-      Status st = (*metadata)->FinishRun(run_id, "failed", 1, failure, clock_.Now());
-      if (!st.ok()) LOG_WARN("engine", "recording run {}: {}", run_id, st.message());
-    }
-  };
   std::lock_guard lock(background_mu_);
-  // Finished runs are dropped as new ones come.
-  background_.erase(std::remove_if(background_.begin(), background_.end(),
-                                   [](const std::future<void>& f) {
-                                     return f.wait_for(std::chrono::seconds(0)) ==
-                                            std::future_status::ready;
-                                   }),
-                    background_.end());
-  background_.push_back(std::async(std::launch::async, std::move(work)));
+  // Stopping: the run stays queued for the next owner.
+  if (closing_) return Status::Busy("the owner is stopping; the run starts with the next one");
+  background_queue_.emplace_back(run_id, std::move(request));
+  if (!background_worker_.joinable()) {
+    // One worker runs submitted runs in the order they came (runs are
+    // serialised anyway): no thread per request.
+    background_worker_ = std::thread([this] {
+      while (true) {
+        std::pair<int64_t, nlohmann::json> next;
+        {
+          std::unique_lock wait(background_mu_);
+          background_cv_.wait(wait, [this] { return closing_ || !background_queue_.empty(); });
+          if (closing_ || background_queue_.empty()) return;
+          next = std::move(background_queue_.front());
+          background_queue_.pop_front();
+        }
+        RunSubmitted(next.first, next.second);
+      }
+    });
+  }
+  background_cv_.notify_all();
+  return Status::Ok();
 }
 
 Result<int> Engine::ResubmitQueuedRuns() {
@@ -527,7 +556,7 @@ Result<int> Engine::ResubmitQueuedRuns() {
     nlohmann::json request = r.args.is_object() ? r.args : nlohmann::json::object();
     request["cmd"] = "run";
     LOG_INFO("engine", "run {}: submitted before the last owner stopped; starting it now", r.id);
-    StartBackground(r.id, std::move(request));
+    RETURN_IF_ERROR(StartBackground(r.id, std::move(request)));
   }
   return static_cast<int>(queued.size());
 }

@@ -8,10 +8,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "config/project.h"
@@ -41,6 +45,9 @@ class Engine {
   // Starts again the runs that were submitted but had not started when the
   // previous owner died (still 'queued' in metadata). Returns how many.
   Result<int> ResubmitQueuedRuns();
+  // From now on no submitted run starts (they stay queued for the next
+  // owner); the one running finishes. Serve calls it as it begins to stop.
+  void BeginShutdown();
   // The environment's metadata store (opened on first use); for the
   // scheduler of `sluice serve`. Valid until Close().
   Result<MetadataStore*> Metadata();
@@ -54,9 +61,13 @@ class Engine {
   // "submit" {select, full_refresh, partition, vars, trigger}: records the run
   // as queued, starts it in the background and answers {id, status} at once.
   nlohmann::json HandleSubmit(const nlohmann::json& request);
-  // Runs a queued run's request in the background; a run that fails before it
-  // starts (a broken project) is recorded as failed, never left queued.
-  void StartBackground(int64_t run_id, nlohmann::json request);
+  // Queues a submitted run for the background worker (one, in order); Busy
+  // when the owner is stopping (the run stays queued in metadata).
+  Status StartBackground(int64_t run_id, nlohmann::json request);
+  // One submitted run; one that fails before it starts (a broken project) is
+  // recorded as failed, never left queued.
+  void RunSubmitted(int64_t run_id, const nlohmann::json& request);
+  // Stops the worker after the run it is on; what waits stays queued.
   void WaitForBackground();
   nlohmann::json HandleQuery(const nlohmann::json& request);
   nlohmann::json HandleRuns(const nlohmann::json& request);
@@ -79,8 +90,10 @@ class Engine {
   std::mutex running_mu_;
   std::string running_;  // GUARDED_BY(running_mu_): what holds run_mu_, for queued runs
   std::mutex background_mu_;
-  std::vector<std::future<void>> background_;  // GUARDED_BY(background_mu_): submitted runs
-  bool closing_ = false;                       // GUARDED_BY(background_mu_)
+  std::condition_variable background_cv_;
+  std::deque<std::pair<int64_t, nlohmann::json>> background_queue_;  // GUARDED_BY(background_mu_)
+  std::thread background_worker_;                                    // GUARDED_BY(background_mu_)
+  bool closing_ = false;                                             // GUARDED_BY(background_mu_)
   std::mutex notify_mu_;
   std::vector<std::future<void>> deliveries_;  // GUARDED_BY(notify_mu_)
 };

@@ -133,7 +133,10 @@ Result<ApiRouter::Caller> ApiRouter::Authenticate(const ServerRequest& request) 
   if (header.size() <= scheme.size() || ToLower(header.substr(0, scheme.size())) != scheme) {
     return Status::Refused("this API needs a token: send Authorization: Bearer TOKEN");
   }
-  std::string digest = Sha256Hex(Trim(header.substr(scheme.size())));
+  std::string token = Trim(header.substr(scheme.size()));
+  if (token.empty())
+    return Status::Refused("this API needs a token: send Authorization: Bearer TOKEN");
+  std::string digest = Sha256Hex(token);
   // Every configured hash is compared, so the time taken does not say which matched.
   const ApiToken* found = nullptr;
   for (const ApiToken& t : spec_.tokens) {
@@ -158,7 +161,7 @@ ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
   }
   if (route == nullptr) {
     ServerResponse out = ProblemResponse(405, "Method not allowed",
-                                       request.method + " is not allowed on " + request.path);
+                                         request.method + " is not allowed on " + request.path);
     out.headers.emplace_back("Allow", Join(allowed, ", "));
     return out;
   }

@@ -17,10 +17,10 @@
 #include <optional>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/strings.h"
-#include <nlohmann/json.hpp>
 
 #include "core/redact.h"
 
@@ -37,6 +37,22 @@ int HexValue(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// A path as one log line: bytes that are not printable ASCII as %XX.
+std::string EscapeForLog(const std::string& text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c >= 0x7f || c == '%') {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 bool IsHttpParseError(const beast::error_code& ec) {
@@ -82,19 +98,22 @@ class Session;
 struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
-  net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
-  net::steady_timer accept_pause{ioc};
-  // Keeps the I/O threads running while a handler works and no socket waits
-  // (during Stop, the acceptor is closed): its answer still has to be written.
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
-  std::unique_ptr<net::thread_pool> workers;
-  std::vector<std::thread> io_threads;
+  // Before the io_context: sessions its destructor frees still count down.
   std::atomic<bool> stopping{false};
   std::atomic<int> connections{0};
   std::atomic<int> in_flight{0};
   std::mutex sessions_mu;
   std::list<std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  net::io_context ioc;
+  // The acceptor and its timer are touched on one strand (Stop closes them there).
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(ioc);
+  tcp::acceptor acceptor{accept_strand};
+  net::steady_timer accept_pause{accept_strand};
+  // Keeps the I/O threads running while a handler works and no socket waits
+  // (during Stop, the acceptor is closed): its answer still has to be written.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> keep_running;
+  std::unique_ptr<net::thread_pool> workers;
+  std::vector<std::thread> io_threads;
   int port = 0;
   bool stopped = false;
 
@@ -119,7 +138,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { --server_->connections; }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::Read, shared_from_this()));
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::Read, shared_from_this()));
   }
   // At Stop(): a connection waiting for its next request is closed now; one
   // whose request is being handled closes after its answer.
@@ -152,10 +172,11 @@ class Session : public std::enable_shared_from_this<Session> {
                    true);
     }
     if (ec == http::error::header_limit) {
-      return Write(ProblemResponse(431, "Request headers too large",
-                                   "the headers exceed " +
-                                       std::to_string(server_->options.max_header_bytes) + " bytes"),
-                   true);
+      return Write(
+          ProblemResponse(
+              431, "Request headers too large",
+              "the headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes"),
+          true);
     }
     if (ec) {
       if (IsHttpParseError(ec)) {
@@ -166,8 +187,15 @@ class Session : public std::enable_shared_from_this<Session> {
     http::request<http::string_body> raw = parser_->release();
     keep_alive_ = raw.keep_alive();
     version_ = raw.version();
+    head_ = raw.method() == http::verb::head;
+    if (server_->stopping) {
+      ServerResponse busy = ProblemResponse(503, "Stopping", "the server is stopping; try again");
+      busy.headers.emplace_back("Retry-After", "1");
+      return Write(std::move(busy), true);
+    }
     ServerRequest request;
-    request.method = std::string(raw.method_string());
+    // HEAD is answered as GET without the body.
+    request.method = head_ ? "GET" : std::string(raw.method_string());
     request.remote = remote_;
     for (const auto& field : raw) {
       request.headers[ToLower(std::string(field.name_string()))] = std::string(field.value());
@@ -178,8 +206,12 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t q = target.find('?');
     Result<std::string> path = PercentDecode(target.substr(0, q), false);
     if (!path.ok()) {
-      return Write(ProblemResponse(400, "Malformed request target", path.status().message()),
-                   true);
+      return Write(ProblemResponse(400, "Malformed request target", path.status().message()), true);
+    }
+    if (std::any_of(path->begin(), path->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      return Write(
+          ProblemResponse(400, "Malformed request target", "control characters in the path"), true);
     }
     request.path = *path;
     if (q != std::string::npos) {
@@ -220,6 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
     close = close || !keep_alive_ || server_->stopping;
     res->keep_alive(!close);
     res->prepare_payload();
+    if (head_) res->body().clear();  // Content-Length stays that of the GET
     response_ = res;
     stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
     http::async_write(stream_, *response_,
@@ -248,6 +281,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string target_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool head_ = false;
   bool busy_ = false;
 };
 
@@ -262,8 +296,8 @@ ServerResponse HttpServer::Impl::Call(const ServerRequest& request) {
   } catch (...) {
     response = ProblemResponse(500, "Internal error", "unknown exception");
   }
-  LOG_INFO("http", "{} {} {} {}B {}ms {}", request.method, request.path, response.status,
-           response.body.size(), MonotonicMillis() - t0, request.remote);
+  LOG_INFO("http", "{} {} {} {}B {}ms {}", request.method, EscapeForLog(request.path),
+           response.status, response.body.size(), MonotonicMillis() - t0, request.remote);
   return response;
 }
 
@@ -349,7 +383,7 @@ void HttpServer::Stop(int grace_ms) {
   if (!impl_ || impl_->stopped) return;
   impl_->stopped = true;
   impl_->stopping = true;
-  net::post(impl_->ioc, [impl = impl_.get()] {
+  net::post(impl_->accept_strand, [impl = impl_.get()] {
     beast::error_code ec;
     impl->acceptor.close(ec);
     impl->accept_pause.cancel();
@@ -363,24 +397,24 @@ void HttpServer::Stop(int grace_ms) {
   }
   for (const auto& s : live) s->CloseIfIdle();
   live.clear();
+  // Requests in flight are answered (each then closes its connection).
   int64_t deadline = MonotonicMillis() + grace_ms;
-  while (impl_->connections.load() > 0 && MonotonicMillis() < deadline) {
+  while ((impl_->connections.load() > 0 || impl_->in_flight.load() > 0) &&
+         MonotonicMillis() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   if (impl_->in_flight.load() > 0) {
-    LOG_WARN("http", "stopping: waiting for {} request(s) still being handled",
-             impl_->in_flight.load());
-  }
-  impl_->workers->join();  // handlers in flight finish
-  // ... and their answers are written (each closes its connection).
-  deadline = MonotonicMillis() + 2000;
-  while (impl_->connections.load() > 0 && MonotonicMillis() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    LOG_WARN("http",
+             "stopping: {} request(s) still being handled after {} ms; their answers are "
+             "dropped",
+             impl_->in_flight.load(), grace_ms);
   }
   impl_->keep_running.reset();
   impl_->ioc.stop();
   for (std::thread& t : impl_->io_threads) t.join();
   impl_->io_threads.clear();
+  // A handler still running finishes; what it posts is dropped with the io_context.
+  impl_->workers->join();
 }
 
 }  // namespace sluice

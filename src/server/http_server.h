@@ -29,8 +29,8 @@
 namespace sluice {
 
 struct ServerRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // percent-decoded, without the query string
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // percent-decoded, without the query string
   std::map<std::string, std::string> query;    // decoded; a repeated key keeps the last
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;

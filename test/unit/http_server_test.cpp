@@ -42,7 +42,17 @@ TEST(HttpServerTest, AnswersAndKeepsConnectionsAlive) {
   auto b = client.Post("/p", "hello", "text/plain");
   ASSERT_TRUE(b);
   EXPECT_EQ(b->body, "POST /p q=- h= b=hello");
-  EXPECT_EQ(calls.load(), 2);
+  // HEAD is GET without the body, and the connection stays usable.
+  auto head = client.Head("/p");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->body, "");
+  EXPECT_EQ(head->get_header_value("Content-Length"),
+            std::to_string(std::string("GET /p q=- h= b=").size()));
+  auto c = client.Get("/c");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->body, "GET /c q=- h= b=");
+  EXPECT_EQ(calls.load(), 4);
 }
 
 TEST(HttpServerTest, MalformedAndOversizedRequestsAreRefused) {
@@ -105,9 +115,9 @@ TEST(HttpServerTest, ABusyPortIsAnErrorThatSaysWhatToDo) {
   options.port = first->port();
   auto second = HttpServer::Start(options, [](const ServerRequest&) { return ServerResponse{}; });
   ASSERT_FALSE(second.ok());
-  EXPECT_NE(second.status().message().find("cannot listen on 127.0.0.1:" +
-                                           std::to_string(first->port())),
-            std::string::npos)
+  EXPECT_NE(
+      second.status().message().find("cannot listen on 127.0.0.1:" + std::to_string(first->port())),
+      std::string::npos)
       << second.status().message();
 }
 
