@@ -102,6 +102,11 @@ const CommandDef kCommands[] = {
        app->add_option("asset", a->asset, "Only this asset's attempts");
      },
      CmdLogs},
+    {"cancel", "Stop a run: queued, it never starts; running, its tasks stop",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("run", a->run_id, "The run's id (sluice runs)")->required();
+     },
+     CmdCancel},
     {"check",
      "Check a file (or URL) against a source's config: decode, clean, check; loads nothing",
      [](CLI::App* app, CommandArgs* a) {

@@ -73,7 +73,8 @@ void PrintReport(const nlohmann::json& result, const std::string& mode, bool ver
     std::string status = t.value("status", "");
     built += status == "success";
     skipped += status == "skipped";
-    failed += status == "failed" || status == "check_failed" || status == "upstream_failed";
+    failed += status == "failed" || status == "check_failed" || status == "upstream_failed" ||
+              status == "cancelled";
     int64_t r = t.value("rows", int64_t{-1});
     if (r > 0 && status == "success") total_rows += r;
     if (mode == "plan") {

@@ -29,9 +29,11 @@ const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_li
                                                 "keep_versions", "keep_logs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens"};
 const std::vector<std::string> kSourceKeys = {
-    "name",        "description", "fetch",  "format",        "options",   "tables",  "schedule",
-    "partition",   "freshness",   "tags",   "member",        "key",       "columns", "columns_only",
-    "null_values", "filter",      "checks", "skip_patterns", "quarantine"};
+    "name",       "description",  "fetch",       "format", "options", "tables",
+    "schedule",   "partition",    "freshness",   "tags",   "member",  "key",
+    "columns",    "columns_only", "null_values", "filter", "checks",  "skip_patterns",
+    "quarantine", "kind",         "command"};
+const std::vector<std::string> kCommandKeys = {"run", "env", "inputs", "timeout", "always_run"};
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
 const std::vector<std::string> kSingleTableKeys = {"member",       "key",           "columns",
@@ -719,8 +721,39 @@ class Loader {
       source.description = ReadString(*e, errs).value_or("");
 
     const YamlEntry* fetch = top.Find("fetch");
+    const YamlEntry* command = top.Find("command");
     int url_line = 1;
-    if (fetch == nullptr) {
+    bool is_command = command != nullptr;
+    if (const YamlEntry* kind = top.Find("kind")) {
+      if (auto k = ReadString(*kind, errs)) {
+        if (*k == "command") {
+          is_command = true;
+          if (command == nullptr) {
+            errs.At(kind->line,
+                    "kind: command needs command: {run: [program, args...], inputs: [...]}");
+          }
+        } else if (*k != "fetch") {
+          errs.At(kind->value, "kind: expected fetch (the default) or command, got '" + *k + "'",
+                  kind->line);
+        } else if (command != nullptr) {
+          errs.At(command->line, "command: belongs to kind: command, not kind: fetch");
+        }
+      }
+    }
+    if (is_command) {
+      if (fetch != nullptr) {
+        errs.At(fetch->line, "a command source has no fetch: (its program writes its tables)");
+      }
+      if (const YamlEntry* f = top.Find("format")) {
+        errs.At(f->line, "a command source has no format: its tables are Parquet files");
+      }
+      if (const YamlEntry* p = top.Find("partition")) {
+        errs.At(p->line, "partition: is not supported for command sources yet");
+      }
+      source.format = "parquet";
+      if (command != nullptr) source.command = ReadCommand(*command, errs);
+      if (!source.command) source.command = CommandSpec{};
+    } else if (fetch == nullptr) {
       errs.At(1, "missing required key 'fetch' (where to collect from, e.g. fetch: {url: ...})");
     } else {
       // An on_file source runs once per file, with var('file') set to it.
@@ -734,7 +767,9 @@ class Loader {
       template_vars_ = std::move(saved);
     }
 
-    if (const YamlEntry* e = top.Find("format")) {
+    if (is_command) {
+      // parquet, set above
+    } else if (const YamlEntry* e = top.Find("format")) {
       source.format = ReadFormat(*e, errs);
     } else if (!source.fetch.url.empty()) {
       source.format = GuessFormat(source.fetch.url);
@@ -818,6 +853,64 @@ class Loader {
 
     source_name_locs_.push_back(errs.Loc(name_line));
     project_.sources.push_back(std::move(source));
+  }
+
+  // command: {run: [program, args], env: {NAME: value}, inputs: [assets], timeout, always_run}
+  std::optional<CommandSpec> ReadCommand(const YamlEntry& entry, FileErrors& errs) {
+    CommandSpec spec;
+    spec.loc = errs.Loc(entry.line);
+    MapReader m(entry.value, kCommandKeys, "command", errs, entry.line);
+    if (!m.is_map()) return std::nullopt;
+    const YamlEntry* run = m.Find("run");
+    if (run == nullptr || !run->value.IsSequence() || run->value.size() == 0) {
+      errs.At(run ? run->line : entry.line,
+              "command: run: expected the program and its arguments as a list, e.g. "
+              "run: [python3, scripts/enrich.py, --fast]");
+    } else if (auto argv = ReadStringList(*run, errs, "a list of strings")) {
+      spec.run = *argv;
+      for (const std::string& arg : spec.run) {
+        if (arg.find("${secret:") != std::string::npos) {
+          errs.At(run->line,
+                  "run: a secret in the arguments would show in every process listing; pass it "
+                  "in env: {NAME: \"${secret:...}\"} instead");
+          break;
+        }
+      }
+    }
+    if (const YamlEntry* e = m.Find("env")) {
+      MapReader env(e->value, {}, "env", errs, e->line);
+      for (const YamlEntry& v : env.entries()) {
+        bool name_ok = !v.key.empty() && !std::isdigit(static_cast<unsigned char>(v.key[0])) &&
+                       std::all_of(v.key.begin(), v.key.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                       });
+        if (!name_ok) {
+          errs.At(v.line, "env: '" + v.key + "' is not a variable name ([A-Za-z_][A-Za-z0-9_]*)");
+          continue;
+        }
+        if (StartsWith(v.key, "SLUICE_")) {
+          errs.At(v.line, "env: names starting SLUICE_ are Sluice's own (inputs, output folder)");
+          continue;
+        }
+        if (!v.value.IsScalar()) {
+          errs.At(v.line, "env: " + v.key + ": expected a string");
+          continue;
+        }
+        spec.env[v.key] = v.value.Scalar();
+      }
+    }
+    if (const YamlEntry* e = m.Find("inputs")) {
+      if (auto list = ReadStringList(*e, errs, "a list of asset names")) {
+        for (const std::string& name : *list) spec.inputs.push_back(ToLower(Trim(name)));
+      }
+    }
+    if (const YamlEntry* e = m.Find("timeout")) {
+      if (auto seconds = ReadDuration(*e, errs)) spec.timeout_seconds = *seconds;
+    }
+    if (const YamlEntry* e = m.Find("always_run")) {
+      if (auto b = ReadBool(*e, errs)) spec.always_run = *b;
+    }
+    return spec;
   }
 
   // Returns the line of the url, for later messages about it.

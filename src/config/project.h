@@ -94,9 +94,23 @@ struct ScheduleSpec {
   std::string ToString() const;
 };
 
+// A command asset (`kind: command`): a program whose declared output tables
+// become the source's tables. It gets its inputs as Parquet files, writes
+// each table as <table>.parquet into a folder it is given (ingest/process.h,
+// orchestrate/runner.cpp).
+struct CommandSpec {
+  std::vector<std::string> run;            // argv as written; no secrets (they go in env)
+  std::map<std::string, std::string> env;  // NAME -> value; may hold ${secret:NAME}
+  std::vector<std::string> inputs;         // upstream assets, lower case
+  int64_t timeout_seconds = 0;             // 0 = defaults.timeout
+  bool always_run = false;                 // run even when the command and its inputs are unchanged
+  SourceLoc loc;
+};
+
 struct SourceSpec {
   std::string name;
-  SourceLoc loc;  // the file, line 1
+  SourceLoc loc;                       // the file, line 1
+  std::optional<CommandSpec> command;  // set: a command asset, and `fetch` is empty
   FetchSpec fetch;
   std::string format;  // the body's format
   nlohmann::json format_options = nlohmann::json::object();

@@ -258,6 +258,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "ping") return Ok({{"pid", ::getpid()}});
     if (cmd == "run" || cmd == "plan" || cmd == "test") return HandleRun(request, events);
     if (cmd == "submit") return HandleSubmit(request);
+    if (cmd == "cancel") return HandleCancel(request);
     if (cmd == "query") return HandleQuery(request);
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
@@ -396,6 +397,29 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.run_id = cmd == "run" ? request.value("run_id", int64_t{0}) : 0;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
+  // A run can be cancelled once it has an id (`sluice cancel ID`).
+  std::set<int64_t> registered;
+  EventSink run_events = events;
+  if (options.mode == RunMode::kRun) {
+    options.control = std::make_shared<RunControl>();
+    run_events = [this, events, control = options.control, &registered](const nlohmann::json& e) {
+      if (e.value("type", "") == "run_start") {
+        int64_t id = e.value("run_id", int64_t{0});
+        std::lock_guard lock(controls_mu_);
+        controls_[id] = control;
+        registered.insert(id);
+      }
+      if (events) events(e);
+    };
+  }
+  struct Unregister {
+    Engine* engine;
+    std::set<int64_t>* ids;
+    ~Unregister() {
+      std::lock_guard lock(engine->controls_mu_);
+      for (int64_t id : *ids) engine->controls_.erase(id);
+    }
+  } unregister{this, &registered};
   EnvResources res{&(*opened)->env,
                    (*opened)->warehouse.get(),
                    (*opened)->metadata.get(),
@@ -403,7 +427,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
                    &clock_,
                    &(*opened)->current};
   int64_t t2 = MonotonicMillis();
-  Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, events);
+  Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, run_events);
   if (report.ok() && options.mode == RunMode::kRun) {
     // Repairs made when the environment was opened are this run's to report.
     std::lock_guard lock(open_mu_);
@@ -547,6 +571,40 @@ Status Engine::StartBackground(int64_t run_id, nlohmann::json request) {
   }
   background_cv_.notify_all();
   return Status::Ok();
+}
+
+nlohmann::json Engine::HandleCancel(const nlohmann::json& request) {
+  int64_t id = request.value("id", int64_t{0});
+  {
+    std::lock_guard lock(background_mu_);
+    auto it = std::find_if(background_queue_.begin(), background_queue_.end(),
+                           [id](const auto& q) { return q.first == id; });
+    if (it != background_queue_.end()) {
+      background_queue_.erase(it);
+      Result<MetadataStore*> metadata = Metadata();
+      if (!metadata.ok()) return ErrorResponse(metadata.status());
+      Status st =
+          (*metadata)->FinishRun(id, "cancelled", 1, "cancelled before it started", clock_.Now());
+      if (!st.ok()) return ErrorResponse(st);
+      return Ok({{"id", id}, {"status", "cancelled"}});
+    }
+  }
+  {
+    std::lock_guard lock(controls_mu_);
+    auto it = controls_.find(id);
+    if (it != controls_.end()) {
+      it->second->Cancel();
+      return Ok({{"id", id}, {"status", "cancelling"}});
+    }
+  }
+  Result<MetadataStore*> metadata = Metadata();
+  if (!metadata.ok()) return ErrorResponse(metadata.status());
+  Result<std::optional<RunRecord>> run = (*metadata)->GetRun(id);
+  if (!run.ok()) return ErrorResponse(run.status());
+  if (!*run)
+    return ErrorResponse(Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)"));
+  return ErrorResponse(Status::Invalid("run " + std::to_string(id) + " is not running (it is " +
+                                       (*run)->status + ")"));
 }
 
 Result<int> Engine::ResubmitQueuedRuns() {

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,7 @@
 #include "lake/object_store.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
+#include "orchestrate/runner.h"
 #include "warehouse/warehouse.h"
 
 namespace sluice {
@@ -61,6 +63,9 @@ class Engine {
   // "submit" {select, full_refresh, partition, vars, trigger}: records the run
   // as queued, starts it in the background and answers {id, status} at once.
   nlohmann::json HandleSubmit(const nlohmann::json& request);
+  // "cancel" {id}: a queued run is cancelled at once; a running one stops
+  // (its tasks not started are cancelled, statements and programs stopped).
+  nlohmann::json HandleCancel(const nlohmann::json& request);
   // Queues a submitted run for the background worker (one, in order); Busy
   // when the owner is stopping (the run stays queued in metadata).
   Status StartBackground(int64_t run_id, nlohmann::json request);
@@ -89,6 +94,8 @@ class Engine {
   std::mutex run_mu_;               // one run at a time per environment
   std::mutex running_mu_;
   std::string running_;  // GUARDED_BY(running_mu_): what holds run_mu_, for queued runs
+  std::mutex controls_mu_;
+  std::map<int64_t, std::shared_ptr<RunControl>> controls_;  // GUARDED_BY(controls_mu_): running
   std::mutex background_mu_;
   std::condition_variable background_cv_;
   std::deque<std::pair<int64_t, nlohmann::json>> background_queue_;  // GUARDED_BY(background_mu_)

@@ -48,6 +48,8 @@ void Service::Stop() {
 
 nlohmann::json Service::Health() {
   std::lock_guard lock(mu_);
+  // Until the project is loaded and the schedules are known.
+  if (health_.empty()) return {{"status", "starting"}};
   return health_;
 }
 

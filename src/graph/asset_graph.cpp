@@ -136,6 +136,7 @@ class GraphBuilder {
   GraphBuild Build() && {
     AddAssets();
     ResolveModels();
+    ResolveCommands();
     ResolveCheckTargets();
     Order();
     std::stable_sort(errors_.begin(), errors_.end(),
@@ -245,6 +246,30 @@ class GraphBuilder {
         }
       }
       node.external = SortedUnique(std::move(node.external));
+    }
+  }
+
+  // A command source's `inputs:` are upstream of each of its tables.
+  void ResolveCommands() {
+    for (const SourceSpec& source : project_.sources) {
+      if (!source.command) continue;
+      for (const std::string& input : source.command->inputs) {
+        auto it = by_name_.find(input);
+        if (it == by_name_.end()) {
+          errors_.push_back({source.command->loc, "command: inputs: unknown asset '" + input + "'" +
+                                                      DidYouMeanHint(input, candidates_)});
+          continue;
+        }
+        if (nodes_[it->second].source == source.name) {
+          errors_.push_back({source.command->loc, "command: inputs: '" + input +
+                                                      "' is one of this command's own tables"});
+          continue;
+        }
+        for (const TableSpec& table : source.tables) {
+          auto self = by_name_.find(ToLower(table.name));
+          if (self != by_name_.end()) upstream_[self->second].insert(it->second);
+        }
+      }
     }
   }
 

@@ -58,6 +58,13 @@ Result<std::vector<size_t>> Resolve(const AssetGraph& graph, const std::string& 
   if (colon == std::string::npos) {
     auto it = graph.index.find(ToLower(base));
     if (it == graph.index.end()) {
+      // A source whose tables have other names is selected as source:NAME.
+      for (const AssetNode& n : graph.nodes) {
+        if (n.source == ToLower(base)) {
+          return Status::Invalid("no asset matches '" + item + "' (did you mean source:" +
+                                 n.source + "? its tables have their own names)");
+        }
+      }
       std::vector<std::string> names;
       for (const auto& [name, idx] : graph.index) names.push_back(name);
       return NoMatch(item, ToLower(base), names, "");

@@ -27,6 +27,7 @@
 #include "graph/selector.h"
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
+#include "ingest/process.h"
 #include "ingest/zip_member.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
@@ -77,7 +78,8 @@ constexpr const char* kLoaderVersion = "loader-2";
 
 struct FetchedSource {
   std::vector<StoredObject> objects;
-  bool not_modified = false;  // an HTTP 304 kept the previous object
+  std::vector<std::string> tables;  // a command source: the table of each object
+  bool not_modified = false;        // an HTTP 304 kept the previous object
   // A local file's copy is loaded from the staging area while it is made
   // durable, named and logged in the background (RawArchive::StoreLocalFile):
   // the disk's write-back overlaps the engine's load. Nothing is published
@@ -170,7 +172,8 @@ class Run {
     report.tasks.reserve(selected_.size());
     for (const std::string& name : selected_) {
       TaskOutcome& o = outcomes_.at(name);
-      if (o.status == "failed" || o.status == "check_failed" || o.status == "upstream_failed") {
+      if (o.status == "failed" || o.status == "check_failed" || o.status == "upstream_failed" ||
+          o.status == "cancelled") {
         ++failed;
       }
       report.tasks.push_back(std::move(o));
@@ -194,7 +197,11 @@ class Run {
               ? fmt::format("{} checks: {} passed, {} failed, {} warned", checks, passed,
                             checks - passed - warned, warned)
               : fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
-      RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_, failed ? "failed" : "success",
+      if (Cancelled()) summary += "; cancelled";
+      RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_,
+                                               Cancelled() ? "cancelled"
+                                               : failed    ? "failed"
+                                                           : "success",
                                                report.exit_code, summary, res_.clock->Now()));
     }
     Emit({{"type", "run_end"}, {"run_id", run_id_}, {"exit_code", report.exit_code}});
@@ -268,6 +275,8 @@ class Run {
     for (auto& t : threads) t.join();
   }
 
+  bool Cancelled() const { return opt_.control && opt_.control->cancelled(); }
+
   // Runs one asset's task; records its outcome.
   void RunTask(const std::string& name) {
     const AssetNode* node = graph_.Find(name);
@@ -287,7 +296,11 @@ class Run {
         }
       }
     }
-    if (!failed_up.empty()) {
+    if (Cancelled()) {
+      o.status = "cancelled";
+      o.action = "skip";
+      o.reason = "the run was cancelled before this task started";
+    } else if (!failed_up.empty()) {
       o.status = "upstream_failed";
       o.action = "skip";
       o.reason = "upstream failed: " + Join(failed_up, ", ");
@@ -317,6 +330,11 @@ class Run {
       if (!st.ok()) {
         o.status = "failed";
         o.error = Redact(st.message());
+        if (Cancelled()) {
+          // Interrupted by `sluice cancel`, not broken.
+          o.status = "cancelled";
+          o.error = "cancelled while it ran (" + o.error + ")";
+        }
       } else if (opt_.mode != RunMode::kPlan) {
         SourceFreshness(*node, o);
       }
@@ -628,6 +646,7 @@ class Run {
     }
     if (owner) {
       Result<FetchedSource> result = [&]() -> Result<FetchedSource> {
+        if (src.command) return RunCommandSource(src, partition);
         ASSIGN_OR_RETURN(std::string url, SourceUrl(src, partition));
         if (IsHttpUrl(url)) {
           ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
@@ -664,6 +683,139 @@ class Run {
       promise.set_value(std::move(result));
     }
     return fut.get();
+  }
+
+  // A command source's run: its inputs exported as Parquet into a fresh
+  // folder, the program run there under its timeout (its process group
+  // stopped on expiry), its output lines in the task log, then each declared
+  // table's <table>.parquet archived in the lake like a download. The folder
+  // is removed whatever happens.
+  Result<FetchedSource> RunCommandSource(const SourceSpec& src, const std::string& partition) {
+    const CommandSpec& cmd = *src.command;
+    std::string work =
+        JoinPath(JoinPath(res_.env->state_dir, "tmp"), "command-" + src.name + "-" + RandomHex(8));
+    std::string in_dir = JoinPath(work, "in"), out_dir = JoinPath(work, "out");
+    struct Cleanup {
+      std::string dir;
+      ~Cleanup() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+    } cleanup{work};
+    RETURN_IF_ERROR(MakeDirs(in_dir));
+    RETURN_IF_ERROR(MakeDirs(out_dir));
+    ProcessSpec spec;
+    spec.argv = cmd.run;
+    spec.cwd = project_.root;
+    // A small, known environment: nothing of the owner's leaks in but the basics.
+    for (const char* name : {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"}) {
+      if (const char* v = std::getenv(name)) spec.env[name] = v;
+    }
+    if (!spec.env.count("PATH")) spec.env["PATH"] = "/usr/local/bin:/usr/bin:/bin";
+    SecretResolver secrets(project_.secret_providers);
+    for (const auto& [name, value] : cmd.env) {
+      Result<std::string> resolved = secrets.Substitute(value);
+      if (!resolved.ok())
+        return resolved.status().WithContext(cmd.loc.ToString() + ": env " + name);
+      spec.env[name] = *resolved;
+    }
+    {
+      ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+      for (const std::string& input : cmd.inputs) {
+        std::string path = JoinPath(in_dir, input + ".parquet");
+        // Built from names the graph checked, quoted: never user text spliced in.
+        RETURN_IF_ERROR(session->Execute("COPY (SELECT * FROM " + QuoteIdent(input) + ") TO " +
+                                         QuoteLiteral(path) + " (FORMAT parquet)"));
+        std::string var = "SLUICE_INPUT_" + input;
+        for (char& c : var) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        spec.env[var] = path;
+      }
+    }
+    spec.env["SLUICE_INPUTS_DIR"] = in_dir;
+    spec.env["SLUICE_OUTPUT_DIR"] = out_dir;
+    spec.env["SLUICE_PROJECT_DIR"] = project_.root;
+    spec.env["SLUICE_RUN_ID"] = std::to_string(run_id_);
+    spec.env["SLUICE_ASSET"] = src.name;
+    if (!partition.empty()) spec.env["SLUICE_PARTITION"] = partition;
+    int64_t timeout =
+        cmd.timeout_seconds > 0 ? cmd.timeout_seconds : project_.defaults.timeout_seconds;
+    spec.timeout_ms = timeout * 1000;
+    if (opt_.control) spec.cancel = opt_.control->flag();
+    spec.on_line = [&src](std::string_view line) {
+      LOG_INFO("command", "{}: {}", src.name, line);  // the task log (redacted like every log)
+    };
+    std::string shown = Join(cmd.run, " ");
+    LOG_INFO("command", "{}: running {}", src.name, shown);
+    Result<ProcessResult> started = RunProcess(spec);
+    if (!started.ok()) return started.status().WithContext(cmd.loc.ToString());
+    const ProcessResult& ran = *started;
+    if (ran.timed_out || ran.cancelled || ran.signal != 0 || ran.exit_code != 0) {
+      std::string what = ran.timed_out ? "timed out after " + std::to_string(timeout) +
+                                             "s; its process group was stopped"
+                                       : ran.Describe();
+      std::string tail;
+      for (size_t i = ran.tail.size() > 5 ? ran.tail.size() - 5 : 0; i < ran.tail.size(); ++i) {
+        tail += "\n  | " + ran.tail[i];
+      }
+      return Status::DataError(cmd.loc.ToString() + ": command `" + shown + "` " + what +
+                               (tail.empty() ? "" : "; its last output:" + tail) +
+                               " (the whole output is in the task log: sluice logs " +
+                               std::to_string(run_id_) + ")");
+    }
+    FetchedSource fetched;
+    for (const TableSpec& table : src.tables) {
+      std::string path = JoinPath(out_dir, table.name + ".parquet");
+      if (!FileExists(path)) {
+        std::vector<std::string> found;
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator(out_dir, ec);
+             !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+          found.push_back(it->path().filename().string());
+        }
+        return Status::DataError(cmd.loc.ToString() + ": command `" + shown +
+                                 "` exited 0 but did not write " + table.name +
+                                 ".parquet into $SLUICE_OUTPUT_DIR (it wrote: " +
+                                 (found.empty() ? std::string("nothing") : Join(found, ", ")) +
+                                 "); each table of the source is one Parquet file named after it");
+      }
+      ASSIGN_OR_RETURN(StoredObject obj,
+                       res_.archive->StoreLocalFile(src.name, partition, path, "parquet"));
+      fetched.objects.push_back(std::move(obj));
+      fetched.tables.push_back(table.name);
+    }
+    LOG_INFO("command", "{}: {}, {} table(s) archived", src.name, ran.Describe(),
+             fetched.objects.size());
+    return fetched;
+  }
+
+  // A command source's key: what it runs (arguments, environment as
+  // written, the content of project files it names) and the versions of its
+  // inputs. The same key again means nothing it depends on changed.
+  Result<std::string> CommandKey(const SourceSpec& src) {
+    const CommandSpec& cmd = *src.command;
+    nlohmann::json key = {{"run", cmd.run}, {"env", cmd.env}};
+    nlohmann::json files = nlohmann::json::object();
+    for (const std::string& arg : cmd.run) {
+      std::string path = JoinPath(project_.root, arg);
+      if (arg.empty() || arg[0] == '-' || !FileExists(path)) continue;
+      ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
+      files[arg] = sha;
+    }
+    key["files"] = files;
+    nlohmann::json inputs = nlohmann::json::array();
+    std::lock_guard lock(mu_);
+    for (const std::string& up : cmd.inputs) {
+      auto it = versions_.find(up);
+      std::string version = it != versions_.end() ? it->second : CombinedVersionLocked(up);
+      if (version.empty()) {
+        return Status::Invalid("command input '" + up +
+                               "' has never been built; run it first (e.g. sluice run +" +
+                               src.name + ")");
+      }
+      inputs.push_back({up, version});
+    }
+    key["inputs"] = inputs;
+    return "command:" + Sha256Hex(key.dump());
   }
 
   // Waits until the raw objects a source task loaded are durable, named and
@@ -709,6 +861,40 @@ class Run {
   Result<nlohmann::json> Inputs(const AssetNode& node, const std::string& partition,
                                 std::vector<StoredObject>* objects) {
     nlohmann::json inputs = nlohmann::json::array();
+    if (node.kind == AssetKind::kSource && tables_.at(node.name).first->command) {
+      const SourceSpec* src = tables_.at(node.name).first;
+      ASSIGN_OR_RETURN(std::string key, CommandKey(*src));
+      // Nothing it depends on changed: the last output, from the lake.
+      std::optional<nlohmann::json> previous;
+      {
+        std::lock_guard lock(mu_);
+        auto it = published_.find({node.name, partition});
+        if (it != published_.end() && it->second.inputs.is_array() &&
+            it->second.inputs.size() == 2 && it->second.inputs[0] == key) {
+          previous = it->second.inputs;
+        }
+      }
+      if (previous && !src->command->always_run && !opt_.full_refresh) {
+        std::string sha = (*previous)[1].get<std::string>();
+        std::string object_key = RawArchive::ObjectKey(src->name, sha, "parquet");
+        ASSIGN_OR_RETURN(std::string local, res_.archive->store()->LocalPath(object_key));
+        StoredObject obj;
+        obj.sha256 = sha;
+        obj.key = object_key;
+        obj.local_path = local;
+        obj.reused = true;
+        *objects = {obj};
+        return *previous;
+      }
+      if (opt_.mode == RunMode::kPlan) return nlohmann::json::array({key});
+      ASSIGN_OR_RETURN(FetchedSource fetched, FetchSource(*src, partition, "parquet"));
+      for (size_t i = 0; i < fetched.objects.size(); ++i) {
+        if (fetched.tables[i] != node.name) continue;
+        *objects = {fetched.objects[i]};
+        return nlohmann::json::array({key, fetched.objects[i].sha256});
+      }
+      return Status::Internal(src->loc.ToString() + ": no output for table " + node.name);
+    }
     if (node.kind == AssetKind::kSource) {
       auto [src, table] = tables_.at(node.name);
       ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder(FormatOf(*src, *table)));
@@ -1133,6 +1319,7 @@ class Run {
   Result<bool> PlanHttpSource(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
     if (opt_.mode != RunMode::kPlan || node.kind != AssetKind::kSource) return false;
     const SourceSpec* src = tables_.at(node.name).first;
+    if (src->command) return false;
     ASSIGN_OR_RETURN(std::string url, SourceUrl(*src, partition));
     if (!IsHttpUrl(url)) return false;
     ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(*src, partition));
@@ -1201,6 +1388,7 @@ class Run {
       return Status::Ok();
     }
     ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+    RunControl::Scope cancellable(opt_.control.get(), session.get());
     if (o.action == "audit") {
       // Same data, new checks: audit what is public, publish nothing.
       o.checks = RunChecks(*session, ChecksOf(node), prev->physical);
@@ -1473,6 +1661,25 @@ nlohmann::json RunReport::ToJson() const {
   }
   return {{"run_id", run_id},       {"mode", mode}, {"repairs", repairs},
           {"exit_code", exit_code}, {"ms", ms},     {"tasks", tasks_json}};
+}
+
+void RunControl::Cancel() {
+  cancelled_ = true;
+  std::lock_guard lock(mu_);
+  for (WarehouseSession* s : sessions_) s->Interrupt();
+}
+
+RunControl::Scope::Scope(RunControl* control, WarehouseSession* session)
+    : control_(control), session_(session) {
+  if (!control_) return;
+  std::lock_guard lock(control_->mu_);
+  control_->sessions_.insert(session_);
+}
+
+RunControl::Scope::~Scope() {
+  if (!control_) return;
+  std::lock_guard lock(control_->mu_);
+  control_->sessions_.erase(session_);
 }
 
 Result<RunReport> ExecuteRun(const Project& project, const AssetGraph& graph,

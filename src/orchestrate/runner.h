@@ -8,6 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +40,34 @@ struct EnvResources {
 
 enum class RunMode { kRun, kPlan, kTest };
 
+// Stops a run from another thread (`sluice cancel`): tasks not started yet
+// end as cancelled, the warehouse statements of running tasks are
+// interrupted, command programs are stopped (their process group).
+// Thread-safe.
+class RunControl {
+ public:
+  void Cancel();
+  bool cancelled() const { return cancelled_.load(); }
+  const std::atomic<bool>* flag() const { return &cancelled_; }
+  // While a Scope lives, Cancel() interrupts its session. control may be null.
+  class Scope {
+   public:
+    Scope(RunControl* control, WarehouseSession* session);
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    RunControl* control_;
+    WarehouseSession* session_;
+  };
+
+ private:
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::set<WarehouseSession*> sessions_;  // GUARDED_BY(mu_)
+};
+
 struct RunOptions {
   RunMode mode = RunMode::kRun;
   std::vector<std::string> select;
@@ -46,6 +78,7 @@ struct RunOptions {
   std::string trigger;  // what started it ("every 20s", "after stops"); "" = a person
   nlohmann::json vars = nlohmann::json::object();  // the trigger's variables, for the record
   int64_t run_id = 0;  // a run recorded as queued when it was submitted; 0: record a new one
+  std::shared_ptr<RunControl> control;  // null: the run cannot be cancelled
 };
 
 struct TaskOutcome {

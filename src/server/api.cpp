@@ -107,6 +107,7 @@ const std::vector<Route>& Routes() {
       {"POST", {"api", "v1", "runs"}, ApiRole::kOperator},
       {"GET", {"api", "v1", "runs", "{id}"}, ApiRole::kViewer},
       {"GET", {"api", "v1", "runs", "{id}", "log"}, ApiRole::kViewer},
+      {"POST", {"api", "v1", "runs", "{id}", "cancel"}, ApiRole::kOperator},
   };
   return routes;
 }
@@ -236,6 +237,9 @@ ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
   }
   if (segments.size() == 4) {
     return EngineToHttp(engine_->Handle({{"cmd", "run_detail"}, {"id", *id}}, nullptr));
+  }
+  if (segments[4] == "cancel") {
+    return EngineToHttp(engine_->Handle({{"cmd", "cancel"}, {"id", *id}}, nullptr));
   }
   json logs = {{"cmd", "logs"}, {"id", *id}};
   auto asset = request.query.find("asset");

@@ -434,7 +434,8 @@ TEST_F(ConfigLoaderTest, UnknownKeyInSource) {
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nzzz: 1\n"}}),
             "sources/a.yaml:2: unknown key 'zzz' in source; known keys: name, description, "
             "fetch, format, options, tables, schedule, partition, freshness, tags, member, key, "
-            "columns, columns_only, null_values, filter, checks, skip_patterns, quarantine");
+            "columns, columns_only, null_values, filter, checks, skip_patterns, quarantine, kind, "
+            "command");
 }
 
 TEST_F(ConfigLoaderTest, DuplicateYamlKey) {

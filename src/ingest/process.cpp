@@ -1,0 +1,209 @@
+#include "ingest/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+
+#include "core/clock.h"
+#include "core/fs.h"
+#include "core/strings.h"
+
+namespace sluice {
+namespace {
+
+constexpr size_t kMaxLine = 64 * 1024;
+constexpr size_t kTailLines = 20;
+constexpr int64_t kStragglerMs = 1000;  // output still open after the program exited
+
+bool IsExecutable(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// argv[0] as execve wants it: a path. Searched on the program's own PATH.
+Result<std::string> FindProgram(const ProcessSpec& spec) {
+  const std::string& name = spec.argv[0];
+  if (name.find('/') != std::string::npos) {
+    std::string path = name[0] == '/' || spec.cwd.empty() ? name : JoinPath(spec.cwd, name);
+    if (!IsExecutable(path)) {
+      return Status::NotFound("cannot run '" + name + "': " +
+                              (::access(path.c_str(), F_OK) == 0 ? "not executable (chmod +x?)"
+                                                                 : "no such file"));
+    }
+    return path;
+  }
+  auto it = spec.env.find("PATH");
+  std::string search = it == spec.env.end() ? "/usr/local/bin:/usr/bin:/bin" : it->second;
+  for (const std::string& dir : Split(search, ':')) {
+    std::string path = JoinPath(dir.empty() ? "." : dir, name);
+    if (IsExecutable(path)) return path;
+  }
+  return Status::NotFound("cannot run '" + name + "': not found on PATH (" + search + ")");
+}
+
+void KillGroup(pid_t pgid, int sig) { ::kill(-pgid, sig); }
+
+}  // namespace
+
+std::string ProcessResult::Describe() const {
+  if (timed_out) return "timed out; its process group was stopped";
+  if (cancelled) return "cancelled; its process group was stopped";
+  if (signal != 0) return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+  return "exited with code " + std::to_string(exit_code);
+}
+
+Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) return Status::Invalid("no program to run");
+  ASSIGN_OR_RETURN(std::string program, FindProgram(spec));
+  // Everything the child needs, built before fork.
+  std::vector<std::string> env_text;
+  for (const auto& [k, v] : spec.env) env_text.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (const std::string& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (std::string& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+  }
+  UniqueFd out_read(out[0]), out_write(out[1]), err_read(err[0]), err_write(err[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::IOError(std::string("cannot start a process: ") + std::strerror(errno));
+  if (pid == 0) {
+    // The child: async-signal-safe calls only, until exec.
+    ::setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // serve blocks signals in its threads
+    ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::dup2(out_write.get(), 1);
+    ::dup2(out_write.get(), 2);
+    int code = 0;
+    if (cwd != nullptr && ::chdir(cwd) != 0) {
+      code = errno;
+    } else {
+      ::execve(program.c_str(), argv.data(), envp.data());
+      code = errno;
+    }
+    ssize_t ignored = ::write(err_write.get(), &code, sizeof(code));
+    (void)ignored;
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also here: no race with a kill before the child ran
+  out_write = UniqueFd();  // the child's copies stay open in the child only
+  err_write = UniqueFd();
+  int exec_errno = 0;
+  ssize_t got = 0;
+  do {
+    got = ::read(err_read.get(), &exec_errno, sizeof(exec_errno));
+  } while (got < 0 && errno == EINTR);
+  if (got == sizeof(exec_errno)) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return Status::NotFound("cannot run '" + spec.argv[0] + "'" +
+                            (cwd ? " in " + spec.cwd : std::string()) + ": " +
+                            std::strerror(exec_errno));
+  }
+
+  ProcessResult result;
+  std::deque<std::string> tail;
+  std::string pending;
+  auto emit = [&](std::string line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (spec.on_line) spec.on_line(line);
+    tail.push_back(std::move(line));
+    if (tail.size() > kTailLines) tail.pop_front();
+  };
+  int64_t start = MonotonicMillis();
+  int64_t term_sent_at = -1;
+  int64_t exited_at = -1;
+  int status = 0;
+  bool reaped = false;
+  bool output_open = true;
+  char buffer[16384];
+  while (output_open || !reaped) {
+    int64_t now = MonotonicMillis();
+    bool stop = (spec.timeout_ms > 0 && now - start >= spec.timeout_ms) ||
+                (spec.cancel != nullptr && spec.cancel->load());
+    if (stop && term_sent_at < 0 && !reaped) {
+      result.timed_out = !(spec.cancel != nullptr && spec.cancel->load());
+      result.cancelled = !result.timed_out;
+      KillGroup(pid, SIGTERM);
+      term_sent_at = now;
+    }
+    if (term_sent_at >= 0 && now - term_sent_at >= spec.kill_grace_ms) KillGroup(pid, SIGKILL);
+    if (!reaped) {
+      pid_t w = ::waitpid(pid, &status, WNOHANG);
+      if (w == pid) {
+        reaped = true;
+        exited_at = now;
+      }
+    }
+    // The program is gone but something it started still holds the output.
+    if (reaped && output_open && now - exited_at >= kStragglerMs) {
+      KillGroup(pid, SIGKILL);
+      break;
+    }
+    if (!output_open) {
+      // Waiting only for the exit: a short sleep, and the timeout still applies.
+      ::usleep(10000);
+      continue;
+    }
+    pollfd pfd = {out_read.get(), POLLIN, 0};
+    int n = ::poll(&pfd, 1, 50);
+    if (n < 0 && errno != EINTR) break;
+    if (n <= 0) continue;
+    ssize_t r = ::read(out_read.get(), buffer, sizeof(buffer));
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      output_open = false;
+      continue;
+    }
+    if (r == 0) {
+      output_open = false;
+      continue;
+    }
+    result.output_bytes += r;
+    pending.append(buffer, static_cast<size_t>(r));
+    size_t from = 0;
+    while (true) {
+      size_t nl = pending.find('\n', from);
+      if (nl == std::string::npos) break;
+      emit(pending.substr(from, nl - from));
+      from = nl + 1;
+    }
+    pending.erase(0, from);
+    if (pending.size() > kMaxLine) {
+      emit(pending.substr(0, kMaxLine));
+      pending.clear();
+    }
+  }
+  if (!pending.empty()) emit(std::move(pending));
+  if (!reaped) ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+  }
+  result.tail.assign(tail.begin(), tail.end());
+  return result;
+}
+
+}  // namespace sluice
