@@ -16,9 +16,10 @@ int CmdCancel(const GlobalOptions& global, const CommandArgs& args) {
   if (status == "cancelled") {
     std::printf("run %lld: cancelled before it started\n", static_cast<long long>(args.run_id));
   } else {
-    std::printf("run %lld: cancelling: its running tasks stop, the rest do not start (sluice runs "
-                "%lld)\n",
-                static_cast<long long>(args.run_id), static_cast<long long>(args.run_id));
+    std::printf(
+        "run %lld: cancelling: its running tasks stop, the rest do not start (sluice runs "
+        "%lld)\n",
+        static_cast<long long>(args.run_id), static_cast<long long>(args.run_id));
   }
   return code;
 }

@@ -330,6 +330,24 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
 
 nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink& events) {
   std::string cmd = request.value("cmd", "run");
+  // How `sluice cancel` reaches the run; a submitted run has its id already,
+  // so it can be cancelled while it waits for the run before it.
+  std::shared_ptr<RunControl> control = cmd == "run" ? std::make_shared<RunControl>() : nullptr;
+  int64_t submitted = cmd == "run" ? request.value("run_id", int64_t{0}) : 0;
+  std::set<int64_t> registered;
+  struct Unregister {
+    Engine* engine;
+    std::set<int64_t>* ids;
+    ~Unregister() {
+      std::lock_guard lock(engine->controls_mu_);
+      for (int64_t id : *ids) engine->controls_.erase(id);
+    }
+  } unregister{this, &registered};
+  if (submitted != 0) {
+    std::lock_guard lock(controls_mu_);
+    controls_[submitted] = control;
+    registered.insert(submitted);
+  }
   // Runs queue behind each other; plan and test only read what is published
   // and answer at once, even while a run is building.
   std::unique_lock run_lock(run_mu_, std::defer_lock);
@@ -350,6 +368,15 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     // queued: the next owner starts it (ResubmitQueuedRuns).
     std::lock_guard lock(background_mu_);
     if (closing_) return Ok({{"run_id", request["run_id"]}, {"left_queued", true}});
+  }
+  if (submitted != 0 && control->cancelled()) {
+    // Cancelled while it waited: it never starts.
+    Result<MetadataStore*> metadata = Metadata();
+    if (!metadata.ok()) return ErrorResponse(metadata.status());
+    Status st = (*metadata)->FinishRun(submitted, "cancelled", 1, "cancelled before it started",
+                                       clock_.Now());
+    if (!st.ok()) return ErrorResponse(st);
+    return Ok({{"run_id", submitted}, {"cancelled", true}}, 1);
   }
   struct Running {
     Engine* engine;
@@ -397,12 +424,11 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.run_id = cmd == "run" ? request.value("run_id", int64_t{0}) : 0;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
-  // A run can be cancelled once it has an id (`sluice cancel ID`).
-  std::set<int64_t> registered;
   EventSink run_events = events;
-  if (options.mode == RunMode::kRun) {
-    options.control = std::make_shared<RunControl>();
-    run_events = [this, events, control = options.control, &registered](const nlohmann::json& e) {
+  if (control) {
+    options.control = control;
+    // A typed run can be cancelled once it has an id (`sluice cancel ID`).
+    run_events = [this, events, control, &registered](const nlohmann::json& e) {
       if (e.value("type", "") == "run_start") {
         int64_t id = e.value("run_id", int64_t{0});
         std::lock_guard lock(controls_mu_);
@@ -412,14 +438,6 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
       if (events) events(e);
     };
   }
-  struct Unregister {
-    Engine* engine;
-    std::set<int64_t>* ids;
-    ~Unregister() {
-      std::lock_guard lock(engine->controls_mu_);
-      for (int64_t id : *ids) engine->controls_.erase(id);
-    }
-  } unregister{this, &registered};
   EnvResources res{&(*opened)->env,
                    (*opened)->warehouse.get(),
                    (*opened)->metadata.get(),
@@ -589,18 +607,26 @@ nlohmann::json Engine::HandleCancel(const nlohmann::json& request) {
       return Ok({{"id", id}, {"status", "cancelled"}});
     }
   }
-  {
+  auto cancel_running = [&]() -> bool {
     std::lock_guard lock(controls_mu_);
     auto it = controls_.find(id);
-    if (it != controls_.end()) {
-      it->second->Cancel();
-      return Ok({{"id", id}, {"status", "cancelling"}});
-    }
-  }
+    if (it == controls_.end()) return false;
+    it->second->Cancel();
+    return true;
+  };
+  if (cancel_running()) return Ok({{"id", id}, {"status", "cancelling"}});
   Result<MetadataStore*> metadata = Metadata();
   if (!metadata.ok()) return ErrorResponse(metadata.status());
   Result<std::optional<RunRecord>> run = (*metadata)->GetRun(id);
   if (!run.ok()) return ErrorResponse(run.status());
+  // Recorded as running, but its control is not registered yet (the run
+  // records itself just before it announces its id): it will be, shortly.
+  for (int i = 0; i < 100 && *run && (*run)->status == "running"; ++i) {
+    if (cancel_running()) return Ok({{"id", id}, {"status", "cancelling"}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    run = (*metadata)->GetRun(id);
+    if (!run.ok()) return ErrorResponse(run.status());
+  }
   if (!*run)
     return ErrorResponse(Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)"));
   return ErrorResponse(Status::Invalid("run " + std::to_string(id) + " is not running (it is " +

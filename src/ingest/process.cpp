@@ -1,9 +1,11 @@
 #include "ingest/process.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,9 +35,9 @@ Result<std::string> FindProgram(const ProcessSpec& spec) {
   if (name.find('/') != std::string::npos) {
     std::string path = name[0] == '/' || spec.cwd.empty() ? name : JoinPath(spec.cwd, name);
     if (!IsExecutable(path)) {
-      return Status::NotFound("cannot run '" + name + "': " +
-                              (::access(path.c_str(), F_OK) == 0 ? "not executable (chmod +x?)"
-                                                                 : "no such file"));
+      return Status::NotFound(
+          "cannot run '" + name + "': " +
+          (::access(path.c_str(), F_OK) == 0 ? "not executable (chmod +x?)" : "no such file"));
     }
     return path;
   }
@@ -55,12 +57,18 @@ void KillGroup(pid_t pgid, int sig) { ::kill(-pgid, sig); }
 std::string ProcessResult::Describe() const {
   if (timed_out) return "timed out; its process group was stopped";
   if (cancelled) return "cancelled; its process group was stopped";
-  if (signal != 0) return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+  if (signal != 0)
+    return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
   return "exited with code " + std::to_string(exit_code);
 }
 
 Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) return Status::Invalid("no program to run");
+  if (spec.cancel != nullptr && spec.cancel->load()) {
+    ProcessResult never;
+    never.cancelled = true;
+    return never;
+  }
   ASSIGN_OR_RETURN(std::string program, FindProgram(spec));
   // Everything the child needs, built before fork.
   std::vector<std::string> env_text;
@@ -73,7 +81,8 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
 
   int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return Status::IOError(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(out, O_CLOEXEC) != 0)
+    return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   if (::pipe2(err, O_CLOEXEC) != 0) {
     ::close(out[0]);
     ::close(out[1]);
@@ -81,7 +90,8 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   }
   UniqueFd out_read(out[0]), out_write(out[1]), err_read(err[0]), err_write(err[1]);
   pid_t pid = ::fork();
-  if (pid < 0) return Status::IOError(std::string("cannot start a process: ") + std::strerror(errno));
+  if (pid < 0)
+    return Status::IOError(std::string("cannot start a process: ") + std::strerror(errno));
   if (pid == 0) {
     // The child: async-signal-safe calls only, until exec.
     ::setpgid(0, 0);
@@ -91,10 +101,13 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     ::signal(SIGPIPE, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
-    int devnull = ::open("/dev/null", O_RDONLY);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_write.get(), 1);
     ::dup2(out_write.get(), 2);
+    // No descriptor of the owner (logs, sockets, the warehouse) reaches the
+    // program, whoever opened it without close-on-exec.
+    ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
     int code = 0;
     if (cwd != nullptr && ::chdir(cwd) != 0) {
       code = errno;
@@ -106,7 +119,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     (void)ignored;
     ::_exit(127);
   }
-  ::setpgid(pid, pid);  // also here: no race with a kill before the child ran
+  ::setpgid(pid, pid);     // also here: no race with a kill before the child ran
   out_write = UniqueFd();  // the child's copies stay open in the child only
   err_write = UniqueFd();
   int exec_errno = 0;
@@ -127,7 +140,12 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   std::string pending;
   auto emit = [&](std::string line) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (spec.on_line) spec.on_line(line);
+    if (spec.on_line) {
+      try {  // the program must still be stopped and reaped
+        spec.on_line(line);
+      } catch (...) {
+      }
+    }
     tail.push_back(std::move(line));
     if (tail.size() > kTailLines) tail.pop_front();
   };
@@ -135,29 +153,32 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   int64_t term_sent_at = -1;
   int64_t exited_at = -1;
   int status = 0;
-  bool reaped = false;
+  bool exited = false;
   bool output_open = true;
   char buffer[16384];
-  while (output_open || !reaped) {
+  while (output_open || !exited) {
     int64_t now = MonotonicMillis();
     bool stop = (spec.timeout_ms > 0 && now - start >= spec.timeout_ms) ||
                 (spec.cancel != nullptr && spec.cancel->load());
-    if (stop && term_sent_at < 0 && !reaped) {
+    if (stop && term_sent_at < 0 && !exited) {
       result.timed_out = !(spec.cancel != nullptr && spec.cancel->load());
       result.cancelled = !result.timed_out;
       KillGroup(pid, SIGTERM);
       term_sent_at = now;
     }
     if (term_sent_at >= 0 && now - term_sent_at >= spec.kill_grace_ms) KillGroup(pid, SIGKILL);
-    if (!reaped) {
-      pid_t w = ::waitpid(pid, &status, WNOHANG);
-      if (w == pid) {
-        reaped = true;
+    if (!exited) {
+      // Seen, not reaped: the zombie keeps the group id reserved, so the
+      // group can still be killed without hitting a stranger that reused it.
+      siginfo_t info = {};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == pid) {
+        exited = true;
         exited_at = now;
       }
     }
     // The program is gone but something it started still holds the output.
-    if (reaped && output_open && now - exited_at >= kStragglerMs) {
+    if (exited && output_open && now - exited_at >= kStragglerMs) {
       KillGroup(pid, SIGKILL);
       break;
     }
@@ -168,7 +189,10 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     }
     pollfd pfd = {out_read.get(), POLLIN, 0};
     int n = ::poll(&pfd, 1, 50);
-    if (n < 0 && errno != EINTR) break;
+    if (n < 0 && errno != EINTR) {
+      KillGroup(pid, SIGKILL);  // cannot watch it any more: stop it
+      break;
+    }
     if (n <= 0) continue;
     ssize_t r = ::read(out_read.get(), buffer, sizeof(buffer));
     if (r < 0) {
@@ -196,7 +220,10 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     }
   }
   if (!pending.empty()) emit(std::move(pending));
-  if (!reaped) ::waitpid(pid, &status, 0);
+  // Whatever the program left in its group does not outlive it; the leader
+  // is not reaped yet, so the group id is still its own.
+  KillGroup(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
   if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

@@ -1,5 +1,6 @@
 #include "orchestrate/runner.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -197,11 +198,14 @@ class Run {
               ? fmt::format("{} checks: {} passed, {} failed, {} warned", checks, passed,
                             checks - passed - warned, warned)
               : fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
-      if (Cancelled()) summary += "; cancelled";
+      // Cancelled only when a task was: a cancel after the last task is too late.
+      bool cancelled = std::any_of(report.tasks.begin(), report.tasks.end(),
+                                   [](const TaskOutcome& t) { return t.status == "cancelled"; });
+      if (cancelled) summary += "; cancelled";
       RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_,
-                                               Cancelled() ? "cancelled"
-                                               : failed    ? "failed"
-                                                           : "success",
+                                               cancelled ? "cancelled"
+                                               : failed  ? "failed"
+                                                         : "success",
                                                report.exit_code, summary, res_.clock->Now()));
     }
     Emit({{"type", "run_end"}, {"run_id", run_id_}, {"exit_code", report.exit_code}});
@@ -330,8 +334,11 @@ class Run {
       if (!st.ok()) {
         o.status = "failed";
         o.error = Redact(st.message());
-        if (Cancelled()) {
-          // Interrupted by `sluice cancel`, not broken.
+        // Interrupted by `sluice cancel`, not broken (another error stays itself).
+        if (Cancelled() &&
+            (st.code() == StatusCode::kCancelled ||
+             st.message().find("nterrupt") != std::string::npos ||
+             st.message().find("cancelled; its process group") != std::string::npos)) {
           o.status = "cancelled";
           o.error = "cancelled while it ran (" + o.error + ")";
         }
@@ -496,6 +503,7 @@ class Run {
     pub.checks_hash = checks_hash;
     pub.inputs = inputs;
     pub.run_id = run_id_;
+    if (Cancelled()) return Status::Cancelled("the run was cancelled; nothing published");
     ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
     Result<bool> published =
         publisher->PublishInPlace(session, pub, [&](Publication* p) -> Result<bool> {
@@ -721,6 +729,7 @@ class Run {
     }
     {
       ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+      RunControl::Scope cancellable(opt_.control.get(), session.get());
       for (const std::string& input : cmd.inputs) {
         std::string path = JoinPath(in_dir, input + ".parquet");
         // Built from names the graph checked, quoted: never user text spliced in.
@@ -797,7 +806,11 @@ class Run {
     nlohmann::json files = nlohmann::json::object();
     for (const std::string& arg : cmd.run) {
       std::string path = JoinPath(project_.root, arg);
-      if (arg.empty() || arg[0] == '-' || !FileExists(path)) continue;
+      struct stat st;
+      // A script or data file of the project: its content; never a folder or a device.
+      if (arg.empty() || arg[0] == '-' || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+        continue;
+      }
       ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
       files[arg] = sha;
     }
@@ -874,9 +887,14 @@ class Run {
           previous = it->second.inputs;
         }
       }
+      std::string object_key;
+      if (previous && (*previous)[1].is_string()) {
+        object_key = RawArchive::ObjectKey(src->name, (*previous)[1].get<std::string>(), "parquet");
+        // The last output is gone from the lake (moved, cleared): run again.
+        if (!res_.archive->store()->Exists(object_key)) previous.reset();
+      }
       if (previous && !src->command->always_run && !opt_.full_refresh) {
         std::string sha = (*previous)[1].get<std::string>();
-        std::string object_key = RawArchive::ObjectKey(src->name, sha, "parquet");
         ASSIGN_OR_RETURN(std::string local, res_.archive->store()->LocalPath(object_key));
         StoredObject obj;
         obj.sha256 = sha;
@@ -1389,6 +1407,8 @@ class Run {
     }
     ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
     RunControl::Scope cancellable(opt_.control.get(), session.get());
+    // Registered first, then checked: a cancel from now on interrupts this session.
+    if (Cancelled()) return Status::Cancelled("the run was cancelled");
     if (o.action == "audit") {
       // Same data, new checks: audit what is public, publish nothing.
       o.checks = RunChecks(*session, ChecksOf(node), prev->physical);
@@ -1400,6 +1420,7 @@ class Run {
       Publication p = *prev;
       p.checks_hash = checks_hash;
       if (!blocked) {
+        if (Cancelled()) return Status::Cancelled("the run was cancelled; nothing published");
         ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
         RETURN_IF_ERROR(publisher->Publish(*session, p, project_.defaults.keep_versions));
       }
@@ -1513,6 +1534,11 @@ class Run {
     pub.schema = schema;
     pub.rows = o.rows;
     pub.run_id = run_id_;
+    // A cancel that came while it built: nothing becomes public.
+    if (Cancelled()) {
+      drop_staged();
+      return Status::Cancelled("the run was cancelled; nothing published");
+    }
     // Versions beyond defaults.keep_versions are dropped by the publishing
     // transaction itself, which other tasks' publications may share.
     RETURN_IF_ERROR(publisher->Publish(*session, pub, project_.defaults.keep_versions));
@@ -1664,8 +1690,8 @@ nlohmann::json RunReport::ToJson() const {
 }
 
 void RunControl::Cancel() {
-  cancelled_ = true;
   std::lock_guard lock(mu_);
+  cancelled_ = true;  // under mu_: a Scope registered after this sees it when it checks
   for (WarehouseSession* s : sessions_) s->Interrupt();
 }
 

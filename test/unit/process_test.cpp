@@ -11,7 +11,6 @@
 #include <fstream>
 #include <thread>
 
-
 namespace sluice {
 namespace {
 
@@ -23,7 +22,8 @@ ProcessSpec Shell(const std::string& script) {
 }
 
 TEST(ProcessTest, OutputLinesExitCodeEnvironmentAndFolder) {
-  ProcessSpec spec = Shell("echo one; echo two >&2; printf 'no newline'; echo \"$GREETING\" >&2; pwd; exit 3");
+  ProcessSpec spec =
+      Shell("echo one; echo two >&2; printf 'no newline'; echo \"$GREETING\" >&2; pwd; exit 3");
   spec.env["GREETING"] = "hello there";
   spec.cwd = "/tmp";
   std::vector<std::string> lines;
@@ -102,6 +102,29 @@ TEST(ProcessTest, LeftoverChildrenHoldingTheOutputAreStopped) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->tail, (std::vector<std::string>{"bye"}));
+}
+
+TEST(ProcessTest, ChildrenLeftBehindAreStoppedToo) {
+  std::string marker = "/tmp/sluice_process_left_" + std::to_string(::getpid());
+  std::filesystem::remove(marker);
+  // The child's output goes elsewhere, so nothing holds the pipe: the exit alone must stop it.
+  auto r = RunProcess(Shell("(sleep 1; touch " + marker + ") >/dev/null 2>&1 & exit 0"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "a child outlived its program";
+}
+
+TEST(ProcessTest, ACancelledRunStartsNothing) {
+  std::atomic<bool> cancel{true};
+  ProcessSpec spec = Shell("echo should not run");
+  spec.cancel = &cancel;
+  std::vector<std::string> lines;
+  spec.on_line = [&](std::string_view l) { lines.emplace_back(l); };
+  auto r = RunProcess(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->cancelled);
+  EXPECT_TRUE(lines.empty());
 }
 
 }  // namespace
