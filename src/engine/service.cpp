@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "engine/workspace.h"
@@ -18,6 +23,8 @@ namespace {
 
 // How often the loop looks at the clock and at file sensors when nothing is due sooner.
 constexpr std::chrono::milliseconds kIdle{1000};
+// How often the project's files are looked at for changes (a reload).
+constexpr int64_t kReloadEveryMs = 1000;
 
 bool IsTimed(const TickRecord& t) { return StartsWith(t.key, "t:"); }
 
@@ -53,57 +60,109 @@ nlohmann::json Service::Health() {
   return health_;
 }
 
-Status Service::Run() {
-  Workspace ws = LoadWorkspace(root_, env_);
-  std::vector<ScheduledAsset> schedules = SchedulesOf(ws);
-  nlohmann::json disabled_list = nlohmann::json::array();
-  if (!ws.ok()) {
-    // A broken file disables its assets and what reads them; the rest runs.
-    Breakage broken = BrokenAssets(ws);
-    if (!broken.global.empty()) return Status::Invalid(ws.ErrorText());
-    for (const ConfigError& e : ws.errors) LOG_ERROR("serve", "{}", e.ToString());
-    auto disabled = [&](const std::string& asset) -> std::string {
-      std::vector<std::string> names = {asset};
-      for (const AssetNode& n : ws.graph.nodes) {
-        if (n.source == asset) names.push_back(n.name);
-      }
-      for (const std::string& n : names) {
-        if (broken.assets.count(n)) return "its file has errors";
-        if (broken.downstream.count(n)) return "it reads an asset whose file has errors";
-      }
-      return "";
-    };
-    std::vector<ScheduledAsset> kept;
-    for (ScheduledAsset& a : schedules) {
-      std::string why = disabled(a.asset);
-      if (why.empty()) {
-        kept.push_back(std::move(a));
-      } else {
-        LOG_ERROR("serve", "{}: schedule disabled: {} (sluice validate)", a.asset, why);
-        disabled_list.push_back({{"asset", a.asset}, {"why", why}});
-      }
+namespace {
+
+// What the project says to schedule, with the schedules a broken file
+// disables. Invalid when the project cannot be used at all (sluice.yaml).
+struct LoadedSchedules {
+  std::vector<ScheduledAsset> schedules;
+  nlohmann::json disabled = nlohmann::json::array();  // [{asset, why}]
+  std::set<std::string> sources;                      // a source's tick runs all its tables
+  std::string timezone;
+};
+
+Result<LoadedSchedules> LoadSchedules(const std::string& root, const std::string& env) {
+  Workspace ws = LoadWorkspace(root, env);
+  LoadedSchedules out;
+  out.schedules = SchedulesOf(ws);
+  out.timezone = ws.project.timezone;
+  for (const SourceSpec& s : ws.project.sources) out.sources.insert(s.name);
+  if (ws.ok()) return out;
+  // A broken file disables its assets and what reads them; the rest runs.
+  Breakage broken = BrokenAssets(ws);
+  if (!broken.global.empty()) return Status::Invalid(ws.ErrorText());
+  for (const ConfigError& e : ws.errors) LOG_ERROR("serve", "{}", e.ToString());
+  auto disabled = [&](const std::string& asset) -> std::string {
+    std::vector<std::string> names = {asset};
+    for (const AssetNode& n : ws.graph.nodes) {
+      if (n.source == asset) names.push_back(n.name);
     }
-    schedules = std::move(kept);
+    for (const std::string& n : names) {
+      if (broken.assets.count(n)) return "its file has errors";
+      if (broken.downstream.count(n)) return "it reads an asset whose file has errors";
+    }
+    return "";
+  };
+  std::vector<ScheduledAsset> kept;
+  for (ScheduledAsset& a : out.schedules) {
+    std::string why = disabled(a.asset);
+    if (why.empty()) {
+      kept.push_back(std::move(a));
+    } else {
+      LOG_ERROR("serve", "{}: schedule disabled: {} (sluice validate)", a.asset, why);
+      out.disabled.push_back({{"asset", a.asset}, {"why", why}});
+    }
   }
-  std::set<std::string> sources;  // a source's tick runs all its tables
-  for (const SourceSpec& s : ws.project.sources) sources.insert(s.name);
+  out.schedules = std::move(kept);
+  return out;
+}
+
+// A fingerprint of the project's files (names, sizes, mtimes): when it
+// changes, serve reads the project again. Cheap: stat calls only.
+std::string ProjectStamp(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::string text;
+  auto add = [&](const fs::path& p) {
+    std::error_code ec;
+    fs::file_status st = fs::status(p, ec);
+    if (ec || !fs::is_regular_file(st)) return;
+    auto size = fs::file_size(p, ec);
+    auto mtime = fs::last_write_time(p, ec);
+    text += p.string() + "\t" + std::to_string(size) + "\t" +
+            std::to_string(mtime.time_since_epoch().count()) + "\n";
+  };
+  for (const char* file : {"sluice.yaml", "fields.yaml"}) add(fs::path(root) / file);
+  for (const char* dir : {"sources", "models", "seeds"}) {
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (auto it = fs::recursive_directory_iterator(fs::path(root) / dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      files.push_back(it->path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) add(f);
+  }
+  return Sha256Hex(text);
+}
+
+}  // namespace
+
+Status Service::Run() {
+  std::string stamp = ProjectStamp(root_);
+  ASSIGN_OR_RETURN(LoadedSchedules loaded, LoadSchedules(root_, env_));
+  std::set<std::string> sources = loaded.sources;  // GUARDED_BY(mu_)
   ASSIGN_OR_RETURN(MetadataStore * metadata, engine_->Metadata());
-  ASSIGN_OR_RETURN(Scheduler scheduler,
-                   Scheduler::Create(schedules, ws.project.timezone, metadata, clock_));
-  ASSIGN_OR_RETURN(std::vector<TickRecord> recovered, scheduler.Recover());
-  for (const ScheduledAsset& a : scheduler.schedules()) {
+  std::optional<Scheduler> scheduler;  // GUARDED_BY(mu_): replaced when the project changes
+  {
+    ASSIGN_OR_RETURN(Scheduler created,
+                     Scheduler::Create(loaded.schedules, loaded.timezone, metadata, clock_));
+    scheduler.emplace(std::move(created));
+  }
+  ASSIGN_OR_RETURN(std::vector<TickRecord> recovered, scheduler->Recover());
+  for (const ScheduledAsset& a : scheduler->schedules()) {
     LOG_INFO("serve", "{}: {}", a.asset, a.spec.ToString());
   }
 
   std::deque<TickRecord> queue;  // GUARDED_BY(mu_)
+  int reloads = 0;               // GUARDED_BY(mu_)
   {
     std::lock_guard lock(mu_);
     nlohmann::json scheduled = nlohmann::json::array();
-    for (const ScheduledAsset& a : scheduler.schedules()) {
+    for (const ScheduledAsset& a : scheduler->schedules()) {
       scheduled.push_back({{"asset", a.asset}, {"schedule", a.spec.ToString()}});
     }
     health_ = {{"scheduled", scheduled},
-               {"disabled", disabled_list},
+               {"disabled", loaded.disabled},
                {"waiting", 0},
                {"running", nullptr}};
   }
@@ -134,7 +193,11 @@ Status Service::Run() {
     tick.status = TickStatus::kRunning;
     Status st = metadata->UpdateTick(tick);
     if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
-    std::string selector = sources.count(tick.asset) ? "source:" + tick.asset : tick.asset;
+    std::string selector;
+    {
+      std::lock_guard lock(mu_);
+      selector = sources.count(tick.asset) ? "source:" + tick.asset : tick.asset;
+    }
     nlohmann::json request = {{"cmd", "run"}, {"select", {selector}}, {"trigger", tick.trigger}};
     if (!tick.file.empty()) request["vars"] = {{"file", tick.file}};
     nlohmann::json response = engine_->Handle(request, nullptr);
@@ -169,7 +232,7 @@ Status Service::Run() {
     st = metadata->UpdateTick(tick);
     if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
     std::lock_guard lock(mu_);
-    Result<std::vector<TickRecord>> after = scheduler.Published(published);
+    Result<std::vector<TickRecord>> after = scheduler->Published(published);
     if (!after.ok()) {
       LOG_WARN("serve", "after-triggers of run {}: {}", tick.run_id, after.status().message());
     } else {
@@ -213,16 +276,71 @@ Status Service::Run() {
     }
   });
 
+  // Project reload: a changed project (an edit, a git pull) is read again and,
+  // unless sluice.yaml itself is broken, its schedules replace the old ones
+  // between ticks; runs read the project when they start anyway.
+  auto reload = [&]() {  // REQUIRES(mu_)
+    std::string now_stamp = ProjectStamp(root_);
+    if (now_stamp == stamp) return;
+    stamp = now_stamp;
+    Result<LoadedSchedules> fresh = LoadSchedules(root_, env_);
+    if (!fresh.ok()) {
+      LOG_ERROR("serve",
+                "project changed but cannot be used; keeping the schedules loaded before: {}",
+                fresh.status().message());
+      health_["reload_error"] = fresh.status().message();
+      return;
+    }
+    Result<Scheduler> next = Scheduler::Create(fresh->schedules, fresh->timezone, metadata, clock_);
+    if (!next.ok()) {
+      LOG_ERROR("serve", "project changed; its schedules cannot be used, keeping the old ones: {}",
+                next.status().message());
+      health_["reload_error"] = next.status().message();
+      return;
+    }
+    std::map<std::string, std::string> before, after;
+    for (const ScheduledAsset& a : scheduler->schedules()) before[a.asset] = a.spec.ToString();
+    for (const ScheduledAsset& a : next->schedules()) after[a.asset] = a.spec.ToString();
+    std::vector<std::string> changes;
+    for (const auto& [asset, spec] : after) {
+      auto it = before.find(asset);
+      if (it == before.end())
+        changes.push_back("+" + asset + " (" + spec + ")");
+      else if (it->second != spec)
+        changes.push_back("~" + asset + " (" + spec + ")");
+    }
+    for (const auto& [asset, spec] : before) {
+      if (!after.count(asset)) changes.push_back("-" + asset);
+    }
+    scheduler.emplace(std::move(next).value());
+    sources = fresh->sources;
+    nlohmann::json scheduled = nlohmann::json::array();
+    for (const ScheduledAsset& a : scheduler->schedules()) {
+      scheduled.push_back({{"asset", a.asset}, {"schedule", a.spec.ToString()}});
+    }
+    health_["scheduled"] = scheduled;
+    health_["disabled"] = fresh->disabled;
+    health_.erase("reload_error");
+    ++reloads;
+    health_["reloads"] = reloads;
+    LOG_WARN("serve", "project reloaded: {} schedules{}", scheduler->schedules().size(),
+             changes.empty() ? std::string() : " (" + Join(changes, ", ") + ")");
+  };
   std::unique_lock lock(mu_);
+  int64_t last_look = MonotonicMillis();
   while (!stop_) {
     try {
-      Result<std::vector<TickRecord>> due = scheduler.Due();
+      if (MonotonicMillis() - last_look >= kReloadEveryMs) {
+        last_look = MonotonicMillis();
+        reload();
+      }
+      Result<std::vector<TickRecord>> due = scheduler->Due();
       if (!due.ok()) LOG_WARN("serve", "schedules: {}", due.status().message());
       if (due.ok()) {
         for (TickRecord& t : *due) add(std::move(t));
       }
-      if (scheduler.HasFileSensors()) {
-        Result<std::vector<TickRecord>> files = scheduler.ScanFiles(root_);
+      if (scheduler->HasFileSensors()) {
+        Result<std::vector<TickRecord>> files = scheduler->ScanFiles(root_);
         if (!files.ok()) LOG_WARN("serve", "file sensors: {}", files.status().message());
         if (files.ok()) {
           for (TickRecord& t : *files) add(std::move(t));
@@ -236,7 +354,7 @@ Status Service::Run() {
     health_["waiting"] = queue.size();
     if (!queue.empty()) wake_.notify_all();
     auto wait = kIdle;
-    if (std::optional<Micros> next = scheduler.NextDue()) {
+    if (std::optional<Micros> next = scheduler->NextDue()) {
       Micros in = *next - clock_->Now();
       wait = std::min(wait, std::chrono::milliseconds(std::max<Micros>(0, in / 1000 + 1)));
     }
