@@ -65,7 +65,8 @@ const std::vector<std::string> kScheduleKeys = {"cron",     "every",   "after", 
                                                 "timezone", "misfire", "max_catch_up"};
 const std::vector<std::string> kMisfirePolicies = {"skip", "latest", "all"};
 const std::vector<std::string> kModelHeaderKeys = {
-    "materialized", "strategy", "key", "checks", "tags", "description", "partition_by", "schedule"};
+    "materialized", "strategy",           "key", "checks", "tags", "description", "partition_by",
+    "schedule",     "on_upstream_failure"};
 const std::vector<std::string> kModelDocKeys = {"description", "checks", "tags"};
 const std::vector<std::string> kMaterializations = {"view", "table", "incremental", "snapshot"};
 const std::vector<std::string> kStrategies = {"append", "merge", "replace_partition"};
@@ -1571,6 +1572,18 @@ class Loader {
     if (const YamlEntry* e = m.Find("schedule")) model->schedule = ReadSchedule(*e, errs);
     if (const YamlEntry* e = m.Find("tags")) {
       model->tags = ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = m.Find("on_upstream_failure")) {
+      if (auto value = ReadString(*e, errs)) {
+        if (*value == "last_good") {
+          model->build_on_stale_inputs = true;
+        } else if (*value != "skip") {
+          errs.At(
+              e->value,
+              "on_upstream_failure: expected skip (the default) or last_good, got '" + *value + "'",
+              e->line);
+        }
+      }
     }
     if (const YamlEntry* e = m.Find("description"))
       model->description = ReadString(*e, errs).value_or("");

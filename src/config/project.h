@@ -130,6 +130,9 @@ struct ModelSpec {
   int sql_first_line = 1;              // line of the file where `sql` starts
   std::string materialized = "table";  // view | table | incremental
   std::string strategy;                // incremental: append | merge | replace_partition
+  // on_upstream_failure: last_good — when an upstream fails in a run, build
+  // from its last published version instead of skipping (named as stale).
+  bool build_on_stale_inputs = false;
   std::vector<std::string> key;
   std::vector<CheckSpec> checks;
   std::vector<std::string> tags;

@@ -281,6 +281,18 @@ class Run {
 
   bool Cancelled() const { return opt_.control && opt_.control->cancelled(); }
 
+  // A model that asked for it builds from the last published versions of the
+  // upstreams that failed this run, when each has one.
+  bool BuildsOnStaleInputs(const AssetNode& node, const std::vector<std::string>& failed_up) {
+    if (node.kind != AssetKind::kModel || !models_.at(node.name)->build_on_stale_inputs)
+      return false;
+    std::lock_guard lock(mu_);
+    for (const std::string& up : failed_up) {
+      if (CombinedVersionLocked(up).empty()) return false;
+    }
+    return true;
+  }
+
   // Runs one asset's task; records its outcome.
   void RunTask(const std::string& name) {
     const AssetNode* node = graph_.Find(name);
@@ -304,11 +316,15 @@ class Run {
       o.status = "cancelled";
       o.action = "skip";
       o.reason = "the run was cancelled before this task started";
-    } else if (!failed_up.empty()) {
+    } else if (!failed_up.empty() && !BuildsOnStaleInputs(*node, failed_up)) {
       o.status = "upstream_failed";
       o.action = "skip";
       o.reason = "upstream failed: " + Join(failed_up, ", ");
     } else {
+      if (!failed_up.empty()) {
+        o.notes.push_back("built from the last good version of " + Join(failed_up, ", ") +
+                          " (failed in this run; on_upstream_failure: last_good)");
+      }
       Emit({{"type", "task_start"}, {"asset", name}});
       // One log per task attempt (`sluice logs`); plan writes none.
       std::optional<TaskLog> log;
@@ -345,6 +361,8 @@ class Run {
       } else if (opt_.mode != RunMode::kPlan) {
         SourceFreshness(*node, o);
       }
+      // Recorded with the task (metadata, `sluice runs`), not only printed.
+      if (!failed_up.empty()) o.reason += "; stale inputs: " + Join(failed_up, ", ");
       if (log) {
         std::string line = fmt::format(
             "{} {}: {} ({}), {}{} ms", FormatTimestamp(res_.clock->Now()), name, o.status, o.reason,
@@ -933,7 +951,14 @@ class Run {
     } else {
       std::lock_guard lock(mu_);
       for (const std::string& up : node.upstream) {
-        auto it = versions_.find(up);
+        // An upstream that failed this run is read at its last published
+        // version (on_upstream_failure: last_good), never at the failed one.
+        auto done = outcomes_.find(up);
+        bool failed =
+            done != outcomes_.end() &&
+            (done->second.status == "failed" || done->second.status == "check_failed" ||
+             done->second.status == "upstream_failed" || done->second.status == "cancelled");
+        auto it = failed ? versions_.end() : versions_.find(up);
         if (it != versions_.end()) {
           inputs.push_back({up, it->second});
           continue;
