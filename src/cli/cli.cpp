@@ -55,6 +55,9 @@ const CommandDef kCommands[] = {
            ->check(CLI::Range(1, 64));
        app->add_option("--var", a->vars,
                        "NAME=VALUE: a var('NAME') for this run only (repeatable)");
+       app->add_option("--rerun", a->rerun,
+                       "RUN: run again what did not end well in that run (failed, cancelled, "
+                       "skipped for a failed upstream, interrupted)");
      },
      CmdRun},
     {"test", "Run the checks of the selected assets on their published versions", SelectArgs,

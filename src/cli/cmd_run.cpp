@@ -200,8 +200,12 @@ extern "C" void DetachOnInterrupt(int sig) {
 int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::string& cmd) {
   nlohmann::json request = {{"cmd", cmd}, {"select", args.select}};
   if (!args.partition.empty()) request["partition"] = args.partition;
+  if (cmd == "run" && args.rerun > 0) {
+    request["rerun"] = args.rerun;
+    if (args.select.empty()) request.erase("select");
+  }
   if (cmd == "run") {
-    request["full_refresh"] = args.full_refresh;
+    if (args.full_refresh) request["full_refresh"] = true;
     request["threads"] = args.threads;
     nlohmann::json vars = nlohmann::json::object();
     for (const std::string& v : args.vars) {

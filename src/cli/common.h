@@ -41,6 +41,7 @@ struct CommandArgs {
   int limit = 20;
   int64_t run_id = 0;
   std::string listen;  // serve --listen HOST:PORT
+  int64_t rerun = 0;   // run --rerun RUN
 };
 
 inline constexpr int kExitOk = 0;

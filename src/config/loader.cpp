@@ -25,8 +25,8 @@ const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secre
                                               "external", "defaults",     "vars",
                                               "server",   "notify",       "timezone"};
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server"};
-const std::vector<std::string> kDefaultsKeys = {"retries", "timeout", "memory_limit",
-                                                "keep_versions", "keep_logs"};
+const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
+                                                "keep_versions", "keep_logs", "keep_runs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens"};
 const std::vector<std::string> kSourceKeys = {
     "name",       "description",  "fetch",       "format", "options", "tables",
@@ -600,6 +600,9 @@ class Loader {
     }
     if (const YamlEntry* e = d.Find("keep_logs")) {
       if (auto n = ReadInt(*e, errs, 1)) project_.defaults.keep_logs = static_cast<int>(*n);
+    }
+    if (const YamlEntry* e = d.Find("keep_runs")) {
+      if (auto n = ReadInt(*e, errs, 1)) project_.defaults.keep_runs = static_cast<int>(*n);
     }
   }
 

@@ -205,7 +205,8 @@ struct Defaults {
   int64_t timeout_seconds = 0;  // 0 = none
   std::string memory_limit = "2GB";
   int keep_versions = 3;
-  int keep_logs = 100;  // runs whose task logs are kept (`sluice logs`)
+  int keep_logs = 100;   // runs whose task logs are kept (`sluice logs`)
+  int keep_runs = 1000;  // runs whose records (tasks, check results) are kept
 };
 
 // `notify:` in sluice.yaml: a webhook told about runs (notify/notifier.h).

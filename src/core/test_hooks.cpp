@@ -39,11 +39,20 @@ bool InjectIoFailure(const char* op) {
 
 bool TestHooksEnabled() { return true; }
 
+int64_t TestHookSeconds(const char* name, int64_t fallback) {
+  const char* value = std::getenv((std::string("SLUICE_") + name).c_str());
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  long long n = std::strtoll(value, &end, 10);
+  return end != nullptr && *end == '\0' && n > 0 ? n : fallback;
+}
+
 #else
 
 void MaybeCrash(const char*, const std::string&) {}
 bool InjectIoFailure(const char*) { return false; }
 bool TestHooksEnabled() { return false; }
+int64_t TestHookSeconds(const char*, int64_t fallback) { return fallback; }
 
 #endif
 

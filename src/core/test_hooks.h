@@ -8,9 +8,11 @@
 //                                   publish: a publication's transaction) in
 //                                   this process fails: ENOSPC for write, EIO
 //                                   for the others (see core/fs.h Sys*)
+//   SLUICE_CHECKPOINT_EVERY=<seconds>  how often serve checkpoints (default 300)
 // Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace sluice {
@@ -19,6 +21,8 @@ namespace sluice {
 void MaybeCrash(const char* point, const std::string& name);
 // True (errno set) when this call of op is the one SLUICE_FAIL_IO names.
 bool InjectIoFailure(const char* op);
+// A period the environment may shorten in test builds (SLUICE_<name>=seconds).
+int64_t TestHookSeconds(const char* name, int64_t fallback);
 // Whether this binary honours the hooks (`sluice --version` says so).
 bool TestHooksEnabled();
 

@@ -256,9 +256,26 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
   try {
     std::string cmd = request.value("cmd", "");
     if (cmd == "ping") return Ok({{"pid", ::getpid()}});
+    if ((cmd == "run" || cmd == "submit") && request.contains("rerun")) {
+      Result<nlohmann::json> resolved = ResolveRerun(request);
+      if (!resolved.ok()) return ErrorResponse(resolved.status());
+      return cmd == "run" ? HandleRun(*resolved, events) : HandleSubmit(*resolved);
+    }
     if (cmd == "run" || cmd == "plan" || cmd == "test") return HandleRun(request, events);
     if (cmd == "submit") return HandleSubmit(request);
     if (cmd == "cancel") return HandleCancel(request);
+    if (cmd == "checkpoint") {
+      // The owner folds the WAL into the database file (serve, periodically):
+      // a busy owner's WAL does not grow without end. DuckDB refuses while a
+      // transaction writes; the next one will do.
+      Result<Opened*> opened = OpenForRequest();
+      if (!opened.ok()) return ErrorResponse(opened.status());
+      Result<std::unique_ptr<WarehouseSession>> session = (*opened)->warehouse->Connect();
+      if (!session.ok()) return ErrorResponse(session.status());
+      Status st = (*session)->Execute("CHECKPOINT");
+      if (!st.ok()) return ErrorResponse(Status::Busy(st.message()));
+      return Ok(nlohmann::json::object());
+    }
     if (cmd == "query") return HandleQuery(request);
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
@@ -589,6 +606,45 @@ Status Engine::StartBackground(int64_t run_id, nlohmann::json request) {
   }
   background_cv_.notify_all();
   return Status::Ok();
+}
+
+Result<nlohmann::json> Engine::ResolveRerun(const nlohmann::json& request) {
+  if (!request["rerun"].is_number_integer()) return Status::Invalid("rerun: expected a run id");
+  int64_t id = request["rerun"].get<int64_t>();
+  if (request.contains("select") && request["select"].is_array() && !request["select"].empty()) {
+    return Status::Invalid("a rerun takes no selectors: it runs what did not end well in run " +
+                           std::to_string(id));
+  }
+  ASSIGN_OR_RETURN(MetadataStore * metadata, Metadata());
+  ASSIGN_OR_RETURN(std::optional<RunRecord> run, metadata->GetRun(id));
+  if (!run) return Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)");
+  if (run->status == "running" || run->status == "queued") {
+    return Status::Invalid("run " + std::to_string(id) + " is still " + run->status);
+  }
+  ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, metadata->ListTasks(id));
+  std::set<std::string> again;
+  for (const TaskRecord& t : tasks) {
+    if (t.status != "success" && t.status != "skipped") again.insert(t.asset);
+  }
+  if (again.empty()) {
+    return Status::Invalid("run " + std::to_string(id) + " has no task to run again (it is " +
+                           run->status + ")");
+  }
+  nlohmann::json out = request;
+  out.erase("rerun");
+  out["select"] = std::vector<std::string>(again.begin(), again.end());
+  // As the run was, unless this request says otherwise.
+  for (const char* key : {"full_refresh", "partition", "vars"}) {
+    if (!out.contains(key) && run->args.is_object() && run->args.contains(key)) {
+      out[key] = run->args[key];
+    }
+  }
+  if (!out.contains("trigger") || out["trigger"] == "") {
+    out["trigger"] = "rerun of run " + std::to_string(id);
+  } else {
+    out["trigger"] = out["trigger"].get<std::string>() + ", rerun of run " + std::to_string(id);
+  }
+  return out;
 }
 
 nlohmann::json Engine::HandleCancel(const nlohmann::json& request) {

@@ -63,6 +63,10 @@ class Engine {
   // "submit" {select, full_refresh, partition, vars, trigger}: records the run
   // as queued, starts it in the background and answers {id, status} at once.
   nlohmann::json HandleSubmit(const nlohmann::json& request);
+  // A run request with "rerun": ID becomes a run of that run's tasks that did
+  // not end well (failed, check_failed, upstream_failed, cancelled,
+  // interrupted), with its full_refresh, partition and vars unless given.
+  Result<nlohmann::json> ResolveRerun(const nlohmann::json& request);
   // "cancel" {id}: a queued run is cancelled at once; a running one stops
   // (its tasks not started are cancelled, statements and programs stopped).
   nlohmann::json HandleCancel(const nlohmann::json& request);

@@ -15,6 +15,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "core/test_hooks.h"
 #include "engine/workspace.h"
 #include "orchestrate/scheduler.h"
 
@@ -326,6 +327,8 @@ Status Service::Run() {
     LOG_WARN("serve", "project reloaded: {} schedules{}", scheduler->schedules().size(),
              changes.empty() ? std::string() : " (" + Join(changes, ", ") + ")");
   };
+  const int64_t checkpoint_every_ms = TestHookSeconds("CHECKPOINT_EVERY", 300) * 1000;
+  int64_t last_checkpoint = MonotonicMillis();
   std::unique_lock lock(mu_);
   int64_t last_look = MonotonicMillis();
   while (!stop_) {
@@ -333,6 +336,17 @@ Status Service::Run() {
       if (MonotonicMillis() - last_look >= kReloadEveryMs) {
         last_look = MonotonicMillis();
         reload();
+      }
+      if (MonotonicMillis() - last_checkpoint >= checkpoint_every_ms) {
+        last_checkpoint = MonotonicMillis();
+        lock.unlock();  // a checkpoint may take a while; ticks keep coming
+        nlohmann::json done = engine_->Handle({{"cmd", "checkpoint"}}, nullptr);
+        lock.lock();
+        if (!done.value("ok", false)) {
+          LOG_DEBUG("serve", "checkpoint: {} (tried again later)", done.value("error", ""));
+        } else {
+          LOG_DEBUG("serve", "checkpoint done");
+        }
       }
       Result<std::vector<TickRecord>> due = scheduler->Due();
       if (!due.ok()) LOG_WARN("serve", "schedules: {}", due.status().message());

@@ -141,6 +141,10 @@ class MetadataStore {
                            const std::string& summary, Micros ended_at) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(int limit) = 0;  // newest first
   virtual Result<std::optional<RunRecord>> GetRun(int64_t run_id) = 0;
+  // Retention: forgets the runs older than the newest `keep` (their tasks and
+  // check results with them), except runs still queued or running. Returns
+  // how many runs went.
+  virtual Result<int64_t> PruneRuns(int keep) = 0;
   // Marks runs still 'running' (their process died) as 'interrupted'.
   virtual Status MarkInterruptedRuns(Micros now) = 0;
 

@@ -194,6 +194,28 @@ Status SqliteMetadataStore::StartRun(int64_t run_id, Micros started_at) {
   return Status::Ok();
 }
 
+Result<int64_t> SqliteMetadataStore::PruneRuns(int keep) {
+  if (keep <= 0) return int64_t{0};
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_));
+  // The runs to forget: older than the newest `keep`, and finished.
+  const std::string old_runs =
+      "SELECT id FROM runs WHERE status NOT IN ('queued', 'running') AND id < "
+      "(SELECT min(id) FROM (SELECT id FROM runs ORDER BY id DESC LIMIT ?))";
+  ASSIGN_OR_RETURN(SqliteStatement checks,
+                   db_.Prepare("DELETE FROM check_results WHERE run_id IN (" + old_runs + ")"));
+  RETURN_IF_ERROR(checks.BindAll(keep));
+  RETURN_IF_ERROR(checks.Run());
+  // Tasks go with their run (ON DELETE CASCADE).
+  ASSIGN_OR_RETURN(SqliteStatement runs,
+                   db_.Prepare("DELETE FROM runs WHERE id IN (" + old_runs + ")"));
+  RETURN_IF_ERROR(runs.BindAll(keep));
+  RETURN_IF_ERROR(runs.Run());
+  int64_t removed = db_.Changes();
+  RETURN_IF_ERROR(txn.Commit());
+  return removed;
+}
+
 Result<std::vector<RunRecord>> SqliteMetadataStore::ListRunsWithStatus(const std::string& status) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteStatement stmt,

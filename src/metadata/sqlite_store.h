@@ -42,6 +42,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Result<int64_t> BeginRun(const RunRecord& run) override;
   Status StartRun(int64_t run_id, Micros started_at) override;
+  Result<int64_t> PruneRuns(int keep) override;
   Result<std::vector<RunRecord>> ListRunsWithStatus(const std::string& status) override;
   Status FinishRun(int64_t run_id, const std::string& status, int exit_code,
                    const std::string& summary, Micros ended_at) override;

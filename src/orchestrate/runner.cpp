@@ -142,6 +142,7 @@ class Run {
       run.command = opt_.command;
       run.args = {
           {"select", opt_.select}, {"full_refresh", opt_.full_refresh}, {"threads", opt_.threads}};
+      if (!opt_.partition.empty()) run.args["partition"] = opt_.partition;
       if (!opt_.trigger.empty()) run.args["trigger"] = opt_.trigger;
       if (!opt_.vars.empty()) run.args["vars"] = opt_.vars;
       run.status = "running";
@@ -164,7 +165,12 @@ class Run {
 
     FinishFetches();
     RecordViews();
-    if (opt_.mode == RunMode::kRun) PruneTaskLogs();
+    if (opt_.mode == RunMode::kRun) {
+      PruneTaskLogs();
+      // Retention of run records: the newest defaults.keep_runs stay.
+      Result<int64_t> pruned = res_.metadata->PruneRuns(project_.defaults.keep_runs);
+      if (!pruned.ok()) LOG_WARN("runner", "pruning old runs: {}", pruned.status().message());
+    }
     if (opt_.mode == RunMode::kRun && res_.current) {
       std::lock_guard lock(mu_);
       res_.current->Set(published_);

@@ -212,7 +212,8 @@ ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
                                "the body must be a JSON object such as {\"select\": [\"stops+\"]}");
       }
     }
-    static const std::vector<std::string> kKeys = {"select", "full_refresh", "partition", "vars"};
+    static const std::vector<std::string> kKeys = {"select", "full_refresh", "partition", "vars",
+                                                   "rerun"};
     for (const auto& [key, value] : body.items()) {
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
         return ProblemResponse(400, "Bad request",

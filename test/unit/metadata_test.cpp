@@ -165,6 +165,49 @@ TEST(MetadataRuns, QueuedRunsStartOnceAndOutliveADeadOwner) {
   EXPECT_EQ((*interrupted)[0].id, *first);
 }
 
+TEST(MetadataRuns, PruneKeepsTheNewestAndWhatIsStillGoing) {
+  FakeClock clock(kT0);
+  auto store = MustOpen(":memory:", &clock);
+  ASSERT_NE(store, nullptr);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 6; ++i) {
+    int64_t id = MustBeginRun(*store, "run", kT0 + i);
+    ids.push_back(id);
+    TaskRecord task;
+    task.run_id = id;
+    task.asset = "a";
+    task.status = "success";
+    ASSERT_TRUE(store->RecordTask(task).ok());
+    CheckResultRecord check;
+    check.run_id = id;
+    check.asset = "a";
+    check.check_name = "not_null(x)";
+    check.status = "pass";
+    ASSERT_TRUE(store->RecordCheckResult(check).ok());
+    // The second run is still going (another owner's, say): never pruned.
+    if (i != 1) {
+      ASSERT_TRUE(store->FinishRun(id, "success", 0, "", kT0 + 10).ok());
+    }
+  }
+  auto removed = store->PruneRuns(3);
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 2);  // the first and third; the second still runs
+  auto runs = store->ListRuns(0);
+  ASSERT_TRUE(runs.ok());
+  std::vector<int64_t> kept;
+  for (const RunRecord& r : *runs) kept.push_back(r.id);
+  EXPECT_EQ(kept, (std::vector<int64_t>{ids[5], ids[4], ids[3], ids[1]}));
+  auto tasks = store->ListTasks(ids[0]);
+  ASSERT_TRUE(tasks.ok());
+  EXPECT_TRUE(tasks->empty());
+  auto checks = store->ListCheckResults(ids[2]);
+  ASSERT_TRUE(checks.ok());
+  EXPECT_TRUE(checks->empty());
+  auto kept_checks = store->ListCheckResults(ids[3]);
+  ASSERT_TRUE(kept_checks.ok());
+  EXPECT_EQ(kept_checks->size(), 1u);
+}
+
 TEST(MetadataRuns, MarkInterruptedOnlyTouchesRunningRuns) {
   FakeClock clock(kT0);
   auto store = MustOpen(":memory:", &clock);
