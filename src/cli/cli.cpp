@@ -105,6 +105,18 @@ const CommandDef kCommands[] = {
        app->add_option("asset", a->asset, "Only this asset's attempts");
      },
      CmdLogs},
+    {"backfill",
+     "Run the partitions from --from to --to of partitioned sources (and what reads them)",
+     [](CLI::App* app, CommandArgs* a) {
+       SelectArgs(app, a);
+       app->add_option("--from", a->from, "First partition (e.g. 2026-01-01)")->required();
+       app->add_option("--to", a->to, "Last partition, inclusive")->required();
+       app->add_flag("--dry-run", a->dry_run, "Show what would run, run nothing");
+       app->add_flag("--full-refresh", a->full_refresh, "Rebuild even unchanged partitions");
+       app->add_option("--threads", a->threads, "Assets built in parallel")
+           ->check(CLI::Range(1, 64));
+     },
+     CmdBackfill},
     {"cancel", "Stop a run: queued, it never starts; running, its tasks stop",
      [](CLI::App* app, CommandArgs* a) {
        app->add_option("run", a->run_id, "The run's id (sluice runs)")->required();

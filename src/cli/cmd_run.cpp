@@ -197,8 +197,11 @@ extern "C" void DetachOnInterrupt(int sig) {
   ::_exit(130);
 }
 
-int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::string& cmd) {
+int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::string& mode) {
+  // A backfill is a run, recorded as a backfill.
+  const std::string cmd = mode == "backfill" ? "run" : mode;
   nlohmann::json request = {{"cmd", cmd}, {"select", args.select}};
+  if (mode == "backfill") request["command"] = "backfill";
   if (!args.partition.empty()) request["partition"] = args.partition;
   if (cmd == "run" && args.rerun > 0) {
     request["rerun"] = args.rerun;
@@ -234,12 +237,22 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
   if (global.json) {
     std::printf("%s\n", response["result"].dump(2).c_str());
   } else {
-    PrintReport(response["result"], cmd, global.verbose > 0);
+    PrintReport(response["result"], mode, global.verbose > 0);
   }
   return code;
 }
 
 }  // namespace
+
+// sluice backfill: a run (or with --dry-run, a plan) over a range of
+// partitions. It resumes where it stopped: partitions already built with the
+// same inputs are unchanged and skipped.
+int CmdBackfill(const GlobalOptions& global, const CommandArgs& args) {
+  CommandArgs run = args;
+  run.partition = args.from == args.to ? args.from : args.from + ".." + args.to;
+  if (args.dry_run) return RunLike(global, run, "plan");
+  return RunLike(global, run, "backfill");
+}
 
 int CmdRun(const GlobalOptions& global, const CommandArgs& args) {
   return RunLike(global, args, "run");

@@ -15,6 +15,7 @@ int CmdQuery(const GlobalOptions& global, const CommandArgs& args);
 int CmdRuns(const GlobalOptions& global, const CommandArgs& args);
 int CmdLogs(const GlobalOptions& global, const CommandArgs& args);
 int CmdCancel(const GlobalOptions& global, const CommandArgs& args);
+int CmdBackfill(const GlobalOptions& global, const CommandArgs& args);
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
 int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args);

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include <unistd.h>
@@ -129,6 +130,14 @@ EventSink ProgressPrinter(const GlobalOptions& global) {
       ++state->done;
       std::fprintf(stderr, "\r\033[K[%d/%d] %s %s", state->done, state->total,
                    e.value("asset", "").c_str(), e.value("status", "").c_str());
+    } else if (type == "partition_end") {
+      // A backfill's bar: partitions of the asset being built.
+      int done = e.value("done", 0), total = std::max(1, e.value("total", 1));
+      int width = 30, filled = done * width / total;
+      std::fprintf(stderr, "\r\033[K%s [%s%s] %d/%d partitions (%s %s)",
+                   e.value("asset", "").c_str(), std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), done, total,
+                   e.value("partition", "").c_str(), e.value("status", "").c_str());
     } else if (type == "warning") {
       std::fprintf(stderr, "\r\033[Kwarning: %s\n", e.value("message", "").c_str());
     } else if (type == "queued") {

@@ -40,8 +40,10 @@ struct CommandArgs {
   std::string target;   // check: a file or URL
   int limit = 20;
   int64_t run_id = 0;
-  std::string listen;  // serve --listen HOST:PORT
-  int64_t rerun = 0;   // run --rerun RUN
+  std::string listen;    // serve --listen HOST:PORT
+  int64_t rerun = 0;     // run --rerun RUN
+  std::string from, to;  // backfill --from A --to B
+  bool dry_run = false;  // backfill --dry-run
 };
 
 inline constexpr int kExitOk = 0;

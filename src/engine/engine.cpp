@@ -432,7 +432,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   if (!opened.ok()) return ErrorResponse(opened.status().message(), 1);
   RunOptions options;
   options.mode = cmd == "plan" ? RunMode::kPlan : cmd == "test" ? RunMode::kTest : RunMode::kRun;
-  options.command = cmd;
+  // "backfill" is a run over a range of partitions, recorded as such.
+  options.command = cmd == "run" && request.value("command", "") == "backfill" ? "backfill" : cmd;
   options.full_refresh = request.value("full_refresh", false);
   options.partition = request.value("partition", "");
   options.threads = request.value("threads", 4);

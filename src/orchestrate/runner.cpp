@@ -1236,6 +1236,12 @@ class Run {
         check_failed = check_failed || p.status == "check_failed";
         failures.push_back(key + ": " + p.error);
       }
+      Emit({{"type", "partition_end"},
+            {"asset", node.name},
+            {"partition", key},
+            {"status", p.status},
+            {"done", o.partitions.size() + 1},
+            {"total", parts->second.size()}});
       o.partitions.push_back({{"partition", key},
                               {"action", p.action},
                               {"status", p.status},
