@@ -236,6 +236,18 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   RETURN_IF_ERROR(MakeDirs(Dirname(meta_path)));
   ASSIGN_OR_RETURN(opened->metadata, OpenSqliteMetadata(meta_path, &clock_));
   ASSIGN_OR_RETURN(opened->lake, OpenLocalObjectStore(env.lake));
+  {
+    // Work folders of command assets a dead owner left (their outputs, if
+    // any, were archived in the lake before they were needed).
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(JoinPath(env.state_dir, "tmp"), ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (StartsWith(it->path().filename().string(), "command-")) {
+        std::error_code ignored;
+        std::filesystem::remove_all(it->path(), ignored);
+      }
+    }
+  }
   opened->archive =
       std::make_unique<RawArchive>(opened->lake.get(), opened->metadata.get(), &clock_);
   ASSIGN_OR_RETURN(auto session, opened->warehouse->Connect());

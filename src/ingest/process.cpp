@@ -4,6 +4,7 @@
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -89,12 +90,17 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     return Status::IOError(std::string("pipe: ") + std::strerror(errno));
   }
   UniqueFd out_read(out[0]), out_write(out[1]), err_read(err[0]), err_write(err[1]);
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0)
     return Status::IOError(std::string("cannot start a process: ") + std::strerror(errno));
   if (pid == 0) {
     // The child: async-signal-safe calls only, until exec.
     ::setpgid(0, 0);
+    // An owner killed with -9 takes its program with it (not the program's
+    // own children: those are stopped through the group when the owner lives).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);  // serve blocks signals in its threads
