@@ -392,11 +392,11 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     }
     run_lock.lock();
   }
-  if (cmd == "run" && request.value("run_id", int64_t{0}) != 0) {
+  if (submitted != 0) {
     // A submitted run that has waited until the owner began to stop stays
     // queued: the next owner starts it (ResubmitQueuedRuns).
     std::lock_guard lock(background_mu_);
-    if (closing_) return Ok({{"run_id", request["run_id"]}, {"left_queued", true}});
+    if (closing_) return Ok({{"run_id", submitted}, {"left_queued", true}});
   }
   if (submitted != 0 && control->cancelled()) {
     // Cancelled while it waited: it never starts.

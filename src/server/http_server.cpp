@@ -202,7 +202,6 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(raw.body());
     std::string target(raw.target());
-    target_ = target;
     size_t q = target.find('?');
     Result<std::string> path = PercentDecode(target.substr(0, q), false);
     if (!path.ok()) {
@@ -278,7 +277,6 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
   std::string remote_;
-  std::string target_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool head_ = false;
