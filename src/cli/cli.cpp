@@ -134,6 +134,8 @@ const CommandDef kCommands[] = {
      [](CLI::App* app, CommandArgs* a) {
        app->add_option("asset", a->asset, "Asset name")->required();
        app->add_option("--to", a->target, "Version id (or a prefix); default: the previous one");
+       app->add_option("--partition", a->partition,
+                       "The partition to roll back, for a partitioned source");
      },
      CmdRollback},
     {"lineage", "Show an asset's upstream and downstream assets",

@@ -1,4 +1,4 @@
-// sluice rollback ASSET [--to VERSION]: publish an older version again.
+// sluice rollback ASSET [--partition KEY] [--to VERSION]: publish an older version again.
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -8,11 +8,14 @@ namespace sluice {
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args) {
   nlohmann::json request = {{"cmd", "rollback"}, {"asset", args.asset}};
   if (!args.target.empty()) request["to"] = args.target;
+  if (!args.partition.empty()) request["partition"] = args.partition;
   int code = 0;
   std::optional<nlohmann::json> answer = CallForText(global, request, &code);
   if (!answer) return code;
   const nlohmann::json& r = *answer;
-  std::printf("%s: rolled back from %s to %s (%s rows)\n", r.value("asset", "").c_str(),
+  std::string partition = r.value("partition", "");
+  std::printf("%s%s: rolled back from %s to %s (%s rows)\n", r.value("asset", "").c_str(),
+              partition.empty() ? "" : (" partition " + partition).c_str(),
               r.value("from", "").c_str(), r.value("to", "").c_str(), r["rows"].dump().c_str());
   std::vector<std::string> downstream = r.value("downstream", std::vector<std::string>{});
   if (!downstream.empty()) {

@@ -90,7 +90,16 @@ TaskLog::~TaskLog() {
   t_task_log = previous_;
 }
 
+TaskLog::Borrow::Borrow(TaskLog* log) : previous_(t_task_log) { t_task_log = log; }
+
+TaskLog::Borrow::~Borrow() { t_task_log = previous_; }
+
 void TaskLog::Materialize() {
+  std::lock_guard lock(mu_);
+  MaterializeLocked();
+}
+
+void TaskLog::MaterializeLocked() {
   if (file_) return;
   size_t slash = path_.rfind('/');
   if (slash != std::string::npos && slash > 0) (void)MakeDirs(path_.substr(0, slash));
@@ -103,16 +112,18 @@ void TaskLog::Materialize() {
 }
 
 void TaskLog::SwitchTo(std::string path) {
-  Materialize();
+  std::lock_guard lock(mu_);
+  MaterializeLocked();
   if (file_) std::fclose(file_);
   file_ = nullptr;
   path_ = std::move(path);
-  Materialize();
+  MaterializeLocked();
 }
 
 void TaskLog::Write(std::string_view line) {
   std::string clean = Redact(line);
   if (clean.empty() || clean.back() != '\n') clean += '\n';
+  std::lock_guard lock(mu_);
   if (!file_) {
     pending_ += clean;
     return;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -31,7 +32,8 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
 // unless Discard() came first: a task that only found its asset unchanged
 // leaves no file (a 20-second poll of 10,000 models would otherwise write
 // 10,000 files). Not copyable; one per thread at a time (nesting restores
-// the outer one).
+// the outer one). A task's helper threads (the partitions of one asset
+// built side by side) write into it through a Borrow; thread-safe.
 class TaskLog {
  public:
   explicit TaskLog(std::string path);
@@ -48,10 +50,25 @@ class TaskLog {
   // Creates the file now, with what was written so far.
   void Materialize();
 
+  // While alive, the calling thread logs into `log` too (null: into none).
+  class Borrow {
+   public:
+    explicit Borrow(TaskLog* log);
+    ~Borrow();
+    Borrow(const Borrow&) = delete;
+    Borrow& operator=(const Borrow&) = delete;
+
+   private:
+    TaskLog* previous_;
+  };
+
  private:
-  std::string path_;
-  std::string pending_;  // lines written before the file exists
-  std::FILE* file_ = nullptr;
+  void MaterializeLocked();
+
+  std::mutex mu_;
+  std::string path_;           // GUARDED_BY(mu_)
+  std::string pending_;        // GUARDED_BY(mu_): lines written before the file exists
+  std::FILE* file_ = nullptr;  // GUARDED_BY(mu_)
   bool discarded_ = false;
   TaskLog* previous_ = nullptr;
 };

@@ -316,15 +316,17 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   Result<std::unique_ptr<WarehouseSession>> session = (*opened)->warehouse->Connect();
   if (!session.ok()) return ErrorResponse(session.status().message(), 1);
   (*opened)->current.Invalidate();  // the next run reads what the rollback published
+  const std::string partition = request.value("partition", "");
   Result<RollbackResult> done =
       RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_,
-                    request.value("request_id", ""));
+                    request.value("request_id", ""), partition);
   if (!done.ok()) {
     int code = done.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return ErrorResponse(done.status().message(), code);
   }
   AssetVersionRecord v;
   v.asset = asset;
+  v.partition = partition;
   v.version_id = done->to.version_id;
   v.fingerprint = done->to.fingerprint;
   v.inputs = done->to.inputs;
@@ -334,7 +336,7 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   v.created_at = v.published_at = done->to.published_at;
   Status recorded = (*opened)->metadata->RecordVersion(v);
   if (recorded.ok()) {
-    recorded = (*opened)->metadata->SetPublished(asset, "", v.version_id, v.published_at);
+    recorded = (*opened)->metadata->SetPublished(asset, partition, v.version_id, v.published_at);
   }
   if (!recorded.ok()) LOG_WARN("engine", "rollback of {}: metadata: {}", asset, recorded.message());
   // Every asset that reads this one, directly or not, rebuilds on its next run.
@@ -351,6 +353,7 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   }
   std::sort(downstream.begin(), downstream.end());
   return Ok({{"asset", asset},
+             {"partition", partition},
              {"from", done->from.version_id},
              {"to", done->to.version_id},
              {"rows", done->to.rows},

@@ -1204,18 +1204,58 @@ class Run {
   Status BuildTask(const AssetNode& node, TaskOutcome& o) {
     auto parts = partitions_.find(node.name);
     if (parts == partitions_.end()) return BuildPartition(node, "", o);
-    int to_build = 0, unchanged = 0;
-    std::vector<std::string> failures;
-    bool check_failed = false, any_failed = false;
-    o.partitions = nlohmann::json::array();
-    for (const std::string& key : parts->second) {
-      TaskOutcome p;
+    const std::vector<std::string>& keys = parts->second;
+    // Partitions build side by side within --threads: each has a staged
+    // table of its own, and their publications take turns on the asset's
+    // one table (transform/publication.h).
+    std::vector<TaskOutcome> results(keys.size());
+    std::mutex done_mu;
+    size_t done = 0;
+    auto build = [&](size_t i) {
+      TaskOutcome& p = results[i];
       p.asset = node.name;
-      Status st = BuildPartition(node, key, p);
+      Status st;
+      try {
+        st = BuildPartition(node, keys[i], p);
+      } catch (const std::exception& e) {
+        st = Status::Internal(std::string("unexpected error: ") + e.what());
+      }
       if (!st.ok()) {
         p.status = "failed";
         p.error = Redact(st.message());
       }
+      std::lock_guard lock(done_mu);
+      Emit({{"type", "partition_end"},
+            {"asset", node.name},
+            {"partition", keys[i]},
+            {"status", p.status},
+            {"done", ++done},
+            {"total", keys.size()}});
+    };
+    size_t workers = opt_.mode == RunMode::kRun
+                         ? std::min(keys.size(), static_cast<size_t>(std::max(opt_.threads, 1)))
+                         : 1;
+    if (workers <= 1) {
+      for (size_t i = 0; i < keys.size(); ++i) build(i);
+    } else {
+      std::atomic<size_t> next{0};
+      TaskLog* log = TaskLog::Current();
+      std::vector<std::thread> threads;
+      for (size_t w = 0; w < workers; ++w) {
+        threads.emplace_back([&] {
+          TaskLog::Borrow borrow(log);
+          for (size_t i = next++; i < keys.size(); i = next++) build(i);
+        });
+      }
+      for (auto& t : threads) t.join();
+    }
+    int to_build = 0, unchanged = 0;
+    std::vector<std::string> failures;
+    bool check_failed = false, any_failed = false;
+    o.partitions = nlohmann::json::array();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string& key = keys[i];
+      TaskOutcome& p = results[i];
       o.attempts = std::max(o.attempts, p.attempts);
       for (CheckOutcome& c : p.checks) {
         c.name += " [" + key + "]";
@@ -1236,12 +1276,6 @@ class Run {
         check_failed = check_failed || p.status == "check_failed";
         failures.push_back(key + ": " + p.error);
       }
-      Emit({{"type", "partition_end"},
-            {"asset", node.name},
-            {"partition", key},
-            {"status", p.status},
-            {"done", o.partitions.size() + 1},
-            {"total", parts->second.size()}});
       o.partitions.push_back({{"partition", key},
                               {"action", p.action},
                               {"status", p.status},
@@ -1251,7 +1285,6 @@ class Run {
                               {"rows", p.rows},
                               {"error", p.error}});
     }
-    const std::vector<std::string>& keys = parts->second;
     std::string span = keys.size() == 1 ? "partition " + keys.front()
                                         : fmt::format("{} partitions {}..{}", keys.size(),
                                                       keys.front(), keys.back());
@@ -1448,7 +1481,10 @@ class Run {
     if (Cancelled()) return Status::Cancelled("the run was cancelled");
     if (o.action == "audit") {
       // Same data, new checks: audit what is public, publish nothing.
-      o.checks = RunChecks(*session, ChecksOf(node), prev->physical);
+      // A partition's rows are its share of the asset's one table.
+      const bool shared = prev->physical == StagedRelation(PartitionsTableName(node.name));
+      o.checks = RunChecks(*session, ChecksOf(node),
+                           shared ? PartitionRows(node.name, partition) : prev->physical);
       RecordChecks(node.name, version, o.checks);
       bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
                                  [](const CheckOutcome& c) { return c.Blocks(); });

@@ -68,30 +68,46 @@ bool IsStagedNameOf(const std::string& asset, const std::string& name) {
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
-// The physical relation of each partition's current publication of asset.
-Result<std::map<std::string, std::string>> CurrentPhysicals(WarehouseSession& session,
-                                                            const std::string& asset) {
+struct CurrentVersion {
+  std::string physical;
+  std::string version_id;
+};
+
+// The physical relation and version of each partition's current publication of asset.
+Result<std::map<std::string, CurrentVersion>> CurrentPhysicals(WarehouseSession& session,
+                                                               const std::string& asset) {
   ASSIGN_OR_RETURN(QueryResult current,
-                   session.Query("SELECT partition_key, physical FROM _sluice.publications "
-                                 "WHERE asset = " +
+                   session.Query("SELECT partition_key, physical, version_id FROM "
+                                 "_sluice.publications WHERE asset = " +
                                  QuoteLiteral(asset) +
                                  " QUALIFY row_number() OVER (PARTITION BY partition_key "
                                  "ORDER BY seq DESC) = 1"));
-  std::map<std::string, std::string> physicals;
-  for (const auto& row : current.rows) physicals[Str(row[0])] = Str(row[1]);
+  std::map<std::string, CurrentVersion> physicals;
+  for (const auto& row : current.rows) physicals[Str(row[0])] = {Str(row[1]), Str(row[2])};
   return physicals;
 }
 
-// The public view of an asset over its partitions' physical relations (one,
-// "", when unpartitioned). A partitioned asset's view is the union of every
-// partition's current version; BY NAME lets a column appear in some
-// partitions only and widens types that differ between them. DuckDB's text
-// of the view is recorded in _sluice.public_views afterwards
+// The public view of an asset over the physical relations its current
+// publications name: one for an unpartitioned asset and for a partitioned
+// one (its partitions table, hidden columns left out). A partitioned asset
+// published before that table existed had a table per partition, and its
+// view is their union until its next publication moves them in. DuckDB's
+// text of the view is recorded in _sluice.public_views afterwards
 // (RecordPublicViews), with the seq of the publication it shows.
 std::string CreatePublicViewSql(const std::string& asset,
-                                const std::map<std::string, std::string>& physicals) {
+                                const std::map<std::string, CurrentVersion>& current) {
+  std::set<std::string> physicals;
+  for (const auto& [key, c] : current) physicals.insert(c.physical);
+  // A partitioned asset's view shows its partitions only: a publication
+  // from before it was partitioned ("") is left out once one exists.
+  const std::string table = StagedRelation(PartitionsTableName(asset));
+  if (physicals.count(table)) physicals = {table};
   std::vector<std::string> parts;
-  for (const auto& [key, physical] : physicals) parts.push_back("SELECT * FROM " + physical);
+  for (const std::string& physical : physicals) {
+    parts.push_back(physical == table ? std::string("SELECT * EXCLUDE (") + kPartitionColumn +
+                                            ", " + kPartitionVersionColumn + ") FROM " + physical
+                                      : "SELECT * FROM " + physical);
+  }
   return "CREATE OR REPLACE VIEW main." + QuoteIdent(asset) + " AS " +
          Join(parts, " UNION ALL BY NAME ");
 }
@@ -138,7 +154,214 @@ std::string AssetOfStagedName(const std::string& name) {
   return !asset.empty() && IsStagedNameOf(asset, name) ? asset : "";
 }
 
+// The seq of a new publication: strictly increasing even if the clock steps
+// back, also across restarts: it continues from the highest seq recorded
+// (read inside the transaction, under the process's publish mutex).
+int64_t NextSeqOf(WarehouseSession& session, Micros now) {
+  Result<QueryResult> max_seq =
+      session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications");
+  return std::max(max_seq.ok() ? max_seq->ScalarInt() + 1 : 1, now);
+}
+
+// Whether a partitioned asset's table and its history exist, from the
+// catalog (the publisher knows from its picture of _sluice_v).
+Result<PartitionTables> FindPartitionTables(WarehouseSession& session, const std::string& asset) {
+  ASSIGN_OR_RETURN(QueryResult r,
+                   session.Query("SELECT table_name FROM duckdb_tables() WHERE schema_name = "
+                                 "'_sluice_v' AND table_name IN (" +
+                                 QuoteLiteral(PartitionsTableName(asset)) + ", " +
+                                 QuoteLiteral(PartitionHistoryTableName(asset)) + ")"));
+  PartitionTables have;
+  for (const auto& row : r.rows) {
+    (Str(row[0]) == PartitionsTableName(asset) ? have.table : have.history) = true;
+  }
+  return have;
+}
+
+// The asset whose partitions table (or history) `name` is; "" when neither.
+std::string AssetOfPartitionTable(const std::string& name, bool* history) {
+  for (bool h : {false, true}) {
+    const std::string suffix = h ? "__history" : "__partitions";
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      *history = h;
+      return name.substr(0, name.size() - suffix.size());
+    }
+  }
+  return "";
+}
+
+// [(name, type)] of a relation, in order.
+Result<std::vector<std::pair<std::string, std::string>>> ColumnsOf(WarehouseSession& session,
+                                                                   const std::string& relation) {
+  ASSIGN_OR_RETURN(QueryResult r, session.Query("DESCRIBE SELECT * FROM " + relation));
+  size_t name_idx = r.ColumnIndex("column_name");
+  size_t type_idx = r.ColumnIndex("column_type");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& row : r.rows) out.emplace_back(Str(row[name_idx]), Str(row[type_idx]));
+  return out;
+}
+
+// Publishing one partition of a partitioned asset, inside the publishing
+// transaction (see the header). Runs the schema changes itself — DuckDB
+// refuses an ALTER of a table this transaction already deleted from, so
+// they come first — and returns the statements that move the rows, to run
+// before the view and the publication record. Sets p.physical to the
+// partitions table and `have` to what exists after it.
+Result<std::string> PartitionPublishSql(WarehouseSession& session, Publication& p, int keep,
+                                        PartitionTables& have) {
+  const std::string table = StagedRelation(PartitionsTableName(p.asset));
+  const std::string history = StagedRelation(PartitionHistoryTableName(p.asset));
+  const std::string source_name = StagedTableName(p.physical);
+  const bool from_build = !source_name.empty() && AssetOfStagedName(source_name) == p.asset;
+  const std::string part = QuoteLiteral(p.partition);
+  const std::string version = QuoteLiteral(p.version_id);
+  const std::string tagged = std::string("SELECT ") + part + " AS " + kPartitionColumn + ", " +
+                             version + " AS " + kPartitionVersionColumn + ", * FROM ";
+  if (!from_build && p.physical != table) {
+    return Status::Invalid("version " + p.version_id + " of partition " + p.partition + " of " +
+                           p.asset + " is stored in the layout of an older Sluice (" + p.physical +
+                           ") and cannot be restored; re-run the partition instead: sluice run " +
+                           p.asset + " --partition " + p.partition);
+  }
+  if (!from_build && !have.table) {
+    return Status::Invalid(p.asset + ": its partitions table " + table +
+                           " is missing; re-run its partitions to rebuild it");
+  }
+  std::vector<std::pair<std::string, std::string>> columns;
+  if (from_build) {
+    ASSIGN_OR_RETURN(columns, ColumnsOf(session, p.physical));
+    for (const auto& [name, type] : columns) {
+      if (name == kPartitionColumn || name == kPartitionVersionColumn) {
+        return Status::Invalid(p.asset + ": a column may not be named " + name +
+                               " in a partitioned asset (Sluice keeps the partition there); "
+                               "rename it with columns: or a model");
+      }
+    }
+  }
+  std::string sql;
+  p.physical = table;
+  if (!have.table) {
+    // The first publication in this layout. Partitions published by an
+    // older Sluice (a table each) move in with it, in the same transaction.
+    ASSIGN_OR_RETURN(auto current, CurrentPhysicals(session, p.asset));
+    std::vector<std::string> selects = {tagged + StagedRelation(source_name)};
+    for (const auto& [key, c] : current) {
+      if (key.empty() || key == p.partition) continue;
+      selects.push_back("SELECT " + QuoteLiteral(key) + ", " + QuoteLiteral(c.version_id) +
+                        ", * FROM " + c.physical);
+    }
+    sql += "CREATE TABLE " + table + " AS " + Join(selects, " UNION ALL BY NAME ") + ";\n";
+    if (selects.size() > 1) {
+      sql += "UPDATE _sluice.publications SET physical = " + QuoteLiteral(table) +
+             " WHERE asset = " + QuoteLiteral(p.asset) + " AND partition_key <> '';\n";
+    }
+    sql += "DROP TABLE " + StagedRelation(source_name) + ";\n";
+    have.table = true;
+    return sql;
+  }
+  std::string ddl;
+  if (from_build) {
+    // Columns the table lacks are added; a type that differs widens to the
+    // one DuckDB's UNION would give both (INTEGER and DOUBLE give DOUBLE).
+    ASSIGN_OR_RETURN(auto existing, ColumnsOf(session, table));
+    std::map<std::string, std::string> types(existing.begin(), existing.end());
+    std::vector<std::pair<std::string, std::string>> added, differing;
+    for (const auto& [name, type] : columns) {
+      auto it = types.find(name);
+      if (it == types.end()) {
+        added.emplace_back(name, type);
+      } else if (it->second != type) {
+        differing.emplace_back(name, type);
+      }
+    }
+    std::vector<std::string> altered;  // "ALTER COLUMN x TYPE t"
+    if (!differing.empty()) {
+      std::vector<std::string> left, right;
+      for (size_t i = 0; i < differing.size(); ++i) {
+        left.push_back("NULL::" + types[differing[i].first] + " AS c" + std::to_string(i));
+        right.push_back("NULL::" + differing[i].second);
+      }
+      ASSIGN_OR_RETURN(auto widened,
+                       ColumnsOf(session, "(SELECT " + Join(left, ", ") + " UNION ALL SELECT " +
+                                              Join(right, ", ") + ")"));
+      for (size_t i = 0; i < differing.size() && i < widened.size(); ++i) {
+        if (widened[i].second == types[differing[i].first]) continue;
+        altered.push_back("ALTER COLUMN " + QuoteIdent(differing[i].first) + " TYPE " +
+                          widened[i].second);
+      }
+    }
+    for (const std::string& t : {table, history}) {
+      if (t == history && !have.history) continue;
+      for (const auto& [name, type] : added) {
+        ddl += "ALTER TABLE " + t + " ADD COLUMN " + QuoteIdent(name) + " " + type + ";\n";
+      }
+      for (const std::string& a : altered) ddl += "ALTER TABLE " + t + " " + a + ";\n";
+    }
+  }
+  ASSIGN_OR_RETURN(QueryResult now,
+                   session.Query("SELECT version_id FROM _sluice.publications WHERE asset = " +
+                                 QuoteLiteral(p.asset) + " AND partition_key = " + part +
+                                 " ORDER BY seq DESC LIMIT 1"));
+  const std::string current = now.rows.empty() ? "" : Str(now.rows[0][0]);
+  const bool keep_history = keep < 0 || keep > 1;
+  const bool moves_current = keep_history && !current.empty() && current != p.version_id;
+  if (moves_current && !have.history) {
+    ddl += "CREATE TABLE " + history + " AS SELECT * FROM " + table + " LIMIT 0;\n";
+    have.history = true;
+  }
+  if (!ddl.empty()) RETURN_IF_ERROR(session.Execute(ddl));
+  if (!from_build && current == p.version_id) return sql;  // its rows are there: a re-audit
+  const std::string where = std::string(" WHERE ") + kPartitionColumn + " = " + part;
+  if (!from_build && p.rows > 0) {
+    int64_t kept = 0;
+    if (have.history) {
+      ASSIGN_OR_RETURN(QueryResult n,
+                       session.Query("SELECT count(*) FROM " + history + where + " AND " +
+                                     kPartitionVersionColumn + " = " + version));
+      kept = n.ScalarInt();
+    }
+    if (kept == 0) {
+      return Status::Invalid("version " + p.version_id + " of partition " + p.partition + " of " +
+                             p.asset + " is no longer kept (defaults.keep_versions)");
+    }
+  }
+  if (moves_current)
+    sql += "INSERT INTO " + history + " BY NAME SELECT * FROM " + table + where + ";\n";
+  sql += "DELETE FROM " + table + where + ";\n";
+  if (from_build) {
+    sql += "INSERT INTO " + table + " BY NAME " + tagged + StagedRelation(source_name) + ";\n";
+    sql += "DROP TABLE " + StagedRelation(source_name) + ";\n";
+  } else if (have.history) {
+    sql += "INSERT INTO " + table + " BY NAME SELECT * FROM " + history + where + " AND " +
+           kPartitionVersionColumn + " = " + version + ";\n";
+  }
+  if (have.history) {
+    // The newest keep - 1 versions replaced stay; the one now current leaves.
+    sql += "DELETE FROM " + history + where + " AND (" + kPartitionVersionColumn + " = " + version;
+    if (keep >= 0) {
+      sql += std::string(" OR ") + kPartitionVersionColumn +
+             " NOT IN (SELECT version_id FROM _sluice.publications WHERE asset = " +
+             QuoteLiteral(p.asset) + " AND partition_key = " + part + " AND version_id <> " +
+             version + " GROUP BY version_id ORDER BY max(seq) DESC LIMIT " +
+             std::to_string(std::max(keep - 1, 0)) + ")";
+    }
+    sql += ");\n";
+  }
+  return sql;
+}
+
 }  // namespace
+
+std::string PartitionsTableName(const std::string& asset) { return asset + "__partitions"; }
+
+std::string PartitionHistoryTableName(const std::string& asset) { return asset + "__history"; }
+
+std::string PartitionRows(const std::string& asset, const std::string& partition) {
+  return std::string("(SELECT * EXCLUDE (") + kPartitionColumn + ", " + kPartitionVersionColumn +
+         ") FROM " + StagedRelation(PartitionsTableName(asset)) + " WHERE " + kPartitionColumn +
+         " = " + QuoteLiteral(partition) + ")";
+}
 
 std::string PhysicalTableName(const std::string& asset, const std::string& version_id) {
   return asset + "__" + version_id;
@@ -217,10 +440,21 @@ static Status CreateInternalSchema(WarehouseSession& session) {
       std::to_string(kInternalSchemaVersion) + ");");
 }
 
+namespace {
+
+Result<bool> PublishNumbered(WarehouseSession& session, Publication p, const Clock& clock,
+                             const std::function<Result<bool>(Publication*)>& change,
+                             bool record_view, const std::function<int64_t(Micros)>& next_seq,
+                             const std::function<void(const Publication&)>& committed,
+                             int keep = -1);
+
+}  // namespace
+
 Status PublishVersion(WarehouseSession& session, Publication p, const Clock& clock,
-                      bool record_view) {
-  Result<bool> done = PublishInPlace(
-      session, std::move(p), clock, [](Publication*) -> Result<bool> { return true; }, record_view);
+                      bool record_view, int keep) {
+  Result<bool> done = PublishNumbered(
+      session, std::move(p), clock, [](Publication*) -> Result<bool> { return true; }, record_view,
+      [&](Micros now) { return NextSeqOf(session, now); }, nullptr, keep);
   return done.ok() ? Status::Ok() : done.status();
 }
 
@@ -231,7 +465,7 @@ namespace {
 Result<bool> PublishNumbered(WarehouseSession& session, Publication p, const Clock& clock,
                              const std::function<Result<bool>(Publication*)>& change,
                              bool record_view, const std::function<int64_t(Micros)>& next_seq,
-                             const std::function<void(const Publication&)>& committed) {
+                             const std::function<void(const Publication&)>& committed, int keep) {
   std::lock_guard lock(PublishMutex());
   p.published_at = clock.Now();
   bool published = false;
@@ -241,14 +475,16 @@ Result<bool> PublishNumbered(WarehouseSession& session, Publication p, const Clo
     if (InjectIoFailure("publish")) {
       return Status::IOError("publishing " + p.asset + " failed: injected failure (test build)");
     }
-    std::map<std::string, std::string> physicals;
+    std::string rows;
+    std::map<std::string, CurrentVersion> current;
     if (!p.partition.empty()) {
-      ASSIGN_OR_RETURN(physicals, CurrentPhysicals(session, p.asset));
+      ASSIGN_OR_RETURN(PartitionTables have, FindPartitionTables(session, p.asset));
+      ASSIGN_OR_RETURN(rows, PartitionPublishSql(session, p, keep, have));
     }
-    physicals[p.partition] = p.physical;
+    current[p.partition] = {p.physical, p.version_id};
     p.seq = next_seq(p.published_at);
     published = true;
-    return session.Execute(CreatePublicViewSql(p.asset, physicals) + ";\n" +
+    return session.Execute(rows + CreatePublicViewSql(p.asset, current) + ";\n" +
                            InsertPublicationSql(p));
   });
   if (st.code() == StatusCode::kCheckFailed && !published) return false;
@@ -267,17 +503,9 @@ Result<bool> PublishNumbered(WarehouseSession& session, Publication p, const Clo
 Result<bool> PublishInPlace(WarehouseSession& session, Publication p, const Clock& clock,
                             const std::function<Result<bool>(Publication*)>& change,
                             bool record_view) {
-  // seq orders publications; strictly increasing even if the clock steps back,
-  // also across restarts: it continues from the highest seq already recorded
-  // (read inside the transaction, under the process's publish mutex).
   return PublishNumbered(
       session, std::move(p), clock, change, record_view,
-      [&](Micros now) -> int64_t {
-        Result<QueryResult> max_seq =
-            session.Query("SELECT coalesce(max(seq), 0) FROM _sluice.publications");
-        return std::max(max_seq.ok() ? max_seq->ScalarInt() + 1 : 1, now);
-      },
-      nullptr);
+      [&](Micros now) { return NextSeqOf(session, now); }, nullptr);
 }
 
 Status RecordPublicViews(WarehouseSession& session, const std::vector<std::string>& assets) {
@@ -311,7 +539,15 @@ Result<std::unique_ptr<Publisher>> Publisher::Load(WarehouseSession& session, co
   for (const auto& row : r.rows) {
     std::string name = Str(row[0]);
     std::string asset = AssetOfStagedName(name);
-    if (asset.empty()) continue;  // not a build's name: never reserved, never pruned
+    if (asset.empty()) {
+      bool history = false;
+      std::string partitioned = AssetOfPartitionTable(name, &history);
+      if (!partitioned.empty()) {
+        PartitionTables& have = publisher->partition_tables_[partitioned];
+        (history ? have.history : have.table) = true;
+      }
+      continue;  // not a build's name: never reserved, never pruned
+    }
     Entry& e = publisher->by_asset_[asset][name];
     e.partition = Str(row[1]);
     e.seq = row[2] ? std::stoll(*row[2]) : 0;
@@ -393,12 +629,20 @@ struct Publisher::Request {
   Publication pub;
   int keep = 1;
   std::vector<Relation> drop;  // decided when its group is published
+  // A partition's: the build its rows came from (dropped by the same
+  // transaction), and its asset's tables after it.
+  std::string consumed;
+  PartitionTables have;
   std::promise<Status> done;
 };
 
 void Publisher::Committed(const Request& r) {
-  std::string name = StagedTableName(r.pub.physical);
+  std::string name = r.pub.partition.empty() ? StagedTableName(r.pub.physical) : "";
   std::lock_guard lock(mu_);
+  if (!r.pub.partition.empty()) {
+    partition_tables_[r.pub.asset] = r.have;
+    if (!r.consumed.empty()) by_asset_[r.pub.asset].erase(r.consumed);
+  }
   if (!name.empty()) {
     Entry& e = by_asset_[r.pub.asset][name];
     e.partition = r.pub.partition;
@@ -420,21 +664,45 @@ Result<std::string> Publisher::StatementsOf(WarehouseSession& session, Request& 
   }
   p.published_at = clock_.Now();
   p.seq = NextSeq(p.published_at);
-  std::map<std::string, std::string> physicals;
+  auto drops = [&] {
+    std::string sql;
+    for (const Relation& d : r.drop) {
+      sql += std::string(d.is_view ? "DROP VIEW IF EXISTS " : "DROP TABLE IF EXISTS ") +
+             "_sluice_v." + QuoteIdent(d.name) + ";\n";
+    }
+    return sql;
+  };
   if (!p.partition.empty()) {
-    ASSIGN_OR_RETURN(physicals, CurrentPhysicals(session, p.asset));
+    // Its rows go into the asset's table; the relations left of the asset
+    // are builds never published and tables of an older layout, moved in.
+    std::string source = StagedTableName(p.physical);
+    r.consumed = AssetOfStagedName(source) == p.asset ? source : "";
+    {
+      std::lock_guard lock(mu_);
+      auto it = partition_tables_.find(p.asset);
+      r.have = it != partition_tables_.end() ? it->second : PartitionTables{};
+    }
+    ASSIGN_OR_RETURN(std::string rows, PartitionPublishSql(session, p, r.keep, r.have));
+    {
+      std::lock_guard lock(mu_);
+      r.drop.clear();
+      auto it = by_asset_.find(p.asset);
+      if (it != by_asset_.end()) {
+        for (const auto& [name, e] : it->second) {
+          if (name == r.consumed || e.reserved || (e.seq > 0 && e.partition.empty())) continue;
+          r.drop.push_back({name, e.is_view});
+        }
+      }
+    }
+    return rows + drops() + CreatePublicViewSql(p.asset, {{p.partition, {p.physical, ""}}}) +
+           ";\n" + InsertPublicationSql(p);
   }
-  physicals[p.partition] = p.physical;
+  std::map<std::string, CurrentVersion> current = {{p.partition, {p.physical, p.version_id}}};
   {
     std::lock_guard lock(mu_);
     r.drop = PrunableLocked(p.asset, r.keep, StagedTableName(p.physical), p.partition);
   }
-  std::string sql;
-  for (const Relation& d : r.drop) {
-    sql += std::string(d.is_view ? "DROP VIEW IF EXISTS " : "DROP TABLE IF EXISTS ") +
-           "_sluice_v." + QuoteIdent(d.name) + ";\n";
-  }
-  return sql + CreatePublicViewSql(p.asset, physicals) + ";\n" + InsertPublicationSql(p);
+  return drops() + CreatePublicViewSql(p.asset, current) + ";\n" + InsertPublicationSql(p);
 }
 
 Status Publisher::PublishOne(WarehouseSession& session, Request& r) {
@@ -451,6 +719,20 @@ Status Publisher::PublishOne(WarehouseSession& session, Request& r) {
 }
 
 void Publisher::PublishGroup(WarehouseSession& session, const std::vector<Request*>& group) {
+  std::vector<Request*> rest = group;
+  while (!rest.empty()) {
+    std::vector<Request*> round, later;
+    std::set<std::string> partitioned;
+    for (Request* r : rest) {
+      bool again = !r->pub.partition.empty() && !partitioned.insert(r->pub.asset).second;
+      (again ? later : round).push_back(r);
+    }
+    PublishRound(session, round);
+    rest.swap(later);
+  }
+}
+
+void Publisher::PublishRound(WarehouseSession& session, const std::vector<Request*>& group) {
   std::lock_guard publish_lock(PublishMutex());
   if (group.size() > 1) {
     std::map<Request*, Status> failed;
@@ -582,6 +864,20 @@ Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& sessio
   return std::optional<Publication>(RowToPublication(r.rows[0]));
 }
 
+Result<std::set<std::string>> KeptPartitionVersions(WarehouseSession& session,
+                                                    const std::string& asset,
+                                                    const std::string& partition) {
+  std::set<std::string> kept;
+  ASSIGN_OR_RETURN(PartitionTables have, FindPartitionTables(session, asset));
+  if (!have.history) return kept;
+  ASSIGN_OR_RETURN(QueryResult r,
+                   session.Query(std::string("SELECT DISTINCT ") + kPartitionVersionColumn +
+                                 " FROM " + StagedRelation(PartitionHistoryTableName(asset)) +
+                                 " WHERE " + kPartitionColumn + " = " + QuoteLiteral(partition)));
+  for (const auto& row : r.rows) kept.insert(Str(row[0]));
+  return kept;
+}
+
 Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,
                                                     const std::string& asset) {
   ASSIGN_OR_RETURN(QueryResult r, session.Query(std::string("SELECT ") + kPublicationColumns +
@@ -639,7 +935,8 @@ Result<int> DropOrphans(WarehouseSession& session) {
                    session.Query("SELECT t.table_name FROM information_schema.tables t "
                                  "WHERE t.table_schema = '_sluice_v' AND NOT EXISTS (SELECT 1 FROM "
                                  "_sluice.publications p WHERE p.physical = '_sluice_v.' || "
-                                 "'\"' || replace(t.table_name, '\"', '\"\"') || '\"')"));
+                                 "'\"' || replace(regexp_replace(t.table_name, '__history$', "
+                                 "'__partitions'), '\"', '\"\"') || '\"')"));
   int dropped = 0;
   for (const auto& row : r.rows) {
     RETURN_IF_ERROR(DropStaged(session, Str(row[0])));

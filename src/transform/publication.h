@@ -3,6 +3,14 @@
 // a view on the published one. Publishing is one warehouse transaction that
 // repoints the view and appends to _sluice.publications, so the warehouse is
 // the commit point: metadata is reconciled from it after a crash.
+// A partitioned asset has one table instead, _sluice_v."<asset>__partitions",
+// holding every partition's current rows with two hidden columns
+// (_sluice_partition, _sluice_version); publishing a partition replaces its
+// rows there (delete + insert) in the publishing transaction, and the rows it
+// replaced move to _sluice_v."<asset>__history", which keeps the newest
+// keep_versions - 1 earlier versions of each partition for rollback. Ten
+// thousand partitions cost two tables, and a publish costs the rows of one
+// partition, not a view over all of them.
 // Functions take the caller's session; PublishVersion serialises publications
 // within the process (DuckDB would otherwise report write-write conflicts).
 #pragma once
@@ -52,6 +60,16 @@ Result<std::string> FreshPhysicalTableName(WarehouseSession& session, const std:
                                            const std::string& version_id);
 // "_sluice_v"."<table_name>"
 std::string StagedRelation(const std::string& table_name);
+// The one table of a partitioned asset, and where replaced partitions go.
+std::string PartitionsTableName(const std::string& asset);
+std::string PartitionHistoryTableName(const std::string& asset);
+// The rows of one partition as a relation (a parenthesised SELECT), without
+// the hidden columns: what a partition's checks read.
+std::string PartitionRows(const std::string& asset, const std::string& partition);
+// The hidden columns of a partitioned asset's table; a source's own column
+// may not have these names.
+inline constexpr const char* kPartitionColumn = "_sluice_partition";
+inline constexpr const char* kPartitionVersionColumn = "_sluice_version";
 
 // Creates the internal schemas and tables when missing.
 Status EnsureInternalSchema(WarehouseSession& session);
@@ -59,8 +77,13 @@ Status EnsureInternalSchema(WarehouseSession& session);
 // DuckDB's text of the new view goes to _sluice.public_views next
 // (RecordPublicViews) unless the caller defers it to record many at once
 // (`record_view` false: a run records its publications' views when it ends).
+// A partition's publication (publication.partition set) names either a
+// staged build, whose rows replace the partition's, or the asset's
+// partitions table: the version there already (a re-audit) or one kept in
+// its history (a rollback), restored. `keep` is defaults.keep_versions for
+// the history of a partition; -1 keeps every version replaced.
 Status PublishVersion(WarehouseSession& session, Publication publication, const Clock& clock,
-                      bool record_view = true);
+                      bool record_view = true, int keep = -1);
 // The same, with `change` run first inside the publishing transaction (an
 // incremental table changed in place, then re-checked): when it returns
 // false, or fails, everything it did is rolled back and nothing is published.
@@ -75,6 +98,12 @@ Result<bool> PublishInPlace(WarehouseSession& session, Publication publication, 
 // has its view re-created from its publications by the repair, silently.
 Status RecordPublicViews(WarehouseSession& session, const std::vector<std::string>& assets);
 
+// Whether a partitioned asset's one table and its history exist.
+struct PartitionTables {
+  bool table = false;
+  bool history = false;
+};
+
 // A run's publications (only the owner publishes, and one run at a time:
 // the engine serialises runs and rollbacks). It keeps the run's picture of
 // _sluice_v — which relations exist and the newest publication of each —
@@ -86,7 +115,9 @@ Status RecordPublicViews(WarehouseSession& session, const std::vector<std::strin
 // record committing together. The first task to arrive leads and publishes
 // everything queued; the others wait for their own result. A failed group
 // is retried one publication at a time, so one bad publication fails only
-// itself. Thread-safe.
+// itself. Partitions of one asset share its table, so a transaction holds at
+// most one of them (DuckDB refuses to alter a table a transaction has
+// deleted from); the rest follow in the next. Thread-safe.
 class Publisher {
  public:
   static Result<std::unique_ptr<Publisher>> Load(WarehouseSession& session, const Clock& clock);
@@ -127,6 +158,7 @@ class Publisher {
   };
   struct Request;
   void PublishGroup(WarehouseSession& session, const std::vector<Request*>& group);
+  void PublishRound(WarehouseSession& session, const std::vector<Request*>& round);
   Status PublishOne(WarehouseSession& session, Request& request);
   // The statements of one publication in a group, numbering it.
   Result<std::string> StatementsOf(WarehouseSession& session, Request& request);
@@ -139,6 +171,7 @@ class Publisher {
   const Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, Entry>> by_asset_;  // asset -> table name -> entry
+  std::map<std::string, PartitionTables> partition_tables_;       // by partitioned asset
   int64_t max_seq_ = 0;  // the highest publication seq in the warehouse
   std::set<std::string> repointed_;
   int64_t published_ = 0, transactions_ = 0;  // GUARDED_BY(mu_)
@@ -169,6 +202,11 @@ class CurrentPublications {
 // The publication a request made, if any (request ids: see Publication).
 Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& session,
                                                         const std::string& request_id);
+// The versions of one partition of asset kept in its history table (the
+// ones a rollback can restore, besides empty ones).
+Result<std::set<std::string>> KeptPartitionVersions(WarehouseSession& session,
+                                                    const std::string& asset,
+                                                    const std::string& partition);
 // Every publication of an asset, newest first.
 Result<std::vector<Publication>> PublicationHistory(WarehouseSession& session,
                                                     const std::string& asset);

@@ -21,8 +21,11 @@ struct RollbackResult {
 // newest published version other than the current one.
 // `request_id` (may be ""): when a publication with it exists, the rollback
 // was done already (the request was sent again) and its result is returned.
+// `partition`: the one to roll back, required for a partitioned asset (its
+// earlier versions are kept in the asset's history table).
 Result<RollbackResult> RollbackAsset(WarehouseSession& session, const std::string& asset,
                                      const std::string& to, const Clock& clock,
-                                     const std::string& request_id = "");
+                                     const std::string& request_id = "",
+                                     const std::string& partition = "");
 
 }  // namespace sluice

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -101,6 +102,9 @@ struct FixtureServer::Impl {
   std::map<std::string, int> counts;         // GUARDED_BY(mu)
   std::string last_body, last_content_type;  // of the last POST; GUARDED_BY(mu)
   std::string last_echo;                     // of the last /echo request; GUARDED_BY(mu)
+  // /gate: requests waiting, and how many groups of them have been let through.
+  size_t gate_waiting = 0, gate_opened = 0;  // GUARDED_BY(mu)
+  std::condition_variable gate_cv;
   // Parsed JSON files for the paging routes, by path and mtime (benchmarks
   // page through large files; parsing them per request would measure that).
   std::map<std::string, std::pair<int64_t, std::shared_ptr<const nlohmann::json>>>
@@ -243,6 +247,28 @@ struct FixtureServer::Impl {
             sink.write(body->data() + offset, n);
             return true;
           });
+    });
+    server->Get(R"(/gate/(\d+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      Bump("gate");
+      size_t n = std::stoul(req.matches[1].str());
+      {
+        std::unique_lock lock(mu);
+        size_t group = gate_opened;
+        if (++gate_waiting >= n) {
+          gate_waiting = 0;
+          ++gate_opened;
+          gate_cv.notify_all();
+        } else if (!gate_cv.wait_for(lock, std::chrono::seconds(10),
+                                     [&] { return gate_opened != group; })) {
+          size_t came = gate_waiting--;
+          res.status = 503;
+          res.set_content("only " + std::to_string(came) + " of " + std::to_string(n) +
+                              " requests waited at the gate together",
+                          "text/plain");
+          return;
+        }
+      }
+      ServeFile(req, res, req.matches[2]);
     });
     server->Get(R"(/stall/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("stall");

@@ -11,6 +11,9 @@
 //   /throttle/<key>/<path>    ?times=N&retry_after=S: 429 with Retry-After
 //   /slow/<path>              ?chunk=K&delay_ms=D: K bytes every D ms
 //   /stall/<path>             sends half the file, then nothing for 60 s
+//   /gate/<n>/<path>          the file once n requests for gates wait at once
+//                             (proof that a client fetches side by side);
+//                             503 naming how many came when 10 s pass first
 //   /truncate/<path>          announces the whole length, sends half, closes
 //   /html_error               200 text/html, an error page
 //   /as_html/<path>           the file, labelled text/html

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/strings.h"
@@ -520,6 +521,167 @@ TEST_F(PublicationTest, ARollbackSentTwiceRollsBackOnce) {
   auto next = RollbackAsset(*session_, "stops", "", clock_, "req-43");
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(PublicVersion("stops"), "3");
+}
+
+// Partitioned assets: one table for every partition (DESIGN §5).
+class PartitionPublicationTest : public PublicationTest {
+ protected:
+  // Publishes version n of partition `key` of "readings" through a
+  // publisher (as a run does), from a build of `select`.
+  Status PublishPartition(Publisher& publisher, const std::string& key, int version,
+                          const std::string& select, int keep = 3) {
+    std::string name = publisher.Reserve("readings", Version(version), false);
+    Exec("CREATE TABLE " + StagedRelation(name) + " AS " + select);
+    Publication p = MakePublication("readings", name, version, 0);
+    p.partition = key;
+    auto n = session_->Query("SELECT count(*) FROM " + StagedRelation(name));
+    p.rows = n.ok() ? n->ScalarInt() : 0;
+    clock_.Advance(1000000);
+    return publisher.Publish(*session_, p, keep);
+  }
+
+  std::string Q(const std::string& sql) {
+    auto r = session_->Query(sql);
+    EXPECT_TRUE(r.ok()) << sql << ": " << r.status().ToString();
+    if (!r.ok()) return "";
+    std::vector<std::string> rows;
+    for (const auto& row : r->rows) {
+      std::vector<std::string> cells;
+      for (const auto& c : row) cells.push_back(c.value_or("NULL"));
+      rows.push_back(Join(cells, ","));
+    }
+    return Join(rows, ";");
+  }
+};
+
+TEST_F(PartitionPublicationTest, PartitionsShareOneTableThatWidensAndReplacesRows) {
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "d1", 1, "SELECT 'a' AS s, 1 AS v").ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "d2", 2, "SELECT 'b' AS s, 2 AS v").ok());
+  // A new column and a wider type: the table gains one and widens the other.
+  Status st = PublishPartition(**publisher, "d3", 3, "SELECT 'c' AS s, 2.5 AS v, 'x' AS note");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT s, v, note FROM readings ORDER BY s"), "a,1.0,NULL;b,2.0,NULL;c,2.5,x");
+  EXPECT_EQ(StagedTables(), (std::set<std::string>{"readings__partitions"}));
+  // A rebuild of d1 replaces its rows; the old ones go to the history.
+  ASSERT_TRUE(PublishPartition(**publisher, "d1", 4, "SELECT 'a' AS s, 10 AS v").ok());
+  EXPECT_EQ(Q("SELECT s, v FROM readings ORDER BY s"), "a,10.0;b,2.0;c,2.5");
+  EXPECT_EQ(StagedTables(), (std::set<std::string>{"readings__partitions", "readings__history"}));
+  EXPECT_EQ(Q("SELECT _sluice_version, v FROM _sluice_v.readings__history"), Version(1) + ",1.0");
+  EXPECT_EQ(Q("SELECT count(*) FROM " + PartitionRows("readings", "d1")), "1");
+  // Every partition's publication names the one table.
+  EXPECT_EQ(Q("SELECT DISTINCT physical FROM _sluice.publications WHERE asset = 'readings'"),
+            "_sluice_v.\"readings__partitions\"");
+  // keep 3: the history holds the two newest versions replaced, no more.
+  ASSERT_TRUE(PublishPartition(**publisher, "d1", 5, "SELECT 'a' AS s, 20 AS v").ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "d1", 6, "SELECT 'a' AS s, 30 AS v").ok());
+  EXPECT_EQ(Q("SELECT string_agg(DISTINCT _sluice_version, ' ' ORDER BY _sluice_version) FROM "
+              "_sluice_v.readings__history WHERE _sluice_partition = 'd1'"),
+            Version(4) + " " + Version(5));
+  EXPECT_EQ(Q("SELECT s, v FROM readings ORDER BY s"), "a,30.0;b,2.0;c,2.5");
+  // Nothing is an orphan, and the publisher's picture matches the catalog.
+  auto orphans = DropOrphans(*session_);
+  ASSERT_TRUE(orphans.ok());
+  EXPECT_EQ(*orphans, 0);
+  auto report = RepairPublicViews(*session_);
+  ASSERT_TRUE(report.ok());
+  EXPECT_THAT(report->lost, IsEmpty());
+}
+
+TEST_F(PartitionPublicationTest, ARollbackRestoresOnePartitionAndCanBeUndone) {
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "d1", 1, "SELECT 1 AS v UNION ALL SELECT 2").ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "d2", 2, "SELECT 7 AS v").ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "d1", 3, "SELECT 100 AS v").ok());
+  EXPECT_EQ(Q("SELECT sum(v) FROM readings"), "107");
+  auto unnamed = RollbackAsset(*session_, "readings", "", clock_);
+  ASSERT_FALSE(unnamed.ok());
+  EXPECT_THAT(unnamed.status().message(), HasSubstr("--partition d2"));
+  auto done = RollbackAsset(*session_, "readings", "", clock_, "", "d1");
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->from.version_id, Version(3));
+  EXPECT_EQ(done->to.version_id, Version(1));
+  EXPECT_EQ(done->to.partition, "d1");
+  EXPECT_EQ(Q("SELECT sum(v) FROM readings"), "10");
+  // The version it replaced is kept in turn: rolling back again restores it.
+  auto again = RollbackAsset(*session_, "readings", "", clock_, "", "d1");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->to.version_id, Version(3));
+  EXPECT_EQ(Q("SELECT sum(v) FROM readings"), "107");
+  // A version pruned from the history cannot be restored, and says so.
+  auto none = RollbackAsset(*session_, "readings", "", clock_, "", "d2");
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.status().message(), HasSubstr("no earlier version"));
+}
+
+TEST_F(PartitionPublicationTest, PartitionsOfOneAssetPublishedTogetherEachLand) {
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE(PublishPartition(**publisher, "p00", 100, "SELECT 0 AS v").ok());
+  constexpr int kParts = 12;
+  std::vector<std::string> names(kParts);
+  for (int i = 0; i < kParts; ++i) {
+    names[i] = (*publisher)->Reserve("readings", Version(i + 1), false);
+    // Half of them add a column, so a transaction holding two would alter a
+    // table it has deleted from.
+    Exec("CREATE TABLE " + StagedRelation(names[i]) + " AS SELECT " + std::to_string(i) + " AS v" +
+         (i % 2 ? ", 'x' AS c" + std::to_string(i) : std::string()));
+  }
+  std::vector<Status> results(kParts);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kParts; ++i) {
+    threads.emplace_back([&, i] {
+      auto session = warehouse_->Connect();
+      ASSERT_TRUE(session.ok());
+      Publication p = MakePublication("readings", names[i], i + 1, 1);
+      p.partition = "p" + std::to_string(i + 1);
+      results[i] = (*publisher)->Publish(**session, p, 3);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kParts; ++i)
+    EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+  EXPECT_EQ(Q("SELECT count(*), sum(v) FROM readings"), "13,66");
+  EXPECT_EQ(StagedTables(), (std::set<std::string>{"readings__partitions"}));
+}
+
+TEST_F(PartitionPublicationTest, TablesOfAnOlderLayoutMoveIntoTheOneTable) {
+  // As an older Sluice left it: a table per partition and a view over them.
+  std::string d1 = Build("readings", 1, 2);
+  std::string d2 = Build("readings", 2, 3);
+  for (auto [key, name, v] : {std::tuple{"d1", d1, 1}, std::tuple{"d2", d2, 2}}) {
+    Publication p = MakePublication("readings", name, v, v + 1);
+    p.partition = key;
+    Exec(
+        "INSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
+        "rows, published_at) VALUES (" +
+        std::to_string(v) + ", 'readings', '" + key + "', '" + p.version_id + "', " +
+        QuoteLiteral(p.physical) + ", " + std::to_string(v + 1) + ", now())");
+  }
+  Exec("CREATE VIEW main.readings AS SELECT * FROM " + StagedRelation(d1) +
+       " UNION ALL BY NAME SELECT * FROM " + StagedRelation(d2));
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  Status st = PublishPartition(**publisher, "d3", 3, "SELECT 0 AS id, 3 AS version");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(Q("SELECT version, count(*) FROM readings GROUP BY 1 ORDER BY 1"), "1,2;2,3;3,1");
+  EXPECT_EQ(StagedTables(), (std::set<std::string>{"readings__partitions"}));
+  EXPECT_EQ(Q("SELECT count(*) FROM _sluice.publications WHERE physical <> "
+              "'_sluice_v.\"readings__partitions\"'"),
+            "0");
+}
+
+TEST_F(PartitionPublicationTest, AColumnNamedLikeTheHiddenOnesIsRefused) {
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  Status st = PublishPartition(**publisher, "d1", 1, "SELECT 1 AS _sluice_partition");
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.message(), HasSubstr("may not be named _sluice_partition"));
+  auto n = session_->Query("SELECT count(*) FROM _sluice.publications");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->ScalarInt(), 0);
 }
 
 }  // namespace
