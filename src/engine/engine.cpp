@@ -36,6 +36,8 @@ struct Engine::Opened {
   std::vector<std::string> external;  // the project's external: tables, readable by readers
   RepairReport startup_repairs;       // what opening repaired; the next run reports it
   CurrentPublications current;        // what is published, kept by the runs
+  std::unique_ptr<SharedPublisher> publisher;  // every run's; keeps `current` at each commit
+  AssetHolds holds;                            // what each run builds now
 };
 
 namespace {
@@ -158,6 +160,7 @@ void Engine::WaitForBackground() {
 void Engine::Close() {
   WaitForBackground();
   WaitForNotifications();
+  std::unique_lock no_runs(runs_mu_);
   std::lock_guard lock(open_mu_);
   opened_.reset();
 }
@@ -260,6 +263,7 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
     LOG_WARN("engine", "cannot reconcile metadata with the warehouse now: {}",
              reconciled.message());
   }
+  opened->publisher = std::make_unique<SharedPublisher>(clock_, &opened->current);
   opened_ = std::move(opened);
   return opened_.get();
 }
@@ -301,8 +305,9 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
 }
 
 nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
-  // A publication: it waits for a running command like a run does.
-  std::lock_guard run_lock(run_mu_);
+  // A publication outside the shared publisher: it waits until no run is in
+  // flight, and the publisher reads _sluice_v afresh after it.
+  std::unique_lock no_runs(runs_mu_);
   Workspace ws = LoadWorkspace(project_root_, env_name_);
   if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
   std::string asset = request.value("asset", "");
@@ -316,6 +321,7 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   Result<std::unique_ptr<WarehouseSession>> session = (*opened)->warehouse->Connect();
   if (!session.ok()) return ErrorResponse(session.status().message(), 1);
   (*opened)->current.Invalidate();  // the next run reads what the rollback published
+  (*opened)->publisher->Reset();
   const std::string partition = request.value("partition", "");
   Result<RollbackResult> done =
       RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_,
@@ -380,21 +386,10 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     controls_[submitted] = control;
     registered.insert(submitted);
   }
-  // Runs queue behind each other; plan and test only read what is published
-  // and answer at once, even while a run is building.
-  std::unique_lock run_lock(run_mu_, std::defer_lock);
-  if (cmd == "run" && !run_lock.try_lock()) {
-    std::string behind;
-    {
-      std::lock_guard lock(running_mu_);
-      behind = running_;
-    }
-    if (events) {
-      events({{"type", "queued"},
-              {"message", "queued behind " + (behind.empty() ? "the running command" : behind)}});
-    }
-    run_lock.lock();
-  }
+  // Runs overlap (each task holds its asset while it builds: AssetHolds);
+  // plan and test only read what is published and answer at once.
+  std::shared_lock run_lock(runs_mu_, std::defer_lock);
+  if (cmd == "run") run_lock.lock();
   if (submitted != 0) {
     // A submitted run that has waited until the owner began to stop stays
     // queued: the next owner starts it (ResubmitQueuedRuns).
@@ -410,23 +405,18 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     if (!st.ok()) return ErrorResponse(st);
     return Ok({{"run_id", submitted}, {"cancelled", true}}, 1);
   }
-  struct Running {
-    Engine* engine;
-    bool set;
-    ~Running() {
-      if (!set) return;
-      std::lock_guard lock(engine->running_mu_);
-      engine->running_.clear();
-    }
-  } running{this, cmd == "run"};
-  if (running.set) {
+  std::string description;  // how a run waiting for one of its assets names it
+  if (cmd == "run") {
     std::vector<std::string> select;
     if (request.contains("select") && request["select"].is_array()) {
-      for (const auto& s : request["select"]) select.push_back(s.get<std::string>());
+      for (const auto& s : request["select"]) {
+        if (s.is_string()) select.push_back(s.get<std::string>());
+      }
     }
-    std::lock_guard lock(running_mu_);
-    running_ = "`sluice run" + (select.empty() ? "" : " " + Join(select, " ")) + "` (pid " +
-               std::to_string(::getpid()) + ", started " + FormatTimestamp(clock_.Now()) + ")";
+    std::string trigger = request.value("trigger", "");
+    description = "`sluice run" + (select.empty() ? "" : " " + Join(select, " ")) + "` (" +
+                  (trigger.empty() ? "" : trigger + ", ") + "pid " + std::to_string(::getpid()) +
+                  ", started " + FormatTimestamp(clock_.Now()) + ")";
   }
   int64_t t0 = MonotonicMillis();
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
@@ -455,6 +445,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.trigger = request.value("trigger", "");
   options.vars = vars;
   options.run_id = cmd == "run" ? request.value("run_id", int64_t{0}) : 0;
+  options.description = description;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
   EventSink run_events = events;
@@ -476,7 +467,9 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
                    (*opened)->metadata.get(),
                    (*opened)->archive.get(),
                    &clock_,
-                   &(*opened)->current};
+                   &(*opened)->current,
+                   (*opened)->publisher.get(),
+                   &(*opened)->holds};
   int64_t t2 = MonotonicMillis();
   Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, run_events);
   if (report.ok() && options.mode == RunMode::kRun) {

@@ -3,7 +3,9 @@
 // socket, or (later) over HTTP. The engine opens the environment's warehouse,
 // metadata and lake once, on first use, and reconciles metadata from the
 // warehouse's publications (the commit point) before serving anything.
-// Thread-safe: queries run concurrently; runs are serialised (queued).
+// Thread-safe: queries run concurrently, and so do runs: each task holds its
+// (asset, partition) while it builds (AssetHolds), so runs touching the same
+// asset take turns on it; a rollback waits until no run is in flight.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -95,9 +98,9 @@ class Engine {
   SystemClock clock_;
   std::mutex open_mu_;
   std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set
-  std::mutex run_mu_;               // one run at a time per environment
-  std::mutex running_mu_;
-  std::string running_;  // GUARDED_BY(running_mu_): what holds run_mu_, for queued runs
+  // Runs hold it shared; what must have no run in flight (a rollback, which
+  // writes _sluice_v behind the shared publisher's back; Close) exclusively.
+  std::shared_mutex runs_mu_;
   std::mutex controls_mu_;
   std::map<int64_t, std::shared_ptr<RunControl>> controls_;  // GUARDED_BY(controls_mu_): running
   std::mutex background_mu_;

@@ -129,8 +129,9 @@ class Run {
       } else {
         ASSIGN_OR_RETURN(published_, LatestPublications(*session));
       }
-      if (opt_.mode == RunMode::kRun) {
-        // Until this run ends well, the warehouse is the one source of truth.
+      if (opt_.mode == RunMode::kRun && !res_.publisher) {
+        // Until this run ends well, the warehouse is the one source of truth
+        // (a shared publisher keeps the current publications at each commit).
         if (res_.current) res_.current->Invalidate();
       }
     }
@@ -171,7 +172,7 @@ class Run {
       Result<int64_t> pruned = res_.metadata->PruneRuns(project_.defaults.keep_runs);
       if (!pruned.ok()) LOG_WARN("runner", "pruning old runs: {}", pruned.status().message());
     }
-    if (opt_.mode == RunMode::kRun && res_.current) {
+    if (opt_.mode == RunMode::kRun && res_.current && !res_.publisher) {
       std::lock_guard lock(mu_);
       res_.current->Set(published_);
     }
@@ -228,6 +229,13 @@ class Run {
   // publication, 0.2 s at 10,000 assets).
   Result<Publisher*> GetPublisher() {
     std::lock_guard lock(publisher_mu_);
+    if (res_.publisher) {
+      if (!shared_publisher_) {
+        ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
+        ASSIGN_OR_RETURN(shared_publisher_, res_.publisher->Get(*session));
+      }
+      return shared_publisher_;
+    }
     if (!publisher_) {
       ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
       ASSIGN_OR_RETURN(publisher_, Publisher::Load(*session, *res_.clock));
@@ -239,10 +247,13 @@ class Run {
   // statement (one scan of the catalog) for RepairPublicViews.
   void RecordViews() {
     std::lock_guard lock(publisher_mu_);  // the tasks are done; for form
-    if (!publisher_) return;
-    std::vector<std::string> assets = publisher_->Repointed();
+    Publisher* publisher = shared_publisher_ ? shared_publisher_ : publisher_.get();
+    if (!publisher) return;
+    // A shared publisher: what any run repointed since the last record.
+    std::vector<std::string> assets =
+        shared_publisher_ ? publisher->TakeRepointed() : publisher->Repointed();
     if (assets.empty()) return;
-    auto [publications, transactions] = publisher_->Commits();
+    auto [publications, transactions] = publisher->Commits();
     LOG_INFO("runner", "{} publications in {} transactions", publications, transactions);
     Result<std::unique_ptr<WarehouseSession>> session = res_.warehouse->Connect();
     Status st = session.ok() ? RecordPublicViews(**session, assets) : session.status();
@@ -1424,7 +1435,44 @@ class Run {
     return true;
   }
 
+  // Holds (asset, partition) against other runs of the owner until the
+  // build is published or given up, and reads what they published meanwhile:
+  // the task starts from the asset's current publication and its upstreams'
+  // current versions (those this run does not build).
+  Result<AssetHolds::Hold> HoldAndRefresh(const AssetNode& node, const std::string& partition) {
+    if (!res_.holds || opt_.mode != RunMode::kRun) return AssetHolds::Hold();
+    AssetHolds::Holder me{run_id_, opt_.description.empty()
+                                       ? "run " + std::to_string(run_id_)
+                                       : "run " + std::to_string(run_id_) + " " + opt_.description};
+    std::string what = node.name + (partition.empty() ? "" : " " + partition);
+    ASSIGN_OR_RETURN(
+        AssetHolds::Hold hold,
+        res_.holds->Acquire(
+            {node.name, partition}, me,
+            [&](const AssetHolds::Holder& holder) {
+              LOG_INFO("runner", "{}: waiting while {} builds it", what, holder.what);
+              Emit({{"type", "queued"},
+                    {"asset", node.name},
+                    {"message", "waiting for " + what + ": " + holder.what + " builds it"}});
+            },
+            [this] { return Cancelled(); }));
+    if (res_.current && res_.publisher) {
+      std::vector<std::string> refresh = {node.name};
+      for (const std::string& up : node.upstream) {
+        if (!selected_set_.count(up)) refresh.push_back(up);
+      }
+      std::lock_guard lock(mu_);
+      for (const std::string& asset : refresh) {
+        std::optional<std::vector<Publication>> now = res_.current->Of(asset);
+        if (!now) continue;
+        for (Publication& p : *now) published_[{p.asset, p.partition}] = std::move(p);
+      }
+    }
+    return hold;
+  }
+
   Status BuildPartition(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
+    ASSIGN_OR_RETURN(AssetHolds::Hold hold, HoldAndRefresh(node, partition));
     ASSIGN_OR_RETURN(bool planned_fetch, PlanHttpSource(node, partition, o));
     if (planned_fetch) return Status::Ok();
     std::vector<StoredObject> objects;
@@ -1722,7 +1770,8 @@ class Run {
   std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
   std::set<std::string> decided_at_run_;  // GUARDED_BY(mu_): plan: changes known only at run time
   std::mutex publisher_mu_;
-  std::unique_ptr<Publisher> publisher_;  // GUARDED_BY(publisher_mu_); see GetPublisher
+  std::unique_ptr<Publisher> publisher_;   // GUARDED_BY(publisher_mu_); see GetPublisher
+  Publisher* shared_publisher_ = nullptr;  // GUARDED_BY(publisher_mu_): res_.publisher's
   std::unique_ptr<HttpClient> http_;
   HttpFetcher fetcher_;
   std::map<std::string, PartitionScheme> schemes_;              // by source name

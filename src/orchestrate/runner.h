@@ -21,6 +21,7 @@
 #include "graph/asset_graph.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
+#include "orchestrate/holds.h"
 #include "quality/checks.h"
 #include "transform/publication.h"
 #include "warehouse/warehouse.h"
@@ -36,6 +37,11 @@ struct EnvResources {
   // The owner's current publications (null: read from the warehouse). A run
   // starts from them and leaves its own in their place.
   CurrentPublications* current = nullptr;
+  // The owner's shared publisher, which keeps `current` up to date at each
+  // commit, and the holds that let runs overlap (DESIGN §5). Null: the run
+  // is alone (it loads its own publisher and sets `current` when it ends).
+  SharedPublisher* publisher = nullptr;
+  AssetHolds* holds = nullptr;
 };
 
 enum class RunMode { kRun, kPlan, kTest };
@@ -79,6 +85,8 @@ struct RunOptions {
   nlohmann::json vars = nlohmann::json::object();  // the trigger's variables, for the record
   int64_t run_id = 0;  // a run recorded as queued when it was submitted; 0: record a new one
   std::shared_ptr<RunControl> control;  // null: the run cannot be cancelled
+  // How a run waiting for an asset this one builds names it.
+  std::string description;
 };
 
 struct TaskOutcome {

@@ -588,6 +588,13 @@ std::vector<std::string> Publisher::Repointed() const {
   return {repointed_.begin(), repointed_.end()};
 }
 
+std::vector<std::string> Publisher::TakeRepointed() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out(repointed_.begin(), repointed_.end());
+  repointed_.clear();
+  return out;
+}
+
 int64_t Publisher::NextSeq(Micros now) {
   std::lock_guard lock(mu_);
   max_seq_ = std::max(max_seq_ + 1, now);
@@ -637,6 +644,11 @@ struct Publisher::Request {
 };
 
 void Publisher::Committed(const Request& r) {
+  UpdatePicture(r);
+  if (on_commit_) on_commit_(r.pub);
+}
+
+void Publisher::UpdatePicture(const Request& r) {
   std::string name = r.pub.partition.empty() ? StagedTableName(r.pub.physical) : "";
   std::lock_guard lock(mu_);
   if (!r.pub.partition.empty()) {
@@ -853,6 +865,37 @@ void CurrentPublications::Set(Map map) {
 void CurrentPublications::Invalidate() {
   std::lock_guard lock(mu_);
   map_.reset();
+}
+
+void CurrentPublications::Update(const Publication& p) {
+  std::lock_guard lock(mu_);
+  if (map_) (*map_)[{p.asset, p.partition}] = p;
+}
+
+std::optional<std::vector<Publication>> CurrentPublications::Of(const std::string& asset) {
+  std::lock_guard lock(mu_);
+  if (!map_) return std::nullopt;
+  std::vector<Publication> out;
+  for (auto it = map_->lower_bound({asset, ""}); it != map_->end() && it->first.first == asset;
+       ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+Result<Publisher*> SharedPublisher::Get(WarehouseSession& session) {
+  std::lock_guard lock(mu_);
+  if (!publisher_) {
+    ASSIGN_OR_RETURN(publisher_, Publisher::Load(session, clock_));
+    CurrentPublications* current = current_;
+    if (current) publisher_->OnCommit([current](const Publication& p) { current->Update(p); });
+  }
+  return publisher_.get();
+}
+
+void SharedPublisher::Reset() {
+  std::lock_guard lock(mu_);
+  publisher_.reset();
 }
 
 Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& session,

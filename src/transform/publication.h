@@ -135,6 +135,12 @@ class Publisher {
                               const std::function<Result<bool>(Publication*)>& change);
   // The assets whose public view this run repointed (for RecordPublicViews).
   std::vector<std::string> Repointed() const;
+  // The same, forgetting them (a publisher shared by runs: each run records
+  // what was repointed since the last one did).
+  std::vector<std::string> TakeRepointed();
+  // Called with each publication once committed (the owner's current
+  // publications follow every commit). Set before the first publication.
+  void OnCommit(std::function<void(const Publication&)> hook) { on_commit_ = std::move(hook); }
   // Publications committed, and the transactions that committed them.
   std::pair<int64_t, int64_t> Commits() const;
 
@@ -163,6 +169,7 @@ class Publisher {
   // The statements of one publication in a group, numbering it.
   Result<std::string> StatementsOf(WarehouseSession& session, Request& request);
   void Committed(const Request& request);
+  void UpdatePicture(const Request& request);
   std::vector<Relation> PrunableLocked(const std::string& asset, int keep,
                                        const std::string& next_name,
                                        const std::string& next_partition);
@@ -175,6 +182,7 @@ class Publisher {
   int64_t max_seq_ = 0;  // the highest publication seq in the warehouse
   std::set<std::string> repointed_;
   int64_t published_ = 0, transactions_ = 0;  // GUARDED_BY(mu_)
+  std::function<void(const Publication&)> on_commit_;
   std::mutex queue_mu_;
   std::vector<Request*> queue_;  // GUARDED_BY(queue_mu_)
   bool leading_ = false;         // GUARDED_BY(queue_mu_)
@@ -194,10 +202,32 @@ class CurrentPublications {
   Result<Map> Get(WarehouseSession& session);
   void Set(Map map);
   void Invalidate();
+  // A publication committed: it is current now (nothing when not loaded).
+  void Update(const Publication& publication);
+  // The current publications of one asset (each partition's); null when
+  // not loaded.
+  std::optional<std::vector<Publication>> Of(const std::string& asset);
 
  private:
   std::mutex mu_;
   std::optional<Map> map_;  // GUARDED_BY(mu_)
+};
+// The owner's one publisher, shared by the runs that overlap: publications
+// are numbered, and _sluice_v pictured, in one place. Loaded at first use;
+// each commit updates the owner's current publications. Reset (when no run
+// is in flight) after something else wrote _sluice_v: a rollback.
+class SharedPublisher {
+ public:
+  SharedPublisher(const Clock& clock, CurrentPublications* current)
+      : clock_(clock), current_(current) {}
+  Result<Publisher*> Get(WarehouseSession& session);
+  void Reset();
+
+ private:
+  const Clock& clock_;
+  CurrentPublications* current_;
+  std::mutex mu_;
+  std::unique_ptr<Publisher> publisher_;  // GUARDED_BY(mu_)
 };
 // The publication a request made, if any (request ids: see Publication).
 Result<std::optional<Publication>> PublicationOfRequest(WarehouseSession& session,
