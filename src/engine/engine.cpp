@@ -77,6 +77,10 @@ Status Reconcile(WarehouseSession& session, MetadataStore& metadata, const Clock
         metadata.SetPublished(pub.asset, pub.partition, pub.version_id, pub.published_at));
     LOG_INFO("engine", "reconciled {} to version {} from the warehouse", pub.asset, pub.version_id);
   }
+  // A warehouse an older Sluice wrote: partitions into one table per asset
+  // (before the orphan sweep, which would take their tables for leftovers).
+  ASSIGN_OR_RETURN(int moved, MovePartitionsToOneTable(session));
+  if (moved) LOG_INFO("engine", "moved the partitions of {} assets into one table each", moved);
   ASSIGN_OR_RETURN(int dropped, DropOrphans(session));
   if (dropped) LOG_INFO("engine", "dropped {} staged builds left by an interrupted run", dropped);
   // Public views dropped or altered by hand are restored now; an asset whose
@@ -157,10 +161,25 @@ void Engine::WaitForBackground() {
   closing_ = false;
 }
 
+Engine::RunsExcluded::RunsExcluded(Engine* engine) {
+  {
+    std::lock_guard gate(engine->gate_mu_);
+    ++engine->exclusive_waiting_;
+  }
+  lock_ = std::unique_lock(engine->runs_mu_);
+  {
+    std::lock_guard gate(engine->gate_mu_);
+    --engine->exclusive_waiting_;
+  }
+  engine->gate_cv_.notify_all();  // runs queue on runs_mu_ itself now
+}
+
+Engine::RunsExcluded::~RunsExcluded() = default;
+
 void Engine::Close() {
   WaitForBackground();
   WaitForNotifications();
-  std::unique_lock no_runs(runs_mu_);
+  RunsExcluded no_runs(this);
   std::lock_guard lock(open_mu_);
   opened_.reset();
 }
@@ -263,7 +282,8 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
     LOG_WARN("engine", "cannot reconcile metadata with the warehouse now: {}",
              reconciled.message());
   }
-  opened->publisher = std::make_unique<SharedPublisher>(clock_, &opened->current);
+  opened->publisher =
+      std::make_unique<SharedPublisher>(clock_, &opened->current, opened->warehouse.get());
   opened_ = std::move(opened);
   return opened_.get();
 }
@@ -307,7 +327,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
 nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   // A publication outside the shared publisher: it waits until no run is in
   // flight, and the publisher reads _sluice_v afresh after it.
-  std::unique_lock no_runs(runs_mu_);
+  RunsExcluded no_runs(this);
   Workspace ws = LoadWorkspace(project_root_, env_name_);
   if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
   std::string asset = request.value("asset", "");
@@ -389,7 +409,14 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   // Runs overlap (each task holds its asset while it builds: AssetHolds);
   // plan and test only read what is published and answer at once.
   std::shared_lock run_lock(runs_mu_, std::defer_lock);
-  if (cmd == "run") run_lock.lock();
+  if (cmd == "run") {
+    {
+      // Behind a rollback (or Close) that waits for the runs in flight.
+      std::unique_lock gate(gate_mu_);
+      gate_cv_.wait(gate, [&] { return exclusive_waiting_ == 0; });
+    }
+    run_lock.lock();
+  }
   if (submitted != 0) {
     // A submitted run that has waited until the owner began to stop stays
     // queued: the next owner starts it (ResubmitQueuedRuns).

@@ -101,6 +101,22 @@ class Engine {
   // Runs hold it shared; what must have no run in flight (a rollback, which
   // writes _sluice_v behind the shared publisher's back; Close) exclusively.
   std::shared_mutex runs_mu_;
+  // What waits for runs_mu_ exclusively holds new runs back (else runs that
+  // keep overlapping would starve it): RunsExcluded.
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  int exclusive_waiting_ = 0;  // GUARDED_BY(gate_mu_)
+  // Waits until no run is in flight, admitting none meanwhile; released when destroyed.
+  class RunsExcluded {
+   public:
+    explicit RunsExcluded(Engine* engine);
+    ~RunsExcluded();
+    RunsExcluded(const RunsExcluded&) = delete;
+    RunsExcluded& operator=(const RunsExcluded&) = delete;
+
+   private:
+    std::unique_lock<std::shared_mutex> lock_;
+  };
   std::mutex controls_mu_;
   std::map<int64_t, std::shared_ptr<RunControl>> controls_;  // GUARDED_BY(controls_mu_): running
   std::mutex background_mu_;

@@ -441,9 +441,16 @@ class Run {
       }
     }
     std::sort(runs.rbegin(), runs.rend());
+    // Runs still going (runs overlap in the owner) keep theirs.
+    std::set<int64_t> going;
+    for (const char* status : {"running", "queued"}) {
+      Result<std::vector<RunRecord>> listed = res_.metadata->ListRunsWithStatus(status);
+      if (!listed.ok()) return;  // unknown: remove nothing this time
+      for (const RunRecord& r : *listed) going.insert(r.id);
+    }
     for (size_t i = static_cast<size_t>(std::max(1, project_.defaults.keep_logs)); i < runs.size();
          ++i) {
-      if (runs[i] >= run_id_) continue;
+      if (runs[i] >= run_id_ || going.count(runs[i])) continue;
       fs::remove_all(dir / std::to_string(runs[i]), ec);
       if (ec) LOG_WARN("runner", "cannot remove the logs of run {}: {}", runs[i], ec.message());
     }
@@ -940,6 +947,9 @@ class Run {
         return *previous;
       }
       if (opt_.mode == RunMode::kPlan) return nlohmann::json::array({key});
+      // Its tables are assets of their own, held apart; the program is one:
+      // two runs never start it side by side.
+      ASSIGN_OR_RETURN(AssetHolds::Hold program, Hold("source:" + src->name, partition));
       ASSIGN_OR_RETURN(FetchedSource fetched, FetchSource(*src, partition, "parquet"));
       for (size_t i = 0; i < fetched.objects.size(); ++i) {
         if (fetched.tables[i] != node.name) continue;
@@ -1226,22 +1236,28 @@ class Run {
       TaskOutcome& p = results[i];
       p.asset = node.name;
       Status st;
-      try {
+      try {  // a thread boundary (the partitions' helper threads)
         st = BuildPartition(node, keys[i], p);
       } catch (const std::exception& e) {
-        st = Status::Internal(std::string("unexpected error: ") + e.what());
+        st = Status::Internal(std::string("internal error (please report it): ") + e.what());
+      } catch (...) {
+        st = Status::Internal("internal error (please report it): an unknown exception");
       }
       if (!st.ok()) {
         p.status = "failed";
         p.error = Redact(st.message());
       }
       std::lock_guard lock(done_mu);
-      Emit({{"type", "partition_end"},
-            {"asset", node.name},
-            {"partition", keys[i]},
-            {"status", p.status},
-            {"done", ++done},
-            {"total", keys.size()}});
+      try {
+        Emit({{"type", "partition_end"},
+              {"asset", node.name},
+              {"partition", keys[i]},
+              {"status", p.status},
+              {"done", ++done},
+              {"total", keys.size()}});
+      } catch (...) {
+        // a progress event lost; the partition's outcome is recorded anyway
+      }
     };
     size_t workers = opt_.mode == RunMode::kRun
                          ? std::min(keys.size(), static_cast<size_t>(std::max(opt_.threads, 1)))
@@ -1252,13 +1268,20 @@ class Run {
       std::atomic<size_t> next{0};
       TaskLog* log = TaskLog::Current();
       std::vector<std::thread> threads;
-      for (size_t w = 0; w < workers; ++w) {
-        threads.emplace_back([&] {
-          TaskLog::Borrow borrow(log);
-          for (size_t i = next++; i < keys.size(); i = next++) build(i);
-        });
-      }
-      for (auto& t : threads) t.join();
+      struct JoinAll {
+        std::vector<std::thread>& threads;
+        ~JoinAll() {
+          for (std::thread& t : threads) {
+            if (t.joinable()) t.join();
+          }
+        }
+      } join_all{threads};
+      auto work = [&] {
+        TaskLog::Borrow borrow(log);
+        for (size_t i = next++; i < keys.size(); i = next++) build(i);
+      };
+      for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+      work();  // this thread is one of them
     }
     int to_build = 0, unchanged = 0;
     std::vector<std::string> failures;
@@ -1439,33 +1462,54 @@ class Run {
   // build is published or given up, and reads what they published meanwhile:
   // the task starts from the asset's current publication and its upstreams'
   // current versions (those this run does not build).
-  Result<AssetHolds::Hold> HoldAndRefresh(const AssetNode& node, const std::string& partition) {
+  // Holds `name` (an asset, or "source:NAME" for a command's program) for
+  // this run, waiting for another run that holds it.
+  Result<AssetHolds::Hold> Hold(const std::string& name, const std::string& partition) {
     if (!res_.holds || opt_.mode != RunMode::kRun) return AssetHolds::Hold();
     AssetHolds::Holder me{run_id_, opt_.description.empty()
                                        ? "run " + std::to_string(run_id_)
                                        : "run " + std::to_string(run_id_) + " " + opt_.description};
-    std::string what = node.name + (partition.empty() ? "" : " " + partition);
-    ASSIGN_OR_RETURN(
-        AssetHolds::Hold hold,
-        res_.holds->Acquire(
-            {node.name, partition}, me,
-            [&](const AssetHolds::Holder& holder) {
-              LOG_INFO("runner", "{}: waiting while {} builds it", what, holder.what);
-              Emit({{"type", "queued"},
-                    {"asset", node.name},
-                    {"message", "waiting for " + what + ": " + holder.what + " builds it"}});
-            },
-            [this] { return Cancelled(); }));
+    std::string what = name + (partition.empty() ? "" : " " + partition);
+    return res_.holds->Acquire(
+        {name, partition}, me,
+        [&](const AssetHolds::Holder& holder) {
+          LOG_INFO("runner", "{}: waiting while {} builds it", what, holder.what);
+          Emit({{"type", "queued"},
+                {"asset", name},
+                {"message", "waiting for " + what + ": " + holder.what + " builds it"}});
+        },
+        [this] { return Cancelled(); });
+  }
+
+  Result<AssetHolds::Hold> HoldAndRefresh(const AssetNode& node, const std::string& partition) {
+    if (!res_.holds || opt_.mode != RunMode::kRun) return AssetHolds::Hold();
+    ASSIGN_OR_RETURN(AssetHolds::Hold hold, Hold(node.name, partition));
     if (res_.current && res_.publisher) {
-      std::vector<std::string> refresh = {node.name};
-      for (const std::string& up : node.upstream) {
-        if (!selected_set_.count(up)) refresh.push_back(up);
-      }
       std::lock_guard lock(mu_);
-      for (const std::string& asset : refresh) {
-        std::optional<std::vector<Publication>> now = res_.current->Of(asset);
-        if (!now) continue;
+      // Its own (asset, partition): what another run may have published.
+      if (std::optional<std::vector<Publication>> now = res_.current->Of(node.name)) {
+        for (Publication& p : *now) {
+          if (p.partition == partition) published_[{p.asset, p.partition}] = std::move(p);
+        }
+      }
+      // Its upstreams as their public views show them now: those this run
+      // does not build, and those it built or found unchanged (another run
+      // may have published them since), so that the input versions recorded
+      // are those of the data read. One this run failed keeps this run's word.
+      for (const std::string& up : node.upstream) {
+        auto done = outcomes_.find(up);
+        bool public_now = !selected_set_.count(up) ||
+                          (done != outcomes_.end() &&
+                           (done->second.status == "success" || done->second.status == "skipped"));
+        if (!public_now) continue;
+        std::optional<std::vector<Publication>> now = res_.current->Of(up);
+        if (!now || now->empty()) continue;
         for (Publication& p : *now) published_[{p.asset, p.partition}] = std::move(p);
+        versions_.erase(up);
+        for (auto it = partition_versions_.lower_bound({up, ""});
+             it != partition_versions_.end() && it->first.first == up;) {
+          it = partition_versions_.erase(it);
+        }
       }
     }
     return hold;
@@ -1488,12 +1532,14 @@ class Run {
     std::string version = VersionId(recipe.fingerprint, inputs);
     std::string checks_hash = ChecksHashOf(node);
     o.version_id = version;
-    const Publication* prev = nullptr;
+    // A copy: other partitions' threads update published_ meanwhile.
+    std::optional<Publication> previous;
     {
       std::lock_guard lock(mu_);
       auto it = published_.find({node.name, partition});
-      if (it != published_.end()) prev = &it->second;
+      if (it != published_.end()) previous = it->second;
     }
+    const Publication* prev = previous ? &*previous : nullptr;
     DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
     if (opt_.mode == RunMode::kPlan) {
       o.status = "planned";
@@ -1563,10 +1609,23 @@ class Run {
     ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
     std::string table_name = publisher->Reserve(node.name, version, recipe.is_view);
     std::string physical = StagedRelation(table_name);
+    // Until published or kept as the failed build, the staged build is this
+    // task's: every way out drops it (or, when that fails, leaves it to the
+    // asset's next publication to prune).
+    bool staged_owned = true;
     auto drop_staged = [&] {
-      (void)DropStaged(*session, table_name, recipe.is_view);
-      publisher->Dropped(table_name);
+      if (!staged_owned) return;
+      staged_owned = false;
+      if (DropStaged(*session, table_name, recipe.is_view).ok()) {
+        publisher->Dropped(table_name);
+      } else {
+        publisher->Release(table_name);
+      }
     };
+    struct DropOnExit {
+      std::function<void()> drop;
+      ~DropOnExit() { drop(); }
+    } drop_on_exit{drop_staged};
     int64_t build_start = MonotonicMillis();
     if (node.kind == AssetKind::kSource) {
       Result<LoadOutcome> loaded = LoadSource(*session, node, objects, physical, version, o);
@@ -1626,8 +1685,9 @@ class Run {
     vrec.created_at = res_.clock->Now();
     vrec.run_id = run_id_;
     if (blocked) {
-      publisher->Dropped(table_name);
       RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, table_name));
+      staged_owned = false;
+      publisher->Dropped(table_name);
       o.status = "check_failed";
       std::vector<std::string> names;
       for (const auto& c : o.checks) {
@@ -1663,6 +1723,7 @@ class Run {
     // Versions beyond defaults.keep_versions are dropped by the publishing
     // transaction itself, which other tasks' publications may share.
     RETURN_IF_ERROR(publisher->Publish(*session, pub, project_.defaults.keep_versions));
+    staged_owned = false;  // public now (a partition's rows: in its asset's table)
     timed("publish");
     MaybeCrash("after_publish", node.name);
     vrec.status = "published";

@@ -120,11 +120,18 @@ struct PartitionTables {
 // deleted from); the rest follow in the next. Thread-safe.
 class Publisher {
  public:
-  static Result<std::unique_ptr<Publisher>> Load(WarehouseSession& session, const Clock& clock);
+  // `own`: a session for publishing groups on, which no run's cancel
+  // interrupts (the leader publishes other tasks' work too); null: the
+  // leading task's.
+  static Result<std::unique_ptr<Publisher>> Load(WarehouseSession& session, const Clock& clock,
+                                                 std::unique_ptr<WarehouseSession> own = nullptr);
   // A name for a new build of (asset, version) that no relation has (see
   // FreshPhysicalTableName), reserved until published or Dropped.
   std::string Reserve(const std::string& asset, const std::string& version_id, bool is_view);
   void Dropped(const std::string& table_name);
+  // A reserved name whose relation may still exist (its drop failed): no
+  // longer reserved, so the next publication of its asset prunes it.
+  void Release(const std::string& table_name);
   // Publishes pub (view repointed, publication recorded) and, in the same
   // transaction, drops its asset's relations beyond the newest `keep` of
   // the partition, and those never published. Sets pub's seq and
@@ -176,6 +183,7 @@ class Publisher {
   int64_t NextSeq(Micros now);
 
   const Clock& clock_;
+  std::unique_ptr<WarehouseSession> own_session_;  // used by the leader only
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, Entry>> by_asset_;  // asset -> table name -> entry
   std::map<std::string, PartitionTables> partition_tables_;       // by partitioned asset
@@ -218,14 +226,15 @@ class CurrentPublications {
 // is in flight) after something else wrote _sluice_v: a rollback.
 class SharedPublisher {
  public:
-  SharedPublisher(const Clock& clock, CurrentPublications* current)
-      : clock_(clock), current_(current) {}
+  SharedPublisher(const Clock& clock, CurrentPublications* current, Warehouse* warehouse)
+      : clock_(clock), current_(current), warehouse_(warehouse) {}
   Result<Publisher*> Get(WarehouseSession& session);
   void Reset();
 
  private:
   const Clock& clock_;
   CurrentPublications* current_;
+  Warehouse* warehouse_;
   std::mutex mu_;
   std::unique_ptr<Publisher> publisher_;  // GUARDED_BY(mu_)
 };
@@ -250,6 +259,13 @@ Status DropStaged(WarehouseSession& session, const std::string& table_name, bool
 // Drops staged relations of asset beyond the newest `keep` published ones (the
 // current one is always kept).
 Status PruneVersions(WarehouseSession& session, const std::string& asset, int keep);
+// Moves partitioned assets published by an older Sluice (a table per
+// partition version, a view over their union) into the one-table layout,
+// each in one transaction: current partitions into the asset's table, their
+// publications repointed, the old tables dropped, the view re-created. The
+// owner runs it when it opens the warehouse, before anything is read.
+// Returns how many assets moved.
+Result<int> MovePartitionsToOneTable(WarehouseSession& session);
 // Drops relations in _sluice_v that no publication names: builds a crash interrupted.
 Result<int> DropOrphans(WarehouseSession& session);
 // What RepairPublicViews did: views restored, and assets whose published
