@@ -19,7 +19,7 @@ PACKAGES=(
   libcurl4-openssl-dev libcpp-httplib-dev libsqlite3-dev libssl-dev
   libzip-dev libgumbo-dev libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
-  libboost-dev
+  libboost-dev libprotobuf-dev protobuf-compiler
   sqlite3 python3 procps openssl curl
 )
 # `bootstrap.sh fuzz`: also clang and its libFuzzer runtime (make fuzz, make reliability).

@@ -48,17 +48,30 @@ const std::vector<std::string> kFetchKeys = {
     "max_bytes", "expect",  "auth",     "ca_file"};
 const std::vector<std::string> kExpectKeys = {"content_type", "min_bytes"};
 const std::vector<std::string> kPaginateTypes = {"none", "page", "offset", "cursor", "link"};
-const std::vector<std::string> kDecoderOptions = {
-    "delimiter", "header",      "quote",       "escape",      "encoding",         "skip",
-    "records",   "all_varchar", "sample_size", "date_format", "timestamp_format", "compression",
-    "table",     "sheet",       "ragged",      "bad_rows"};
+const std::vector<std::string> kDecoderOptions = {"delimiter",
+                                                  "header",
+                                                  "quote",
+                                                  "escape",
+                                                  "encoding",
+                                                  "skip",
+                                                  "records",
+                                                  "all_varchar",
+                                                  "sample_size",
+                                                  "date_format",
+                                                  "timestamp_format",
+                                                  "compression",
+                                                  "table",
+                                                  "sheet",
+                                                  "ragged",
+                                                  "bad_rows",
+                                                  "entity"};
 const std::vector<std::string> kColumnKeys = {"value",      "default_on_invalid",
                                               "field",      "type",
                                               "formats",    "range",
                                               "patch",      "default",
                                               "values",     "concat",
                                               "description"};
-const std::vector<std::string> kPartitionKeys = {"by", "start", "end"};
+const std::vector<std::string> kPartitionKeys = {"by", "start", "end", "accumulate"};
 const std::vector<std::string> kPartitionUnits = {"hour", "day", "week", "month", "year"};
 const std::vector<std::string> kFreshnessKeys = {"warn_after", "error_after"};
 const std::vector<std::string> kScheduleKeys = {"cron",     "every",   "after",       "on_file",
@@ -842,6 +855,17 @@ class Loader {
           }
         }
         source.partition = YamlToJson(e->value);
+        if (const YamlEntry* a = p.Find("accumulate")) {
+          // Every poll of the current partition is kept and the partition
+          // is built from all of them: for feeds that show only the present.
+          std::optional<bool> on = ReadBool(*a, errs);
+          source.partition["accumulate"] = on.value_or(false);
+          if (on.value_or(false) && source.command) {
+            errs.At(a->line,
+                    "partition: accumulate applies to downloads; a command's output is "
+                    "its whole table");
+          }
+        }
       }
     }
     if (const YamlEntry* e = top.Find("freshness")) {
@@ -1764,7 +1788,7 @@ class Loader {
 
 const std::vector<std::string>& KnownFormats() {
   static const std::vector<std::string> kFormats = {"csv",     "tsv",        "json", "ndjson",
-                                                    "parquet", "html_table", "zip"};
+                                                    "parquet", "html_table", "zip",  "gtfs-rt"};
   return kFormats;
 }
 
@@ -1801,6 +1825,7 @@ std::string GuessFormat(std::string_view path_or_url) {
   if (ext == "parquet" || ext == "pq") return "parquet";
   if (ext == "html" || ext == "htm") return "html_table";
   if (ext == "zip") return "zip";
+  if (ext == "pb") return "gtfs-rt";
   return "";
 }
 

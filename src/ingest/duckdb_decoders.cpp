@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "core/strings.h"
 #include "ingest/decoder.h"
+#include "ingest/gtfs_realtime.h"
 #include "ingest/html_table.h"
 
 #include <optional>
@@ -391,6 +392,7 @@ std::vector<std::pair<std::string, DecoderFactory>> BuiltinDecoders() {
       {"ndjson", [] { return std::make_unique<JsonDecoder>(true); }},
       {"parquet", [] { return std::make_unique<ParquetDecoder>(); }},
       {"html_table", NewHtmlTableDecoder},
+      {"gtfs-rt", NewGtfsRealtimeDecoder},
   };
 }
 }  // namespace sluice

@@ -171,6 +171,11 @@ class MetadataStore {
   // Several fetches in one transaction (a group commit).
   virtual Status RecordFetches(const std::vector<FetchRecord>& fetches) = 0;
   virtual Result<std::vector<FetchRecord>> ListFetches(const std::string& source, int limit) = 0;
+  // The fetches of one partition of a source that stored an object and were
+  // not refused, oldest first (a partition that accumulates its polls is
+  // built from all of them).
+  virtual Result<std::vector<FetchRecord>> ListPartitionFetches(const std::string& source,
+                                                                const std::string& partition) = 0;
 
   // File-stat cache: a local file is re-hashed only when size, mtime or inode changed.
   virtual Result<std::optional<FileStatRecord>> GetFileStat(const std::string& path) = 0;

@@ -468,6 +468,25 @@ Result<std::vector<FetchRecord>> SqliteMetadataStore::ListFetches(const std::str
   return fetches;
 }
 
+Result<std::vector<FetchRecord>> SqliteMetadataStore::ListPartitionFetches(
+    const std::string& source, const std::string& partition) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStatement stmt,
+                   db_.Prepare("SELECT id, source, partition, url, started_at, duration_ms, "
+                               "status, bytes, sha256, object_path, error, headers FROM fetches "
+                               "WHERE source = ? AND partition = ? AND sha256 <> '' AND error = '' "
+                               "ORDER BY started_at, id"));
+  RETURN_IF_ERROR(stmt.BindAll(source, partition));
+  std::vector<FetchRecord> fetches;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(FetchRecord fetch, ReadFetch(stmt));
+    fetches.push_back(std::move(fetch));
+  }
+  return fetches;
+}
+
 Result<std::optional<FileStatRecord>> SqliteMetadataStore::GetFileStat(const std::string& path) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteStatement stmt,

@@ -66,6 +66,8 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<int64_t> RecordFetch(const FetchRecord& fetch) override;
   Status RecordFetches(const std::vector<FetchRecord>& fetches) override;
   Result<std::vector<FetchRecord>> ListFetches(const std::string& source, int limit) override;
+  Result<std::vector<FetchRecord>> ListPartitionFetches(const std::string& source,
+                                                        const std::string& partition) override;
 
   Result<std::optional<FileStatRecord>> GetFileStat(const std::string& path) override;
   Status PutFileStat(const FileStatRecord& stat) override;

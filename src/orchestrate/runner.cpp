@@ -695,8 +695,12 @@ class Run {
       }
     }
     if (owner) {
+      const bool accumulates = Accumulates(src);
       Result<FetchedSource> result = [&]() -> Result<FetchedSource> {
         if (src.command) return RunCommandSource(src, partition);
+        // An accumulating partition polls only while it is the current one;
+        // later it is rebuilt from the polls it stored.
+        if (accumulates && partition != CurrentPartitionOf(src)) return FetchedSource{};
         ASSIGN_OR_RETURN(std::string url, SourceUrl(src, partition));
         if (IsHttpUrl(url)) {
           ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
@@ -730,9 +734,86 @@ class Run {
         f.objects.push_back(std::move(*obj));
         return f;
       }();
+      if (accumulates && result.ok()) result = Accumulated(src, partition, std::move(*result));
       promise.set_value(std::move(result));
     }
     return fut.get();
+  }
+
+  static bool Accumulates(const SourceSpec& src) {
+    if (!src.partition.is_object()) return false;
+    auto it = src.partition.find("accumulate");
+    return it != src.partition.end() &&
+           ((it->is_boolean() && it->get<bool>()) || (it->is_string() && *it == "true"));
+  }
+
+  std::string CurrentPartitionOf(const SourceSpec& src) {
+    auto scheme = schemes_.find(src.name);
+    return scheme == schemes_.end() ? "" : CurrentPartition(scheme->second, res_.clock->Now());
+  }
+
+  // A partition that accumulates its polls (partition: {accumulate: true}: a
+  // feed that shows only the present, such as GTFS-realtime) is built from
+  // every object its fetches stored, oldest first, then this run's download
+  // when it is new: its version changes only when a poll brought something new.
+  Result<FetchedSource> Accumulated(const SourceSpec& src, const std::string& partition,
+                                    FetchedSource now) {
+    ASSIGN_OR_RETURN(std::vector<FetchRecord> log,
+                     res_.metadata->ListPartitionFetches(src.name, partition));
+    std::vector<StoredObject> objects;
+    std::set<std::string> seen;
+    for (const FetchRecord& r : log) {
+      if (r.object_path.empty() || !seen.insert(r.sha256).second) continue;
+      StoredObject o;
+      o.sha256 = r.sha256;
+      o.key = r.object_path;
+      o.bytes = static_cast<uint64_t>(std::max<int64_t>(r.bytes, 0));
+      o.reused = true;
+      ASSIGN_OR_RETURN(o.local_path, res_.archive->store()->LocalPath(o.key));
+      objects.push_back(std::move(o));
+    }
+    std::set<std::string> polled_now;
+    for (StoredObject& o : now.objects) {
+      polled_now.insert(o.sha256);
+      if (seen.insert(o.sha256).second) objects.push_back(std::move(o));
+    }
+    // A poll the format cannot read (a decoder that converts, as gtfs-rt
+    // does, says so here) fails the run that made it, loudly; later runs
+    // build the partition from the others and say which one they left out.
+    if (!src.tables.empty()) {
+      const TableSpec& table = src.tables.front();
+      Result<const Decoder*> decoder = FindDecoder(FormatOf(src, table));
+      if (decoder.ok()) {
+        nlohmann::json options = src.format_options;
+        for (const auto& [k, v] : table.format_options.items()) options[k] = v;
+        std::vector<StoredObject> readable;
+        for (StoredObject& o : objects) {
+          Result<std::string> read = (*decoder)->TableSql(
+              {o.local_path, FormatOf(src, table), options, false, DerivedCacheDir()});
+          if (read.ok()) {
+            readable.push_back(std::move(o));
+            continue;
+          }
+          if (polled_now.count(o.sha256)) {
+            return read.status().WithContext(src.loc.ToString() + ": this poll of " + src.name +
+                                             " cannot be read (the partition keeps its other "
+                                             "polls)");
+          }
+          std::lock_guard lock(mu_);
+          accumulate_notes_[src.name].push_back("partition " + partition +
+                                                ": left out the poll stored as " + o.key + ": " +
+                                                read.status().message());
+        }
+        objects = std::move(readable);
+      }
+    }
+    if (objects.empty()) {
+      return Status::Invalid(src.loc.ToString() + ": partition " + partition + " of " + src.name +
+                             " has no download: it accumulates the polls made while it is the "
+                             "current partition (partition: {accumulate: true}), and none was");
+    }
+    now.objects = std::move(objects);
+    return now;
   }
 
   // A command source's run: its inputs exported as Parquet into a fresh
@@ -1635,6 +1716,13 @@ class Run {
                                            " failed");
       }
       for (const std::string& note : loaded->notes) o.notes.push_back(note);
+      {
+        std::lock_guard lock(mu_);
+        auto left_out = accumulate_notes_.find(tables_.at(node.name).first->name);
+        if (left_out != accumulate_notes_.end()) {
+          for (const std::string& note : left_out->second) o.notes.push_back(note);
+        }
+      }
       o.bad_rows = loaded->bad_rows;
     } else {
       Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o,
@@ -1831,6 +1919,9 @@ class Run {
   std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
   std::set<std::string> decided_at_run_;  // GUARDED_BY(mu_): plan: changes known only at run time
   std::mutex publisher_mu_;
+  // Polls an accumulating source's partition left out (unreadable), by
+  // source: notes for its tables' outcomes. GUARDED_BY(mu_)
+  std::map<std::string, std::vector<std::string>> accumulate_notes_;
   std::unique_ptr<Publisher> publisher_;   // GUARDED_BY(publisher_mu_); see GetPublisher
   Publisher* shared_publisher_ = nullptr;  // GUARDED_BY(publisher_mu_): res_.publisher's
   std::unique_ptr<HttpClient> http_;

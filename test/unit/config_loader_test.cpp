@@ -468,7 +468,7 @@ TEST_F(ConfigLoaderTest, Formats) {
             "sources/a.yaml:2: unknown format 'cvs' (did you mean csv?)");
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch:\n  url: https://x.org/api/data\n"}}),
             "sources/a.yaml:2: cannot guess the format from the url 'https://x.org/api/data'; "
-            "set format: to one of csv, tsv, json, ndjson, parquet, html_table, zip");
+            "set format: to one of csv, tsv, json, ndjson, parquet, html_table, zip, gtfs-rt");
   EXPECT_EQ(GuessFormat("https://x.org/a.CSV?download=1#top"), "csv");
   EXPECT_EQ(GuessFormat("/data/x.csv.gz"), "csv");
   EXPECT_EQ(GuessFormat("stops.txt"), "csv");
@@ -496,7 +496,7 @@ tables:
                         "fetch: {url: g.zip}\ntables:\n  shapes: {member: "
                         "shapes.dat}\n"}}),
             "sources/g.yaml:3: cannot guess the format of member 'shapes.dat'; set format: to "
-            "one of csv, tsv, json, ndjson, parquet, html_table, zip");
+            "one of csv, tsv, json, ndjson, parquet, html_table, zip, gtfs-rt");
   EXPECT_EQ(OnlyError({{"sources/g.yaml", "fetch: {url: g.csv}\nmember: a.csv\n"}}),
             "sources/g.yaml:2: member: only applies to zip sources (format: zip)");
   EXPECT_EQ(OnlyError({{"sources/g.yaml",
