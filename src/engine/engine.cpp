@@ -161,12 +161,17 @@ void Engine::WaitForBackground() {
   closing_ = false;
 }
 
-Engine::RunsExcluded::RunsExcluded(Engine* engine) {
+Engine::RunsExcluded::RunsExcluded(Engine* engine,
+                                   std::optional<std::chrono::milliseconds> patience) {
   {
     std::lock_guard gate(engine->gate_mu_);
     ++engine->exclusive_waiting_;
   }
-  lock_ = std::unique_lock(engine->runs_mu_);
+  if (patience) {
+    lock_ = std::unique_lock(engine->runs_mu_, *patience);
+  } else {
+    lock_ = std::unique_lock(engine->runs_mu_);
+  }
   {
     std::lock_guard gate(engine->gate_mu_);
     --engine->exclusive_waiting_;
@@ -327,7 +332,13 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
 nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   // A publication outside the shared publisher: it waits until no run is in
   // flight, and the publisher reads _sluice_v afresh after it.
-  RunsExcluded no_runs(this);
+  // New runs wait meanwhile (polls too): not for longer than this.
+  RunsExcluded no_runs(this, std::chrono::seconds(30));
+  if (!no_runs.acquired()) {
+    return ErrorResponse(Status::Busy(
+        "runs are in flight and a rollback waits until none is; try again when they have "
+        "ended (sluice runs lists them)"));
+  }
   Workspace ws = LoadWorkspace(project_root_, env_name_);
   if (!ws.ok()) return ErrorResponse(ws.ErrorText(), 2);
   std::string asset = request.value("asset", "");

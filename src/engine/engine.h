@@ -10,12 +10,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -100,22 +102,25 @@ class Engine {
   std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set
   // Runs hold it shared; what must have no run in flight (a rollback, which
   // writes _sluice_v behind the shared publisher's back; Close) exclusively.
-  std::shared_mutex runs_mu_;
+  std::shared_timed_mutex runs_mu_;
   // What waits for runs_mu_ exclusively holds new runs back (else runs that
   // keep overlapping would starve it): RunsExcluded.
   std::mutex gate_mu_;
   std::condition_variable gate_cv_;
   int exclusive_waiting_ = 0;  // GUARDED_BY(gate_mu_)
-  // Waits until no run is in flight, admitting none meanwhile; released when destroyed.
+  // Waits until no run is in flight, admitting none meanwhile, for at most
+  // `patience` (none: as long as it takes); released when destroyed.
   class RunsExcluded {
    public:
-    explicit RunsExcluded(Engine* engine);
+    explicit RunsExcluded(Engine* engine,
+                          std::optional<std::chrono::milliseconds> patience = std::nullopt);
     ~RunsExcluded();
     RunsExcluded(const RunsExcluded&) = delete;
     RunsExcluded& operator=(const RunsExcluded&) = delete;
+    bool acquired() const { return lock_.owns_lock(); }
 
    private:
-    std::unique_lock<std::shared_mutex> lock_;
+    std::unique_lock<std::shared_timed_mutex> lock_;
   };
   std::mutex controls_mu_;
   std::map<int64_t, std::shared_ptr<RunControl>> controls_;  // GUARDED_BY(controls_mu_): running

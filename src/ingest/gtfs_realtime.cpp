@@ -19,11 +19,14 @@ namespace sluice {
 namespace {
 
 namespace rt = sluice::gtfs_rt;
+constexpr int kConverterVersion = 1;  // bumped with every change to the rows written
 using Columns = std::vector<std::pair<std::string, std::string>>;
 
 const Columns& TripColumns() {
-  static const Columns c = {{"trip_id", "VARCHAR"},     {"route_id", "VARCHAR"},
-                            {"direction_id", "INTEGER"}, {"start_date", "VARCHAR"},
+  static const Columns c = {{"trip_id", "VARCHAR"},
+                            {"route_id", "VARCHAR"},
+                            {"direction_id", "INTEGER"},
+                            {"start_date", "VARCHAR"},
                             {"start_time", "VARCHAR"}};
   return c;
 }
@@ -39,23 +42,22 @@ const std::map<std::string, Columns>& EntityColumns() {
       out.insert(out.end(), tail.begin(), tail.end());
       return out;
     };
-    m["vehicle_positions"] = with_trip(
-        {{"trip_schedule_relationship", "VARCHAR"},
-         {"vehicle_id", "VARCHAR"},
-         {"vehicle_label", "VARCHAR"},
-         {"license_plate", "VARCHAR"},
-         {"latitude", "DOUBLE"},
-         {"longitude", "DOUBLE"},
-         {"bearing", "DOUBLE"},
-         {"odometer", "DOUBLE"},
-         {"speed", "DOUBLE"},
-         {"current_stop_sequence", "BIGINT"},
-         {"stop_id", "VARCHAR"},
-         {"current_status", "VARCHAR"},
-         {"timestamp", "TIMESTAMP"}},
-        {{"congestion_level", "VARCHAR"},
-         {"occupancy_status", "VARCHAR"},
-         {"occupancy_percentage", "BIGINT"}});
+    m["vehicle_positions"] = with_trip({{"trip_schedule_relationship", "VARCHAR"},
+                                        {"vehicle_id", "VARCHAR"},
+                                        {"vehicle_label", "VARCHAR"},
+                                        {"license_plate", "VARCHAR"},
+                                        {"latitude", "DOUBLE"},
+                                        {"longitude", "DOUBLE"},
+                                        {"bearing", "DOUBLE"},
+                                        {"odometer", "DOUBLE"},
+                                        {"speed", "DOUBLE"},
+                                        {"current_stop_sequence", "BIGINT"},
+                                        {"stop_id", "VARCHAR"},
+                                        {"current_status", "VARCHAR"},
+                                        {"timestamp", "TIMESTAMP"}},
+                                       {{"congestion_level", "VARCHAR"},
+                                        {"occupancy_status", "VARCHAR"},
+                                        {"occupancy_percentage", "BIGINT"}});
     m["trip_updates"] = with_trip({{"schedule_relationship", "VARCHAR"},
                                    {"vehicle_id", "VARCHAR"},
                                    {"vehicle_label", "VARCHAR"},
@@ -134,8 +136,12 @@ const std::vector<const char*> kEffect = {"",
                                           "NO_EFFECT",
                                           "ACCESSIBILITY_ISSUE"};
 
-// POSIX seconds as a UTC timestamp DuckDB reads ("2026-01-05 07:00:00").
+// POSIX seconds as a UTC timestamp DuckDB reads ("2026-01-05 07:00:00");
+// null for 0 and for what is no time of years 1970-9999 (a feed that sends
+// milliseconds, or -1 for "unknown"): one such value must not make every
+// poll of a partition unreadable.
 nlohmann::json Time(uint64_t seconds) {
+  if (seconds == 0 || seconds > 253402300799ULL) return nullptr;
   std::time_t t = static_cast<std::time_t>(seconds);
   std::tm tm{};
   if (!gmtime_r(&t, &tm)) return nullptr;
@@ -163,15 +169,15 @@ void PutTrip(nlohmann::json& row, const rt::TripDescriptor& trip) {
 void PutEvent(nlohmann::json& row, const std::string& prefix,
               const rt::TripUpdate::StopTimeEvent& e) {
   if (e.has_delay()) row[prefix + "_delay"] = e.delay();
-  if (e.has_time()) row[prefix + "_time"] = Time(static_cast<uint64_t>(e.time()));
+  if (e.has_time() && e.time() > 0) row[prefix + "_time"] = Time(static_cast<uint64_t>(e.time()));
   if (e.has_uncertainty()) row[prefix + "_uncertainty"] = e.uncertainty();
 }
 
 // What the bytes look like when they are not protobuf, for the error.
 std::string LooksLike(const std::string& bytes) {
   size_t i = 0;
-  while (i < bytes.size() && (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' ||
-                              bytes[i] == '\t')) {
+  while (i < bytes.size() &&
+         (bytes[i] == ' ' || bytes[i] == '\n' || bytes[i] == '\r' || bytes[i] == '\t')) {
     ++i;
   }
   if (i < bytes.size() && bytes[i] == '<') return " (it starts like an HTML or XML page)";
@@ -184,8 +190,8 @@ class GtfsRealtimeDecoder final : public Decoder {
   Result<std::string> TableSql(const DecodeRequest& req) const override {
     std::string entity = req.options.is_object() ? req.options.value("entity", "") : "";
     ASSIGN_OR_RETURN(std::string columns, GtfsRealtimeColumns(entity));
-    std::vector<std::string> files = req.paths.empty() ? std::vector<std::string>{req.path}
-                                                       : req.paths;
+    std::vector<std::string> files =
+        req.paths.empty() ? std::vector<std::string>{req.path} : req.paths;
     std::vector<std::string> converted;
     for (const std::string& file : files) {
       ASSIGN_OR_RETURN(std::string ndjson, Convert(req, file, entity));
@@ -204,9 +210,17 @@ class GtfsRealtimeDecoder final : public Decoder {
   // per feed (its content) and entity.
   static Result<std::string> Convert(const DecodeRequest& req, const std::string& file,
                                      const std::string& entity) {
-    ASSIGN_OR_RETURN(std::string sha, Sha256File(file));
+    // A lake object is named by its content's sha256; another file is hashed.
+    std::string name = file.substr(file.rfind('/') + 1);
+    std::string sha = name.substr(0, name.find('.'));
+    if (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      ASSIGN_OR_RETURN(sha, Sha256File(file));
+    }
     std::string dir = req.cache_dir.empty() ? Dirname(file) : JoinPath(req.cache_dir, "gtfs-rt");
-    std::string out = JoinPath(dir, sha.substr(0, 32) + "." + entity + ".ndjson");
+    // The converter's version in the name: rows written by an older one are
+    // never read by a newer one.
+    std::string out = JoinPath(dir, sha.substr(0, 32) + "." + entity + "." +
+                                        std::to_string(kConverterVersion) + ".ndjson");
     if (FileExists(out)) return out;
     ASSIGN_OR_RETURN(std::string bytes, ReadFile(file));
     Result<std::string> rows = GtfsRealtimeToNdjson(bytes, entity);
@@ -249,16 +263,19 @@ Result<std::string> GtfsRealtimeToNdjson(const std::string& bytes, const std::st
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
       !feed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Status::Invalid("not a GTFS-realtime feed: " + std::to_string(bytes.size()) +
-                           " bytes that do not parse as a protobuf FeedMessage" +
-                           LooksLike(bytes) + "; check that the URL serves the feed itself");
+                           " bytes that do not parse as a protobuf FeedMessage" + LooksLike(bytes) +
+                           "; check that the URL serves the feed itself");
   }
-  if (!feed.has_header() && feed.entity_size() == 0 && !bytes.empty()) {
-    return Status::Invalid("not a GTFS-realtime feed: the bytes parse as protobuf but hold no "
-                           "feed header and no entity" +
-                           LooksLike(bytes));
+  if (!feed.has_header()) {
+    // Every feed has its header; an empty body (a proxy's glitch) is no feed.
+    return Status::Invalid(bytes.empty()
+                               ? std::string("not a GTFS-realtime feed: the body is empty")
+                               : "not a GTFS-realtime feed: the bytes parse as protobuf "
+                                 "but hold no feed header" +
+                                     LooksLike(bytes));
   }
-  nlohmann::json feed_time = feed.header().has_timestamp() ? Time(feed.header().timestamp())
-                                                           : nlohmann::json(nullptr);
+  nlohmann::json feed_time =
+      feed.header().has_timestamp() ? Time(feed.header().timestamp()) : nlohmann::json(nullptr);
   std::string out;
   auto emit = [&](nlohmann::json row) {
     out += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -297,8 +314,7 @@ Result<std::string> GtfsRealtimeToNdjson(const std::string& bytes, const std::st
       }
       if (v.has_occupancy_percentage()) row["occupancy_percentage"] = v.occupancy_percentage();
       emit(std::move(row));
-    } else if ((entity == "trip_updates" || entity == "stop_time_updates") &&
-               e.has_trip_update()) {
+    } else if ((entity == "trip_updates" || entity == "stop_time_updates") && e.has_trip_update()) {
       const rt::TripUpdate& u = e.trip_update();
       nlohmann::json trip = base;
       PutTrip(trip, u.trip());

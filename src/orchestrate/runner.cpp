@@ -700,7 +700,7 @@ class Run {
         if (src.command) return RunCommandSource(src, partition);
         // An accumulating partition polls only while it is the current one;
         // later it is rebuilt from the polls it stored.
-        if (accumulates && partition != CurrentPartitionOf(src)) return FetchedSource{};
+        if (accumulates && !Polls(src, partition)) return FetchedSource{};
         ASSIGN_OR_RETURN(std::string url, SourceUrl(src, partition));
         if (IsHttpUrl(url)) {
           ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
@@ -747,9 +747,18 @@ class Run {
            ((it->is_boolean() && it->get<bool>()) || (it->is_string() && *it == "true"));
   }
 
-  std::string CurrentPartitionOf(const SourceSpec& src) {
+  // Whether this run polls an accumulating source for `partition`: the
+  // partition current when the run was planned, or (--partition) the one
+  // current now.
+  bool Polls(const SourceSpec& src, const std::string& partition) {
+    {
+      std::lock_guard lock(mu_);
+      auto planned = polled_partition_.find(src.name);
+      if (planned != polled_partition_.end()) return planned->second == partition;
+    }
     auto scheme = schemes_.find(src.name);
-    return scheme == schemes_.end() ? "" : CurrentPartition(scheme->second, res_.clock->Now());
+    return scheme != schemes_.end() &&
+           CurrentPartition(scheme->second, res_.clock->Now()) == partition;
   }
 
   // A partition that accumulates its polls (partition: {accumulate: true}: a
@@ -807,12 +816,7 @@ class Run {
         objects = std::move(readable);
       }
     }
-    if (objects.empty()) {
-      return Status::Invalid(src.loc.ToString() + ": partition " + partition + " of " + src.name +
-                             " has no download: it accumulates the polls made while it is the "
-                             "current partition (partition: {accumulate: true}), and none was");
-    }
-    now.objects = std::move(objects);
+    now.objects = std::move(objects);  // none: nothing was polled (BuildPartition skips it)
     return now;
   }
 
@@ -1441,7 +1445,26 @@ class Run {
       any = true;
       std::vector<std::string> keys;
       if (opt_.partition.empty()) {
-        keys.push_back(CurrentPartition(scheme->second, res_.clock->Now()));
+        Micros now = res_.clock->Now();
+        std::string current = CurrentPartition(scheme->second, now);
+        if (Accumulates(*src)) {
+          // The partition before the current one too, once its polls are all
+          // in: polls stored after its last build (the last ones of the hour,
+          // or another run's) are not lost. Unchanged, it is skipped.
+          Micros back = now;
+          std::string previous = current;
+          for (int i = 0; i < 24 * 400 && previous == current; ++i) {
+            back -= int64_t{3600} * 1000000;
+            previous = CurrentPartition(scheme->second, back);
+          }
+          if (previous != current &&
+              (scheme->second.first.empty() || previous >= scheme->second.first)) {
+            keys.push_back(previous);
+          }
+          std::lock_guard lock(mu_);
+          polled_partition_[src->name] = current;
+        }
+        keys.push_back(current);
       } else {
         Result<std::vector<std::string>> expanded =
             ExpandPartitions(scheme->second, opt_.partition);
@@ -1609,6 +1632,13 @@ class Run {
     };
     ASSIGN_OR_RETURN(nlohmann::json inputs, Inputs(node, partition, &objects));
     if (opt_.mode != RunMode::kPlan) timed(node.kind == AssetKind::kSource ? "fetch" : "inputs");
+    if (opt_.mode == RunMode::kRun && node.kind == AssetKind::kSource && objects.empty() &&
+        Accumulates(*tables_.at(node.name).first)) {
+      o.action = "skip";
+      o.status = "skipped";
+      o.reason = "no poll was stored for partition " + partition;
+      return Status::Ok();
+    }
     Recipe recipe = MakeRecipe(node);
     std::string version = VersionId(recipe.fingerprint, inputs);
     std::string checks_hash = ChecksHashOf(node);
@@ -1928,6 +1958,9 @@ class Run {
   HttpFetcher fetcher_;
   std::map<std::string, PartitionScheme> schemes_;              // by source name
   std::map<std::string, std::vector<std::string>> partitions_;  // by asset: keys to run
+  // By accumulating source: the partition this run polls for (the current
+  // one when the run was planned, even if the clock has moved on since).
+  std::map<std::string, std::string> polled_partition_;  // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, std::string>
       partition_versions_;  // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, std::shared_future<Result<FetchedSource>>>

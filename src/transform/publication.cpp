@@ -71,19 +71,22 @@ bool IsStagedNameOf(const std::string& asset, const std::string& name) {
 struct CurrentVersion {
   std::string physical;
   std::string version_id;
+  int64_t seq = 0;
 };
 
 // The physical relation and version of each partition's current publication of asset.
 Result<std::map<std::string, CurrentVersion>> CurrentPhysicals(WarehouseSession& session,
                                                                const std::string& asset) {
   ASSIGN_OR_RETURN(QueryResult current,
-                   session.Query("SELECT partition_key, physical, version_id FROM "
+                   session.Query("SELECT partition_key, physical, version_id, seq FROM "
                                  "_sluice.publications WHERE asset = " +
                                  QuoteLiteral(asset) +
                                  " QUALIFY row_number() OVER (PARTITION BY partition_key "
                                  "ORDER BY seq DESC) = 1"));
   std::map<std::string, CurrentVersion> physicals;
-  for (const auto& row : current.rows) physicals[Str(row[0])] = {Str(row[1]), Str(row[2])};
+  for (const auto& row : current.rows) {
+    physicals[Str(row[0])] = {Str(row[1]), Str(row[2]), row[3] ? std::stoll(*row[3]) : 0};
+  }
   return physicals;
 }
 
@@ -242,9 +245,23 @@ Result<std::string> PartitionPublishSql(WarehouseSession& session, Publication& 
   std::string sql;
   p.physical = table;
   if (!have.table) {
-    // The asset's first publication in this layout (partitions published by
-    // an older Sluice moved in when the owner opened the warehouse:
-    // MovePartitionsToOneTable).
+    // The asset's first publication in this layout. Partitions an older
+    // Sluice published (a table each) move in when the owner opens the
+    // warehouse (MovePartitionsToOneTable); until they have, publishing here
+    // would hide them.
+    ASSIGN_OR_RETURN(auto current, CurrentPhysicals(session, p.asset));
+    for (const auto& [key, c] : current) {
+      if (!key.empty() && key != p.partition && c.physical != table) {
+        return Status::Invalid(
+            p.asset +
+            ": its partitions are still in the layout of an older Sluice (a table "
+            "each, e.g. partition " +
+            key +
+            "); the owner moves them into one table when it "
+            "opens the warehouse and could not (see its log); stop every sluice command of "
+            "this environment and run again");
+      }
+    }
     sql += "CREATE TABLE " + table + " AS " + tagged + StagedRelation(source_name) + ";\n";
     sql += "DROP TABLE " + StagedRelation(source_name) + ";\n";
     have.table = true;
@@ -1005,23 +1022,33 @@ Result<int> MovePartitionsToOneTable(WarehouseSession& session) {
     if (exists.count(table)) continue;  // a mix this code never makes: left to the repair
     Status st = session.InTransaction([&]() -> Status {
       ASSIGN_OR_RETURN(auto current, CurrentPhysicals(session, asset));
-      std::vector<std::string> selects;
+      // The current version of each partition moves in; a partition whose
+      // table is gone stays as it is, for the repair to report and the next
+      // run to rebuild. Earlier versions of the partitions moved are not
+      // carried over: their tables go, and rollback offers them no more.
+      std::vector<std::string> selects, moved_keys, current_rows;
       for (const auto& [key, c] : current) {
-        if (key.empty() || !exists.count(c.physical)) continue;  // lost: the repair says so
+        if (key.empty() || !exists.count(c.physical)) continue;
         selects.push_back("SELECT " + QuoteLiteral(key) + " AS " + kPartitionColumn + ", " +
                           QuoteLiteral(c.version_id) + " AS " + kPartitionVersionColumn +
                           ", * FROM " + c.physical);
+        moved_keys.push_back(QuoteLiteral(key));
+        current_rows.push_back(std::to_string(c.seq));  // seq is unique across publications
       }
       if (selects.empty()) return Status::Ok();
       ASSIGN_OR_RETURN(QueryResult olds,
                        session.Query("SELECT DISTINCT physical FROM _sluice.publications WHERE "
                                      "asset = " +
-                                     QuoteLiteral(asset) + " AND partition_key <> ''"));
+                                     QuoteLiteral(asset) + " AND partition_key IN (" +
+                                     Join(moved_keys, ", ") + ")"));
       std::string sql = "CREATE TABLE " + table + " AS " + Join(selects, " UNION ALL BY NAME ") +
                         ";\nUPDATE _sluice.publications SET physical = " + QuoteLiteral(table) +
-                        " WHERE asset = " + QuoteLiteral(asset) + " AND partition_key <> '';\n";
+                        " WHERE asset = " + QuoteLiteral(asset) + " AND seq IN (" +
+                        Join(current_rows, ", ") + ");\n";
       for (const auto& old : olds.rows) {
-        if (exists.count(Str(old[0]))) sql += "DROP TABLE " + Str(old[0]) + ";\n";
+        if (exists.count(Str(old[0])) && Str(old[0]) != table) {
+          sql += "DROP TABLE " + Str(old[0]) + ";\n";
+        }
       }
       sql += CreatePublicViewSql(asset, {{"", {table, ""}}}) + ";\n";
       return session.Execute(sql);

@@ -135,8 +135,9 @@ TEST_F(GtfsRealtimeTest, TripUpdatesAndTheirStopTimeUpdates) {
     if (i == 2) s->set_schedule_relationship(1);
   }
   std::string path = Write("updates.pb", feed.SerializeAsString());
-  EXPECT_EQ(Read({path}, "trip_updates", "trip_id, schedule_relationship, delay, stop_time_updates"),
-            "t1,CANCELED,120,2");
+  EXPECT_EQ(
+      Read({path}, "trip_updates", "trip_id, schedule_relationship, delay, stop_time_updates"),
+      "t1,CANCELED,120,2");
   EXPECT_EQ(Read({path}, "stop_time_updates",
                  "trip_id, stop_sequence, stop_id, arrival_delay, arrival_time, "
                  "schedule_relationship"),
@@ -196,10 +197,30 @@ TEST_F(GtfsRealtimeTest, BytesThatAreNotAFeedSayWhatTheyLookLike) {
   EXPECT_THAT(unknown.status().message(),
               HasSubstr("unknown entity 'positions' with options: {entity: ...}, one of "
                         "vehicle_positions, trip_updates, stop_time_updates, alerts"));
-  // An empty body is a feed with nothing in it.
+  // An empty body is no feed (a feed always has its header).
   Result<std::string> empty = GtfsRealtimeToNdjson("", "alerts");
-  ASSERT_TRUE(empty.ok());
-  EXPECT_EQ(*empty, "");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr("the body is empty"));
+  // A feed with its header and nothing else is an empty table.
+  Result<std::string> quiet = GtfsRealtimeToNdjson(Feed(kT).SerializeAsString(), "alerts");
+  ASSERT_TRUE(quiet.ok()) << quiet.status().ToString();
+  EXPECT_EQ(*quiet, "");
+}
+
+TEST_F(GtfsRealtimeTest, TimesThatAreNoTimesAreNull) {
+  rt::FeedMessage feed = Feed(kT);
+  rt::FeedEntity* e = feed.add_entity();
+  e->set_id("u1");
+  rt::TripUpdate* u = e->mutable_trip_update();
+  u->mutable_trip()->set_trip_id("t1");
+  u->set_timestamp(kT * 1000000);  // microseconds where seconds belong
+  rt::TripUpdate::StopTimeUpdate* s = u->add_stop_time_update();
+  s->mutable_arrival()->set_time(-1);  // "unknown"
+  s->mutable_departure()->set_time(static_cast<int64_t>(kT));
+  std::string path = Write("odd.pb", feed.SerializeAsString());
+  EXPECT_EQ(Read({path}, "trip_updates", "trip_id, timestamp"), "t1,NULL");
+  EXPECT_EQ(Read({path}, "stop_time_updates", "arrival_time, departure_time"),
+            "NULL,2026-01-01 10:00:00");
 }
 
 }  // namespace

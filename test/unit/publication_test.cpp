@@ -694,6 +694,35 @@ TEST_F(PartitionPublicationTest, TablesOfAnOlderLayoutMoveIntoTheOneTable) {
   EXPECT_THAT(report->restored, IsEmpty());
 }
 
+// A partition whose table is gone is not moved (nor said to be): the repair
+// reports the asset lost, and nothing publishes over the older layout.
+TEST_F(PartitionPublicationTest, ALostPartitionIsLeftForTheRepairToReport) {
+  std::string d1 = Build("readings", 1, 2);
+  for (auto [key, name, v] :
+       {std::tuple{"d1", d1, 1}, std::tuple{"d2", PhysicalTableName("readings", Version(2)), 2}}) {
+    Exec(
+        "INSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
+        "rows, published_at) VALUES (" +
+        std::to_string(v) + ", 'readings', '" + key + "', '" + Version(v) + "', " +
+        QuoteLiteral(StagedRelation(name)) + ", 2, now())");
+  }
+  // Before the move: a publication in the new layout would hide d1; refused.
+  auto publisher = Publisher::Load(*session_, clock_);
+  ASSERT_TRUE(publisher.ok());
+  Status refused = PublishPartition(**publisher, "d3", 3, "SELECT 0 AS id, 3 AS version");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.message(), HasSubstr("still in the layout of an older Sluice"));
+  auto moved = MovePartitionsToOneTable(*session_);
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(Q("SELECT partition_key || '=' || (physical = '_sluice_v.\"readings__partitions\"') "
+              "FROM _sluice.publications ORDER BY 1"),
+            "d1=true;d2=false");
+  auto report = RepairPublicViews(*session_);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->lost.size(), 1u);
+  EXPECT_THAT(report->lost[0], HasSubstr("readings: the table of its published version is gone"));
+}
+
 // A failed group is retried one publication at a time from what each asked
 // for: a partition that shared a group with a failing publication is then
 // published, not refused as if its rows were gone. The two are asked for
