@@ -139,7 +139,13 @@ CREATE TABLE schedule_pauses (
   paused_at  INTEGER NOT NULL
 );
 )sql"},
-    // Next: {4, "ALTER TABLE ...;"},
+    // The polls of one partition (partition: {accumulate: true}) are read at
+    // every run of an accumulating source: an index, not a scan of the
+    // source's whole fetch log.
+    {4, R"sql(
+CREATE INDEX fetches_by_partition ON fetches (source, partition, started_at);
+)sql"},
+    // Next: {5, "ALTER TABLE ...;"},
 };
 
 constexpr const char* kCreateMigrationsTable = R"sql(

@@ -73,6 +73,40 @@ std::string ReadDatabaseBytes(const TempDir& dir) {
   return bytes;
 }
 
+// The polls of one partition: stored objects only (not failures, not
+// refused bodies), oldest first, whatever order they were recorded in.
+TEST(MetadataFetches, PartitionFetchesAreStoredPollsOldestFirst) {
+  FakeClock clock(kT0);
+  auto store = MustOpen(":memory:", &clock);
+  ASSERT_NE(store, nullptr);
+  auto add = [&](const std::string& partition, Micros at, const std::string& sha,
+                 const std::string& error) {
+    FetchRecord fetch;
+    fetch.source = "vehicles";
+    fetch.partition = partition;
+    fetch.url = "https://example.org/rt.pb";
+    fetch.started_at = at;
+    fetch.status = 200;
+    fetch.sha256 = sha;
+    fetch.object_path = sha.empty() ? "" : "raw/vehicles/objects/" + sha + ".pb";
+    fetch.error = error;
+    ASSERT_TRUE(store->RecordFetch(fetch).ok());
+  };
+  add("2026-01-01T10", kT0 + 30, "b", "");
+  add("2026-01-01T10", kT0 + 10, "a", "");
+  add("2026-01-01T10", kT0 + 20, "", "HTTP 503: down");
+  add("2026-01-01T10", kT0 + 25, "h", "refused: the server sent an HTML page");
+  add("2026-01-01T11", kT0 + 40, "c", "");
+  auto polls = store->ListPartitionFetches("vehicles", "2026-01-01T10");
+  ASSERT_TRUE(polls.ok()) << polls.status().ToString();
+  ASSERT_EQ(polls->size(), 2u);
+  EXPECT_EQ((*polls)[0].sha256, "a");
+  EXPECT_EQ((*polls)[1].sha256, "b");
+  auto none = store->ListPartitionFetches("vehicles", "2026-01-01T12");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
 TEST(MetadataRuns, BeginListGetFinish) {
   FakeClock clock(kT0);
   auto store = MustOpen(":memory:", &clock);
