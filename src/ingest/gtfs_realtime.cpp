@@ -255,10 +255,7 @@ Result<std::string> GtfsRealtimeColumns(const std::string& entity) {
 }
 
 Result<std::string> GtfsRealtimeToNdjson(const std::string& bytes, const std::string& entity) {
-  if (!EntityColumns().count(entity)) {
-    ASSIGN_OR_RETURN(std::string unused, GtfsRealtimeColumns(entity));
-    (void)unused;
-  }
+  RETURN_IF_ERROR(GtfsRealtimeColumns(entity).status());  // an unknown entity says which exist
   rt::FeedMessage feed;
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
       !feed.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

@@ -99,6 +99,18 @@ Result<FetchRecord> ReadFetch(const SqliteStatement& stmt) {
   return fetch;
 }
 
+// Every row a fetches query gives, in its order.
+Result<std::vector<FetchRecord>> ReadFetches(SqliteStatement& stmt) {
+  std::vector<FetchRecord> fetches;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(FetchRecord fetch, ReadFetch(stmt));
+    fetches.push_back(std::move(fetch));
+  }
+  return fetches;
+}
+
 Result<CheckResultRecord> ReadCheckResult(const SqliteStatement& stmt) {
   CheckResultRecord result;
   result.run_id = stmt.ColumnInt64(0);
@@ -458,14 +470,7 @@ Result<std::vector<FetchRecord>> SqliteMetadataStore::ListFetches(const std::str
   } else {
     RETURN_IF_ERROR(stmt.BindAll(source, SqlLimit(limit)));
   }
-  std::vector<FetchRecord> fetches;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(FetchRecord fetch, ReadFetch(stmt));
-    fetches.push_back(std::move(fetch));
-  }
-  return fetches;
+  return ReadFetches(stmt);
 }
 
 Result<std::vector<FetchRecord>> SqliteMetadataStore::ListPartitionFetches(
@@ -477,14 +482,7 @@ Result<std::vector<FetchRecord>> SqliteMetadataStore::ListPartitionFetches(
                                "WHERE source = ? AND partition = ? AND sha256 <> '' AND error = '' "
                                "ORDER BY started_at, id"));
   RETURN_IF_ERROR(stmt.BindAll(source, partition));
-  std::vector<FetchRecord> fetches;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(FetchRecord fetch, ReadFetch(stmt));
-    fetches.push_back(std::move(fetch));
-  }
-  return fetches;
+  return ReadFetches(stmt);
 }
 
 Result<std::optional<FileStatRecord>> SqliteMetadataStore::GetFileStat(const std::string& path) {

@@ -194,14 +194,12 @@ std::string AssetOfPartitionTable(const std::string& name, bool* history) {
   return "";
 }
 
-// [(name, type)] of a relation, in order.
+// [(name, type)] of a relation, in order: DescribeRelation's, as pairs.
 Result<std::vector<std::pair<std::string, std::string>>> ColumnsOf(WarehouseSession& session,
                                                                    const std::string& relation) {
-  ASSIGN_OR_RETURN(QueryResult r, session.Query("DESCRIBE SELECT * FROM " + relation));
-  size_t name_idx = r.ColumnIndex("column_name");
-  size_t type_idx = r.ColumnIndex("column_type");
+  ASSIGN_OR_RETURN(nlohmann::json described, DescribeRelation(session, relation));
   std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& row : r.rows) out.emplace_back(Str(row[name_idx]), Str(row[type_idx]));
+  for (const auto& c : described) out.emplace_back(c.value("name", ""), c.value("type", ""));
   return out;
 }
 
