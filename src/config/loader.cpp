@@ -21,9 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets",
-                                              "external", "defaults",     "vars",
-                                              "server",   "notify",       "timezone"};
+const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets", "external",
+                                              "defaults", "vars",         "server",  "notify",
+                                              "timezone", "concurrency"};
+const std::vector<std::string> kConcurrencyKeys = {"tasks", "per_host", "pools"};
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server"};
 const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
                                                 "keep_versions", "keep_logs", "keep_runs"};
@@ -32,7 +33,7 @@ const std::vector<std::string> kSourceKeys = {
     "name",       "description",  "fetch",       "format", "options", "tables",
     "schedule",   "partition",    "freshness",   "tags",   "member",  "key",
     "columns",    "columns_only", "null_values", "filter", "checks",  "skip_patterns",
-    "quarantine", "kind",         "command"};
+    "quarantine", "kind",         "command",     "pool"};
 const std::vector<std::string> kCommandKeys = {"run", "env", "inputs", "timeout", "always_run"};
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
@@ -78,8 +79,10 @@ const std::vector<std::string> kScheduleKeys = {"cron",     "every",   "after", 
                                                 "timezone", "misfire", "max_catch_up"};
 const std::vector<std::string> kMisfirePolicies = {"skip", "latest", "all"};
 const std::vector<std::string> kModelHeaderKeys = {
-    "materialized", "strategy",           "key", "checks", "tags", "description", "partition_by",
-    "schedule",     "on_upstream_failure"};
+    "materialized", "strategy", "key",
+    "checks",       "tags",     "description",
+    "partition_by", "schedule", "on_upstream_failure",
+    "pool"};
 const std::vector<std::string> kModelDocKeys = {"description", "checks", "tags"};
 const std::vector<std::string> kMaterializations = {"view", "table", "incremental", "snapshot"};
 const std::vector<std::string> kStrategies = {"append", "merge", "replace_partition"};
@@ -185,6 +188,7 @@ class Loader {
       LoadSeeds();
       CheckAssetNames();
       CheckNamedColumns();
+      CheckPools();
     }
     std::stable_sort(errors_.begin(), errors_.end(),
                      [](const ConfigError& a, const ConfigError& b) {
@@ -345,6 +349,7 @@ class Loader {
       }
     }
     if (const YamlEntry* e = top.Find("defaults")) ReadDefaults(*e, errs);
+    if (const YamlEntry* e = top.Find("concurrency")) ReadConcurrency(*e, errs);
     if (const YamlEntry* e = top.Find("timezone")) {
       if (auto zone = ReadString(*e, errs)) {
         Result<TimeZone> found = TimeZone::Find(Trim(*zone));
@@ -619,6 +624,49 @@ class Loader {
     }
   }
 
+  // concurrency: {tasks: 16, per_host: 4, pools: {NAME: N}}; 0 = no limit.
+  void ReadConcurrency(const YamlEntry& entry, FileErrors& errs) {
+    MapReader c(entry.value, kConcurrencyKeys, "concurrency", errs, entry.line);
+    ConcurrencySpec& spec = project_.concurrency;
+    if (const YamlEntry* e = c.Find("tasks")) {
+      if (auto n = ReadInt(*e, errs, 0)) spec.tasks = static_cast<int>(*n);
+    }
+    if (const YamlEntry* e = c.Find("per_host")) {
+      if (auto n = ReadInt(*e, errs, 0)) spec.per_host = static_cast<int>(*n);
+    }
+    if (const YamlEntry* e = c.Find("pools")) {
+      MapReader pools(e->value, {}, "pools", errs, e->line);
+      for (const YamlEntry& p : pools.entries()) {
+        std::string name = ToLower(Trim(p.key));
+        if (name.empty() || name.rfind("host:", 0) == 0) {
+          errs.At(p.line, "pools: '" + p.key +
+                              "' cannot name a pool (host: pools are each source host's own; "
+                              "set their limit with per_host)");
+          continue;
+        }
+        if (auto n = ReadInt(p, errs, 1)) spec.pools[name] = static_cast<int>(*n);
+      }
+    }
+  }
+
+  // Every `pool:` names a pool under concurrency: pools:.
+  void CheckPools() {
+    std::vector<std::string> defined;
+    for (const auto& [name, limit] : project_.concurrency.pools) defined.push_back(name);
+    auto check = [&](const std::string& pool, const SourceLoc& loc, int line) {
+      if (pool.empty() || project_.concurrency.pools.count(pool)) return;
+      std::string hint = DidYouMeanHint(pool, defined);
+      errors_.push_back(
+          {SourceLoc{loc.file, line},
+           "pool: '" + pool + "' is not defined" +
+               (hint.empty() ? "; define it in sluice.yaml as concurrency: {pools: {" + pool +
+                                   ": N}} (N tasks at once)"
+                             : hint)});
+    };
+    for (const SourceSpec& s : project_.sources) check(s.pool, s.loc, s.pool_line);
+    for (const ModelSpec& m : project_.models) check(m.pool, m.loc, m.pool_line);
+  }
+
   std::optional<int64_t> ReadDuration(const YamlEntry& e, FileErrors& errs) {
     if (e.value.IsScalar()) {
       if (auto seconds = ParseDuration(e.value.Scalar())) return seconds;
@@ -877,6 +925,10 @@ class Loader {
     }
     if (const YamlEntry* e = top.Find("tags")) {
       source.tags = ReadStringList(*e, errs, "a list of tags").value_or(std::vector<std::string>{});
+    }
+    if (const YamlEntry* e = top.Find("pool")) {
+      source.pool = ToLower(Trim(ReadString(*e, errs).value_or("")));
+      source.pool_line = e->line;
     }
 
     source_name_locs_.push_back(errs.Loc(name_line));
@@ -1614,6 +1666,10 @@ class Loader {
     }
     if (const YamlEntry* e = m.Find("description"))
       model->description = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("pool")) {
+      model->pool = ToLower(Trim(ReadString(*e, errs).value_or("")));
+      model->pool_line = e->line;
+    }
     if (const YamlEntry* e = m.Find("partition_by")) {
       if (ReadStringList(*e, errs, "a column name or a list of column names")) {
         model->partition_by = YamlToJson(e->value);

@@ -121,6 +121,8 @@ struct SourceSpec {
   std::vector<std::string> tags;
   nlohmann::json config;  // the whole file as JSON (secrets unresolved), for fingerprints
   std::string description;
+  std::string pool;  // `pool:` (a name under concurrency: pools:); "" = by its host
+  int pool_line = 0;
 };
 
 struct ModelSpec {
@@ -140,6 +142,8 @@ struct ModelSpec {
   nlohmann::json header = nlohmann::json::object();  // the header as JSON, for fingerprints
   std::string description;
   nlohmann::json partition_by;  // null, or a column name / list as written in the header
+  std::string pool;             // `pool:` (a name under concurrency: pools:); "" = none
+  int pool_line = 0;
 };
 
 struct SeedSpec {
@@ -209,6 +213,14 @@ struct Defaults {
   int keep_runs = 1000;  // runs whose records (tasks, check results) are kept
 };
 
+// `concurrency:` in sluice.yaml: how many tasks the owner runs at once,
+// every run together (orchestrate/executor.h). 0 = no limit.
+struct ConcurrencySpec {
+  int tasks = 16;    // tasks at once in the owner, across its runs
+  int per_host = 4;  // tasks at once fetching from one HTTP host (each source's default pool)
+  std::map<std::string, int> pools;  // named pools an asset joins with `pool: NAME`
+};
+
 // `notify:` in sluice.yaml: a webhook told about runs (notify/notifier.h).
 enum class NotifyEvent { kRunFailed, kCheckFailed, kFreshnessLate, kRecovered };
 const char* NotifyEventName(NotifyEvent event);
@@ -232,6 +244,7 @@ struct Project {
   std::vector<SecretProvider> secret_providers;         // default: [env]
   std::vector<std::string> external;                    // lower case
   Defaults defaults;
+  ConcurrencySpec concurrency;
   std::string timezone = "UTC";  // of cron schedules, a tz database name
   nlohmann::json vars = nlohmann::json::object();
   ServerSpec server;  // the project's `server:`; each environment's is in its spec

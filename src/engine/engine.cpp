@@ -38,6 +38,7 @@ struct Engine::Opened {
   CurrentPublications current;        // what is published, kept by the runs
   std::unique_ptr<SharedPublisher> publisher;  // every run's; keeps `current` at each commit
   AssetHolds holds;                            // what each run builds now
+  ConcurrencyLimits limits;  // tasks at once, every run together (the latest project's)
 };
 
 namespace {
@@ -507,7 +508,11 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
                    &clock_,
                    &(*opened)->current,
                    (*opened)->publisher.get(),
-                   &(*opened)->holds};
+                   &(*opened)->holds,
+                   &(*opened)->limits};
+  // A reloaded project's limits apply from this run on (to every run's
+  // tasks not started yet).
+  (*opened)->limits.Configure(ws.project.concurrency);
   int64_t t2 = MonotonicMillis();
   Result<RunReport> report = ExecuteRun(ws.project, ws.graph, res, options, run_events);
   if (report.ok() && options.mode == RunMode::kRun) {
@@ -671,7 +676,8 @@ Result<nlohmann::json> Engine::ResolveRerun(const nlohmann::json& request) {
   ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, metadata->ListTasks(id));
   std::set<std::string> again;
   for (const TaskRecord& t : tasks) {
-    if (t.status != "success" && t.status != "skipped") again.insert(t.asset);
+    std::optional<TaskStatus> status = ParseTaskStatus(t.status);
+    if (!status || EndedBadly(*status)) again.insert(t.asset);
   }
   if (again.empty()) {
     return Status::Invalid("run " + std::to_string(id) + " has no task to run again (it is " +

@@ -111,6 +111,7 @@ class Run {
     }
     for (const SeedSpec& s : project.seeds) seeds_[s.name] = &s;
     for (const ModelSpec& m : project.models) models_[m.name] = &m;
+    if (!res_.limits) own_limits_.Configure(project.concurrency);
   }
 
   Result<RunReport> Execute() {
@@ -158,8 +159,8 @@ class Run {
     report.run_id = run_id_;
     Emit({{"type", "run_start"}, {"run_id", run_id_}, {"tasks", selected_.size()}});
 
-    if (opt_.mode == RunMode::kRun && opt_.threads > 1) {
-      ExecuteParallel();
+    if (opt_.mode == RunMode::kRun) {
+      ExecuteGraph();
     } else {
       for (const std::string& name : selected_) RunTask(name);
     }
@@ -180,10 +181,7 @@ class Run {
     report.tasks.reserve(selected_.size());
     for (const std::string& name : selected_) {
       TaskOutcome& o = outcomes_.at(name);
-      if (o.status == "failed" || o.status == "check_failed" || o.status == "upstream_failed" ||
-          o.status == "cancelled") {
-        ++failed;
-      }
+      if (EndedBadly(o.status)) ++failed;
       report.tasks.push_back(std::move(o));
     }
     report.exit_code = failed ? 1 : 0;
@@ -191,8 +189,8 @@ class Run {
     if (opt_.mode != RunMode::kPlan) {
       int built = 0, skipped = 0, checks = 0, passed = 0, warned = 0;
       for (const auto& t : report.tasks) {
-        built += t.status == "success";
-        skipped += t.status == "skipped";
+        built += t.status == TaskStatus::kSuccess;
+        skipped += t.status == TaskStatus::kSkipped;
         for (const CheckOutcome& c : t.checks) {
           ++checks;
           passed += c.status == "pass";
@@ -206,8 +204,9 @@ class Run {
                             checks - passed - warned, warned)
               : fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
       // Cancelled only when a task was: a cancel after the last task is too late.
-      bool cancelled = std::any_of(report.tasks.begin(), report.tasks.end(),
-                                   [](const TaskOutcome& t) { return t.status == "cancelled"; });
+      bool cancelled =
+          std::any_of(report.tasks.begin(), report.tasks.end(),
+                      [](const TaskOutcome& t) { return t.status == TaskStatus::kCancelled; });
       if (cancelled) summary += "; cancelled";
       RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_,
                                                cancelled ? "cancelled"
@@ -261,39 +260,34 @@ class Run {
     if (!st.ok()) LOG_WARN("runner", "cannot record the public views: {}", st.message());
   }
 
-  void ExecuteParallel() {
-    std::map<std::string, int> waiting;
-    std::deque<std::string> ready;
-    for (const std::string& name : selected_) {
-      int n = 0;
-      for (const std::string& up : graph_.Find(name)->upstream) n += selected_set_.count(up);
-      waiting[name] = n;
-      if (n == 0) ready.push_back(name);
-    }
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t done = 0;
-    auto worker = [&] {
-      std::unique_lock lock(mu);
-      while (true) {
-        cv.wait(lock, [&] { return !ready.empty() || done == selected_.size(); });
-        if (ready.empty()) return;
-        std::string name = ready.front();
-        ready.pop_front();
-        lock.unlock();
-        RunTask(name);
-        lock.lock();
-        ++done;
-        for (const std::string& down : graph_.Find(name)->downstream) {
-          if (selected_set_.count(down) && --waiting[down] == 0) ready.push_back(down);
-        }
-        cv.notify_all();
+  // The pool a task joins (orchestrate/executor.h).
+  std::string PoolOf(const AssetNode& node) const {
+    if (node.kind == AssetKind::kSource) return PoolOfSource(*tables_.at(node.name).first);
+    if (node.kind == AssetKind::kModel) return models_.at(node.name)->pool;
+    return "";
+  }
+
+  // The owner's limits, or this run's own from the project.
+  ConcurrencyLimits& Limits() { return res_.limits ? *res_.limits : own_limits_; }
+
+  // Every selected task in dependency order on --threads workers, within
+  // the owner's concurrency limits (executor.h).
+  void ExecuteGraph() {
+    std::vector<GraphTask> tasks(selected_.size());
+    std::map<std::string, size_t> index;
+    for (size_t i = 0; i < selected_.size(); ++i) index[selected_[i]] = i;
+    for (size_t i = 0; i < selected_.size(); ++i) {
+      const AssetNode* node = graph_.Find(selected_[i]);
+      tasks[i].pool = PoolOf(*node);
+      for (const std::string& up : node->upstream) {
+        auto it = index.find(up);
+        if (it == index.end()) continue;
+        ++tasks[i].upstream;
+        tasks[it->second].downstream.push_back(i);
       }
-    };
-    int n = std::max(1, std::min<int>(opt_.threads, static_cast<int>(selected_.size())));
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
+    }
+    std::unique_ptr<ReadyQueue> queue = NewInMemoryReadyQueue(&Limits());
+    sluice::ExecuteGraph(tasks, opt_.threads, *queue, [&](size_t i) { RunTask(selected_[i]); });
   }
 
   bool Cancelled() const { return opt_.control && opt_.control->cancelled(); }
@@ -322,19 +316,19 @@ class Run {
       std::lock_guard lock(mu_);
       for (const std::string& up : node->upstream) {
         auto it = outcomes_.find(up);
-        if (it != outcomes_.end() &&
-            (it->second.status == "failed" || it->second.status == "check_failed" ||
-             it->second.status == "upstream_failed")) {
+        if (it != outcomes_.end() && (it->second.status == TaskStatus::kFailed ||
+                                      it->second.status == TaskStatus::kCheckFailed ||
+                                      it->second.status == TaskStatus::kUpstreamFailed)) {
           failed_up.push_back(up);
         }
       }
     }
     if (Cancelled()) {
-      o.status = "cancelled";
+      o.status = TaskStatus::kCancelled;
       o.action = "skip";
       o.reason = "the run was cancelled before this task started";
     } else if (!failed_up.empty() && !BuildsOnStaleInputs(*node, failed_up)) {
-      o.status = "upstream_failed";
+      o.status = TaskStatus::kUpstreamFailed;
       o.action = "skip";
       o.reason = "upstream failed: " + Join(failed_up, ", ");
     } else {
@@ -365,14 +359,14 @@ class Run {
         st = Status::Internal("internal error (please report it): an unknown exception");
       }
       if (!st.ok()) {
-        o.status = "failed";
+        o.status = TaskStatus::kFailed;
         o.error = Redact(st.message());
         // Interrupted by `sluice cancel`, not broken (another error stays itself).
         if (Cancelled() &&
             (st.code() == StatusCode::kCancelled ||
              st.message().find("nterrupt") != std::string::npos ||
              st.message().find("cancelled; its process group") != std::string::npos)) {
-          o.status = "cancelled";
+          o.status = TaskStatus::kCancelled;
           o.error = "cancelled while it ran (" + o.error + ")";
         }
       } else if (opt_.mode != RunMode::kPlan) {
@@ -382,15 +376,16 @@ class Run {
       if (!failed_up.empty()) o.reason += "; stale inputs: " + Join(failed_up, ", ");
       if (log) {
         std::string line = fmt::format(
-            "{} {}: {} ({}), {}{} ms", FormatTimestamp(res_.clock->Now()), name, o.status, o.reason,
-            o.rows >= 0 ? fmt::format("{} rows, ", o.rows) : "", MonotonicMillis() - t0);
+            "{} {}: {} ({}), {}{} ms", FormatTimestamp(res_.clock->Now()), name,
+            TaskStatusName(o.status), o.reason, o.rows >= 0 ? fmt::format("{} rows, ", o.rows) : "",
+            MonotonicMillis() - t0);
         for (const auto& [phase, ms] : o.timings) line += fmt::format("; {} {} ms", phase, ms);
         for (const CheckOutcome& c : o.checks) {
           line +=
               "\n  check " + c.name + ": " + c.status + (c.message.empty() ? "" : ": " + c.message);
         }
         if (!o.error.empty()) line += "\n  error: " + o.error;
-        if (o.status == "skipped" && o.checks.empty() && o.notes.empty()) {
+        if (o.status == TaskStatus::kSkipped && o.checks.empty() && o.notes.empty()) {
           log->Discard();  // unchanged: nothing happened worth a file
         } else {
           log->Write(line);
@@ -403,7 +398,7 @@ class Run {
       rec.run_id = run_id_;
       rec.asset = name;
       rec.attempt = std::max(1, o.attempts);
-      rec.status = o.status;
+      rec.status = TaskStatusName(o.status);
       rec.reason = o.reason;
       rec.version_id = o.version_id;
       rec.rows = o.rows;
@@ -415,7 +410,7 @@ class Run {
     }
     Emit({{"type", "task_end"},
           {"asset", name},
-          {"status", o.status},
+          {"status", TaskStatusName(o.status)},
           {"reason", o.reason},
           {"rows", o.rows},
           {"ms", o.ms},
@@ -521,7 +516,7 @@ class Run {
         for (const auto& row : problems.rows) {
           examples.push_back(row[0].value_or("") + " (" + row[1].value_or("") + " rows)");
         }
-        o.status = "check_failed";
+        o.status = TaskStatus::kCheckFailed;
         o.error = "audit of the batch failed: key " + Join(model.key, ", ") +
                   " is duplicated or null in the new rows: " + Join(examples, "; ") +
                   " (a merge would keep one of them silently); the table is unchanged";
@@ -572,7 +567,7 @@ class Run {
       for (const auto& c : o.checks) {
         if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
       }
-      o.status = "check_failed";
+      o.status = TaskStatus::kCheckFailed;
       o.error = "checks failed after applying the batch; rolled back, the table is unchanged: " +
                 Join(names, "; ");
       vrec.status = "failed_audit";
@@ -588,7 +583,7 @@ class Run {
     vrec.published_at = pub.published_at;
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
     RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
-    o.status = "success";
+    o.status = TaskStatus::kSuccess;
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, "", version);
     published_[{node.name, ""}] = pub;
@@ -613,8 +608,9 @@ class Run {
     CheckOutcome c = FreshnessOutcome("freshness(" + src->name + ")", src->freshness, age,
                                       "the last successful fetch");
     RecordChecks(node.name, o.version_id, {c});
-    if (c.Blocks() && (o.status == "success" || o.status == "skipped" || o.status == "passed")) {
-      o.status = "check_failed";
+    if (c.Blocks() && (o.status == TaskStatus::kSuccess || o.status == TaskStatus::kSkipped ||
+                       o.status == TaskStatus::kPassed)) {
+      o.status = TaskStatus::kCheckFailed;
       o.error = c.message;
     }
     o.checks.push_back(std::move(c));
@@ -1066,10 +1062,7 @@ class Run {
         // An upstream that failed this run is read at its last published
         // version (on_upstream_failure: last_good), never at the failed one.
         auto done = outcomes_.find(up);
-        bool failed =
-            done != outcomes_.end() &&
-            (done->second.status == "failed" || done->second.status == "check_failed" ||
-             done->second.status == "upstream_failed" || done->second.status == "cancelled");
+        bool failed = done != outcomes_.end() && EndedBadly(done->second.status);
         auto it = failed ? versions_.end() : versions_.find(up);
         if (it != versions_.end()) {
           inputs.push_back({up, it->second});
@@ -1329,7 +1322,7 @@ class Run {
         st = Status::Internal("internal error (please report it): an unknown exception");
       }
       if (!st.ok()) {
-        p.status = "failed";
+        p.status = TaskStatus::kFailed;
         p.error = Redact(st.message());
       }
       std::lock_guard lock(done_mu);
@@ -1337,7 +1330,7 @@ class Run {
         Emit({{"type", "partition_end"},
               {"asset", node.name},
               {"partition", keys[i]},
-              {"status", p.status},
+              {"status", TaskStatusName(p.status)},
               {"done", ++done},
               {"total", keys.size()}});
       } catch (...) {
@@ -1347,6 +1340,13 @@ class Run {
     size_t workers = opt_.mode == RunMode::kRun
                          ? std::min(keys.size(), static_cast<size_t>(std::max(opt_.threads, 1)))
                          : 1;
+    // The task holds one slot of its pool (the executor's); a helper thread
+    // starts only with a slot of its own, taken now, so helpers never wait
+    // for room while their task holds some (per_host: a backfill opens at
+    // most that many connections to an API at once).
+    std::vector<ConcurrencyLimits::Slot> helper_slots;
+    if (workers > 1) helper_slots = Limits().TryAcquireUpTo(PoolOf(node), workers - 1);
+    workers = 1 + helper_slots.size();
     if (workers <= 1) {
       for (size_t i = 0; i < keys.size(); ++i) build(i);
     } else {
@@ -1368,6 +1368,7 @@ class Run {
       for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
       work();  // this thread is one of them
     }
+    helper_slots.clear();
     int to_build = 0, unchanged = 0;
     std::vector<std::string> failures;
     bool check_failed = false, any_failed = false;
@@ -1390,14 +1391,14 @@ class Run {
       } else {
         ++to_build;
       }
-      if (p.status == "failed" || p.status == "check_failed") {
-        any_failed = any_failed || p.status == "failed";
-        check_failed = check_failed || p.status == "check_failed";
+      if (p.status == TaskStatus::kFailed || p.status == TaskStatus::kCheckFailed) {
+        any_failed = any_failed || p.status == TaskStatus::kFailed;
+        check_failed = check_failed || p.status == TaskStatus::kCheckFailed;
         failures.push_back(key + ": " + p.error);
       }
       o.partitions.push_back({{"partition", key},
                               {"action", p.action},
-                              {"status", p.status},
+                              {"status", TaskStatusName(p.status)},
                               {"reason", p.reason},
                               {"version", p.version_id},
                               {"previous_version", p.previous_version},
@@ -1412,12 +1413,12 @@ class Run {
                    ? span + ": " + o.partitions[0].value("reason", "")
                    : fmt::format("{}: {} to build, {} unchanged", span, to_build, unchanged);
     if (opt_.mode == RunMode::kPlan) {
-      o.status = "planned";
+      o.status = TaskStatus::kPlanned;
     } else if (any_failed || check_failed) {
-      o.status = any_failed ? "failed" : "check_failed";
+      o.status = any_failed ? TaskStatus::kFailed : TaskStatus::kCheckFailed;
       o.error = Join(failures, "; ");
     } else {
-      o.status = to_build ? "success" : "skipped";
+      o.status = to_build ? TaskStatus::kSuccess : TaskStatus::kSkipped;
     }
     std::lock_guard lock(mu_);
     o.version_id = CombinedVersionLocked(node.name);
@@ -1551,7 +1552,7 @@ class Run {
     ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(*src, partition));
     ASSIGN_OR_RETURN(std::string shown, fetcher_.DisplayUrl(HttpRequestFor(*src, partition, ctx)));
     o.action = "fetch";
-    o.status = "planned";
+    o.status = TaskStatus::kPlanned;
     o.reason = "fetches " + shown + "; a conditional request decides whether it is rebuilt";
     std::lock_guard lock(mu_);
     decided_at_run_.insert(node.name);
@@ -1602,9 +1603,10 @@ class Run {
       // are those of the data read. One this run failed keeps this run's word.
       for (const std::string& up : node.upstream) {
         auto done = outcomes_.find(up);
-        bool public_now = !selected_set_.count(up) ||
-                          (done != outcomes_.end() &&
-                           (done->second.status == "success" || done->second.status == "skipped"));
+        bool public_now =
+            !selected_set_.count(up) ||
+            (done != outcomes_.end() && (done->second.status == TaskStatus::kSuccess ||
+                                         done->second.status == TaskStatus::kSkipped));
         if (!public_now) continue;
         std::optional<std::vector<Publication>> now = res_.current->Of(up);
         if (!now || now->empty()) continue;
@@ -1635,7 +1637,7 @@ class Run {
     if (opt_.mode == RunMode::kRun && node.kind == AssetKind::kSource && objects.empty() &&
         Accumulates(*tables_.at(node.name).first)) {
       o.action = "skip";
-      o.status = "skipped";
+      o.status = TaskStatus::kSkipped;
       o.reason = "no poll was stored for partition " + partition;
       return Status::Ok();
     }
@@ -1653,7 +1655,7 @@ class Run {
     const Publication* prev = previous ? &*previous : nullptr;
     DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
     if (opt_.mode == RunMode::kPlan) {
-      o.status = "planned";
+      o.status = TaskStatus::kPlanned;
       // Downstream of a download, whether anything changes is known only at
       // run time: not "unchanged".
       std::vector<std::string> pending;
@@ -1674,7 +1676,7 @@ class Run {
       return Status::Ok();
     }
     if (o.action == "skip") {
-      o.status = "skipped";
+      o.status = TaskStatus::kSkipped;
       o.rows = prev->rows;
       std::lock_guard lock(mu_);
       NoteVersionLocked(node.name, partition, version);
@@ -1693,7 +1695,7 @@ class Run {
       RecordChecks(node.name, version, o.checks);
       bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
                                  [](const CheckOutcome& c) { return c.Blocks(); });
-      o.status = blocked ? "check_failed" : "success";
+      o.status = blocked ? TaskStatus::kCheckFailed : TaskStatus::kSuccess;
       o.rows = prev->rows;
       Publication p = *prev;
       p.checks_hash = checks_hash;
@@ -1806,7 +1808,7 @@ class Run {
       RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, table_name));
       staged_owned = false;
       publisher->Dropped(table_name);
-      o.status = "check_failed";
+      o.status = TaskStatus::kCheckFailed;
       std::vector<std::string> names;
       for (const auto& c : o.checks) {
         if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
@@ -1849,7 +1851,7 @@ class Run {
     RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
     RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, partition, version, vrec.published_at));
     timed("metadata");
-    o.status = "success";
+    o.status = TaskStatus::kSuccess;
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, partition, version);
     published_[{node.name, partition}] = pub;
@@ -1881,7 +1883,7 @@ class Run {
     RecordChecks(node.name, o.version_id, o.checks);
     bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
                                [](const CheckOutcome& c) { return c.Blocks(); });
-    o.status = blocked ? "check_failed" : "passed";
+    o.status = blocked ? TaskStatus::kCheckFailed : TaskStatus::kPassed;
     if (blocked) {
       std::vector<std::string> names;
       for (const auto& c : o.checks) {
@@ -1942,6 +1944,7 @@ class Run {
   std::map<std::string, std::pair<const SourceSpec*, const TableSpec*>> tables_;
   std::map<std::string, const SeedSpec*> seeds_;
   std::map<std::string, const ModelSpec*> models_;
+  ConcurrencyLimits own_limits_;  // when the owner has none to share (res_.limits)
 
   std::mutex mu_;
   std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
@@ -1977,7 +1980,7 @@ nlohmann::json RunReport::ToJson() const {
     tasks_json.push_back({{"asset", t.asset},
                           {"kind", t.kind},
                           {"action", t.action},
-                          {"status", t.status},
+                          {"status", TaskStatusName(t.status)},
                           {"reason", t.reason},
                           {"version", t.version_id},
                           {"previous_version", t.previous_version},

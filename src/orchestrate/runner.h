@@ -21,6 +21,7 @@
 #include "graph/asset_graph.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
+#include "orchestrate/executor.h"
 #include "orchestrate/holds.h"
 #include "quality/checks.h"
 #include "transform/publication.h"
@@ -42,6 +43,9 @@ struct EnvResources {
   // is alone (it loads its own publisher and sets `current` when it ends).
   SharedPublisher* publisher = nullptr;
   AssetHolds* holds = nullptr;
+  // The owner's limits on tasks at once, shared by its runs (null: the
+  // project's `concurrency:` for this run alone).
+  ConcurrencyLimits* limits = nullptr;
 };
 
 enum class RunMode { kRun, kPlan, kTest };
@@ -93,7 +97,7 @@ struct TaskOutcome {
   std::string asset;
   std::string kind;    // source | seed | model
   std::string action;  // build | skip | audit
-  std::string status;  // success | skipped | failed | check_failed | upstream_failed | planned
+  TaskStatus status = TaskStatus::kPlanned;
   std::string reason;
   std::string version_id;
   std::string previous_version;

@@ -7,7 +7,8 @@ namespace {
 
 void StripNonContent(nlohmann::json& j) {
   if (!j.is_object()) return;
-  for (const char* key : {"checks", "description", "tags", "schedule", "freshness"}) j.erase(key);
+  for (const char* key : {"checks", "description", "tags", "schedule", "freshness", "pool"})
+    j.erase(key);
   // A column's description is documentation; its other keys are column phases.
   if (j.contains("columns") && j["columns"].is_object()) {
     for (auto& [name, column] : j["columns"].items()) {

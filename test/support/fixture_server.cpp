@@ -105,6 +105,8 @@ struct FixtureServer::Impl {
   // /gate: requests waiting, and how many groups of them have been let through.
   size_t gate_waiting = 0, gate_opened = 0;  // GUARDED_BY(mu)
   std::condition_variable gate_cv;
+  // /crowd: requests in flight now; the most at once is counts["crowd_peak"].
+  int crowd = 0;  // GUARDED_BY(mu)
   // Parsed JSON files for the paging routes, by path and mtime (benchmarks
   // page through large files; parsing them per request would measure that).
   std::map<std::string, std::pair<int64_t, std::shared_ptr<const nlohmann::json>>>
@@ -269,6 +271,20 @@ struct FixtureServer::Impl {
         }
       }
       ServeFile(req, res, req.matches[2]);
+    });
+    // Each request stays 300 ms; /stats says how many were ever in flight at once.
+    server->Get(R"(/crowd/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      {
+        std::lock_guard lock(mu);
+        ++crowd;
+        counts["crowd_peak"] = std::max(counts["crowd_peak"], crowd);
+      }
+      Sleep(300);
+      {
+        std::lock_guard lock(mu);
+        --crowd;
+      }
+      ServeFile(req, res, req.matches[1]);
     });
     server->Get(R"(/stall/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       Bump("stall");

@@ -421,6 +421,29 @@ environments:
             }));
 }
 
+TEST_F(ConfigLoaderTest, ConcurrencyAndPools) {
+  Write("sluice.yaml", "name: t\nconcurrency: {tasks: 6, per_host: 2, pools: {Slow_API: 1}}\n");
+  Write("sources/a.yaml", "fetch: {url: \"https://x.org/a.csv\"}\npool: slow_api\n");
+  Write("models/m.sql", "/* ---\npool: slow_api\n--- */\nselect 1 as x\n");
+  LoadedProject loaded = LoadProject(root_);
+  ASSERT_TRUE(loaded.errors.empty()) << ::testing::PrintToString(Errors(loaded));
+  EXPECT_EQ(loaded.project.concurrency.tasks, 6);
+  EXPECT_EQ(loaded.project.concurrency.per_host, 2);
+  EXPECT_EQ(loaded.project.concurrency.pools.at("slow_api"), 1);
+  EXPECT_EQ(loaded.project.sources.at(0).pool, "slow_api");
+  EXPECT_EQ(loaded.project.models.at(0).pool, "slow_api");
+
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: a.csv}\npool: slow\n"}}),
+            "sources/a.yaml:2: pool: 'slow' is not defined; define it in sluice.yaml as "
+            "concurrency: {pools: {slow: N}} (N tasks at once)");
+  NewProject();
+  Write("sluice.yaml", "name: t\nconcurrency:\n  pools: {\"host:x\": 1, slow: 0}\n");
+  EXPECT_EQ(Errors(LoadProject(root_)),
+            (Strings{"sluice.yaml:3: pools: 'host:x' cannot name a pool (host: pools are each "
+                     "source host's own; set their limit with per_host)",
+                     "sluice.yaml:3: slow: expected a whole number (at least 1), got '0'"}));
+}
+
 TEST_F(ConfigLoaderTest, YamlSyntaxErrorHasItsLine) {
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "name: a\nfetch:\n  url: [x\nformat: csv\n"}}),
             "sources/a.yaml:4: YAML syntax error: end of sequence flow not found");
@@ -435,7 +458,7 @@ TEST_F(ConfigLoaderTest, UnknownKeyInSource) {
             "sources/a.yaml:2: unknown key 'zzz' in source; known keys: name, description, "
             "fetch, format, options, tables, schedule, partition, freshness, tags, member, key, "
             "columns, columns_only, null_values, filter, checks, skip_patterns, quarantine, kind, "
-            "command");
+            "command, pool");
 }
 
 TEST_F(ConfigLoaderTest, DuplicateYamlKey) {
