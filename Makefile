@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 SLUICE := $(BUILD)/src/sluice
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo format tidy asan tsan fuzz bench bench-scheduler clean reliability
+.PHONY: all setup build test demo format tidy asan tsan fuzz bench bench-scheduler bench-api clean reliability
 
 all: build
 
@@ -77,6 +77,10 @@ bench: build
 bench-scheduler: build
 	@scripts/bootstrap.sh bench >/dev/null
 	@bench/scheduler/run.sh $(SLUICE)
+
+bench-api: build
+	@scripts/bootstrap.sh bench >/dev/null
+	@bench/api/run.sh $(SLUICE)
 
 clean:
 	@rm -rf build

@@ -24,8 +24,12 @@ PACKAGES=(
 )
 # `bootstrap.sh fuzz`: also clang and its libFuzzer runtime (make fuzz, make reliability).
 if [ "${1:-}" = fuzz ]; then PACKAGES+=(clang libclang-rt-14-dev); fi
-# `bootstrap.sh bench`: also the peers of bench/scheduler (Celery on a local redis).
-if [ "${1:-}" = bench ]; then PACKAGES+=(redis-server python3-celery python3-redis make); fi
+# `bootstrap.sh bench`: also the peers of bench/scheduler (Celery on a local redis) and
+# bench/api (wrk; FastAPI, uvicorn and redis; nginx).
+if [ "${1:-}" = bench ]; then
+  PACKAGES+=(redis-server python3-celery python3-redis make wrk python3-fastapi python3-uvicorn
+    nginx-light)
+fi
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi

@@ -36,18 +36,7 @@ int CmdLineage(const GlobalOptions& global, const CommandArgs& args) {
                        kExitUsage);
   }
   if (global.json) {
-    nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
-    for (const AssetNode& n : graph.nodes) {
-      const char* kind = AssetKindName(n.kind);
-      nodes.push_back({{"name", n.name},
-                       {"kind", kind},
-                       {"upstream", n.upstream},
-                       {"downstream", n.downstream},
-                       {"files", n.files},
-                       {"external", n.external}});
-      for (const std::string& up : n.upstream) edges.push_back({up, n.name});
-    }
-    std::printf("%s\n", nlohmann::json({{"nodes", nodes}, {"edges", edges}}).dump(2).c_str());
+    std::printf("%s\n", LineageJson(graph).dump(2).c_str());
     return kExitOk;
   }
   if (args.asset.empty()) {

@@ -28,7 +28,7 @@ const std::vector<std::string> kConcurrencyKeys = {"tasks", "per_host", "pools"}
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server"};
 const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
                                                 "keep_versions", "keep_logs", "keep_runs"};
-const std::vector<std::string> kServerKeys = {"listen", "tokens"};
+const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache"};
 const std::vector<std::string> kSourceKeys = {
     "name",       "description",  "fetch",       "format", "options", "tables",
     "schedule",   "partition",    "freshness",   "tags",   "member",  "key",
@@ -402,6 +402,18 @@ class Loader {
           spec.port = address->second;
         } else {
           errs.At(l->value, "listen: " + address.status().message(), l->line);
+        }
+      }
+    }
+    if (const YamlEntry* c = server.Find("cache")) {
+      if (auto text = ReadString(*c, errs)) {
+        std::optional<int64_t> bytes =
+            ToLower(Trim(*text)) == "off" ? std::optional<int64_t>(0) : ParseByteSize(*text);
+        if (bytes) {
+          spec.cache_bytes = *bytes;
+        } else {
+          errs.At(c->value, "cache: expected a size such as 64MB, or off; got '" + *text + "'",
+                  c->line);
         }
       }
     }

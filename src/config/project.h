@@ -186,7 +186,8 @@ struct ServerSpec {
   bool enabled = false;  // `listen:` was given
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::vector<ApiToken> tokens;  // none: no token is asked for
+  std::vector<ApiToken> tokens;    // none: no token is asked for
+  int64_t cache_bytes = 64000000;  // `cache:` the response cache's size (64MB); 0 = off
   SourceLoc loc;
 };
 

@@ -337,6 +337,26 @@ std::optional<std::string> NormalizeMemoryLimit(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<int64_t> ParseByteSize(std::string_view text) {
+  std::optional<std::string> size = NormalizeMemoryLimit(text);
+  if (!size) return std::nullopt;
+  size_t i = 0;
+  while (i < size->size() &&
+         (std::isdigit(static_cast<unsigned char>((*size)[i])) || (*size)[i] == '.')) {
+    ++i;
+  }
+  double number = std::strtod(size->substr(0, i).c_str(), nullptr);
+  std::string unit = size->substr(i);
+  static const std::vector<std::pair<std::string, double>> kScale = {
+      {"B", 1},           {"KB", 1e3},           {"MB", 1e6},
+      {"GB", 1e9},        {"TB", 1e12},          {"KiB", 1024.0},
+      {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+  for (const auto& [name, scale] : kScale) {
+    if (unit == name) return static_cast<int64_t>(number * scale);
+  }
+  return std::nullopt;
+}
+
 bool IsLowerIdentifier(std::string_view name) {
   if (name.empty() || !(name[0] == '_' || (name[0] >= 'a' && name[0] <= 'z'))) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {

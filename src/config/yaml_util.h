@@ -105,6 +105,8 @@ std::optional<bool> ReadBool(const YamlEntry& e, FileErrors& errs);
 std::optional<int64_t> ParseDuration(std::string_view text);
 // Memory sizes DuckDB accepts: 512MB, 4GB, 1.5GiB, ... nullopt when malformed.
 std::optional<std::string> NormalizeMemoryLimit(std::string_view text);
+// The same sizes in bytes ("64MB" -> 64,000,000; "1GiB" -> 2^30).
+std::optional<int64_t> ParseByteSize(std::string_view text);
 // [a-z_][a-z0-9_]*
 bool IsLowerIdentifier(std::string_view name);
 

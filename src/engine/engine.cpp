@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "core/strings.h"
+#include "engine/opened.h"
 #include "engine/reader.h"
 #include "engine/workspace.h"
 #include "graph/selector.h"
@@ -26,20 +27,6 @@
 #include "warehouse/duckdb.h"
 
 namespace sluice {
-
-struct Engine::Opened {
-  EnvironmentSpec env;
-  std::unique_ptr<Warehouse> warehouse;
-  std::unique_ptr<MetadataStore> metadata;
-  std::unique_ptr<ObjectStore> lake;
-  std::unique_ptr<RawArchive> archive;
-  std::vector<std::string> external;  // the project's external: tables, readable by readers
-  RepairReport startup_repairs;       // what opening repaired; the next run reports it
-  CurrentPublications current;        // what is published, kept by the runs
-  std::unique_ptr<SharedPublisher> publisher;  // every run's; keeps `current` at each commit
-  AssetHolds holds;                            // what each run builds now
-  ConcurrencyLimits limits;  // tasks at once, every run together (the latest project's)
-};
 
 namespace {
 
@@ -133,7 +120,38 @@ nlohmann::json ErrorResponse(const Status& status) {
 }
 
 Engine::Engine(std::string project_root, std::string env_name)
-    : project_root_(std::move(project_root)), env_name_(std::move(env_name)) {}
+    : project_root_(std::move(project_root)), env_name_(std::move(env_name)) {
+  metrics_.Counter("sluice_runs_total", "Runs ended, by status.");
+  metrics_.Counter("sluice_tasks_total", "Tasks ended, by kind and status.");
+  metrics_.Histogram("sluice_task_duration_seconds", "Task durations, by status.",
+                     {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600});
+  metrics_.Counter("sluice_check_failures_total",
+                   "Checks that did not pass, by severity (error blocks publication).");
+  metrics_.Counter("sluice_rows_published_total", "Rows of the versions published.");
+}
+
+void Engine::CountRun(const RunReport& report) {
+  int failed = 0;
+  bool cancelled = false;
+  for (const TaskOutcome& t : report.tasks) {
+    failed += EndedBadly(t.status);
+    cancelled = cancelled || t.status == TaskStatus::kCancelled;
+    metrics_.Add("sluice_tasks_total", {{"kind", t.kind}, {"status", TaskStatusName(t.status)}});
+    metrics_.Observe("sluice_task_duration_seconds", {{"status", TaskStatusName(t.status)}},
+                     static_cast<double>(t.ms) / 1000.0);
+    for (const CheckOutcome& c : t.checks) {
+      if (c.status != "pass") {
+        metrics_.Add("sluice_check_failures_total", {{"severity", c.Blocks() ? "error" : "warn"}});
+      }
+    }
+    if (t.status == TaskStatus::kSuccess && t.rows > 0) {
+      metrics_.Add("sluice_rows_published_total", {}, static_cast<double>(t.rows));
+    }
+  }
+  metrics_.Add("sluice_runs_total", {{"status", cancelled ? "cancelled"
+                                                : failed  ? "failed"
+                                                          : "success"}});
+}
 
 Engine::~Engine() {
   WaitForBackground();
@@ -290,6 +308,7 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   }
   opened->publisher =
       std::make_unique<SharedPublisher>(clock_, &opened->current, opened->warehouse.get());
+  opened->readers = std::make_unique<ReaderSessions>(opened->warehouse.get());
   opened_ = std::move(opened);
   return opened_.get();
 }
@@ -319,6 +338,23 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
       return Ok(nlohmann::json::object());
     }
     if (cmd == "query") return HandleQuery(request);
+    if (cmd == "data") return HandleData(request);
+    if (cmd == "metrics") {
+      std::string text = metrics_.Text();
+      std::lock_guard lock(open_mu_);
+      if (opened_) {
+        text +=
+            "# HELP sluice_fetch_bytes_total Bytes fetched and logged in the lake.\n"
+            "# TYPE sluice_fetch_bytes_total counter\n"
+            "sluice_fetch_bytes_total " +
+            std::to_string(opened_->archive->logged_bytes()) + "\n";
+      }
+      return Ok({{"text", text}});
+    }
+    if (cmd == "assets" || cmd == "asset" || cmd == "lineage" || cmd == "issues" ||
+        cmd == "fetches") {
+      return HandleCatalog(request);
+    }
     if (cmd == "runs") return HandleRuns(request);
     if (cmd == "run_detail") return HandleRunDetail(request);
     if (cmd == "logs") return HandleLogs(request);
@@ -358,6 +394,10 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
   Result<RollbackResult> done =
       RollbackAsset(**session, ws.graph.Find(asset)->name, request.value("to", ""), clock_,
                     request.value("request_id", ""), partition);
+  // Again, now it has committed (or not): a reader may have loaded the
+  // publications in between (readers do not wait for runs or rollbacks),
+  // and what it loaded must not outlive the rollback.
+  (*opened)->current.Invalidate();
   if (!done.ok()) {
     int code = done.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     return ErrorResponse(done.status().message(), code);
@@ -544,7 +584,16 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     return ErrorResponse(report.status().message(), code);
   }
   nlohmann::json result = report->ToJson();
-  if (options.mode == RunMode::kRun) Notify(ws.project, (*opened)->metadata.get(), result);
+  if (options.mode == RunMode::kRun) {
+    CountRun(*report);
+    if (ws.ok() && vars.empty()) {
+      // What was published came from this workspace (readers' keys and
+      // cacheability follow it).
+      std::lock_guard lock(workspace_mu_);
+      latest_workspace_ = std::make_shared<const Workspace>(ws);
+    }
+    Notify(ws.project, (*opened)->metadata.get(), result);
+  }
   return Ok(std::move(result), report->exit_code);
 }
 

@@ -27,6 +27,8 @@
 #include "config/project.h"
 #include "core/clock.h"
 #include "core/events.h"
+#include "core/metrics.h"
+#include "engine/workspace.h"
 #include "lake/object_store.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
@@ -84,6 +86,19 @@ class Engine {
   // Stops the worker after the run it is on; what waits stays queued.
   void WaitForBackground();
   nlohmann::json HandleQuery(const nlohmann::json& request);
+  // "data" {table, params, timeout}: the dataset API's read of one
+  // published table (engine/dataset.h), answered as {content_type, body,
+  // rows, next, key, cacheable}; with "key_only", only {key, cacheable},
+  // from memory: the query's normalised text and the publication sequence
+  // of every relation the table reaches (engine/data.cpp).
+  nlohmann::json HandleData(const nlohmann::json& request);
+  // "assets", "asset" {name}, "lineage", "issues" {asset, severity,
+  // issue_type, limit}, "fetches" {source, limit}: the catalog the HTTP API
+  // serves (engine/catalog.cpp).
+  nlohmann::json HandleCatalog(const nlohmann::json& request);
+  // The workspace of the latest run (its asset graph: keys, materializations),
+  // or the project loaded now when no run has loaded one.
+  std::shared_ptr<const Workspace> LatestWorkspace();
   nlohmann::json HandleRuns(const nlohmann::json& request);
   nlohmann::json HandleRunDetail(const nlohmann::json& request);
   nlohmann::json HandleLogs(const nlohmann::json& request);
@@ -97,6 +112,11 @@ class Engine {
 
   std::string project_root_;
   std::string env_name_;
+  // Runs, tasks, checks and rows since this owner started (/metrics).
+  MetricsRegistry metrics_;
+  void CountRun(const RunReport& report);
+  std::mutex workspace_mu_;
+  std::shared_ptr<const Workspace> latest_workspace_;  // GUARDED_BY(workspace_mu_)
   SystemClock clock_;
   std::mutex open_mu_;
   std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set

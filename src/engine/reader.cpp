@@ -148,7 +148,13 @@ Result<ReadSummary> RunRead(WarehouseSession& session, const std::string& sql,
   std::optional<std::string> tree = parsed.Scalar();
   if (!tree) return Status::Internal("json_serialize_sql returned nothing");
   RETURN_IF_ERROR(CheckReadStatement(sql, *tree, scope));
+  return RunBuiltRead(session, sql, {}, format, limits, visitor);
+}
 
+Result<ReadSummary> RunBuiltRead(WarehouseSession& session, const std::string& sql,
+                                 const std::vector<std::optional<std::string>>& params,
+                                 RenderFormat format, const ReadLimits& limits,
+                                 const RowVisitor& visitor) {
   ReadSummary summary;
   RowVisitor capped;
   capped.columns = visitor.columns;
@@ -164,7 +170,7 @@ Result<ReadSummary> RunRead(WarehouseSession& session, const std::string& sql,
   bool timed_out = false;
   {
     Watchdog watchdog(&session, limits.timeout_seconds);
-    st = session.Read(sql, format, capped);
+    st = session.Read(sql, format, capped, params);
     timed_out = watchdog.fired();
   }
   if (!st.ok() && timed_out) {

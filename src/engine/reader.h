@@ -11,8 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "warehouse/render.h"
@@ -47,5 +49,13 @@ struct ReadSummary {
 Result<ReadSummary> RunRead(WarehouseSession& session, const std::string& sql,
                             const ReadScope& scope, RenderFormat format, const ReadLimits& limits,
                             const RowVisitor& visitor);
+
+// A statement Sluice built itself from catalog names it checked, with every
+// value a bound parameter ($1, ...; engine/dataset.h): the same timeout, row
+// cap and rendering, without the parse a reader's own SQL needs.
+Result<ReadSummary> RunBuiltRead(WarehouseSession& session, const std::string& sql,
+                                 const std::vector<std::optional<std::string>>& params,
+                                 RenderFormat format, const ReadLimits& limits,
+                                 const RowVisitor& visitor);
 
 }  // namespace sluice

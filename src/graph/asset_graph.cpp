@@ -541,4 +541,18 @@ GraphBuild BuildAssetGraph(const Project& project, const RenderFn& render, SqlPa
   return GraphBuilder(project, render, parser, cache).Build();
 }
 
+nlohmann::json LineageJson(const AssetGraph& graph) {
+  nlohmann::json nodes = nlohmann::json::array(), edges = nlohmann::json::array();
+  for (const AssetNode& n : graph.nodes) {
+    nodes.push_back({{"name", n.name},
+                     {"kind", AssetKindName(n.kind)},
+                     {"upstream", n.upstream},
+                     {"downstream", n.downstream},
+                     {"files", n.files},
+                     {"external", n.external}});
+    for (const std::string& up : n.upstream) edges.push_back({up, n.name});
+  }
+  return {{"nodes", nodes}, {"edges", edges}};
+}
+
 }  // namespace sluice

@@ -8,6 +8,8 @@
 // sharing a parser must not run concurrently.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <map>
 #include <string>
@@ -47,6 +49,10 @@ struct AssetGraph {
   // The node named name (case-insensitive), or nullptr.
   const AssetNode* Find(const std::string& name) const;
 };
+
+// The graph as JSON: {nodes: [{name, kind, upstream, downstream, files,
+// external}], edges: [[from, to]]} (`sluice lineage --json`, /api/v1/lineage).
+nlohmann::json LineageJson(const AssetGraph& graph);
 
 // Renders a model's SQL (templates); returns the SQL to parse.
 using RenderFn = std::function<Result<std::string>(const ModelSpec&)>;

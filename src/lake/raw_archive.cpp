@@ -225,7 +225,9 @@ Status RawArchive::LogFetches(std::vector<FetchRecord> records,
     lines[key] += line;
   }
   for (const auto& [key, text] : lines) RETURN_IF_ERROR(store_->Append(key, text));
-  return metadata_->RecordFetches(records);
+  RETURN_IF_ERROR(metadata_->RecordFetches(records));
+  for (const FetchRecord& record : records) logged_bytes_ += std::max<int64_t>(record.bytes, 0);
+  return Status::Ok();
 }
 
 FetchLogBatch::~FetchLogBatch() {

@@ -6,6 +6,7 @@
 // Thread-safe; a FetchLogBatch is used by one thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <set>
 #include <string>
@@ -61,8 +62,11 @@ class RawArchive {
   static std::string ObjectKey(const std::string& source, const std::string& sha256,
                                const std::string& ext);
   ObjectStore* store() const { return store_; }
+  // Bytes of the fetches logged since this archive was opened (/metrics).
+  int64_t logged_bytes() const { return logged_bytes_.load(); }
 
  private:
+  std::atomic<int64_t> logged_bytes_{0};
   ObjectStore* store_;
   MetadataStore* metadata_;
   const Clock* clock_;

@@ -1,6 +1,7 @@
 #include "orchestrate/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <exception>
 #include <thread>
@@ -69,8 +70,8 @@ std::string PoolOfSource(const SourceSpec& source) {
   if (lower != "http" && lower != "https") return "";
   size_t begin = scheme + 3;
   size_t end = url.find_first_of("/?#", begin);
-  std::string authority = url.substr(begin, end == std::string::npos ? std::string::npos
-                                                                      : end - begin);
+  std::string authority =
+      url.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
   // user:password@ never names the pool (nor reaches a log through it).
   size_t at = authority.rfind('@');
   if (at != std::string::npos) authority = authority.substr(at + 1);
@@ -183,7 +184,8 @@ namespace {
 
 class InMemoryReadyQueue : public ReadyQueue {
  public:
-  explicit InMemoryReadyQueue(ConcurrencyLimits* limits) : limits_(limits) {}
+  InMemoryReadyQueue(ConcurrencyLimits* limits, std::function<bool()> bypass)
+      : limits_(limits), bypass_(std::move(bypass)) {}
 
   void Push(size_t task, const std::string& pool) override {
     {
@@ -197,6 +199,11 @@ class InMemoryReadyQueue : public ReadyQueue {
     std::unique_lock lock(limits_->mu());
     while (true) {
       if (closed_) return std::nullopt;
+      if (bypass_ && !ready_.empty() && bypass_()) {
+        Leased leased{ready_.front().first, ConcurrencyLimits::Slot()};
+        ready_.pop_front();
+        return leased;
+      }
       // The oldest task with room; a task whose pool is full lets the ones
       // behind it in other pools go first.
       for (auto it = ready_.begin(); it != ready_.end(); ++it) {
@@ -206,7 +213,11 @@ class InMemoryReadyQueue : public ReadyQueue {
         ready_.erase(it);
         return leased;
       }
-      limits_->cv().wait(lock);
+      if (bypass_) {
+        limits_->cv().wait_for(lock, std::chrono::milliseconds(200));
+      } else {
+        limits_->cv().wait(lock);
+      }
     }
   }
 
@@ -220,14 +231,16 @@ class InMemoryReadyQueue : public ReadyQueue {
 
  private:
   ConcurrencyLimits* limits_;
+  std::function<bool()> bypass_;
   std::deque<std::pair<size_t, std::string>> ready_;  // GUARDED_BY(limits_->mu())
   bool closed_ = false;                               // GUARDED_BY(limits_->mu())
 };
 
 }  // namespace
 
-std::unique_ptr<ReadyQueue> NewInMemoryReadyQueue(ConcurrencyLimits* limits) {
-  return std::make_unique<InMemoryReadyQueue>(limits);
+std::unique_ptr<ReadyQueue> NewInMemoryReadyQueue(ConcurrencyLimits* limits,
+                                                  std::function<bool()> bypass) {
+  return std::make_unique<InMemoryReadyQueue>(limits, std::move(bypass));
 }
 
 // ---- ExecuteGraph -----------------------------------------------------------

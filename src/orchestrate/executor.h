@@ -6,10 +6,12 @@
 // `concurrency: pools:`). What a task does is the runner's (runner.h); what
 // it ends as is a TaskStatus.
 //
-// Every run in the owner shares one ConcurrencyLimits, so a 20-second poll
-// waits at most for one slot to free, never behind a whole long run, and a
-// backfill of an API's partitions never opens more than `per_host`
-// connections to it at once.
+// Every run in the owner shares one ConcurrencyLimits, so runs together
+// never exceed the limits, and a backfill of an API's partitions never
+// opens more than `per_host` connections to it at once. Slots are not
+// handed out in order across runs: a freed slot goes to whichever waiting
+// run takes it first (a partitioned task's helpers take what is free when
+// the task starts and keep it until its last partition).
 //
 // Thread-safety: ConcurrencyLimits, its slots and the queues are
 // thread-safe; the queues of every run share the limits' one lock (tasks
@@ -109,10 +111,10 @@ class ConcurrencyLimits {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  ConcurrencySpec spec_;                // GUARDED_BY(mu_)
-  int global_in_use_ = 0;               // GUARDED_BY(mu_)
-  std::map<std::string, int> in_use_;   // GUARDED_BY(mu_)
-  bool limited_ = false;                // GUARDED_BY(mu_): Configure was called
+  ConcurrencySpec spec_;               // GUARDED_BY(mu_)
+  int global_in_use_ = 0;              // GUARDED_BY(mu_)
+  std::map<std::string, int> in_use_;  // GUARDED_BY(mu_)
+  bool limited_ = false;               // GUARDED_BY(mu_): Configure was called
 };
 
 // Tasks whose upstreams are done, waiting for a worker and for room in their
@@ -134,13 +136,17 @@ class ReadyQueue {
   virtual void Close() = 0;
 };
 
-// A queue in memory under `limits` (which must outlive it).
-std::unique_ptr<ReadyQueue> NewInMemoryReadyQueue(ConcurrencyLimits* limits);
+// A queue in memory under `limits` (which must outlive it). While `bypass`
+// (may be null; checked at least every 200 ms) says so — the run was
+// cancelled — tasks leave without a slot: they only record that they did
+// not run, and must not wait behind other runs for room to do so.
+std::unique_ptr<ReadyQueue> NewInMemoryReadyQueue(ConcurrencyLimits* limits,
+                                                  std::function<bool()> bypass = nullptr);
 
 struct GraphTask {
-  std::string pool;                 // "" = only the global limit
-  std::vector<size_t> downstream;   // indexes of the tasks that wait for this one
-  int upstream = 0;                 // how many tasks it waits for
+  std::string pool;                // "" = only the global limit
+  std::vector<size_t> downstream;  // indexes of the tasks that wait for this one
+  int upstream = 0;                // how many tasks it waits for
 };
 
 // Runs run(i) for every task once each task it waits for has run, on

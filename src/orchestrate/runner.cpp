@@ -162,7 +162,7 @@ class Run {
     if (opt_.mode == RunMode::kRun) {
       ExecuteGraph();
     } else {
-      for (const std::string& name : selected_) RunTask(name);
+      for (const std::string& name : selected_) RunTaskGuarded(name);
     }
 
     FinishFetches();
@@ -286,8 +286,12 @@ class Run {
         tasks[it->second].downstream.push_back(i);
       }
     }
-    std::unique_ptr<ReadyQueue> queue = NewInMemoryReadyQueue(&Limits());
-    sluice::ExecuteGraph(tasks, opt_.threads, *queue, [&](size_t i) { RunTask(selected_[i]); });
+    // A cancelled run's tasks leave without waiting for room: they only
+    // record that they were cancelled.
+    std::unique_ptr<ReadyQueue> queue =
+        NewInMemoryReadyQueue(&Limits(), [this] { return Cancelled(); });
+    sluice::ExecuteGraph(tasks, opt_.threads, *queue,
+                         [&](size_t i) { RunTaskGuarded(selected_[i]); });
   }
 
   bool Cancelled() const { return opt_.control && opt_.control->cancelled(); }
@@ -302,6 +306,31 @@ class Run {
       if (CombinedVersionLocked(up).empty()) return false;
     }
     return true;
+  }
+
+  // RunTask at a thread boundary: whatever escapes it (a throwing event
+  // sink, a failed record) still leaves the task an outcome, failed, so its
+  // downstream does not build as if it had succeeded.
+  void RunTaskGuarded(const std::string& name) {
+    std::string what;
+    try {
+      RunTask(name);
+      return;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+      what = "an unknown exception";
+    }
+    LOG_ERROR("runner", "task {} ended with an exception: {}", name, what);
+    std::lock_guard lock(mu_);
+    if (outcomes_.count(name)) return;
+    TaskOutcome o;
+    o.asset = name;
+    o.kind = AssetKindName(graph_.Find(name)->kind);
+    o.action = "build";
+    o.status = TaskStatus::kFailed;
+    o.error = "internal error (please report it): " + Redact(what);
+    outcomes_[name] = std::move(o);
   }
 
   // Runs one asset's task; records its outcome.

@@ -1,11 +1,13 @@
 #include "server/api.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 #include "core/hash.h"
+#include "core/redact.h"
 #include "core/strings.h"
 
 namespace sluice {
@@ -99,6 +101,8 @@ bool Matches(const std::vector<std::string>& pattern, const std::vector<std::str
   return true;
 }
 
+const std::vector<std::string>& MatchedPattern(const std::vector<std::string>& segments);
+
 // Order matters only for readability: patterns do not overlap.
 const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
@@ -108,8 +112,23 @@ const std::vector<Route>& Routes() {
       {"GET", {"api", "v1", "runs", "{id}"}, ApiRole::kViewer},
       {"GET", {"api", "v1", "runs", "{id}", "log"}, ApiRole::kViewer},
       {"POST", {"api", "v1", "runs", "{id}", "cancel"}, ApiRole::kOperator},
+      {"GET", {"api", "v1", "data", "{id}"}, ApiRole::kViewer},
+      {"GET", {"api", "v1", "assets"}, ApiRole::kViewer},
+      {"GET", {"api", "v1", "assets", "{id}"}, ApiRole::kViewer},
+      {"GET", {"api", "v1", "lineage"}, ApiRole::kViewer},
+      {"GET", {"api", "v1", "issues"}, ApiRole::kViewer},
+      {"GET", {"api", "v1", "fetches"}, ApiRole::kViewer},
+      {"GET", {"metrics"}, ApiRole::kViewer},
   };
   return routes;
+}
+
+const std::vector<std::string>& MatchedPattern(const std::vector<std::string>& segments) {
+  for (const Route& r : Routes()) {
+    if (Matches(r.pattern, segments)) return r.pattern;
+  }
+  static const std::vector<std::string> kNone;
+  return kNone;
 }
 
 }  // namespace
@@ -125,7 +144,154 @@ ServerResponse EngineToHttp(const json& response, int ok_status) {
 }
 
 ApiRouter::ApiRouter(Engine* engine, ServerSpec spec, std::function<json()> health)
-    : engine_(engine), spec_(std::move(spec)), health_(std::move(health)) {}
+    : engine_(engine),
+      spec_(std::move(spec)),
+      health_(std::move(health)),
+      cache_(std::make_unique<ResponseCache>(static_cast<size_t>(spec_.cache_bytes))) {
+  metrics_.Counter("sluice_http_requests_total", "HTTP requests, by route, method and status.");
+  metrics_.Histogram("sluice_http_request_duration_seconds", "HTTP request durations, by route.",
+                     {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10});
+}
+
+namespace {
+
+// Whether an If-None-Match header names etag ("*", or one of a list; weak
+// validators compare by their opaque part).
+bool MatchesEtag(const std::string& header, const std::string& etag) {
+  if (header.empty()) return false;
+  for (std::string part : Split(header, ',')) {
+    part = Trim(part);
+    if (part == "*") return true;
+    if (StartsWith(part, "W/")) part = part.substr(2);
+    if (part == etag) return true;
+  }
+  return false;
+}
+
+// "/api/v1/data/stops?_limit=10&_after=CURSOR" (or &_offset=N: a table
+// without a key).
+std::string NextPageLink(const ServerRequest& request, const std::string& cursor,
+                         int64_t next_offset) {
+  std::map<std::string, std::string> query = request.query;
+  if (!cursor.empty()) {
+    query["_after"] = cursor;
+    query.erase("_offset");  // the cursor already counts the rows before it
+  } else {
+    query["_offset"] = std::to_string(next_offset);
+  }
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : query) parts.push_back(UrlEncode(k) + "=" + UrlEncode(v));
+  return "<" + request.path + "?" + Join(parts, "&") + ">; rel=\"next\"";
+}
+
+ServerResponse CachedToHttp(const CachedResponse& cached, const char* cache_state) {
+  ServerResponse out;
+  out.status = 200;
+  out.content_type = cached.content_type;
+  out.body = cached.body;
+  if (!cached.etag.empty()) {
+    out.headers.emplace_back("ETag", cached.etag);
+    // Clients may keep it, and ask again with If-None-Match each time: a
+    // new publication changes the ETag, so no copy is ever stale.
+    out.headers.emplace_back("Cache-Control", "no-cache");
+  } else {
+    out.headers.emplace_back("Cache-Control", "no-store");
+  }
+  if (!cached.link.empty()) out.headers.emplace_back("Link", cached.link);
+  out.headers.emplace_back("X-Cache", cache_state);
+  return out;
+}
+
+}  // namespace
+
+// The query parameters a catalog route takes, each checked.
+ServerResponse ApiRouter::Catalog(const ServerRequest& request,
+                                  const std::vector<std::string>& segments) const {
+  const std::string& what = segments[2];
+  json ask;
+  std::vector<std::string> allowed;
+  if (what == "assets") {
+    ask = segments.size() == 4 ? json{{"cmd", "asset"}, {"name", segments[3]}}
+                               : json{{"cmd", "assets"}};
+  } else if (what == "lineage") {
+    ask = {{"cmd", "lineage"}};
+  } else if (what == "issues") {
+    ask = {{"cmd", "issues"}};
+    allowed = {"asset", "source", "severity", "issue_type", "limit"};
+  } else {
+    ask = {{"cmd", "fetches"}};
+    allowed = {"source", "limit"};
+  }
+  for (const auto& [key, value] : request.query) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return ProblemResponse(
+          400, "Bad request",
+          "unknown parameter '" + key + "'" +
+              (allowed.empty() ? "; " + request.path + " takes none"
+                               : "; " + request.path + " takes " + Join(allowed, ", ")));
+    }
+    if (key == "limit") {
+      std::optional<int64_t> n = ParseId(value);
+      if (!n || *n > 10000) {
+        return ProblemResponse(400, "Bad request",
+                               "limit: expected a number from 1 to 10000, got '" + value + "'");
+      }
+      ask["limit"] = *n;
+    } else {
+      ask[key] = value;
+    }
+  }
+  return EngineToHttp(engine_->Handle(ask, nullptr));
+}
+
+ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& table) const {
+  json params = json::object();
+  for (const auto& [k, v] : request.query) params[k] = v;
+  json ask = {{"cmd", "data"}, {"table", table}, {"params", params}, {"key_only", true}};
+  json keyed = engine_->Handle(ask, nullptr);
+  if (!keyed.value("ok", false)) return EngineToHttp(keyed);
+  const json& k = keyed["result"];
+  if (k.value("cacheable", false)) {
+    std::string key = k.value("key", "");
+    std::string etag = "\"" + Sha256Hex(key).substr(0, 32) + "\"";
+    if (MatchesEtag(request.Header("if-none-match"), etag)) {
+      ServerResponse out;
+      out.status = 304;
+      out.content_type.clear();
+      out.headers.emplace_back("ETag", etag);
+      out.headers.emplace_back("Cache-Control", "no-cache");
+      return out;
+    }
+    if (std::shared_ptr<const CachedResponse> hit = cache_->Get(key)) {
+      return CachedToHttp(*hit, "hit");
+    }
+  }
+  ask["key_only"] = false;
+  json answer = engine_->Handle(ask, nullptr);
+  if (!answer.value("ok", false)) return EngineToHttp(answer);
+  json& r = answer["result"];
+  // The key the read was made under (computed before it: never newer than
+  // what the read saw).
+  bool cacheable = r.value("cacheable", false);
+  std::string key = r.value("key", "");
+  auto cached = std::make_shared<CachedResponse>();
+  cached->content_type = r.value("content_type", "application/json");
+  cached->body = r["body"].get<std::string>();
+  if (cacheable) cached->etag = "\"" + Sha256Hex(key).substr(0, 32) + "\"";
+  std::string next = r.value("next", "");
+  int64_t next_offset = r.value("next_offset", int64_t{0});
+  if (!next.empty() || next_offset > 0) cached->link = NextPageLink(request, next, next_offset);
+  const bool keep = cacheable && spec_.cache_bytes > 0;
+  ServerResponse out = CachedToHttp(*cached, keep ? "miss" : "off");
+  if (keep) {
+    cache_->Put(key, std::move(cached));
+  } else {
+    out.headers.emplace_back("X-Cache-Reason", cacheable ? "the server's cache is off (server: "
+                                                           "{cache: off})"
+                                                         : r.value("not_cached_because", ""));
+  }
+  return out;
+}
 
 Result<ApiRouter::Caller> ApiRouter::Authenticate(const ServerRequest& request) const {
   if (spec_.tokens.empty()) return Caller{};
@@ -148,6 +314,46 @@ Result<ApiRouter::Caller> ApiRouter::Authenticate(const ServerRequest& request) 
 }
 
 ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string label = "unmatched";
+  ServerResponse out = Dispatch(request, &label);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  metrics_.Add(
+      "sluice_http_requests_total",
+      {{"route", label}, {"method", request.method}, {"status", std::to_string(out.status)}});
+  metrics_.Observe("sluice_http_request_duration_seconds", {{"route", label}}, seconds);
+  return out;
+}
+
+ServerResponse ApiRouter::Metrics() const {
+  ResponseCache::Stats cache = cache_->stats();
+  std::string text = metrics_.Text();
+  text +=
+      "# HELP sluice_cache_hits_total Dataset API answers served from the cache.\n"
+      "# TYPE sluice_cache_hits_total counter\n"
+      "sluice_cache_hits_total " +
+      std::to_string(cache.hits) + "\n" +
+      "# HELP sluice_cache_misses_total Dataset API answers not in the cache.\n"
+      "# TYPE sluice_cache_misses_total counter\n"
+      "sluice_cache_misses_total " +
+      std::to_string(cache.misses) + "\n" +
+      "# HELP sluice_cache_entries Answers in the cache.\n"
+      "# TYPE sluice_cache_entries gauge\n"
+      "sluice_cache_entries " +
+      std::to_string(cache.entries) + "\n" +
+      "# HELP sluice_cache_bytes Bytes the cache holds.\n"
+      "# TYPE sluice_cache_bytes gauge\n"
+      "sluice_cache_bytes " +
+      std::to_string(cache.bytes) + "\n";
+  json engine = engine_->Handle({{"cmd", "metrics"}}, nullptr);
+  if (engine.value("ok", false)) text += engine["result"].value("text", "");
+  ServerResponse out;
+  out.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  out.body = std::move(text);
+  return out;
+}
+
+ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* label) const {
   std::vector<std::string> segments = Segments(request.path);
   const Route* route = nullptr;
   std::vector<std::string> allowed;
@@ -160,6 +366,9 @@ ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
     return ProblemResponse(404, "Not found",
                            "no endpoint " + request.path + " (see DESIGN.md §4 for the API)");
   }
+  // The route's pattern labels its metrics ("/api/v1/data/{id}"): bounded,
+  // never the caller's text.
+  *label = "/" + Join(allowed.empty() ? std::vector<std::string>{} : MatchedPattern(segments), "/");
   if (route == nullptr) {
     ServerResponse out = ProblemResponse(405, "Method not allowed",
                                          request.method + " is not allowed on " + request.path);
@@ -188,6 +397,9 @@ ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
     if (health_) body.update(health_());
     return JsonResponse(200, body);
   }
+  if (segments[0] == "metrics") return Metrics();
+  if (segments[2] == "data") return Data(request, segments[3]);
+  if (segments[2] != "runs") return Catalog(request, segments);
   // /api/v1/runs...
   if (segments.size() == 3 && request.method == "GET") {
     int limit = 20;

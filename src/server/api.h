@@ -17,10 +17,14 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "config/project.h"
+#include "core/metrics.h"
 #include "engine/engine.h"
+#include "server/cache.h"
 #include "server/http_server.h"
 
 namespace sluice {
@@ -30,6 +34,8 @@ class ApiRouter {
   // `health` answers /healthz's details (the scheduler's view); may be null.
   ApiRouter(Engine* engine, ServerSpec spec, std::function<nlohmann::json()> health);
   ServerResponse Handle(const ServerRequest& request) const;
+  // The response cache's counts (for /metrics).
+  ResponseCache::Stats CacheStats() const { return cache_->stats(); }
 
  private:
   struct Caller {
@@ -38,10 +44,22 @@ class ApiRouter {
   };
   // The caller, or the 401 to answer.
   Result<Caller> Authenticate(const ServerRequest& request) const;
+  // GET /api/v1/data/{table}: a cached answer when its key (the query and
+  // the publications it reads) is known, a 304 when the client has it.
+  ServerResponse Data(const ServerRequest& request, const std::string& table) const;
+  // /api/v1/assets[/{name}], /lineage, /issues, /fetches.
+  ServerResponse Catalog(const ServerRequest& request,
+                         const std::vector<std::string>& segments) const;
+  // /metrics: Prometheus text.
+  ServerResponse Metrics() const;
+  // Handle without the request metrics; sets *label to the matched route's pattern.
+  ServerResponse Dispatch(const ServerRequest& request, std::string* label) const;
 
   Engine* engine_;
   ServerSpec spec_;
   std::function<nlohmann::json()> health_;
+  std::unique_ptr<ResponseCache> cache_;
+  mutable MetricsRegistry metrics_;  // requests by route, method and status; their durations
 };
 
 // An engine response as HTTP: "result" with `ok_status`, or a problem whose

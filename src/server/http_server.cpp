@@ -245,7 +245,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version_ ? version_ : 11);
     res->set(http::field::server, "sluice/" SLUICE_VERSION);
-    res->set(http::field::content_type, response.content_type);
+    if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
     for (const auto& [name, value] : response.headers) res->set(name, value);
     res->body() = std::move(response.body);
     close = close || !keep_alive_ || server_->stopping;

@@ -894,6 +894,13 @@ void CurrentPublications::Update(const Publication& p) {
   if (map_) (*map_)[{p.asset, p.partition}] = p;
 }
 
+bool CurrentPublications::Visit(const std::function<void(const Map&)>& fn) {
+  std::lock_guard lock(mu_);
+  if (!map_) return false;
+  fn(*map_);
+  return true;
+}
+
 std::optional<std::vector<Publication>> CurrentPublications::Of(const std::string& asset) {
   std::lock_guard lock(mu_);
   if (!map_) return std::nullopt;

@@ -215,6 +215,10 @@ class CurrentPublications {
   // The current publications of one asset (each partition's); null when
   // not loaded.
   std::optional<std::vector<Publication>> Of(const std::string& asset);
+  // Calls fn with the map, under the lock and without a copy (a reader's
+  // look-up); false, without calling it, when not loaded. fn must not call
+  // back into this object.
+  bool Visit(const std::function<void(const Map&)>& fn);
 
  private:
   std::mutex mu_;

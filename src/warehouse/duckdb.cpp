@@ -303,7 +303,8 @@ void DuckDbConnection::Interrupt() {
 }
 
 Status DuckDbConnection::ReadRendered(const std::string& select_sql, RenderFormat format,
-                                      const RowVisitor& visitor) {
+                                      const RowVisitor& visitor,
+                                      const std::vector<std::optional<std::string>>& params) {
   // A trailing ';' or comment must not swallow the wrapper's closing parenthesis.
   std::string sql = select_sql;
   while (!sql.empty() &&
@@ -330,6 +331,7 @@ Status DuckDbConnection::ReadRendered(const std::string& select_sql, RenderForma
   if (visitor.columns) RETURN_IF_ERROR(visitor.columns(columns));
   ASSIGN_OR_RETURN(DuckDbPrepared outer, Prepare("SELECT " + Join(exprs, ", ") + " FROM (\n" + sql +
                                                  "\n) AS sluice_read"));
+  for (size_t i = 0; i < params.size(); ++i) RETURN_IF_ERROR(outer.Bind(i + 1, params[i]));
   duckdb_pending_result pending = nullptr;
   if (duckdb_pending_prepared_streaming(outer.stmt_, &pending) != DuckDBSuccess) {
     const char* err = pending ? duckdb_pending_error(pending) : nullptr;

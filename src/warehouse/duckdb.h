@@ -85,8 +85,10 @@ class DuckDbConnection {
   // Runs one SELECT and streams its rows chunk by chunk, every value rendered
   // by RenderColumn (so every DuckDB type reads correctly). The caller has
   // checked the statement: it is bound here.
-  Status ReadRendered(const std::string& select_sql, RenderFormat format,
-                      const RowVisitor& visitor);
+  // params bind $1, $2, ... as text (nullopt: NULL), each cast by the
+  // engine to the type its place in the statement asks for.
+  Status ReadRendered(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
+                      const std::vector<std::optional<std::string>>& params = {});
   Result<DuckDbAppender> Appender(const std::string& schema, const std::string& table);
   // Cancels the statement running on this connection (from any thread).
   void Interrupt();

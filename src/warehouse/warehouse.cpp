@@ -12,9 +12,9 @@ class DuckDbSession final : public WarehouseSession {
   explicit DuckDbSession(DuckDbConnection conn) : conn_(std::move(conn)) {}
   Status Execute(const std::string& sql) override { return conn_.Execute(sql); }
   Result<QueryResult> Query(const std::string& sql) override { return conn_.Query(sql); }
-  Status Read(const std::string& select_sql, RenderFormat format,
-              const RowVisitor& visitor) override {
-    return conn_.ReadRendered(select_sql, format, visitor);
+  Status Read(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
+              const std::vector<std::optional<std::string>>& params) override {
+    return conn_.ReadRendered(select_sql, format, visitor, params);
   }
   void Interrupt() override { conn_.Interrupt(); }
 

@@ -21,8 +21,9 @@ class WarehouseSession {
   virtual Status Execute(const std::string& sql) = 0;
   virtual Result<QueryResult> Query(const std::string& sql) = 0;
   // Streams one SELECT's rows, every value rendered for readers (render.h).
-  virtual Status Read(const std::string& select_sql, RenderFormat format,
-                      const RowVisitor& visitor) = 0;
+  // params bind $1, $2, ... (DuckDbConnection::ReadRendered).
+  virtual Status Read(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
+                      const std::vector<std::optional<std::string>>& params = {}) = 0;
   // Cancels the running statement, if any.
   virtual void Interrupt() = 0;
   // Runs fn inside BEGIN/COMMIT, rolling back when it fails.

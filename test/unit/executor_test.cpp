@@ -162,6 +162,26 @@ TEST(Executor, HelperSlotsTakeOnlyTheRoomThereIs) {
   EXPECT_EQ(limits.InUse(""), 0);
 }
 
+TEST(Executor, ACancelledRunsTasksLeaveWithoutWaitingForRoom) {
+  ConcurrencySpec spec;
+  spec.tasks = 1;
+  ConcurrencyLimits limits(spec);
+  ConcurrencyLimits::Slot other_run = limits.TryAcquire("");  // the owner is full
+  ASSERT_TRUE(other_run);
+  std::atomic<bool> cancelled{false};
+  auto queue = NewInMemoryReadyQueue(&limits, [&] { return cancelled.load(); });
+  std::vector<GraphTask> tasks(3);
+  std::atomic<int> ran{0};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cancelled = true;  // no slot frees: the queue must notice by itself
+  });
+  ExecuteGraph(tasks, 2, *queue, [&](size_t) { ++ran; });
+  canceller.join();
+  EXPECT_EQ(ran.load(), 3);
+  EXPECT_EQ(limits.InUse(""), 1);  // only the other run's
+}
+
 TEST(Executor, ATaskThatThrowsStillLetsItsDownstreamGo) {
   std::vector<GraphTask> tasks(2);
   tasks[0].downstream = {1};
@@ -178,10 +198,10 @@ TEST(Executor, ATaskThatThrowsStillLetsItsDownstreamGo) {
 }
 
 TEST(Executor, TaskStatusNamesRoundTrip) {
-  for (TaskStatus s : {TaskStatus::kPlanned, TaskStatus::kSuccess, TaskStatus::kSkipped,
-                       TaskStatus::kPassed, TaskStatus::kFailed, TaskStatus::kCheckFailed,
-                       TaskStatus::kUpstreamFailed, TaskStatus::kCancelled,
-                       TaskStatus::kInterrupted}) {
+  for (TaskStatus s :
+       {TaskStatus::kPlanned, TaskStatus::kSuccess, TaskStatus::kSkipped, TaskStatus::kPassed,
+        TaskStatus::kFailed, TaskStatus::kCheckFailed, TaskStatus::kUpstreamFailed,
+        TaskStatus::kCancelled, TaskStatus::kInterrupted}) {
     std::optional<TaskStatus> back = ParseTaskStatus(TaskStatusName(s));
     ASSERT_TRUE(back.has_value()) << TaskStatusName(s);
     EXPECT_EQ(*back, s);

@@ -1,0 +1,274 @@
+// The engine's catalog requests, behind the HTTP API's /api/v1/assets,
+// /lineage, /issues and /fetches (DESIGN §4): what the project defines (the
+// latest run's workspace), what is published (the owner's current
+// publications, in memory), and what metadata and the issue log recorded.
+// Every value a user gave reaches SQL as a bound parameter.
+#include <algorithm>
+#include <climits>
+
+#include "core/redact.h"
+#include "core/strings.h"
+#include "engine/engine.h"
+#include "engine/opened.h"
+#include "engine/reader.h"
+#include "graph/asset_graph.h"
+
+namespace sluice {
+namespace {
+
+using nlohmann::json;
+
+json OkCatalog(json result) {
+  return {{"ok", true}, {"exit_code", 0}, {"result", std::move(result)}};
+}
+
+// What the project says about one asset, besides the graph.
+struct AssetFacts {
+  std::string description;
+  std::string materialized;  // models: view | table | incremental | snapshot; else ""
+  std::vector<std::string> key;
+  std::vector<std::string> checks;  // "not_null(a, b)"-like names, as configured
+  std::string schedule;
+  bool partitioned = false;
+};
+
+AssetFacts FactsOf(const Workspace& ws, const AssetNode& node) {
+  AssetFacts f;
+  auto names = [](const std::vector<CheckSpec>& checks) {
+    std::vector<std::string> out;
+    for (const CheckSpec& c : checks) out.push_back(c.name);
+    return out;
+  };
+  if (node.kind == AssetKind::kSource) {
+    for (const SourceSpec& s : ws.project.sources) {
+      if (s.name != node.source) continue;
+      f.schedule = s.schedule.ToString();
+      f.partitioned = !s.partition.is_null();
+      for (const TableSpec& t : s.tables) {
+        if (t.name != node.name) continue;
+        f.description = !t.description.empty() ? t.description : s.description;
+        f.key = t.key;
+        f.checks = names(t.checks);
+      }
+    }
+  } else if (node.kind == AssetKind::kSeed) {
+    for (const SeedSpec& s : ws.project.seeds) {
+      if (s.name != node.name) continue;
+      f.description = s.description;
+      f.key = s.key;
+      f.checks = names(s.checks);
+    }
+  } else {
+    for (const ModelSpec& m : ws.project.models) {
+      if (m.name != node.name) continue;
+      f.description = m.description;
+      f.materialized = m.materialized;
+      f.key = m.key;
+      f.checks = names(m.checks);
+      f.schedule = m.schedule.ToString();
+    }
+  }
+  return f;
+}
+
+// The asset's current publication(s), summed over its partitions; null when
+// it was never published.
+json PublishedOf(const std::string& asset, const CurrentPublications::Map& current) {
+  json out = nullptr;
+  int64_t rows = 0, seq = 0, partitions = 0;
+  Micros at = 0;
+  std::string version;
+  for (auto it = current.lower_bound({asset, ""}); it != current.end() && it->first.first == asset;
+       ++it) {
+    rows += it->second.rows;
+    ++partitions;
+    if (it->second.seq > seq) {
+      seq = it->second.seq;
+      at = it->second.published_at;
+      version = it->second.version_id;
+    }
+  }
+  if (partitions == 0) return out;
+  return {{"version", version},
+          {"seq", seq},
+          {"rows", rows},
+          {"partitions", partitions},
+          {"published_at", FormatTimestamp(at)}};
+}
+
+}  // namespace
+
+json Engine::HandleCatalog(const json& request) {
+  const std::string cmd = request.value("cmd", "");
+  Result<Opened*> opened = OpenForRequest();
+  if (!opened.ok()) return ErrorResponse(opened.status());
+  Opened& env = **opened;
+
+  if (cmd == "fetches") {
+    std::string source = ToLower(request.value("source", ""));
+    int limit = request.value("limit", 100);
+    Result<std::vector<FetchRecord>> fetches = env.metadata->ListFetches(source, limit);
+    if (!fetches.ok()) return ErrorResponse(fetches.status());
+    json out = json::array();
+    for (const FetchRecord& f : *fetches) {
+      out.push_back({{"id", f.id},
+                     {"source", f.source},
+                     {"partition", f.partition},
+                     {"url", Redact(f.url)},
+                     {"time", FormatTimestamp(f.started_at)},
+                     {"duration_ms", f.duration_ms},
+                     {"status", f.status},
+                     {"bytes", f.bytes},
+                     {"sha256", f.sha256},
+                     {"object", f.object_path},
+                     {"error", Redact(f.error)}});
+    }
+    return OkCatalog(out);
+  }
+
+  std::shared_ptr<const Workspace> ws = LatestWorkspace();
+  if (cmd == "lineage") return OkCatalog(LineageJson(ws->graph));
+
+  Result<ReaderSessions::Lease> session = env.readers->Take();
+  if (!session.ok()) return ErrorResponse(session.status());
+
+  if (cmd == "issues") {
+    // The issue log (rows set aside, values that failed a column phase).
+    std::string sql =
+        "SELECT asset, version_id, object_sha256, record, field, issue_type, value, message, "
+        "severity, logged_at FROM _sluice.issues";
+    std::vector<std::optional<std::string>> params;
+    std::vector<std::string> where;
+    for (const char* key : {"asset", "severity", "issue_type"}) {
+      std::string value = request.value(key, "");
+      if (value.empty()) continue;
+      params.emplace_back(key == std::string("asset") ? ToLower(value) : value);
+      where.push_back(std::string(key) + " = $" + std::to_string(params.size()));
+    }
+    // ?source=: every table of the source (one asset each).
+    if (std::string source = ToLower(request.value("source", "")); !source.empty()) {
+      std::vector<std::string> list;
+      for (const SourceSpec& s : ws->project.sources) {
+        if (s.name != source) continue;
+        for (const TableSpec& t : s.tables) {
+          params.emplace_back(t.name);
+          list.push_back("$" + std::to_string(params.size()));
+        }
+      }
+      if (list.empty()) return ErrorResponse(Status::NotFound("no source '" + source + "'"));
+      where.push_back("asset IN (" + Join(list, ", ") + ")");
+    }
+    if (!where.empty()) sql += " WHERE " + Join(where, " AND ");
+    sql += " ORDER BY logged_at DESC, asset, record LIMIT " +
+           std::to_string(std::clamp(request.value("limit", 100), 1, 10000));
+    json rows = json::array();
+    std::vector<std::string> names;
+    std::vector<JsonKind> kinds;
+    RowVisitor visitor;
+    visitor.columns = [&](const std::vector<RenderedColumn>& cols) {
+      for (const RenderedColumn& c : cols) {
+        names.push_back(c.name);
+        kinds.push_back(c.json);
+      }
+      return Status::Ok();
+    };
+    visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
+      json r = json::object();
+      for (size_t i = 0; i < row.size(); ++i) {
+        if (!row[i]) {
+          r[names[i]] = nullptr;
+        } else if (kinds[i] == JsonKind::kLiteral) {
+          json v = json::parse(*row[i], nullptr, false);
+          r[names[i]] = v.is_discarded() ? json(std::string(*row[i])) : v;
+        } else {
+          r[names[i]] = Redact(std::string(*row[i]));
+        }
+      }
+      rows.push_back(std::move(r));
+      return true;
+    };
+    ReadLimits limits;
+    limits.max_rows = 0;
+    limits.timeout_seconds = 30;
+    Result<ReadSummary> read =
+        RunBuiltRead(**session, sql, params, RenderFormat::kJson, limits, visitor);
+    if (!read.ok()) return ErrorResponse(read.status());
+    return OkCatalog(rows);
+  }
+
+  // assets, asset
+  Result<CurrentPublications::Map> current = env.current.Get(**session);
+  if (!current.ok()) return ErrorResponse(current.status());
+  Result<std::map<std::string, std::string>> last =
+      env.metadata->PreviousTaskStatuses(std::numeric_limits<int64_t>::max());
+  std::map<std::string, std::string> last_status;
+  if (last.ok()) last_status = std::move(*last);
+  auto summary = [&](const AssetNode& node) {
+    AssetFacts f = FactsOf(*ws, node);
+    json a = {{"name", node.name},
+              {"kind", AssetKindName(node.kind)},
+              {"description", f.description},
+              {"tags", node.tags},
+              {"upstream", node.upstream},
+              {"downstream", node.downstream},
+              {"key", f.key},
+              {"checks", f.checks},
+              {"schedule", f.schedule},
+              {"partitioned", f.partitioned},
+              {"published", PublishedOf(node.name, *current)},
+              {"url", "/api/v1/data/" + node.name}};
+    if (!f.materialized.empty()) a["materialized"] = f.materialized;
+    auto status = last_status.find(node.name);
+    a["last_status"] = status == last_status.end() ? json(nullptr) : json(status->second);
+    return a;
+  };
+  if (cmd == "assets") {
+    json out = json::array();
+    for (const AssetNode& node : ws->graph.nodes) out.push_back(summary(node));
+    return OkCatalog(out);
+  }
+  std::string name = ToLower(request.value("name", ""));
+  const AssetNode* node = ws->graph.Find(name);
+  if (node == nullptr) {
+    std::vector<std::string> names;
+    for (const AssetNode& n : ws->graph.nodes) names.push_back(n.name);
+    std::string hint = DidYouMeanHint(name, names);
+    return ErrorResponse(Status::NotFound("no asset '" + name + "'" +
+                                          (hint.empty() ? " (GET /api/v1/assets lists them)" : hint)));
+  }
+  json a = summary(*node);
+  // Its schema as published (each partition's columns, first seen first).
+  json schema = json::array();
+  std::set<std::string> seen;
+  json partitions = json::array();
+  for (auto it = current->lower_bound({node->name, ""});
+       it != current->end() && it->first.first == node->name; ++it) {
+    for (const json& c : it->second.schema) {
+      if (seen.insert(c.value("name", "")).second) schema.push_back(c);
+    }
+    if (!it->first.second.empty()) {
+      partitions.push_back({{"partition", it->first.second},
+                            {"version", it->second.version_id},
+                            {"rows", it->second.rows},
+                            {"published_at", FormatTimestamp(it->second.published_at)}});
+    }
+  }
+  a["schema"] = schema;
+  if (!partitions.empty()) a["partitions"] = partitions;
+  Result<std::vector<AssetVersionRecord>> versions = env.metadata->ListVersions(node->name, "");
+  json vj = json::array();
+  if (versions.ok()) {
+    for (const AssetVersionRecord& v : *versions) {
+      vj.push_back({{"version", v.version_id},
+                    {"status", v.status},
+                    {"rows", v.rows},
+                    {"run_id", v.run_id},
+                    {"created_at", FormatTimestamp(v.created_at)},
+                    {"published_at", v.published_at ? FormatTimestamp(v.published_at) : ""}});
+    }
+  }
+  a["versions"] = vj;
+  return OkCatalog(a);
+}
+
+}  // namespace sluice

@@ -1,0 +1,80 @@
+// What the engine holds while an environment is open (engine.h): shared by
+// the engine's handlers, which live in more than one file. Internal to engine/.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "orchestrate/executor.h"
+#include "orchestrate/holds.h"
+#include "transform/publication.h"
+#include "transform/rollback.h"
+
+namespace sluice {
+
+// Warehouse sessions for readers, kept between requests (a connection costs
+// a DuckDB connect and a SET); a session goes back only after a read that
+// ended (readers run one statement, never a transaction). Thread-safe.
+class ReaderSessions {
+ public:
+  explicit ReaderSessions(Warehouse* warehouse) : warehouse_(warehouse) {}
+  class Lease {
+   public:
+    Lease(ReaderSessions* pool, std::unique_ptr<WarehouseSession> session)
+        : pool_(pool), session_(std::move(session)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (session_) pool_->Return(std::move(session_));
+    }
+    WarehouseSession& operator*() const { return *session_; }
+    WarehouseSession* operator->() const { return session_.get(); }
+
+   private:
+    ReaderSessions* pool_;
+    std::unique_ptr<WarehouseSession> session_;
+  };
+  Result<Lease> Take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        std::unique_ptr<WarehouseSession> s = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(s));
+      }
+    }
+    ASSIGN_OR_RETURN(std::unique_ptr<WarehouseSession> s, warehouse_->Connect());
+    return Lease(this, std::move(s));
+  }
+
+ private:
+  static constexpr size_t kMaxIdle = 8;
+  void Return(std::unique_ptr<WarehouseSession> session) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < kMaxIdle) idle_.push_back(std::move(session));
+  }
+  Warehouse* warehouse_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<WarehouseSession>> idle_;  // GUARDED_BY(mu_)
+};
+
+struct Engine::Opened {
+  EnvironmentSpec env;
+  std::unique_ptr<Warehouse> warehouse;
+  std::unique_ptr<MetadataStore> metadata;
+  std::unique_ptr<ObjectStore> lake;
+  std::unique_ptr<RawArchive> archive;
+  std::vector<std::string> external;  // the project's external: tables, readable by readers
+  RepairReport startup_repairs;       // what opening repaired; the next run reports it
+  CurrentPublications current;        // what is published, kept by the runs
+  std::unique_ptr<SharedPublisher> publisher;  // every run's; keeps `current` at each commit
+  AssetHolds holds;                            // what each run builds now
+  // Readers' sessions; destroyed before the warehouse (declared after it).
+  std::unique_ptr<ReaderSessions> readers;
+  ConcurrencyLimits limits;  // tasks at once, every run together (the latest project's)
+};
+
+}  // namespace sluice
