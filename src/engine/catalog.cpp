@@ -233,8 +233,8 @@ json Engine::HandleCatalog(const json& request) {
     std::vector<std::string> names;
     for (const AssetNode& n : ws->graph.nodes) names.push_back(n.name);
     std::string hint = DidYouMeanHint(name, names);
-    return ErrorResponse(Status::NotFound("no asset '" + name + "'" +
-                                          (hint.empty() ? " (GET /api/v1/assets lists them)" : hint)));
+    return ErrorResponse(Status::NotFound(
+        "no asset '" + name + "'" + (hint.empty() ? " (GET /api/v1/assets lists them)" : hint)));
   }
   json a = summary(*node);
   // Its schema as published (each partition's columns, first seen first).

@@ -20,9 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-json OkData(json result) {
-  return {{"ok", true}, {"exit_code", 0}, {"result", std::move(result)}};
-}
+json OkData(json result) { return {{"ok", true}, {"exit_code", 0}, {"result", std::move(result)}}; }
 
 // A JSON string literal for text (invalid UTF-8 replaced).
 void AppendJsonString(std::string& out, std::string_view text) {
@@ -68,8 +66,8 @@ struct DataVersion {
   std::string reason;  // why it cannot be cached, or ""
 };
 
-DataVersion VersionOf(const std::string& table, const std::map<std::pair<std::string, std::string>,
-                                                                Publication>& current,
+DataVersion VersionOf(const std::string& table,
+                      const std::map<std::pair<std::string, std::string>, Publication>& current,
                       const Workspace* ws) {
   // (ws: never null)
   DataVersion out;
@@ -80,8 +78,8 @@ DataVersion VersionOf(const std::string& table, const std::map<std::pair<std::st
     std::string asset = todo.front();
     todo.pop_front();
     auto& [seq, partitions] = seen[asset];
-    for (auto it = current.lower_bound({asset, ""}); it != current.end() && it->first.first == asset;
-         ++it) {
+    for (auto it = current.lower_bound({asset, ""});
+         it != current.end() && it->first.first == asset; ++it) {
       seq = std::max(seq, it->second.seq);
       ++partitions;
       for (const json& input : it->second.inputs) {
@@ -99,7 +97,8 @@ DataVersion VersionOf(const std::string& table, const std::map<std::pair<std::st
       if (node == nullptr) {
         out.reason = asset + " is published but not in the project as loaded now";
       } else if (view && node->nondeterministic) {
-        out.reason = "the view " + asset + " calls a function whose result changes (now(), random())";
+        out.reason =
+            "the view " + asset + " calls a function whose result changes (now(), random())";
       } else if (view && !node->external.empty()) {
         out.reason = "the view " + asset + " reads external tables (" + Join(node->external, ", ") +
                      "), whose changes Sluice does not see";
@@ -178,9 +177,9 @@ json Engine::HandleData(const json& request) {
   }
   if (columns.empty()) {
     std::string hint = DidYouMeanHint(table, published);
-    return ErrorResponse(Status::NotFound(
-        "no published table '" + table + "'" +
-        (hint.empty() ? " (GET /api/v1/assets lists what is published)" : hint)));
+    return ErrorResponse(
+        Status::NotFound("no published table '" + table + "'" +
+                         (hint.empty() ? " (GET /api/v1/assets lists what is published)" : hint)));
   }
 
   std::vector<std::string> key;
@@ -330,7 +329,10 @@ json Engine::HandleData(const json& request) {
   // DuckDB prints it, for every format.
   RenderFormat render = format == DataFormat::kCsv ? RenderFormat::kText : RenderFormat::kJson;
   Result<ReadSummary> read =
-      RunBuiltRead(**session, sql.sql, sql.params, render, read_limits, visitor);
+      RunBuiltRead(**session, sql.sql, sql.params, render, read_limits, visitor,
+                   // The statement stays prepared on this session while
+                   // the publications it reads stay the same.
+                   version.text);
   if (!read.ok()) {
     Status st = read.status();
     if (st.code() == StatusCode::kTimeout) return ErrorResponse(st);

@@ -20,9 +20,9 @@ struct OpName {
 };
 
 constexpr OpName kOps[] = {
-    {FilterOp::kEq, "eq"},     {FilterOp::kNe, "ne"},     {FilterOp::kGt, "gt"},
-    {FilterOp::kGte, "gte"},   {FilterOp::kLt, "lt"},     {FilterOp::kLte, "lte"},
-    {FilterOp::kIn, "in"},     {FilterOp::kLike, "like"}, {FilterOp::kIsNull, "isnull"},
+    {FilterOp::kEq, "eq"},   {FilterOp::kNe, "ne"},     {FilterOp::kGt, "gt"},
+    {FilterOp::kGte, "gte"}, {FilterOp::kLt, "lt"},     {FilterOp::kLte, "lte"},
+    {FilterOp::kIn, "in"},   {FilterOp::kLike, "like"}, {FilterOp::kIsNull, "isnull"},
 };
 
 const char* OpNameOf(FilterOp op) {
@@ -170,7 +170,8 @@ std::optional<std::pair<std::string, std::string>> CoordinateColumns(
   static const std::vector<std::pair<std::string, std::string>> kPairs = {
       {"lon", "lat"}, {"lng", "lat"}, {"long", "lat"}, {"longitude", "latitude"}, {"x", "y"}};
   for (const auto& [lon, lat] : kPairs) {
-    if (by_lower.count(lon) && by_lower.count(lat)) return std::make_pair(by_lower[lon], by_lower[lat]);
+    if (by_lower.count(lon) && by_lower.count(lat))
+      return std::make_pair(by_lower[lon], by_lower[lat]);
   }
   // stop_lon / stop_lat, site_longitude / site_latitude: a shared prefix.
   for (const DataColumn& c : columns) {
@@ -209,11 +210,10 @@ Result<DataQuery> ParseDataQuery(const std::string& table,
     }();
     if (!control && !param.empty() && param[0] == '_' && !column_like) {
       std::string hint = DidYouMeanHint(param, kControls);
-      return Status::Invalid(
-          "unknown parameter '" + param + "'" +
-          (hint.empty() ? "; the table's controls are " + Join(kControls, ", ") +
-                              ", and it has no column of that name"
-                        : hint));
+      return Status::Invalid("unknown parameter '" + param + "'" +
+                             (hint.empty() ? "; the table's controls are " + Join(kControls, ", ") +
+                                                 ", and it has no column of that name"
+                                           : hint));
     }
     if (control) {
       if (param == "_select") {
@@ -311,8 +311,9 @@ Result<DataQuery> ParseDataQuery(const std::string& table,
           "among its published columns); page with _offset");
     }
     if (params.count("_offset")) {
-      return Status::Invalid("_after and _offset together: the cursor already says where the "
-                             "page starts; drop _offset");
+      return Status::Invalid(
+          "_after and _offset together: the cursor already says where the "
+          "page starts; drop _offset");
     }
     ASSIGN_OR_RETURN(q.after, DecodeCursor(*after, q.sort.size()));
   }
@@ -346,9 +347,9 @@ std::string DataQuery::Normalized() const {
     after_json = json::array();
     for (const auto& v : *after) after_json.push_back(v ? json(*v) : json(nullptr));
   }
-  json all = {{"table", table},   {"select", select}, {"filters", filters_json}, {"cursor", cursor},
-              {"sort", sort_json}, {"limit", limit},   {"offset", offset},
-              {"after", after_json}, {"format", DataFormatName(format)}};
+  json all = {{"table", table},   {"select", select},    {"filters", filters_json},
+              {"cursor", cursor}, {"sort", sort_json},   {"limit", limit},
+              {"offset", offset}, {"after", after_json}, {"format", DataFormatName(format)}};
   return all.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

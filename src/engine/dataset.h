@@ -90,7 +90,7 @@ Result<DataQuery> ParseDataQuery(const std::string& table,
                                  const std::vector<std::string>& key, const DataLimits& limits);
 
 struct BoundSql {
-  std::string sql;                               // $1, $2, ... for every value
+  std::string sql;                                 // $1, $2, ... for every value
   std::vector<std::optional<std::string>> params;  // nullopt: NULL
 };
 

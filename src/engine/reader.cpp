@@ -154,7 +154,7 @@ Result<ReadSummary> RunRead(WarehouseSession& session, const std::string& sql,
 Result<ReadSummary> RunBuiltRead(WarehouseSession& session, const std::string& sql,
                                  const std::vector<std::optional<std::string>>& params,
                                  RenderFormat format, const ReadLimits& limits,
-                                 const RowVisitor& visitor) {
+                                 const RowVisitor& visitor, const std::string& cache_tag) {
   ReadSummary summary;
   RowVisitor capped;
   capped.columns = visitor.columns;
@@ -170,7 +170,7 @@ Result<ReadSummary> RunBuiltRead(WarehouseSession& session, const std::string& s
   bool timed_out = false;
   {
     Watchdog watchdog(&session, limits.timeout_seconds);
-    st = session.Read(sql, format, capped, params);
+    st = session.Read(sql, format, capped, params, cache_tag);
     timed_out = watchdog.fired();
   }
   if (!st.ok() && timed_out) {

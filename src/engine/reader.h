@@ -53,9 +53,11 @@ Result<ReadSummary> RunRead(WarehouseSession& session, const std::string& sql,
 // A statement Sluice built itself from catalog names it checked, with every
 // value a bound parameter ($1, ...; engine/dataset.h): the same timeout, row
 // cap and rendering, without the parse a reader's own SQL needs.
+// A cache_tag keeps the statement prepared on the session (see
+// WarehouseSession::Read).
 Result<ReadSummary> RunBuiltRead(WarehouseSession& session, const std::string& sql,
                                  const std::vector<std::optional<std::string>>& params,
                                  RenderFormat format, const ReadLimits& limits,
-                                 const RowVisitor& visitor);
+                                 const RowVisitor& visitor, const std::string& cache_tag = "");
 
 }  // namespace sluice

@@ -50,8 +50,8 @@ class ResponseCache {
   mutable std::mutex mu_;
   std::list<Entry> lru_;  // GUARDED_BY(mu_): most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;  // GUARDED_BY(mu_)
-  size_t bytes_ = 0;                                                    // GUARDED_BY(mu_)
-  int64_t hits_ = 0, misses_ = 0;                                       // GUARDED_BY(mu_)
+  size_t bytes_ = 0;                                                   // GUARDED_BY(mu_)
+  int64_t hits_ = 0, misses_ = 0;                                      // GUARDED_BY(mu_)
 };
 
 }  // namespace sluice

@@ -1,6 +1,9 @@
 #include "warehouse/duckdb.h"
 
 #include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <vector>
 
 #include "core/log.h"
 #include "core/redact.h"
@@ -211,14 +214,26 @@ Result<DuckDbConnection> DuckDbDatabase::Connect() {
   return DuckDbConnection(conn);
 }
 
+struct DuckDbConnection::ReadCache {
+  struct Entry {
+    DuckDbPrepared outer;
+    std::vector<RenderedColumn> columns;
+  };
+  static constexpr size_t kMaxEntries = 64;
+  std::unordered_map<std::string, Entry> entries;
+};
+
 DuckDbConnection::~DuckDbConnection() {
+  read_cache_.reset();  // its statements before their connection
   if (conn_) duckdb_disconnect(&conn_);
 }
 
 DuckDbConnection& DuckDbConnection::operator=(DuckDbConnection&& other) noexcept {
   if (this != &other) {
+    read_cache_.reset();
     if (conn_) duckdb_disconnect(&conn_);
     conn_ = std::exchange(other.conn_, nullptr);
+    read_cache_ = std::move(other.read_cache_);
   }
   return *this;
 }
@@ -304,12 +319,25 @@ void DuckDbConnection::Interrupt() {
 
 Status DuckDbConnection::ReadRendered(const std::string& select_sql, RenderFormat format,
                                       const RowVisitor& visitor,
-                                      const std::vector<std::optional<std::string>>& params) {
+                                      const std::vector<std::optional<std::string>>& params,
+                                      const std::string& cache_tag) {
   // A trailing ';' or comment must not swallow the wrapper's closing parenthesis.
   std::string sql = select_sql;
   while (!sql.empty() &&
          (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
     sql.pop_back();
+  }
+  std::string cache_key;
+  if (!cache_tag.empty()) {
+    cache_key = cache_tag + '\x1f' + std::to_string(static_cast<int>(format)) + '\x1f' + sql;
+    if (read_cache_) {
+      auto it = read_cache_->entries.find(cache_key);
+      if (it != read_cache_->entries.end()) {
+        if (visitor.columns) RETURN_IF_ERROR(visitor.columns(it->second.columns));
+        duckdb_clear_bindings(it->second.outer.stmt_);
+        return StreamPrepared(it->second.outer, it->second.columns.size(), params, sql, visitor);
+      }
+    }
   }
   ASSIGN_OR_RETURN(DuckDbPrepared inner, Prepare(sql));
   if (duckdb_prepared_statement_type(inner.stmt_) != DUCKDB_STATEMENT_TYPE_SELECT) {
@@ -331,6 +359,18 @@ Status DuckDbConnection::ReadRendered(const std::string& select_sql, RenderForma
   if (visitor.columns) RETURN_IF_ERROR(visitor.columns(columns));
   ASSIGN_OR_RETURN(DuckDbPrepared outer, Prepare("SELECT " + Join(exprs, ", ") + " FROM (\n" + sql +
                                                  "\n) AS sluice_read"));
+  if (cache_key.empty()) return StreamPrepared(outer, ncols, params, sql, visitor);
+  if (!read_cache_) read_cache_ = std::make_shared<ReadCache>();
+  if (read_cache_->entries.size() >= ReadCache::kMaxEntries) read_cache_->entries.clear();
+  ReadCache::Entry& entry = read_cache_->entries[cache_key];
+  entry.outer = std::move(outer);
+  entry.columns = std::move(columns);
+  return StreamPrepared(entry.outer, ncols, params, sql, visitor);
+}
+
+Status DuckDbConnection::StreamPrepared(DuckDbPrepared& outer, size_t ncols,
+                                        const std::vector<std::optional<std::string>>& params,
+                                        const std::string& sql, const RowVisitor& visitor) {
   for (size_t i = 0; i < params.size(); ++i) RETURN_IF_ERROR(outer.Bind(i + 1, params[i]));
   duckdb_pending_result pending = nullptr;
   if (duckdb_pending_prepared_streaming(outer.stmt_, &pending) != DuckDBSuccess) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,7 +75,7 @@ class DuckDbConnection {
   DuckDbConnection() = default;
   ~DuckDbConnection();
   DuckDbConnection(DuckDbConnection&& other) noexcept
-      : conn_(std::exchange(other.conn_, nullptr)) {}
+      : conn_(std::exchange(other.conn_, nullptr)), read_cache_(std::move(other.read_cache_)) {}
   DuckDbConnection& operator=(DuckDbConnection&& other) noexcept;
   DuckDbConnection(const DuckDbConnection&) = delete;
   DuckDbConnection& operator=(const DuckDbConnection&) = delete;
@@ -87,8 +88,14 @@ class DuckDbConnection {
   // checked the statement: it is bound here.
   // params bind $1, $2, ... as text (nullopt: NULL), each cast by the
   // engine to the type its place in the statement asks for.
+  // A non-empty cache_tag keeps the prepared statement and its rendering on
+  // this connection under (tag, format, SQL), so the same statement read
+  // again with other values is neither parsed nor planned: the tag must
+  // change whenever the result's columns may (the dataset API passes the
+  // publications the statement reads).
   Status ReadRendered(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
-                      const std::vector<std::optional<std::string>>& params = {});
+                      const std::vector<std::optional<std::string>>& params = {},
+                      const std::string& cache_tag = "");
   Result<DuckDbAppender> Appender(const std::string& schema, const std::string& table);
   // Cancels the statement running on this connection (from any thread).
   void Interrupt();
@@ -98,6 +105,12 @@ class DuckDbConnection {
   friend class DuckDbDatabase;
   explicit DuckDbConnection(duckdb_connection conn) : conn_(conn) {}
   duckdb_connection conn_ = nullptr;
+  struct ReadCache;                        // prepared reads by (tag, format, SQL); duckdb.cpp
+  std::shared_ptr<ReadCache> read_cache_;  // shared_ptr: the type is complete only in duckdb.cpp
+  // Binds params to a prepared read and streams its rendered rows.
+  Status StreamPrepared(DuckDbPrepared& outer, size_t ncols,
+                        const std::vector<std::optional<std::string>>& params,
+                        const std::string& sql, const RowVisitor& visitor);
 };
 
 class DuckDbPrepared {

@@ -13,8 +13,9 @@ class DuckDbSession final : public WarehouseSession {
   Status Execute(const std::string& sql) override { return conn_.Execute(sql); }
   Result<QueryResult> Query(const std::string& sql) override { return conn_.Query(sql); }
   Status Read(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
-              const std::vector<std::optional<std::string>>& params) override {
-    return conn_.ReadRendered(select_sql, format, visitor, params);
+              const std::vector<std::optional<std::string>>& params,
+              const std::string& cache_tag) override {
+    return conn_.ReadRendered(select_sql, format, visitor, params, cache_tag);
   }
   void Interrupt() override { conn_.Interrupt(); }
 

@@ -21,9 +21,11 @@ class WarehouseSession {
   virtual Status Execute(const std::string& sql) = 0;
   virtual Result<QueryResult> Query(const std::string& sql) = 0;
   // Streams one SELECT's rows, every value rendered for readers (render.h).
-  // params bind $1, $2, ... (DuckDbConnection::ReadRendered).
+  // params bind $1, $2, ...; a cache_tag keeps the statement prepared on
+  // this session (DuckDbConnection::ReadRendered).
   virtual Status Read(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
-                      const std::vector<std::optional<std::string>>& params = {}) = 0;
+                      const std::vector<std::optional<std::string>>& params = {},
+                      const std::string& cache_tag = "") = 0;
   // Cancels the running statement, if any.
   virtual void Interrupt() = 0;
   // Runs fn inside BEGIN/COMMIT, rolling back when it fails.

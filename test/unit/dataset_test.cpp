@@ -17,9 +17,11 @@
 namespace sluice {
 namespace {
 
-const std::vector<DataColumn> kColumns = {
-    {"id", "BIGINT"}, {"name", "VARCHAR"}, {"score", "DOUBLE"}, {"Stop_Lat", "DOUBLE"},
-    {"stop_lon", "DOUBLE"}};
+const std::vector<DataColumn> kColumns = {{"id", "BIGINT"},
+                                          {"name", "VARCHAR"},
+                                          {"score", "DOUBLE"},
+                                          {"Stop_Lat", "DOUBLE"},
+                                          {"stop_lon", "DOUBLE"}};
 
 Result<DataQuery> Parse(const std::map<std::string, std::string>& params,
                         std::vector<std::string> key = {}) {
@@ -47,11 +49,11 @@ TEST(DatasetQuery, ParsesFiltersAndControls) {
   BoundSql sql = BuildDataSql(*q);
   EXPECT_EQ(sql.sql,
             "SELECT \"name\", \"id\", CAST(\"score\" AS VARCHAR) AS \"_sluice_sort_0\", "
-            "CAST(\"id\" AS VARCHAR) AS \"_sluice_sort_1\" FROM \"t\" WHERE \"id\" >= $1 AND \"id\" IN ($2, $3, $4) AND "
+            "CAST(\"id\" AS VARCHAR) AS \"_sluice_sort_1\" FROM \"t\" WHERE \"id\" >= $1 AND "
+            "\"id\" IN ($2, $3, $4) AND "
             "CAST(\"name\" AS VARCHAR) LIKE $5 AND \"score\" IS NOT NULL ORDER BY \"score\" DESC "
             "NULLS LAST, \"id\" ASC NULLS LAST LIMIT 6 OFFSET 10");
-  EXPECT_EQ(sql.params,
-            (std::vector<std::optional<std::string>>{"2", "1", "2", "3", "A%"}));
+  EXPECT_EQ(sql.params, (std::vector<std::optional<std::string>>{"2", "1", "2", "3", "A%"}));
 }
 
 TEST(DatasetQuery, RefusesWhatItCannotDoNamingTheParameter) {
@@ -226,6 +228,31 @@ TEST_F(DatasetPages, HostileValuesAreOnlyValues) {
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(count->ScalarInt(), 50);
   EXPECT_EQ(ReadAll({{"name", "n1"}}).size(), 7u);  // i % 7 == 1 below 50
+}
+
+TEST_F(DatasetPages, APreparedReadKeptUnderItsTagBindsNewValuesAndANewTagSeesNewColumns) {
+  auto read = [&](const std::string& tag, const std::string& value) {
+    std::vector<std::string> out;
+    size_t ncols = 0;
+    RowVisitor visitor;
+    visitor.columns = [&](const std::vector<RenderedColumn>& c) {
+      ncols = c.size();
+      return Status::Ok();
+    };
+    visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
+      out.push_back(std::string(*row[0]));
+      return true;
+    };
+    Status st = conn_.ReadRendered("SELECT * FROM t WHERE id = $1", RenderFormat::kText, visitor,
+                                   {value}, tag);
+    EXPECT_TRUE(st.ok()) << st.message();
+    return std::make_pair(out, ncols);
+  };
+  EXPECT_EQ(read("v1", "3").first, (std::vector<std::string>{"3"}));
+  EXPECT_EQ(read("v1", "4").first, (std::vector<std::string>{"4"}));  // the same statement
+  EXPECT_EQ(read("v1", "4").second, 5u);
+  ASSERT_TRUE(conn_.Execute("ALTER TABLE t ADD COLUMN extra INTEGER").ok());
+  EXPECT_EQ(read("v2", "4").second, 6u);  // a new publication: a new tag, the new columns
 }
 
 TEST(ResponseCache, KeepsTheRecentlyUsedWithinItsSize) {
