@@ -28,7 +28,8 @@ const std::vector<std::string> kConcurrencyKeys = {"tasks", "per_host", "pools"}
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server"};
 const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
                                                 "keep_versions", "keep_logs", "keep_runs"};
-const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache"};
+const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check"};
+const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
 const std::vector<std::string> kSourceKeys = {
     "name",       "description",  "fetch",       "format", "options", "tables",
     "schedule",   "partition",    "freshness",   "tags",   "member",  "key",
@@ -414,6 +415,36 @@ class Loader {
         } else {
           errs.At(c->value, "cache: expected a size such as 64MB, or off; got '" + *text + "'",
                   c->line);
+        }
+      }
+    }
+    if (const YamlEntry* c = server.Find("check")) {
+      MapReader check(c->value, kServerCheckKeys, "check", errs, c->line);
+      if (const YamlEntry* u = check.Find("urls")) {
+        std::string v = ToLower(Trim(ReadString(*u, errs).value_or("")));
+        if (v == "true" || v == "false") {
+          spec.check_urls = v == "true";
+        } else {
+          errs.At(u->value, "urls: expected true or false, got '" + v + "'", u->line);
+        }
+      }
+      if (const YamlEntry* m = check.Find("max_size")) {
+        std::optional<int64_t> bytes = ParseByteSize(ReadString(*m, errs).value_or(""));
+        if (bytes) {
+          spec.check_max_bytes = *bytes;
+        } else {
+          errs.At(m->value, "max_size: expected a size such as 16MB", m->line);
+        }
+      }
+      if (const YamlEntry* t = check.Find("timeout")) {
+        if (auto seconds = ReadDuration(*t, errs)) spec.check_timeout_seconds = *seconds;
+      }
+      if (const YamlEntry* m = check.Find("memory_limit")) {
+        std::optional<std::string> limit = NormalizeMemoryLimit(ReadString(*m, errs).value_or(""));
+        if (limit) {
+          spec.check_memory_limit = *limit;
+        } else {
+          errs.At(m->value, "memory_limit: expected a size such as 512MB", m->line);
         }
       }
     }

@@ -188,6 +188,13 @@ struct ServerSpec {
   int port = 8080;
   std::vector<ApiToken> tokens;    // none: no token is asked for
   int64_t cache_bytes = 64000000;  // `cache:` the response cache's size (64MB); 0 = off
+  // `check:` POST /api/v1/check/{source}: whether {"url": ...} may make the
+  // server fetch an address (off: it lets callers reach what the server
+  // reaches), and the limits of one check.
+  bool check_urls = false;
+  int64_t check_max_bytes = 16000000;
+  int64_t check_timeout_seconds = 60;
+  std::string check_memory_limit = "512MB";
   SourceLoc loc;
 };
 

@@ -1,5 +1,6 @@
 // The engine's catalog requests, behind the HTTP API's /api/v1/assets,
-// /lineage, /issues and /fetches (DESIGN §4): what the project defines (the
+// /lineage, /issues and /fetches (DESIGN §4), and its check of a partner's
+// file (/api/v1/check): what the project defines (the
 // latest run's workspace), what is published (the owner's current
 // publications, in memory), and what metadata and the issue log recorded.
 // Every value a user gave reaches SQL as a bound parameter.
@@ -12,6 +13,7 @@
 #include "engine/opened.h"
 #include "engine/reader.h"
 #include "graph/asset_graph.h"
+#include "orchestrate/check_file.h"
 
 namespace sluice {
 namespace {
@@ -269,6 +271,34 @@ json Engine::HandleCatalog(const json& request) {
   }
   a["versions"] = vj;
   return OkCatalog(a);
+}
+
+json Engine::HandleCheck(const json& request) {
+  std::shared_ptr<const Workspace> ws = LatestWorkspace();
+  CheckFileRequest check;
+  check.source = ToLower(request.value("source", ""));
+  check.target = request.value("url", "");
+  check.upload = request.value("upload", "");
+  check.upload_name = request.value("filename", "upload");
+  check.timeout_seconds = request.value("timeout", int64_t{60});
+  check.memory_limit = request.value("memory_limit", "");
+  bool known = false;
+  std::vector<std::string> names;
+  for (const SourceSpec& s : ws->project.sources) {
+    names.push_back(s.name);
+    known = known || s.name == check.source ||
+            std::any_of(s.tables.begin(), s.tables.end(),
+                        [&](const TableSpec& t) { return t.name == check.source; });
+  }
+  if (!known) {
+    std::string hint = DidYouMeanHint(check.source, names);
+    return ErrorResponse(
+        Status::NotFound("no source '" + check.source + "'" +
+                         (hint.empty() ? "; sources: " + Join(names, ", ") : hint)));
+  }
+  Result<json> report = CheckFile(ws->project, env_name_, check);
+  if (!report.ok()) return ErrorResponse(report.status());
+  return OkCatalog(*report);
 }
 
 }  // namespace sluice

@@ -351,6 +351,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
       }
       return Ok({{"text", text}});
     }
+    if (cmd == "check") return HandleCheck(request);
     if (cmd == "assets" || cmd == "asset" || cmd == "lineage" || cmd == "issues" ||
         cmd == "fetches") {
       return HandleCatalog(request);

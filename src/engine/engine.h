@@ -96,6 +96,10 @@ class Engine {
   // issue_type, limit}, "fetches" {source, limit}: the catalog the HTTP API
   // serves (engine/catalog.cpp).
   nlohmann::json HandleCatalog(const nlohmann::json& request);
+  // "check" {source, upload | url, filename, timeout, memory_limit}: a
+  // file through a source's decoding, phases and checks in a scratch
+  // warehouse (orchestrate/check_file.h), touching no project state.
+  nlohmann::json HandleCheck(const nlohmann::json& request);
   // The workspace of the latest run (its asset graph: keys, materializations),
   // or the project loaded now when no run has loaded one.
   std::shared_ptr<const Workspace> LatestWorkspace();

@@ -19,6 +19,7 @@
 #include "transform/phases.h"
 #include "transform/publication.h"
 #include "warehouse/warehouse.h"
+#include "warehouse/watchdog.h"
 
 namespace sluice {
 namespace {
@@ -83,8 +84,16 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
   }
   ScratchDir scratch;
   std::string path = request.target;
-  nlohmann::json report = {{"source", source->name}, {"target", Redact(request.target)}};
-  if (IsHttpUrl(request.target)) {
+  nlohmann::json report = {
+      {"source", source->name},
+      {"target", Redact(request.target.empty() ? request.upload_name : request.target)}};
+  if (request.target.empty()) {
+    // An upload: its bytes, under its name, in the scratch folder.
+    std::string name = std::filesystem::path(request.upload_name).filename().string();
+    if (name.empty() || name == "." || name == "..") name = "upload";
+    path = JoinPath(scratch.path(), "upload-" + name);
+    RETURN_IF_ERROR(WriteFileAtomic(path, request.upload));
+  } else if (IsHttpUrl(request.target)) {
     // Downloaded into a scratch lake with a scratch fetch log, then dropped.
     ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store,
                      OpenLocalObjectStore(JoinPath(scratch.path(), "lake")));
@@ -117,7 +126,8 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
   report["bytes"] = stat.size;
 
   DuckDbOptions options;
-  options.memory_limit = project.defaults.memory_limit;
+  options.memory_limit =
+      request.memory_limit.empty() ? project.defaults.memory_limit : request.memory_limit;
   options.temp_directory = JoinPath(scratch.path(), "duckdb_tmp");
   ASSIGN_OR_RETURN(std::unique_ptr<Warehouse> warehouse, OpenDuckDbWarehouse(":memory:", options));
   ASSIGN_OR_RETURN(std::unique_ptr<WarehouseSession> session, warehouse->Connect());
@@ -125,7 +135,11 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
 
   bool ok = true;
   nlohmann::json out_tables = nlohmann::json::array();
+  // The load and the checks within the request's time (DuckDB has no
+  // statement timeout of its own: the watchdog interrupts the session).
+  Watchdog watchdog(session.get(), request.timeout_seconds);
   for (const TableSpec* table : tables) {
+    if (watchdog.fired()) break;
     nlohmann::json t = {{"table", table->name}};
     std::string file = path;
     std::string format = table->format.empty() ? source->format : table->format;
@@ -190,6 +204,11 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
     }
     t["checks"] = checks;
     out_tables.push_back(t);
+  }
+  if (watchdog.fired()) {
+    return Status(StatusCode::kTimeout, "the check took longer than its " +
+                                            std::to_string(request.timeout_seconds) +
+                                            " s (server: {check: {timeout: ...}})");
   }
   report["tables"] = out_tables;
   report["ok"] = ok;

@@ -16,8 +16,15 @@ namespace sluice {
 
 struct CheckFileRequest {
   std::string source;    // a source name (or one of its tables)
-  std::string target;    // a local path or an http(s) URL
+  std::string target;    // a local path or an http(s) URL; "" with `upload`
   int issue_rows = 100;  // issue rows listed per table (all are counted)
+  // The file's bytes themselves (the HTTP check API), written into the
+  // check's scratch folder as `upload_name` (its extension may tell a
+  // format): used when target is "".
+  std::string upload;
+  std::string upload_name = "upload";
+  std::string memory_limit;     // the scratch warehouse's; "" = defaults.memory_limit
+  int64_t timeout_seconds = 0;  // the load and checks together; 0 = none
 };
 
 // {"source", "target", "sha256", "bytes", "ok", "tables": [{"table", "rows",

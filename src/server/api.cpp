@@ -44,6 +44,8 @@ const char* TitleOf(int status) {
       return "Method not allowed";
     case 409:
       return "Conflict";
+    case 413:
+      return "Payload too large";
     case 503:
       return "Unavailable";
     case 504:
@@ -119,6 +121,7 @@ const std::vector<Route>& Routes() {
       {"GET", {"api", "v1", "issues"}, ApiRole::kViewer},
       {"GET", {"api", "v1", "fetches"}, ApiRole::kViewer},
       {"GET", {"metrics"}, ApiRole::kViewer},
+      {"POST", {"api", "v1", "check", "{id}"}, ApiRole::kViewer},
   };
   return routes;
 }
@@ -203,6 +206,56 @@ ServerResponse CachedToHttp(const CachedResponse& cached, const char* cache_stat
 }
 
 }  // namespace
+
+ServerResponse ApiRouter::Check(const ServerRequest& request, const std::string& source) const {
+  json ask = {{"cmd", "check"},
+              {"source", source},
+              {"timeout", spec_.check_timeout_seconds},
+              {"memory_limit", spec_.check_memory_limit}};
+  for (const auto& [key, value] : request.query) {
+    if (key != "filename") {
+      return ProblemResponse(400, "Bad request",
+                             "unknown parameter '" + key +
+                                 "'; a check takes filename (whose "
+                                 "extension may tell the file's format)");
+    }
+    ask["filename"] = value;
+  }
+  if (StartsWith(ToLower(request.Header("content-type")), "application/json")) {
+    json body = json::parse(request.body, nullptr, false);
+    if (!body.is_object() || body.size() != 1 || !body.contains("url") ||
+        !body["url"].is_string()) {
+      return ProblemResponse(400, "Bad request",
+                             "a JSON body is {\"url\": \"https://...\"}; to check a file, send "
+                             "the file itself as the body");
+    }
+    if (!spec_.check_urls) {
+      return ProblemResponse(403, "Forbidden",
+                             "checking a URL is off (it lets callers make the server fetch "
+                             "addresses); send the file itself, or turn it on with server: "
+                             "{check: {urls: true}}");
+    }
+    std::string url = body["url"].get<std::string>();
+    std::string scheme =
+        ToLower(url.substr(0, url.find("://") == std::string::npos ? 0 : url.find("://")));
+    if (scheme != "http" && scheme != "https") {
+      return ProblemResponse(400, "Bad request", "url: expected an http(s) URL");
+    }
+    ask["url"] = url;
+  } else {
+    if (request.body.empty()) {
+      return ProblemResponse(400, "Bad request", "no file: send the file as the request body");
+    }
+    if (static_cast<int64_t>(request.body.size()) > spec_.check_max_bytes) {
+      return ProblemResponse(
+          413, "Payload too large",
+          "the file is " + std::to_string(request.body.size()) + " bytes; a check takes at most " +
+              std::to_string(spec_.check_max_bytes) + " bytes (server: {check: {max_size: ...}})");
+    }
+    ask["upload"] = request.body;
+  }
+  return EngineToHttp(engine_->Handle(ask, nullptr));
+}
 
 // The query parameters a catalog route takes, each checked.
 ServerResponse ApiRouter::Catalog(const ServerRequest& request,
@@ -399,6 +452,7 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
   }
   if (segments[0] == "metrics") return Metrics();
   if (segments[2] == "data") return Data(request, segments[3]);
+  if (segments[2] == "check") return Check(request, segments[3]);
   if (segments[2] != "runs") return Catalog(request, segments);
   // /api/v1/runs...
   if (segments.size() == 3 && request.method == "GET") {

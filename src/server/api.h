@@ -50,6 +50,9 @@ class ApiRouter {
   // /api/v1/assets[/{name}], /lineage, /issues, /fetches.
   ServerResponse Catalog(const ServerRequest& request,
                          const std::vector<std::string>& segments) const;
+  // POST /api/v1/check/{source}: the body is the file, or {"url": ...}
+  // when the project allows it; the report of `sluice check`.
+  ServerResponse Check(const ServerRequest& request, const std::string& source) const;
   // /metrics: Prometheus text.
   ServerResponse Metrics() const;
   // Handle without the request metrics; sets *label to the matched route's pattern.
