@@ -103,8 +103,6 @@ bool Matches(const std::vector<std::string>& pattern, const std::vector<std::str
   return true;
 }
 
-const std::vector<std::string>& MatchedPattern(const std::vector<std::string>& segments);
-
 // Order matters only for readability: patterns do not overlap.
 const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
@@ -124,14 +122,6 @@ const std::vector<Route>& Routes() {
       {"POST", {"api", "v1", "check", "{id}"}, ApiRole::kViewer},
   };
   return routes;
-}
-
-const std::vector<std::string>& MatchedPattern(const std::vector<std::string>& segments) {
-  for (const Route& r : Routes()) {
-    if (Matches(r.pattern, segments)) return r.pattern;
-  }
-  static const std::vector<std::string> kNone;
-  return kNone;
 }
 
 }  // namespace
@@ -414,14 +404,14 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
     if (!Matches(r.pattern, segments)) continue;
     allowed.push_back(r.method);
     if (r.method == request.method) route = &r;
+    // The route's pattern labels its metrics ("/api/v1/data/{id}"):
+    // bounded, never the caller's text.
+    *label = "/" + Join(r.pattern, "/");
   }
   if (allowed.empty()) {
     return ProblemResponse(404, "Not found",
                            "no endpoint " + request.path + " (see DESIGN.md §4 for the API)");
   }
-  // The route's pattern labels its metrics ("/api/v1/data/{id}"): bounded,
-  // never the caller's text.
-  *label = "/" + Join(allowed.empty() ? std::vector<std::string>{} : MatchedPattern(segments), "/");
   if (route == nullptr) {
     ServerResponse out = ProblemResponse(405, "Method not allowed",
                                          request.method + " is not allowed on " + request.path);
