@@ -143,12 +143,14 @@ json Engine::HandleData(const json& request) {
   std::vector<DataColumn> columns;
   std::vector<std::string> published;
   DataVersion version;
+  int partitions = 0;
   // In memory once loaded (the runs keep it current at each commit); the
   // first request after the owner opened loads it.
   auto look = [&](const CurrentPublications::Map& current) {
     std::set<std::string> names;
     for (auto it = current.lower_bound({table, ""});
          it != current.end() && it->first.first == table; ++it) {
+      partitions += !it->first.second.empty();
       // A partitioned asset: the columns of all its partitions, first seen first.
       for (const json& c : it->second.schema) {
         std::string name = c.value("name", "");
@@ -183,7 +185,11 @@ json Engine::HandleData(const json& request) {
   }
 
   std::vector<std::string> key;
-  if (const AssetNode* node = ws->graph.Find(table)) {
+  const AssetNode* node = ws->graph.Find(table);
+  // A partitioned asset's key is unique within each partition, not across
+  // them: its pages go by offset, ordered through every column.
+  if (partitions > 0) node = nullptr;
+  if (node != nullptr) {
     if (node->kind == AssetKind::kSource) {
       for (const SourceSpec& s : ws->project.sources) {
         for (const TableSpec& t : s.tables) {
