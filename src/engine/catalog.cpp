@@ -24,15 +24,32 @@ json OkCatalog(json result) {
   return {{"ok", true}, {"exit_code", 0}, {"result", std::move(result)}};
 }
 
-// What the project says about one asset, besides the graph.
-struct AssetFacts {
-  std::string description;
-  std::string materialized;  // models: view | table | incremental | snapshot; else ""
-  std::vector<std::string> key;
-  std::vector<std::string> checks;  // "not_null(a, b)"-like names, as configured
-  std::string schedule;
-  bool partitioned = false;
-};
+// The asset's current publication(s), summed over its partitions; null when
+// it was never published.
+json PublishedOf(const std::string& asset, const CurrentPublications::Map& current) {
+  json out = nullptr;
+  int64_t rows = 0, seq = 0, partitions = 0;
+  Micros at = 0;
+  std::string version;
+  for (auto it = current.lower_bound({asset, ""}); it != current.end() && it->first.first == asset;
+       ++it) {
+    rows += it->second.rows;
+    ++partitions;
+    if (it->second.seq > seq) {
+      seq = it->second.seq;
+      at = it->second.published_at;
+      version = it->second.version_id;
+    }
+  }
+  if (partitions == 0) return out;
+  return {{"version", version},
+          {"seq", seq},
+          {"rows", rows},
+          {"partitions", partitions},
+          {"published_at", FormatTimestamp(at)}};
+}
+
+}  // namespace
 
 AssetFacts FactsOf(const Workspace& ws, const AssetNode& node) {
   AssetFacts f;
@@ -72,33 +89,6 @@ AssetFacts FactsOf(const Workspace& ws, const AssetNode& node) {
   }
   return f;
 }
-
-// The asset's current publication(s), summed over its partitions; null when
-// it was never published.
-json PublishedOf(const std::string& asset, const CurrentPublications::Map& current) {
-  json out = nullptr;
-  int64_t rows = 0, seq = 0, partitions = 0;
-  Micros at = 0;
-  std::string version;
-  for (auto it = current.lower_bound({asset, ""}); it != current.end() && it->first.first == asset;
-       ++it) {
-    rows += it->second.rows;
-    ++partitions;
-    if (it->second.seq > seq) {
-      seq = it->second.seq;
-      at = it->second.published_at;
-      version = it->second.version_id;
-    }
-  }
-  if (partitions == 0) return out;
-  return {{"version", version},
-          {"seq", seq},
-          {"rows", rows},
-          {"partitions", partitions},
-          {"published_at", FormatTimestamp(at)}};
-}
-
-}  // namespace
 
 json Engine::HandleCatalog(const json& request) {
   const std::string cmd = request.value("cmd", "");
@@ -177,14 +167,8 @@ json Engine::HandleCatalog(const json& request) {
     visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
       json r = json::object();
       for (size_t i = 0; i < row.size(); ++i) {
-        if (!row[i]) {
-          r[names[i]] = nullptr;
-        } else if (kinds[i] == JsonKind::kLiteral) {
-          json v = json::parse(*row[i], nullptr, false);
-          r[names[i]] = v.is_discarded() ? json(std::string(*row[i])) : v;
-        } else {
-          r[names[i]] = Redact(std::string(*row[i]));
-        }
+        json v = RenderedJsonValue(row[i], kinds[i]);
+        r[names[i]] = v.is_string() ? json(Redact(v.get<std::string>())) : std::move(v);
       }
       rows.push_back(std::move(r));
       return true;

@@ -72,11 +72,11 @@ DataVersion VersionOf(const std::string& table,
   // (ws: never null)
   DataVersion out;
   std::map<std::string, std::pair<int64_t, int>> seen;  // asset -> (max seq, partitions)
-  std::deque<std::string> todo{table};
+  std::deque<std::string> pending{table};
   std::set<std::string> queued{table};
-  while (!todo.empty()) {
-    std::string asset = todo.front();
-    todo.pop_front();
+  while (!pending.empty()) {
+    std::string asset = pending.front();
+    pending.pop_front();
     auto& [seq, partitions] = seen[asset];
     for (auto it = current.lower_bound({asset, ""});
          it != current.end() && it->first.first == asset; ++it) {
@@ -86,14 +86,12 @@ DataVersion VersionOf(const std::string& table,
         // A model's inputs are [asset, version] pairs; a source's are hashes.
         if (!input.is_array() || input.empty() || !input[0].is_string()) continue;
         std::string up = input[0].get<std::string>();
-        if (queued.insert(up).second) todo.push_back(up);
+        if (queued.insert(up).second) pending.push_back(up);
       }
     }
     if (out.reason.empty()) {
       const AssetNode* node = ws->graph.Find(asset);
-      auto model = std::find_if(ws->project.models.begin(), ws->project.models.end(),
-                                [&](const ModelSpec& m) { return m.name == asset; });
-      bool view = model != ws->project.models.end() && model->materialized == "view";
+      bool view = node != nullptr && FactsOf(*ws, *node).materialized == "view";
       if (node == nullptr) {
         out.reason = asset + " is published but not in the project as loaded now";
       } else if (view && node->nondeterministic) {
@@ -188,24 +186,7 @@ json Engine::HandleData(const json& request) {
   const AssetNode* node = ws->graph.Find(table);
   // A partitioned asset's key is unique within each partition, not across
   // them: its pages go by offset, ordered through every column.
-  if (partitions > 0) node = nullptr;
-  if (node != nullptr) {
-    if (node->kind == AssetKind::kSource) {
-      for (const SourceSpec& s : ws->project.sources) {
-        for (const TableSpec& t : s.tables) {
-          if (t.name == table) key = t.key;
-        }
-      }
-    } else if (node->kind == AssetKind::kSeed) {
-      for (const SeedSpec& s : ws->project.seeds) {
-        if (s.name == table) key = s.key;
-      }
-    } else {
-      for (const ModelSpec& m : ws->project.models) {
-        if (m.name == table) key = m.key;
-      }
-    }
-  }
+  if (node != nullptr && partitions == 0) key = FactsOf(*ws, *node).key;
   std::map<std::string, std::string> params;
   if (request.contains("params") && request["params"].is_object()) {
     for (const auto& [k, v] : request["params"].items()) {

@@ -909,14 +909,8 @@ nlohmann::json Engine::HandleQuery(const nlohmann::json& request) {
   visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
     nlohmann::json out = nlohmann::json::array();
     for (size_t i = 0; i < row.size(); ++i) {
-      if (!row[i]) {
-        out.push_back(nullptr);
-      } else if (format == RenderFormat::kJson && kinds[i] == JsonKind::kLiteral) {
-        nlohmann::json v = nlohmann::json::parse(*row[i], nullptr, /*allow_exceptions=*/false);
-        out.push_back(v.is_discarded() ? nlohmann::json(std::string(*row[i])) : std::move(v));
-      } else {
-        out.push_back(std::string(*row[i]));
-      }
+      out.push_back(
+          RenderedJsonValue(row[i], format == RenderFormat::kJson ? kinds[i] : JsonKind::kString));
     }
     rows.push_back(std::move(out));
     return true;

@@ -61,6 +61,17 @@ class ReaderSessions {
   std::vector<std::unique_ptr<WarehouseSession>> idle_;  // GUARDED_BY(mu_)
 };
 
+// What the project says about one asset, besides the graph (catalog.cpp).
+struct AssetFacts {
+  std::string description;
+  std::string materialized;  // models: view | table | incremental | snapshot; else ""
+  std::vector<std::string> key;
+  std::vector<std::string> checks;  // check names, as configured
+  std::string schedule;
+  bool partitioned = false;
+};
+AssetFacts FactsOf(const Workspace& ws, const AssetNode& node);
+
 struct Engine::Opened {
   EnvironmentSpec env;
   std::unique_ptr<Warehouse> warehouse;

@@ -131,6 +131,15 @@ bool IsJsonNumber(duckdb_logical_type type) {
 
 }  // namespace
 
+nlohmann::json RenderedJsonValue(const std::optional<std::string_view>& value, JsonKind kind) {
+  if (!value) return nullptr;
+  if (kind == JsonKind::kLiteral) {
+    nlohmann::json v = nlohmann::json::parse(*value, nullptr, /*allow_exceptions=*/false);
+    if (!v.is_discarded()) return v;
+  }
+  return std::string(*value);
+}
+
 std::string LogicalTypeName(duckdb_logical_type type) {
   duckdb_type id = duckdb_get_type_id(type);
   std::string alias = TakeString(duckdb_logical_type_get_alias(type));

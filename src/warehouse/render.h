@@ -10,7 +10,11 @@
 
 #include <duckdb.h>
 
+#include <nlohmann/json.hpp>
+
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace sluice {
 
@@ -36,6 +40,11 @@ struct RenderedColumn {
 // wrapped as `SELECT <sql>... FROM (query)`.
 RenderedColumn RenderColumn(size_t position, const std::string& name, duckdb_logical_type type,
                             RenderFormat format);
+
+// A rendered value as a JSON value: null, the literal itself (a number,
+// boolean, array or object), else a string — a literal that does not parse
+// stays its text.
+nlohmann::json RenderedJsonValue(const std::optional<std::string_view>& value, JsonKind kind);
 
 // DuckDB's name for a logical type, nested types spelled out.
 std::string LogicalTypeName(duckdb_logical_type type);
