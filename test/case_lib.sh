@@ -145,6 +145,19 @@ check_invariants() {
   md=$(sqlite3 .sluice/dev/metadata.sqlite \
     "select asset || '=' || partition || '=' || version_id from published order by 1")
   [ "$wh" = "$md" ] || fail "metadata not reconciled: warehouse [$wh] vs metadata [$md]"
+  # The exports' current version is whole: every file as its package records.
+  if [ -e .sluice/dev/publish/current ]; then
+    check_publish_folder .sluice/dev/publish
+  fi
+}
+
+# check_publish_folder DIR: DIR/current is a whole export version (every
+# file exists with the size and hash datapackage.json records; CSV, JSON and
+# GeoJSON parse with the rows it records).
+check_publish_folder() {
+  local out
+  out=$(/usr/bin/python3 "$LIB_DIR/support/check_datapackage.py" "$1" 2>&1) ||
+    fail "the publish folder $1 is not whole: $out"
 }
 
 # table_digests: "asset=md5 of its rows" for every published asset, sorted:

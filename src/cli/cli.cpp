@@ -138,6 +138,11 @@ const CommandDef kCommands[] = {
                        "The partition to roll back, for a partitioned source");
      },
      CmdRollback},
+    {"export", "Write the project's exports (all, or those named) from what is published now",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("names", a->select, "Exports to write (default: all)");
+     },
+     CmdExport},
     {"lineage", "Show an asset's upstream and downstream assets",
      [](CLI::App* app, CommandArgs* a) { app->add_option("asset", a->asset, "Asset name"); },
      CmdLineage},

@@ -67,16 +67,20 @@ void PrintReport(const nlohmann::json& result, const std::string& mode, bool ver
   const nlohmann::json& tasks = result["tasks"];
   std::vector<std::string> columns;
   nlohmann::json rows = nlohmann::json::array();
-  int built = 0, skipped = 0, failed = 0;
+  int built = 0, skipped = 0, failed = 0, exported = 0;
   int64_t total_rows = 0;
   for (const auto& t : tasks) {
     std::string status = t.value("status", "");
-    built += status == "success";
+    if (t.value("kind", "") == "export") {
+      exported += status == "success";
+    } else {
+      built += status == "success";
+    }
     skipped += status == "skipped";
     failed += status == "failed" || status == "check_failed" || status == "upstream_failed" ||
               status == "cancelled";
     int64_t r = t.value("rows", int64_t{-1});
-    if (r > 0 && status == "success") total_rows += r;
+    if (r > 0 && status == "success" && t.value("kind", "") != "export") total_rows += r;
     if (mode == "plan") {
       // current → new when the version changes
       std::string version = t.value("version", "");
@@ -152,9 +156,10 @@ void PrintReport(const nlohmann::json& result, const std::string& mode, bool ver
     for (const auto& t : tasks) to_build += t.value("action", "") != "skip";
     std::printf("\nplan: %d of %zu assets would run\n", to_build, tasks.size());
   } else {
-    std::printf("\n%s %lld: %d built, %d skipped, %d failed, %lld rows, %s\n", mode.c_str(),
+    std::printf("\n%s %lld: %d built, %d skipped, %d failed, %lld rows%s, %s\n", mode.c_str(),
                 static_cast<long long>(result.value("run_id", int64_t{0})), built, skipped, failed,
                 static_cast<long long>(total_rows),
+                exported ? fmt::format(", {} exported", exported).c_str() : "",
                 Seconds(result.value("ms", int64_t{0})).c_str());
   }
 }

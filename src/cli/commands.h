@@ -19,6 +19,7 @@ int CmdBackfill(const GlobalOptions& global, const CommandArgs& args);
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args);
 int CmdCheck(const GlobalOptions& global, const CommandArgs& args);
 int CmdRollback(const GlobalOptions& global, const CommandArgs& args);
+int CmdExport(const GlobalOptions& global, const CommandArgs& args);
 int CmdServe(const GlobalOptions& global, const CommandArgs& args);
 int CmdSchedules(const GlobalOptions& global, const CommandArgs& args);
 int CmdPause(const GlobalOptions& global, const CommandArgs& args);

@@ -23,9 +23,12 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets", "external",
                                               "defaults", "vars",         "server",  "notify",
-                                              "timezone", "concurrency"};
+                                              "timezone", "concurrency",  "exports"};
 const std::vector<std::string> kConcurrencyKeys = {"tasks", "per_host", "pools"};
-const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server"};
+const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server",
+                                                   "publish"};
+const std::vector<std::string> kExportKeys = {"table", "columns",     "query",      "format",
+                                              "path",  "coordinates", "description"};
 const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
                                                 "keep_versions", "keep_logs", "keep_runs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check"};
@@ -320,6 +323,7 @@ class Loader {
     env.warehouse = "duckdb:" + env.state_dir + "/warehouse.duckdb";
     env.lake = env.state_dir + "/lake";
     env.metadata = "sqlite:" + env.state_dir + "/metadata.sqlite";
+    env.publish_dir = env.state_dir + "/publish";
     env.loc = SourceLoc{"sluice.yaml", 1};
     return env;
   }
@@ -386,6 +390,112 @@ class Loader {
       }
     }
     if (const YamlEntry* e = top.Find("notify")) ReadNotify(*e, errs);
+    if (const YamlEntry* e = top.Find("exports")) ReadExports(*e, errs);
+  }
+
+  // exports: {NAME: {table: T | query: SQL, format, path, columns, coordinates, description}}
+  void ReadExports(const YamlEntry& e, FileErrors& errs) {
+    MapReader exports(e.value, {}, "exports", errs, e.line);
+    std::map<std::string, std::string> paths;  // path -> export
+    for (const YamlEntry& x : exports.entries()) {
+      ExportSpec spec;
+      spec.name = ToLower(Trim(x.key));
+      spec.loc = errs.Loc(x.line);
+      bool named =
+          !spec.name.empty() && std::all_of(spec.name.begin(), spec.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                   c == '.';
+          });
+      if (!named) {
+        errs.At(x.line, "exports: '" + x.key +
+                            "' cannot name an export: use letters, digits, _, - and . "
+                            "(it names the resource in datapackage.json)");
+        continue;
+      }
+      MapReader m(x.value, kExportKeys, "export '" + spec.name + "'", errs, x.line);
+      if (!m.is_map()) continue;
+      const YamlEntry* table = m.Find("table");
+      const YamlEntry* query = m.Find("query");
+      if ((table == nullptr) == (query == nullptr)) {
+        errs.At(x.line, "export '" + spec.name +
+                            "': give either table: ASSET or query: SELECT ... (one of them)");
+        continue;
+      }
+      if (table) spec.table = ToLower(Trim(ReadString(*table, errs).value_or("")));
+      if (query) {
+        spec.query = Trim(ReadString(*query, errs).value_or(""));
+        if (spec.query.empty()) errs.At(query->line, "query: expected a SELECT statement");
+      }
+      if (const YamlEntry* c = m.Find("columns")) {
+        if (query) {
+          errs.At(c->line, "columns: belongs with table:; a query selects its own columns");
+        } else if (auto list = ReadStringList(*c, errs, "a list of column names")) {
+          spec.columns = *list;
+        }
+      }
+      std::string ext = "csv";
+      if (const YamlEntry* f = m.Find("format")) {
+        std::string v = ToLower(Trim(ReadString(*f, errs).value_or("")));
+        static const std::vector<std::pair<std::string, ExportFormat>> kFormats = {
+            {"csv", ExportFormat::kCsv},
+            {"json", ExportFormat::kJson},
+            {"geojson", ExportFormat::kGeoJson},
+            {"parquet", ExportFormat::kParquet},
+            {"sqlite", ExportFormat::kSqlite}};
+        auto it = std::find_if(kFormats.begin(), kFormats.end(),
+                               [&](const auto& p) { return p.first == v; });
+        if (it == kFormats.end()) {
+          errs.At(f->value,
+                  "format: expected csv, json, geojson, parquet or sqlite, got '" + v + "'",
+                  f->line);
+        } else {
+          spec.format = it->second;
+          ext = it->first;
+        }
+      }
+      spec.path = spec.name + "." + ext;
+      if (const YamlEntry* p = m.Find("path")) {
+        std::string v = Trim(ReadString(*p, errs).value_or(""));
+        bool bad = v.empty() || v[0] == '/' || v.back() == '/' || v.find('\\') != std::string::npos;
+        for (const std::string& part : Split(v, '/'))
+          bad = bad || part.empty() || part == "." || part == "..";
+        if (bad) {
+          errs.At(p->value,
+                  "path: expected a relative file path inside the publish folder, such as "
+                  "data/stops.csv (no .., no leading /), got '" +
+                      v + "'",
+                  p->line);
+        } else {
+          spec.path = v;
+        }
+      }
+      if (spec.path == "datapackage.json") {
+        errs.At(x.line, "export '" + spec.name +
+                            "': datapackage.json is the catalog Sluice writes; "
+                            "choose another path");
+      }
+      if (auto [it, fresh] = paths.emplace(spec.path, spec.name); !fresh) {
+        errs.At(x.line, "export '" + spec.name + "' writes " + spec.path + ", as export '" +
+                            it->second + "' does: give it its own path:");
+      }
+      if (const YamlEntry* c = m.Find("coordinates")) {
+        auto list = ReadStringList(*c, errs, "[LONGITUDE_COLUMN, LATITUDE_COLUMN]");
+        if (spec.format != ExportFormat::kGeoJson) {
+          errs.At(c->line, "coordinates: belongs with format: geojson");
+        } else if (list && list->size() == 2) {
+          spec.lon = (*list)[0];
+          spec.lat = (*list)[1];
+        } else if (list) {
+          errs.At(c->line, "coordinates: expected [LONGITUDE_COLUMN, LATITUDE_COLUMN]");
+        }
+      }
+      if (const YamlEntry* d = m.Find("description")) {
+        spec.description = ReadString(*d, errs).value_or("");
+      }
+      project_.exports.push_back(std::move(spec));
+    }
+    std::sort(project_.exports.begin(), project_.exports.end(),
+              [](const ExportSpec& a, const ExportSpec& b) { return a.name < b.name; });
   }
 
   // server: {listen: HOST:PORT, tokens: [{name, sha256, role}]}
@@ -593,6 +703,15 @@ class Loader {
             errs.At(l->value, "lake: expected a folder path", l->line);
           } else {
             env.lake = Abs(*value);
+          }
+        }
+      }
+      if (const YamlEntry* p = fields.Find("publish")) {
+        if (auto value = ReadString(*p, errs)) {
+          if (Trim(*value).empty()) {
+            errs.At(p->value, "publish: expected a folder path", p->line);
+          } else {
+            env.publish_dir = Abs(Trim(*value));
           }
         }
       }

@@ -31,6 +31,22 @@ const char* NotifyEventName(NotifyEvent event) {
   return "run_failed";
 }
 
+const char* ExportFormatName(ExportFormat format) {
+  switch (format) {
+    case ExportFormat::kCsv:
+      return "csv";
+    case ExportFormat::kJson:
+      return "json";
+    case ExportFormat::kGeoJson:
+      return "geojson";
+    case ExportFormat::kParquet:
+      return "parquet";
+    case ExportFormat::kSqlite:
+      return "sqlite";
+  }
+  return "csv";
+}
+
 Result<std::pair<std::string, int>> ParseListenAddress(const std::string& text) {
   std::string host, port;
   if (!text.empty() && text[0] == '[') {

@@ -206,6 +206,7 @@ struct EnvironmentSpec {
   std::string state_dir;  // absolute .sluice/<env>
   ServerSpec server;      // its own, or the project's `server:`
   bool own_server = false;
+  std::string publish_dir;  // absolute; where exports go (default <state_dir>/publish)
   SourceLoc loc;
 };
 
@@ -239,6 +240,24 @@ struct NotifySpec {
   SourceLoc loc;
 };
 
+// exports: in sluice.yaml: a table or a query written as a file under the
+// environment's publish folder after each run that changed what it reads
+// (publish/exports.h), and by `sluice export`.
+enum class ExportFormat { kCsv, kJson, kGeoJson, kParquet, kSqlite };
+const char* ExportFormatName(ExportFormat format);  // "csv" | "json" | ...
+
+struct ExportSpec {
+  std::string name;                  // lower case: the resource's name in datapackage.json
+  std::string table;                 // the asset written, or "" when `query` is given
+  std::vector<std::string> columns;  // with table: the columns written (empty: all)
+  std::string query;                 // a SELECT over the project's assets
+  ExportFormat format = ExportFormat::kCsv;
+  std::string path;      // relative to the publish folder; default NAME.<format's extension>
+  std::string lon, lat;  // geojson: the coordinate columns ("": found by their names)
+  std::string description;
+  SourceLoc loc;
+};
+
 struct ConfigError {
   SourceLoc loc;
   std::string message;  // includes a hint, e.g. "unknown key 'fromat' (did you mean format?)"
@@ -257,6 +276,7 @@ struct Project {
   nlohmann::json vars = nlohmann::json::object();
   ServerSpec server;  // the project's `server:`; each environment's is in its spec
   std::vector<NotifySpec> notify;
+  std::vector<ExportSpec> exports;  // sorted by name
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;
   std::vector<SeedSpec> seeds;

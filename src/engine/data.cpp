@@ -4,16 +4,23 @@
 // publications — before the read, so a cached answer is never older than
 // the publications its key names (a publication that commits in between
 // makes the read newer than its key, never older).
+#include <unistd.h>
+
 #include <algorithm>
 #include <deque>
 #include <set>
 
+#include "core/fs.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "engine/dataset.h"
 #include "engine/engine.h"
 #include "engine/opened.h"
 #include "engine/reader.h"
+#include "publish/exports.h"
+#include "warehouse/encode.h"
+#include "warehouse/watchdog.h"
 
 namespace sluice {
 namespace {
@@ -22,49 +29,56 @@ using nlohmann::json;
 
 json OkData(json result) { return {{"ok", true}, {"exit_code", 0}, {"result", std::move(result)}}; }
 
-// A JSON string literal for text (invalid UTF-8 replaced).
-void AppendJsonString(std::string& out, std::string_view text) {
-  out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-void AppendValue(std::string& out, const std::optional<std::string_view>& value, JsonKind kind) {
-  if (!value) {
-    out += "null";
-  } else if (kind == JsonKind::kLiteral) {
-    out.append(value->data(), value->size());
-  } else {
-    AppendJsonString(out, *value);
+// _format=parquet: the page as a Parquet file DuckDB writes (typed
+// columns), through a temp table on the reader's own session: the rows
+// once, the `next` cursor from the last one shown, then the file, read
+// back and removed. Answers {body_base64, rows, more, next}.
+Result<json> ParquetPage(WarehouseSession& session, const DataQuery& q, const BoundSql& sql,
+                         const std::string& tmp_dir) {
+  RETURN_IF_ERROR(MakeDirs(tmp_dir));
+  std::string file = JoinPath(tmp_dir, "page-" + RandomHex(8) + ".parquet");
+  struct Cleanup {
+    WarehouseSession& session;
+    std::string file;
+    ~Cleanup() {
+      ::unlink(file.c_str());
+      (void)session.Execute("DROP TABLE IF EXISTS temp._sluice_page");
+    }
+  } cleanup{session, file};
+  RETURN_IF_ERROR(
+      session.QueryBound("CREATE OR REPLACE TEMP TABLE _sluice_page AS " + sql.sql, sql.params)
+          .status());
+  ASSIGN_OR_RETURN(QueryResult shape, session.Query("SELECT * FROM _sluice_page LIMIT 0"));
+  ASSIGN_OR_RETURN(QueryResult count, session.Query("SELECT count(*) FROM _sluice_page"));
+  bool more = count.ScalarInt() > q.limit;
+  std::vector<std::string> hidden;
+  for (size_t i = 0; q.cursor && i < q.sort.size(); ++i) {
+    hidden.push_back("_sluice_sort_" + std::to_string(i));
   }
-}
-
-void AppendCsvField(std::string& out, std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out.append(text.data(), text.size());
-    return;
+  std::string next;
+  if (more && q.cursor) {
+    std::vector<std::string> cols;
+    for (const std::string& h : hidden) cols.push_back(QuoteIdent(h));
+    // The table keeps the order it was made in (DuckDB preserves insertion order).
+    ASSIGN_OR_RETURN(QueryResult last, session.Query("SELECT " + Join(cols, ", ") +
+                                                     " FROM _sluice_page LIMIT 1 OFFSET " +
+                                                     std::to_string(q.limit - 1)));
+    if (last.rows.empty()) return Status::Internal("the page's last row is missing");
+    next = EncodeCursor(last.rows[0]);
   }
-  out += '"';
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
+  std::string select = ParquetSelectList(shape.columns, shape.types, hidden);
+  ASSIGN_OR_RETURN(QueryResult copied,
+                   session.Query("COPY (SELECT " + select + " FROM _sluice_page LIMIT " +
+                                 std::to_string(q.limit) + ") TO " + QuoteLiteral(file) +
+                                 " (FORMAT parquet, COMPRESSION zstd)"));
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(file));
+  return json{{"body_base64", Base64UrlEncode(bytes)},
+              {"rows", copied.ScalarInt()},
+              {"more", more},
+              {"next", next}};
 }
 
-// Whether a JSON-rendered value is a finite number (a coordinate).
-bool IsJsonNumber(const std::optional<std::string_view>& value, JsonKind kind) {
-  if (!value || kind != JsonKind::kLiteral || value->empty()) return false;
-  char c = (*value)[0];
-  return c == '-' || (c >= '0' && c <= '9');
-}
-
-// The relations a table's answer depends on, with their newest
-// publication: the table, and transitively the assets its publications
-// were built from (a `view` model reads its upstreams at query time, so
-// their publications change its answer). Empty `reason`: cacheable.
-struct DataVersion {
-  std::string text;    // "stops@12/3,agency@9/1": asset@newest seq/partitions
-  std::string reason;  // why it cannot be cached, or ""
-};
+}  // namespace
 
 DataVersion VersionOf(const std::string& table,
                       const std::map<std::pair<std::string, std::string>, Publication>& current,
@@ -113,8 +127,6 @@ DataVersion VersionOf(const std::string& table,
   out.text = Join(parts, ",");
   return out;
 }
-
-}  // namespace
 
 std::shared_ptr<const Workspace> Engine::LatestWorkspace() {
   {
@@ -214,117 +226,11 @@ json Engine::HandleData(const json& request) {
     for (const auto& p : sql.params) shown.push_back(p ? QuoteLiteral(*p) : "NULL");
     LOG_DEBUG("data", "{} -- {}", sql.sql, Join(shown, ", "));
   }
-  const DataFormat format = query->format;
-  std::vector<RenderedColumn> cols;
-  size_t visible = 0;
-  size_t lon = SIZE_MAX, lat = SIZE_MAX;
-  std::vector<std::string> names_json;  // each visible column's name as a JSON string
-  std::string body;
-  int64_t rows = 0;
-  std::vector<std::optional<std::string>> last_sort;
-  bool more = false;
-  RowVisitor visitor;
-  visitor.columns = [&](const std::vector<RenderedColumn>& c) {
-    cols = c;
-    visible = c.size() - (query->cursor ? query->sort.size() : 0);
-    for (size_t i = 0; i < visible; ++i) {
-      std::string n;
-      AppendJsonString(n, c[i].name);
-      names_json.push_back(std::move(n));
-      if (c[i].name == query->lon_column) lon = i;
-      if (c[i].name == query->lat_column) lat = i;
-    }
-    if (format == DataFormat::kGeoJson && (lon == SIZE_MAX || lat == SIZE_MAX)) {
-      return Status::Internal("the coordinate columns " + query->lon_column + "/" +
-                              query->lat_column + " are not in the result");
-    }
-    if (format == DataFormat::kCsv) {
-      for (size_t i = 0; i < visible; ++i) {
-        if (i) body += ',';
-        AppendCsvField(body, c[i].name);
-      }
-      body += "\r\n";
-    } else if (format == DataFormat::kGeoJson) {
-      body += "{\"type\":\"FeatureCollection\",\"features\":[";
-    } else {
-      body += "{\"table\":";
-      AppendJsonString(body, table);
-      body += ",\"columns\":[";
-      for (size_t i = 0; i < visible; ++i) {
-        if (i) body += ',';
-        body += "{\"name\":" + names_json[i] + ",\"type\":";
-        AppendJsonString(body, c[i].type);
-        body += '}';
-      }
-      body += "],\"rows\":[";
-    }
-    return Status::Ok();
-  };
-  visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
-    if (rows == query->limit) {  // the extra row: there is a next page
-      more = true;
-      return false;
-    }
-    if (format == DataFormat::kCsv) {
-      for (size_t i = 0; i < visible; ++i) {
-        if (i) body += ',';
-        if (row[i]) AppendCsvField(body, *row[i]);
-      }
-      body += "\r\n";
-    } else if (format == DataFormat::kGeoJson) {
-      if (rows) body += ',';
-      body += "{\"type\":\"Feature\",\"geometry\":";
-      if (IsJsonNumber(row[lon], cols[lon].json) && IsJsonNumber(row[lat], cols[lat].json)) {
-        body += "{\"type\":\"Point\",\"coordinates\":[";
-        body.append(row[lon]->data(), row[lon]->size());
-        body += ',';
-        body.append(row[lat]->data(), row[lat]->size());
-        body += "]}";
-      } else {
-        body += "null";
-      }
-      body += ",\"properties\":{";
-      bool first = true;
-      for (size_t i = 0; i < visible; ++i) {
-        if (i == lon || i == lat) continue;
-        if (!first) body += ',';
-        first = false;
-        body += names_json[i] + ':';
-        AppendValue(body, row[i], cols[i].json);
-      }
-      body += "}}";
-    } else {
-      body += rows ? ",{" : "{";
-      for (size_t i = 0; i < visible; ++i) {
-        if (i) body += ',';
-        body += names_json[i] + ':';
-        AppendValue(body, row[i], cols[i].json);
-      }
-      body += '}';
-    }
-    ++rows;
-    last_sort.clear();
-    for (size_t i = visible; i < row.size(); ++i) {
-      last_sort.push_back(row[i] ? std::optional<std::string>(std::string(*row[i])) : std::nullopt);
-    }
-    return true;
-  };
-  ReadLimits read_limits;
-  read_limits.max_rows = 0;  // the statement's LIMIT caps it
-  read_limits.timeout_seconds = request.value("timeout", int64_t{30});
-  // The cursor's values must read back as the column's type: text, as
-  // DuckDB prints it, for every format.
-  RenderFormat render = format == DataFormat::kCsv ? RenderFormat::kText : RenderFormat::kJson;
-  Result<ReadSummary> read =
-      RunBuiltRead(**session, sql.sql, sql.params, render, read_limits, visitor,
-                   // The statement stays prepared on this session while
-                   // the publications it reads stay the same.
-                   version.text);
-  if (!read.ok()) {
-    Status st = read.status();
+  // A failed read: a value the caller gave that does not fit its column's
+  // type is theirs (the engine names the value it could not convert);
+  // anything else is the server's (a broken view, I/O, memory).
+  auto read_error = [&](const Status& st) {
     if (st.code() == StatusCode::kTimeout) return ErrorResponse(st);
-    // A value the caller gave that does not fit its column's type: the
-    // engine names the value it could not convert.
     const std::string& m = st.message();
     if (m.find("Conversion Error") != std::string::npos) {
       for (const std::optional<std::string>& p : sql.params) {
@@ -334,10 +240,84 @@ json Engine::HandleData(const json& request) {
         }
       }
     }
-    // Anything else is the server's (a broken view, I/O, memory).
     LOG_WARN("data", "reading {} failed: {}", table, m);
     return ErrorResponse(Status::Internal("reading " + table + " failed: " + m));
+  };
+  const int64_t timeout = request.value("timeout", int64_t{30});
+  if (query->format == DataFormat::kParquet) {
+    Result<json> page = [&]() -> Result<json> {
+      Watchdog watchdog(&**session, timeout);
+      Result<json> made = ParquetPage(**session, *query, sql, JoinPath(env.env.state_dir, "tmp"));
+      if (!made.ok() && watchdog.fired()) {
+        return Status(StatusCode::kTimeout,
+                      "the read was stopped after " + std::to_string(timeout) + " s");
+      }
+      return made;
+    }();
+    if (!page.ok()) return read_error(page.status());
+    keyed["content_type"] = DataContentType(DataFormat::kParquet);
+    for (const char* k : {"body_base64", "rows", "more", "next"}) keyed[k] = (*page)[k];
+    if (page->value("more", false) && !query->cursor) {
+      keyed["next_offset"] = query->offset + query->limit;
+    }
+    return OkData(std::move(keyed));
   }
+  const DataFormat format = query->format;
+  const RowFormat row_format = format == DataFormat::kCsv       ? RowFormat::kCsv
+                               : format == DataFormat::kGeoJson ? RowFormat::kGeoJson
+                                                                : RowFormat::kJson;
+  std::optional<RowEncoder> encoder;
+  std::string body;
+  std::vector<std::optional<std::string>> last_sort;
+  bool more = false;
+  RowVisitor visitor;
+  visitor.columns = [&](const std::vector<RenderedColumn>& c) {
+    size_t visible = c.size() - (query->cursor ? query->sort.size() : 0);
+    Result<RowEncoder> made =
+        RowEncoder::Create(row_format, c, visible, query->lon_column, query->lat_column);
+    if (!made.ok()) return Status::Internal(made.status().message());
+    encoder.emplace(std::move(*made));
+    encoder->Header(body);
+    if (format == DataFormat::kGeoJson) {
+      body += "{\"type\":\"FeatureCollection\",\"features\":[";
+    } else if (format == DataFormat::kJson) {
+      body += "{\"table\":";
+      AppendJsonString(body, table);
+      body += ",\"columns\":[";
+      for (size_t i = 0; i < visible; ++i) {
+        if (i) body += ',';
+        body += "{\"name\":" + encoder->names_json()[i] + ",\"type\":";
+        AppendJsonString(body, c[i].type);
+        body += '}';
+      }
+      body += "],\"rows\":[";
+    }
+    return Status::Ok();
+  };
+  visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
+    if (encoder->rows() == query->limit) {  // the extra row: there is a next page
+      more = true;
+      return false;
+    }
+    encoder->Row(row, body);
+    last_sort.clear();
+    for (size_t i = encoder->visible(); i < row.size(); ++i) {
+      last_sort.push_back(row[i] ? std::optional<std::string>(std::string(*row[i])) : std::nullopt);
+    }
+    return true;
+  };
+  ReadLimits read_limits;
+  read_limits.max_rows = 0;  // the statement's LIMIT caps it
+  read_limits.timeout_seconds = timeout;
+  // The cursor's values must read back as the column's type: text, as
+  // DuckDB prints it, for every format.
+  RenderFormat render = RenderFormatFor(row_format);
+  Result<ReadSummary> read =
+      RunBuiltRead(**session, sql.sql, sql.params, render, read_limits, visitor,
+                   // The statement stays prepared on this session while
+                   // the publications it reads stay the same.
+                   version.text);
+  if (!read.ok()) return read_error(read.status());
   std::string next;
   if (more && query->cursor) next = EncodeCursor(last_sort);
   if (format == DataFormat::kGeoJson) {
@@ -356,7 +336,7 @@ json Engine::HandleData(const json& request) {
   }
   keyed["content_type"] = DataContentType(format);
   keyed["body"] = std::move(body);
-  keyed["rows"] = rows;
+  keyed["rows"] = encoder ? encoder->rows() : 0;
   keyed["more"] = more;
   keyed["next"] = next;
   // Without a cursor (a table without a key), the next page is by offset.

@@ -1,5 +1,7 @@
 #include "engine/dataset.h"
 
+#include "warehouse/encode.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -76,6 +78,8 @@ Result<int64_t> ParseCount(const std::string& param, const std::string& text, in
   return n;
 }
 
+}  // namespace
+
 std::string Base64UrlEncode(std::string_view bytes) {
   std::string out = Base64Encode(bytes);
   for (char& c : out) {
@@ -111,14 +115,14 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   return out;
 }
 
-}  // namespace
-
 const char* DataFormatName(DataFormat format) {
   switch (format) {
     case DataFormat::kCsv:
       return "csv";
     case DataFormat::kGeoJson:
       return "geojson";
+    case DataFormat::kParquet:
+      return "parquet";
     default:
       return "json";
   }
@@ -130,6 +134,8 @@ const char* DataContentType(DataFormat format) {
       return "text/csv; charset=utf-8";
     case DataFormat::kGeoJson:
       return "application/geo+json";
+    case DataFormat::kParquet:
+      return "application/vnd.apache.parquet";
     default:
       return "application/json";
   }
@@ -165,28 +171,9 @@ Result<std::vector<std::optional<std::string>>> DecodeCursor(const std::string& 
 
 std::optional<std::pair<std::string, std::string>> CoordinateColumns(
     const std::vector<DataColumn>& columns) {
-  std::map<std::string, std::string> by_lower;
-  for (const DataColumn& c : columns) by_lower.emplace(ToLower(c.name), c.name);
-  static const std::vector<std::pair<std::string, std::string>> kPairs = {
-      {"lon", "lat"}, {"lng", "lat"}, {"long", "lat"}, {"longitude", "latitude"}, {"x", "y"}};
-  for (const auto& [lon, lat] : kPairs) {
-    if (by_lower.count(lon) && by_lower.count(lat))
-      return std::make_pair(by_lower[lon], by_lower[lat]);
-  }
-  // stop_lon / stop_lat, site_longitude / site_latitude: a shared prefix.
-  for (const DataColumn& c : columns) {
-    std::string lower = ToLower(c.name);
-    for (const auto& [lon, lat] : kPairs) {
-      const std::string suffix = "_" + lon;
-      if (lower.size() <= suffix.size() ||
-          lower.compare(lower.size() - suffix.size(), suffix.size(), suffix) != 0) {
-        continue;
-      }
-      std::string other = lower.substr(0, lower.size() - suffix.size()) + "_" + lat;
-      if (by_lower.count(other)) return std::make_pair(c.name, by_lower[other]);
-    }
-  }
-  return std::nullopt;
+  std::vector<std::string> names;
+  for (const DataColumn& c : columns) names.push_back(c.name);
+  return CoordinateColumnsOf(names);
 }
 
 Result<DataQuery> ParseDataQuery(const std::string& table,
@@ -253,8 +240,11 @@ Result<DataQuery> ParseDataQuery(const std::string& table,
           q.format = DataFormat::kCsv;
         } else if (f == "geojson") {
           q.format = DataFormat::kGeoJson;
+        } else if (f == "parquet") {
+          q.format = DataFormat::kParquet;
         } else {
-          return Status::Invalid("_format: expected json, csv or geojson, got '" + value + "'");
+          return Status::Invalid("_format: expected json, csv, geojson or parquet, got '" + value +
+                                 "'");
         }
       }
       continue;

@@ -7,7 +7,7 @@
 //   col=v  col__ne=v  col__gt=v  col__gte=v  col__lt=v  col__lte=v
 //   col__in=a,b,c  col__like=ab%  col__isnull=true|false
 //   _select=a,b  _sort=-a,b  _limit=N  _offset=N  _after=CURSOR
-//   _format=json|csv|geojson
+//   _format=json|csv|geojson|parquet
 //
 // A value is cast by the engine to its column's type (a wrong one is a 400
 // naming the column). The order is total, so pages are stable and an
@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,7 +45,7 @@ struct DataSort {
   bool descending = false;
 };
 
-enum class DataFormat { kJson, kCsv, kGeoJson };
+enum class DataFormat { kJson, kCsv, kGeoJson, kParquet };
 const char* DataFormatName(DataFormat format);
 const char* DataContentType(DataFormat format);
 
@@ -103,6 +104,10 @@ BoundSql BuildDataSql(const DataQuery& query);
 std::string EncodeCursor(const std::vector<std::optional<std::string>>& values);
 Result<std::vector<std::optional<std::string>>> DecodeCursor(const std::string& cursor,
                                                              size_t expected);
+
+// Base64url without padding (RFC 4648 §5), and back (nullopt: not base64url).
+std::string Base64UrlEncode(std::string_view bytes);
+std::optional<std::string> Base64UrlDecode(std::string_view text);
 
 // geojson: the (longitude, latitude) columns of a table, by name: lon/lat,
 // lng/lat, longitude/latitude, x/y, or a prefix shared by both (stop_lon /

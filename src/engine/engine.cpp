@@ -338,6 +338,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
       return Ok(nlohmann::json::object());
     }
     if (cmd == "query") return HandleQuery(request);
+    if (cmd == "export") return HandleExport(request);
     if (cmd == "data") return HandleData(request);
     if (cmd == "metrics") {
       std::string text = metrics_.Text();
@@ -528,6 +529,15 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.description = description;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
+  if (options.mode == RunMode::kRun && !ws.graph.exports.empty()) {
+    // The exports follow what the run published (engine/exports.cpp).
+    Opened* env = *opened;
+    options.after = [this, env, &ws](const std::vector<TaskOutcome>& tasks) {
+      std::set<std::string> ran;
+      for (const TaskOutcome& t : tasks) ran.insert(t.asset);
+      return WriteExports(env, ws, {}, false, ran);
+    };
+  }
   EventSink run_events = events;
   if (control) {
     options.control = control;
@@ -727,7 +737,17 @@ Result<nlohmann::json> Engine::ResolveRerun(const nlohmann::json& request) {
   std::set<std::string> again;
   for (const TaskRecord& t : tasks) {
     std::optional<TaskStatus> status = ParseTaskStatus(t.status);
-    if (!status || EndedBadly(*status)) again.insert(t.asset);
+    if (status && !EndedBadly(*status)) continue;
+    if (StartsWith(t.asset, "export:")) {
+      // An export is written again after a run of what it reads (it is
+      // due until it is written).
+      std::shared_ptr<const Workspace> ws = LatestWorkspace();
+      for (const ExportNode& x : ws->graph.exports) {
+        if (x.name == t.asset.substr(7)) again.insert(x.upstream.begin(), x.upstream.end());
+      }
+      continue;
+    }
+    again.insert(t.asset);
   }
   if (again.empty()) {
     return Status::Invalid("run " + std::to_string(id) + " has no task to run again (it is " +

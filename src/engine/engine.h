@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -100,6 +101,19 @@ class Engine {
   // file through a source's decoding, phases and checks in a scratch
   // warehouse (orchestrate/check_file.h), touching no project state.
   nlohmann::json HandleCheck(const nlohmann::json& request);
+  // "export" {names}: writes the named exports (all when none) from what
+  // is published now, whether or not it changed (`sluice export`).
+  nlohmann::json HandleExport(const nlohmann::json& request);
+  // The project's exports whose inputs' publications changed since they
+  // were written (or, with `force`, those in `only`; empty: all), written
+  // under the environment's publish folder as one new version (engine/exports.cpp).
+  // An outcome per export written or failed; `ran`: the assets of the run
+  // this follows (an export that cannot be written for want of a
+  // publication is reported only when it reads one of them, or is forced).
+  std::vector<TaskOutcome> WriteExports(Opened* env, const Workspace& ws,
+                                        const std::set<std::string>& only, bool force,
+                                        const std::set<std::string>& ran);
+  std::mutex export_mu_;  // one export at a time (they share the publish folder)
   // The workspace of the latest run (its asset graph: keys, materializations),
   // or the project loaded now when no run has loaded one.
   std::shared_ptr<const Workspace> LatestWorkspace();

@@ -72,6 +72,18 @@ struct AssetFacts {
 };
 AssetFacts FactsOf(const Workspace& ws, const AssetNode& node);
 
+// The relations a table's answer depends on, with their newest
+// publication: the table, and transitively the assets its publications
+// were built from (a `view` model reads its upstreams at query time, so
+// their publications change its answer). Empty `reason`: cacheable
+// (data.cpp). Keys the dataset API's cache and says when an export is due.
+struct DataVersion {
+  std::string text;    // "stops@12/3,agency@9/1": asset@newest seq/partitions
+  std::string reason;  // why it cannot be cached, or ""
+};
+DataVersion VersionOf(const std::string& table, const CurrentPublications::Map& current,
+                      const Workspace* ws);
+
 struct Engine::Opened {
   EnvironmentSpec env;
   std::unique_ptr<Warehouse> warehouse;

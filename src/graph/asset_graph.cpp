@@ -139,6 +139,7 @@ class GraphBuilder {
     ResolveCommands();
     ResolveCheckTargets();
     Order();
+    ResolveExports();
     std::stable_sort(errors_.begin(), errors_.end(),
                      [](const ConfigError& a, const ConfigError& b) {
                        return std::tie(a.loc.file, a.loc.line) < std::tie(b.loc.file, b.loc.line);
@@ -246,6 +247,57 @@ class GraphBuilder {
         }
       }
       node.external = SortedUnique(std::move(node.external));
+    }
+  }
+
+  // What each export reads: its table, or the assets its query names.
+  void ResolveExports() {
+    for (const ExportSpec& spec : project_.exports) {
+      ExportNode x;
+      x.name = spec.name;
+      x.loc = spec.loc;
+      if (!spec.table.empty()) {
+        if (!by_name_.count(spec.table)) {
+          errors_.push_back({spec.loc, "export '" + spec.name + "': unknown table '" + spec.table +
+                                           "'" + DidYouMeanHint(spec.table, candidates_)});
+          continue;
+        }
+        x.upstream = {spec.table};
+        std::vector<std::string> cols;
+        for (const std::string& c : spec.columns) cols.push_back(QuoteIdent(c));
+        x.sql = "SELECT " + (cols.empty() ? std::string("*") : Join(cols, ", ")) + " FROM " +
+                QuoteIdent(spec.table);
+        graph_.exports.push_back(std::move(x));
+        continue;
+      }
+      Result<SqlRefs> refs = parser_.Parse(spec.query);
+      if (!refs.ok()) {
+        errors_.push_back({spec.loc, "export '" + spec.name + "': " + refs.status().message()});
+        continue;
+      }
+      bool ok = true;
+      for (const std::string& table : refs->tables) {
+        std::string local = StartsWith(table, "main.") ? table.substr(5) : table;
+        if (local.find('.') == std::string::npos && by_name_.count(local)) {
+          x.upstream.push_back(local);
+          continue;
+        }
+        ok = false;
+        errors_.push_back({spec.loc, "export '" + spec.name + "': query: '" + table +
+                                         "' is no asset of the project (an export reads only "
+                                         "what Sluice builds)" +
+                                         DidYouMeanHint(local, candidates_)});
+      }
+      if (!refs->files.empty()) {
+        ok = false;
+        errors_.push_back({spec.loc, "export '" + spec.name + "': query: reads files (" +
+                                         Join(refs->files, ", ") +
+                                         "); an export reads only the project's assets"});
+      }
+      if (!ok) continue;
+      x.upstream = SortedUnique(std::move(x.upstream));
+      x.sql = spec.query;
+      graph_.exports.push_back(std::move(x));
     }
   }
 

@@ -41,11 +41,21 @@ struct AssetNode {
   SourceLoc loc;
 };
 
+// An export (config ExportSpec): the assets it reads and the SELECT that
+// gives its rows.
+struct ExportNode {
+  std::string name;
+  std::vector<std::string> upstream;  // asset names, sorted
+  std::string sql;
+  SourceLoc loc;
+};
+
 struct AssetGraph {
   // In a topological order (upstream first), ties broken by name. When the
   // build found cycles, the nodes on or behind a cycle come last, by name.
   std::vector<AssetNode> nodes;
   std::map<std::string, size_t> index;  // lower-case name -> position in nodes
+  std::vector<ExportNode> exports;      // as the project lists them (by name)
   // The node named name (case-insensitive), or nullptr.
   const AssetNode* Find(const std::string& name) const;
 };
@@ -69,6 +79,8 @@ struct GraphBuild {
 //    appears in the model file (sql_first_line when it cannot be found);
 //    "main.x" resolves like "x"; other schemas must be listed as external;
 //  - duplicate asset names; a model reading itself;
+//  - an export's table that is no asset; its query's parse errors, and
+//    names in it that are no asset (an export reads only what Sluice builds);
 //  - cycles: "dependency cycle: a -> b -> c -> a" (arrows point downstream:
 //    b reads a) at a's file, a being the cycle's first name alphabetically.
 // Names match case-insensitively. cache may be null; new parses are Put into it.

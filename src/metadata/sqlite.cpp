@@ -115,6 +115,11 @@ Status SqliteStatement::BindInt64(int idx, int64_t value) {
   return rc == SQLITE_OK ? Status::Ok() : Error(rc);
 }
 
+Status SqliteStatement::BindDouble(int idx, double value) {
+  int rc = sqlite3_bind_double(stmt_.get(), idx, value);
+  return rc == SQLITE_OK ? Status::Ok() : Error(rc);
+}
+
 Status SqliteStatement::BindText(int idx, std::string_view value) {
   // SQLite takes the length as int (or uint64 with bind_text64); a NUL-free
   // empty view still needs a non-null pointer so the value is '' not NULL.

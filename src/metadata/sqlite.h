@@ -66,6 +66,7 @@ class SqliteStatement {
 
   // Parameters are 1-based, as in SQLite. Text is copied by SQLite.
   Status BindInt64(int idx, int64_t value);
+  Status BindDouble(int idx, double value);
   Status BindText(int idx, std::string_view value);
   Status BindNull(int idx);
 

@@ -184,12 +184,50 @@ class Run {
       if (EndedBadly(o.status)) ++failed;
       report.tasks.push_back(std::move(o));
     }
+    const bool cancelled_run = opt_.control && opt_.control->cancelled();
+    if (opt_.mode == RunMode::kRun && opt_.after && !cancelled_run) {
+      std::vector<TaskOutcome> more;
+      try {
+        more = opt_.after(report.tasks);
+      } catch (const std::exception& e) {
+        TaskOutcome o;
+        o.asset = "after the run";
+        o.kind = "export";
+        o.action = "export";
+        o.status = TaskStatus::kFailed;
+        o.error = e.what();
+        more.push_back(std::move(o));
+      }
+      for (TaskOutcome& o : more) {
+        if (EndedBadly(o.status)) ++failed;
+        TaskRecord rec;
+        rec.run_id = run_id_;
+        rec.asset = o.asset;
+        rec.attempt = 1;
+        rec.status = TaskStatusName(o.status);
+        rec.reason = o.reason;
+        rec.rows = o.rows;
+        rec.started_at = res_.clock->Now() - o.ms * 1000;
+        rec.ended_at = res_.clock->Now();
+        rec.error = o.error;
+        Status st = res_.metadata->RecordTask(rec);
+        if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", o.asset, st.message());
+        Emit({{"type", "task_end"},
+              {"asset", o.asset},
+              {"status", TaskStatusName(o.status)},
+              {"reason", o.reason},
+              {"rows", o.rows},
+              {"ms", o.ms},
+              {"error", o.error}});
+        report.tasks.push_back(std::move(o));
+      }
+    }
     report.exit_code = failed ? 1 : 0;
     report.ms = MonotonicMillis() - t0;
     if (opt_.mode != RunMode::kPlan) {
-      int built = 0, skipped = 0, checks = 0, passed = 0, warned = 0;
+      int built = 0, skipped = 0, checks = 0, passed = 0, warned = 0, exported = 0;
       for (const auto& t : report.tasks) {
-        built += t.status == TaskStatus::kSuccess;
+        (t.kind == "export" ? exported : built) += t.status == TaskStatus::kSuccess;
         skipped += t.status == TaskStatus::kSkipped;
         for (const CheckOutcome& c : t.checks) {
           ++checks;
@@ -202,7 +240,8 @@ class Run {
           opt_.mode == RunMode::kTest
               ? fmt::format("{} checks: {} passed, {} failed, {} warned", checks, passed,
                             checks - passed - warned, warned)
-              : fmt::format("{} built, {} skipped, {} failed", built, skipped, failed);
+              : fmt::format("{} built, {} skipped, {} failed", built, skipped, failed) +
+                    (exported ? fmt::format(", {} exported", exported) : "");
       // Cancelled only when a task was: a cancel after the last task is too late.
       bool cancelled =
           std::any_of(report.tasks.begin(), report.tasks.end(),

@@ -78,6 +78,8 @@ class RunControl {
   std::set<WarehouseSession*> sessions_;  // GUARDED_BY(mu_)
 };
 
+struct TaskOutcome;
+
 struct RunOptions {
   RunMode mode = RunMode::kRun;
   std::vector<std::string> select;
@@ -91,12 +93,16 @@ struct RunOptions {
   std::shared_ptr<RunControl> control;  // null: the run cannot be cancelled
   // How a run waiting for an asset this one builds names it.
   std::string description;
+  // Work that follows the graph in a run that was not cancelled (the
+  // engine's exports): given the tasks' outcomes, it returns its own,
+  // recorded and reported with the run's tasks, a failed one failing the run.
+  std::function<std::vector<TaskOutcome>(const std::vector<TaskOutcome>& tasks)> after;
 };
 
 struct TaskOutcome {
   std::string asset;
-  std::string kind;    // source | seed | model
-  std::string action;  // build | skip | audit
+  std::string kind;    // source | seed | model | export
+  std::string action;  // build | skip | audit | export
   TaskStatus status = TaskStatus::kPlanned;
   std::string reason;
   std::string version_id;

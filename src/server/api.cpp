@@ -1,5 +1,7 @@
 #include "server/api.h"
 
+#include "engine/dataset.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -319,7 +321,14 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
   std::string key = r.value("key", "");
   auto cached = std::make_shared<CachedResponse>();
   cached->content_type = r.value("content_type", "application/json");
-  cached->body = r["body"].get<std::string>();
+  if (r.contains("body_base64")) {
+    // Binary (Parquet): base64url, so that the answer stays valid JSON on any transport.
+    std::optional<std::string> bytes = Base64UrlDecode(r.value("body_base64", ""));
+    if (!bytes) return ProblemResponse(500, "Internal Server Error", "a binary answer was garbled");
+    cached->body = std::move(*bytes);
+  } else {
+    cached->body = r["body"].get<std::string>();
+  }
   if (cacheable) cached->etag = "\"" + Sha256Hex(key).substr(0, 32) + "\"";
   std::string next = r.value("next", "");
   int64_t next_offset = r.value("next_offset", int64_t{0});

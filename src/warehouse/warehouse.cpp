@@ -12,6 +12,12 @@ class DuckDbSession final : public WarehouseSession {
   explicit DuckDbSession(DuckDbConnection conn) : conn_(std::move(conn)) {}
   Status Execute(const std::string& sql) override { return conn_.Execute(sql); }
   Result<QueryResult> Query(const std::string& sql) override { return conn_.Query(sql); }
+  Result<QueryResult> QueryBound(const std::string& sql,
+                                 const std::vector<std::optional<std::string>>& params) override {
+    ASSIGN_OR_RETURN(DuckDbPrepared st, conn_.Prepare(sql));
+    for (size_t i = 0; i < params.size(); ++i) RETURN_IF_ERROR(st.Bind(i + 1, params[i]));
+    return st.Execute();
+  }
   Status Read(const std::string& select_sql, RenderFormat format, const RowVisitor& visitor,
               const std::vector<std::optional<std::string>>& params,
               const std::string& cache_tag) override {

@@ -20,6 +20,10 @@ class WarehouseSession {
   virtual ~WarehouseSession() = default;
   virtual Status Execute(const std::string& sql) = 0;
   virtual Result<QueryResult> Query(const std::string& sql) = 0;
+  // One statement with $1, $2, ... bound to params (text cast by the engine
+  // to what each place asks for; nullopt: NULL).
+  virtual Result<QueryResult> QueryBound(const std::string& sql,
+                                         const std::vector<std::optional<std::string>>& params) = 0;
   // Streams one SELECT's rows, every value rendered for readers (render.h).
   // params bind $1, $2, ...; a cache_tag keeps the statement prepared on
   // this session (DuckDbConnection::ReadRendered).
