@@ -6,7 +6,7 @@ BUILD := build/$(PRESET)
 SLUICE := $(BUILD)/src/sluice
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test demo format tidy asan tsan fuzz bench bench-scheduler bench-api clean reliability
+.PHONY: all setup build test demo format tidy asan tsan fuzz bench bench-scheduler bench-api clean reliability soak
 
 all: build
 
@@ -63,6 +63,14 @@ reliability: build
 	  ctest --output-on-failure -R 'case\.(kill9_loop|kill9_recovery|io_faults|disk_full|http_kill9|http_kill9_pages)$$'
 	@$(MAKE) --no-print-directory asan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# The API under wrk for SOAK_SECONDS while a schedule publishes every second:
+# no errors, no half versions, RSS bounded (test/cases/soak).
+SOAK_SECONDS ?= 300
+soak: build
+	@cd $(BUILD) && SOAK_SECONDS=$(SOAK_SECONDS) ctest --output-on-failure -V -R 'case\.soak$$' \
+	  >soak.log 2>&1; rc=$$?; grep -E '^[0-9]+: (soak |Requests|  [0-9]+ requests)|FAIL' soak.log; \
+	  echo "(full output: $(BUILD)/soak.log)"; exit $$rc
 
 format:
 	@clang-format -i $$(git ls-files 'src/*.cpp' 'src/*.h' 'test/*.cpp' 'test/*.h' 'bench/*.cpp' 'fuzz/*.cpp')

@@ -20,7 +20,7 @@ PACKAGES=(
   libzip-dev libgumbo-dev libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libprotobuf-dev protobuf-compiler
-  sqlite3 python3 procps openssl curl
+  sqlite3 python3 procps openssl curl wrk
 )
 # `bootstrap.sh fuzz`: also clang and its libFuzzer runtime (make fuzz, make reliability).
 if [ "${1:-}" = fuzz ]; then PACKAGES+=(clang libclang-rt-14-dev); fi

@@ -20,8 +20,8 @@ int CmdExport(const GlobalOptions& global, const CommandArgs& args) {
       for (const auto& n : x.value("notes", nlohmann::json::array())) {
         notes += n.is_string() ? n.get<std::string>() : n.dump();
       }
-      std::printf("%s: %s rows, %s, %s ms\n", name.c_str(), x["rows"].dump().c_str(),
-                  notes.c_str(), x["ms"].dump().c_str());
+      std::printf("%s: %s rows, %s, %s ms\n", name.c_str(), x["rows"].dump().c_str(), notes.c_str(),
+                  x["ms"].dump().c_str());
     } else {
       std::printf("%s: %s: %s\n", name.c_str(), status.c_str(), x.value("error", "").c_str());
     }

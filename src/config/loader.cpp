@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string> kSluiceKeys = {"name",     "environments", "secrets", "external",
                                               "defaults", "vars",         "server",  "notify",
-                                              "timezone", "concurrency",  "exports"};
+                                              "timezone", "concurrency",  "exports", "openlineage"};
 const std::vector<std::string> kConcurrencyKeys = {"tasks", "per_host", "pools"};
 const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadata", "server",
                                                    "publish"};
@@ -31,7 +31,7 @@ const std::vector<std::string> kExportKeys = {"table", "columns",     "query",  
                                               "path",  "coordinates", "description"};
 const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
                                                 "keep_versions", "keep_logs", "keep_runs"};
-const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check"};
+const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check", "stream_after"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
 const std::vector<std::string> kSourceKeys = {
     "name",       "description",  "fetch",       "format", "options", "tables",
@@ -389,8 +389,41 @@ class Loader {
                                          ": give each its own port");
       }
     }
+    // Each environment publishes its own exports.
+    std::map<std::string, std::string> publishing;
+    for (const auto& [name, env] : project_.environments) {
+      auto [it, fresh] = publishing.emplace(env.publish_dir, name);
+      if (!fresh) {
+        errs.At(env.loc.line, "environments '" + it->second + "' and '" + name +
+                                  "' both publish to " + env.publish_dir +
+                                  ": give each its own publish: folder");
+      }
+    }
     if (const YamlEntry* e = top.Find("notify")) ReadNotify(*e, errs);
     if (const YamlEntry* e = top.Find("exports")) ReadExports(*e, errs);
+    if (const YamlEntry* e = top.Find("openlineage")) ReadOpenLineage(*e, errs);
+  }
+
+  // openlineage: {url: URL, namespace: NAME, api_key: ${secret:X}}
+  void ReadOpenLineage(const YamlEntry& e, FileErrors& errs) {
+    MapReader m(e.value, {"url", "namespace", "api_key"}, "openlineage", errs, e.line);
+    if (!m.is_map() || e.value.IsNull()) return;
+    OpenLineageSpec spec;
+    spec.loc = errs.Loc(e.line);
+    spec.job_namespace = project_.name;
+    if (const YamlEntry* u = m.Find("url")) spec.url = Trim(ReadString(*u, errs).value_or(""));
+    if (!StartsWith(spec.url, "http://") && !StartsWith(spec.url, "https://")) {
+      errs.At(e.line,
+              "openlineage: needs url: http(s)://... (the collector's endpoint, e.g. "
+              "http://marquez:5000/api/v1/lineage)");
+      return;
+    }
+    if (const YamlEntry* n = m.Find("namespace")) {
+      spec.job_namespace = Trim(ReadString(*n, errs).value_or(""));
+      if (spec.job_namespace.empty()) errs.At(n->line, "namespace: must not be empty");
+    }
+    if (const YamlEntry* k = m.Find("api_key")) spec.api_key = ReadString(*k, errs).value_or("");
+    project_.openlineage = std::move(spec);
   }
 
   // exports: {NAME: {table: T | query: SQL, format, path, columns, coordinates, description}}
@@ -526,6 +559,14 @@ class Loader {
           errs.At(c->value, "cache: expected a size such as 64MB, or off; got '" + *text + "'",
                   c->line);
         }
+      }
+    }
+    if (const YamlEntry* c = server.Find("stream_after")) {
+      std::optional<int64_t> bytes = ParseByteSize(ReadString(*c, errs).value_or(""));
+      if (bytes && *bytes > 0) {
+        spec.stream_after_bytes = *bytes;
+      } else {
+        errs.At(c->value, "stream_after: expected a size such as 1MB", c->line);
       }
     }
     if (const YamlEntry* c = server.Find("check")) {

@@ -188,6 +188,9 @@ struct ServerSpec {
   int port = 8080;
   std::vector<ApiToken> tokens;    // none: no token is asked for
   int64_t cache_bytes = 64000000;  // `cache:` the response cache's size (64MB); 0 = off
+  // `stream_after:` a dataset answer larger than this goes out in chunks as
+  // it is rendered (1MB)
+  int64_t stream_after_bytes = 1000000;
   // `check:` POST /api/v1/check/{source}: whether {"url": ...} may make the
   // server fetch an address (off: it lets callers reach what the server
   // reaches), and the limits of one check.
@@ -258,6 +261,16 @@ struct ExportSpec {
   SourceLoc loc;
 };
 
+// openlineage: in sluice.yaml: each task's start and end (and each run's)
+// sent as OpenLineage run events to a collector such as Marquez
+// (notify/openlineage.h).
+struct OpenLineageSpec {
+  std::string url;            // the collector's endpoint, e.g. http://marquez:5000/api/v1/lineage
+  std::string job_namespace;  // default: the project's name
+  std::string api_key;        // sent as Authorization: Bearer; may be ${secret:NAME}
+  SourceLoc loc;
+};
+
 struct ConfigError {
   SourceLoc loc;
   std::string message;  // includes a hint, e.g. "unknown key 'fromat' (did you mean format?)"
@@ -277,6 +290,7 @@ struct Project {
   ServerSpec server;  // the project's `server:`; each environment's is in its spec
   std::vector<NotifySpec> notify;
   std::vector<ExportSpec> exports;  // sorted by name
+  std::optional<OpenLineageSpec> openlineage;
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;
   std::vector<SeedSpec> seeds;

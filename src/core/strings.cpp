@@ -99,4 +99,40 @@ std::string QuoteLiteral(std::string_view value) {
   return out + "'";
 }
 
+std::string StripStatementEnd(std::string_view sql) {
+  size_t end = 0;  // just past the last character of code
+  size_t i = 0;
+  while (i < sql.size()) {
+    char c = sql[i];
+    if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      size_t nl = sql.find('\n', i);
+      i = nl == std::string_view::npos ? sql.size() : nl + 1;
+    } else if (c == '/' && i + 1 < sql.size() && sql[i + 1] == '*') {
+      size_t close = sql.find("*/", i + 2);
+      i = close == std::string_view::npos ? sql.size() : close + 2;
+    } else if (c == '\'' || c == '"') {
+      size_t j = i + 1;
+      while (j < sql.size()) {
+        if (sql[j] == c && j + 1 < sql.size() && sql[j + 1] == c) {
+          j += 2;  // a doubled quote inside
+        } else if (sql[j] == c) {
+          break;
+        } else {
+          ++j;
+        }
+      }
+      i = std::min(j + 1, sql.size());
+      end = i;
+    } else if (c == '$' && i + 1 < sql.size() && sql[i + 1] == '$') {
+      size_t close = sql.find("$$", i + 2);
+      i = close == std::string_view::npos ? sql.size() : close + 2;
+      end = i;
+    } else {
+      if (!std::isspace(static_cast<unsigned char>(c)) && c != ';') end = i + 1;
+      ++i;
+    }
+  }
+  return std::string(sql.substr(0, end));
+}
+
 }  // namespace sluice

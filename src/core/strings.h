@@ -20,6 +20,10 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
 std::string DidYouMeanHint(std::string_view word, const std::vector<std::string>& candidates);
 // Double-quoted SQL identifier ("a""b").
 std::string QuoteIdent(std::string_view name);
+// One SQL statement without what may trail it: whitespace, ';' and comments
+// (-- and /* */), read as SQL reads them (quotes and $$ strings kept whole),
+// so that it nests inside another statement.
+std::string StripStatementEnd(std::string_view sql);
 // Single-quoted SQL string literal ('it''s').
 std::string QuoteLiteral(std::string_view value);
 

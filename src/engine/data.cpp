@@ -34,7 +34,7 @@ json OkData(json result) { return {{"ok", true}, {"exit_code", 0}, {"result", st
 // once, the `next` cursor from the last one shown, then the file, read
 // back and removed. Answers {body_base64, rows, more, next}.
 Result<json> ParquetPage(WarehouseSession& session, const DataQuery& q, const BoundSql& sql,
-                         const std::string& tmp_dir) {
+                         const std::string& tmp_dir, int64_t timeout) {
   RETURN_IF_ERROR(MakeDirs(tmp_dir));
   std::string file = JoinPath(tmp_dir, "page-" + RandomHex(8) + ".parquet");
   struct Cleanup {
@@ -45,10 +45,22 @@ Result<json> ParquetPage(WarehouseSession& session, const DataQuery& q, const Bo
       (void)session.Execute("DROP TABLE IF EXISTS temp._sluice_page");
     }
   } cleanup{session, file};
-  RETURN_IF_ERROR(
+  // Destroyed before the clean-up runs: a timeout never interrupts it.
+  Watchdog watchdog(&session, timeout);
+  auto stopped = [&](Status st) -> Status {
+    if (st.ok() || !watchdog.fired()) return st;
+    return Status(StatusCode::kTimeout,
+                  "the read was stopped after " + std::to_string(timeout) + " s");
+  };
+  RETURN_IF_ERROR(stopped(
       session.QueryBound("CREATE OR REPLACE TEMP TABLE _sluice_page AS " + sql.sql, sql.params)
-          .status());
-  ASSIGN_OR_RETURN(QueryResult shape, session.Query("SELECT * FROM _sluice_page LIMIT 0"));
+          .status()));
+  ASSIGN_OR_RETURN(QueryResult described, session.Query("DESCRIBE SELECT * FROM _sluice_page"));
+  std::vector<std::string> names, types;
+  for (const auto& row : described.rows) {
+    names.push_back(row.at(0).value_or(""));
+    types.push_back(row.at(1).value_or(""));
+  }
   ASSIGN_OR_RETURN(QueryResult count, session.Query("SELECT count(*) FROM _sluice_page"));
   bool more = count.ScalarInt() > q.limit;
   std::vector<std::string> hidden;
@@ -66,14 +78,14 @@ Result<json> ParquetPage(WarehouseSession& session, const DataQuery& q, const Bo
     if (last.rows.empty()) return Status::Internal("the page's last row is missing");
     next = EncodeCursor(last.rows[0]);
   }
-  std::string select = ParquetSelectList(shape.columns, shape.types, hidden);
-  ASSIGN_OR_RETURN(QueryResult copied,
-                   session.Query("COPY (SELECT " + select + " FROM _sluice_page LIMIT " +
-                                 std::to_string(q.limit) + ") TO " + QuoteLiteral(file) +
-                                 " (FORMAT parquet, COMPRESSION zstd)"));
+  std::string select = ParquetSelectList(names, types, hidden);
+  Result<QueryResult> copied = session.Query(
+      "COPY (SELECT " + select + " FROM _sluice_page LIMIT " + std::to_string(q.limit) + ") TO " +
+      QuoteLiteral(file) + " (FORMAT parquet, COMPRESSION zstd)");
+  RETURN_IF_ERROR(stopped(copied.status()));
   ASSIGN_OR_RETURN(std::string bytes, ReadFile(file));
   return json{{"body_base64", Base64UrlEncode(bytes)},
-              {"rows", copied.ScalarInt()},
+              {"rows", copied->ScalarInt()},
               {"more", more},
               {"next", next}};
 }
@@ -142,7 +154,7 @@ std::shared_ptr<const Workspace> Engine::LatestWorkspace() {
   return ws;
 }
 
-json Engine::HandleData(const json& request) {
+json Engine::HandleData(const json& request, const EventSink& events) {
   Result<Opened*> opened = OpenForRequest();
   if (!opened.ok()) return ErrorResponse(opened.status());
   Opened& env = **opened;
@@ -245,15 +257,8 @@ json Engine::HandleData(const json& request) {
   };
   const int64_t timeout = request.value("timeout", int64_t{30});
   if (query->format == DataFormat::kParquet) {
-    Result<json> page = [&]() -> Result<json> {
-      Watchdog watchdog(&**session, timeout);
-      Result<json> made = ParquetPage(**session, *query, sql, JoinPath(env.env.state_dir, "tmp"));
-      if (!made.ok() && watchdog.fired()) {
-        return Status(StatusCode::kTimeout,
-                      "the read was stopped after " + std::to_string(timeout) + " s");
-      }
-      return made;
-    }();
+    Result<json> page =
+        ParquetPage(**session, *query, sql, JoinPath(env.env.state_dir, "tmp"), timeout);
     if (!page.ok()) return read_error(page.status());
     keyed["content_type"] = DataContentType(DataFormat::kParquet);
     for (const char* k : {"body_base64", "rows", "more", "next"}) keyed[k] = (*page)[k];
@@ -294,11 +299,28 @@ json Engine::HandleData(const json& request) {
     }
     return Status::Ok();
   };
+  // A big answer streams: past stream_after bytes, what is rendered goes
+  // out in chunks (the caller's sink may throw when its client is gone).
+  const size_t stream_after = events ? request.value("stream_after", size_t{0}) : 0;
+  bool streaming = false;
+  auto flush = [&] {
+    if (!streaming) {
+      events({{"type", "data_head"},
+              {"content_type", DataContentType(format)},
+              {"key", keyed["key"]},
+              {"cacheable", keyed["cacheable"]},
+              {"not_cached_because", keyed["not_cached_because"]}});
+      streaming = true;
+    }
+    events({{"type", "data_chunk"}, {"data", body}});
+    body.clear();
+  };
   visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
     if (encoder->rows() == query->limit) {  // the extra row: there is a next page
       more = true;
       return false;
     }
+    if (stream_after > 0 && body.size() >= stream_after) flush();
     encoder->Row(row, body);
     last_sort.clear();
     for (size_t i = encoder->visible(); i < row.size(); ++i) {
@@ -335,7 +357,12 @@ json Engine::HandleData(const json& request) {
     body += ",\"more\":" + std::string(more ? "true" : "false") + "}";
   }
   keyed["content_type"] = DataContentType(format);
-  keyed["body"] = std::move(body);
+  if (streaming) {
+    flush();  // the rest, the envelope's end with it
+    keyed["streamed"] = true;
+  } else {
+    keyed["body"] = std::move(body);
+  }
   keyed["rows"] = encoder ? encoder->rows() : 0;
   keyed["more"] = more;
   keyed["next"] = next;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -203,6 +204,15 @@ Engine::RunsExcluded::~RunsExcluded() = default;
 void Engine::Close() {
   WaitForBackground();
   WaitForNotifications();
+  {
+    std::shared_ptr<OpenLineageSender> lineage;
+    {
+      std::lock_guard lock(notify_mu_);
+      lineage.swap(lineage_);
+      lineage_config_.clear();
+    }
+    // Flushed (for up to 5 s) as the last reference goes.
+  }
   RunsExcluded no_runs(this);
   std::lock_guard lock(open_mu_);
   opened_.reset();
@@ -215,6 +225,21 @@ void Engine::WaitForNotifications() {
     pending.swap(deliveries_);
   }
   for (auto& f : pending) f.wait();
+}
+
+std::shared_ptr<OpenLineageSender> Engine::LineageSender(const Project& project) {
+  const OpenLineageSpec& spec = *project.openlineage;
+  std::string config = spec.url + "\n" + spec.api_key + "\n" + spec.loc.ToString();
+  std::lock_guard lock(notify_mu_);
+  if (!lineage_ || lineage_config_ != config) {
+    DeliveryOptions options;
+    options.tmp_dir = JoinPath(project.environments.at(env_name_).state_dir, "tmp");
+    options.backoff_ms = 500;
+    options.timeout_ms = 5000;
+    lineage_ = std::make_shared<OpenLineageSender>(spec, project.secret_providers, options);
+    lineage_config_ = config;
+  }
+  return lineage_;
 }
 
 void Engine::Notify(const Project& project, MetadataStore* metadata, const nlohmann::json& report) {
@@ -284,11 +309,13 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   ASSIGN_OR_RETURN(opened->lake, OpenLocalObjectStore(env.lake));
   {
     // Work folders of command assets a dead owner left (their outputs, if
-    // any, were archived in the lake before they were needed).
+    // any, were archived in the lake before they were needed), and the
+    // dataset API's Parquet pages it was writing.
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(JoinPath(env.state_dir, "tmp"), ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-      if (StartsWith(it->path().filename().string(), "command-")) {
+      std::string name = it->path().filename().string();
+      if (StartsWith(name, "command-") || StartsWith(name, "page-")) {
         std::error_code ignored;
         std::filesystem::remove_all(it->path(), ignored);
       }
@@ -339,7 +366,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     }
     if (cmd == "query") return HandleQuery(request);
     if (cmd == "export") return HandleExport(request);
-    if (cmd == "data") return HandleData(request);
+    if (cmd == "data") return HandleData(request, events);
     if (cmd == "metrics") {
       std::string text = metrics_.Text();
       std::lock_guard lock(open_mu_);
@@ -529,7 +556,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.description = description;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
-  if (options.mode == RunMode::kRun && !ws.graph.exports.empty()) {
+  if (options.mode == RunMode::kRun) {
     // The exports follow what the run published (engine/exports.cpp).
     Opened* env = *opened;
     options.after = [this, env, &ws](const std::vector<TaskOutcome>& tasks) {
@@ -550,6 +577,30 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
         registered.insert(id);
       }
       if (events) events(e);
+    };
+  }
+  if (options.mode == RunMode::kRun && ws.project.openlineage) {
+    // Each task's start and end, and the run's, to the OpenLineage collector.
+    std::shared_ptr<OpenLineageSender> sender = LineageSender(ws.project);
+    LineageContext context;
+    context.job_namespace = ws.project.openlineage->job_namespace;
+    std::string warehouse = (*opened)->env.warehouse;
+    context.dataset_namespace =
+        "duckdb://" + (StartsWith(warehouse, "duckdb:") ? warehouse.substr(7) : warehouse);
+    context.publish_namespace = "file://" + (*opened)->env.publish_dir;
+    context.project = ws.project.name;
+    context.env = env_name_;
+    // The run's id and start: set by run_start, before any task starts.
+    auto run_key = std::make_shared<std::string>();
+    EventSink inner = run_events;
+    run_events = [this, sender, context, run_key, inner, &ws](const nlohmann::json& e) {
+      if (e.value("type", "") == "run_start") {
+        *run_key =
+            std::to_string(e.value("run_id", int64_t{0})) + "@" + std::to_string(clock_.Now());
+      }
+      nlohmann::json event = OpenLineageEvent(e, *run_key, ws.graph, context, clock_.Now());
+      if (!event.is_null()) sender->Send(std::move(event));
+      if (inner) inner(e);
     };
   }
   EnvResources res{&(*opened)->env,
@@ -740,10 +791,12 @@ Result<nlohmann::json> Engine::ResolveRerun(const nlohmann::json& request) {
     if (status && !EndedBadly(*status)) continue;
     if (StartsWith(t.asset, "export:")) {
       // An export is written again after a run of what it reads (it is
-      // due until it is written).
+      // due until it is written); "export:*" failed before any one export.
       std::shared_ptr<const Workspace> ws = LatestWorkspace();
       for (const ExportNode& x : ws->graph.exports) {
-        if (x.name == t.asset.substr(7)) again.insert(x.upstream.begin(), x.upstream.end());
+        if (t.asset == "export:*" || x.name == t.asset.substr(7)) {
+          again.insert(x.upstream.begin(), x.upstream.end());
+        }
       }
       continue;
     }

@@ -33,6 +33,7 @@
 #include "lake/object_store.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
+#include "notify/openlineage.h"
 #include "orchestrate/runner.h"
 #include "warehouse/warehouse.h"
 
@@ -87,12 +88,16 @@ class Engine {
   // Stops the worker after the run it is on; what waits stays queued.
   void WaitForBackground();
   nlohmann::json HandleQuery(const nlohmann::json& request);
-  // "data" {table, params, timeout}: the dataset API's read of one
-  // published table (engine/dataset.h), answered as {content_type, body,
-  // rows, next, key, cacheable}; with "key_only", only {key, cacheable},
-  // from memory: the query's normalised text and the publication sequence
-  // of every relation the table reaches (engine/data.cpp).
-  nlohmann::json HandleData(const nlohmann::json& request);
+  // "data" {table, params, timeout, stream_after}: the dataset API's read
+  // of one published table (engine/dataset.h), answered as {content_type,
+  // body, rows, next, key, cacheable}; with "key_only", only {key,
+  // cacheable}, from memory: the query's normalised text and the
+  // publication sequence of every relation the table reaches
+  // (engine/data.cpp). With stream_after N and an event sink, an answer
+  // that grows past N bytes goes out as it is rendered: a data_head event
+  // {content_type, key, cacheable}, data_chunk events {data}, then the
+  // answer with "streamed" and no body.
+  nlohmann::json HandleData(const nlohmann::json& request, const EventSink& events);
   // "assets", "asset" {name}, "lineage", "issues" {asset, severity,
   // issue_type, limit}, "fetches" {source, limit}: the catalog the HTTP API
   // serves (engine/catalog.cpp).
@@ -169,6 +174,11 @@ class Engine {
   bool closing_ = false;                                             // GUARDED_BY(background_mu_)
   std::mutex notify_mu_;
   std::vector<std::future<void>> deliveries_;  // GUARDED_BY(notify_mu_)
+  // OpenLineage events (openlineage: in sluice.yaml): the sender for the
+  // spec the latest run had, made on first use; Close() flushes it.
+  std::shared_ptr<OpenLineageSender> LineageSender(const Project& project);
+  std::shared_ptr<OpenLineageSender> lineage_;  // GUARDED_BY(notify_mu_)
+  std::string lineage_config_;                  // GUARDED_BY(notify_mu_): what it was made from
 };
 
 // {"ok": false, "exit_code": code, "error": message}

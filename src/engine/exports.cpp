@@ -39,17 +39,20 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
                                               const std::set<std::string>& only, bool force,
                                               const std::set<std::string>& ran) {
   std::vector<TaskOutcome> outcomes;
-  if (ws.graph.exports.empty() && ws.project.exports.empty()) return outcomes;
   std::lock_guard lock(export_mu_);
   PublishFolder folder(env->env.publish_dir);
   json previous = folder.CurrentPackage();
+  if (ws.project.exports.empty()) {
+    // None left: nothing stays published (a package of none is no package).
+    if (!previous.is_null()) {
+      Status st = folder.Unpublish();
+      if (!st.ok()) LOG_WARN("export", "the project has no exports left: {}", st.message());
+    }
+    return outcomes;
+  }
   std::map<std::string, json> before;  // the current version's resources by name
   if (previous.is_object()) {
-    for (const json& r : previous["resources"]) {
-      if (r.is_object() && r.contains("name") && r["name"].is_string()) {
-        before[r["name"].get<std::string>()] = r;
-      }
-    }
+    for (const json& r : previous["resources"]) before[r["name"].get<std::string>()] = r;
   }
   auto failed = [&](const std::string& name, std::string error) {
     TaskOutcome o;
@@ -76,7 +79,8 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
   }
 
   std::optional<std::string> staging;
-  std::vector<std::string> carry;
+  std::vector<std::string> written_paths;
+  std::vector<json> carried;  // the current version's resources kept as they are
   json resources = json::array();
   bool changed = false;
   for (const ExportNode& x : ws.graph.exports) {
@@ -86,18 +90,21 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     }
     if (spec == nullptr) continue;
     auto kept = before.find(x.name);
+    const std::string kept_path =
+        kept == before.end() ? "" : kept->second["path"].get<std::string>();
+    const bool kept_file =
+        kept != before.end() && FileExists(JoinPath(folder.CurrentDir(), kept_path));
+    // Its current file stays (when there is one to keep).
     auto keep = [&] {
-      if (kept == before.end()) return;
-      carry.push_back(kept->second.value("path", ""));
-      resources.push_back(kept->second);
+      if (kept_file) carried.push_back(kept->second);
     };
     bool asked = force && (only.empty() || only.count(x.name));
     std::vector<std::string> missing, parts;
     bool reads_ran = false;
     for (const std::string& up : x.upstream) {
       reads_ran = reads_ran || ran.count(up);
-      if (current.lower_bound({up, ""}) == current.end() ||
-          current.lower_bound({up, ""})->first.first != up) {
+      auto it = current.lower_bound({up, ""});
+      if (it == current.end() || it->first.first != up) {
         missing.push_back(up);
       } else {
         parts.push_back(VersionOf(up, current, &ws).text);
@@ -107,8 +114,7 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
       keep();
       if (asked || reads_ran) {
         failed(x.name, Join(missing, ", ") + (missing.size() == 1 ? " is" : " are") +
-                           " not published yet: run `sluice run " + Join(missing, " ") +
-                           "` first");
+                           " not published yet: run `sluice run " + Join(missing, " ") + "` first");
       }
       continue;
     }
@@ -120,20 +126,22 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
                                             {"lat", spec->lat},
                                             {"description", spec->description}})
                                           .dump());
+    const json recorded = kept == before.end() ? json::object() : kept->second["sluice"];
     std::string reason;
     if (asked) {
       reason = "asked for";
     } else if (kept == before.end()) {
       reason = "not exported yet";
-    } else if (kept->second.value("sluice", json::object()).value("spec", "") != spec_hash) {
+    } else if (!recorded.contains("spec") || recorded["spec"] != spec_hash) {
       reason = "its definition changed";
-    } else if (kept->second.value("sluice", json::object()).value("version", "") != version) {
+    } else if (!recorded.contains("version") || recorded["version"] != version) {
       reason = "new publications of " + Join(x.upstream, ", ");
-    } else if (!FileExists(JoinPath(folder.CurrentDir(), kept->second.value("path", "")))) {
+    } else if (!kept_file) {
       reason = "its file was missing";
     }
     if (reason.empty() || (!only.empty() && !only.count(x.name))) {
       keep();
+      if (kept != before.end() && !kept_file) changed = true;  // a lost file leaves the package
       continue;
     }
     int64_t t0 = MonotonicMillis();
@@ -151,13 +159,17 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     Result<ExportFile> written =
         dirs.ok() ? WriteExportFile(**session, *spec, x.sql, file) : Result<ExportFile>(dirs);
     if (!written.ok()) {
-      ::rmdir(Dirname(file).c_str());  // a folder made for it alone (fails when not empty)
+      // A folder made for it alone goes (rmdir fails when it is not empty).
+      if (Dirname(file) != *staging) ::rmdir(Dirname(file).c_str());
       LOG_WARN("export", "{}: {}", x.name, written.status().message());
       failed(x.name, "writing " + spec->path + ": " + written.status().message() +
-                         (kept == before.end() ? "" : " (the previous file stays published)"));
+                         (kept_file ? " (the previous file stays published)" : ""));
       keep();
       continue;
     }
+    written_paths.push_back(spec->path);
+    // The key, as the written columns spell it, when every one of them is
+    // written; a partitioned asset's key is unique within a partition only.
     std::vector<std::string> key;
     if (!spec->table.empty()) {
       const AssetNode* node = ws.graph.Find(spec->table);
@@ -166,13 +178,16 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
            it != current.end() && it->first.first == spec->table; ++it) {
         partitioned = partitioned || !it->first.second.empty();
       }
-      // A key names a row only when every key column is written, and a
-      // partitioned asset's key is unique within a partition only.
-      if (node != nullptr && !partitioned) key = FactsOf(ws, *node).key;
-      for (const std::string& k : key) {
-        bool present = std::any_of(written->columns.begin(), written->columns.end(),
-                                   [&](const auto& c) { return ToLower(c.first) == ToLower(k); });
-        if (!present) key.clear();
+      if (node != nullptr && !partitioned) {
+        for (const std::string& k : FactsOf(ws, *node).key) {
+          auto col = std::find_if(written->columns.begin(), written->columns.end(),
+                                  [&](const auto& c) { return ToLower(c.first) == ToLower(k); });
+          if (col == written->columns.end()) {
+            key.clear();
+            break;
+          }
+          key.push_back(col->first);
+        }
       }
     }
     resources.push_back(DataResource(*written, *spec, key,
@@ -191,6 +206,18 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     o.notes.push_back("wrote " + spec->path + " (" + std::to_string(written->bytes) + " bytes)");
     outcomes.push_back(std::move(o));
   }
+  // A kept resource whose path another export has just written (their
+  // paths were swapped) would describe that file: it leaves instead.
+  std::vector<std::string> carry;
+  for (const json& r : carried) {
+    std::string path = r["path"].get<std::string>();
+    if (std::find(written_paths.begin(), written_paths.end(), path) != written_paths.end()) {
+      changed = true;
+      continue;
+    }
+    carry.push_back(path);
+    resources.push_back(r);
+  }
   // An export no longer in the project leaves the next version.
   for (const auto& [name, r] : before) {
     bool listed = std::any_of(ws.project.exports.begin(), ws.project.exports.end(),
@@ -201,6 +228,12 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     if (staging) folder.Abort(*staging);
     return outcomes;
   }
+  if (resources.empty()) {
+    if (staging) folder.Abort(*staging);
+    Status st = folder.Unpublish();
+    if (!st.ok()) failed("*", st.message());
+    return outcomes;
+  }
   if (!staging) {
     Result<std::string> begun = folder.Begin();
     if (!begun.ok()) {
@@ -209,24 +242,25 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     }
     staging = *begun;
   }
-  std::sort(resources.begin(), resources.end(), [](const json& a, const json& b) {
-    return a.value("name", "") < b.value("name", "");
-  });
+  std::sort(resources.begin(), resources.end(),
+            [](const json& a, const json& b) { return a.value("name", "") < b.value("name", ""); });
   json package = {{"profile", "data-package"},
                   {"name", PackageName(ws.project.name)},
                   {"title", ws.project.name},
                   {"created", FormatTimestamp(clock_.Now())},
                   {"resources", resources}};
-  Status committed = folder.Commit(*staging, carry, package);
+  Result<bool> committed = folder.Commit(*staging, carry, package);
   if (!committed.ok()) {
     folder.Abort(*staging);
+    std::string error = "publishing the new version of " + folder.root() +
+                        " failed: " + committed.status().message() +
+                        " (the previous version stays current)";
     for (TaskOutcome& o : outcomes) {
       if (o.status != TaskStatus::kSuccess) continue;
       o.status = TaskStatus::kFailed;
-      o.error = "publishing the new version of " + folder.root() +
-                " failed: " + committed.message() + " (the previous version stays current)";
+      o.error = Redact(error);
     }
-    if (outcomes.empty()) failed("*", committed.message());
+    failed("*", error);
   }
   return outcomes;
 }
@@ -236,8 +270,8 @@ json Engine::HandleExport(const json& request) {
   if (!ws.ok()) {
     std::vector<std::string> lines;
     for (const ConfigError& e : ws.errors) lines.push_back(e.ToString());
-    return ErrorResponse(Status::Invalid("the project has errors (see sluice validate):\n" +
-                                         Join(lines, "\n")));
+    return ErrorResponse(
+        Status::Invalid("the project has errors (see sluice validate):\n" + Join(lines, "\n")));
   }
   std::set<std::string> only;
   std::vector<std::string> names;

@@ -111,13 +111,50 @@ nlohmann::json WebhookPayload(const Notification& n, const std::string& project,
             {"detail", detail}}}};
 }
 
+Status PostJson(HttpClient& client, const std::string& url, const std::string& body,
+                const std::vector<std::pair<std::string, std::string>>& headers,
+                const DeliveryOptions& options) {
+  static std::atomic<uint64_t> counter{0};
+  HttpRequest req;
+  req.method = "POST";
+  req.url = url;
+  req.headers = {{"Content-Type", "application/json"}};
+  req.headers.insert(req.headers.end(), headers.begin(), headers.end());
+  req.body = body;
+  req.timeout_ms = options.timeout_ms;
+  req.connect_timeout_ms = std::min<int64_t>(options.timeout_ms, 5000);
+  req.max_redirects = 0;  // a receiver that moves is a configuration error
+  req.max_bytes = 1 << 20;
+  req.body_path = JoinPath(options.tmp_dir,
+                           "post-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  Status last = Status::Ok();
+  int64_t backoff = options.backoff_ms;
+  for (int attempt = 1; attempt <= options.attempts; ++attempt) {
+    Result<HttpResponse> resp = client.Send(req);
+    bool again = false;
+    if (!resp.ok()) {
+      last = resp.status();
+      again = resp.status().code() != StatusCode::kRefused;
+    } else if (resp->status >= 200 && resp->status < 300) {
+      last = Status::Ok();
+    } else {
+      last = Status::IOError("HTTP " + std::to_string(resp->status));
+      again = resp->status == 429 || resp->status >= 500;
+    }
+    if (last.ok() || !again || attempt == options.attempts) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
+    backoff *= 2;
+  }
+  ::unlink(req.body_path.c_str());
+  return last;
+}
+
 std::vector<Status> Deliver(const std::vector<Notification>& notifications,
                             const std::vector<NotifySpec>& hooks,
                             const std::vector<SecretProvider>& secrets, const std::string& project,
                             int64_t run_id, HttpClient& client, const DeliveryOptions& options) {
   std::vector<Status> failures;
   SecretResolver resolver(secrets);
-  static std::atomic<uint64_t> counter{0};
   for (const NotifySpec& hook : hooks) {
     std::string where = "notify entry at " + hook.loc.ToString();
     Result<std::string> url = resolver.Substitute(hook.webhook);
@@ -127,36 +164,7 @@ std::vector<Status> Deliver(const std::vector<Notification>& notifications,
     }
     for (const Notification& n : notifications) {
       if (std::find(hook.on.begin(), hook.on.end(), n.event) == hook.on.end()) continue;
-      HttpRequest req;
-      req.method = "POST";
-      req.url = *url;
-      req.headers = {{"Content-Type", "application/json"}};
-      req.body = WebhookPayload(n, project, run_id).dump();
-      req.timeout_ms = options.timeout_ms;
-      req.connect_timeout_ms = std::min<int64_t>(options.timeout_ms, 5000);
-      req.max_redirects = 0;  // a webhook that moves is a configuration error
-      req.max_bytes = 1 << 20;
-      req.body_path = JoinPath(options.tmp_dir, "webhook-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(counter++));
-      Status last = Status::Ok();
-      int64_t backoff = options.backoff_ms;
-      for (int attempt = 1; attempt <= options.attempts; ++attempt) {
-        Result<HttpResponse> resp = client.Send(req);
-        bool again = false;
-        if (!resp.ok()) {
-          last = resp.status();
-          again = resp.status().code() != StatusCode::kRefused;
-        } else if (resp->status >= 200 && resp->status < 300) {
-          last = Status::Ok();
-        } else {
-          last = Status::IOError("HTTP " + std::to_string(resp->status));
-          again = resp->status == 429 || resp->status >= 500;
-        }
-        if (last.ok() || !again || attempt == options.attempts) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
-        backoff *= 2;
-      }
-      ::unlink(req.body_path.c_str());
+      Status last = PostJson(client, *url, WebhookPayload(n, project, run_id).dump(), {}, options);
       if (!last.ok()) {
         // The URL may hold the secret: the entry is named by where it is written.
         failures.push_back(Status::IOError(

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/project.h"
@@ -40,6 +41,13 @@ struct DeliveryOptions {
   int64_t timeout_ms = 10000;
   std::string tmp_dir;  // where a response body is written, then removed
 };
+
+// POSTs a JSON body (Content-Type application/json, then `headers`); a
+// 5xx, a 429 or a transport error is tried again, options.attempts in all,
+// with doubling backoff; no redirects.
+Status PostJson(HttpClient& client, const std::string& url, const std::string& body,
+                const std::vector<std::pair<std::string, std::string>>& headers,
+                const DeliveryOptions& options);
 
 // Sends each notification to every webhook that subscribed to its event.
 // Returns one error per delivery that failed after its attempts, naming the

@@ -41,13 +41,7 @@
 namespace sluice {
 namespace {
 
-std::string StripSql(std::string sql) {
-  while (!sql.empty() &&
-         (std::isspace(static_cast<unsigned char>(sql.back())) || sql.back() == ';')) {
-    sql.pop_back();
-  }
-  return sql;
-}
+std::string StripSql(const std::string& sql) { return StripStatementEnd(sql); }
 
 nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& after) {
   if (!before.is_array() || before.empty()) return nullptr;
@@ -184,14 +178,17 @@ class Run {
       if (EndedBadly(o.status)) ++failed;
       report.tasks.push_back(std::move(o));
     }
-    const bool cancelled_run = opt_.control && opt_.control->cancelled();
+    // Cancelled only when a task was (as the run's status says below).
+    const bool cancelled_run =
+        std::any_of(report.tasks.begin(), report.tasks.end(),
+                    [](const TaskOutcome& t) { return t.status == TaskStatus::kCancelled; });
     if (opt_.mode == RunMode::kRun && opt_.after && !cancelled_run) {
       std::vector<TaskOutcome> more;
       try {
         more = opt_.after(report.tasks);
       } catch (const std::exception& e) {
         TaskOutcome o;
-        o.asset = "after the run";
+        o.asset = "export:*";
         o.kind = "export";
         o.action = "export";
         o.status = TaskStatus::kFailed;

@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <map>
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/fs.h"
@@ -154,13 +156,56 @@ Status WriteRendered(WarehouseSession& session, const ExportSpec& spec, const st
 // DuckDB writes Parquet itself (typed columns, compressed).
 Status WriteParquet(WarehouseSession& session, const std::string& sql, const std::string& path,
                     ExportFile* out) {
-  ASSIGN_OR_RETURN(QueryResult shape, session.Query("SELECT * FROM (" + sql + ") LIMIT 0"));
-  std::string select = ParquetSelectList(shape.columns, shape.types, {}, &out->columns);
+  // On lines of its own: a query that ends in a comment or a ';' still nests.
+  const std::string from = "(\n" + StripStatementEnd(sql) + "\n) AS q";
+  ASSIGN_OR_RETURN(QueryResult shape, session.Query("DESCRIBE SELECT * FROM " + from));
+  std::vector<std::string> names, types;
+  for (const auto& row : shape.rows) {
+    names.push_back(row.at(0).value_or(""));
+    types.push_back(row.at(1).value_or(""));
+  }
+  std::string select = ParquetSelectList(names, types, {}, &out->columns);
   ASSIGN_OR_RETURN(QueryResult copied,
-                   session.Query("COPY (SELECT " + select + " FROM (" + sql +
-                                 ")) TO " + QuoteLiteral(path) + " (FORMAT parquet, COMPRESSION zstd)"));
+                   session.Query("COPY (SELECT " + select + " FROM " + from + ") TO " +
+                                 QuoteLiteral(path) + " (FORMAT parquet, COMPRESSION zstd)"));
   out->rows = copied.ScalarInt();
   return HashFile(path, out);
+}
+
+// A type with every 128-bit integer in it (nested too) made DECIMAL(38,0);
+// quoted names (a struct's fields) are left as they are.
+std::string WithoutWideIntegers(const std::string& type, bool* changed) {
+  std::string out;
+  for (size_t i = 0; i < type.size();) {
+    if (type[i] == '"') {
+      size_t end = type.find('"', i + 1);
+      while (end != std::string::npos && end + 1 < type.size() && type[end + 1] == '"') {
+        end = type.find('"', end + 2);
+      }
+      end = end == std::string::npos ? type.size() : end + 1;
+      out.append(type, i, end - i);
+      i = end;
+      continue;
+    }
+    size_t j = i;
+    while (j < type.size() &&
+           (std::isalnum(static_cast<unsigned char>(type[j])) || type[j] == '_')) {
+      ++j;
+    }
+    if (j == i) {
+      out += type[i++];
+      continue;
+    }
+    std::string word = Upper(type.substr(i, j - i));
+    if (word == "HUGEINT" || word == "UHUGEINT" || word == "INT128" || word == "UINT128") {
+      out += "DECIMAL(38,0)";
+      *changed = true;
+    } else {
+      out.append(type, i, j - i);
+    }
+    i = j;
+  }
+  return out;
 }
 
 // How a DuckDB type goes into SQLite. Integers up to 64 bits: INTEGER;
@@ -240,7 +285,8 @@ Status WriteSqlite(WarehouseSession& session, const ExportSpec& spec, const std:
       defs.push_back(QuoteIdent(c.name) + SqliteDeclared(kinds.back()));
       marks.push_back("?");
     }
-    RETURN_IF_ERROR(db.Exec("CREATE TABLE " + QuoteIdent(spec.name) + " (" + Join(defs, ", ") + ")"));
+    RETURN_IF_ERROR(
+        db.Exec("CREATE TABLE " + QuoteIdent(spec.name) + " (" + Join(defs, ", ") + ")"));
     ASSIGN_OR_RETURN(SqliteStatement st, db.Prepare("INSERT INTO " + QuoteIdent(spec.name) +
                                                     " VALUES (" + Join(marks, ", ") + ")"));
     insert.emplace(std::move(st));
@@ -309,12 +355,12 @@ std::string ParquetSelectList(const std::vector<std::string>& names,
   std::vector<std::string> select;
   for (size_t i = 0; i < names.size(); ++i) {
     if (std::find(skip.begin(), skip.end(), names[i]) != skip.end()) continue;
-    std::string type = Upper(types[i]);
-    bool wide = type == "HUGEINT" || type == "UHUGEINT";
-    select.push_back(wide ? "CAST(" + QuoteIdent(names[i]) + " AS DECIMAL(38,0)) AS " +
-                                QuoteIdent(names[i])
-                          : QuoteIdent(names[i]));
-    if (written) written->emplace_back(names[i], wide ? "DECIMAL(38,0)" : types[i]);
+    bool changed = false;
+    std::string type = WithoutWideIntegers(types[i], &changed);
+    select.push_back(changed ? "CAST(" + QuoteIdent(names[i]) + " AS " + type + ") AS " +
+                                   QuoteIdent(names[i])
+                             : QuoteIdent(names[i]));
+    if (written) written->emplace_back(names[i], type);
   }
   return Join(select, ", ");
 }
@@ -389,11 +435,24 @@ json DataResource(const ExportFile& file, const ExportSpec& spec,
       {ExportFormat::kGeoJson, "application/geo+json"},
       {ExportFormat::kParquet, "application/vnd.apache.parquet"},
       {ExportFormat::kSqlite, "application/vnd.sqlite3"}};
+  // CSV and SQLite hold nested values as DuckDB's text, not JSON: strings there.
+  const bool nested_text =
+      file.format == ExportFormat::kCsv || file.format == ExportFormat::kSqlite;
   json fields = json::array();
-  for (const auto& [name, type] : file.columns) fields.push_back(TableSchemaField(name, type));
+  for (const auto& [name, type] : file.columns) {
+    json field = TableSchemaField(name, type);
+    if (nested_text && (field["type"] == "array" || field["type"] == "object")) {
+      field["type"] = "string";
+    }
+    fields.push_back(std::move(field));
+  }
   json schema = {{"fields", fields}};
   if (!key.empty()) schema["primaryKey"] = key;
-  bool tabular = file.format == ExportFormat::kCsv || file.format == ExportFormat::kJson;
+  // NULL is an empty field in CSV (an empty string too: they read alike).
+  if (file.format == ExportFormat::kCsv) schema["missingValues"] = {""};
+  // A tabular data resource's file is CSV (Frictionless v1); the others
+  // are data resources with a schema.
+  bool tabular = file.format == ExportFormat::kCsv;
   json r = {{"name", file.name},
             {"path", file.path},
             {"profile", tabular ? "tabular-data-resource" : "data-resource"},
@@ -417,38 +476,107 @@ json DataResource(const ExportFile& file, const ExportSpec& spec,
 std::string PublishFolder::CurrentDir() const { return JoinPath(root_, "current"); }
 
 json PublishFolder::CurrentPackage() const {
-  Result<std::string> text = ReadFile(JoinPath(CurrentDir(), "datapackage.json"));
+  std::string where = JoinPath(CurrentDir(), "datapackage.json");
+  Result<std::string> text = ReadFile(where);
   if (!text.ok()) return nullptr;
   json package = json::parse(*text, nullptr, false);
   if (!package.is_object() || !package.contains("resources") || !package["resources"].is_array()) {
-    LOG_WARN("publish", "{}: not a data package; every export is written again",
-             JoinPath(CurrentDir(), "datapackage.json"));
+    LOG_WARN("publish", "{}: not a data package; every export is written again", where);
     return nullptr;
   }
+  // Only resources as Sluice writes them are carried on: a name, a relative
+  // path inside the version, the object it keeps under "sluice".
+  json kept = json::array();
+  for (const json& r : package["resources"]) {
+    bool ok = r.is_object() && r.contains("name") && r["name"].is_string() && r.contains("path") &&
+              r["path"].is_string() && r.contains("sluice") && r["sluice"].is_object();
+    if (ok) {
+      std::string path = r["path"].get<std::string>();
+      ok = !path.empty() && path[0] != '/';
+      for (const std::string& part : Split(path, '/')) ok = ok && !part.empty() && part != "..";
+    }
+    if (ok) {
+      kept.push_back(r);
+    } else {
+      LOG_WARN("publish", "{}: a resource not as Sluice writes it is dropped: {}", where,
+               r.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 200));
+    }
+  }
+  package["resources"] = std::move(kept);
   return package;
 }
 
 Result<std::string> PublishFolder::Begin() {
+  RETURN_IF_ERROR(MakeDirs(JoinPath(root_, "versions")));
+  // One writer at a time, across processes too (two environments pointed
+  // at one folder would otherwise interleave their versions).
+  std::string lock_path = JoinPath(root_, ".lock");
+  for (int i = 0;; ++i) {
+    Result<FileLock> lock = FileLock::TryAcquire(lock_path);
+    if (lock.ok()) {
+      lock_ = std::move(*lock);
+      break;
+    }
+    if (lock.status().code() != StatusCode::kBusy || i >= 600) return lock.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // Under the lock no other version is being written: what a crash left goes.
   std::string versions = JoinPath(root_, "versions");
-  RETURN_IF_ERROR(MakeDirs(versions));
+  for (const std::string& name : ListDir(versions)) {
+    if (name.empty() || name[0] != '.') continue;
+    Status st = RemoveTree(JoinPath(versions, name));
+    if (!st.ok()) LOG_WARN("publish", "{}", st.message());
+  }
   std::string staging =
-      JoinPath(versions, ".staging-" + std::to_string(::getpid()) + "-" +
-                             std::to_string(MonotonicMillis()) + "-" + RandomHex(4));
-  if (::mkdir(staging.c_str(), 0755) != 0) return Errno("cannot create", staging);
+      JoinPath(versions, ".staging-" + std::to_string(::getpid()) + "-" + RandomHex(4));
+  if (::mkdir(staging.c_str(), 0755) != 0) {
+    lock_ = FileLock();
+    return Errno("cannot create", staging);
+  }
   return staging;
 }
 
 void PublishFolder::Abort(const std::string& staging) {
   Status st = RemoveTree(staging);
   if (!st.ok()) LOG_WARN("publish", "{}", st.message());
+  lock_ = FileLock();
 }
 
-Status PublishFolder::Commit(const std::string& staging, const std::vector<std::string>& carry,
-                             const json& package, int keep) {
+Status PublishFolder::Unpublish() {
+  RETURN_IF_ERROR(MakeDirs(root_));
+  Result<FileLock> lock = FileLock::TryAcquire(JoinPath(root_, ".lock"));
+  if (!lock.ok()) return lock.status();
+  if (::unlink(CurrentDir().c_str()) != 0 && errno != ENOENT) {
+    return Errno("cannot remove", CurrentDir());
+  }
+  return FsyncDir(root_);
+}
+
+namespace {
+
+// Every folder under dir made durable, the deepest first, then dir itself:
+// each entry a new version holds survives a power loss once it is named.
+Status SyncTree(const std::string& dir) {
+  for (const std::string& name : ListDir(dir)) {
+    std::string path = JoinPath(dir, name);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) RETURN_IF_ERROR(SyncTree(path));
+  }
+  return FsyncDir(dir);
+}
+
+}  // namespace
+
+Result<bool> PublishFolder::Commit(const std::string& staging,
+                                   const std::vector<std::string>& carry, const json& package,
+                                   int keep) {
+  struct Unlock {
+    FileLock* lock;
+    ~Unlock() { *lock = FileLock(); }
+  } unlock{&lock_};
   std::string current = CurrentDir();
   // Files not written anew: the current version's, linked (same bytes,
   // no copy).
-  std::set<std::string> made;
   for (const std::string& path : carry) {
     std::string to = JoinPath(staging, path);
     if (FileExists(to)) continue;
@@ -457,11 +585,9 @@ Status PublishFolder::Commit(const std::string& staging, const std::vector<std::
     if (::link(from.c_str(), to.c_str()) != 0) {
       return Errno("cannot link " + from + " into the new version", to);
     }
-    made.insert(Dirname(to));
   }
   RETURN_IF_ERROR(WriteFileAtomic(JoinPath(staging, "datapackage.json"), package.dump(2) + "\n"));
-  for (const std::string& dir : made) RETURN_IF_ERROR(FsyncDir(dir));
-  RETURN_IF_ERROR(FsyncDir(staging));
+  RETURN_IF_ERROR(SyncTree(staging));
   // The version's name: one more than the newest, so they sort in order.
   std::string versions = JoinPath(root_, "versions");
   int64_t newest = 0;
@@ -473,17 +599,30 @@ Status PublishFolder::Commit(const std::string& staging, const std::vector<std::
   std::snprintf(id, sizeof id, "%08lld", static_cast<long long>(newest + 1));
   std::string final_dir = JoinPath(versions, id);
   if (SysRename(staging.c_str(), final_dir.c_str()) != 0) return Errno("cannot rename", staging);
-  RETURN_IF_ERROR(FsyncDir(versions));
   std::string link_tmp = JoinPath(root_, ".current.tmp");
   ::unlink(link_tmp.c_str());
-  if (::symlink((std::string("versions/") + id).c_str(), link_tmp.c_str()) != 0) {
-    return Errno("cannot create a symlink", link_tmp);
+  Status named = FsyncDir(versions);
+  if (named.ok() && ::symlink((std::string("versions/") + id).c_str(), link_tmp.c_str()) != 0) {
+    named = Errno("cannot create a symlink", link_tmp);
   }
   // The swap: one rename replaces the link consumers follow.
-  if (SysRename(link_tmp.c_str(), current.c_str()) != 0) return Errno("cannot swap", current);
-  RETURN_IF_ERROR(FsyncDir(root_));
+  if (named.ok() && SysRename(link_tmp.c_str(), current.c_str()) != 0) {
+    named = Errno("cannot swap", current);
+  }
+  if (!named.ok()) {
+    // Never current: it goes (a version that is not current serves no one).
+    ::unlink(link_tmp.c_str());
+    (void)RemoveTree(final_dir);
+    return named;
+  }
+  // Swapped: the new version is what consumers read from now on, whatever follows.
+  Status synced = FsyncDir(root_);
+  if (!synced.ok()) {
+    LOG_WARN("publish", "{} is current, but syncing its folder failed: {}", final_dir,
+             synced.message());
+  }
   Prune(keep);
-  return Status::Ok();
+  return true;
 }
 
 void PublishFolder::Prune(int keep) {

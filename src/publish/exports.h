@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config/project.h"
+#include "core/fs.h"
 #include "core/status.h"
 #include "warehouse/warehouse.h"
 
@@ -72,20 +73,28 @@ class PublishFolder {
   // The current datapackage.json, or null when nothing is published yet (or
   // it cannot be read: then every export is written again).
   nlohmann::json CurrentPackage() const;
-  // A fresh staging folder for a new version's files.
+  // A fresh staging folder for a new version's files. Takes the folder's
+  // lock (ROOT/.lock, for other processes too: waits up to a minute) until
+  // Commit or Abort, and removes staging folders a crash left.
   Result<std::string> Begin();
   // Publishes a staging folder: each of `carry` (paths of the current
   // version) hard-linked in unless written anew, `package` written as
   // datapackage.json, everything made durable, then `current` swapped.
-  // Versions beyond the newest `keep` are removed.
-  Status Commit(const std::string& staging, const std::vector<std::string>& carry,
-                const nlohmann::json& package, int keep = 3);
+  // An error means the previous version is still current; once swapped,
+  // the commit stands (a failing sync after it is only logged). Versions
+  // beyond the newest `keep` are removed, never the current one.
+  Result<bool> Commit(const std::string& staging, const std::vector<std::string>& carry,
+                      const nlohmann::json& package, int keep = 3);
   // Removes a staging folder that will not be committed.
   void Abort(const std::string& staging);
+  // Nothing is published any more: `current` goes (the project has no
+  // exports left); the versions stay until pruned.
+  Status Unpublish();
 
  private:
   void Prune(int keep);
   std::string root_;
+  FileLock lock_;  // from Begin to Commit or Abort
 };
 
 }  // namespace sluice

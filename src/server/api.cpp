@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -312,7 +313,65 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
     }
   }
   ask["key_only"] = false;
-  json answer = engine_->Handle(ask, nullptr);
+  // A big answer goes out in chunks as the engine renders it (no Link
+  // header then: the next page is known at the end), copied into the cache
+  // as it goes while it stays small enough to keep.
+  struct ClientGone : std::runtime_error {
+    ClientGone() : std::runtime_error("the client stopped reading the answer") {}
+  };
+  const size_t keep_max = static_cast<size_t>(spec_.cache_bytes / 4);
+  std::string copy;
+  bool copied = true;
+  EventSink sink;
+  if (request.writer != nullptr) {
+    ask["stream_after"] = spec_.stream_after_bytes;
+    sink = [&](const json& e) {
+      std::string type = e.value("type", "");
+      if (type == "data_head") {
+        std::vector<std::pair<std::string, std::string>> headers;
+        bool cacheable = e.value("cacheable", false);
+        const bool keep = cacheable && spec_.cache_bytes > 0;
+        if (cacheable) {
+          headers.emplace_back("ETag", "\"" + Sha256Hex(e.value("key", "")).substr(0, 32) + "\"");
+          headers.emplace_back("Cache-Control", "no-cache");
+        } else {
+          headers.emplace_back("Cache-Control", "no-store");
+        }
+        headers.emplace_back("X-Cache", keep ? "miss" : "off");
+        if (!keep) {
+          headers.emplace_back("X-Cache-Reason", cacheable ? "the server's cache is off"
+                                                           : e.value("not_cached_because", ""));
+        }
+        if (!request.writer->Start(200, e.value("content_type", ""), headers)) throw ClientGone();
+      } else if (type == "data_chunk") {
+        const std::string& data = e["data"].get_ref<const std::string&>();
+        if (copied && copy.size() + data.size() <= keep_max) {
+          copy += data;
+        } else {
+          copied = false;
+          copy.clear();
+        }
+        if (!request.writer->Write(data)) throw ClientGone();
+      }
+    };
+  }
+  json answer = engine_->Handle(ask, sink);
+  if (request.writer != nullptr && request.writer->started()) {
+    ServerResponse out;
+    out.stream_failed = !answer.value("ok", false);
+    const json& r = answer.value("result", json::object());
+    if (!out.stream_failed && copied && r.value("cacheable", false) && spec_.cache_bytes > 0) {
+      auto cached = std::make_shared<CachedResponse>();
+      cached->content_type = r.value("content_type", "application/json");
+      cached->body = std::move(copy);
+      cached->etag = "\"" + Sha256Hex(r.value("key", "")).substr(0, 32) + "\"";
+      std::string next = r.value("next", "");
+      int64_t next_offset = r.value("next_offset", int64_t{0});
+      if (!next.empty() || next_offset > 0) cached->link = NextPageLink(request, next, next_offset);
+      cache_->Put(r.value("key", ""), std::move(cached));
+    }
+    return out;
+  }
   if (!answer.value("ok", false)) return EngineToHttp(answer);
   json& r = answer["result"];
   // The key the read was made under (computed before it: never newer than

@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <exception>
+#include <future>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -231,13 +232,97 @@ class Session : public std::enable_shared_from_this<Session> {
     busy_ = true;
     stream_.expires_never();
     ++server_->in_flight;
-    net::post(*server_->workers, [self = shared_from_this(), request = std::move(request)] {
+    const bool chunks = version_ >= 11 && !head_;
+    net::post(*server_->workers, [self = shared_from_this(), request = std::move(request),
+                                  chunks]() mutable {
+      Writer writer(self);
+      if (chunks) request.writer = &writer;
       ServerResponse response = self->server_->Call(request);
       --self->server_->in_flight;
+      if (writer.started()) {
+        bool cut = response.stream_failed || writer.broken();
+        net::post(self->stream_.get_executor(), [self, cut] { self->Finish(cut); });
+        return;
+      }
       net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         self->Write(std::move(response), false);
       });
     });
+  }
+
+  // A handler's chunked answer: each step runs on the session's strand while
+  // the handler's thread waits for it (at most the write timeout).
+  class Writer final : public ChunkedWriter {
+   public:
+    explicit Writer(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    bool Start(int status, const std::string& content_type,
+               const std::vector<std::pair<std::string, std::string>>& headers) override {
+      if (started_) return false;
+      started_ = true;
+      auto head = std::make_shared<http::response<http::empty_body>>(
+          static_cast<http::status>(status), session_->version_);
+      head->set(http::field::server, "sluice/" SLUICE_VERSION);
+      if (!content_type.empty()) head->set(http::field::content_type, content_type);
+      for (const auto& [name, value] : headers) head->set(name, value);
+      head->chunked(true);
+      head->keep_alive(session_->keep_alive_ && !session_->server_->stopping);
+      auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+      return Run([head, serializer](Session& s, auto done) {
+        http::async_write_header(
+            s.stream_, *serializer,
+            [head, serializer, done](beast::error_code ec, std::size_t) { done(ec); });
+      });
+    }
+    bool Write(std::string_view chunk) override {
+      if (!started_ || broken_) return false;
+      if (chunk.empty()) return true;  // an empty chunk would end the answer
+      return Run([chunk](Session& s, auto done) {
+        net::async_write(s.stream_, http::make_chunk(net::const_buffer(chunk.data(), chunk.size())),
+                         [done](beast::error_code ec, std::size_t) { done(ec); });
+      });
+    }
+    bool started() const override { return started_; }
+    bool broken() const { return broken_; }
+
+   private:
+    // Runs op on the strand and waits for its completion.
+    template <typename Op>
+    bool Run(Op op) {
+      if (broken_) return false;
+      auto promise = std::make_shared<std::promise<beast::error_code>>();
+      std::future<beast::error_code> result = promise->get_future();
+      Session* s = session_.get();
+      net::post(s->stream_.get_executor(), [self = session_, op, promise] {
+        self->stream_.expires_after(
+            std::chrono::milliseconds(self->server_->options.write_timeout_ms));
+        op(*self, [promise](beast::error_code ec) { promise->set_value(ec); });
+      });
+      // The I/O threads may stop (Stop() past its grace): do not wait forever.
+      int64_t wait_ms = s->server_->options.write_timeout_ms + 1000;
+      if (result.wait_for(std::chrono::milliseconds(wait_ms)) != std::future_status::ready ||
+          result.get()) {
+        broken_ = true;
+      }
+      return !broken_;
+    }
+    std::shared_ptr<Session> session_;
+    bool started_ = false;
+    bool broken_ = false;
+  };
+
+  // After a chunked answer: the last chunk, then the next request; a cut
+  // answer closes the connection instead.
+  void Finish(bool cut) {
+    if (cut) {
+      busy_ = false;
+      return Close();
+    }
+    stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+    bool close = !keep_alive_ || server_->stopping;
+    net::async_write(stream_, http::make_chunk_last(),
+                     [self = shared_from_this(), close](beast::error_code ec, std::size_t bytes) {
+                       self->OnWrite(close, ec, bytes);
+                     });
   }
 
   void Write(ServerResponse response, bool close) {
@@ -294,8 +379,12 @@ ServerResponse HttpServer::Impl::Call(const ServerRequest& request) {
   } catch (...) {
     response = ProblemResponse(500, "Internal error", "unknown exception");
   }
-  LOG_INFO("http", "{} {} {} {}B {}ms {}", request.method, EscapeForLog(request.path),
-           response.status, response.body.size(), MonotonicMillis() - t0, request.remote);
+  const bool streamed = request.writer != nullptr && request.writer->started();
+  LOG_INFO("http", "{} {} {} {}{}ms {}", request.method, EscapeForLog(request.path),
+           response.status,
+           streamed ? std::string(response.stream_failed ? "chunked (cut) " : "chunked ")
+                    : std::to_string(response.body.size()) + "B ",
+           MonotonicMillis() - t0, request.remote);
   return response;
 }
 

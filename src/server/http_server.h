@@ -21,12 +21,30 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/status.h"
 
 namespace sluice {
+
+// Lets a handler send its answer in chunks (Transfer-Encoding: chunked) as
+// it produces it, instead of returning it whole: Start() sends the status
+// and headers, each Write() one chunk and waits until the connection took
+// it (false: the client is gone or too slow — stop producing). A handler
+// that started still returns; its ServerResponse is then ignored but for
+// `stream_failed`, which ends the connection without the last chunk, so
+// the client sees a cut answer, never a complete wrong one. Used from the
+// handler's thread only.
+class ChunkedWriter {
+ public:
+  virtual ~ChunkedWriter() = default;
+  virtual bool Start(int status, const std::string& content_type,
+                     const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  virtual bool Write(std::string_view chunk) = 0;
+  virtual bool started() const = 0;
+};
 
 struct ServerRequest {
   std::string method;                          // "GET", "POST", ...
@@ -35,6 +53,8 @@ struct ServerRequest {
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
   std::string remote;  // "127.0.0.1:54321"
+  // Null when the client cannot take chunks (HTTP/1.0, HEAD).
+  ChunkedWriter* writer = nullptr;
   std::string Header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
@@ -46,6 +66,7 @@ struct ServerResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   std::string body;
+  bool stream_failed = false;  // after ChunkedWriter::Start: the answer is cut short
 };
 
 // An error as RFC 9457 application/problem+json: {type, title, status, detail};

@@ -41,9 +41,15 @@ def main(folder):
         if not re.fullmatch(r"[a-z0-9._-]+", name) or name in names:
             errors.append(f"resource name {name!r} is invalid or repeated")
         names.add(name)
-        for key in ("path", "format", "mediatype", "bytes", "hash", "schema"):
-            if key not in r:
-                errors.append(f"{name}: no {key}")
+        missing = [k for k in ("path", "format", "mediatype", "bytes", "hash", "schema") if k not in r]
+        if missing:
+            errors.append(f"{name}: no {', '.join(missing)}")
+            continue
+        if r["path"].startswith("/") or ".." in r["path"].split("/"):
+            errors.append(f"{name}: path {r['path']} leaves the version")
+            continue
+        if (r.get("profile") == "tabular-data-resource") != (r["format"] == "csv"):
+            errors.append(f"{name}: profile {r.get('profile')} for format {r['format']}")
         path = os.path.join(current, r["path"])
         if not os.path.isfile(path):
             errors.append(f"{name}: {r['path']} is missing")

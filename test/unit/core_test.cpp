@@ -239,3 +239,18 @@ TEST(Utf8Scanner, VerdictsAreRememberedByPath) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(StripStatementEnd, DropsWhatTrailsTheStatementOnly) {
+  EXPECT_EQ(StripStatementEnd("select 1;  -- note\n/* more */ ;\n"), "select 1");
+  EXPECT_EQ(StripStatementEnd("select '--x;' as a -- c"), "select '--x;' as a");
+  EXPECT_EQ(StripStatementEnd("select \"a;--\" from t;"), "select \"a;--\" from t");
+  EXPECT_EQ(StripStatementEnd("select 'it''s' -- x"), "select 'it''s'");
+  EXPECT_EQ(StripStatementEnd("select $$a -- b$$;"), "select $$a -- b$$");
+  EXPECT_EQ(StripStatementEnd("select 1 /* a */ + 2"), "select 1 /* a */ + 2");
+}
+
+}  // namespace
+}  // namespace sluice

@@ -66,7 +66,8 @@ TEST(DatasetQuery, RefusesWhatItCannotDoNamingTheParameter) {
   EXPECT_EQ(message({{"_limit", "0"}}), "_limit: expected a whole number from 1 to 10000, got '0'");
   EXPECT_EQ(message({{"_limit", "1e3"}}),
             "_limit: expected a whole number from 1 to 10000, got '1e3'");
-  EXPECT_EQ(message({{"_format", "xml"}}), "_format: expected json, csv, geojson or parquet, got 'xml'");
+  EXPECT_EQ(message({{"_format", "xml"}}),
+            "_format: expected json, csv, geojson or parquet, got 'xml'");
   EXPECT_EQ(message({{"_sortt", "id"}}), "unknown parameter '_sortt' (did you mean _sort?)");
   EXPECT_EQ(message({{"_bogus_thing", "1"}}),
             "unknown parameter '_bogus_thing'; the table's controls are _select, _sort, _limit, "

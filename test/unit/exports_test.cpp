@@ -45,7 +45,8 @@ line, "quoted"', NULL, NULL, NULL, NULL, 1.25, NULL, NULL, NULL, NULL),
     spec.name = "t";
     spec.path = file;
     spec.format = format;
-    auto written = WriteExportFile(*session_, spec, "SELECT * FROM t ORDER BY id", dir_ + "/" + file);
+    auto written =
+        WriteExportFile(*session_, spec, "SELECT * FROM t ORDER BY id", dir_ + "/" + file);
     EXPECT_TRUE(written.ok()) << written.status().ToString();
     return written.ok() ? *written : ExportFile{};
   }
@@ -109,6 +110,7 @@ TEST_F(ExportsTest, SqliteStoresTypedValues) {
   EXPECT_EQ(st->ColumnText(0), "integer");
   EXPECT_EQ(st->ColumnText(1), "integer");
   EXPECT_EQ(st->ColumnInt64(2), 1);
+  EXPECT_EQ(st->ColumnText(3), "text");  // nan: SQLite would make a NaN REAL a NULL
   EXPECT_EQ(st->ColumnText(4), "real");
   // A number SQLite cannot hold exactly stays its exact text.
   EXPECT_EQ(st->ColumnText(5), "12345678901234567890123.5000000000");
@@ -137,6 +139,17 @@ TEST_F(ExportsTest, ParquetKeepsWideIntegersExact) {
   EXPECT_EQ(back->rows[0][0], "9007199254740993");
   EXPECT_FALSE(FileExists(dir_ + "/t.parquet"));
   EXPECT_EQ(sums->sha256, Sha256Hex(Read("sums.parquet")));
+  // Nested in a list or a struct too.
+  auto nested = WriteExportFile(
+      *session_, spec,
+      "SELECT [9007199254740993::HUGEINT] AS l, {'s': 9007199254740995::HUGEINT} AS st;",
+      dir_ + "/nested.parquet");
+  ASSERT_TRUE(nested.ok()) << nested.status().ToString();
+  auto inner =
+      session_->Query("SELECT l[1]::VARCHAR, st.s::VARCHAR FROM '" + dir_ + "/nested.parquet'");
+  ASSERT_TRUE(inner.ok()) << inner.status().ToString();
+  EXPECT_EQ(inner->rows[0][0], "9007199254740993");
+  EXPECT_EQ(inner->rows[0][1], "9007199254740995");
   EXPECT_EQ(sums->columns[0].second, "DECIMAL(38,0)");
 }
 
@@ -180,8 +193,8 @@ TEST_F(ExportsTest, CommitSwapsWholeVersionsCarriesAndPrunes) {
       carry.push_back("kept.csv");
     }
     ASSERT_TRUE(WriteFileAtomic(*staging + "/new.csv", "n\r\n" + std::to_string(i) + "\r\n").ok());
-    nlohmann::json package = {{"profile", "data-package"}, {"resources", nlohmann::json::array()},
-                              {"i", i}};
+    nlohmann::json package = {
+        {"profile", "data-package"}, {"resources", nlohmann::json::array()}, {"i", i}};
     ASSERT_TRUE(folder.Commit(*staging, carry, package).ok());
     EXPECT_EQ(folder.CurrentPackage()["i"], i);
   }
@@ -189,7 +202,8 @@ TEST_F(ExportsTest, CommitSwapsWholeVersionsCarriesAndPrunes) {
   ASSERT_TRUE(last.ok());
   EXPECT_EQ(*last, "n\r\n5\r\n");
   // Carried: the same file (one inode), never copied.
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::stat((folder.CurrentDir() + "/kept.csv").c_str(), &a), 0);
   ASSERT_EQ(::stat((dir_ + "/pub/versions/00000004/kept.csv").c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);

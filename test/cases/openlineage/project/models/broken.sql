@@ -1,0 +1,1 @@
+select error('broken on purpose') as x from stops
