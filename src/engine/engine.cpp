@@ -230,8 +230,10 @@ void Engine::WaitForNotifications() {
 std::shared_ptr<OpenLineageSender> Engine::LineageSender(const Project& project) {
   const OpenLineageSpec& spec = *project.openlineage;
   std::string config = spec.url + "\n" + spec.api_key + "\n" + spec.loc.ToString();
+  std::shared_ptr<OpenLineageSender> replaced;  // flushed outside the lock, as it goes
   std::lock_guard lock(notify_mu_);
   if (!lineage_ || lineage_config_ != config) {
+    replaced = std::move(lineage_);
     DeliveryOptions options;
     options.tmp_dir = JoinPath(project.environments.at(env_name_).state_dir, "tmp");
     options.backoff_ms = 500;

@@ -15,7 +15,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kProducer = "https://github.com/sluice-data/sluice/tree/v" SLUICE_VERSION;
-constexpr const char* kSchema = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
+constexpr const char* kSchema =
+    "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
 constexpr size_t kMaxQueued = 10000;
 
 // A facet: what the spec asks of every one, and its own fields.
@@ -26,8 +27,9 @@ json Facet(const char* schema, json fields) {
 }
 
 json JobType(const char* type) {
-  return Facet("https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
-               {{"processingType", "BATCH"}, {"integration", "SLUICE"}, {"jobType", type}});
+  return Facet(
+      "https://openlineage.io/spec/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
+      {{"processingType", "BATCH"}, {"integration", "SLUICE"}, {"jobType", type}});
 }
 
 std::string RunUuid(const LineageContext& c, const std::string& run_key, const std::string& job) {
@@ -89,16 +91,15 @@ json OpenLineageEvent(const json& e, const std::string& run_id, const AssetGraph
               {"job", {{"namespace", c.job_namespace}, {"name", run_job}}}})}};
   std::string error = e.value("error", "");
   if (event["eventType"] == "FAIL" && !error.empty()) {
-    facets["errorMessage"] =
-        Facet("https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/"
-              "ErrorMessageRunFacet",
-              {{"message", Redact(error)}, {"programmingLanguage", "SQL"}});
+    facets["errorMessage"] = Facet(
+        "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/"
+        "ErrorMessageRunFacet",
+        {{"message", Redact(error)}, {"programmingLanguage", "SQL"}});
   }
   run["facets"] = facets;
   event["run"] = run;
-  event["job"] = {{"namespace", c.job_namespace},
-                  {"name", asset},
-                  {"facets", {{"jobType", JobType("TASK")}}}};
+  event["job"] = {
+      {"namespace", c.job_namespace}, {"name", asset}, {"facets", {{"jobType", JobType("TASK")}}}};
   json output;
   if (StartsWith(asset, "export:")) {
     std::string name = asset.substr(7);

@@ -40,8 +40,7 @@ struct LineageContext {
 // run_end; engine/engine.h's event stream), or null for the others.
 // `run_key`: the run's id and start time, the seed of every run id it sends.
 nlohmann::json OpenLineageEvent(const nlohmann::json& runner_event, const std::string& run_key,
-                                const AssetGraph& graph, const LineageContext& context,
-                                Micros now);
+                                const AssetGraph& graph, const LineageContext& context, Micros now);
 
 // A UUID (version 4 layout) derived from `seed`.
 std::string UuidFrom(const std::string& seed);

@@ -319,11 +319,24 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
   struct ClientGone : std::runtime_error {
     ClientGone() : std::runtime_error("the client stopped reading the answer") {}
   };
-  const size_t keep_max = static_cast<size_t>(spec_.cache_bytes / 4);
+  // What the cache takes at most (ResponseCache::Put keeps an entry up to
+  // an eighth of its size).
+  const size_t keep_max = static_cast<size_t>(std::max<int64_t>(0, spec_.cache_bytes / 8 - 4096));
   std::string copy;
   bool copied = true;
   EventSink sink;
-  if (request.writer != nullptr) {
+  // Few answers stream at once: a stream holds a handler thread while its
+  // client reads, so slow clients must not take them all (the others get
+  // their answer whole).
+  struct StreamSlot {
+    std::atomic<int>* count;
+    bool held;
+    ~StreamSlot() {
+      if (held) --*count;
+    }
+  } slot{&streams_, request.writer != nullptr && ++streams_ <= kMaxStreams};
+  if (request.writer != nullptr && !slot.held) --streams_;
+  if (slot.held) {
     ask["stream_after"] = spec_.stream_after_bytes;
     sink = [&](const json& e) {
       std::string type = e.value("type", "");
@@ -356,7 +369,7 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
     };
   }
   json answer = engine_->Handle(ask, sink);
-  if (request.writer != nullptr && request.writer->started()) {
+  if (slot.held && request.writer->started()) {
     ServerResponse out;
     out.stream_failed = !answer.value("ok", false);
     const json& r = answer.value("result", json::object());

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -62,6 +63,8 @@ class ApiRouter {
   ServerSpec spec_;
   std::function<nlohmann::json()> health_;
   std::unique_ptr<ResponseCache> cache_;
+  static constexpr int kMaxStreams = 4;  // answers streamed at once (the rest whole)
+  mutable std::atomic<int> streams_{0};
   mutable MetricsRegistry metrics_;  // requests by route, method and status; their durations
 };
 

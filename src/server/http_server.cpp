@@ -276,9 +276,13 @@ class Session : public std::enable_shared_from_this<Session> {
     bool Write(std::string_view chunk) override {
       if (!started_ || broken_) return false;
       if (chunk.empty()) return true;  // an empty chunk would end the answer
-      return Run([chunk](Session& s, auto done) {
-        net::async_write(s.stream_, http::make_chunk(net::const_buffer(chunk.data(), chunk.size())),
-                         [done](beast::error_code ec, std::size_t) { done(ec); });
+      // The operation owns its bytes: it may outlive this call (a wait that
+      // gave up).
+      auto bytes = std::make_shared<std::string>(chunk);
+      return Run([bytes](Session& s, auto done) {
+        net::async_write(s.stream_,
+                         http::make_chunk(net::const_buffer(bytes->data(), bytes->size())),
+                         [bytes, done](beast::error_code ec, std::size_t) { done(ec); });
       });
     }
     bool started() const override { return started_; }
@@ -299,8 +303,11 @@ class Session : public std::enable_shared_from_this<Session> {
       });
       // The I/O threads may stop (Stop() past its grace): do not wait forever.
       int64_t wait_ms = s->server_->options.write_timeout_ms + 1000;
-      if (result.wait_for(std::chrono::milliseconds(wait_ms)) != std::future_status::ready ||
-          result.get()) {
+      if (result.wait_for(std::chrono::milliseconds(wait_ms)) != std::future_status::ready) {
+        // Given up: the connection goes, which ends the write still pending.
+        net::post(s->stream_.get_executor(), [self = session_] { self->Close(); });
+        broken_ = true;
+      } else if (result.get()) {
         broken_ = true;
       }
       return !broken_;

@@ -387,12 +387,23 @@ Status DuckDbConnection::StreamPrepared(DuckDbPrepared& outer, size_t ncols,
     duckdb_destroy_result(&result);
     return st;
   }
+  // Freed whatever happens, a visitor that throws too (a streaming
+  // client gone): a result left alive keeps its read transaction open.
+  struct ResultGuard {
+    duckdb_result* result;
+    duckdb_data_chunk chunk = nullptr;
+    ~ResultGuard() {
+      if (chunk) duckdb_destroy_data_chunk(&chunk);
+      duckdb_destroy_result(result);
+    }
+  } guard{&result};
   Status st;
   std::vector<std::optional<std::string_view>> row(ncols);
   std::vector<duckdb_string_t*> data(ncols);
   std::vector<uint64_t*> validity(ncols);
   for (bool more = true; more;) {
-    duckdb_data_chunk chunk = duckdb_fetch_chunk(result);
+    duckdb_data_chunk& chunk = guard.chunk;
+    chunk = duckdb_fetch_chunk(result);
     if (!chunk) {
       const char* err = duckdb_result_error(&result);
       if (err && *err) st = ResultError(&result, sql);
@@ -415,10 +426,9 @@ Status DuckDbConnection::StreamPrepared(DuckDbPrepared& outer, size_t ncols,
       }
       more = visitor.row(row);
     }
-    duckdb_destroy_data_chunk(&chunk);
+    duckdb_destroy_data_chunk(&chunk);  // nulls it
     if (size == 0) break;
   }
-  duckdb_destroy_result(&result);
   return st;
 }
 
