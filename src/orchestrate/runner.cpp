@@ -197,25 +197,7 @@ class Run {
       }
       for (TaskOutcome& o : more) {
         if (EndedBadly(o.status)) ++failed;
-        TaskRecord rec;
-        rec.run_id = run_id_;
-        rec.asset = o.asset;
-        rec.attempt = 1;
-        rec.status = TaskStatusName(o.status);
-        rec.reason = o.reason;
-        rec.rows = o.rows;
-        rec.started_at = res_.clock->Now() - o.ms * 1000;
-        rec.ended_at = res_.clock->Now();
-        rec.error = o.error;
-        Status st = res_.metadata->RecordTask(rec);
-        if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", o.asset, st.message());
-        Emit({{"type", "task_end"},
-              {"asset", o.asset},
-              {"status", TaskStatusName(o.status)},
-              {"reason", o.reason},
-              {"rows", o.rows},
-              {"ms", o.ms},
-              {"error", o.error}});
+        RecordEnd(o);
         report.tasks.push_back(std::move(o));
       }
     }
@@ -458,10 +440,17 @@ class Run {
       }
     }
     o.ms = MonotonicMillis() - t0;
+    RecordEnd(o);
+    std::lock_guard lock(mu_);
+    outcomes_[name] = std::move(o);
+  }
+
+  // A task's end: its record in metadata (not for plan) and the task_end event.
+  void RecordEnd(const TaskOutcome& o) {
     if (opt_.mode != RunMode::kPlan) {
       TaskRecord rec;
       rec.run_id = run_id_;
-      rec.asset = name;
+      rec.asset = o.asset;
       rec.attempt = std::max(1, o.attempts);
       rec.status = TaskStatusName(o.status);
       rec.reason = o.reason;
@@ -471,17 +460,15 @@ class Run {
       rec.ended_at = res_.clock->Now();
       rec.error = o.error;
       Status st = res_.metadata->RecordTask(rec);
-      if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", name, st.message());
+      if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", o.asset, st.message());
     }
     Emit({{"type", "task_end"},
-          {"asset", name},
+          {"asset", o.asset},
           {"status", TaskStatusName(o.status)},
           {"reason", o.reason},
           {"rows", o.rows},
           {"ms", o.ms},
           {"error", o.error}});
-    std::lock_guard lock(mu_);
-    outcomes_[name] = std::move(o);
   }
 
   // Retention: the task logs of the newest defaults.keep_logs runs stay

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -334,15 +335,11 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return out;
 }
 
+// A file or a folder with all it holds; nothing there is fine.
 Status RemoveTree(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? Status::Ok() : Errno("stat", path);
-  if (S_ISDIR(st.st_mode)) {
-    for (const std::string& name : ListDir(path)) RETURN_IF_ERROR(RemoveTree(JoinPath(path, name)));
-    if (::rmdir(path.c_str()) != 0) return Errno("cannot remove", path);
-    return Status::Ok();
-  }
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("cannot remove", path);
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return Status::IOError(path + ": cannot remove: " + ec.message());
   return Status::Ok();
 }
 
