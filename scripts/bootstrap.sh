@@ -21,6 +21,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev libprotobuf-dev protobuf-compiler
   sqlite3 python3 procps openssl curl wrk
+  chromium
 )
 # `bootstrap.sh fuzz`: also clang and its libFuzzer runtime (make fuzz, make reliability).
 if [ "${1:-}" = fuzz ]; then PACKAGES+=(clang libclang-rt-14-dev); fi
@@ -39,7 +40,9 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
-# npm fetches DuckDB; a machine may already have it from another Node.js build.
+# npm fetches DuckDB and the web UI's libraries (web/package-lock.json); a
+# machine may already have it from another Node.js build. Chromium: the web
+# UI's tests (headless, driven by playwright-core from web/node_modules).
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}"

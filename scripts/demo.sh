@@ -71,6 +71,35 @@ for project in "$TRANSIT" "$BUSINESS"; do
       sum(rows) as rows from (select asset, rows from _sluice.publications
       qualify row_number() over (partition by asset, partition_key order by seq desc) = 1)"
 done
+# ---- the web UI --------------------------------------------------------------
+# `sluice serve` on the transit project: its schedules, the HTTP API and the
+# web UI, one process. Interactive: until Ctrl-C. Otherwise it keeps running
+# in the background (stopped by the next demo, or by the kill printed below).
+PIDFILE=$DEMO_ROOT/serve.pid
+if [ -f "$PIDFILE" ]; then
+  kill "$(cat "$PIDFILE")" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$PIDFILE"
+fi
+LOG=$DEMO_ROOT/serve.log
+start_serve() {
+  : >"$LOG"
+  (cd "$TRANSIT" && exec setsid "$SLUICE" serve --listen "127.0.0.1:$1" </dev/null >>"$LOG" 2>&1) &
+  SERVE_PID=$!
+  UI_URL=
+  for _ in $(seq 100); do
+    UI_URL=$(sed -n 's|.*HTTP API on \(http://[^ ]*\)/$|\1|p' "$LOG" | tail -1)
+    [ -n "$UI_URL" ] && return 0
+    kill -0 "$SERVE_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+# Port 8080 (DEMO_PORT), or any free one when it is taken.
+start_serve "${DEMO_PORT:-8080}" || start_serve 0 || { cat "$LOG"; exit 1; }
+echo "$SERVE_PID" >"$PIDFILE"
+curl -sf -o /dev/null "$UI_URL/" || { echo "the web UI did not answer at $UI_URL/" >&2; exit 1; }
+
 cat <<EOT
 
 Try next:
@@ -78,4 +107,14 @@ Try next:
   $SLUICE --project $TRANSIT lineage stop_departures
   $SLUICE --project $BUSINESS runs
   edit $TRANSIT/models/route_service_span.sql, then: $SLUICE --project $TRANSIT plan
+
+== the web UI of the transit project: $UI_URL/
+   (its log: $LOG)
 EOT
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "   Ctrl-C stops it."
+  trap 'kill "$SERVE_PID" 2>/dev/null; rm -f "$PIDFILE"; exit 0' INT TERM
+  wait "$SERVE_PID" || true
+else
+  echo "   It runs in the background; stop it with: kill $SERVE_PID"
+fi

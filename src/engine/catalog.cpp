@@ -254,7 +254,29 @@ json Engine::HandleCatalog(const json& request) {
     }
   }
   a["versions"] = vj;
+  // Each check's newest result (failing rows and their sample included).
+  json results = json::array();
+  if (Result<std::vector<CheckResultRecord>> latest = env.metadata->LatestCheckResults(node->name);
+      latest.ok()) {
+    for (const CheckResultRecord& c : *latest) results.push_back(CheckResultJson(c));
+  }
+  a["check_results"] = results;
   return OkCatalog(a);
+}
+
+json CheckResultJson(const CheckResultRecord& c) {
+  return {{"check", c.check_name},
+          {"asset", c.asset},
+          {"partition", c.partition},
+          {"version", c.version_id},
+          {"severity", c.severity},
+          {"status", c.status},
+          {"failing_rows", c.failing_rows},
+          // Samples hold the data's own values: redacted like every other output.
+          {"sample", RedactJson(c.sample)},
+          {"message", Redact(c.message)},
+          {"run_id", c.run_id},
+          {"checked_at", FormatTimestamp(c.checked_at)}};
 }
 
 json Engine::HandleCheck(const json& request) {

@@ -187,7 +187,8 @@ Result<DataQuery> ParseDataQuery(const std::string& table,
   std::optional<std::string> after;
   for (const auto& [param, value] : params) {
     const bool control = std::find(kControls.begin(), kControls.end(), param) != kControls.end();
-    const bool column_like = [&] {
+    // (a copy: clang 14 cannot capture a structured binding)
+    const bool column_like = [&names, param = param] {
       std::string base = param;
       size_t cut = param.rfind("__");
       if (cut != std::string::npos && cut > 0 && ParseOp(param.substr(cut + 2))) {

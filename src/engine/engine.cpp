@@ -1034,21 +1034,32 @@ nlohmann::json Engine::HandleRunDetail(const nlohmann::json& request) {
   nlohmann::json tj = nlohmann::json::array();
   for (const TaskRecord& t : *tasks) {
     tj.push_back({{"asset", t.asset},
+                  {"partition", t.partition},
                   {"status", t.status},
                   {"reason", t.reason},
                   {"version", t.version_id},
                   {"rows", t.rows},
                   {"attempt", t.attempt},
+                  {"started_at", t.started_at ? FormatTimestamp(t.started_at) : ""},
+                  {"ended_at", t.ended_at ? FormatTimestamp(t.ended_at) : ""},
                   {"error", t.error}});
   }
+  auto checks = (*opened)->metadata->ListCheckResults(id);
+  if (!checks.ok()) return ErrorResponse(checks.status().message(), 1);
+  nlohmann::json cj = nlohmann::json::array();
+  for (const CheckResultRecord& c : *checks) cj.push_back(CheckResultJson(c));
   const RunRecord& r = **run;
   return Ok({{"id", r.id},
              {"command", r.command},
+             {"args", r.args},
+             {"trigger", r.args.value("trigger", "")},
              {"status", r.status},
              {"started_at", FormatTimestamp(r.started_at)},
+             {"ended_at", r.ended_at ? FormatTimestamp(r.ended_at) : ""},
              {"exit_code", r.exit_code},
              {"summary", r.summary},
-             {"tasks", tj}});
+             {"tasks", tj},
+             {"checks", cj}});
 }
 
 nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {

@@ -72,6 +72,9 @@ struct AssetFacts {
 };
 AssetFacts FactsOf(const Workspace& ws, const AssetNode& node);
 
+// A check's result as the API shows it (the run's detail, an asset's page).
+nlohmann::json CheckResultJson(const CheckResultRecord& result);
+
 // The relations a table's answer depends on, with their newest
 // publication: the table, and transitively the assets its publications
 // were built from (a `view` model reads its upstreams at query time, so

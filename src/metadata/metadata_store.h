@@ -184,6 +184,9 @@ class MetadataStore {
   // Check results.
   virtual Status RecordCheckResult(const CheckResultRecord& result) = 0;
   virtual Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) = 0;
+  // Each check's newest result on `asset` (one per check and partition),
+  // oldest first.
+  virtual Result<std::vector<CheckResultRecord>> LatestCheckResults(const std::string& asset) = 0;
 
   // Schedule ticks. CommitTicks inserts new ticks (an existing (asset, key)
   // is left as it is) and sets the schedules' states in one transaction;

@@ -127,6 +127,18 @@ Result<CheckResultRecord> ReadCheckResult(const SqliteStatement& stmt) {
   return result;
 }
 
+// Every row of a check_results query (its columns as ReadCheckResult reads them).
+Result<std::vector<CheckResultRecord>> ReadCheckResults(SqliteStatement& stmt) {
+  std::vector<CheckResultRecord> results;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(CheckResultRecord result, ReadCheckResult(stmt));
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
 // Runs one parameterless pragma and returns its first value ("" when none).
 Result<std::string> PragmaValue(SqliteDb& db, const char* sql) {
   ASSIGN_OR_RETURN(SqliteStatement stmt, db.Prepare(sql));
@@ -536,14 +548,20 @@ Result<std::vector<CheckResultRecord>> SqliteMetadataStore::ListCheckResults(int
                                "severity, status, failing_rows, sample, message, checked_at "
                                "FROM check_results WHERE run_id = ? ORDER BY id"));
   RETURN_IF_ERROR(stmt.BindAll(run_id));
-  std::vector<CheckResultRecord> results;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(CheckResultRecord result, ReadCheckResult(stmt));
-    results.push_back(std::move(result));
-  }
-  return results;
+  return ReadCheckResults(stmt);
+}
+
+Result<std::vector<CheckResultRecord>> SqliteMetadataStore::LatestCheckResults(
+    const std::string& asset) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare("SELECT run_id, asset, partition, version_id, check_name, severity, status, "
+                  "failing_rows, sample, message, checked_at FROM check_results WHERE id IN "
+                  "(SELECT max(id) FROM check_results WHERE asset = ? GROUP BY check_name, "
+                  "partition) ORDER BY id"));
+  RETURN_IF_ERROR(stmt.BindAll(asset));
+  return ReadCheckResults(stmt);
 }
 
 const char* TickStatusName(TickStatus status) {

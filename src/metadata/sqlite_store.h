@@ -74,6 +74,7 @@ class SqliteMetadataStore final : public MetadataStore {
 
   Status RecordCheckResult(const CheckResultRecord& result) override;
   Result<std::vector<CheckResultRecord>> ListCheckResults(int64_t run_id) override;
+  Result<std::vector<CheckResultRecord>> LatestCheckResults(const std::string& asset) override;
 
   Result<std::vector<bool>> CommitTicks(const std::vector<TickRecord>& ticks,
                                         const std::vector<ScheduleStateRecord>& states) override;

@@ -12,6 +12,7 @@
 #include "core/hash.h"
 #include "core/redact.h"
 #include "core/strings.h"
+#include "server/web_assets.h"
 
 namespace sluice {
 namespace {
@@ -109,6 +110,8 @@ bool Matches(const std::vector<std::string>& pattern, const std::vector<std::str
 // Order matters only for readability: patterns do not overlap.
 const std::vector<Route>& Routes() {
   static const std::vector<Route> routes = {
+      {"GET", {}, std::nullopt},              // the web UI's page
+      {"GET", {"ui", "{id}"}, std::nullopt},  // its files (no data in them)
       {"GET", {"healthz"}, std::nullopt},
       {"GET", {"api", "v1", "runs"}, ApiRole::kViewer},
       {"POST", {"api", "v1", "runs"}, ApiRole::kOperator},
@@ -123,6 +126,12 @@ const std::vector<Route>& Routes() {
       {"GET", {"api", "v1", "fetches"}, ApiRole::kViewer},
       {"GET", {"metrics"}, ApiRole::kViewer},
       {"POST", {"api", "v1", "check", "{id}"}, ApiRole::kViewer},
+      {"POST", {"api", "v1", "query"}, ApiRole::kViewer},
+      {"POST", {"api", "v1", "plan"}, ApiRole::kViewer},
+      {"POST", {"api", "v1", "assets", "{id}", "rollback"}, ApiRole::kOperator},
+      {"GET", {"api", "v1", "schedules"}, ApiRole::kViewer},
+      {"POST", {"api", "v1", "schedules", "{id}", "pause"}, ApiRole::kOperator},
+      {"POST", {"api", "v1", "schedules", "{id}", "resume"}, ApiRole::kOperator},
   };
   return routes;
 }
@@ -417,6 +426,102 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
   return out;
 }
 
+namespace {
+
+// The request's body as a JSON object whose keys are all in `allowed`, or
+// the 400 to answer. An empty body is {}.
+Result<json> BodyObject(const ServerRequest& request, const std::vector<std::string>& allowed,
+                        const std::string& example) {
+  json body = json::object();
+  if (!Trim(request.body).empty()) {
+    body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return Status::Invalid("the body must be a JSON object such as " + example);
+    }
+  }
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      return Status::Invalid("unknown field '" + key + "'; this takes " + Join(allowed, ", "));
+    }
+  }
+  return body;
+}
+
+}  // namespace
+
+ServerResponse ApiRouter::Static(const ServerRequest& request, const std::string& name) const {
+  const WebAsset* asset = FindWebAsset(name);
+  if (asset == nullptr) {
+    return ProblemResponse(404, "Not found", "the web UI has no file '" + name + "'");
+  }
+  ServerResponse out;
+  const std::string etag(asset->etag);
+  // Revalidated on each load (the ETag changes with the binary's UI), so an
+  // upgraded server never runs with a stale page.
+  out.headers.emplace_back("ETag", etag);
+  out.headers.emplace_back("Cache-Control", "no-cache");
+  out.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (name == "index.html") {
+    // The page runs only its own files, talks only to this server, and is
+    // never framed by another site.
+    out.headers.emplace_back(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src "
+        "'self' data:; worker-src 'self'; frame-ancestors 'none'");
+  }
+  if (MatchesEtag(request.Header("if-none-match"), etag)) {
+    out.status = 304;
+    out.content_type.clear();
+    return out;
+  }
+  out.status = 200;
+  out.content_type = std::string(asset->content_type);
+  out.body = std::string(asset->content);
+  return out;
+}
+
+ServerResponse ApiRouter::Query(const ServerRequest& request) const {
+  Result<json> body = BodyObject(request, {"sql", "limit"}, "{\"sql\": \"select ...\"}");
+  if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
+  if (!body->contains("sql") || !(*body)["sql"].is_string()) {
+    return ProblemResponse(400, "Bad request", "sql: expected the query as a string");
+  }
+  int64_t limit = kMaxQueryRows;
+  if (body->contains("limit")) {
+    const json& l = (*body)["limit"];
+    if (!l.is_number_integer() || l.get<int64_t>() < 1 || l.get<int64_t>() > kMaxQueryRows) {
+      return ProblemResponse(400, "Bad request",
+                             "limit: expected a number from 1 to " + std::to_string(kMaxQueryRows));
+    }
+    limit = l.get<int64_t>();
+  }
+  return EngineToHttp(engine_->Handle({{"cmd", "query"},
+                                       {"sql", (*body)["sql"]},
+                                       {"format", "json"},
+                                       {"max_rows", limit},
+                                       {"timeout", kQueryTimeoutSeconds}},
+                                      nullptr));
+}
+
+ServerResponse ApiRouter::Plan(const ServerRequest& request) const {
+  Result<json> body = BodyObject(request, {"select", "full_refresh", "partition", "vars"},
+                                 "{\"select\": [\"stops+\"]}");
+  if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
+  json ask = *body;
+  ask["cmd"] = "plan";
+  return EngineToHttp(engine_->Handle(ask, nullptr));
+}
+
+ServerResponse ApiRouter::Rollback(const ServerRequest& request, const std::string& asset) const {
+  Result<json> body =
+      BodyObject(request, {"to", "partition", "request_id"}, "{\"to\": \"VERSION\"}");
+  if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
+  json ask = *body;
+  ask["cmd"] = "rollback";
+  ask["asset"] = asset;
+  return EngineToHttp(engine_->Handle(ask, nullptr));
+}
+
 Result<ApiRouter::Caller> ApiRouter::Authenticate(const ServerRequest& request) const {
   if (spec_.tokens.empty()) return Caller{};
   std::string header = request.Header("authorization");
@@ -516,6 +621,8 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
     }
   }
 
+  if (segments.empty()) return Static(request, "index.html");
+  if (segments[0] == "ui") return Static(request, segments[1]);
   if (segments[0] == "healthz") {
     json body = {{"status", "ok"}};
     if (health_) body.update(health_());
@@ -524,6 +631,14 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
   if (segments[0] == "metrics") return Metrics();
   if (segments[2] == "data") return Data(request, segments[3]);
   if (segments[2] == "check") return Check(request, segments[3]);
+  if (segments[2] == "query") return Query(request);
+  if (segments[2] == "plan") return Plan(request);
+  if (segments[2] == "schedules") {
+    json ask = segments.size() == 3 ? json{{"cmd", "schedules"}}
+                                    : json{{"cmd", segments[4]}, {"asset", segments[3]}};
+    return EngineToHttp(engine_->Handle(ask, nullptr));
+  }
+  if (segments[2] == "assets" && segments.size() == 5) return Rollback(request, segments[3]);
   if (segments[2] != "runs") return Catalog(request, segments);
   // /api/v1/runs...
   if (segments.size() == 3 && request.method == "GET") {

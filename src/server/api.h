@@ -54,6 +54,15 @@ class ApiRouter {
   // POST /api/v1/check/{source}: the body is the file, or {"url": ...}
   // when the project allows it; the report of `sluice check`.
   ServerResponse Check(const ServerRequest& request, const std::string& source) const;
+  // GET / and /ui/{file}: the web UI's embedded files, with ETags (304).
+  ServerResponse Static(const ServerRequest& request, const std::string& name) const;
+  // POST /api/v1/query {"sql", "limit"}: the read `sluice query` makes
+  // (one read-only statement over published relations), as JSON rows.
+  ServerResponse Query(const ServerRequest& request) const;
+  // POST /api/v1/plan {"select", ...}: what a run would do, and why.
+  ServerResponse Plan(const ServerRequest& request) const;
+  // POST /api/v1/assets/{name}/rollback {"to": VERSION}.
+  ServerResponse Rollback(const ServerRequest& request, const std::string& asset) const;
   // /metrics: Prometheus text.
   ServerResponse Metrics() const;
   // Handle without the request metrics; sets *label to the matched route's pattern.
@@ -63,7 +72,9 @@ class ApiRouter {
   ServerSpec spec_;
   std::function<nlohmann::json()> health_;
   std::unique_ptr<ResponseCache> cache_;
-  static constexpr int kMaxStreams = 4;  // answers streamed at once (the rest whole)
+  static constexpr int64_t kMaxQueryRows = 10000;      // rows a /query answer holds at most
+  static constexpr int64_t kQueryTimeoutSeconds = 60;  // a /query's read is interrupted after
+  static constexpr int kMaxStreams = 4;                // answers streamed at once (the rest whole)
   mutable std::atomic<int> streams_{0};
   mutable MetricsRegistry metrics_;  // requests by route, method and status; their durations
 };

@@ -570,6 +570,23 @@ TEST(MetadataCheckResults, RecordAndListByRun) {
   auto second = store->ListCheckResults(2);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->size(), 1u);
+
+  // An asset's page shows each check's newest result: run 2's not_null,
+  // run 1's row_count (run 2 did not run it); another asset's are not mixed in.
+  CheckResultRecord elsewhere = result;
+  elsewhere.asset = "gtfs_routes";
+  ASSERT_TRUE(store->RecordCheckResult(elsewhere).ok());
+  auto latest = store->LatestCheckResults("gtfs_stops");
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].check_name, "row_count");
+  EXPECT_EQ((*latest)[0].run_id, 1);
+  EXPECT_EQ((*latest)[1].check_name, "not_null(stop_id)");
+  EXPECT_EQ((*latest)[1].run_id, 2);
+  EXPECT_EQ((*latest)[1].failing_rows, 3);
+  auto none = store->LatestCheckResults("nothing");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
 }
 
 TEST(MetadataRedaction, SecretsNeverReachTheFile) {
