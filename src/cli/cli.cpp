@@ -143,8 +143,12 @@ const CommandDef kCommands[] = {
        app->add_option("names", a->select, "Exports to write (default: all)");
      },
      CmdExport},
-    {"lineage", "Show an asset's upstream and downstream assets",
-     [](CLI::App* app, CommandArgs* a) { app->add_option("asset", a->asset, "Asset name"); },
+    {"lineage", "Show an asset's upstream and downstream assets (--columns: its columns' sources)",
+     [](CLI::App* app, CommandArgs* a) {
+       app->add_option("asset", a->asset, "Asset name");
+       app->add_flag("--columns", a->columns,
+                     "For each column, the upstream columns that feed it (from the model's SQL)");
+     },
      CmdLineage},
 };
 

@@ -1,9 +1,11 @@
 // sluice lineage [ASSET]: the asset graph around one asset, or all edges.
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <set>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/strings.h"
 #include "engine/workspace.h"
 
@@ -21,6 +23,37 @@ void PrintTree(const AssetGraph& graph, const std::string& name, bool up, int de
   }
 }
 
+// lineage [ASSET] --columns: each column and the upstream columns feeding
+// it; the schemas come from what is published, so the engine answers.
+int PrintColumns(const GlobalOptions& global, const std::string& asset) {
+  nlohmann::json request = {{"cmd", "lineage"}, {"columns", true}};
+  if (!asset.empty()) request["asset"] = asset;
+  int code = 0;
+  std::optional<nlohmann::json> answer = CallForText(global, request, &code);
+  if (!answer) return code;
+  for (const auto& [name, entry] : (*answer)["columns"].items()) {
+    std::printf("%s\n", name.c_str());
+    if (entry.contains("unknown")) {
+      std::printf("  (not fully known: %s)\n", entry["unknown"].get<std::string>().c_str());
+    }
+    size_t width = 0;
+    for (const auto& c : entry["columns"]) width = std::max(width, c.value("column", "").size());
+    for (const auto& c : entry["columns"]) {
+      std::vector<std::string> sources;
+      for (const auto& s : c["sources"]) {
+        sources.push_back(s.value("asset", "") + "." + s.value("column", ""));
+      }
+      std::string line = "  " + c.value("column", "");
+      line.resize(width + 2, ' ');
+      line +=
+          sources.empty() ? " <- (no column: constants, count(*))" : " <- " + Join(sources, ", ");
+      if (c.contains("unknown")) line += "  (unknown: " + c.value("unknown", "") + ")";
+      std::printf("%s\n", line.c_str());
+    }
+  }
+  return code;
+}
+
 }  // namespace
 
 int CmdLineage(const GlobalOptions& global, const CommandArgs& args) {
@@ -35,6 +68,7 @@ int CmdLineage(const GlobalOptions& global, const CommandArgs& args) {
     return ReportError(global, "no asset '" + args.asset + "'" + DidYouMeanHint(args.asset, names),
                        kExitUsage);
   }
+  if (args.columns) return PrintColumns(global, args.asset);
   if (global.json) {
     std::printf("%s\n", LineageJson(graph).dump(2).c_str());
     return kExitOk;

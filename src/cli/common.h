@@ -44,6 +44,7 @@ struct CommandArgs {
   int64_t rerun = 0;     // run --rerun RUN
   std::string from, to;  // backfill --from A --to B
   bool dry_run = false;  // backfill --dry-run
+  bool columns = false;  // lineage --columns
 };
 
 inline constexpr int kExitOk = 0;

@@ -13,6 +13,8 @@
 #include "engine/opened.h"
 #include "engine/reader.h"
 #include "graph/asset_graph.h"
+#include "graph/column_lineage.h"
+#include "graph/sql_refs.h"
 #include "orchestrate/check_file.h"
 
 namespace sluice {
@@ -119,10 +121,20 @@ json Engine::HandleCatalog(const json& request) {
   }
 
   std::shared_ptr<const Workspace> ws = LatestWorkspace();
-  if (cmd == "lineage") return OkCatalog(LineageJson(ws->graph));
+  const bool columns = cmd == "lineage" && request.value("columns", false);
+  if (cmd == "lineage" && !columns) return OkCatalog(LineageJson(ws->graph));
 
   Result<ReaderSessions::Lease> session = env.readers->Take();
   if (!session.ok()) return ErrorResponse(session.status());
+  if (columns) {
+    Result<CurrentPublications::Map> current = env.current.Get(**session);
+    if (!current.ok()) return ErrorResponse(current.status());
+    json out = LineageJson(ws->graph);
+    Result<json> lineage = ColumnLineageOf(*ws, *current, ToLower(request.value("asset", "")));
+    if (!lineage.ok()) return ErrorResponse(lineage.status());
+    out["columns"] = std::move(*lineage);
+    return OkCatalog(out);
+  }
 
   if (cmd == "issues") {
     // The issue log (rows set aside, values that failed a column phase).
@@ -262,6 +274,66 @@ json Engine::HandleCatalog(const json& request) {
   }
   a["check_results"] = results;
   return OkCatalog(a);
+}
+
+Result<json> ColumnLineageOf(const Workspace& ws, const CurrentPublications::Map& current,
+                             const std::string& only) {
+  // A relation's columns: its publication's schema (every partition's).
+  auto published_columns =
+      [&](const std::string& asset) -> std::optional<std::vector<std::string>> {
+    std::vector<std::string> names;
+    std::set<std::string> seen;
+    for (auto it = current.lower_bound({asset, ""});
+         it != current.end() && it->first.first == asset; ++it) {
+      for (const json& c : it->second.schema) {
+        std::string name = c.value("name", "");
+        if (seen.insert(ToLower(name)).second) names.push_back(name);
+      }
+    }
+    if (names.empty()) return std::nullopt;
+    return names;
+  };
+  if (!only.empty() && ws.graph.Find(only) == nullptr) {
+    std::vector<std::string> names;
+    for (const AssetNode& n : ws.graph.nodes) names.push_back(n.name);
+    return Status::NotFound("no asset '" + only + "'" + DidYouMeanHint(only, names));
+  }
+  Result<SqlParser> parser = SqlParser::Create();
+  if (!parser.ok()) return parser.status();
+  json out = json::object();
+  for (const AssetNode& node : ws.graph.nodes) {
+    if (!only.empty() && node.name != only) continue;
+    std::optional<std::vector<std::string>> own = published_columns(node.name);
+    json entry;
+    if (node.kind != AssetKind::kModel || node.sql.empty()) {
+      // A source or seed starts the lineage (its columns come from its data),
+      // a command asset's program is not SQL: no sources to show.
+      json cols = json::array();
+      for (const std::string& c : own.value_or(std::vector<std::string>{})) {
+        cols.push_back({{"column", c}, {"sources", json::array()}});
+      }
+      entry = {{"columns", cols}};
+      if (node.kind == AssetKind::kModel) {
+        entry["unknown"] = "no SQL to follow for this model";
+      } else if (!own) {
+        entry["unknown"] = "not published yet: its columns are not known";
+      }
+    } else {
+      Result<std::string> tree = parser->SerializeToJson(node.sql);
+      Result<QueryColumnLineage> lineage =
+          tree.ok() ? ColumnLineageFromJson(*tree, published_columns,
+                                            own.value_or(std::vector<std::string>{}))
+                    : Result<QueryColumnLineage>(tree.status());
+      if (!lineage.ok()) {
+        entry = {{"columns", json::array()}, {"unknown", lineage.status().message()}};
+      } else {
+        entry = {{"columns", ColumnLineageJson(*lineage)}};
+        if (!lineage->unknown.empty()) entry["unknown"] = lineage->unknown;
+      }
+    }
+    out[node.name] = std::move(entry);
+  }
+  return out;
 }
 
 json CheckResultJson(const CheckResultRecord& c) {

@@ -689,6 +689,19 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
     }
     run[key] = request[key];
   }
+  // A backfill: the run over a range of partitions, recorded as such.
+  bool backfill = false;
+  if (request.contains("backfill")) {
+    if (!request["backfill"].is_boolean()) {
+      return ErrorResponse(Status::Invalid("backfill: expected true or false"));
+    }
+    backfill = request["backfill"].get<bool>();
+    if (backfill && run.value("partition", "").empty()) {
+      return ErrorResponse(
+          Status::Invalid("backfill: needs \"partition\": \"FROM..TO\" (or one partition)"));
+    }
+    if (backfill) run["command"] = "backfill";
+  }
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   if (!vars.is_object())
     return ErrorResponse(Status::Invalid("vars: expected an object of name: value"));
@@ -708,7 +721,7 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   Result<Opened*> opened = OpenForRequest();
   if (!opened.ok()) return ErrorResponse(opened.status());
   RunRecord record;
-  record.command = "run";
+  record.command = backfill ? "backfill" : "run";
   record.status = "queued";
   record.started_at = clock_.Now();
   // What it takes to start it again should this owner die first.

@@ -219,7 +219,8 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     resources.push_back(r);
   }
   // An export no longer in the project leaves the next version.
-  for (const auto& [name, r] : before) {
+  for (const auto& entry : before) {
+    const std::string& name = entry.first;
     bool listed = std::any_of(ws.project.exports.begin(), ws.project.exports.end(),
                               [&](const ExportSpec& s) { return s.name == name; });
     if (!listed) changed = true;

@@ -72,6 +72,12 @@ struct AssetFacts {
 };
 AssetFacts FactsOf(const Workspace& ws, const AssetNode& node);
 
+// Column lineage of every asset (or only `only`): {asset: {"columns":
+// [{"column", "sources": [{"asset", "column"}], "unknown"?}], "unknown"?}},
+// from each model's parsed SQL and the published schemas (catalog.cpp).
+Result<nlohmann::json> ColumnLineageOf(const Workspace& ws, const CurrentPublications::Map& current,
+                                       const std::string& only);
+
 // A check's result as the API shows it (the run's detail, an asset's page).
 nlohmann::json CheckResultJson(const CheckResultRecord& result);
 

@@ -270,6 +270,7 @@ ServerResponse ApiRouter::Catalog(const ServerRequest& request,
                                : json{{"cmd", "assets"}};
   } else if (what == "lineage") {
     ask = {{"cmd", "lineage"}};
+    allowed = {"columns", "asset"};
   } else if (what == "issues") {
     ask = {{"cmd", "issues"}};
     allowed = {"asset", "source", "severity", "issue_type", "limit"};
@@ -292,6 +293,12 @@ ServerResponse ApiRouter::Catalog(const ServerRequest& request,
                                "limit: expected a number from 1 to 10000, got '" + value + "'");
       }
       ask["limit"] = *n;
+    } else if (key == "columns") {
+      if (value != "true" && value != "false") {
+        return ProblemResponse(400, "Bad request",
+                               "columns: expected true or false, got '" + value + "'");
+      }
+      ask["columns"] = value == "true";
     } else {
       ask[key] = value;
     }
@@ -664,8 +671,8 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
                                "the body must be a JSON object such as {\"select\": [\"stops+\"]}");
       }
     }
-    static const std::vector<std::string> kKeys = {"select", "full_refresh", "partition", "vars",
-                                                   "rerun"};
+    static const std::vector<std::string> kKeys = {"select", "full_refresh", "partition",
+                                                   "vars",   "rerun",        "backfill"};
     for (const auto& [key, value] : body.items()) {
       if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
         return ProblemResponse(400, "Bad request",

@@ -3,16 +3,21 @@ import { useEffect, useState, useCallback } from 'preact/hooks';
 import { api, NeedsToken } from './api.js';
 
 // Loads `path` (again whenever it changes, and every `every` ms when set).
+// What was loaded for another path is never shown for this one (a page that
+// moves from one asset to the next starts empty, not with the last one's data).
 export function useApi(path, every = 0) {
-  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const [state, setState] = useState({ path: null, data: null, error: null });
   const [tick, setTick] = useState(0);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   useEffect(() => {
     if (!path) return undefined;
     let live = true;
     api(path)
-      .then((data) => live && setState({ data, error: null, loading: false }))
-      .catch((error) => live && setState((s) => ({ data: s.data, error, loading: false })));
+      .then((data) => live && setState({ path, data, error: null }))
+      .catch(
+        (error) =>
+          live && setState((s) => ({ path, data: s.path === path ? s.data : null, error })),
+      );
     return () => {
       live = false;
     };
@@ -22,7 +27,13 @@ export function useApi(path, every = 0) {
     const id = setInterval(reload, every);
     return () => clearInterval(id);
   }, [every, reload]);
-  return { ...state, reload };
+  const current = state.path === path;
+  return {
+    data: current ? state.data : null,
+    error: current ? state.error : null,
+    loading: !current,
+    reload,
+  };
 }
 
 export function ErrorBox({ error }) {

@@ -32,6 +32,68 @@ function reach(start, next) {
   return seen;
 }
 
+// The assets that feed one column of `asset` (empty when none is chosen).
+function useColumnSources(asset, column) {
+  const { data } = useApi(
+    asset && column ? '/api/v1/lineage?columns=true&asset=' + encodeURIComponent(asset) : '',
+  );
+  return useMemo(() => {
+    const entry = data?.columns?.[asset];
+    const c = entry?.columns.find((x) => x.column === column);
+    return new Set((c?.sources || []).map((s) => s.asset));
+  }, [data, asset, column]);
+}
+
+// Column lineage on demand: the focused asset's columns and what feeds each.
+function ColumnPanel({ asset, column, params }) {
+  const [open, setOpen] = useState(!!column);
+  const { data, error } = useApi(
+    open ? '/api/v1/lineage?columns=true&asset=' + encodeURIComponent(asset) : '',
+  );
+  if (!open) {
+    return (
+      <button type="button" onClick={() => setOpen(true)} id="show-columns">
+        Column lineage of {asset}
+      </button>
+    );
+  }
+  const entry = data?.columns?.[asset];
+  const pick = (c) => navigate('lineage', { ...params, column: c === column ? '' : c });
+  return (
+    <div class="panel" id="column-lineage">
+      <b>Columns of {asset}</b>
+      {entry?.unknown && <div class="muted small">Not fully known: {entry.unknown}</div>}
+      <ErrorBox error={error} />
+      {!data && !error && <Loading what="column lineage" />}
+      {entry && (
+        <table class="grid">
+          <tbody>
+            {entry.columns.map((c) => (
+              <tr key={c.column} class={c.column === column ? 'current' : ''}>
+                <td class="mono">
+                  <button type="button" class="link" onClick={() => pick(c.column)} data-column={c.column}>
+                    {c.column}
+                  </button>
+                </td>
+                <td class="small">
+                  {c.sources.length === 0 && !c.unknown && <span class="muted">no column (constants, count(*))</span>}
+                  {c.sources.map((s, i) => (
+                    <span key={s.asset + s.column}>
+                      {i > 0 && ', '}
+                      <a href={'#/lineage?focus=' + encodeURIComponent(s.asset)}>{s.asset}</a>.{s.column}
+                    </span>
+                  ))}
+                  {c.unknown && <div class="muted">unknown: {c.unknown}</div>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
 export function Lineage({ params }) {
   const { data, error } = useApi('/api/v1/lineage');
   const focus = params.focus || '';
@@ -153,7 +215,9 @@ export function Lineage({ params }) {
     if (hit) select(hit.name);
   };
 
+  const feeding = useColumnSources(focus, params.column || '');
   const state = (name) => {
+    if (feeding.has(name)) return 'feeds';
     if (!lit) return '';
     if (name === focus) return 'focus';
     if (lit.up.has(name)) return 'up';
@@ -196,6 +260,7 @@ export function Lineage({ params }) {
           <AssetLink name={focus} /> {' '}
           <Kind value={graph.nodes.find((n) => n.name === focus)?.kind || ''} /> · {lit?.up.size || 0}{' '}
           upstream, {lit?.down.size || 0} downstream
+          <ColumnPanel asset={focus} column={params.column || ''} params={params} key={focus} />
         </div>
       )}
       <ErrorBox error={error || layoutError} />

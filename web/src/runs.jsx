@@ -136,11 +136,17 @@ function StartRun({ onStarted }) {
   const [select, setSelect] = useState('');
   const [full, setFull] = useState(false);
   const [partition, setPartition] = useState('');
+  const [backfill, setBackfill] = useState(false);
   const [plan, setPlan] = useState(null);
   const [message, setMessage] = useState(null);
   const body = () => {
     const b = { select: select.split(/\s+/).filter(Boolean), full_refresh: full };
     if (partition) b.partition = partition;
+    return b;
+  };
+  const runBody = () => {
+    const b = body();
+    if (backfill && partition) b.backfill = true;
     return b;
   };
   const preview = async (e) => {
@@ -155,7 +161,7 @@ function StartRun({ onStarted }) {
   };
   const start = async () => {
     try {
-      const r = await api('/api/v1/runs', { method: 'POST', body: body() });
+      const r = await api('/api/v1/runs', { method: 'POST', body: runBody() });
       setMessage({ ok: true, text: `Run ${r.id} started.` });
       setPlan(null);
       onStarted();
@@ -183,6 +189,16 @@ function StartRun({ onStarted }) {
         />
         <label>
           <input type="checkbox" checked={full} onChange={(e) => setFull(e.target.checked)} /> full refresh
+        </label>
+        <label title="A run over a range of partitions, recorded as a backfill; it resumes where it stopped">
+          <input
+            type="checkbox"
+            checked={backfill}
+            disabled={!partition}
+            onChange={(e) => setBackfill(e.target.checked)}
+            aria-label="Backfill"
+          />{' '}
+          backfill
         </label>
         <button type="submit">Preview</button>
         {plan && (

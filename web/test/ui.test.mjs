@@ -98,6 +98,7 @@ try {
 
     step = 'pause and resume a schedule';
     await page.goto(base + '/#/assets/gtfs_stops');
+    await page.waitForSelector('#schema td:text-is("stop_lat")');
     await page.click('#schedule-control button:text-is("Pause")');
     await page.waitForSelector('#schedule-control .badge:text-is("paused")');
     await page.click('#schedule-control button:text-is("Resume")');
@@ -140,6 +141,13 @@ try {
     await page.waitForSelector('.focus-bar');
     const bar = await page.locator('.focus-bar').innerText();
     check(/4 upstream, 2 downstream/.test(bar), 'the focus bar says: ' + bar);
+    // Column lineage on demand: what feeds trips_enriched.route_short_name.
+    await page.click('#show-columns');
+    await page.waitForSelector('#column-lineage button[data-column="route_short_name"]');
+    const columns = await page.locator('#column-lineage').innerText();
+    check(/gtfs_routes\.route_short_name/.test(columns), 'column lineage: ' + columns);
+    await page.click('#column-lineage button[data-column="route_short_name"]');
+    await page.waitForSelector('#lineage-graph g.node.feeds[data-asset="gtfs_routes"]');
     await shot('lineage');
 
     step = 'runs: preview and start a run';
@@ -147,7 +155,7 @@ try {
     await page.waitForSelector('#runs tbody tr');
     await page.waitForSelector('#run-grid .sq');
     await page.fill('input[aria-label="Selectors"]', 'gtfs_stops+');
-    await page.check('#start-run input[type=checkbox]');
+    await page.check('#start-run label:has-text("full refresh") input');
     await page.click('#start-run button:text-is("Preview")');
     await page.waitForSelector('#plan');
     const plan = await page.locator('#plan').innerText();
