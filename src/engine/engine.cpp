@@ -165,6 +165,7 @@ void Engine::BeginShutdown() {
     closing_ = true;
   }
   background_cv_.notify_all();
+  run_events_.Stop();
 }
 
 void Engine::WaitForBackground() {
@@ -581,6 +582,21 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
       if (events) events(e);
     };
   }
+  if (options.mode == RunMode::kRun) {
+    // Live readers see each run's progress (task events carry their run's id).
+    auto run_id = std::make_shared<int64_t>(0);
+    EventSink inner = run_events;
+    run_events = [this, run_id, inner](const nlohmann::json& e) {
+      const std::string type = e.value("type", "");
+      if (type == "run_start") *run_id = e.value("run_id", int64_t{0});
+      if (type == "run_start" || type == "run_end" || type == "task_start" || type == "task_end") {
+        nlohmann::json live = e;
+        live["run_id"] = *run_id;
+        run_events_.Publish(std::move(live));
+      }
+      if (inner) inner(e);
+    };
+  }
   if (options.mode == RunMode::kRun && ws.project.openlineage) {
     // Each task's start and end, and the run's, to the OpenLineage collector.
     std::shared_ptr<OpenLineageSender> sender = LineageSender(ws.project);
@@ -729,6 +745,7 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   record.args.erase("cmd");
   Result<int64_t> id = (*opened)->metadata->BeginRun(record);
   if (!id.ok()) return ErrorResponse(id.status());
+  run_events_.Publish({{"type", "run_queued"}, {"run_id", *id}});
   Status started = StartBackground(*id, run);
   if (!started.ok()) {
     // Recorded, and started by the next owner: say so rather than fail.

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/metrics.h"
+#include "engine/event_hub.h"
 #include "engine/workspace.h"
 #include "lake/object_store.h"
 #include "lake/raw_archive.h"
@@ -62,6 +63,10 @@ class Engine {
   // The environment's metadata store (opened on first use); for the
   // scheduler of `sluice serve`. Valid until Close().
   Result<MetadataStore*> Metadata();
+  // Every run's run and task events, as they happen (queued, started, each
+  // task's start and end, the end), for live readers (GET /api/v1/events).
+  // Stopped by BeginShutdown.
+  EventHub& RunEvents() { return run_events_; }
 
  private:
   struct Opened;
@@ -165,6 +170,7 @@ class Engine {
    private:
     std::unique_lock<std::shared_timed_mutex> lock_;
   };
+  EventHub run_events_;
   std::mutex controls_mu_;
   std::map<int64_t, std::shared_ptr<RunControl>> controls_;  // GUARDED_BY(controls_mu_): running
   std::mutex background_mu_;

@@ -109,9 +109,8 @@ class Resolver {
     if (Field(node, "setop_type") == "UNION_BY_NAME") {
       if (!right.unknown.empty() && left.unknown.empty()) left.unknown = right.unknown;
       for (const Column& r : right.columns) {
-        auto it = std::find_if(left.columns.begin(), left.columns.end(), [&](const Column& l) {
-          return ToLower(l.name) == ToLower(r.name);
-        });
+        auto it = std::find_if(left.columns.begin(), left.columns.end(),
+                               [&](const Column& l) { return ToLower(l.name) == ToLower(r.name); });
         if (it == left.columns.end()) {
           left.columns.push_back(r);
         } else {
@@ -179,12 +178,14 @@ class Resolver {
     }
     std::map<std::string, const json*> replace;
     for (const json& r : Child(item, "replace_list")) {
-      if (Child(r, "key").is_string()) replace[ToLower(Child(r, "key").get<std::string>())] = &Child(r, "value");
+      if (Child(r, "key").is_string())
+        replace[ToLower(Child(r, "key").get<std::string>())] = &Child(r, "value");
     }
     std::map<std::string, std::string> rename;
     for (const json& r : Child(item, "rename_list")) {
       std::string from = ToLower(Field(Child(r, "key"), "column"));
-      if (!from.empty() && Child(r, "value").is_string()) rename[from] = Child(r, "value").get<std::string>();
+      if (!from.empty() && Child(r, "value").is_string())
+        rename[from] = Child(r, "value").get<std::string>();
     }
     bool matched = rel.empty();
     for (const Relation& r : scope->relations) {
@@ -300,7 +301,8 @@ class Resolver {
       }
     } else if (type == "TABLE_FUNCTION") {
       r.alias = alias;
-      r.unknown = "it reads the table function " + Field(Child(from, "function"), "function_name") + "()";
+      r.unknown =
+          "it reads the table function " + Field(Child(from, "function"), "function_name") + "()";
     } else {
       r.alias = alias;
       r.unknown = "a FROM clause of a kind column lineage does not follow (" + type + ")";
@@ -443,7 +445,8 @@ class Resolver {
     if (!unknown.empty()) {
       if (into->unknown.empty()) {
         into->unknown = "'" + parts[0] + "' may come from " +
-                        (unknown[0]->alias.empty() ? std::string("a relation") : "'" + unknown[0]->alias + "'") +
+                        (unknown[0]->alias.empty() ? std::string("a relation")
+                                                   : "'" + unknown[0]->alias + "'") +
                         ", " + unknown[0]->unknown;
       }
       return true;
@@ -498,7 +501,8 @@ json ColumnLineageJson(const QueryColumnLineage& lineage) {
   json columns = json::array();
   for (const ColumnLineage& c : lineage.columns) {
     json sources = json::array();
-    for (const ColumnRef& s : c.sources) sources.push_back({{"asset", s.relation}, {"column", s.column}});
+    for (const ColumnRef& s : c.sources)
+      sources.push_back({{"asset", s.relation}, {"column", s.column}});
     json entry = {{"column", c.column}, {"sources", sources}};
     if (!c.unknown.empty()) entry["unknown"] = c.unknown;
     columns.push_back(std::move(entry));

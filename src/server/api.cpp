@@ -12,6 +12,7 @@
 #include "core/hash.h"
 #include "core/redact.h"
 #include "core/strings.h"
+#include "engine/event_hub.h"
 #include "server/web_assets.h"
 
 namespace sluice {
@@ -130,6 +131,7 @@ const std::vector<Route>& Routes() {
       {"POST", {"api", "v1", "plan"}, ApiRole::kViewer},
       {"POST", {"api", "v1", "assets", "{id}", "rollback"}, ApiRole::kOperator},
       {"GET", {"api", "v1", "schedules"}, ApiRole::kViewer},
+      {"GET", {"api", "v1", "events"}, ApiRole::kViewer},
       {"POST", {"api", "v1", "schedules", "{id}", "pause"}, ApiRole::kOperator},
       {"POST", {"api", "v1", "schedules", "{id}", "resume"}, ApiRole::kOperator},
   };
@@ -487,6 +489,79 @@ ServerResponse ApiRouter::Static(const ServerRequest& request, const std::string
   return out;
 }
 
+ServerResponse ApiRouter::Events(const ServerRequest& request) const {
+  // Where the reader left off: Last-Event-ID (EventSource sends it when it
+  // reconnects) or ?after=N; none: only what happens from now on.
+  int64_t after = -1;
+  std::string from = request.Header("last-event-id");
+  if (auto it = request.query.find("after"); it != request.query.end()) from = it->second;
+  for (const auto& [key, value] : request.query) {
+    if (key != "after") {
+      return ProblemResponse(400, "Bad request",
+                             "unknown parameter '" + key + "'; /api/v1/events takes after");
+    }
+  }
+  if (!from.empty()) {
+    std::optional<int64_t> n = from == "0" ? std::optional<int64_t>(0) : ParseId(from);
+    if (!n)
+      return ProblemResponse(400, "Bad request",
+                             "after: expected an event number, got '" + from + "'");
+    after = *n;
+  }
+  EventHub& hub = engine_->RunEvents();
+  auto frame = [](const json& e) {
+    json out = RedactJson(e);
+    return "id: " + std::to_string(e.value("seq", int64_t{0})) + "\nevent: " + e.value("type", "") +
+           "\ndata: " + out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+  };
+  // A client that cannot take a stream (HTTP/1.0) gets what there is now.
+  struct StreamSlot {
+    std::atomic<int>* count;
+    bool held;
+    ~StreamSlot() {
+      if (held) --*count;
+    }
+  } slot{&event_streams_, request.writer != nullptr && ++event_streams_ <= kMaxEventStreams};
+  if (request.writer != nullptr && !slot.held) --event_streams_;
+  if (!slot.held) {
+    if (request.writer != nullptr) {
+      ServerResponse busy =
+          ProblemResponse(503, "Unavailable",
+                          "too many event streams are open (" + std::to_string(kMaxEventStreams) +
+                              "); poll /api/v1/runs instead, or try again");
+      busy.headers.emplace_back("Retry-After", "5");
+      return busy;
+    }
+    EventHub::Batch batch = hub.Wait(after < 0 ? 0 : after, std::chrono::milliseconds(0));
+    ServerResponse out;
+    out.content_type = "text/event-stream";
+    for (const json& e : batch.events) out.body += frame(e);
+    return out;
+  }
+  if (!request.writer->Start(200, "text/event-stream",
+                             {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}})) {
+    return {};
+  }
+  // "retry": EventSource reconnects after the stream ends (each lasts a
+  // while, then ends, so that no handler thread is held for long) and sends
+  // Last-Event-ID: nothing is lost in between.
+  if (!request.writer->Write("retry: 1000\n\n")) return {};
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(kEventStreamSeconds);
+  while (std::chrono::steady_clock::now() < end) {
+    // A second's wait at most: a client gone is noticed at the next write.
+    EventHub::Batch batch = hub.Wait(after, std::chrono::milliseconds(1000));
+    std::string text;
+    if (batch.missed) text += "event: missed\ndata: {}\n\n";
+    for (const json& e : batch.events) text += frame(e);
+    if (batch.events.empty() && !batch.missed) text = ": keep-alive\n\n";
+    if (!request.writer->Write(text)) return {};
+    if (after < 0) after = batch.last;
+    if (!batch.events.empty()) after = batch.events.back().value("seq", after);
+    if (batch.stopped) break;
+  }
+  return {};
+}
+
 ServerResponse ApiRouter::Query(const ServerRequest& request) const {
   Result<json> body = BodyObject(request, {"sql", "limit"}, "{\"sql\": \"select ...\"}");
   if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
@@ -638,6 +713,7 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
   if (segments[0] == "metrics") return Metrics();
   if (segments[2] == "data") return Data(request, segments[3]);
   if (segments[2] == "check") return Check(request, segments[3]);
+  if (segments[2] == "events") return Events(request);
   if (segments[2] == "query") return Query(request);
   if (segments[2] == "plan") return Plan(request);
   if (segments[2] == "schedules") {

@@ -56,6 +56,10 @@ class ApiRouter {
   ServerResponse Check(const ServerRequest& request, const std::string& source) const;
   // GET / and /ui/{file}: the web UI's embedded files, with ETags (304).
   ServerResponse Static(const ServerRequest& request, const std::string& name) const;
+  // GET /api/v1/events: server-sent events of runs and tasks as they
+  // happen (after Last-Event-ID or ?after=N); each stream ends after
+  // kEventStreamSeconds and the client reconnects.
+  ServerResponse Events(const ServerRequest& request) const;
   // POST /api/v1/query {"sql", "limit"}: the read `sluice query` makes
   // (one read-only statement over published relations), as JSON rows.
   ServerResponse Query(const ServerRequest& request) const;
@@ -74,7 +78,10 @@ class ApiRouter {
   std::unique_ptr<ResponseCache> cache_;
   static constexpr int64_t kMaxQueryRows = 10000;      // rows a /query answer holds at most
   static constexpr int64_t kQueryTimeoutSeconds = 60;  // a /query's read is interrupted after
-  static constexpr int kMaxStreams = 4;                // answers streamed at once (the rest whole)
+  static constexpr int kMaxEventStreams = 4;  // event streams open at once (each holds a handler)
+  static constexpr int kEventStreamSeconds = 15;  // a stream's life (the read timeout bounds it)
+  mutable std::atomic<int> event_streams_{0};
+  static constexpr int kMaxStreams = 4;  // answers streamed at once (the rest whole)
   mutable std::atomic<int> streams_{0};
   mutable MetricsRegistry metrics_;  // requests by route, method and status; their durations
 };

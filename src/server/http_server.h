@@ -79,7 +79,9 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port (see HttpServer::port())
   int io_threads = 2;
-  int handler_threads = 8;
+  // Room for the streams that hold a handler while a client reads (at most
+  // 4 dataset answers and 4 event streams, server/api.h) and the rest.
+  int handler_threads = 16;
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = size_t{16} << 20;
   int read_timeout_ms = 30000;   // to receive one whole request

@@ -53,7 +53,8 @@ using V = std::vector<std::string>;
 TEST(ColumnLineage, ColumnsAndExpressions) {
   EXPECT_EQ(Lineage("select a, b + c as bc, 1 as one from t"),
             (V{"a <- t.a", "bc <- t.b, t.c", "one <-"}));
-  EXPECT_EQ(Lineage("select x.a as id, upper(x.b) from t as x"), (V{"id <- t.a", "column1 <- t.b"}));
+  EXPECT_EQ(Lineage("select x.a as id, upper(x.b) from t as x"),
+            (V{"id <- t.a", "column1 <- t.b"}));
 }
 
 TEST(ColumnLineage, StarWithExcludeReplaceRename) {
@@ -74,8 +75,9 @@ TEST(ColumnLineage, UsingAndNaturalJoinsCountTheSharedColumnOnce) {
 }
 
 TEST(ColumnLineage, GroupByAllAndAggregates) {
-  EXPECT_EQ(Lineage("select a, count(*) as n, sum(b) filter (where c > 0) as s from t group by all"),
-            (V{"a <- t.a", "n <-", "s <- t.b, t.c"}));
+  EXPECT_EQ(
+      Lineage("select a, count(*) as n, sum(b) filter (where c > 0) as s from t group by all"),
+      (V{"a <- t.a", "n <-", "s <- t.b, t.c"}));
   // DuckDB's own names for unaliased expressions, from the published schema.
   EXPECT_EQ(Lineage("select a, count(*) from t group by all", {"a", "count_star()"}),
             (V{"a <- t.a", "count_star() <-"}));
@@ -90,7 +92,8 @@ TEST(ColumnLineage, CtesAndSubqueries) {
   EXPECT_EQ(Lineage("select s.k from (select a from t) as s(k)"), (V{"k <- t.a"}));
   EXPECT_EQ(Lineage("select a, (select max(d) from u where u.a = t.a) as m from t"),
             (V{"a <- t.a", "m <- u.d"}));
-  EXPECT_EQ(Lineage("select t.a, x from t, lateral (select t.b as x)"), (V{"a <- t.a", "x <- t.b"}));
+  EXPECT_EQ(Lineage("select t.a, x from t, lateral (select t.b as x)"),
+            (V{"a <- t.a", "x <- t.b"}));
 }
 
 TEST(ColumnLineage, SetOperations) {
@@ -101,7 +104,8 @@ TEST(ColumnLineage, SetOperations) {
 }
 
 TEST(ColumnLineage, LambdasAndStructFieldsAreNotColumns) {
-  EXPECT_EQ(Lineage("select list_transform(l, x -> x + c) as r from lists"), (V{"r <- lists.c, lists.l"}));
+  EXPECT_EQ(Lineage("select list_transform(l, x -> x + c) as r from lists"),
+            (V{"r <- lists.c, lists.l"}));
   EXPECT_EQ(Lineage("select t.a.f as f from t"), (V{"f <- t.a"}));
 }
 

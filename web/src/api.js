@@ -43,3 +43,58 @@ export function query(params) {
   }
   return parts.join('&');
 }
+
+// Live run and task events (GET /api/v1/events, server-sent events) read
+// through fetch, so that the token goes in a header as for every request.
+// Each stream ends after a while and is resumed from the last event seen;
+// on an error it is tried again after a pause. onState('live'|'retrying').
+// Returns a function that stops it.
+export function subscribe(onEvent, onState = () => {}) {
+  let stopped = false;
+  let last = '';
+  let controller = null;
+  const run = async () => {
+    while (!stopped) {
+      controller = new AbortController();
+      try {
+        const headers = {};
+        if (token()) headers.Authorization = 'Bearer ' + token();
+        if (last) headers['Last-Event-ID'] = last;
+        const response = await fetch('/api/v1/events', { headers, signal: controller.signal });
+        if (!response.ok || !response.body) throw new Error('HTTP ' + response.status);
+        onState('live');
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const frame = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let id = '';
+            let type = 'message';
+            let data = '';
+            for (const line of frame.split('\n')) {
+              if (line.startsWith('id: ')) id = line.slice(4);
+              else if (line.startsWith('event: ')) type = line.slice(7);
+              else if (line.startsWith('data: ')) data += line.slice(6);
+            }
+            if (id) last = id;
+            if (data) onEvent(type, JSON.parse(data));
+          }
+        }
+      } catch (e) {
+        if (stopped) return;
+        onState('retrying');
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    }
+  };
+  run();
+  return () => {
+    stopped = true;
+    controller?.abort();
+  };
+}

@@ -1,6 +1,6 @@
 // Pieces every page uses: loading data, errors, status badges, links.
-import { useEffect, useState, useCallback } from 'preact/hooks';
-import { api, NeedsToken } from './api.js';
+import { useEffect, useRef, useState, useCallback } from 'preact/hooks';
+import { api, NeedsToken, subscribe } from './api.js';
 
 // Loads `path` (again whenever it changes, and every `every` ms when set).
 // What was loaded for another path is never shown for this one (a page that
@@ -90,4 +90,22 @@ export function RunLink({ id }) {
 
 export function Kind({ value }) {
   return <span class={'kind kind-' + value}>{value}</span>;
+}
+
+// Calls onEvent(type, event) for each live run or task event while mounted;
+// returns 'live' or 'retrying' (the page then relies on its slower poll).
+export function useRunEvents(onEvent) {
+  const [state, setState] = useState('connecting');
+  const handler = useRef(onEvent);
+  handler.current = onEvent;
+  useEffect(() => subscribe((type, e) => handler.current(type, e), setState), []);
+  return state;
+}
+
+export function LiveBadge({ state }) {
+  return (
+    <span class={'live ' + state} id="live" title="Run and task events arrive as they happen">
+      {state === 'live' ? '● live' : '○ ' + state}
+    </span>
+  );
 }

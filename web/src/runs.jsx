@@ -3,7 +3,7 @@
 // each attempt's log.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { useApi, ErrorBox, Loading, Status, AssetLink, RunLink } from './components.jsx';
+import { useApi, useRunEvents, LiveBadge, ErrorBox, Loading, Status, AssetLink, RunLink } from './components.jsx';
 import { ago, count, duration, when } from './format.js';
 import { navigate } from './main.jsx';
 
@@ -21,7 +21,12 @@ function trigger(r) {
 }
 
 export function Runs() {
-  const { data: runs, error, reload } = useApi('/api/v1/runs?limit=100', 3000);
+  // Live events refresh the list as runs start and end; a slow poll covers
+  // the time a stream is down.
+  const { data: runs, error, reload } = useApi('/api/v1/runs?limit=100', 15000);
+  const live = useRunEvents((type) => {
+    if (type === 'run_queued' || type === 'run_start' || type === 'run_end' || type === 'task_end') reload();
+  });
   const [details, setDetails] = useState({});
   // The grid: each of the latest runs' tasks (a run's tasks never change once it ended).
   useEffect(() => {
@@ -36,7 +41,9 @@ export function Runs() {
   }, [runs]);
   return (
     <section>
-      <h1>Runs</h1>
+      <h1>
+        Runs <LiveBadge state={live} />
+      </h1>
       <StartRun onStarted={reload} />
       <ErrorBox error={error} />
       {!runs && !error && <Loading what="runs" />}
@@ -225,11 +232,15 @@ function StartRun({ onStarted }) {
 }
 
 export function RunPage({ id, params }) {
-  const [live, setLive] = useState(true);
-  const { data: run, error, reload } = useApi('/api/v1/runs/' + id, live ? 1000 : 0);
+  const [running, setRunning] = useState(true);
+  const { data: run, error, reload } = useApi('/api/v1/runs/' + id, running ? 5000 : 0);
   useEffect(() => {
-    if (run && run.ended_at) setLive(false);
+    if (run && run.ended_at) setRunning(false);
   }, [run]);
+  // Each of this run's events refreshes it at once (the poll is the fallback).
+  const live = useRunEvents((type, e) => {
+    if (String(e.run_id) === String(id)) reload();
+  });
   const task = params.task || '';
   const cancel = async () => {
     try {
@@ -242,7 +253,7 @@ export function RunPage({ id, params }) {
   return (
     <section>
       <h1>
-        Run {id} {run && <Status value={run.status} />}
+        Run {id} {run && <Status value={run.status} />} {running && <LiveBadge state={live} />}
       </h1>
       <ErrorBox error={error} />
       {!run && !error && <Loading what={'run ' + id} />}

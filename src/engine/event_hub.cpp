@@ -1,0 +1,44 @@
+#include "engine/event_hub.h"
+
+#include <utility>
+
+namespace sluice {
+
+void EventHub::Publish(nlohmann::json event) {
+  {
+    std::lock_guard lock(mu_);
+    event["seq"] = next_++;
+    events_.push_back(std::move(event));
+    while (events_.size() > kRetained) events_.pop_front();
+  }
+  cv_.notify_all();
+}
+
+EventHub::Batch EventHub::Collect(int64_t after) const {
+  Batch batch;
+  batch.last = next_ - 1;
+  batch.stopped = stopped_;
+  if (after < 0) return batch;
+  if (!events_.empty() && events_.front()["seq"].get<int64_t>() > after + 1) batch.missed = true;
+  for (const nlohmann::json& e : events_) {
+    if (e["seq"].get<int64_t>() > after) batch.events.push_back(e);
+  }
+  return batch;
+}
+
+EventHub::Batch EventHub::Wait(int64_t after, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (after < 0) after = next_ - 1;
+  cv_.wait_for(lock, timeout, [&] { return stopped_ || next_ - 1 > after; });
+  return Collect(after);
+}
+
+void EventHub::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+}  // namespace sluice
