@@ -191,6 +191,26 @@ std::string NextPageLink(const ServerRequest& request, const std::string& cursor
   return "<" + request.path + "?" + Join(parts, "&") + ">; rel=\"next\"";
 }
 
+// One of `max` streams that may hold a handler thread at once: taken when
+// wanted and one is free (held), given back when it goes out of scope.
+class StreamSlot {
+ public:
+  StreamSlot(std::atomic<int>* count, int max, bool wanted) : count_(count) {
+    if (!wanted) return;
+    held = ++*count_ <= max;
+    if (!held) --*count_;
+  }
+  ~StreamSlot() {
+    if (held) --*count_;
+  }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+  bool held = false;
+
+ private:
+  std::atomic<int>* count_;
+};
+
 ServerResponse CachedToHttp(const CachedResponse& cached, const char* cache_state) {
   ServerResponse out;
   out.status = 200;
@@ -346,14 +366,7 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
   // Few answers stream at once: a stream holds a handler thread while its
   // client reads, so slow clients must not take them all (the others get
   // their answer whole).
-  struct StreamSlot {
-    std::atomic<int>* count;
-    bool held;
-    ~StreamSlot() {
-      if (held) --*count;
-    }
-  } slot{&streams_, request.writer != nullptr && ++streams_ <= kMaxStreams};
-  if (request.writer != nullptr && !slot.held) --streams_;
+  StreamSlot slot(&streams_, kMaxStreams, request.writer != nullptr);
   if (slot.held) {
     ask["stream_after"] = spec_.stream_after_bytes;
     sink = [&](const json& e) {
@@ -515,14 +528,7 @@ ServerResponse ApiRouter::Events(const ServerRequest& request) const {
            "\ndata: " + out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
   };
   // A client that cannot take a stream (HTTP/1.0) gets what there is now.
-  struct StreamSlot {
-    std::atomic<int>* count;
-    bool held;
-    ~StreamSlot() {
-      if (held) --*count;
-    }
-  } slot{&event_streams_, request.writer != nullptr && ++event_streams_ <= kMaxEventStreams};
-  if (request.writer != nullptr && !slot.held) --event_streams_;
+  StreamSlot slot(&event_streams_, kMaxEventStreams, request.writer != nullptr);
   if (!slot.held) {
     if (request.writer != nullptr) {
       ServerResponse busy =
