@@ -157,6 +157,39 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<uint32_t>(server_->options.max_header_bytes));
     parser_->body_limit(server_->options.max_body_bytes);
     stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
+    // The header first: a client that sent `Expect: 100-continue` waits for
+    // a word before it sends the body (curl does, for bodies over 1 MiB).
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t bytes) {
+    if (ec) return OnRead(ec, bytes);
+    const auto& head = parser_->get();
+    auto expect = head.find(http::field::expect);
+    if (expect == head.end() || parser_->is_done()) return ReadBody();
+    if (!beast::iequals(expect->value(), "100-continue") || head.version() < 11) {
+      return Write(ProblemResponse(417, "Expectation failed",
+                                   "the only expectation this server meets is 100-continue"),
+                   true);
+    }
+    // A body it would refuse is refused before the client sends it.
+    if (auto length = parser_->content_length();
+        length && *length > server_->options.max_body_bytes) {
+      return Write(ProblemResponse(413, "Request body too large",
+                                   "the body exceeds " +
+                                       std::to_string(server_->options.max_body_bytes) + " bytes"),
+                   true);
+    }
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                       if (wec) return self->Close();
+                       self->ReadBody();
+                     });
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }

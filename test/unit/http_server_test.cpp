@@ -6,6 +6,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -53,6 +58,79 @@ TEST(HttpServerTest, AnswersAndKeepsConnectionsAlive) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->body, "GET /c q=- h= b=");
   EXPECT_EQ(calls.load(), 4);
+}
+
+// A plain TCP client: what the server writes, byte for byte.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  void Send(const std::string& text) {
+    ASSERT_EQ(::send(fd_, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+  }
+  // Reads until `until` has arrived (or the peer closes, or 5 s pass).
+  std::string ReadUntil(const std::string& until) {
+    while (got_.find(until) == std::string::npos) {
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got_.append(buf, static_cast<size_t>(n));
+    }
+    return got_;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string got_;
+};
+
+TEST(HttpServerTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1000;
+  auto server = StartOrDie(
+      [](const ServerRequest& r) {
+        ServerResponse out;
+        out.body = "got " + r.body;
+        return out;
+      },
+      options);
+  {
+    RawClient c(server->port());
+    ASSERT_TRUE(c.connected());
+    c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    std::string interim = c.ReadUntil("\r\n\r\n");
+    EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    c.Send("hello");
+    std::string answer = c.ReadUntil("got hello");
+    EXPECT_NE(answer.find("HTTP/1.1 200 OK"), std::string::npos) << answer;
+  }
+  {
+    // Too big: refused at once, the body never asked for.
+    RawClient c(server->port());
+    ASSERT_TRUE(c.connected());
+    c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    std::string answer = c.ReadUntil("}");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 413 ", 0), 0u) << answer;
+    EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << answer;
+  }
+  {
+    RawClient c(server->port());
+    ASSERT_TRUE(c.connected());
+    c.Send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: teapot\r\n\r\n");
+    std::string answer = c.ReadUntil("}");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 417 ", 0), 0u) << answer;
+  }
 }
 
 TEST(HttpServerTest, MalformedAndOversizedRequestsAreRefused) {
