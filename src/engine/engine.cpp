@@ -1023,8 +1023,12 @@ nlohmann::json Engine::HandleQuery(const nlohmann::json& request) {
   Result<ReadSummary> read =
       RunRead(**session, request.value("sql", ""), scope, format, limits, visitor);
   if (!read.ok()) {
-    return ErrorResponse(read.status().message(),
-                         read.status().code() == StatusCode::kRefused ? 2 : 1);
+    // The exit code `sluice query` has always had; the kind for HTTP (an
+    // unknown table 404, a syntax error 400, a refused read 403, a timeout 504).
+    nlohmann::json out = ErrorResponse(read.status().message(),
+                                       read.status().code() == StatusCode::kRefused ? 2 : 1);
+    out["code"] = StatusCodeName(read.status().code());
+    return out;
   }
   return Ok({{"columns", columns},
              {"types", types},

@@ -19,6 +19,10 @@ EventHub::Batch EventHub::Collect(int64_t after) const {
   batch.last = next_ - 1;
   batch.stopped = stopped_;
   if (after < 0) return batch;
+  if (after > next_ - 1) {
+    batch.missed = true;
+    after = 0;
+  }
   if (!events_.empty() && events_.front()["seq"].get<int64_t>() > after + 1) batch.missed = true;
   for (const nlohmann::json& e : events_) {
     if (e["seq"].get<int64_t>() > after) batch.events.push_back(e);
@@ -29,8 +33,14 @@ EventHub::Batch EventHub::Collect(int64_t after) const {
 EventHub::Batch EventHub::Wait(int64_t after, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   if (after < 0) after = next_ - 1;
+  if (after > next_ - 1) return Collect(after);  // from an earlier owner: at once
   cv_.wait_for(lock, timeout, [&] { return stopped_ || next_ - 1 > after; });
   return Collect(after);
+}
+
+int64_t EventHub::Last() const {
+  std::lock_guard lock(mu_);
+  return next_ - 1;
 }
 
 void EventHub::Stop() {

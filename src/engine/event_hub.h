@@ -31,8 +31,12 @@ class EventHub {
     bool stopped = false;                // Stop() was called
   };
   // The events after `after`; waits up to `timeout` for one when there are
-  // none yet. after < 0: none of the past, only what comes next.
+  // none yet. after < 0: none of the past, only what comes next. An `after`
+  // beyond the newest (numbers from an owner before this one) is `missed`:
+  // every event kept comes back.
   Batch Wait(int64_t after, std::chrono::milliseconds timeout);
+  // The newest number published (0: none yet).
+  int64_t Last() const;
 
   // Wakes every reader for good (the owner is stopping).
   void Stop();

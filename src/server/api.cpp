@@ -30,6 +30,7 @@ int HttpStatusOf(const json& response) {
   if (code == "refused") return 403;
   if (code == "busy") return 503;
   if (code == "timeout") return 504;
+  if (code == "data_error") return 400;
   if (code == "already_exists") return 409;
   if (code.empty()) return response.value("exit_code", 1) == 2 ? 400 : 500;
   return 500;
@@ -544,6 +545,9 @@ ServerResponse ApiRouter::Events(const ServerRequest& request) const {
     for (const json& e : batch.events) out.body += frame(e);
     return out;
   }
+  // "From now on" is fixed before anything is sent, so nothing published
+  // while the headers go out is skipped.
+  if (after < 0) after = hub.Last();
   if (!request.writer->Start(200, "text/event-stream",
                              {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}})) {
     return {};
@@ -559,16 +563,28 @@ ServerResponse ApiRouter::Events(const ServerRequest& request) const {
     std::string text;
     if (batch.missed) text += "event: missed\ndata: {}\n\n";
     for (const json& e : batch.events) text += frame(e);
-    if (batch.events.empty() && !batch.missed) text = ": keep-alive\n\n";
-    if (!request.writer->Write(text)) return {};
-    if (after < 0) after = batch.last;
     if (!batch.events.empty()) after = batch.events.back().value("seq", after);
+    if (batch.missed && batch.events.empty()) after = batch.last;
+    // A quiet stream still says where it is, so a reconnect resumes there.
+    if (batch.events.empty() && !batch.missed) {
+      text = "id: " + std::to_string(after) + "\n: keep-alive\n\n";
+    }
+    if (!request.writer->Write(text)) return {};
     if (batch.stopped) break;
   }
   return {};
 }
 
 ServerResponse ApiRouter::Query(const ServerRequest& request) const {
+  // Each query may run for a minute on the shared warehouse: few at once.
+  StreamSlot slot(&queries_, kMaxQueries, true);
+  if (!slot.held) {
+    ServerResponse busy = ProblemResponse(
+        503, "Unavailable",
+        std::to_string(kMaxQueries) + " queries are running; try again when one has ended");
+    busy.headers.emplace_back("Retry-After", "2");
+    return busy;
+  }
   Result<json> body = BodyObject(request, {"sql", "limit"}, "{\"sql\": \"select ...\"}");
   if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
   if (!body->contains("sql") || !(*body)["sql"].is_string()) {
@@ -595,6 +611,23 @@ ServerResponse ApiRouter::Plan(const ServerRequest& request) const {
   Result<json> body = BodyObject(request, {"select", "full_refresh", "partition", "vars"},
                                  "{\"select\": [\"stops+\"]}");
   if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
+  if (body->contains("select")) {
+    const json& sel = (*body)["select"];
+    if (!sel.is_array() ||
+        !std::all_of(sel.begin(), sel.end(), [](const json& v) { return v.is_string(); })) {
+      return ProblemResponse(400, "Bad request",
+                             "select: expected a list of selectors, e.g. [\"stops+\"]");
+    }
+  }
+  if (body->contains("full_refresh") && !(*body)["full_refresh"].is_boolean()) {
+    return ProblemResponse(400, "Bad request", "full_refresh: expected true or false");
+  }
+  if (body->contains("partition") && !(*body)["partition"].is_string()) {
+    return ProblemResponse(400, "Bad request", "partition: expected a string");
+  }
+  if (body->contains("vars") && !(*body)["vars"].is_object()) {
+    return ProblemResponse(400, "Bad request", "vars: expected an object of name: value");
+  }
   json ask = *body;
   ask["cmd"] = "plan";
   return EngineToHttp(engine_->Handle(ask, nullptr));
@@ -604,10 +637,68 @@ ServerResponse ApiRouter::Rollback(const ServerRequest& request, const std::stri
   Result<json> body =
       BodyObject(request, {"to", "partition", "request_id"}, "{\"to\": \"VERSION\"}");
   if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
+  // Over HTTP the version is named: a request sent twice must not roll back twice.
+  if (!body->contains("to") || !(*body)["to"].is_string() ||
+      (*body)["to"].get<std::string>().empty()) {
+    return ProblemResponse(
+        400, "Bad request",
+        "to: the version to publish again (GET /api/v1/assets/" + asset + " lists them)");
+  }
+  for (const char* key : {"partition", "request_id"}) {
+    if (body->contains(key) && !(*body)[key].is_string()) {
+      return ProblemResponse(400, "Bad request", std::string(key) + ": expected a string");
+    }
+  }
   json ask = *body;
   ask["cmd"] = "rollback";
   ask["asset"] = asset;
   return EngineToHttp(engine_->Handle(ask, nullptr));
+}
+
+namespace {
+
+// "Example.COM:8080" -> "example.com"; "[::1]:80" -> "::1".
+std::string HostName(std::string host) {
+  host = ToLower(Trim(host));
+  if (StartsWith(host, "[")) {
+    size_t end = host.find(']');
+    return end == std::string::npos ? host : host.substr(1, end - 1);
+  }
+  size_t colon = host.find(':');
+  return colon == std::string::npos ? host : host.substr(0, colon);
+}
+
+bool IsLoopbackName(const std::string& name) {
+  return name == "localhost" || name == "::1" || StartsWith(name, "127.");
+}
+
+}  // namespace
+
+Result<bool> ApiRouter::FromThisSite(const ServerRequest& request) const {
+  // DNS rebinding: another site's name pointed at 127.0.0.1 would reach an
+  // API that asks for no token; such an API answers only its own names.
+  const std::string host = HostName(request.Header("host"));
+  if (spec_.tokens.empty() && IsLoopbackName(HostName(spec_.host)) && !host.empty() &&
+      !IsLoopbackName(host) && host != HostName(spec_.host)) {
+    return Status::Refused("this API (no tokens, on loopback) answers only to localhost or " +
+                           spec_.host + ", not to '" + host + "'");
+  }
+  if (request.method == "GET") return true;
+  // Cross-site requests: a page on another site can make the browser POST
+  // here (a form, a no-cors fetch); the browser says so in Sec-Fetch-Site
+  // and Origin. Clients that are not browsers send neither.
+  const std::string fetch_site = ToLower(request.Header("sec-fetch-site"));
+  const std::string origin = request.Header("origin");
+  std::string origin_host = origin;
+  if (size_t scheme = origin_host.find("://"); scheme != std::string::npos) {
+    origin_host = origin_host.substr(scheme + 3);
+  }
+  if ((!fetch_site.empty() && fetch_site != "same-origin" && fetch_site != "none") ||
+      (!origin.empty() && ToLower(origin_host) != ToLower(Trim(request.Header("host"))))) {
+    return Status::Refused("a request from another site (Origin: " + origin +
+                           ") may not change anything here");
+  }
+  return true;
 }
 
 Result<ApiRouter::Caller> ApiRouter::Authenticate(const ServerRequest& request) const {
@@ -691,6 +782,9 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
                                          request.method + " is not allowed on " + request.path);
     out.headers.emplace_back("Allow", Join(allowed, ", "));
     return out;
+  }
+  if (Result<bool> allowed_site = FromThisSite(request); !allowed_site.ok()) {
+    return ProblemResponse(403, "Forbidden", allowed_site.status().message());
   }
   Caller caller;
   if (route->role) {

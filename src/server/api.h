@@ -43,6 +43,10 @@ class ApiRouter {
     ApiRole role = ApiRole::kAdmin;
     std::string name;  // the token's name; "" when the API is open
   };
+  // Refused (with why) when a browser on another site sent a request that
+  // changes something, or when a tokenless loopback API is reached under
+  // another host name (DNS rebinding).
+  Result<bool> FromThisSite(const ServerRequest& request) const;
   // The caller, or the 401 to answer.
   Result<Caller> Authenticate(const ServerRequest& request) const;
   // GET /api/v1/data/{table}: a cached answer when its key (the query and
@@ -78,6 +82,8 @@ class ApiRouter {
   std::unique_ptr<ResponseCache> cache_;
   static constexpr int64_t kMaxQueryRows = 10000;      // rows a /query answer holds at most
   static constexpr int64_t kQueryTimeoutSeconds = 60;  // a /query's read is interrupted after
+  static constexpr int kMaxQueries = 4;                // /query reads at once (then 503)
+  mutable std::atomic<int> queries_{0};
   static constexpr int kMaxEventStreams = 4;  // event streams open at once (each holds a handler)
   static constexpr int kEventStreamSeconds = 15;  // a stream's life (the read timeout bounds it)
   mutable std::atomic<int> event_streams_{0};

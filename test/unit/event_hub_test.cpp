@@ -32,14 +32,28 @@ TEST(EventHub, NumbersEventsAndResumesAfterTheLastSeen) {
 TEST(EventHub, ANewReaderSeesOnlyWhatComesNext) {
   EventHub hub;
   hub.Publish({{"type", "old"}});
-  std::thread later([&] {
-    std::this_thread::sleep_for(milliseconds(50));
-    hub.Publish({{"type", "new"}});
-  });
-  EventHub::Batch b = hub.Wait(-1, milliseconds(5000));
-  later.join();
+  const int64_t now = hub.Last();  // what a new stream starts from
+  EXPECT_EQ(now, 1);
+  hub.Publish({{"type", "new"}});
+  EventHub::Batch b = hub.Wait(now, milliseconds(0));
   ASSERT_EQ(b.events.size(), 1u);
   EXPECT_EQ(b.events[0]["type"], "new");
+  // A reader waiting for what comes next is woken by it.
+  std::thread later([&] { hub.Publish({{"type", "newer"}}); });
+  EventHub::Batch c = hub.Wait(2, milliseconds(60000));
+  later.join();
+  ASSERT_EQ(c.events.size(), 1u);
+  EXPECT_EQ(c.events[0]["type"], "newer");
+}
+
+TEST(EventHub, NumbersFromAnEarlierOwnerAreMissedNotWaitedFor) {
+  EventHub hub;
+  hub.Publish({{"type", "run_start"}});
+  // A browser that saw event 500 of the owner before this one.
+  EventHub::Batch b = hub.Wait(500, milliseconds(60000));
+  EXPECT_TRUE(b.missed);
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0]["seq"], 1);
 }
 
 TEST(EventHub, KeepsTheNewestAndSaysWhenSomeWereMissed) {

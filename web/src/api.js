@@ -34,6 +34,26 @@ export async function api(path, { method = 'GET', body, raw = false } = {}) {
   return raw ? { body: payload, headers: response.headers } : payload;
 }
 
+// Saves what `path` answers as a file, fetched with the token (a plain link
+// would go without it).
+export async function download(path, name) {
+  const headers = {};
+  if (token()) headers.Authorization = 'Bearer ' + token();
+  const response = await fetch(path, { headers });
+  if (!response.ok) {
+    alert(`The download failed: HTTP ${response.status}`);
+    return;
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 // "a=1&b=x y" from {a: 1, b: 'x y'}, skipping empty values.
 export function query(params) {
   const parts = [];

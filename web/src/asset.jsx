@@ -2,7 +2,7 @@
 // results), versions (with rollback), its issue log, and a data preview
 // with sort and filter through the dataset API.
 import { useState } from 'preact/hooks';
-import { api, query } from './api.js';
+import { api, download, query } from './api.js';
 import { useApi, ErrorBox, Loading, Status, AssetLink, RunLink, Kind } from './components.jsx';
 import { ago, count, when, cell } from './format.js';
 import { navigate } from './main.jsx';
@@ -315,7 +315,13 @@ const OPS = [
 
 function DataPreview({ asset, params }) {
   const sort = params.sort || '';
-  const filters = params.filters ? JSON.parse(params.filters) : [];
+  let filters = [];
+  try {
+    filters = params.filters ? JSON.parse(params.filters) : [];
+    if (!Array.isArray(filters)) filters = [];
+  } catch {
+    filters = []; // a hand-edited URL: no filters rather than a broken page
+  }
   const limit = 50;
   const page = Number(params.page || 0);
   const q = { _limit: limit, _offset: page * limit, _sort: sort };
@@ -364,9 +370,19 @@ function DataPreview({ asset, params }) {
             </button>
           </span>
         ))}
-        <a class="small" href={'/api/v1/data/' + encodeURIComponent(asset.name) + '?' + query({ ...q, _format: 'csv', _limit: 10000, _offset: '' })}>
+        <button
+          type="button"
+          class="link small"
+          id="csv-download"
+          onClick={() =>
+            download(
+              '/api/v1/data/' + encodeURIComponent(asset.name) + '?' + query({ ...q, _format: 'csv', _limit: 10000, _offset: '' }),
+              asset.name + '.csv',
+            )
+          }
+        >
           CSV
-        </a>
+        </button>
       </form>
       <ErrorBox error={error} />
       {data && (

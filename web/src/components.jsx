@@ -94,6 +94,21 @@ export function Kind({ value }) {
 
 // Calls onEvent(type, event) for each live run or task event while mounted;
 // returns 'live' or 'retrying' (the page then relies on its slower poll).
+// `fn` at most once per `ms` (the last call wins, run at the end of the window).
+export function useThrottled(fn, ms) {
+  const timer = useRef(null);
+  const latest = useRef(fn);
+  latest.current = fn;
+  useEffect(() => () => clearTimeout(timer.current), []);
+  return useCallback(() => {
+    if (timer.current) return;
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      latest.current();
+    }, ms);
+  }, [ms]);
+}
+
 export function useRunEvents(onEvent) {
   const [state, setState] = useState('connecting');
   const handler = useRef(onEvent);

@@ -288,7 +288,12 @@ export function Lineage({ params }) {
               const pts = [s.startPoint, ...(s.bendPoints || []), s.endPoint];
               const [a] = e.sources;
               const [b] = e.targets;
-              const on = lit && (a === focus || lit.up.has(a)) && (b === focus || lit.down.has(b) || lit.up.has(b));
+              // On the focused asset's paths: upstream edges end at it or
+              // an upstream asset, downstream ones start at it or a downstream one.
+              const on =
+                lit &&
+                (((a === focus || lit.up.has(a)) && (b === focus || lit.up.has(b))) ||
+                  ((a === focus || lit.down.has(a)) && lit.down.has(b)));
               return (
                 <polyline
                   key={e.id}

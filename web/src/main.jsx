@@ -14,7 +14,14 @@ import { Query } from './query.jsx';
 function parseHash() {
   const hash = location.hash.replace(/^#\/?/, '');
   const [path, search = ''] = hash.split('?');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const decode = (p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p; // a malformed escape in a hand-edited URL: taken as written
+    }
+  };
+  const parts = path.split('/').filter(Boolean).map(decode);
   const params = Object.fromEntries(new URLSearchParams(search));
   return { parts, params };
 }
@@ -34,10 +41,11 @@ const NAV = [
 
 function Page({ route }) {
   const [section = 'assets', id] = route.parts;
-  if (section === 'assets' && id) return <AssetPage name={id} params={route.params} />;
+  // Keyed by what they show: moving to another asset or run starts afresh.
+  if (section === 'assets' && id) return <AssetPage name={id} params={route.params} key={id} />;
   if (section === 'assets') return <Catalog params={route.params} />;
   if (section === 'lineage') return <Lineage params={route.params} />;
-  if (section === 'runs' && id) return <RunPage id={id} params={route.params} />;
+  if (section === 'runs' && id) return <RunPage id={id} params={route.params} key={id} />;
   if (section === 'runs') return <Runs params={route.params} />;
   if (section === 'fetches') return <Fetches params={route.params} />;
   if (section === 'query') return <Query params={route.params} />;

@@ -3,7 +3,7 @@
 // each attempt's log.
 import { useEffect, useState } from 'preact/hooks';
 import { api, query } from './api.js';
-import { useApi, useRunEvents, LiveBadge, ErrorBox, Loading, Status, AssetLink, RunLink } from './components.jsx';
+import { useApi, useRunEvents, useThrottled, LiveBadge, ErrorBox, Loading, Status, AssetLink, RunLink } from './components.jsx';
 import { ago, count, duration, when } from './format.js';
 import { navigate } from './main.jsx';
 
@@ -24,9 +24,9 @@ export function Runs() {
   // Live events refresh the list as runs start and end; a slow poll covers
   // the time a stream is down.
   const { data: runs, error, reload } = useApi('/api/v1/runs?limit=100', 15000);
-  const live = useRunEvents((type) => {
-    if (type === 'run_queued' || type === 'run_start' || type === 'run_end' || type === 'task_end') reload();
-  });
+  // A run of thousands of tasks sends thousands of events: a reload a second at most.
+  const refresh = useThrottled(reload, 1000);
+  const live = useRunEvents(() => refresh());
   const [details, setDetails] = useState({});
   // The grid: each of the latest runs' tasks (a run's tasks never change once it ended).
   useEffect(() => {
@@ -183,19 +183,33 @@ function StartRun({ onStarted }) {
       <div class="toolbar">
         <input
           value={select}
-          onInput={(e) => setSelect(e.target.value)}
+          onInput={(e) => {
+            setSelect(e.target.value);
+            setPlan(null);
+          }}
           placeholder="selectors, e.g. stops+ tag:daily (empty: everything)"
           aria-label="Selectors"
           size="40"
         />
         <input
           value={partition}
-          onInput={(e) => setPartition(e.target.value)}
+          onInput={(e) => {
+            setPartition(e.target.value);
+            setPlan(null);
+          }}
           placeholder="partition or A..B (backfill)"
           aria-label="Partition"
         />
         <label>
-          <input type="checkbox" checked={full} onChange={(e) => setFull(e.target.checked)} /> full refresh
+          <input
+            type="checkbox"
+            checked={full}
+            onChange={(e) => {
+              setFull(e.target.checked);
+              setPlan(null);
+            }}
+          />{' '}
+          full refresh
         </label>
         <label title="A run over a range of partitions, recorded as a backfill; it resumes where it stopped">
           <input
@@ -238,8 +252,9 @@ export function RunPage({ id, params }) {
     if (run && run.ended_at) setRunning(false);
   }, [run]);
   // Each of this run's events refreshes it at once (the poll is the fallback).
+  const refresh = useThrottled(reload, 500);
   const live = useRunEvents((type, e) => {
-    if (String(e.run_id) === String(id)) reload();
+    if (type === 'missed' || String(e.run_id) === String(id)) refresh();
   });
   const task = params.task || '';
   const cancel = async () => {
