@@ -116,6 +116,14 @@ json Engine::HandleCatalog(const json& request) {
                      {"sha256", f.sha256},
                      {"object", f.object_path},
                      {"error", Redact(f.error)}});
+      // Each try of a download is its own record: which try, of which page.
+      if (f.headers.is_object()) {
+        auto attempt = f.headers.find("attempt");
+        if (attempt != f.headers.end() && attempt->is_number_integer())
+          out.back()["attempt"] = *attempt;
+        auto page = f.headers.find("page");
+        if (page != f.headers.end() && page->is_number_integer()) out.back()["page"] = *page;
+      }
     }
     return OkCatalog(out);
   }
@@ -305,6 +313,10 @@ Result<json> ColumnLineageOf(const Workspace& ws, const CurrentPublications::Map
     if (!only.empty() && node.name != only) continue;
     std::optional<std::vector<std::string>> own = published_columns(node.name);
     json entry;
+    const SourceSpec* source = nullptr;
+    for (const SourceSpec& s : ws.project.sources) {
+      if (node.kind == AssetKind::kSource && s.name == node.source) source = &s;
+    }
     if (node.kind != AssetKind::kModel || node.sql.empty()) {
       // A source or seed starts the lineage (its columns come from its data),
       // a command asset's program is not SQL: no sources to show.
@@ -313,7 +325,11 @@ Result<json> ColumnLineageOf(const Workspace& ws, const CurrentPublications::Map
         cols.push_back({{"column", c}, {"sources", json::array()}});
       }
       entry = {{"columns", cols}};
-      if (node.kind == AssetKind::kModel) {
+      if (source != nullptr && source->command && !source->command->inputs.empty()) {
+        entry["unknown"] = "a command asset: its program reads " +
+                           Join(source->command->inputs, ", ") +
+                           " in ways Sluice cannot follow to columns";
+      } else if (node.kind == AssetKind::kModel) {
         entry["unknown"] = "no SQL to follow for this model";
       } else if (!own) {
         entry["unknown"] = "not published yet: its columns are not known";

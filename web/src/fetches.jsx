@@ -34,6 +34,7 @@ export function Fetches({ params }) {
               <th>Status</th>
               <th class="num">Bytes</th>
               <th>Took</th>
+              <th>Try</th>
               <th>Object</th>
             </tr>
           </thead>
@@ -58,6 +59,10 @@ export function Fetches({ params }) {
                 </td>
                 <td class="num">{bytes(f.bytes)}</td>
                 <td>{duration(f.duration_ms)}</td>
+                <td class="small">
+                  {f.attempt ? (f.attempt > 1 ? <b>retry {f.attempt - 1}</b> : '1st') : ''}
+                  {f.page > 1 ? <span class="muted"> · page {f.page}</span> : ''}
+                </td>
                 <td class="mono small" title={f.object}>
                   {(f.sha256 || '').slice(0, 12)}
                 </td>
