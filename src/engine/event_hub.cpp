@@ -1,8 +1,16 @@
 #include "engine/event_hub.h"
 
+#include <sstream>
 #include <utility>
 
 namespace sluice {
+
+EventHub::EventHub() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  std::ostringstream hex;
+  hex << std::hex << std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+  boot_ = hex.str();
+}
 
 void EventHub::Publish(nlohmann::json event) {
   {
@@ -18,8 +26,8 @@ EventHub::Batch EventHub::Collect(int64_t after) const {
   Batch batch;
   batch.last = next_ - 1;
   batch.stopped = stopped_;
-  if (after < 0) return batch;
-  if (after > next_ - 1) {
+  if (after == -1) return batch;
+  if (after < 0 || after > next_ - 1) {
     batch.missed = true;
     after = 0;
   }
@@ -32,8 +40,8 @@ EventHub::Batch EventHub::Collect(int64_t after) const {
 
 EventHub::Batch EventHub::Wait(int64_t after, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
-  if (after < 0) after = next_ - 1;
-  if (after > next_ - 1) return Collect(after);  // from an earlier owner: at once
+  if (after == -1) after = next_ - 1;
+  if (after < 0 || after > next_ - 1) return Collect(after);  // an earlier owner's: at once
   cv_.wait_for(lock, timeout, [&] { return stopped_ || next_ - 1 > after; });
   return Collect(after);
 }

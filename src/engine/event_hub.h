@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace sluice {
@@ -20,6 +21,12 @@ namespace sluice {
 class EventHub {
  public:
   static constexpr size_t kRetained = 2000;
+  // An `after` for a reader whose last event came from an earlier owner.
+  static constexpr int64_t kEarlierOwner = -2;
+
+  EventHub();
+  // Tells this owner's numbers from an earlier one's (its start, in hex).
+  const std::string& boot() const { return boot_; }
 
   // Numbers `event` (adds "seq") and wakes the readers.
   void Publish(nlohmann::json event);
@@ -31,9 +38,9 @@ class EventHub {
     bool stopped = false;                // Stop() was called
   };
   // The events after `after`; waits up to `timeout` for one when there are
-  // none yet. after < 0: none of the past, only what comes next. An `after`
-  // beyond the newest (numbers from an owner before this one) is `missed`:
-  // every event kept comes back.
+  // none yet. after == -1: none of the past, only what comes next. An
+  // `after` of kEarlierOwner, or beyond the newest, is `missed`: every
+  // event kept comes back.
   Batch Wait(int64_t after, std::chrono::milliseconds timeout);
   // The newest number published (0: none yet).
   int64_t Last() const;
@@ -49,6 +56,7 @@ class EventHub {
   std::deque<nlohmann::json> events_;  // GUARDED_BY(mu_)
   int64_t next_ = 1;                   // GUARDED_BY(mu_)
   bool stopped_ = false;               // GUARDED_BY(mu_)
+  std::string boot_;
 };
 
 }  // namespace sluice

@@ -1,5 +1,8 @@
 #include "server/api.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "engine/dataset.h"
 
 #include <algorithm>
@@ -515,17 +518,27 @@ ServerResponse ApiRouter::Events(const ServerRequest& request) const {
                              "unknown parameter '" + key + "'; /api/v1/events takes after");
     }
   }
-  if (!from.empty()) {
-    std::optional<int64_t> n = from == "0" ? std::optional<int64_t>(0) : ParseId(from);
-    if (!n)
-      return ProblemResponse(400, "Bad request",
-                             "after: expected an event number, got '" + from + "'");
-    after = *n;
-  }
   EventHub& hub = engine_->RunEvents();
-  auto frame = [](const json& e) {
+  if (!from.empty()) {
+    std::string number = from;
+    bool earlier_owner = false;
+    if (size_t dash = from.rfind('-'); dash != std::string::npos) {
+      earlier_owner = from.substr(0, dash) != hub.boot();
+      number = from.substr(dash + 1);
+    }
+    std::optional<int64_t> n = number == "0" ? std::optional<int64_t>(0) : ParseId(number);
+    if (!n) {
+      return ProblemResponse(400, "Bad request",
+                             "after: expected an event id (BOOT-N, or N), got '" + from + "'");
+    }
+    // An id of an owner before this one: everything kept, marked missed.
+    after = earlier_owner ? EventHub::kEarlierOwner : *n;
+  }
+  // Ids are "BOOT-SEQ": numbers from an owner before this one are told apart.
+  auto id_of = [&hub](int64_t seq) { return hub.boot() + "-" + std::to_string(seq); };
+  auto frame = [&id_of](const json& e) {
     json out = RedactJson(e);
-    return "id: " + std::to_string(e.value("seq", int64_t{0})) + "\nevent: " + e.value("type", "") +
+    return "id: " + id_of(e.value("seq", int64_t{0})) + "\nevent: " + e.value("type", "") +
            "\ndata: " + out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
   };
   // A client that cannot take a stream (HTTP/1.0) gets what there is now.
@@ -539,15 +552,16 @@ ServerResponse ApiRouter::Events(const ServerRequest& request) const {
       busy.headers.emplace_back("Retry-After", "5");
       return busy;
     }
-    EventHub::Batch batch = hub.Wait(after < 0 ? 0 : after, std::chrono::milliseconds(0));
+    EventHub::Batch batch = hub.Wait(after == -1 ? 0 : after, std::chrono::milliseconds(0));
     ServerResponse out;
     out.content_type = "text/event-stream";
+    if (batch.missed) out.body += "event: missed\ndata: {}\n\n";
     for (const json& e : batch.events) out.body += frame(e);
     return out;
   }
   // "From now on" is fixed before anything is sent, so nothing published
   // while the headers go out is skipped.
-  if (after < 0) after = hub.Last();
+  if (after == -1) after = hub.Last();
   if (!request.writer->Start(200, "text/event-stream",
                              {{"Cache-Control", "no-store"}, {"X-Accel-Buffering", "no"}})) {
     return {};
@@ -567,7 +581,7 @@ ServerResponse ApiRouter::Events(const ServerRequest& request) const {
     if (batch.missed && batch.events.empty()) after = batch.last;
     // A quiet stream still says where it is, so a reconnect resumes there.
     if (batch.events.empty() && !batch.missed) {
-      text = "id: " + std::to_string(after) + "\n: keep-alive\n\n";
+      text = "id: " + id_of(after) + "\n: keep-alive\n\n";
     }
     if (!request.writer->Write(text)) return {};
     if (batch.stopped) break;
@@ -657,7 +671,7 @@ ServerResponse ApiRouter::Rollback(const ServerRequest& request, const std::stri
 
 namespace {
 
-// "Example.COM:8080" -> "example.com"; "[::1]:80" -> "::1".
+// "Example.COM:8080" -> "example.com"; "[::1]:80" and "::1" -> "::1".
 std::string HostName(std::string host) {
   host = ToLower(Trim(host));
   if (StartsWith(host, "[")) {
@@ -665,11 +679,33 @@ std::string HostName(std::string host) {
     return end == std::string::npos ? host : host.substr(1, end - 1);
   }
   size_t colon = host.find(':');
-  return colon == std::string::npos ? host : host.substr(0, colon);
+  if (colon == std::string::npos || host.find(':', colon + 1) != std::string::npos) {
+    return host;  // no port, or a bare IPv6 address
+  }
+  return host.substr(0, colon);
 }
 
+// localhost, or an IP address on loopback (127.0.0.0/8, ::1) — never a
+// name that merely starts like one ("127.attacker.example").
 bool IsLoopbackName(const std::string& name) {
-  return name == "localhost" || name == "::1" || StartsWith(name, "127.");
+  if (name == "localhost") return true;
+  in_addr v4{};
+  if (::inet_pton(AF_INET, name.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, name.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+// "https://x" and "x:443" name the same place: the authority with the
+// scheme's default port made explicit.
+std::string Authority(const std::string& scheme, std::string host) {
+  host = ToLower(Trim(host));
+  const bool bracketed = StartsWith(host, "[");
+  const size_t colon = host.rfind(':');
+  const bool has_port = colon != std::string::npos && (!bracketed || host[colon - 1] == ']') &&
+                        (bracketed || host.find(':') == colon);
+  if (!has_port) host += scheme == "https" ? ":443" : ":80";
+  return host;
 }
 
 }  // namespace
@@ -687,14 +723,24 @@ Result<bool> ApiRouter::FromThisSite(const ServerRequest& request) const {
   // Cross-site requests: a page on another site can make the browser POST
   // here (a form, a no-cors fetch); the browser says so in Sec-Fetch-Site
   // and Origin. Clients that are not browsers send neither.
+  // Sec-Fetch-Site decides when the browser sends it (a proxy that
+  // rewrites Host cannot fool it); else Origin against Host.
   const std::string fetch_site = ToLower(request.Header("sec-fetch-site"));
   const std::string origin = request.Header("origin");
-  std::string origin_host = origin;
-  if (size_t scheme = origin_host.find("://"); scheme != std::string::npos) {
-    origin_host = origin_host.substr(scheme + 3);
+  bool foreign = false;
+  if (!fetch_site.empty()) {
+    foreign = fetch_site != "same-origin" && fetch_site != "none";
+  } else if (!origin.empty()) {
+    const size_t sep = origin.find("://");
+    if (sep == std::string::npos) {
+      foreign = true;  // "null": a sandboxed or file page
+    } else {
+      const std::string scheme = ToLower(origin.substr(0, sep));
+      foreign =
+          Authority(scheme, origin.substr(sep + 3)) != Authority(scheme, request.Header("host"));
+    }
   }
-  if ((!fetch_site.empty() && fetch_site != "same-origin" && fetch_site != "none") ||
-      (!origin.empty() && ToLower(origin_host) != ToLower(Trim(request.Header("host"))))) {
+  if (foreign) {
     return Status::Refused("a request from another site (Origin: " + origin +
                            ") may not change anything here");
   }

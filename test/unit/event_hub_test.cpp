@@ -66,6 +66,15 @@ TEST(EventHub, KeepsTheNewestAndSaysWhenSomeWereMissed) {
   EXPECT_FALSE(hub.Wait(5, milliseconds(0)).missed);
 }
 
+TEST(EventHub, AReaderOfAnEarlierOwnerGetsEverythingKeptAsMissed) {
+  EventHub hub;
+  EXPECT_FALSE(hub.boot().empty());
+  for (int i = 0; i < 3; ++i) hub.Publish({{"type", "task_end"}});
+  EventHub::Batch b = hub.Wait(EventHub::kEarlierOwner, milliseconds(60000));
+  EXPECT_TRUE(b.missed);
+  EXPECT_EQ(b.events.size(), 3u);
+}
+
 TEST(EventHub, StopWakesReaders) {
   EventHub hub;
   std::thread stopper([&] {

@@ -105,6 +105,9 @@ export function subscribe(onEvent, onState = () => {}) {
             if (data) onEvent(type, JSON.parse(data));
           }
         }
+        // The stream ended (as each does after a while): resume after the
+        // server's retry pause, never in a tight loop.
+        await new Promise((r) => setTimeout(r, 1000));
       } catch (e) {
         if (stopped) return;
         onState('retrying');

@@ -92,8 +92,6 @@ export function Kind({ value }) {
   return <span class={'kind kind-' + value}>{value}</span>;
 }
 
-// Calls onEvent(type, event) for each live run or task event while mounted;
-// returns 'live' or 'retrying' (the page then relies on its slower poll).
 // `fn` at most once per `ms` (the last call wins, run at the end of the window).
 export function useThrottled(fn, ms) {
   const timer = useRef(null);
@@ -109,6 +107,8 @@ export function useThrottled(fn, ms) {
   }, [ms]);
 }
 
+// Calls onEvent(type, event) for each live run or task event while mounted;
+// returns 'live' or 'retrying' (the page then relies on its slower poll).
 export function useRunEvents(onEvent) {
   const [state, setState] = useState('connecting');
   const handler = useRef(onEvent);
