@@ -45,8 +45,13 @@ int PrintColumns(const GlobalOptions& global, const std::string& asset) {
       }
       std::string line = "  " + c.value("column", "");
       line.resize(width + 2, ' ');
-      line +=
-          sources.empty() ? " <- (no column: constants, count(*))" : " <- " + Join(sources, ", ");
+      if (!sources.empty()) {
+        line += " <- " + Join(sources, ", ");
+      } else if (entry.value("root", false)) {
+        line += " <- (its data)";
+      } else {
+        line += " <- (no column: constants, count(*))";
+      }
       if (c.contains("unknown")) line += "  (unknown: " + c.value("unknown", "") + ")";
       std::printf("%s\n", line.c_str());
     }

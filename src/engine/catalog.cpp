@@ -325,6 +325,8 @@ Result<json> ColumnLineageOf(const Workspace& ws, const CurrentPublications::Map
         cols.push_back({{"column", c}, {"sources", json::array()}});
       }
       entry = {{"columns", cols}};
+      // Its columns come from its data (a file, an API, a program), not from other assets.
+      if (node.kind != AssetKind::kModel) entry["root"] = true;
       if (source != nullptr && source->command && !source->command->inputs.empty()) {
         entry["unknown"] = "a command asset: its program reads " +
                            Join(source->command->inputs, ", ") +

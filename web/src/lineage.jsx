@@ -76,7 +76,9 @@ function ColumnPanel({ asset, column, params }) {
                   </button>
                 </td>
                 <td class="small">
-                  {c.sources.length === 0 && !c.unknown && <span class="muted">no column (constants, count(*))</span>}
+                  {c.sources.length === 0 && !c.unknown && (
+                    <span class="muted">{entry.root ? 'its data' : 'no column (constants, count(*))'}</span>
+                  )}
                   {c.sources.map((s, i) => (
                     <span key={s.asset + s.column}>
                       {i > 0 && ', '}
