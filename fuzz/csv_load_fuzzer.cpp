@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
 
 #include "config/project.h"
+#include "core/hash.h"
 #include "transform/load.h"
 #include "transform/phases.h"
 #include "warehouse/warehouse.h"
@@ -37,7 +39,12 @@ struct Fixture {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Fixture f;
-  std::string path = f.dir + "/input.csv";
+  // Named by its hash, as the lake names objects: DuckDB may keep what it
+  // learnt of a file by its path, and one path for every input made each
+  // input meet the last one's (the product never reuses a path for other bytes).
+  const std::string sha =
+      sluice::Sha256Hex(std::string_view(reinterpret_cast<const char*>(data), size));
+  std::string path = f.dir + "/" + sha + ".csv";
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
@@ -51,7 +58,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     spec.format = "csv";
     spec.options = nlohmann::json::object();
     if (skip) spec.options["bad_rows"] = "skip";
-    spec.objects.push_back({path, "0123456789abcdef"});
+    // The object's real hash: the loader caches what it derives from an
+    // object (a transcoded copy) under its hash, as the lake's objects are
+    // content-addressed; a fixed one made each input read the last one's cache.
+    spec.objects.push_back({path, sha});
     spec.cache_dir = f.dir + "/cache";
     spec.targets.physical = "loaded";
     spec.targets.asset = "t";
@@ -66,5 +76,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     (void)f.session->Execute("DROP TABLE IF EXISTS loaded");
   }
+  std::remove(path.c_str());
   return 0;
 }
