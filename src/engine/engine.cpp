@@ -470,7 +470,31 @@ nlohmann::json Engine::HandleRollback(const nlohmann::json& request) {
              {"downstream", downstream}});
 }
 
+Status CheckRunFields(const nlohmann::json& request) {
+  if (request.contains("select")) {
+    const nlohmann::json& s = request["select"];
+    if (!s.is_array() ||
+        !std::all_of(s.begin(), s.end(), [](const auto& v) { return v.is_string(); })) {
+      return Status::Invalid("select: expected a list of selectors, e.g. [\"stops+\"]");
+    }
+  }
+  if (request.contains("full_refresh") && !request["full_refresh"].is_boolean()) {
+    return Status::Invalid("full_refresh: expected true or false");
+  }
+  for (const char* key : {"partition", "trigger"}) {
+    if (request.contains(key) && !request[key].is_string()) {
+      return Status::Invalid(std::string(key) + ": expected a string");
+    }
+  }
+  if (request.contains("vars") && !request["vars"].is_object()) {
+    return Status::Invalid("vars: expected an object of name: value");
+  }
+  return Status::Ok();
+}
+
 nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink& events) {
+  // Every transport's request is checked here (a wrong type is a 400, never a thrown 500).
+  if (Status fields = CheckRunFields(request); !fields.ok()) return ErrorResponse(fields);
   std::string cmd = request.value("cmd", "run");
   // How `sluice cancel` reaches the run; a submitted run has its id already,
   // so it can be cancelled while it waits for the run before it.
@@ -680,30 +704,13 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
 nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   // The request is checked here, in full, so that a bad one is refused now
   // rather than recorded as a run that fails.
+  if (Status fields = CheckRunFields(request); !fields.ok()) return ErrorResponse(fields);
   nlohmann::json run = {{"cmd", "run"}};
-  std::vector<std::string> select;
-  if (request.contains("select")) {
-    const nlohmann::json& s = request["select"];
-    if (!s.is_array() ||
-        !std::all_of(s.begin(), s.end(), [](const auto& v) { return v.is_string(); })) {
-      return ErrorResponse(
-          Status::Invalid("select: expected a list of selectors, e.g. [\"stops+\"]"));
-    }
-    select = s.get<std::vector<std::string>>();
-  }
+  std::vector<std::string> select = request.value("select", std::vector<std::string>{});
   run["select"] = select;
-  if (request.contains("full_refresh")) {
-    if (!request["full_refresh"].is_boolean()) {
-      return ErrorResponse(Status::Invalid("full_refresh: expected true or false"));
-    }
-    run["full_refresh"] = request["full_refresh"];
-  }
+  if (request.contains("full_refresh")) run["full_refresh"] = request["full_refresh"];
   for (const char* key : {"partition", "trigger"}) {
-    if (!request.contains(key)) continue;
-    if (!request[key].is_string()) {
-      return ErrorResponse(Status::Invalid(std::string(key) + ": expected a string"));
-    }
-    run[key] = request[key];
+    if (request.contains(key)) run[key] = request[key];
   }
   // A backfill: the run over a range of partitions, recorded as such.
   bool backfill = false;
@@ -719,8 +726,6 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
     if (backfill) run["command"] = "backfill";
   }
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
-  if (!vars.is_object())
-    return ErrorResponse(Status::Invalid("vars: expected an object of name: value"));
   run["vars"] = vars;
   Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
   if (Status runnable = CheckRunnable(ws, select); !runnable.ok()) return ErrorResponse(runnable);

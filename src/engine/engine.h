@@ -191,5 +191,9 @@ class Engine {
 nlohmann::json ErrorResponse(const std::string& message, int exit_code = 2);
 // The same for a Status: exit code 2 for invalid input, else 1; "code" its kind.
 nlohmann::json ErrorResponse(const Status& status);
+// The fields a run, plan, test or submit request shares, by type: select (a
+// list of strings), full_refresh (a boolean), partition and trigger
+// (strings), vars (an object). Invalid names the field and what it takes.
+Status CheckRunFields(const nlohmann::json& request);
 
 }  // namespace sluice

@@ -625,23 +625,6 @@ ServerResponse ApiRouter::Plan(const ServerRequest& request) const {
   Result<json> body = BodyObject(request, {"select", "full_refresh", "partition", "vars"},
                                  "{\"select\": [\"stops+\"]}");
   if (!body.ok()) return ProblemResponse(400, "Bad request", body.status().message());
-  if (body->contains("select")) {
-    const json& sel = (*body)["select"];
-    if (!sel.is_array() ||
-        !std::all_of(sel.begin(), sel.end(), [](const json& v) { return v.is_string(); })) {
-      return ProblemResponse(400, "Bad request",
-                             "select: expected a list of selectors, e.g. [\"stops+\"]");
-    }
-  }
-  if (body->contains("full_refresh") && !(*body)["full_refresh"].is_boolean()) {
-    return ProblemResponse(400, "Bad request", "full_refresh: expected true or false");
-  }
-  if (body->contains("partition") && !(*body)["partition"].is_string()) {
-    return ProblemResponse(400, "Bad request", "partition: expected a string");
-  }
-  if (body->contains("vars") && !(*body)["vars"].is_object()) {
-    return ProblemResponse(400, "Bad request", "vars: expected an object of name: value");
-  }
   json ask = *body;
   ask["cmd"] = "plan";
   return EngineToHttp(engine_->Handle(ask, nullptr));
