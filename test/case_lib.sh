@@ -171,3 +171,81 @@ table_digests() {
       '|' order by t::varchar), '')) from $asset t" --format csv | tail -n +2)"
   done
 }
+
+# free_port: prints a TCP port free on 127.0.0.1 now.
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_postgres: a real PostgreSQL server (Debian's package) in $WORK/pg,
+# listening on a free 127.0.0.1 port with password authentication; user
+# sluice, password $PG_PASSWORD, database sluice. Sets PG_PORT, PG_URL and
+# PSQL (a psql command line for it). Stopped with the case. As root, the
+# server runs as the postgres user (it refuses root).
+start_postgres() {
+  local bin dir=$WORK/pg
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$bin/initdb" ] || fail "PostgreSQL's server is not installed (scripts/bootstrap.sh installs it)"
+  PG_PASSWORD=${PG_PASSWORD:-pg-secret-$RANDOM$RANDOM}
+  mkdir -p "$dir"
+  printf '%s\n' "$PG_PASSWORD" >"$dir/pw"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    chmod o+x "$WORK"
+    chown -R postgres "$dir"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -U sluice --pwfile="$dir/pw" -A scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
+    fail "initdb failed: $(cat "$dir/initdb.log")"
+  PG_PORT=$(free_port)
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off" \
+    start >/dev/null || fail "PostgreSQL did not start: $(cat "$dir/server.log")"
+  echo "${as[*]} $bin/pg_ctl -D $dir/data -m immediate stop" >>"$WORK/.stop"
+  export PGPASSWORD=$PG_PASSWORD
+  PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U sluice -d postgres)
+  "${PSQL[@]}" -c "create database sluice" >/dev/null
+  PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U sluice -d sluice)
+  PG_URL="postgresql://sluice:$PG_PASSWORD@127.0.0.1:$PG_PORT/sluice"
+  export PG_PORT PG_URL
+}
+
+# start_mariadb: a real MariaDB server (Debian's package) in $WORK/mysql on
+# a free 127.0.0.1 port; user sluice, password $MARIADB_PASSWORD, database
+# sluice. Sets MARIADB_PORT, MARIADB_URL and MYSQL (a client command line).
+start_mariadb() {
+  local dir=$WORK/mysql
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] ||
+    fail "MariaDB's server is not installed (scripts/bootstrap.sh installs it)"
+  MARIADB_PASSWORD=${MARIADB_PASSWORD:-my-secret-$RANDOM$RANDOM}
+  mkdir -p "$dir"
+  local user
+  user=$(id -un)
+  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$user" \
+    --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
+    fail "mariadb-install-db failed: $(cat "$dir/install.log")"
+  MARIADB_PORT=$(free_port)
+  /usr/sbin/mariadbd --no-defaults --datadir="$dir/data" --user="$user" --port="$MARIADB_PORT" \
+    --bind-address=127.0.0.1 --socket="$dir/sock" --pid-file="$dir/pid" --skip-log-bin \
+    --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=32M --log-error="$dir/error.log" \
+    >"$dir/stdout.log" 2>&1 &
+  echo $! >>"$WORK/.pids"
+  disown $!
+  local _
+  for _ in $(seq 300); do
+    mariadb --no-defaults -uroot --socket="$dir/sock" -e 'select 1' >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  mariadb --no-defaults -uroot --socket="$dir/sock" -e "
+    create database sluice character set utf8mb4;
+    create user 'sluice'@'127.0.0.1' identified by '$MARIADB_PASSWORD';
+    create user 'sluice'@'localhost' identified by '$MARIADB_PASSWORD';
+    grant all on sluice.* to 'sluice'@'127.0.0.1';
+    grant all on sluice.* to 'sluice'@'localhost';" ||
+    fail "MariaDB did not start: $(tail -20 "$dir/error.log")"
+  echo "mariadb-admin --no-defaults -uroot --socket=$dir/sock shutdown" >>"$WORK/.stop"
+  MYSQL=(mariadb --no-defaults -usluice "-p$MARIADB_PASSWORD" -h 127.0.0.1 -P "$MARIADB_PORT" sluice)
+  MARIADB_URL="mysql://sluice:$MARIADB_PASSWORD@127.0.0.1:$MARIADB_PORT/sluice"
+  export MARIADB_PORT MARIADB_URL
+}

@@ -14,7 +14,9 @@ export CASE_DIR=$(realpath "$2")
 LIB_DIR=$(dirname "$(realpath "$0")")
 export WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-case.XXXXXX")
 cleanup() {
-  # Stop anything the case left running, then remove the copy.
+  # Stop the servers a case started (each adds its stop command to .stop),
+  # anything else it left running, then remove the copy.
+  if [ -f "$WORK/.stop" ]; then bash "$WORK/.stop" >/dev/null 2>&1 || true; fi
   if [ -f "$WORK/.pids" ]; then xargs -r kill -9 <"$WORK/.pids" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }

@@ -123,10 +123,12 @@ const CommandDef kCommands[] = {
      },
      CmdCancel},
     {"check",
-     "Check a file (or URL) against a source's config: decode, clean, check; loads nothing",
+     "Check a file (or URL) against a source's config: decode, clean, check; loads nothing. "
+     "A database source: read its tables now and check them",
      [](CLI::App* app, CommandArgs* a) {
        app->add_option("source", a->asset, "Source (or source table) name")->required();
-       app->add_option("file", a->target, "A local file or an http(s) URL")->required();
+       app->add_option("file", a->target,
+                       "A local file or an http(s) URL (none for a database source)");
        app->add_option("--limit", a->limit, "Issue rows listed per table");
      },
      CmdCheck},

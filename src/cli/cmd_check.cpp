@@ -34,9 +34,13 @@ int CmdCheck(const GlobalOptions& global, const CommandArgs& args) {
     std::printf("%s\n", r.dump(2).c_str());
     return code;
   }
-  std::printf("%s: %s (%s bytes, sha256 %s)\n", r.value("source", "").c_str(),
-              r.value("target", "").c_str(), r["bytes"].dump().c_str(),
-              r.value("sha256", "").substr(0, 12).c_str());
+  if (r.contains("bytes")) {
+    std::printf("%s: %s (%s bytes, sha256 %s)\n", r.value("source", "").c_str(),
+                r.value("target", "").c_str(), r["bytes"].dump().c_str(),
+                r.value("sha256", "").substr(0, 12).c_str());
+  } else {
+    std::printf("%s: %s\n", r.value("source", "").c_str(), r.value("target", "").c_str());
+  }
   for (const auto& t : r["tables"]) {
     std::printf("\n== %s", t.value("table", "").c_str());
     if (t.contains("error")) {

@@ -34,19 +34,22 @@ const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "m
 const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check", "stream_after"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
 const std::vector<std::string> kSourceKeys = {
-    "name",       "description",  "fetch",       "format", "options", "tables",
-    "schedule",   "partition",    "freshness",   "tags",   "member",  "key",
-    "columns",    "columns_only", "null_values", "filter", "checks",  "skip_patterns",
-    "quarantine", "kind",         "command",     "pool"};
+    "name",       "description",  "fetch",       "format", "options",  "tables",
+    "schedule",   "partition",    "freshness",   "tags",   "member",   "key",
+    "columns",    "columns_only", "null_values", "filter", "checks",   "skip_patterns",
+    "quarantine", "kind",         "command",     "pool",   "database", "incremental"};
+const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout"};
+const std::vector<std::string> kIncrementalKeys = {"cursor", "lookback"};
 const std::vector<std::string> kCommandKeys = {"run", "env", "inputs", "timeout", "always_run"};
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
-const std::vector<std::string> kSingleTableKeys = {"member",       "key",           "columns",
-                                                   "columns_only", "null_values",   "filter",
-                                                   "checks",       "skip_patterns", "quarantine"};
+const std::vector<std::string> kSingleTableKeys = {
+    "member", "key",    "columns",       "columns_only", "null_values",
+    "filter", "checks", "skip_patterns", "quarantine",   "incremental"};
 const std::vector<std::string> kTableKeys = {
-    "member", "format", "options", "key",         "columns",       "columns_only", "null_values",
-    "filter", "checks", "tags",    "description", "skip_patterns", "quarantine"};
+    "member",      "format", "options", "key",        "columns",     "columns_only",
+    "null_values", "filter", "checks",  "tags",       "description", "skip_patterns",
+    "quarantine",  "table",  "query",   "incremental"};
 const std::vector<std::string> kFetchKeys = {
     "url",       "headers", "paginate", "method",          "params",        "body",
     "timeout",   "retries", "backoff",  "connect_timeout", "stall_timeout", "rate_limit",
@@ -990,6 +993,8 @@ class Loader {
 
     const YamlEntry* fetch = top.Find("fetch");
     const YamlEntry* command = top.Find("command");
+    const YamlEntry* database = top.Find("database");
+    TableSpec database_table;  // database: {table | query} of a single-table source
     int url_line = 1;
     bool is_command = command != nullptr;
     if (const YamlEntry* kind = top.Find("kind")) {
@@ -1000,15 +1005,36 @@ class Loader {
             errs.At(kind->line,
                     "kind: command needs command: {run: [program, args...], inputs: [...]}");
           }
+        } else if (*k == "database") {
+          if (database == nullptr) {
+            errs.At(kind->line, "kind: database needs database: {url: ..., table: ...}");
+          }
         } else if (*k != "fetch") {
-          errs.At(kind->value, "kind: expected fetch (the default) or command, got '" + *k + "'",
+          errs.At(kind->value,
+                  "kind: expected fetch (the default), command or database, got '" + *k + "'",
                   kind->line);
         } else if (command != nullptr) {
           errs.At(command->line, "command: belongs to kind: command, not kind: fetch");
         }
       }
     }
-    if (is_command) {
+    if (database != nullptr) {
+      if (is_command) errs.At(database->line, "a source is a command or a database, not both");
+      if (fetch != nullptr) {
+        errs.At(fetch->line, "a database source has no fetch: (database: says where it reads)");
+      }
+      if (const YamlEntry* f = top.Find("format")) {
+        errs.At(f->line, "a database source has no format: its columns keep the database's types");
+      }
+      if (const YamlEntry* p = top.Find("partition")) {
+        errs.At(p->line,
+                "partition: is not supported for database sources yet; read a window with "
+                "query: and a var, or the whole table");
+      }
+      source.format = "database";
+      source.database = ReadDatabase(*database, &database_table, errs);
+      if (!source.database) source.database = DatabaseSpec{};
+    } else if (is_command) {
       if (fetch != nullptr) {
         errs.At(fetch->line, "a command source has no fetch: (its program writes its tables)");
       }
@@ -1035,8 +1061,8 @@ class Loader {
       template_vars_ = std::move(saved);
     }
 
-    if (is_command) {
-      // parquet, set above
+    if (is_command || source.database) {
+      // parquet or database, set above
     } else if (const YamlEntry* e = top.Find("format")) {
       source.format = ReadFormat(*e, errs);
     } else if (!source.fetch.url.empty()) {
@@ -1070,16 +1096,45 @@ class Loader {
         MapReader fields(t.value, kTableKeys, "table '" + t.key + "'", errs, t.line);
         if (!fields.is_map()) continue;
         ReadTable(fields, source, /*top_level=*/false, &table, errs);
+        if (source.database) {
+          ReadDatabaseTable(fields, &table, errs);
+          if (table.db_table.empty() && table.db_query.empty()) table.db_table = table.name;
+        } else {
+          for (const char* key : {"table", "query"}) {
+            if (const YamlEntry* stray = fields.Find(key)) {
+              errs.At(stray->line, std::string(key) + ": belongs to tables of a database source");
+            }
+          }
+        }
         source.tables.push_back(std::move(table));
+      }
+      if (source.database && database != nullptr &&
+          !(database_table.db_table.empty() && database_table.db_query.empty())) {
+        errs.At(database->line,
+                "with tables:, each table says its own table: or query: (not database:)");
       }
     } else {
       TableSpec table;
       table.name = source.name;
       table.loc = errs.Loc(name_line);
       ReadTable(top, source, /*top_level=*/true, &table, errs);
+      if (source.database) {
+        table.db_table = database_table.db_table;
+        table.db_query = database_table.db_query;
+        if (table.db_table.empty() && table.db_query.empty() && database != nullptr) {
+          errs.At(database->line, "database: needs table: (e.g. table: public.orders) or query:");
+        }
+      }
       source.tables.push_back(std::move(table));
     }
 
+    for (const TableSpec& table : source.tables) {
+      if (!table.db_cursor.empty() && table.key.empty()) {
+        errs.At(table.loc.line,
+                "incremental: needs key: (rows read again, at the cursor and within the "
+                "lookback, are merged on it), e.g. key: [id]");
+      }
+    }
     if (const YamlEntry* e = top.Find("schedule")) source.schedule = ReadSchedule(*e, errs);
     if (const YamlEntry* e = top.Find("partition")) {
       MapReader p(e->value, kPartitionKeys, "partition", errs, e->line);
@@ -1194,6 +1249,61 @@ class Loader {
       if (auto b = ReadBool(*e, errs)) spec.always_run = *b;
     }
     return spec;
+  }
+
+  // database: {url, table | query, timeout}. The url is checked here when
+  // it is written out; a ${secret:...} one when the run resolves it.
+  std::optional<DatabaseSpec> ReadDatabase(const YamlEntry& entry, TableSpec* single,
+                                           FileErrors& errs) {
+    DatabaseSpec spec;
+    spec.loc = errs.Loc(entry.line);
+    MapReader m(entry.value, kDatabaseKeys, "database", errs, entry.line);
+    if (!m.is_map()) return std::nullopt;
+    ReadDatabaseTable(m, single, errs);
+    if (const YamlEntry* u = m.Find("url")) {
+      spec.url = ReadString(*u, errs).value_or("");
+      spec.loc = errs.Loc(u->line);
+      static const std::vector<std::string> kSchemes = {"postgresql://", "postgres://", "mysql://",
+                                                        "mariadb://", "sqlite:"};
+      bool known = HasSecretRef(spec.url) || spec.url.find("{{") != std::string::npos ||
+                   spec.url.find("dbname=") != std::string::npos ||
+                   std::any_of(kSchemes.begin(), kSchemes.end(),
+                               [&](const std::string& p) { return StartsWith(spec.url, p); });
+      if (!spec.url.empty() && !known) {
+        errs.At(u->line,
+                "database: url: expected postgresql://, mysql:// (MariaDB too) or "
+                "sqlite:PATH, usually kept in a secret: url: ${secret:SHOP_DB}");
+      }
+      if (!HasSecretRef(spec.url) && spec.url.find("://") != std::string::npos &&
+          spec.url.find('@') != std::string::npos &&
+          spec.url.find(':', spec.url.find("://") + 3) < spec.url.find('@')) {
+        errs.At(u->line,
+                "database: url: a password written in the project would be in git and "
+                "in every copy; put the url in a secret: url: ${secret:SHOP_DB}");
+      }
+      CheckTemplateText(spec.url, u->line, errs);
+    } else {
+      errs.At(entry.line, "database: missing required key 'url' (e.g. url: ${secret:SHOP_DB})");
+    }
+    if (const YamlEntry* e = m.Find("timeout")) {
+      if (auto seconds = ReadDuration(*e, errs)) spec.timeout_seconds = *seconds;
+    }
+    return spec;
+  }
+
+  // A database table's relation or query: `table:` / `query:` where `m`
+  // has them (under database: for a single table, or the table's entry).
+  void ReadDatabaseTable(const MapReader& m, TableSpec* table, FileErrors& errs) {
+    const YamlEntry* t = m.Find("table");
+    const YamlEntry* q = m.Find("query");
+    if (t && q) errs.At(q->line, "set table: or query:, not both");
+    if (t) table->db_table = Trim(ReadString(*t, errs).value_or(""));
+    if (q) {
+      table->db_query = ReadString(*q, errs).value_or("");
+      CheckTemplateText(table->db_query, q->line, errs);
+      if (Trim(table->db_query).empty()) errs.At(q->line, "query: is empty");
+    }
+    if (t && table->db_table.empty()) errs.At(t->line, "table: is empty");
   }
 
   // Returns the line of the url, for later messages about it.
@@ -1325,6 +1435,28 @@ class Loader {
       }
     } else {
       table->description = source.description;
+    }
+    if (const YamlEntry* e = m.Find("incremental")) {
+      if (source.format != "database") {
+        errs.At(e->line,
+                "incremental: reads a database table bit by bit; it applies to database "
+                "sources (a model's is materialized: incremental)");
+      } else {
+        MapReader inc(e->value, kIncrementalKeys, "incremental", errs, e->line);
+        if (inc.is_map()) {
+          if (const YamlEntry* c = inc.Find("cursor")) {
+            table->db_cursor = Trim(ReadString(*c, errs).value_or(""));
+          }
+          if (table->db_cursor.empty()) {
+            errs.At(e->line,
+                    "incremental: needs cursor: (a column that grows with each change, "
+                    "e.g. cursor: updated_at)");
+          }
+          if (const YamlEntry* l = inc.Find("lookback")) {
+            if (auto seconds = ReadDuration(*l, errs)) table->db_lookback_seconds = *seconds;
+          }
+        }
+      }
     }
     if (const YamlEntry* e = m.Find("key")) {
       table->key =

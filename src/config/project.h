@@ -50,6 +50,15 @@ struct ColumnSpec {
 struct TableSpec {
   std::string name;
   std::string member;  // zip member, "" otherwise
+  // A database source's table: the relation ("schema.table") or a query
+  // (template text) it reads; one of the two is set.
+  std::string db_table;
+  std::string db_query;
+  // `incremental: {cursor, lookback}`: after the first read, only rows whose
+  // cursor column is at or past the last value seen, less `lookback`
+  // seconds for late commits; merged on `key` (appended without one).
+  std::string db_cursor;
+  int64_t db_lookback_seconds = 0;
   std::string format;  // csv | tsv | json | ndjson | parquet | html_table | zip
   nlohmann::json format_options = nlohmann::json::object();  // delimiter, header, encoding, ...
   std::vector<std::string> key;
@@ -107,10 +116,19 @@ struct CommandSpec {
   SourceLoc loc;
 };
 
+// A database source (`database:`): where its tables are read from. Each
+// table says which relation or query (TableSpec::db_table / db_query).
+struct DatabaseSpec {
+  std::string url;              // template text; usually ${secret:NAME}
+  int64_t timeout_seconds = 0;  // 0 = defaults.timeout
+  SourceLoc loc;
+};
+
 struct SourceSpec {
   std::string name;
-  SourceLoc loc;                       // the file, line 1
-  std::optional<CommandSpec> command;  // set: a command asset, and `fetch` is empty
+  SourceLoc loc;                         // the file, line 1
+  std::optional<CommandSpec> command;    // set: a command asset, and `fetch` is empty
+  std::optional<DatabaseSpec> database;  // set: a database source, and `fetch` is empty
   FetchSpec fetch;
   std::string format;  // the body's format
   nlohmann::json format_options = nlohmann::json::object();

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/strings.h"
+#include "ingest/database.h"
 #include "ingest/decoder.h"
 #include "ingest/gtfs_realtime.h"
 #include "ingest/html_table.h"
@@ -393,6 +394,7 @@ std::vector<std::pair<std::string, DecoderFactory>> BuiltinDecoders() {
       {"parquet", [] { return std::make_unique<ParquetDecoder>(); }},
       {"html_table", NewHtmlTableDecoder},
       {"gtfs-rt", NewGtfsRealtimeDecoder},
+      {"database", NewDatabaseDecoder},
   };
 }
 }  // namespace sluice

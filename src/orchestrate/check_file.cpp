@@ -4,10 +4,13 @@
 
 #include <filesystem>
 
+#include "config/template.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/redact.h"
+#include "core/secrets.h"
 #include "core/strings.h"
+#include "ingest/database.h"
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
 #include "ingest/zip_member.h"
@@ -57,6 +60,36 @@ nlohmann::json Rows(const QueryResult& r) {
   return rows;
 }
 
+// A database table read for `sluice check`: the source's url (templates
+// and secrets resolved, its password registered for redaction) and query.
+Result<DbExtract> ExtractDatabaseForCheck(const Project& project, const std::string& env_name,
+                                          const SourceSpec& source, const TableSpec& table,
+                                          const std::string& file,
+                                          const CheckFileRequest& request) {
+  TemplateContext ctx;
+  ctx.vars = project.vars;
+  ctx.env = env_name;
+  ASSIGN_OR_RETURN(std::string url_text,
+                   RenderTemplate(source.database->url, ctx, source.database->loc.line));
+  SecretResolver secrets(project.secret_providers);
+  Result<std::string> url = secrets.Substitute(url_text);
+  if (!url.ok())
+    return url.status().WithContext(source.database->loc.ToString() + ": database: url");
+  DbRequest req;
+  req.url = *url;
+  req.table = table.db_table;
+  if (!table.db_query.empty()) {
+    ASSIGN_OR_RETURN(req.query, RenderTemplate(table.db_query, ctx, table.loc.line));
+  }
+  req.project_root = project.root;
+  req.timeout_seconds = request.timeout_seconds > 0            ? request.timeout_seconds
+                        : source.database->timeout_seconds > 0 ? source.database->timeout_seconds
+                                                               : project.defaults.timeout_seconds;
+  Result<DbExtract> out = ExtractToFile(req, file);
+  if (!out.ok()) return out.status().WithContext(table.loc.ToString() + ": reading " + table.name);
+  return out;
+}
+
 }  // namespace
 
 Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_name,
@@ -82,12 +115,27 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
                            DidYouMeanHint(request.source, names) +
                            "; sources: " + Join(names, ", "));
   }
+  const bool database = source->database.has_value();
+  if (database && (!request.target.empty() || !request.upload.empty())) {
+    return Status::Invalid("source '" + source->name +
+                           "' reads a database: check it against the database itself with "
+                           "`sluice check " +
+                           request.source + "` (no file)");
+  }
+  if (!database && request.target.empty() && request.upload.empty()) {
+    return Status::Invalid("sluice check " + request.source +
+                           " needs the FILE or URL to check against the source");
+  }
   ScratchDir scratch;
   std::string path = request.target;
-  nlohmann::json report = {
-      {"source", source->name},
-      {"target", Redact(request.target.empty() ? request.upload_name : request.target)}};
-  if (request.target.empty()) {
+  std::string sha;
+  nlohmann::json report = {{"source", source->name},
+                           {"target", Redact(database ? DisplayDatabaseUrl(source->database->url)
+                                             : request.target.empty() ? request.upload_name
+                                                                      : request.target)}};
+  if (database) {
+    // Each table is read from the database below.
+  } else if (request.target.empty()) {
     // An upload: its bytes, under its name, in the scratch folder.
     std::string name = std::filesystem::path(request.upload_name).filename().string();
     if (name.empty() || name == "." || name == "..") name = "upload";
@@ -120,10 +168,12 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
   } else if (!FileExists(path)) {
     return Status::Invalid("no file '" + path + "' (give a local file or an http(s) URL)");
   }
-  ASSIGN_OR_RETURN(std::string sha, Sha256File(path));
-  ASSIGN_OR_RETURN(FileStat stat, StatFile(path));
-  report["sha256"] = sha;
-  report["bytes"] = stat.size;
+  if (!database) {
+    ASSIGN_OR_RETURN(sha, Sha256File(path));
+    ASSIGN_OR_RETURN(FileStat stat, StatFile(path));
+    report["sha256"] = sha;
+    report["bytes"] = stat.size;
+  }
 
   DuckDbOptions options;
   options.memory_limit =
@@ -157,14 +207,32 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
       }
       file = *member;
     }
+    nlohmann::json read_columns;
+    std::string table_sha = sha;
+    if (database) {
+      // The table read now into the scratch folder, as `sluice run` reads it.
+      file = JoinPath(scratch.path(), "extract-" + table->name + ".csv");
+      Result<DbExtract> extract =
+          ExtractDatabaseForCheck(project, env_name, *source, *table, file, request);
+      if (!extract.ok()) {
+        fail(extract.status());
+        continue;
+      }
+      read_columns = DbColumnsToJson(extract->columns);
+      table_sha = extract->sha256;
+      t["sha256"] = extract->sha256;
+      t["bytes"] = extract->bytes;
+      t["extract_notes"] = extract->notes;
+    }
     std::string relation = "checked_" + std::to_string(out_tables.size());
     LoadSpec spec;
     spec.table = table;
     spec.format = format;
     spec.options = source->format_options;
     for (const auto& [k, v] : table->format_options.items()) spec.options[k] = v;
+    if (database) spec.options["columns"] = read_columns;
     spec.fields = &project.fields;
-    spec.objects.push_back({file, sha});
+    spec.objects.push_back({file, table_sha});
     spec.cache_dir = JoinPath(scratch.path(), "derived");
     spec.targets.physical = QuoteIdent(relation);
     if (table->quarantine) spec.targets.quarantine = QuoteIdent(relation + "_quarantine");
@@ -178,6 +246,10 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
       continue;
     }
     t["notes"] = loaded->notes;
+    if (t.contains("extract_notes")) {
+      for (const auto& n : t["extract_notes"]) t["notes"].push_back(n);
+      t.erase("extract_notes");
+    }
     t["bad_rows"] = loaded->bad_rows;
     ASSIGN_OR_RETURN(QueryResult count,
                      session->Query("SELECT count(*) FROM " + QuoteIdent(relation)));

@@ -26,6 +26,7 @@
 #include "core/strings.h"
 #include "core/test_hooks.h"
 #include "graph/selector.h"
+#include "ingest/database.h"
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
 #include "ingest/process.h"
@@ -553,6 +554,27 @@ class Run {
     ASSIGN_OR_RETURN(QueryResult batch_rows, session.Query("SELECT count(*) FROM " + batch));
     std::string strategy = model.materialized == "snapshot" ? "snapshot" : model.strategy;
     o.reason += fmt::format(" ({} {} rows)", strategy, batch_rows.ScalarInt());
+    std::vector<std::string> partition_by;
+    if (model.partition_by.is_string()) partition_by.push_back(model.partition_by);
+    if (model.partition_by.is_array()) {
+      for (const auto& p : model.partition_by) partition_by.push_back(p.get<std::string>());
+    }
+    return ApplyBatch(node, strategy, model.key, partition_by, batch, o, version, inputs,
+                      checks_hash, prev, session, start, nullptr);
+  }
+
+  // Changes the live table of an in-place asset by a staged batch — audited
+  // first (a key twice or null in one batch is an error), applied by
+  // `strategy`, re-checked and published in one transaction — or leaves it
+  // exactly as it was. `next_cursor`, when set, gives the publication's
+  // cursor (an incremental database read's), computed from the batch.
+  Status ApplyBatch(
+      const AssetNode& node, const std::string& strategy, const std::vector<std::string>& key,
+      const std::vector<std::string>& partition_by, const std::string& batch, TaskOutcome& o,
+      const std::string& version, const nlohmann::json& inputs, const std::string& checks_hash,
+      const Publication& prev, WarehouseSession& session, int64_t start,
+      const std::function<Result<nlohmann::json>(WarehouseSession&, const std::string&)>&
+          next_cursor) {
     AssetVersionRecord vrec;
     vrec.asset = node.name;
     vrec.version_id = version;
@@ -561,15 +583,15 @@ class Run {
     vrec.created_at = res_.clock->Now();
     vrec.run_id = run_id_;
     // Audit the batch: a key twice (or null) in one batch is an error.
-    if (!model.key.empty()) {
-      ASSIGN_OR_RETURN(QueryResult problems, session.Query(BatchKeyProblemsSql(batch, model.key)));
+    if (!key.empty()) {
+      ASSIGN_OR_RETURN(QueryResult problems, session.Query(BatchKeyProblemsSql(batch, key)));
       if (!problems.rows.empty()) {
         std::vector<std::string> examples;
         for (const auto& row : problems.rows) {
           examples.push_back(row[0].value_or("") + " (" + row[1].value_or("") + " rows)");
         }
         o.status = TaskStatus::kCheckFailed;
-        o.error = "audit of the batch failed: key " + Join(model.key, ", ") +
+        o.error = "audit of the batch failed: key " + Join(key, ", ") +
                   " is duplicated or null in the new rows: " + Join(examples, "; ") +
                   " (a merge would keep one of them silently); the table is unchanged";
         vrec.status = "failed_audit";
@@ -579,19 +601,17 @@ class Run {
     ASSIGN_OR_RETURN(nlohmann::json batch_schema, DescribeRelation(session, batch));
     std::vector<std::string> batch_columns;
     for (const auto& c : batch_schema) batch_columns.push_back(c.value("name", ""));
-    std::vector<std::string> partition_by;
-    if (model.partition_by.is_string()) partition_by.push_back(model.partition_by);
-    if (model.partition_by.is_array()) {
-      for (const auto& p : model.partition_by) partition_by.push_back(p.get<std::string>());
-    }
     ASSIGN_OR_RETURN(std::vector<std::string> statements,
-                     ApplyBatchSql(strategy, prev.physical, batch, model.key, partition_by,
-                                   batch_columns, NowLiteral()));
+                     ApplyBatchSql(strategy, prev.physical, batch, key, partition_by, batch_columns,
+                                   NowLiteral()));
     Publication pub = prev;
     pub.version_id = version;
     pub.checks_hash = checks_hash;
     pub.inputs = inputs;
     pub.run_id = run_id_;
+    if (next_cursor) {
+      ASSIGN_OR_RETURN(pub.cursor, next_cursor(session, batch));
+    }
     if (Cancelled()) return Status::Cancelled("the run was cancelled; nothing published");
     ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
     Result<bool> published =
@@ -640,6 +660,87 @@ class Run {
     NoteVersionLocked(node.name, "", version);
     published_[{node.name, ""}] = pub;
     return Status::Ok();
+  }
+
+  // An incrementally read database table after its first build: the rows
+  // read since the cursor are loaded as a batch and merged on the key into
+  // the live table, whose publication moves the cursor in the same
+  // transaction. No rows: nothing changes (not even the version).
+  Status BuildSourceBatch(const AssetNode& node, TaskOutcome& o, const std::string& version,
+                          const nlohmann::json& inputs, const std::string& checks_hash,
+                          const Publication& prev, const std::vector<StoredObject>& objects,
+                          WarehouseSession& session) {
+    static std::atomic<uint64_t> batches{0};
+    int64_t start = MonotonicMillis();
+    const TableSpec* table = tables_.at(node.name).second;
+    std::string batch = "temp." + QuoteIdent("sluice_read_" + std::to_string(batches++));
+    struct DropBatch {
+      WarehouseSession& s;
+      std::string b;
+      ~DropBatch() { (void)s.Execute("DROP TABLE IF EXISTS " + b); }
+    } drop_batch{session, batch};
+    Result<LoadOutcome> loaded = LoadSource(session, node, objects, batch, version, o);
+    if (!loaded.ok()) {
+      return loaded.status().WithContext(node.loc.ToString() + ": loading the rows of " +
+                                         node.name + " read since its cursor failed");
+    }
+    for (const std::string& note : loaded->notes) o.notes.push_back(note);
+    ASSIGN_OR_RETURN(QueryResult counted, session.Query("SELECT count(*) FROM " + batch));
+    int64_t rows = counted.ScalarInt();
+    std::string since = prev.cursor.value("value", "");
+    if (rows == 0) {
+      o.action = "skip";
+      o.status = TaskStatus::kSkipped;
+      o.reason = "no rows with " + table->db_cursor + " at or past " + since;
+      o.rows = prev.rows;
+      o.version_id = prev.version_id;
+      std::lock_guard lock(mu_);
+      NoteVersionLocked(node.name, "", prev.version_id);
+      return Status::Ok();
+    }
+    o.reason =
+        fmt::format("{} rows with {} at or past {}", rows, table->db_cursor, since) +
+        (table->db_lookback_seconds > 0 ? fmt::format(" less {}s", table->db_lookback_seconds)
+                                        : std::string()) +
+        ", merged on " + Join(table->key, ", ");
+    return ApplyBatch(node, "merge", table->key, {}, batch, o, version, inputs, checks_hash, prev,
+                      session, start,
+                      [this, &prev, table](WarehouseSession& s, const std::string& rel) {
+                        return CursorOf(s, rel, table->db_cursor, prev.cursor);
+                      });
+  }
+
+  bool ReadSinceCursor(const std::string& asset) {
+    std::lock_guard lock(mu_);
+    return read_since_.count(asset) > 0;
+  }
+
+  // The cursor after `relation`'s rows: the greatest value of `column`
+  // there and in `prev` (it never moves back), as text the drivers bind
+  // (times in UTC without a zone), with the column's DuckDB type.
+  Result<nlohmann::json> CursorOf(WarehouseSession& session, const std::string& relation,
+                                  const std::string& column, const nlohmann::json& prev) {
+    ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, relation));
+    std::string type;
+    for (const auto& c : schema) {
+      if (c.value("name", "") == column) type = c.value("type", "");
+    }
+    if (type.empty()) {
+      return Status::Invalid("incremental: cursor '" + column +
+                             "' is not a column of what was read; name one of its columns");
+    }
+    const bool tz = type == "TIMESTAMP WITH TIME ZONE";
+    std::string id = QuoteIdent(column);
+    std::string value = tz ? "max(" + id + ") AT TIME ZONE 'UTC'" : "max(" + id + ")";
+    if (prev.is_object() && prev.value("column", "") == column && prev.contains("value")) {
+      std::string before = "CAST(" + QuoteLiteral(prev.value("value", "")) + " AS " +
+                           (tz ? std::string("TIMESTAMP") : type) + ")";
+      value = "greatest(" + value + ", " + before + ")";
+    }
+    ASSIGN_OR_RETURN(QueryResult r,
+                     session.Query("SELECT CAST(" + value + " AS VARCHAR) FROM " + relation));
+    if (r.rows.empty() || !r.rows[0][0]) return prev;  // no rows, or only NULL cursors
+    return nlohmann::json{{"column", column}, {"type", type}, {"value", *r.rows[0][0]}};
   }
 
   // A source's freshness: the age of its last successful fetch (fetch log).
@@ -972,6 +1073,76 @@ class Run {
     return fetched;
   }
 
+  struct DatabaseExtract {
+    StoredObject object;
+    nlohmann::json columns;
+    std::vector<std::string> notes;
+  };
+
+  // A database table's extract: read in one pass into the staging area,
+  // archived in the lake and logged (raw first), its column types kept in
+  // the fetch record beside it. A database cannot answer "not modified", so
+  // every run reads it again; the same bytes and types keep the version.
+  Result<DatabaseExtract> ExtractDatabaseTable(const SourceSpec& src, const TableSpec& table,
+                                               const std::string& partition,
+                                               const DbRequest::Since& since) {
+    const DatabaseSpec& db = *src.database;
+    ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
+    ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(db.url, ctx, db.loc.line));
+    SecretResolver secrets(project_.secret_providers);
+    Result<std::string> url = secrets.Substitute(url_text);
+    if (!url.ok()) return url.status().WithContext(db.loc.ToString() + ": database: url");
+    RegisterDatabaseSecrets(*url);
+    DbRequest req;
+    req.url = *url;
+    req.table = table.db_table;
+    if (!table.db_query.empty()) {
+      ASSIGN_OR_RETURN(req.query, RenderTemplate(table.db_query, ctx, table.loc.line));
+    }
+    req.project_root = project_.root;
+    req.since = since;
+    req.timeout_seconds =
+        db.timeout_seconds > 0 ? db.timeout_seconds : project_.defaults.timeout_seconds;
+    if (opt_.control) req.cancel = opt_.control->flag();
+    std::string what = table.db_query.empty() ? "table " + table.db_table : "query";
+    if (!since.column.empty()) what += " since " + since.column + " >= " + since.value;
+    FetchRecord rec;
+    rec.source = src.name;
+    rec.partition = partition;
+    rec.url = DisplayDatabaseUrl(*url) + " " + what;
+    rec.started_at = res_.clock->Now();
+    int64_t start = MonotonicMillis();
+    std::string staging = res_.archive->NewStagingPath();
+    Result<DbExtract> extracted = ExtractToFile(req, staging);
+    rec.duration_ms = MonotonicMillis() - start;
+    if (!extracted.ok()) {
+      rec.error = extracted.status().message();
+      (void)res_.archive->LogFetch(rec);
+      return extracted.status().WithContext(table.loc.ToString() + ": extracting " + table.name);
+    }
+    Result<StoredObject> obj =
+        res_.archive->StoreTemp(src.name, staging, extracted->sha256, extracted->bytes, "csv");
+    if (!obj.ok()) {
+      std::error_code ec;
+      std::filesystem::remove(staging, ec);
+      return obj.status().WithContext(table.loc.ToString() + ": archiving the extract of " +
+                                      table.name);
+    }
+    DatabaseExtract out;
+    out.object = *obj;
+    out.columns = DbColumnsToJson(extracted->columns);
+    out.notes = extracted->notes;
+    rec.bytes = static_cast<int64_t>(extracted->bytes);
+    rec.sha256 = extracted->sha256;
+    rec.object_path = obj->key;
+    rec.headers = {
+        {"table", table.name}, {"read", what}, {"rows", extracted->rows}, {"columns", out.columns}};
+    RETURN_IF_ERROR(res_.archive->LogFetch(rec));
+    LOG_INFO("runner", "{}: extracted {} rows ({} bytes) from {}", table.name, extracted->rows,
+             extracted->bytes, Redact(rec.url));
+    return out;
+  }
+
   // A command source's key: what it runs (arguments, environment as
   // written, the content of project files it names) and the versions of its
   // inputs. The same key again means nothing it depends on changed.
@@ -1090,6 +1261,42 @@ class Run {
         return nlohmann::json::array({key, fetched.objects[i].sha256});
       }
       return Status::Internal(src->loc.ToString() + ": no output for table " + node.name);
+    }
+    if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database) {
+      auto [src, table] = tables_.at(node.name);
+      DbRequest::Since since;
+      if (!table->db_cursor.empty() && !opt_.full_refresh) {
+        // A changed config reads everything again, as a full refresh does.
+        std::string fingerprint = MakeRecipe(node).fingerprint;
+        std::lock_guard lock(mu_);
+        auto it = published_.find({node.name, partition});
+        if (it != published_.end() && it->second.cursor.is_object() &&
+            it->second.cursor.value("column", "") == table->db_cursor &&
+            it->second.fingerprint == fingerprint) {
+          since.column = table->db_cursor;
+          since.value = it->second.cursor.value("value", "");
+          since.type = it->second.cursor.value("type", "");
+          since.lookback_seconds = table->db_lookback_seconds;
+        }
+      }
+      {
+        std::lock_guard lock(mu_);
+        if (since.column.empty()) {
+          read_since_.erase(node.name);
+        } else {
+          read_since_.insert(node.name);
+        }
+      }
+      ASSIGN_OR_RETURN(DatabaseExtract extract,
+                       ExtractDatabaseTable(*src, *table, partition, since));
+      *objects = {extract.object};
+      inputs.push_back(extract.object.sha256);
+      // The same bytes read with other types are other data.
+      inputs.push_back("columns:" + Sha256Hex(extract.columns.dump()));
+      std::lock_guard lock(mu_);
+      db_columns_[node.name] = std::move(extract.columns);  // never partitioned (yet)
+      for (std::string& note : extract.notes) db_notes_[node.name].push_back(std::move(note));
+      return inputs;
     }
     if (node.kind == AssetKind::kSource) {
       auto [src, table] = tables_.at(node.name);
@@ -1249,6 +1456,10 @@ class Run {
     spec.format = FormatOf(*src, *table);
     spec.options = src->format_options;
     for (const auto& [k, v] : table->format_options.items()) spec.options[k] = v;
+    if (src->database) {
+      std::lock_guard lock(mu_);
+      spec.options["columns"] = db_columns_[node.name];
+    }
     spec.fields = &project_.fields;
     spec.cache_dir = DerivedCacheDir();
     for (const StoredObject& obj : objects) {
@@ -1597,15 +1808,27 @@ class Run {
   // version it has now (a new response gives a new one at run time).
   Result<bool> PlanHttpSource(const AssetNode& node, const std::string& partition, TaskOutcome& o) {
     if (opt_.mode != RunMode::kPlan || node.kind != AssetKind::kSource) return false;
-    const SourceSpec* src = tables_.at(node.name).first;
+    auto [src, table] = tables_.at(node.name);
     if (src->command) return false;
-    ASSIGN_OR_RETURN(std::string url, SourceUrl(*src, partition));
-    if (!IsHttpUrl(url)) return false;
-    ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(*src, partition));
-    ASSIGN_OR_RETURN(std::string shown, fetcher_.DisplayUrl(HttpRequestFor(*src, partition, ctx)));
-    o.action = "fetch";
-    o.status = TaskStatus::kPlanned;
-    o.reason = "fetches " + shown + "; a conditional request decides whether it is rebuilt";
+    if (src->database) {
+      o.action = "fetch";
+      o.status = TaskStatus::kPlanned;
+      // The url as written: a ${secret:...} reference, never its value.
+      o.reason =
+          Redact("extracts " +
+                 (table->db_query.empty() ? "table " + table->db_table : std::string("a query")) +
+                 " from " + DisplayDatabaseUrl(src->database->url) +
+                 "; rebuilt when the extract differs from the last one");
+    } else {
+      ASSIGN_OR_RETURN(std::string url, SourceUrl(*src, partition));
+      if (!IsHttpUrl(url)) return false;
+      ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(*src, partition));
+      ASSIGN_OR_RETURN(std::string shown,
+                       fetcher_.DisplayUrl(HttpRequestFor(*src, partition, ctx)));
+      o.action = "fetch";
+      o.status = TaskStatus::kPlanned;
+      o.reason = "fetches " + shown + "; a conditional request decides whether it is rebuilt";
+    }
     std::lock_guard lock(mu_);
     decided_at_run_.insert(node.name);
     auto it = published_.find({node.name, partition});
@@ -1762,6 +1985,9 @@ class Run {
       return Status::Ok();
     }
 
+    if (node.kind == AssetKind::kSource && prev && ReadSinceCursor(node.name)) {
+      return BuildSourceBatch(node, o, version, inputs, checks_hash, *prev, objects, *session);
+    }
     if (node.kind == AssetKind::kModel && prev) {
       const ModelSpec* model = models_.at(node.name);
       bool snapshot = model->materialized == "snapshot";
@@ -1805,6 +2031,10 @@ class Run {
         auto left_out = accumulate_notes_.find(tables_.at(node.name).first->name);
         if (left_out != accumulate_notes_.end()) {
           for (const std::string& note : left_out->second) o.notes.push_back(note);
+        }
+        auto db_notes = db_notes_.find(node.name);
+        if (db_notes != db_notes_.end()) {
+          for (const std::string& note : db_notes->second) o.notes.push_back(note);
         }
       }
       o.bad_rows = loaded->bad_rows;
@@ -1877,6 +2107,10 @@ class Run {
     RETURN_IF_ERROR(WaitDurable(node, &partition));
     timed("durable");
     Publication pub;
+    if (node.kind == AssetKind::kSource && !tables_.at(node.name).second->db_cursor.empty()) {
+      ASSIGN_OR_RETURN(pub.cursor, CursorOf(*session, physical,
+                                            tables_.at(node.name).second->db_cursor, nullptr));
+    }
     pub.asset = node.name;
     pub.partition = partition;
     pub.version_id = version;
@@ -2020,6 +2254,11 @@ class Run {
       partition_versions_;  // GUARDED_BY(mu_)
   std::map<std::pair<std::string, std::string>, std::shared_future<Result<FetchedSource>>>
       fetches_;  // GUARDED_BY(mu_), by (source, partition)
+  // A database table's extract: the columns it was written with (the
+  // decoder reads it back with them), and what the user must know of it.
+  std::map<std::string, nlohmann::json> db_columns_;          // GUARDED_BY(mu_), by asset
+  std::map<std::string, std::vector<std::string>> db_notes_;  // GUARDED_BY(mu_), by asset
+  std::set<std::string> read_since_;  // GUARDED_BY(mu_): database tables read since a cursor
 };
 
 }  // namespace

@@ -236,11 +236,51 @@ Result<std::vector<std::string>> NarrowTextColumns(
       widened.push_back(column + ": " + inferred.at(column) + " -> " + type);
   }
   if (!conversions.empty()) {
-    RETURN_IF_ERROR(session.Execute("CREATE OR REPLACE TABLE " + physical +
+    RETURN_IF_ERROR(session.Execute(CreateTableSql(physical, /*replace=*/true) +
                                     " AS SELECT * REPLACE (" + Join(conversions, ", ") + ") FROM " +
                                     physical));
   }
   return widened;
+}
+
+// A database's numbers of unbounded precision (numeric without a typmod)
+// were read as text: each becomes the narrowest DECIMAL(p,s) that holds
+// every value exactly, or stays text when none does (NaN, more than 38
+// digits) — said so, never rounded.
+Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session, const LoadSpec& spec,
+                                                   const std::string& physical) {
+  std::vector<std::string> notes;
+  auto columns = spec.options.find("columns");
+  if (columns == spec.options.end() || !columns->is_array()) return notes;
+  for (const auto& c : *columns) {
+    if (c.value("encoding", "") != "fit") continue;
+    std::string id = QuoteIdent(c.value("name", ""));
+    std::string digits = "ltrim(" + id + ", '-')";
+    ASSIGN_OR_RETURN(
+        QueryResult r,
+        session.Query("SELECT coalesce(max(length(ltrim(split_part(" + digits +
+                      ", '.', 1), '0'))), 0), coalesce(max(length(split_part(" + digits +
+                      ", '.', 2))), 0), count(*) FILTER (WHERE NOT regexp_full_match(" + id +
+                      ", '-?[0-9]+(\\.[0-9]+)?')) FROM " + physical + " WHERE " + id +
+                      " IS NOT NULL"));
+    int64_t whole = std::stoll(r.rows[0][0].value_or("0"));
+    int64_t scale = std::stoll(r.rows[0][1].value_or("0"));
+    int64_t odd = std::stoll(r.rows[0][2].value_or("0"));
+    std::string name = c.value("name", "");
+    if (odd > 0 || whole + scale > 38) {
+      notes.push_back("column " + name + " (" + c.value("source_type", "numeric") +
+                      ") kept as text: " +
+                      (odd > 0 ? std::to_string(odd) + " value(s) are not finite numbers"
+                               : "its values need more than 38 digits") +
+                      "; DECIMAL would lose them");
+      continue;
+    }
+    std::string type = "DECIMAL(" + std::to_string(std::max<int64_t>(1, whole + scale)) + "," +
+                       std::to_string(scale) + ")";
+    RETURN_IF_ERROR(session.Execute("ALTER TABLE " + physical + " ALTER COLUMN " + id +
+                                    " SET DATA TYPE " + type));
+  }
+  return notes;
 }
 
 bool IsJsonTypeMismatch(const Status& st) {
@@ -261,7 +301,7 @@ Result<std::string> BuildStatement(WarehouseSession& session, const LoadSpec& sp
   if (!cleaned) {
     std::vector<std::string> selects;
     for (const Read& read : reads.reads) selects.push_back("SELECT * FROM " + read.sql);
-    return "CREATE TABLE " + spec.targets.physical + " AS " + Join(selects, " UNION ALL BY NAME ");
+    return CreateTableSql(spec.targets.physical) + " AS " + Join(selects, " UNION ALL BY NAME ");
   }
   ASSIGN_OR_RETURN(std::vector<std::string> columns, InputColumns(session, reads));
   std::vector<PhaseInput> inputs;
@@ -468,6 +508,11 @@ Result<LoadOutcome> LoadSourceTable(WarehouseSession& session, const LoadSpec& s
         "the other rows (each skipped row is logged in _sluice.issues){}",
         rejects.bad_rows, BadRowsText(rejects),
         cleaned ? "" : ", or options: {ragged: pad} when short rows should get nulls"));
+  }
+
+  if (spec.format == "database" && !cleaned) {
+    ASSIGN_OR_RETURN(std::vector<std::string> fitted, FitNumericColumns(session, spec, physical));
+    for (std::string& note : fitted) out.notes.push_back(std::move(note));
   }
 
   // Columns read as text the second time take the narrowest type that holds

@@ -9,6 +9,12 @@
 #include "core/strings.h"
 
 namespace sluice {
+
+std::string CreateTableSql(const std::string& physical, bool replace) {
+  const bool temp = physical.rfind("temp.", 0) == 0;
+  return std::string(replace ? "CREATE OR REPLACE " : "CREATE ") +
+         (temp ? "TEMP TABLE " : "TABLE ") + physical;
+}
 namespace {
 
 std::string Lit(const std::string& s) { return QuoteLiteral(s); }
@@ -384,7 +390,7 @@ Result<PhaseSql> CompilePhases(const TableSpec& table, const std::vector<PhaseIn
                 Join(issue_structs, ", ") + "], x -> x IS NOT NULL) ELSE [] END";
   std::string out_expr =
       table.filter.empty() ? "false" : "NOT coalesce((" + table.filter + "), false)";
-  std::string sql = "CREATE TABLE " + physical + " AS\nWITH raw AS (" +
+  std::string sql = CreateTableSql(physical) + " AS\nWITH raw AS (" +
                     Join(reads, " UNION ALL BY NAME ") +
                     "),\ntrimmed AS (SELECT \"__obj\", \"__ord\", " + Join(trim_cols, ", ") +
                     " FROM raw),\nnorm AS (SELECT \"__obj\", \"__ord\", " + Join(norm_cols, ", ") +

@@ -24,6 +24,10 @@ struct PhaseInput {
   std::string object_sha256;
 };
 
+// "CREATE TABLE <physical>", or CREATE TEMP TABLE for a batch staged in the
+// session's temp catalog ("temp.<name>"); `replace`: CREATE OR REPLACE.
+std::string CreateTableSql(const std::string& physical, bool replace = false);
+
 // Where a build's results go: the staged relation (schema-qualified and
 // quoted), the quarantine table (likewise; "" without quarantine: true), and
 // the asset and version the issue log rows are keyed by.

@@ -32,7 +32,7 @@ nlohmann::json ParseJson(const std::optional<std::string>& v, nlohmann::json fal
 
 constexpr const char* kPublicationColumns =
     "asset, partition_key, version_id, physical, fingerprint, checks_hash, inputs, schema_json, "
-    "rows, run_id, epoch_us(published_at), seq";
+    "rows, run_id, epoch_us(published_at), seq, cursor_state";
 
 Publication RowToPublication(const std::vector<std::optional<std::string>>& row) {
   Publication p;
@@ -48,6 +48,7 @@ Publication RowToPublication(const std::vector<std::optional<std::string>>& row)
   p.run_id = row[9] ? std::stoll(*row[9]) : 0;
   p.published_at = row[10] ? std::stoll(*row[10]) : 0;
   p.seq = row[11] ? std::stoll(*row[11]) : 0;
+  p.cursor = ParseJson(row[12], nlohmann::json());
   return p;
 }
 
@@ -117,7 +118,8 @@ std::string CreatePublicViewSql(const std::string& asset,
 
 std::string InsertPublicationSql(const Publication& p) {
   return "INSERT INTO _sluice.publications (seq, asset, partition_key, version_id, physical, "
-         "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at, request_id) "
+         "fingerprint, checks_hash, inputs, schema_json, rows, run_id, published_at, request_id, "
+         "cursor_state) "
          "VALUES (" +
          std::to_string(p.seq) + ", " + QuoteLiteral(p.asset) + ", " + QuoteLiteral(p.partition) +
          ", " + QuoteLiteral(p.version_id) + ", " + QuoteLiteral(p.physical) + ", " +
@@ -125,7 +127,8 @@ std::string InsertPublicationSql(const Publication& p) {
          QuoteLiteral(p.inputs.dump()) + ", " + QuoteLiteral(p.schema.dump()) + ", " +
          std::to_string(p.rows) + ", " + std::to_string(p.run_id) + ", make_timestamp(" +
          std::to_string(p.published_at) + "), " +
-         (p.request_id.empty() ? std::string("NULL") : QuoteLiteral(p.request_id)) + ")";
+         (p.request_id.empty() ? std::string("NULL") : QuoteLiteral(p.request_id)) + ", " +
+         (p.cursor.is_null() ? std::string("NULL") : QuoteLiteral(p.cursor.dump())) + ")";
 }
 
 // The table name inside a physical relation "_sluice_v.\"name\"" ("" when not one).

@@ -47,6 +47,9 @@ struct Publication {
   // The request that made this publication (a rollback), so that a request
   // sent again after a broken connection is answered, not done twice.
   std::string request_id;
+  // An incrementally read source's cursor ({column, type, value}): it moves
+  // only with the publication that holds the rows it covers. Null otherwise.
+  nlohmann::json cursor;
 };
 
 // "stops__0123abcd..."

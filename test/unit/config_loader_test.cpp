@@ -458,7 +458,48 @@ TEST_F(ConfigLoaderTest, UnknownKeyInSource) {
             "sources/a.yaml:2: unknown key 'zzz' in source; known keys: name, description, "
             "fetch, format, options, tables, schedule, partition, freshness, tags, member, key, "
             "columns, columns_only, null_values, filter, checks, skip_patterns, quarantine, kind, "
-            "command, pool");
+            "command, pool, database, incremental");
+}
+
+TEST_F(ConfigLoaderTest, DatabaseSources) {
+  LoadedProject ok = LoadWith(
+      {{"sources/orders.yaml",
+        "database: {url: \"${secret:SHOP}\", table: public.orders, timeout: 5m}\nkey: [id]\n"},
+       {"sources/shop.yaml",
+        "database:\n  url: sqlite:data/app.db\ntables:\n  customers: {key: [id]}\n"
+        "  rich:\n    query: \"select * from customers where spent > {{ var('min') }}\"\n"},
+       {"sluice.yaml", "name: t\nvars: {min: 100}\n"}});
+  ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(Errors(ok));
+  ASSERT_EQ(ok.project.sources.size(), 2u);
+  const SourceSpec& orders = ok.project.sources[0];
+  ASSERT_TRUE(orders.database.has_value());
+  EXPECT_EQ(orders.format, "database");
+  EXPECT_EQ(orders.database->timeout_seconds, 300);
+  EXPECT_EQ(orders.tables[0].db_table, "public.orders");
+  const SourceSpec& shop = ok.project.sources[1];
+  EXPECT_EQ(shop.tables[0].db_table, "customers");  // the table's own name by default
+  EXPECT_EQ(shop.tables[1].db_query, "select * from customers where spent > {{ var('min') }}");
+
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "database: {url: \"${secret:X}\"}\n"}}),
+            "sources/a.yaml:1: database: needs table: (e.g. table: public.orders) or query:");
+  EXPECT_EQ(
+      OnlyError({{"sources/a.yaml", "database: {url: \"postgresql://u:pw@h/db\", table: t}\n"}}),
+      "sources/a.yaml:1: database: url: a password written in the project would be in git "
+      "and in every copy; put the url in a secret: url: ${secret:SHOP_DB}");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "database: {url: \"oracle://h/db\", table: t}\n"}}),
+            "sources/a.yaml:1: database: url: expected postgresql://, mysql:// (MariaDB too) or "
+            "sqlite:PATH, usually kept in a secret: url: ${secret:SHOP_DB}");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "database: {url: sqlite:x.db, table: t, query: q}\n"}}),
+            "sources/a.yaml:1: set table: or query:, not both");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: sqlite:x.db, table: t}\npartition: {by: day}\n"}}),
+            "sources/a.yaml:2: partition: is not supported for database sources yet; read a window "
+            "with query: and a var, or the whole table");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: sqlite:x.db, table: t}\nfetch: {url: x.csv}\n"}}),
+            "sources/a.yaml:2: a database source has no fetch: (database: says where it reads)");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\ntables:\n  t: {table: x}\n"}}),
+            "sources/a.yaml:3: table: belongs to tables of a database source");
 }
 
 TEST_F(ConfigLoaderTest, DuplicateYamlKey) {

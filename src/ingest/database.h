@@ -1,0 +1,163 @@
+// Database sources (DESIGN §2): a table or a query of PostgreSQL (libpq),
+// MySQL/MariaDB (MariaDB Connector/C) or SQLite read in one streaming pass
+// into a file that becomes the raw object — CSV as RFC 4180 writes it, a
+// header row, NULL as an unquoted empty field and empty text as "" — and the
+// columns' types mapped faithfully onto DuckDB's. The types travel beside the
+// object (the fetch log keeps them, and the version hashes them); the
+// `database` decoder reads the object back with exactly those types, so no
+// value is guessed at, rounded or dropped.
+//
+// Each driver registers under its URL schemes: postgresql:// postgres://
+// (and libpq's key=value strings), mysql:// mariadb://, sqlite:PATH.
+//
+// Thread-safety: Extract may run on several threads at once, each with its
+// own connection.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sluice {
+
+// How a column's values are written to the CSV and read back.
+enum class DbEncoding {
+  kPlain,  // the value's text, read as `type`
+  kHex,    // bytes as hex, read back with unhex() into a BLOB
+  kFit,    // numbers of unbounded precision (numeric without a typmod):
+           // read as text, then typed as the narrowest DECIMAL that holds
+           // every value, or kept as text when none does (said so)
+};
+
+struct DbColumn {
+  std::string name;
+  std::string source_type;  // as the database names it: "numeric(12,2)", "int unsigned"
+  std::string type;         // DuckDB's: "DECIMAL(12,2)", "UINTEGER"
+  DbEncoding encoding = DbEncoding::kPlain;
+};
+
+struct DbRequest {
+  std::string url;           // secrets already substituted
+  std::string table;         // "schema.table" or "table"; or
+  std::string query;         // a query (templates already rendered)
+  std::string project_root;  // relative sqlite: paths start here
+  int64_t timeout_seconds = 0;
+  const std::atomic<bool>* cancel = nullptr;
+  // An incremental read: only rows whose `since.column` is at or past
+  // `since.value` less `since.lookback_seconds` (for date and time cursors).
+  // `value` is as DuckDB writes the cursor's type (times in UTC, no zone);
+  // `type` is that DuckDB type. An empty column: every row.
+  struct Since {
+    std::string column, value, type;
+    int64_t lookback_seconds = 0;
+  } since;
+};
+
+// True for the DuckDB types a lookback can be subtracted from.
+bool IsTimeCursorType(const std::string& duck_type);
+
+struct DbExtract {
+  std::vector<DbColumn> columns;
+  int64_t rows = 0;
+  uint64_t bytes = 0;
+  std::string sha256;
+  std::vector<std::string> notes;  // for the run summary: "3 zero dates loaded as NULL"
+};
+
+// Extracts req's table or query into a new file at `path` (hashed as it is
+// written). Errors name the database (without its password) and what to do;
+// nothing is left at `path` on error.
+Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path);
+
+// The URL as it may be shown and logged: the password left out.
+std::string DisplayDatabaseUrl(const std::string& url);
+// Registers the URL's password with the redactor, so that no error, log or
+// answer ever shows it.
+void RegisterDatabaseSecrets(const std::string& url);
+// True when `url` names a database this build can read.
+bool IsDatabaseUrl(const std::string& url);
+std::vector<std::string> DatabaseSchemes();
+
+// The columns as the fetch log and the decoder keep them, and back.
+nlohmann::json DbColumnsToJson(const std::vector<DbColumn>& columns);
+Result<std::vector<DbColumn>> DbColumnsFromJson(const nlohmann::json& json);
+
+// Type mappings, for tests: PostgreSQL's base type (its oid, type modifier,
+// pg_type.typcategory and typtype) and MariaDB's field description.
+DbColumn MapPostgresType(const std::string& name, const std::string& formatted, uint32_t oid,
+                         int32_t typmod, char category, char typtype);
+struct MariaDbField {
+  std::string name;
+  int type = 0;  // enum_field_types
+  bool is_unsigned = false;
+  bool binary = false;  // charsetnr 63: bytes, not text
+  uint64_t length = 0;
+  unsigned decimals = 0;
+};
+DbColumn MapMariaDbType(const MariaDbField& field);
+
+// Writes RFC 4180 CSV to a file descriptor through a buffer, hashing what
+// it writes. Exposed for the drivers (and their tests).
+class CsvFileWriter {
+ public:
+  explicit CsvFileWriter(int fd);
+  ~CsvFileWriter();
+  CsvFileWriter(const CsvFileWriter&) = delete;
+  CsvFileWriter& operator=(const CsvFileWriter&) = delete;
+
+  // One field of the current row; a null is an unquoted empty field.
+  Status Null();
+  Status Text(const char* data, size_t size);  // quoted when it must be (or is empty)
+  Status Hex(const unsigned char* data, size_t size);
+  Status EndRow();
+  // Bytes already in CSV form (PostgreSQL's COPY stream).
+  Status Raw(const char* data, size_t size);
+  // Flushes; returns the SHA-256 of everything written.
+  Result<std::string> Finish();
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  Status Put(const char* data, size_t size);
+  Status Flush();
+  int fd_;
+  std::string buffer_;
+  bool row_started_ = false;
+  uint64_t bytes_ = 0;
+  struct Hasher;
+  std::unique_ptr<Hasher> hasher_;
+};
+
+// A driver extracts into a CsvFileWriter and says what it wrote.
+class DatabaseDriver {
+ public:
+  virtual ~DatabaseDriver() = default;
+  virtual Result<DbExtract> Extract(const DbRequest& req, CsvFileWriter& out) const = 0;
+};
+using DatabaseDriverFactory = std::function<std::unique_ptr<DatabaseDriver>()>;
+
+// The drivers of each family (database_postgres.cpp, database_mariadb.cpp,
+// database_sqlite.cpp).
+std::unique_ptr<DatabaseDriver> NewPostgresDriver();
+std::unique_ptr<DatabaseDriver> NewMariaDbDriver();
+std::unique_ptr<DatabaseDriver> NewSqliteDriver();
+
+class Decoder;
+// The `database` format: an extract read back with the types in
+// options.columns (DbColumnsToJson), for the loader's decoder registry.
+std::unique_ptr<Decoder> NewDatabaseDecoder();
+
+// Shared by the drivers: "schema.table" as quoted identifiers, with the
+// driver's quote character; an error names what is wrong with it.
+Result<std::vector<std::string>> SplitRelationName(const std::string& name);
+// Raises a database error the same way everywhere: where, what the server
+// said (redacted), and the fix.
+Status DatabaseError(const DbRequest& req, const std::string& what, const std::string& detail);
+
+}  // namespace sluice

@@ -1,0 +1,311 @@
+// PostgreSQL through libpq: the relation's columns from a prepared
+// statement's description, each mapped by its base type; then one COPY (…)
+// TO STDOUT (FORMAT csv, HEADER) streamed into the raw object as the server
+// sends it, inside a read-only REPEATABLE READ transaction (one snapshot; a
+// query: cannot write). The session is set so that text is unambiguous:
+// UTC for timestamptz, ISO dates, intervals as exact parts, round-trip floats.
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <set>
+
+#include "core/clock.h"
+#include "core/strings.h"
+#include "ingest/database.h"
+
+namespace sluice {
+namespace {
+
+struct PgConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct PgResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
+using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
+
+std::string QuoteIdentPg(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string StripStatement(std::string sql) {
+  sql = Trim(sql);
+  while (!sql.empty() && (sql.back() == ';' || std::isspace(static_cast<unsigned char>(sql.back())))) {
+    sql.pop_back();
+  }
+  return sql;
+}
+
+// A hint for the errors people meet first.
+std::string Hint(const std::string& message) {
+  if (message.find("password authentication failed") != std::string::npos ||
+      message.find("no password supplied") != std::string::npos) {
+    return " (check the user and password in the url's secret)";
+  }
+  if (message.find("Connection refused") != std::string::npos ||
+      message.find("could not connect") != std::string::npos ||
+      message.find("could not translate host name") != std::string::npos) {
+    return " (is the server running, and are its host and port right in the url?)";
+  }
+  if (message.find("does not exist") != std::string::npos) {
+    return " (check the name in table: or query:, and that the url's user may see it)";
+  }
+  if (message.find("permission denied") != std::string::npos) {
+    return " (grant the url's user SELECT on it)";
+  }
+  return "";
+}
+
+class PostgresDriver final : public DatabaseDriver {
+ public:
+  Result<DbExtract> Extract(const DbRequest& req, CsvFileWriter& out) const override {
+    const char* keys[] = {"dbname", "connect_timeout", "application_name", "client_encoding",
+                          nullptr};
+    const char* values[] = {req.url.c_str(), "10", "sluice", "UTF8", nullptr};
+    PgConn conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+      std::string m = conn ? PQerrorMessage(conn.get()) : "out of memory";
+      return DatabaseError(req, "cannot connect to PostgreSQL", m + Hint(m));
+    }
+    int64_t timeout_ms = req.timeout_seconds > 0 ? req.timeout_seconds * 1000 : 0;
+    std::string setup =
+        "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+        "SET extra_float_digits = 3; SET bytea_output = 'hex'; "
+        "SET statement_timeout = " +
+        std::to_string(timeout_ms) +
+        "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    RETURN_IF_ERROR(Exec(req, conn.get(), setup, "setting up the session"));
+
+    std::string relation;
+    if (!req.table.empty()) {
+      ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitRelationName(req.table));
+      std::vector<std::string> quoted;
+      for (const std::string& p : parts) quoted.push_back(QuoteIdentPg(p));
+      relation = "SELECT * FROM " + Join(quoted, ".");
+    } else {
+      relation = StripStatement(req.query);
+    }
+    ASSIGN_OR_RETURN(std::vector<DbColumn> columns, Describe(req, conn.get(), relation));
+    if (!req.since.column.empty()) {
+      ASSIGN_OR_RETURN(relation, Since(req, conn.get(), relation, columns));
+    }
+    std::vector<std::string> select;
+    for (const DbColumn& c : columns) {
+      std::string id = "q." + QuoteIdentPg(c.name);
+      std::string expr = id;
+      if (c.encoding == DbEncoding::kHex) {
+        expr = "encode(" + id + ", 'hex')";
+      } else if (c.type == "JSON" && c.source_type != "json" && c.source_type != "jsonb") {
+        expr = "to_json(" + id + ")";
+      } else if (c.source_type == "money") {
+        expr = id + "::numeric";
+      } else if (c.type == "INTERVAL") {
+        // Exact components DuckDB parses (it reads no ISO 8601, nor
+        // PostgreSQL's mixed signs).
+        expr = "CASE WHEN " + id + " IS NOT NULL THEN format('%s months %s days %s microseconds', "
+               "extract(year from " + id + ") * 12 + extract(month from " + id + "), extract(day from " +
+               id + "), extract(hour from " + id + ") * 3600000000 + extract(minute from " + id +
+               ") * 60000000 + extract(microseconds from " + id + ")) END";
+      } else if (c.type == "DATE") {
+        // DuckDB reads "0044-03-15 BC" as a date AD; "(BC)" it reads right.
+        expr = "CASE WHEN " + id + " < '0001-01-01' THEN replace(" + id + "::text, ' BC', ' (BC)') ELSE " +
+               id + "::text END";
+      }
+      select.push_back(expr + " AS " + QuoteIdentPg(c.name));
+    }
+    std::string copy = "COPY (SELECT " + Join(select, ", ") + " FROM (" + relation +
+                       "\n) AS q) TO STDOUT WITH (FORMAT csv, HEADER true)";
+    DbExtract extract;
+    extract.columns = std::move(columns);
+    ASSIGN_OR_RETURN(extract.rows, Copy(req, conn.get(), copy, out));
+    (void)Exec(req, conn.get(), "COMMIT", "ending the read");
+    return extract;
+  }
+
+ private:
+  static Status Exec(const DbRequest& req, PGconn* conn, const std::string& sql,
+                     const char* what) {
+    PgResult res(PQexec(conn, sql.c_str()));
+    ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+      std::string m = res ? PQresultErrorMessage(res.get()) : PQerrorMessage(conn);
+      return DatabaseError(req, std::string("PostgreSQL failed ") + what, m + Hint(m));
+    }
+    return Status::Ok();
+  }
+
+  // The relation's columns, from the description of it prepared, each with
+  // its type formatted as the server writes it and its base type's class.
+  static Result<std::vector<DbColumn>> Describe(const DbRequest& req, PGconn* conn,
+                                                const std::string& relation) {
+    PgResult prepared(PQprepare(conn, "", relation.c_str(), 0, nullptr));
+    if (!prepared || PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      std::string m = prepared ? PQresultErrorMessage(prepared.get()) : PQerrorMessage(conn);
+      return DatabaseError(req, "PostgreSQL cannot read " + What(req), m + Hint(m));
+    }
+    PgResult desc(PQdescribePrepared(conn, ""));
+    if (!desc || PQresultStatus(desc.get()) != PGRES_COMMAND_OK) {
+      std::string m = desc ? PQresultErrorMessage(desc.get()) : PQerrorMessage(conn);
+      return DatabaseError(req, "PostgreSQL cannot describe " + What(req), m);
+    }
+    int n = PQnfields(desc.get());
+    if (n == 0) {
+      return DatabaseError(req, What(req) + " returns no columns",
+                           "a query: must be a SELECT (or TABLE, VALUES) that returns rows");
+    }
+    std::vector<std::string> names, oids, mods;
+    std::set<std::string> seen;
+    for (int i = 0; i < n; ++i) {
+      std::string name = PQfname(desc.get(), i);
+      if (!seen.insert(name).second) {
+        return DatabaseError(req, What(req) + " returns the column '" + name + "' twice",
+                             "give each column of the query its own name (AS ...)");
+      }
+      names.push_back(name);
+      oids.push_back(std::to_string(PQftype(desc.get(), i)));
+      mods.push_back(std::to_string(PQfmod(desc.get(), i)));
+    }
+    std::string oid_array = "{" + Join(oids, ",") + "}";
+    std::string mod_array = "{" + Join(mods, ",") + "}";
+    const char* params[] = {oid_array.c_str(), mod_array.c_str()};
+    PgResult types(PQexecParams(
+        conn,
+        "SELECT format_type(u.o, u.m), b.oid, b.typcategory, b.typtype, "
+        "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE u.m END "
+        "FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS u(o, m, i) "
+        "JOIN pg_type t ON t.oid = u.o "
+        "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
+        "ORDER BY u.i",
+        2, nullptr, params, nullptr, nullptr, 0));
+    if (!types || PQresultStatus(types.get()) != PGRES_TUPLES_OK || PQntuples(types.get()) != n) {
+      std::string m = types ? PQresultErrorMessage(types.get()) : PQerrorMessage(conn);
+      return DatabaseError(req, "PostgreSQL cannot describe the types of " + What(req), m);
+    }
+    std::vector<DbColumn> columns;
+    for (int i = 0; i < n; ++i) {
+      std::string formatted = PQgetvalue(types.get(), i, 0);
+      uint32_t oid = static_cast<uint32_t>(std::stoul(PQgetvalue(types.get(), i, 1)));
+      char category = PQgetvalue(types.get(), i, 2)[0];
+      char typtype = PQgetvalue(types.get(), i, 3)[0];
+      int32_t typmod = static_cast<int32_t>(std::stol(PQgetvalue(types.get(), i, 4)));
+      columns.push_back(MapPostgresType(names[i], formatted, oid, typmod, category, typtype));
+    }
+    return columns;
+  }
+
+  // The relation limited to the rows at or past the cursor (less the
+  // lookback), the value a literal of the cursor column's own type.
+  static Result<std::string> Since(const DbRequest& req, PGconn* conn, const std::string& relation,
+                                   const std::vector<DbColumn>& columns) {
+    const DbColumn* cursor = nullptr;
+    for (const DbColumn& c : columns) {
+      if (c.name == req.since.column) cursor = &c;
+    }
+    if (!cursor) {
+      return DatabaseError(req, "incremental: cursor '" + req.since.column + "' is not a column of " +
+                                    What(req),
+                           "name a column it returns");
+    }
+    char* literal = PQescapeLiteral(conn, req.since.value.data(), req.since.value.size());
+    if (!literal) return DatabaseError(req, "cannot quote the cursor's value", PQerrorMessage(conn));
+    std::string value = literal;
+    PQfreemem(literal);
+    std::string bound = "CAST(" + value + " AS " + cursor->source_type + ")";
+    if (req.since.lookback_seconds > 0) {
+      bound = "(" + bound + " - make_interval(secs => " + std::to_string(req.since.lookback_seconds) +
+              "))";
+    }
+    return "SELECT * FROM (" + relation + "\n) AS s WHERE s." + QuoteIdentPg(cursor->name) +
+           " >= " + bound;
+  }
+
+  static std::string What(const DbRequest& req) {
+    return req.table.empty() ? std::string("the query") : "table " + req.table;
+  }
+
+  // Streams the COPY into `out`, waiting on the socket so that a cancel or
+  // the timeout stops the server's work (PQcancel) within a fraction of a second.
+  static Result<int64_t> Copy(const DbRequest& req, PGconn* conn, const std::string& copy,
+                              CsvFileWriter& out) {
+    if (!PQsendQuery(conn, copy.c_str())) {
+      std::string m = PQerrorMessage(conn);
+      return DatabaseError(req, "PostgreSQL cannot start reading " + What(req), m);
+    }
+    PgResult started(PQgetResult(conn));
+    if (!started || PQresultStatus(started.get()) != PGRES_COPY_OUT) {
+      std::string m = started ? PQresultErrorMessage(started.get()) : PQerrorMessage(conn);
+      while (PGresult* r = PQgetResult(conn)) PQclear(r);
+      return DatabaseError(req, "PostgreSQL cannot read " + What(req), m + Hint(m));
+    }
+    const int64_t deadline =
+        req.timeout_seconds > 0 ? MonotonicMillis() + req.timeout_seconds * 1000 : 0;
+    std::string stopped;
+    Status failed = Status::Ok();
+    for (;;) {
+      char* buf = nullptr;
+      int n = PQgetCopyData(conn, &buf, /*async=*/1);
+      if (n > 0) {
+        Status st = out.Raw(buf, static_cast<size_t>(n));
+        PQfreemem(buf);
+        if (!st.ok() && failed.ok()) {
+          failed = st;
+          stopped = "write";
+        }
+        if (!failed.ok()) break;
+        continue;
+      }
+      if (n == -1) break;  // done
+      if (n == -2) {
+        std::string m = PQerrorMessage(conn);
+        while (PGresult* r = PQgetResult(conn)) PQclear(r);
+        return DatabaseError(req, "PostgreSQL stopped sending " + What(req), m);
+      }
+      bool cancelled = req.cancel && req.cancel->load();
+      bool late = deadline > 0 && MonotonicMillis() > deadline;
+      if (cancelled || late) {
+        stopped = cancelled ? "cancel" : "timeout";
+        break;
+      }
+      pollfd p{PQsocket(conn), POLLIN, 0};
+      (void)::poll(&p, 1, 200);
+      if (!PQconsumeInput(conn)) {
+        std::string m = PQerrorMessage(conn);
+        return DatabaseError(req, "PostgreSQL's connection broke while sending " + What(req), m);
+      }
+    }
+    if (!stopped.empty()) {
+      if (PGcancel* c = PQgetCancel(conn)) {
+        char err[256];
+        (void)PQcancel(c, err, sizeof err);
+        PQfreeCancel(c);
+      }
+      while (PGresult* r = PQgetResult(conn)) PQclear(r);
+      if (stopped == "cancel") return Status::Cancelled("the run was cancelled while reading " + What(req));
+      if (stopped == "timeout") {
+        return Status(StatusCode::kTimeout, "reading " + What(req) + " took longer than " +
+                               std::to_string(req.timeout_seconds) +
+                               "s; the server's query was cancelled (raise timeout: or "
+                               "defaults.timeout)");
+      }
+      return failed;
+    }
+    PgResult done(PQgetResult(conn));
+    if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK) {
+      std::string m = done ? PQresultErrorMessage(done.get()) : PQerrorMessage(conn);
+      while (PGresult* r = PQgetResult(conn)) PQclear(r);
+      return DatabaseError(req, "PostgreSQL failed while sending " + What(req), m + Hint(m));
+    }
+    int64_t rows = std::atoll(PQcmdTuples(done.get()));
+    while (PGresult* r = PQgetResult(conn)) PQclear(r);
+    return rows;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<DatabaseDriver> NewPostgresDriver() { return std::make_unique<PostgresDriver>(); }
+
+}  // namespace sluice
