@@ -1129,10 +1129,23 @@ class Loader {
     }
 
     for (const TableSpec& table : source.tables) {
-      if (!table.db_cursor.empty() && table.key.empty()) {
+      if (table.db_cursor.empty()) continue;
+      if (table.key.empty()) {
         errs.At(table.loc.line,
                 "incremental: needs key: (rows read again, at the cursor and within the "
                 "lookback, are merged on it), e.g. key: [id]");
+      }
+      if (!table.filter.empty() || table.quarantine) {
+        errs.At(table.loc.line,
+                "incremental: cannot be combined with filter: or quarantine: (a changed row "
+                "left out of a read would keep its old version in the table); filter in a "
+                "model downstream instead");
+      }
+      bool listed = std::any_of(table.columns.begin(), table.columns.end(),
+                                [&](const ColumnSpec& c) { return c.input == table.db_cursor; });
+      if (table.columns_only && !listed) {
+        errs.At(table.loc.line, "incremental: cursor " + table.db_cursor +
+                                    " must be kept: list it under columns: (columns_only: true)");
       }
     }
     if (const YamlEntry* e = top.Find("schedule")) source.schedule = ReadSchedule(*e, errs);

@@ -187,18 +187,34 @@ DbColumn MapPostgresType(const std::string& name, const std::string& formatted, 
   c.source_type = formatted;
   c.type = "VARCHAR";
   switch (oid) {
-    case 16: c.type = "BOOLEAN"; break;
+    case 16:
+      c.type = "BOOLEAN";
+      break;
     case 17:
       c.type = "BLOB";
       c.encoding = DbEncoding::kHex;
       break;
-    case 20: c.type = "BIGINT"; break;
-    case 21: c.type = "SMALLINT"; break;
-    case 23: c.type = "INTEGER"; break;
-    case 26: c.type = "UINTEGER"; break;  // oid
-    case 700: c.type = "FLOAT"; break;
-    case 701: c.type = "DOUBLE"; break;
-    case 790: c.type = "DECIMAL(18,2)"; break;  // money, selected as numeric
+    case 20:
+      c.type = "BIGINT";
+      break;
+    case 21:
+      c.type = "SMALLINT";
+      break;
+    case 23:
+      c.type = "INTEGER";
+      break;
+    case 26:
+      c.type = "UINTEGER";
+      break;  // oid
+    case 700:
+      c.type = "FLOAT";
+      break;
+    case 701:
+      c.type = "DOUBLE";
+      break;
+    case 790:
+      c.type = "DECIMAL(18,2)";
+      break;  // money, selected as numeric
     case 1700: {
       // numeric(p,s): typmod = ((p << 16) | s) + 4; -1 when unconstrained.
       if (typmod >= 4) {
@@ -213,15 +229,31 @@ DbColumn MapPostgresType(const std::string& name, const std::string& formatted, 
       c.encoding = DbEncoding::kFit;
       break;
     }
-    case 1082: c.type = "DATE"; break;
-    case 1083: c.type = "TIME"; break;
-    case 1266: c.type = "TIMETZ"; break;
-    case 1114: c.type = "TIMESTAMP"; break;
-    case 1184: c.type = "TIMESTAMPTZ"; break;
-    case 1186: c.type = "INTERVAL"; break;
-    case 2950: c.type = "UUID"; break;
+    case 1082:
+      c.type = "DATE";
+      break;
+    case 1083:
+      c.type = "TIME";
+      break;
+    case 1266:
+      c.type = "TIMETZ";
+      break;
+    case 1114:
+      c.type = "TIMESTAMP";
+      break;
+    case 1184:
+      c.type = "TIMESTAMPTZ";
+      break;
+    case 1186:
+      c.type = "INTERVAL";
+      break;
+    case 2950:
+      c.type = "UUID";
+      break;
     case 114:
-    case 3802: c.type = "JSON"; break;
+    case 3802:
+      c.type = "JSON";
+      break;
     default:
       // Arrays and composite types become JSON (to_json on the server);
       // enums, ranges, network and text types keep their text.
@@ -274,8 +306,8 @@ DbColumn MapMariaDbType(const MariaDbField& f) {
     case 0:      // DECIMAL
     case 246: {  // NEWDECIMAL
       // length = precision + (a point when scale > 0) + (a sign unless unsigned)
-      int64_t precision = static_cast<int64_t>(f.length) - (f.decimals > 0 ? 1 : 0) -
-                          (f.is_unsigned ? 0 : 1);
+      int64_t precision =
+          static_cast<int64_t>(f.length) - (f.decimals > 0 ? 1 : 0) - (f.is_unsigned ? 0 : 1);
       c.source_type = "decimal(" + std::to_string(precision) + "," + std::to_string(f.decimals) +
                       ")" + unsigned_suffix;
       if (precision >= 1 && precision <= 38 && f.decimals <= precision) {
@@ -459,8 +491,8 @@ Result<std::vector<std::string>> SplitRelationName(const std::string& name) {
 
 Status DatabaseError(const DbRequest& req, const std::string& what, const std::string& detail) {
   std::string d = Trim(detail);
-  return Status::DataError(Redact(what + " (" + DisplayDatabaseUrl(req.url) + ")" +
-                                  (d.empty() ? "" : ": " + d)));
+  return Status::DataError(
+      Redact(what + " (" + DisplayDatabaseUrl(req.url) + ")" + (d.empty() ? "" : ": " + d)));
 }
 
 Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path) {
@@ -512,7 +544,8 @@ class DatabaseDecoder final : public Decoder {
   Result<std::string> TableSql(const DecodeRequest& req) const override {
     auto it = req.options.find("columns");
     if (it == req.options.end()) {
-      return Status::Internal("a database extract is read with the columns its extraction recorded");
+      return Status::Internal(
+          "a database extract is read with the columns its extraction recorded");
     }
     ASSIGN_OR_RETURN(std::vector<DbColumn> columns, DbColumnsFromJson(*it));
     std::vector<std::string> types, select;
@@ -528,7 +561,7 @@ class DatabaseDecoder final : public Decoder {
     }
     return "(SELECT " + Join(select, ", ") + " FROM read_csv(" + QuoteLiteral(req.path) +
            ", header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
-           "allow_quoted_nulls=false, columns={" +
+           "allow_quoted_nulls=false, max_line_size=8388608, columns={" +
            Join(types, ", ") + "}))";
   }
   std::string Extension() const override { return "csv"; }

@@ -87,7 +87,8 @@ Result<MariaDbUrl> ParseUrl(const std::string& url) {
   for (const std::string& pair : Split(query, '&')) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    u.params[Decode(pair.substr(0, eq))] = eq == std::string::npos ? "" : Decode(pair.substr(eq + 1));
+    u.params[Decode(pair.substr(0, eq))] =
+        eq == std::string::npos ? "" : Decode(pair.substr(eq + 1));
   }
   for (const auto& [k, v] : u.params) {
     if (k != "ssl" && k != "ssl_ca" && k != "ssl_cert" && k != "ssl_key" && k != "socket" &&
@@ -108,19 +109,26 @@ std::string QuoteIdentMy(const std::string& name) {
 
 std::string Hint(unsigned code) {
   switch (code) {
-    case 1045: return " (check the user and password in the url's secret)";
+    case 1045:
+      return " (check the user and password in the url's secret)";
     case 2002:
     case 2003:
-    case 2005: return " (is the server running, and are its host and port right in the url?)";
+    case 2005:
+      return " (is the server running, and are its host and port right in the url?)";
     case 1146:
-    case 1049: return " (check the name in table: or query: and the url's database)";
+    case 1049:
+      return " (check the name in table: or query: and the url's database)";
     case 1142:
-    case 1044: return " (grant the url's user SELECT on it)";
-    default: return "";
+    case 1044:
+      return " (grant the url's user SELECT on it)";
+    default:
+      return "";
   }
 }
 
-bool IsZeroDate(const char* v, size_t n) { return n >= 10 && std::string_view(v, 10) == "0000-00-00"; }
+bool IsZeroDate(const char* v, size_t n) {
+  return n >= 10 && std::string_view(v, 10) == "0000-00-00";
+}
 
 class MariaDbDriver final : public DatabaseDriver {
  public:
@@ -156,10 +164,10 @@ class MariaDbDriver final : public DatabaseDriver {
                             url.socket.empty() ? nullptr : url.socket.c_str(), 0)) {
       return Error(req, conn.get(), "cannot connect to MariaDB/MySQL");
     }
-    for (const char* setup :
-         {"SET time_zone = '+00:00'", "SET SESSION TRANSACTION READ ONLY",
-          "START TRANSACTION WITH CONSISTENT SNAPSHOT"}) {
-      if (mysql_query(conn.get(), setup) != 0) return Error(req, conn.get(), "setting up the session");
+    for (const char* setup : {"SET time_zone = '+00:00'", "SET SESSION TRANSACTION READ ONLY",
+                              "START TRANSACTION WITH CONSISTENT SNAPSHOT"}) {
+      if (mysql_query(conn.get(), setup) != 0)
+        return Error(req, conn.get(), "setting up the session");
     }
     if (req.timeout_seconds > 0) {
       // MariaDB's per-statement limit; MySQL calls it max_execution_time (ms).
@@ -185,14 +193,16 @@ class MariaDbDriver final : public DatabaseDriver {
                                                  req.since.value.size());
       escaped.resize(n);
       const std::string& t = req.since.type;
-      bool number = t.find("INT") != std::string::npos || StartsWith(t, "DECIMAL") ||
-                    t == "DOUBLE" || t == "FLOAT";
+      bool number = (t.find("INT") != std::string::npos && t != "INTERVAL") ||
+                    StartsWith(t, "DECIMAL") || t == "DOUBLE" || t == "FLOAT";
       std::string bound = number ? req.since.value : "'" + escaped + "'";
-      if (number && (bound.empty() || bound.find_first_not_of("0123456789.-+eE") != std::string::npos)) {
+      if (number &&
+          (bound.empty() || bound.find_first_not_of("0123456789.-+eE") != std::string::npos)) {
         return Status::Internal("a numeric cursor's value is not a number: " + bound);
       }
       if (req.since.lookback_seconds > 0) {
-        bound = "(" + bound + " - INTERVAL " + std::to_string(req.since.lookback_seconds) + " SECOND)";
+        bound =
+            "(" + bound + " - INTERVAL " + std::to_string(req.since.lookback_seconds) + " SECOND)";
       }
       sql = "SELECT * FROM (" + sql + "\n) AS s WHERE s." + QuoteIdentMy(req.since.column) +
             " >= " + bound;
@@ -226,12 +236,22 @@ class MariaDbDriver final : public DatabaseDriver {
       }
       extract.columns.push_back(MapMariaDbType(f));
     }
-    for (const DbColumn& c : extract.columns) RETURN_IF_ERROR(out.Text(c.name.data(), c.name.size()));
+    for (const DbColumn& c : extract.columns)
+      RETURN_IF_ERROR(out.Text(c.name.data(), c.name.size()));
     RETURN_IF_ERROR(out.EndRow());
     const int64_t deadline =
         req.timeout_seconds > 0 ? MonotonicMillis() + req.timeout_seconds * 1000 : 0;
     int64_t zero_dates = 0;
     std::string text;
+    // A failed write stops the read without draining the rest of the
+    // result (mysql_free_result would read it all).
+    struct CancelOnError {
+      MYSQL* conn;
+      bool done = false;
+      ~CancelOnError() {
+        if (!done) mariadb_cancel(conn);
+      }
+    } cancel_on_error{conn.get()};
     while (MYSQL_ROW row = mysql_fetch_row(res.get())) {
       unsigned long* lengths = mysql_fetch_lengths(res.get());
       for (unsigned i = 0; i < n; ++i) {
@@ -244,7 +264,8 @@ class MariaDbDriver final : public DatabaseDriver {
           RETURN_IF_ERROR(out.Hex(reinterpret_cast<const unsigned char*>(v), len));
         } else if (c.source_type == "bit") {
           uint64_t bits = 0;
-          for (size_t b = 0; b < len && b < 8; ++b) bits = (bits << 8) | static_cast<unsigned char>(v[b]);
+          for (size_t b = 0; b < len && b < 8; ++b)
+            bits = (bits << 8) | static_cast<unsigned char>(v[b]);
           text = std::to_string(bits);
           RETURN_IF_ERROR(out.Text(text.data(), text.size()));
         } else if ((c.type == "DATE" || c.type == "TIMESTAMP" || c.type == "TIMESTAMPTZ") &&
@@ -264,13 +285,15 @@ class MariaDbDriver final : public DatabaseDriver {
         bool cancelled = req.cancel && req.cancel->load();
         if (cancelled || (deadline > 0 && MonotonicMillis() > deadline)) {
           mariadb_cancel(conn.get());  // the rest is not read (nor drained)
-          if (cancelled) return Status::Cancelled("the run was cancelled while reading " + What(req));
+          if (cancelled)
+            return Status::Cancelled("the run was cancelled while reading " + What(req));
           return Status(StatusCode::kTimeout, "reading " + What(req) + " took longer than " +
                                                   std::to_string(req.timeout_seconds) +
                                                   "s (raise timeout: or defaults.timeout)");
         }
       }
     }
+    cancel_on_error.done = true;
     if (mysql_errno(conn.get()) != 0) {
       return Error(req, conn.get(), "MariaDB/MySQL stopped sending " + What(req));
     }

@@ -33,7 +33,8 @@ std::string QuoteIdentPg(const std::string& name) {
 
 std::string StripStatement(std::string sql) {
   sql = Trim(sql);
-  while (!sql.empty() && (sql.back() == ';' || std::isspace(static_cast<unsigned char>(sql.back())))) {
+  while (!sql.empty() &&
+         (sql.back() == ';' || std::isspace(static_cast<unsigned char>(sql.back())))) {
     sql.pop_back();
   }
   return sql;
@@ -75,8 +76,7 @@ class PostgresDriver final : public DatabaseDriver {
         "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
         "SET extra_float_digits = 3; SET bytea_output = 'hex'; "
         "SET statement_timeout = " +
-        std::to_string(timeout_ms) +
-        "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+        std::to_string(timeout_ms) + "; BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     RETURN_IF_ERROR(Exec(req, conn.get(), setup, "setting up the session"));
 
     std::string relation;
@@ -105,14 +105,16 @@ class PostgresDriver final : public DatabaseDriver {
       } else if (c.type == "INTERVAL") {
         // Exact components DuckDB parses (it reads no ISO 8601, nor
         // PostgreSQL's mixed signs).
-        expr = "CASE WHEN " + id + " IS NOT NULL THEN format('%s months %s days %s microseconds', "
-               "extract(year from " + id + ") * 12 + extract(month from " + id + "), extract(day from " +
-               id + "), extract(hour from " + id + ") * 3600000000 + extract(minute from " + id +
+        expr = "CASE WHEN " + id +
+               " IS NOT NULL THEN format('%s months %s days %s microseconds', "
+               "extract(year from " +
+               id + ") * 12 + extract(month from " + id + "), extract(day from " + id +
+               "), extract(hour from " + id + ") * 3600000000 + extract(minute from " + id +
                ") * 60000000 + extract(microseconds from " + id + ")) END";
       } else if (c.type == "DATE") {
         // DuckDB reads "0044-03-15 BC" as a date AD; "(BC)" it reads right.
-        expr = "CASE WHEN " + id + " < '0001-01-01' THEN replace(" + id + "::text, ' BC', ' (BC)') ELSE " +
-               id + "::text END";
+        expr = "CASE WHEN " + id + " < '0001-01-01' THEN replace(" + id +
+               "::text, ' BC', ' (BC)') ELSE " + id + "::text END";
       }
       select.push_back(expr + " AS " + QuoteIdentPg(c.name));
     }
@@ -122,12 +124,11 @@ class PostgresDriver final : public DatabaseDriver {
     extract.columns = std::move(columns);
     ASSIGN_OR_RETURN(extract.rows, Copy(req, conn.get(), copy, out));
     (void)Exec(req, conn.get(), "COMMIT", "ending the read");
-    return extract;
+    return extract;  // a failure above returns at once: PQfinish drops the connection
   }
 
  private:
-  static Status Exec(const DbRequest& req, PGconn* conn, const std::string& sql,
-                     const char* what) {
+  static Status Exec(const DbRequest& req, PGconn* conn, const std::string& sql, const char* what) {
     PgResult res(PQexec(conn, sql.c_str()));
     ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -205,18 +206,19 @@ class PostgresDriver final : public DatabaseDriver {
       if (c.name == req.since.column) cursor = &c;
     }
     if (!cursor) {
-      return DatabaseError(req, "incremental: cursor '" + req.since.column + "' is not a column of " +
-                                    What(req),
-                           "name a column it returns");
+      return DatabaseError(
+          req, "incremental: cursor '" + req.since.column + "' is not a column of " + What(req),
+          "name a column it returns");
     }
     char* literal = PQescapeLiteral(conn, req.since.value.data(), req.since.value.size());
-    if (!literal) return DatabaseError(req, "cannot quote the cursor's value", PQerrorMessage(conn));
+    if (!literal)
+      return DatabaseError(req, "cannot quote the cursor's value", PQerrorMessage(conn));
     std::string value = literal;
     PQfreemem(literal);
     std::string bound = "CAST(" + value + " AS " + cursor->source_type + ")";
     if (req.since.lookback_seconds > 0) {
-      bound = "(" + bound + " - make_interval(secs => " + std::to_string(req.since.lookback_seconds) +
-              "))";
+      bound = "(" + bound + " - make_interval(secs => " +
+              std::to_string(req.since.lookback_seconds) + "))";
     }
     return "SELECT * FROM (" + relation + "\n) AS s WHERE s." + QuoteIdentPg(cursor->name) +
            " >= " + bound;
@@ -259,9 +261,9 @@ class PostgresDriver final : public DatabaseDriver {
       }
       if (n == -1) break;  // done
       if (n == -2) {
-        std::string m = PQerrorMessage(conn);
-        while (PGresult* r = PQgetResult(conn)) PQclear(r);
-        return DatabaseError(req, "PostgreSQL stopped sending " + What(req), m);
+        // The connection is closed by the caller (PQfinish): draining a
+        // COPY that broke off could wait on it for ever.
+        return DatabaseError(req, "PostgreSQL stopped sending " + What(req), PQerrorMessage(conn));
       }
       bool cancelled = req.cancel && req.cancel->load();
       bool late = deadline > 0 && MonotonicMillis() > deadline;
@@ -277,18 +279,21 @@ class PostgresDriver final : public DatabaseDriver {
       }
     }
     if (!stopped.empty()) {
+      // The server stops the query; the connection, still in COPY OUT
+      // (where PQgetResult never returns NULL), is closed by the caller.
       if (PGcancel* c = PQgetCancel(conn)) {
         char err[256];
         (void)PQcancel(c, err, sizeof err);
         PQfreeCancel(c);
       }
-      while (PGresult* r = PQgetResult(conn)) PQclear(r);
-      if (stopped == "cancel") return Status::Cancelled("the run was cancelled while reading " + What(req));
+      if (stopped == "cancel")
+        return Status::Cancelled("the run was cancelled while reading " + What(req));
       if (stopped == "timeout") {
-        return Status(StatusCode::kTimeout, "reading " + What(req) + " took longer than " +
-                               std::to_string(req.timeout_seconds) +
-                               "s; the server's query was cancelled (raise timeout: or "
-                               "defaults.timeout)");
+        return Status(StatusCode::kTimeout,
+                      "reading " + What(req) + " took longer than " +
+                          std::to_string(req.timeout_seconds) +
+                          "s; the server's query was cancelled (raise timeout: or "
+                          "defaults.timeout)");
       }
       return failed;
     }

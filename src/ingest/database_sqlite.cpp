@@ -36,9 +36,18 @@ bool IsDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// YYYY-MM-DD of a day the calendar has (DuckDB refuses 2024-02-30, 0000-…).
 bool IsIsoDate(std::string_view v) {
-  return v.size() == 10 && IsDigits(v.substr(0, 4)) && v[4] == '-' && IsDigits(v.substr(5, 2)) &&
-         v[7] == '-' && IsDigits(v.substr(8, 2));
+  if (!(v.size() == 10 && IsDigits(v.substr(0, 4)) && v[4] == '-' && IsDigits(v.substr(5, 2)) &&
+        v[7] == '-' && IsDigits(v.substr(8, 2)))) {
+    return false;
+  }
+  int y = std::stoi(std::string(v.substr(0, 4))), m = std::stoi(std::string(v.substr(5, 2))),
+      d = std::stoi(std::string(v.substr(8, 2)));
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= kDays[m - 1] + (m == 2 && leap ? 1 : 0);
 }
 
 // YYYY-MM-DD[ T]HH:MM[:SS[.fraction]]
@@ -46,6 +55,9 @@ bool IsIsoTimestamp(std::string_view v) {
   if (v.size() < 16 || !IsIsoDate(v.substr(0, 10)) || (v[10] != ' ' && v[10] != 'T')) return false;
   std::string_view t = v.substr(11);
   if (!(IsDigits(t.substr(0, 2)) && t[2] == ':' && IsDigits(t.substr(3, 2)))) return false;
+  if (std::stoi(std::string(t.substr(0, 2))) > 23 || std::stoi(std::string(t.substr(3, 2))) > 59) {
+    return false;
+  }
   t = t.substr(5);
   if (t.empty()) return true;
   if (t.size() < 3 || t[0] != ':' || !IsDigits(t.substr(1, 2))) return false;
@@ -84,8 +96,8 @@ std::pair<DbColumn, std::string> Settle(const std::string& name, const Seen& s) 
   c.name = name;
   c.source_type = s.declared.empty() ? "(none)" : ToLower(s.declared);
   Affinity a = AffinityOf(s.declared);
-  bool date_like = s.declared.find("DATE") != std::string::npos ||
-                   s.declared.find("TIME") != std::string::npos;
+  bool date_like =
+      s.declared.find("DATE") != std::string::npos || s.declared.find("TIME") != std::string::npos;
   std::string wanted;
   if (s.blobs > 0) {
     c.type = s.ints + s.reals + s.texts == 0 ? "BLOB" : "VARCHAR";
@@ -129,13 +141,19 @@ std::pair<DbColumn, std::string> Settle(const std::string& name, const Seen& s) 
   }
   // Only nulls: what it declares.
   switch (a) {
-    case Affinity::kInteger: c.type = "BIGINT"; break;
-    case Affinity::kReal: c.type = "DOUBLE"; break;
+    case Affinity::kInteger:
+      c.type = "BIGINT";
+      break;
+    case Affinity::kReal:
+      c.type = "DOUBLE";
+      break;
     case Affinity::kBlob:
       c.type = s.declared.empty() ? "VARCHAR" : "BLOB";
       if (c.type == "BLOB") c.encoding = DbEncoding::kHex;
       break;
-    default: c.type = "VARCHAR"; break;
+    default:
+      c.type = "VARCHAR";
+      break;
   }
   return {c, ""};
 }
@@ -154,7 +172,8 @@ class SqliteDriver final : public DatabaseDriver {
                            "check the path in the url (relative paths start at the project)");
     }
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
     std::unique_ptr<sqlite3, Sqlite3Closer> db(raw);
     if (rc != SQLITE_OK) {
       return DatabaseError(req, "cannot open the SQLite database " + path,
@@ -194,7 +213,8 @@ class SqliteDriver final : public DatabaseDriver {
       if (req.since.lookback_seconds > 0) {
         bound = "datetime(?1, '-" + std::to_string(req.since.lookback_seconds) + " seconds')";
       }
-      sql = "SELECT * FROM (" + sql + "\n) WHERE " + QuoteIdentLite(req.since.column) + " >= " + bound;
+      sql = "SELECT * FROM (" + sql + "\n) WHERE " + QuoteIdentLite(req.since.column) +
+            " >= " + bound;
     }
     sqlite3_stmt* stmt_raw = nullptr;
     const char* tail = nullptr;
@@ -210,8 +230,12 @@ class SqliteDriver final : public DatabaseDriver {
     if (!req.since.column.empty()) {
       const std::string& t = req.since.type;
       const std::string& v = req.since.value;
-      if (t == "BIGINT" || t == "INTEGER" || t == "SMALLINT" || t == "TINYINT") {
-        sqlite3_bind_int64(stmt.get(), 1, std::stoll(v));
+      if (t == "BIGINT" || t == "INTEGER" || t == "SMALLINT" || t == "TINYINT" || t == "BOOLEAN") {
+        if (t == "BOOLEAN") {
+          sqlite3_bind_int64(stmt.get(), 1, v == "true" ? 1 : 0);
+        } else {
+          sqlite3_bind_int64(stmt.get(), 1, std::stoll(v));
+        }
       } else if (t == "DOUBLE" || t == "FLOAT" || StartsWith(t, "DECIMAL")) {
         sqlite3_bind_double(stmt.get(), 1, std::stod(v));
       } else {
@@ -226,7 +250,8 @@ class SqliteDriver final : public DatabaseDriver {
     }
     int n = sqlite3_column_count(stmt.get());
     if (n == 0) {
-      return DatabaseError(req, What(req) + " returns no columns", "write a SELECT that returns rows");
+      return DatabaseError(req, What(req) + " returns no columns",
+                           "write a SELECT that returns rows");
     }
     std::vector<std::string> names;
     std::vector<Seen> seen(static_cast<size_t>(n));
@@ -239,7 +264,8 @@ class SqliteDriver final : public DatabaseDriver {
       }
       const char* decl = sqlite3_column_decltype(stmt.get(), i);
       std::string declared = decl ? decl : "";
-      for (char& ch : declared) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      for (char& ch : declared)
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       seen[static_cast<size_t>(i)].declared = declared;
       RETURN_IF_ERROR(out.Text(names.back().data(), names.back().size()));
     }
@@ -250,7 +276,9 @@ class SqliteDriver final : public DatabaseDriver {
       for (int i = 0; i < n; ++i) {
         Seen& s = seen[static_cast<size_t>(i)];
         switch (sqlite3_column_type(stmt.get(), i)) {
-          case SQLITE_NULL: RETURN_IF_ERROR(out.Null()); break;
+          case SQLITE_NULL:
+            RETURN_IF_ERROR(out.Null());
+            break;
           case SQLITE_INTEGER: {
             int64_t v = sqlite3_column_int64(stmt.get(), i);
             ++s.ints;
@@ -271,8 +299,10 @@ class SqliteDriver final : public DatabaseDriver {
             size_t len = static_cast<size_t>(sqlite3_column_bytes(stmt.get(), i));
             std::string_view view(v ? v : "", v ? len : 0);
             ++s.texts;
-            if (IsIsoDate(view)) ++s.dates;
-            else if (IsIsoTimestamp(view)) ++s.timestamps;
+            if (IsIsoDate(view))
+              ++s.dates;
+            else if (IsIsoTimestamp(view))
+              ++s.timestamps;
             RETURN_IF_ERROR(out.Text(view.data(), view.size()));
             break;
           }
@@ -289,7 +319,8 @@ class SqliteDriver final : public DatabaseDriver {
       ++extract.rows;
     }
     if (rc != SQLITE_DONE) {
-      if (progress.cancelled) return Status::Cancelled("the run was cancelled while reading " + What(req));
+      if (progress.cancelled)
+        return Status::Cancelled("the run was cancelled while reading " + What(req));
       if (progress.late) {
         return Status(StatusCode::kTimeout, "reading " + What(req) + " took longer than " +
                                                 std::to_string(req.timeout_seconds) +

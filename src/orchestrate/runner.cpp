@@ -662,6 +662,52 @@ class Run {
     return Status::Ok();
   }
 
+  // A batch's columns take the live table's types, when every value keeps
+  // its value in them; a value that would change (a wider number, text in a
+  // date column) or a column the table lacks fails the read, with the fix.
+  Status AlignBatchTypes(WarehouseSession& session, const AssetNode& node, const std::string& batch,
+                         const Publication& prev) {
+    std::map<std::string, std::string> live;
+    for (const auto& c : prev.schema) live[c.value("name", "")] = c.value("type", "");
+    ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, batch));
+    std::vector<std::string> added, misfits;
+    const std::string fix = "; the table is unchanged: read it whole with `sluice run " +
+                            node.name + " --full-refresh`";
+    for (const auto& c : schema) {
+      std::string name = c.value("name", ""), type = c.value("type", "");
+      auto it = live.find(name);
+      if (it == live.end()) {
+        added.push_back(name);
+        continue;
+      }
+      if (it->second == type) continue;
+      std::string id = QuoteIdent(name);
+      ASSIGN_OR_RETURN(
+          QueryResult lost,
+          session.Query("SELECT count(*), CAST(any_value(" + id + ") AS VARCHAR) FROM " + batch +
+                        " WHERE " + id + " IS NOT NULL AND TRY_CAST(TRY_CAST(" + id + " AS " +
+                        it->second + ") AS " + type + ") IS DISTINCT FROM " + id));
+      if (lost.ScalarInt() > 0) {
+        misfits.push_back(fmt::format("{} ({} in the table; {} new value(s) such as {} are {})",
+                                      name, it->second, lost.ScalarInt(),
+                                      lost.rows[0][1].value_or("?"), type));
+        continue;
+      }
+      RETURN_IF_ERROR(session.Execute("ALTER TABLE " + batch + " ALTER COLUMN " + id +
+                                      " SET DATA TYPE " + it->second));
+    }
+    if (!added.empty()) {
+      return Status::DataError("column(s) " + Join(added, ", ") + " of " + node.name +
+                               " are new in the database" + fix);
+    }
+    if (!misfits.empty()) {
+      return Status::DataError("the new rows of " + node.name +
+                               " do not fit the table's column types: " + Join(misfits, "; ") +
+                               fix);
+    }
+    return Status::Ok();
+  }
+
   // An incrementally read database table after its first build: the rows
   // read since the cursor are loaded as a batch and merged on the key into
   // the live table, whose publication moves the cursor in the same
@@ -685,18 +731,44 @@ class Run {
                                          node.name + " read since its cursor failed");
     }
     for (const std::string& note : loaded->notes) o.notes.push_back(note);
+    {
+      std::lock_guard lock(mu_);
+      for (const std::string& note : db_notes_[node.name]) o.notes.push_back(note);
+    }
+    RETURN_IF_ERROR(AlignBatchTypes(session, node, batch, prev));
     ASSIGN_OR_RETURN(QueryResult counted, session.Query("SELECT count(*) FROM " + batch));
     int64_t rows = counted.ScalarInt();
     std::string since = prev.cursor.value("value", "");
-    if (rows == 0) {
+    auto unchanged = [&](const std::string& why) {
       o.action = "skip";
       o.status = TaskStatus::kSkipped;
-      o.reason = "no rows with " + table->db_cursor + " at or past " + since;
+      o.reason = why;
       o.rows = prev.rows;
       o.version_id = prev.version_id;
       std::lock_guard lock(mu_);
       NoteVersionLocked(node.name, "", prev.version_id);
       return Status::Ok();
+    };
+    if (rows == 0) return unchanged("no rows with " + table->db_cursor + " at or past " + since);
+    // Rows read again (those at the cursor, those in the lookback) that the
+    // table already holds as they are change nothing: no new version.
+    ASSIGN_OR_RETURN(nlohmann::json batch_schema, DescribeRelation(session, batch));
+    std::vector<std::string> on, same;
+    for (const std::string& k : table->key) {
+      on.push_back("l." + QuoteIdent(k) + " = b." + QuoteIdent(k));
+    }
+    for (const auto& c : batch_schema) {
+      std::string id = QuoteIdent(c.value("name", ""));
+      same.push_back("l." + id + " IS NOT DISTINCT FROM b." + id);
+    }
+    ASSIGN_OR_RETURN(
+        QueryResult fresh,
+        session.Query("SELECT count(*) FROM " + batch + " b WHERE NOT EXISTS (SELECT 1 FROM " +
+                      prev.physical + " l WHERE " + Join(on, " AND ") + " AND " +
+                      Join(same, " AND ") + ")"));
+    if (fresh.ScalarInt() == 0) {
+      return unchanged(
+          fmt::format("the {} rows read since {} are in the table as they are", rows, since));
     }
     o.reason =
         fmt::format("{} rows with {} at or past {}", rows, table->db_cursor, since) +
@@ -705,8 +777,8 @@ class Run {
         ", merged on " + Join(table->key, ", ");
     return ApplyBatch(node, "merge", table->key, {}, batch, o, version, inputs, checks_hash, prev,
                       session, start,
-                      [this, &prev, table](WarehouseSession& s, const std::string& rel) {
-                        return CursorOf(s, rel, table->db_cursor, prev.cursor);
+                      [this, &prev, &node](WarehouseSession& s, const std::string& rel) {
+                        return CursorOf(s, rel, node, prev.cursor);
                       });
   }
 
@@ -719,18 +791,31 @@ class Run {
   // there and in `prev` (it never moves back), as text the drivers bind
   // (times in UTC without a zone), with the column's DuckDB type.
   Result<nlohmann::json> CursorOf(WarehouseSession& session, const std::string& relation,
-                                  const std::string& column, const nlohmann::json& prev) {
+                                  const AssetNode& node, const nlohmann::json& prev) {
+    const TableSpec& table = *tables_.at(node.name).second;
+    const std::string& column = table.db_cursor;
+    const std::string field = CursorField(table);
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, relation));
     std::string type;
     for (const auto& c : schema) {
-      if (c.value("name", "") == column) type = c.value("type", "");
+      if (c.value("name", "") == field) type = c.value("type", "");
     }
     if (type.empty()) {
-      return Status::Invalid("incremental: cursor '" + column +
+      return Status::Invalid(table.loc.ToString() + ": incremental: cursor '" + column +
                              "' is not a column of what was read; name one of its columns");
     }
+    if (table.db_lookback_seconds > 0 && !IsTimeCursorType(type)) {
+      return Status::Invalid(
+          table.loc.ToString() + ": incremental: lookback: applies to date and time cursors; " +
+          column + " is " + type + " (remove lookback:, or make a time column the cursor)");
+    }
+    std::string read_key;
+    {
+      std::lock_guard lock(mu_);
+      read_key = db_read_keys_[node.name];
+    }
     const bool tz = type == "TIMESTAMP WITH TIME ZONE";
-    std::string id = QuoteIdent(column);
+    std::string id = QuoteIdent(field);
     std::string value = tz ? "max(" + id + ") AT TIME ZONE 'UTC'" : "max(" + id + ")";
     if (prev.is_object() && prev.value("column", "") == column && prev.contains("value")) {
       std::string before = "CAST(" + QuoteLiteral(prev.value("value", "")) + " AS " +
@@ -740,7 +825,8 @@ class Run {
     ASSIGN_OR_RETURN(QueryResult r,
                      session.Query("SELECT CAST(" + value + " AS VARCHAR) FROM " + relation));
     if (r.rows.empty() || !r.rows[0][0]) return prev;  // no rows, or only NULL cursors
-    return nlohmann::json{{"column", column}, {"type", type}, {"value", *r.rows[0][0]}};
+    return nlohmann::json{
+        {"column", column}, {"type", type}, {"value", *r.rows[0][0]}, {"read", read_key}};
   }
 
   // A source's freshness: the age of its last successful fetch (fetch log).
@@ -1083,9 +1169,11 @@ class Run {
   // archived in the lake and logged (raw first), its column types kept in
   // the fetch record beside it. A database cannot answer "not modified", so
   // every run reads it again; the same bytes and types keep the version.
-  Result<DatabaseExtract> ExtractDatabaseTable(const SourceSpec& src, const TableSpec& table,
-                                               const std::string& partition,
-                                               const DbRequest::Since& since) {
+  // What a database table's read asks for: the url (templates rendered,
+  // secrets substituted, its password registered for redaction) and the
+  // relation or rendered query.
+  Result<DbRequest> DatabaseRequest(const SourceSpec& src, const TableSpec& table,
+                                    const std::string& partition) {
     const DatabaseSpec& db = *src.database;
     ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
     ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(db.url, ctx, db.loc.line));
@@ -1100,6 +1188,30 @@ class Run {
       ASSIGN_OR_RETURN(req.query, RenderTemplate(table.db_query, ctx, table.loc.line));
     }
     req.project_root = project_.root;
+    return req;
+  }
+
+  // Which database and relation a cursor belongs to: a cursor is continued
+  // only by reads of the same ones (another database behind the same secret,
+  // or a query whose vars changed, is read whole again).
+  static std::string ReadKey(const DbRequest& req) {
+    return Sha256Hex(DisplayDatabaseUrl(req.url) + "\n" + req.table + "\n" + req.query);
+  }
+
+  // The column a table's cursor has in the warehouse (columns: may rename it).
+  static std::string CursorField(const TableSpec& table) {
+    for (const ColumnSpec& c : table.columns) {
+      if (c.input == table.db_cursor) return c.field.empty() ? c.input : c.field;
+    }
+    return table.db_cursor;
+  }
+
+  Result<DatabaseExtract> ExtractDatabaseTable(const SourceSpec& src, const TableSpec& table,
+                                               const std::string& partition,
+                                               const DbRequest::Since& since) {
+    const DatabaseSpec& db = *src.database;
+    ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(src, table, partition));
+    const std::string* url = &req.url;
     req.since = since;
     req.timeout_seconds =
         db.timeout_seconds > 0 ? db.timeout_seconds : project_.defaults.timeout_seconds;
@@ -1265,14 +1377,18 @@ class Run {
     if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database) {
       auto [src, table] = tables_.at(node.name);
       DbRequest::Since since;
-      if (!table->db_cursor.empty() && !opt_.full_refresh) {
-        // A changed config reads everything again, as a full refresh does.
+      if (!table->db_cursor.empty()) {
+        ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(*src, *table, partition));
+        std::string key = ReadKey(req);
+        // A changed config, database or query reads everything again, as a
+        // full refresh does.
         std::string fingerprint = MakeRecipe(node).fingerprint;
         std::lock_guard lock(mu_);
+        db_read_keys_[node.name] = key;
         auto it = published_.find({node.name, partition});
-        if (it != published_.end() && it->second.cursor.is_object() &&
+        if (!opt_.full_refresh && it != published_.end() && it->second.cursor.is_object() &&
             it->second.cursor.value("column", "") == table->db_cursor &&
-            it->second.fingerprint == fingerprint) {
+            it->second.cursor.value("read", "") == key && it->second.fingerprint == fingerprint) {
           since.column = table->db_cursor;
           since.value = it->second.cursor.value("value", "");
           since.type = it->second.cursor.value("type", "");
@@ -1295,7 +1411,7 @@ class Run {
       inputs.push_back("columns:" + Sha256Hex(extract.columns.dump()));
       std::lock_guard lock(mu_);
       db_columns_[node.name] = std::move(extract.columns);  // never partitioned (yet)
-      for (std::string& note : extract.notes) db_notes_[node.name].push_back(std::move(note));
+      db_notes_[node.name] = std::move(extract.notes);
       return inputs;
     }
     if (node.kind == AssetKind::kSource) {
@@ -2108,8 +2224,7 @@ class Run {
     timed("durable");
     Publication pub;
     if (node.kind == AssetKind::kSource && !tables_.at(node.name).second->db_cursor.empty()) {
-      ASSIGN_OR_RETURN(pub.cursor, CursorOf(*session, physical,
-                                            tables_.at(node.name).second->db_cursor, nullptr));
+      ASSIGN_OR_RETURN(pub.cursor, CursorOf(*session, physical, node, nullptr));
     }
     pub.asset = node.name;
     pub.partition = partition;
@@ -2259,6 +2374,7 @@ class Run {
   std::map<std::string, nlohmann::json> db_columns_;          // GUARDED_BY(mu_), by asset
   std::map<std::string, std::vector<std::string>> db_notes_;  // GUARDED_BY(mu_), by asset
   std::set<std::string> read_since_;  // GUARDED_BY(mu_): database tables read since a cursor
+  std::map<std::string, std::string> db_read_keys_;  // GUARDED_BY(mu_): ReadKey, by asset
 };
 
 }  // namespace

@@ -500,6 +500,19 @@ TEST_F(ConfigLoaderTest, DatabaseSources) {
             "sources/a.yaml:2: a database source has no fetch: (database: says where it reads)");
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\ntables:\n  t: {table: x}\n"}}),
             "sources/a.yaml:3: table: belongs to tables of a database source");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: sqlite:x.db, table: t}\nincremental: {cursor: at}\n"}}),
+            "sources/a.yaml:1: incremental: needs key: (rows read again, at the cursor and within "
+            "the lookback, are merged on it), e.g. key: [id]");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: sqlite:x.db, table: t}\nincremental: {cursor: at}\n"
+                        "key: [id]\nfilter: \"a > 1\"\n"}}),
+            "sources/a.yaml:1: incremental: cannot be combined with filter: or quarantine: (a "
+            "changed row left out of a read would keep its old version in the table); filter in "
+            "a model downstream instead");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml", "fetch: {url: x.csv}\nincremental: {cursor: at}\n"}}),
+            "sources/a.yaml:2: incremental: reads a database table bit by bit; it applies to "
+            "database sources (a model's is materialized: incremental)");
 }
 
 TEST_F(ConfigLoaderTest, DuplicateYamlKey) {

@@ -47,8 +47,8 @@ TEST(DatabaseTypes, PostgresMapsEachTypeFaithfully) {
   EXPECT_EQ(t(3802).type, "JSON");
   EXPECT_EQ(t(17).type, "BLOB");
   EXPECT_EQ(t(17).encoding, DbEncoding::kHex);
-  EXPECT_EQ(t(1007, -1, 'A').type, "JSON");        // int[]
-  EXPECT_EQ(t(99999, -1, 'U', 'c').type, "JSON");  // a composite type
+  EXPECT_EQ(t(1007, -1, 'A').type, "JSON");           // int[]
+  EXPECT_EQ(t(99999, -1, 'U', 'c').type, "JSON");     // a composite type
   EXPECT_EQ(t(99999, -1, 'E', 'e').type, "VARCHAR");  // an enum keeps its label
   EXPECT_EQ(t(869, -1, 'I').type, "VARCHAR");         // inet
 }
@@ -221,6 +221,38 @@ TEST_F(DatabaseExtractTest, SqliteDeclaredIntegerHoldingTextWidensAndSaysSo) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->rows[0][0].value_or(""), "3");  // no row lost
   EXPECT_EQ(r->rows[0][1].value_or(""), "3");
+}
+
+TEST_F(DatabaseExtractTest, SqliteDatesTheCalendarLacksStayText) {
+  Sqlite(
+      "CREATE TABLE d (day DATE, at DATETIME);"
+      "INSERT INTO d VALUES ('2024-02-29', '2024-02-29 23:59:59'), ('2023-02-29', "
+      "'2024-01-01 24:00:00');");
+  Result<DbExtract> e = Extract("d");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(TypeOf(*e, "day"), "VARCHAR");  // 2023 has no 29 February
+  EXPECT_EQ(TypeOf(*e, "at"), "VARCHAR");   // nor any day a 24th hour
+  Result<QueryResult> r = ReadBack(*e, "count(*)");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows[0][0].value_or(""), "2");
+}
+
+TEST_F(DatabaseExtractTest, SqliteReadsSinceACursorBoundAsItsType) {
+  Sqlite("CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1,'a'), (2,'b'), (10,'c');");
+  DbRequest req;
+  req.url = "sqlite:app.db";
+  req.project_root = dir_.string();
+  req.table = "t";
+  req.since.column = "id";
+  req.since.value = "2";
+  req.since.type = "BIGINT";  // as text, '10' would sort before '2'
+  Result<DbExtract> e = ExtractToFile(req, (dir_ / "extract.csv").string());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->rows, 2);
+  req.since.lookback_seconds = 60;  // a lookback on a number is refused
+  e = ExtractToFile(req, (dir_ / "extract.csv").string());
+  ASSERT_FALSE(e.ok());
+  EXPECT_THAT(e.status().message(), HasSubstr("lookback: applies to date and time cursors"));
 }
 
 TEST_F(DatabaseExtractTest, SqliteQueriesMustReadAndNameTheirColumns) {
