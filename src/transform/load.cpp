@@ -249,7 +249,7 @@ Result<std::vector<std::string>> NarrowTextColumns(
 // digits) — said so, never rounded.
 Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session, const LoadSpec& spec,
                                                    const std::string& physical) {
-  std::vector<std::string> notes;
+  std::vector<std::string> notes, conversions;
   auto columns = spec.options.find("columns");
   if (columns == spec.options.end() || !columns->is_array()) return notes;
   for (const auto& c : *columns) {
@@ -277,8 +277,13 @@ Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session, co
     }
     std::string type = "DECIMAL(" + std::to_string(std::max<int64_t>(1, whole + scale)) + "," +
                        std::to_string(scale) + ")";
-    RETURN_IF_ERROR(session.Execute("ALTER TABLE " + physical + " ALTER COLUMN " + id +
-                                    " SET DATA TYPE " + type));
+    conversions.push_back("CAST(" + id + " AS " + type + ") AS " + id);
+  }
+  // One parallel rewrite for them all (ALTER TABLE converts on one thread).
+  if (!conversions.empty()) {
+    RETURN_IF_ERROR(session.Execute(CreateTableSql(physical, /*replace=*/true) +
+                                    " AS SELECT * REPLACE (" + Join(conversions, ", ") + ") FROM " +
+                                    physical));
   }
   return notes;
 }
