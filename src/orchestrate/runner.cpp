@@ -1930,8 +1930,21 @@ class Run {
       o.action = "fetch";
       o.status = TaskStatus::kPlanned;
       // The url as written: a ${secret:...} reference, never its value.
+      std::string since;
+      if (!table->db_cursor.empty() && !opt_.full_refresh) {
+        std::lock_guard lock(mu_);
+        auto it = published_.find({node.name, partition});
+        if (it != published_.end() && it->second.cursor.is_object()) {
+          since = " rows with " + table->db_cursor + " at or past " +
+                  it->second.cursor.value("value", "") +
+                  (table->db_lookback_seconds > 0
+                       ? " less " + std::to_string(table->db_lookback_seconds) + "s"
+                       : std::string()) +
+                  " of";
+        }
+      }
       o.reason =
-          Redact("extracts " +
+          Redact("extracts" + since + " " +
                  (table->db_query.empty() ? "table " + table->db_table : std::string("a query")) +
                  " from " + DisplayDatabaseUrl(src->database->url) +
                  "; rebuilt when the extract differs from the last one");
