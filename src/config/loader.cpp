@@ -1287,9 +1287,16 @@ class Loader {
                 "database: url: expected postgresql://, mysql:// (MariaDB too) or "
                 "sqlite:PATH, usually kept in a secret: url: ${secret:SHOP_DB}");
       }
-      if (!HasSecretRef(spec.url) && spec.url.find("://") != std::string::npos &&
-          spec.url.find('@') != std::string::npos &&
-          spec.url.find(':', spec.url.find("://") + 3) < spec.url.find('@')) {
+      // user:password@ in the authority (before the path or query).
+      size_t scheme_end = spec.url.find("://");
+      std::string authority;
+      if (scheme_end != std::string::npos) {
+        authority = spec.url.substr(scheme_end + 3);
+        authority = authority.substr(0, authority.find_first_of("/?#"));
+      }
+      size_t at = authority.rfind('@');
+      if (!HasSecretRef(spec.url) && at != std::string::npos &&
+          authority.substr(0, at).find(':') != std::string::npos) {
         errs.At(u->line,
                 "database: url: a password written in the project would be in git and "
                 "in every copy; put the url in a secret: url: ${secret:SHOP_DB}");

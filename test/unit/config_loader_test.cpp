@@ -486,6 +486,11 @@ TEST_F(ConfigLoaderTest, DatabaseSources) {
       OnlyError({{"sources/a.yaml", "database: {url: \"postgresql://u:pw@h/db\", table: t}\n"}}),
       "sources/a.yaml:1: database: url: a password written in the project would be in git "
       "and in every copy; put the url in a secret: url: ${secret:SHOP_DB}");
+  for (const char* url : {"postgresql://app@h:5432/db", "mysql://h:3306/db?ssl_ca=/a@b/ca.pem"}) {
+    LoadedProject fine =
+        LoadWith({{"sources/a.yaml", std::string("database: {url: \"") + url + "\", table: t}\n"}});
+    EXPECT_TRUE(fine.ok()) << url << ": " << ::testing::PrintToString(Errors(fine));
+  }
   EXPECT_EQ(OnlyError({{"sources/a.yaml", "database: {url: \"oracle://h/db\", table: t}\n"}}),
             "sources/a.yaml:1: database: url: expected postgresql://, mysql:// (MariaDB too) or "
             "sqlite:PATH, usually kept in a secret: url: ${secret:SHOP_DB}");
