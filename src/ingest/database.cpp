@@ -45,19 +45,6 @@ int HexValue(char c) {
   return -1;
 }
 
-std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
-      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // The password of a scheme://user:password@host URL ("" when none), as
 // written (percent-encoded) and decoded.
 std::pair<std::string, std::string> UrlPassword(const std::string& url) {
@@ -95,6 +82,19 @@ std::vector<std::pair<size_t, size_t>> PasswordParams(const std::string& url) {
 }
 
 }  // namespace
+
+std::string PercentDecode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
 
 bool IsTimeCursorType(const std::string& t) {
   return t == "DATE" || t == "TIMESTAMP" || t == "TIMESTAMP WITH TIME ZONE" || t == "TIMESTAMPTZ" ||

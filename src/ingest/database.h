@@ -153,6 +153,8 @@ class Decoder;
 // options.columns (DbColumnsToJson), for the loader's decoder registry.
 std::unique_ptr<Decoder> NewDatabaseDecoder();
 
+// Shared by the drivers: %XX escapes of a URL's parts decoded.
+std::string PercentDecode(const std::string& s);
 // Shared by the drivers: "schema.table" as quoted identifiers, with the
 // driver's quote character; an error names what is wrong with it.
 Result<std::vector<std::string>> SplitRelationName(const std::string& name);

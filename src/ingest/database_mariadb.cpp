@@ -25,26 +25,6 @@ struct MysqlResultDeleter {
   void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
 };
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string Decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out += static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 struct MariaDbUrl {
   std::string user, password, host = "127.0.0.1", database, socket;
   unsigned port = 3306;
@@ -69,8 +49,8 @@ Result<MariaDbUrl> ParseUrl(const std::string& url) {
     std::string userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
     size_t colon = userinfo.find(':');
-    u.user = Decode(userinfo.substr(0, colon));
-    if (colon != std::string::npos) u.password = Decode(userinfo.substr(colon + 1));
+    u.user = PercentDecode(userinfo.substr(0, colon));
+    if (colon != std::string::npos) u.password = PercentDecode(userinfo.substr(colon + 1));
   }
   if (size_t colon = rest.rfind(':'); colon != std::string::npos) {
     std::string port = rest.substr(colon + 1);
@@ -82,13 +62,13 @@ Result<MariaDbUrl> ParseUrl(const std::string& url) {
     }
     u.port = p;
   }
-  if (!rest.empty()) u.host = Decode(rest);
-  u.database = Decode(path);
+  if (!rest.empty()) u.host = PercentDecode(rest);
+  u.database = PercentDecode(path);
   for (const std::string& pair : Split(query, '&')) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
-    u.params[Decode(pair.substr(0, eq))] =
-        eq == std::string::npos ? "" : Decode(pair.substr(eq + 1));
+    u.params[PercentDecode(pair.substr(0, eq))] =
+        eq == std::string::npos ? "" : PercentDecode(pair.substr(eq + 1));
   }
   for (const auto& [k, v] : u.params) {
     if (k != "ssl" && k != "ssl_ca" && k != "ssl_cert" && k != "ssl_key" && k != "socket" &&
@@ -184,8 +164,7 @@ class MariaDbDriver final : public DatabaseDriver {
       for (const std::string& p : parts) quoted.push_back(QuoteIdentMy(p));
       sql = "SELECT * FROM " + Join(quoted, ".");
     } else {
-      sql = Trim(req.query);
-      while (!sql.empty() && sql.back() == ';') sql.pop_back();
+      sql = StripStatementEnd(req.query);
     }
     if (!req.since.column.empty()) {
       std::string escaped(req.since.value.size() * 2 + 1, '\0');

@@ -25,21 +25,6 @@ struct PgResultDeleter {
 using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
-std::string QuoteIdentPg(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string StripStatement(std::string sql) {
-  sql = Trim(sql);
-  while (!sql.empty() &&
-         (sql.back() == ';' || std::isspace(static_cast<unsigned char>(sql.back())))) {
-    sql.pop_back();
-  }
-  return sql;
-}
-
 // A hint for the errors people meet first.
 std::string Hint(const std::string& message) {
   if (message.find("password authentication failed") != std::string::npos ||
@@ -83,10 +68,10 @@ class PostgresDriver final : public DatabaseDriver {
     if (!req.table.empty()) {
       ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitRelationName(req.table));
       std::vector<std::string> quoted;
-      for (const std::string& p : parts) quoted.push_back(QuoteIdentPg(p));
+      for (const std::string& p : parts) quoted.push_back(QuoteIdent(p));
       relation = "SELECT * FROM " + Join(quoted, ".");
     } else {
-      relation = StripStatement(req.query);
+      relation = StripStatementEnd(req.query);
     }
     ASSIGN_OR_RETURN(std::vector<DbColumn> columns, Describe(req, conn.get(), relation));
     if (!req.since.column.empty()) {
@@ -94,7 +79,7 @@ class PostgresDriver final : public DatabaseDriver {
     }
     std::vector<std::string> select;
     for (const DbColumn& c : columns) {
-      std::string id = "q." + QuoteIdentPg(c.name);
+      std::string id = "q." + QuoteIdent(c.name);
       std::string expr = id;
       if (c.encoding == DbEncoding::kHex) {
         expr = "encode(" + id + ", 'hex')";
@@ -116,7 +101,7 @@ class PostgresDriver final : public DatabaseDriver {
         expr = "CASE WHEN " + id + " < '0001-01-01' THEN replace(" + id +
                "::text, ' BC', ' (BC)') ELSE " + id + "::text END";
       }
-      select.push_back(expr + " AS " + QuoteIdentPg(c.name));
+      select.push_back(expr + " AS " + QuoteIdent(c.name));
     }
     std::string copy = "COPY (SELECT " + Join(select, ", ") + " FROM (" + relation +
                        "\n) AS q) TO STDOUT WITH (FORMAT csv, HEADER true)";
@@ -220,7 +205,7 @@ class PostgresDriver final : public DatabaseDriver {
       bound = "(" + bound + " - make_interval(secs => " +
               std::to_string(req.since.lookback_seconds) + "))";
     }
-    return "SELECT * FROM (" + relation + "\n) AS s WHERE s." + QuoteIdentPg(cursor->name) +
+    return "SELECT * FROM (" + relation + "\n) AS s WHERE s." + QuoteIdent(cursor->name) +
            " >= " + bound;
   }
 

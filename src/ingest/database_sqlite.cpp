@@ -26,12 +26,6 @@ struct StmtFinalizer {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
 };
 
-std::string QuoteIdentLite(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 bool IsDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -201,11 +195,10 @@ class SqliteDriver final : public DatabaseDriver {
     if (!req.table.empty()) {
       ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitRelationName(req.table));
       std::vector<std::string> quoted;
-      for (const std::string& p : parts) quoted.push_back(QuoteIdentLite(p));
+      for (const std::string& p : parts) quoted.push_back(QuoteIdent(p));
       sql = "SELECT * FROM " + Join(quoted, ".");
     } else {
-      sql = Trim(req.query);
-      while (!sql.empty() && sql.back() == ';') sql.pop_back();
+      sql = StripStatementEnd(req.query);
     }
     if (!req.since.column.empty()) {
       // The cursor bound as its own type: SQLite orders numbers before text.
@@ -213,8 +206,7 @@ class SqliteDriver final : public DatabaseDriver {
       if (req.since.lookback_seconds > 0) {
         bound = "datetime(?1, '-" + std::to_string(req.since.lookback_seconds) + " seconds')";
       }
-      sql = "SELECT * FROM (" + sql + "\n) WHERE " + QuoteIdentLite(req.since.column) +
-            " >= " + bound;
+      sql = "SELECT * FROM (" + sql + "\n) WHERE " + QuoteIdent(req.since.column) + " >= " + bound;
     }
     sqlite3_stmt* stmt_raw = nullptr;
     const char* tail = nullptr;

@@ -69,12 +69,23 @@ Result<DbExtract> ExtractDatabaseForCheck(const Project& project, const std::str
   TemplateContext ctx;
   ctx.vars = project.vars;
   ctx.env = env_name;
-  ASSIGN_OR_RETURN(std::string url_text,
-                   RenderTemplate(source.database->url, ctx, source.database->loc.line));
+  ASSIGN_OR_RETURN(DbRequest req, DatabaseRequestOf(project, source, table, ctx));
+  if (request.timeout_seconds > 0) req.timeout_seconds = request.timeout_seconds;
+  Result<DbExtract> out = ExtractToFile(req, file);
+  if (!out.ok()) return out.status().WithContext(table.loc.ToString() + ": reading " + table.name);
+  return out;
+}
+
+}  // namespace
+
+Result<DbRequest> DatabaseRequestOf(const Project& project, const SourceSpec& source,
+                                    const TableSpec& table, const TemplateContext& ctx) {
+  const DatabaseSpec& db = *source.database;
+  ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(db.url, ctx, db.loc.line));
   SecretResolver secrets(project.secret_providers);
   Result<std::string> url = secrets.Substitute(url_text);
-  if (!url.ok())
-    return url.status().WithContext(source.database->loc.ToString() + ": database: url");
+  if (!url.ok()) return url.status().WithContext(db.loc.ToString() + ": database: url");
+  RegisterDatabaseSecrets(*url);
   DbRequest req;
   req.url = *url;
   req.table = table.db_table;
@@ -82,15 +93,10 @@ Result<DbExtract> ExtractDatabaseForCheck(const Project& project, const std::str
     ASSIGN_OR_RETURN(req.query, RenderTemplate(table.db_query, ctx, table.loc.line));
   }
   req.project_root = project.root;
-  req.timeout_seconds = request.timeout_seconds > 0            ? request.timeout_seconds
-                        : source.database->timeout_seconds > 0 ? source.database->timeout_seconds
-                                                               : project.defaults.timeout_seconds;
-  Result<DbExtract> out = ExtractToFile(req, file);
-  if (!out.ok()) return out.status().WithContext(table.loc.ToString() + ": reading " + table.name);
-  return out;
+  req.timeout_seconds =
+      db.timeout_seconds > 0 ? db.timeout_seconds : project.defaults.timeout_seconds;
+  return req;
 }
-
-}  // namespace
 
 Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_name,
                                  const CheckFileRequest& request) {

@@ -10,7 +10,9 @@
 #include <string>
 
 #include "config/project.h"
+#include "config/template.h"
 #include "core/status.h"
+#include "ingest/database.h"
 
 namespace sluice {
 
@@ -32,5 +34,12 @@ struct CheckFileRequest {
 // when a check with severity error fails.
 Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_name,
                                  const CheckFileRequest& request);
+
+// What reading a database source's table asks for, as `sluice run` and
+// `sluice check` both read it: the url with templates rendered and secrets
+// substituted (its password registered for redaction), the relation or the
+// rendered query, and the source's timeout.
+Result<DbRequest> DatabaseRequestOf(const Project& project, const SourceSpec& source,
+                                    const TableSpec& table, const TemplateContext& ctx);
 
 }  // namespace sluice

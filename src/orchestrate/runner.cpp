@@ -31,6 +31,7 @@
 #include "ingest/fetcher.h"
 #include "ingest/process.h"
 #include "ingest/zip_member.h"
+#include "orchestrate/check_file.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
 #include "transform/load.h"
@@ -1174,21 +1175,8 @@ class Run {
   // relation or rendered query.
   Result<DbRequest> DatabaseRequest(const SourceSpec& src, const TableSpec& table,
                                     const std::string& partition) {
-    const DatabaseSpec& db = *src.database;
     ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
-    ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(db.url, ctx, db.loc.line));
-    SecretResolver secrets(project_.secret_providers);
-    Result<std::string> url = secrets.Substitute(url_text);
-    if (!url.ok()) return url.status().WithContext(db.loc.ToString() + ": database: url");
-    RegisterDatabaseSecrets(*url);
-    DbRequest req;
-    req.url = *url;
-    req.table = table.db_table;
-    if (!table.db_query.empty()) {
-      ASSIGN_OR_RETURN(req.query, RenderTemplate(table.db_query, ctx, table.loc.line));
-    }
-    req.project_root = project_.root;
-    return req;
+    return DatabaseRequestOf(project_, src, table, ctx);
   }
 
   // Which database and relation a cursor belongs to: a cursor is continued
@@ -1209,19 +1197,15 @@ class Run {
   Result<DatabaseExtract> ExtractDatabaseTable(const SourceSpec& src, const TableSpec& table,
                                                const std::string& partition,
                                                const DbRequest::Since& since) {
-    const DatabaseSpec& db = *src.database;
     ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(src, table, partition));
-    const std::string* url = &req.url;
     req.since = since;
-    req.timeout_seconds =
-        db.timeout_seconds > 0 ? db.timeout_seconds : project_.defaults.timeout_seconds;
     if (opt_.control) req.cancel = opt_.control->flag();
     std::string what = table.db_query.empty() ? "table " + table.db_table : "query";
     if (!since.column.empty()) what += " since " + since.column + " >= " + since.value;
     FetchRecord rec;
     rec.source = src.name;
     rec.partition = partition;
-    rec.url = DisplayDatabaseUrl(*url) + " " + what;
+    rec.url = DisplayDatabaseUrl(req.url) + " " + what;
     rec.started_at = res_.clock->Now();
     int64_t start = MonotonicMillis();
     std::string staging = res_.archive->NewStagingPath();
