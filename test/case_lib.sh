@@ -182,8 +182,10 @@ free_port() {
 # sluice, password $PG_PASSWORD, database sluice. Sets PG_PORT, PG_URL and
 # PSQL (a psql command line for it). Stopped with the case. As root, the
 # server runs as the postgres user (it refuses root).
+# start_postgres [logical]: "logical" sets wal_level = logical (change capture).
 start_postgres() {
-  local bin dir=$WORK/pg
+  local bin dir=$WORK/pg extra=""
+  [ "${1:-}" = logical ] && extra="-c wal_level=logical -c max_replication_slots=8 -c max_wal_senders=8"
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   [ -x "$bin/initdb" ] || fail "PostgreSQL's server is not installed (scripts/bootstrap.sh installs it)"
   PG_PASSWORD=${PG_PASSWORD:-pg-secret-$RANDOM$RANDOM}
@@ -200,7 +202,7 @@ start_postgres() {
     fail "initdb failed: $(cat "$dir/initdb.log")"
   PG_PORT=$(free_port)
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off" \
+    -o "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off $extra" \
     start >/dev/null || fail "PostgreSQL did not start: $(cat "$dir/server.log")"
   echo "${as[*]} $bin/pg_ctl -D $dir/data -m immediate stop" >>"$WORK/.stop"
   export PGPASSWORD=$PG_PASSWORD

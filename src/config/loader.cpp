@@ -38,7 +38,8 @@ const std::vector<std::string> kSourceKeys = {
     "schedule",   "partition",    "freshness",   "tags",   "member",   "key",
     "columns",    "columns_only", "null_values", "filter", "checks",   "skip_patterns",
     "quarantine", "kind",         "command",     "pool",   "database", "incremental"};
-const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout"};
+const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout", "cdc"};
+const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes"};
 const std::vector<std::string> kIncrementalKeys = {"cursor", "lookback"};
 const std::vector<std::string> kCommandKeys = {"run", "env", "inputs", "timeout", "always_run"};
 // Keys that describe one table: at the top level of a single-table source,
@@ -1128,6 +1129,22 @@ class Loader {
       source.tables.push_back(std::move(table));
     }
 
+    if (source.database && source.database->cdc) {
+      CdcSpec& cdc = *source.database->cdc;
+      if (cdc.slot.empty()) cdc.slot = "sluice_" + source.name;
+      if (cdc.publication.empty()) cdc.publication = "sluice_" + source.name;
+      for (const TableSpec& table : source.tables) {
+        std::string why;
+        if (table.db_table.empty()) why = "needs table: (a query's changes cannot be captured)";
+        if (table.key.empty())
+          why = "needs key: (the columns changes are matched on), e.g. key: [id]";
+        if (!table.db_cursor.empty()) why = "has incremental: (a captured table needs none)";
+        if (!table.columns.empty() || !table.filter.empty() || table.quarantine) {
+          why = "cannot map columns:, filter: or quarantine: yet (do it in a model downstream)";
+        }
+        if (!why.empty()) errs.At(table.loc.line, "cdc: table " + table.name + " " + why);
+      }
+    }
     for (const TableSpec& table : source.tables) {
       if (table.db_cursor.empty()) continue;
       if (table.key.empty()) {
@@ -1308,7 +1325,43 @@ class Loader {
     if (const YamlEntry* e = m.Find("timeout")) {
       if (auto seconds = ReadDuration(*e, errs)) spec.timeout_seconds = *seconds;
     }
+    if (const YamlEntry* e = m.Find("cdc")) spec.cdc = ReadCdc(*e, spec.url, errs);
     return spec;
+  }
+
+  // cdc: true | {slot, publication, max_changes}: PostgreSQL only.
+  std::optional<CdcSpec> ReadCdc(const YamlEntry& e, const std::string& url, FileErrors& errs) {
+    CdcSpec cdc;
+    cdc.loc = errs.Loc(e.line);
+    if (e.value.IsScalar()) {
+      std::optional<bool> on = ReadBool(e, errs);
+      if (!on || !*on) return std::nullopt;
+    } else {
+      MapReader m(e.value, kCdcKeys, "cdc", errs, e.line);
+      if (!m.is_map()) return std::nullopt;
+      for (const char* key : {"slot", "publication"}) {
+        const YamlEntry* f = m.Find(key);
+        if (!f) continue;
+        std::string name = ReadString(*f, errs).value_or("");
+        if (!IsLowerIdentifier(name)) {
+          errs.At(f->line, std::string("cdc: ") + key +
+                               ": must be a lower-case identifier ([a-z_][a-z0-9_]*), as "
+                               "PostgreSQL's slot names are");
+        }
+        (std::string_view(key) == "slot" ? cdc.slot : cdc.publication) = name;
+      }
+      if (const YamlEntry* f = m.Find("max_changes")) {
+        if (auto n = ReadInt(*f, errs, 1)) cdc.max_changes = *n;
+      }
+    }
+    bool postgres = StartsWith(url, "postgresql://") || StartsWith(url, "postgres://") ||
+                    url.find("dbname=") != std::string::npos;
+    if (!url.empty() && !HasSecretRef(url) && url.find("{{") == std::string::npos && !postgres) {
+      errs.At(e.line,
+              "cdc: reads PostgreSQL's logical decoding; for MariaDB and SQLite read "
+              "tables whole or with incremental:");
+    }
+    return cdc;
   }
 
   // A database table's relation or query: `table:` / `query:` where `m`

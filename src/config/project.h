@@ -118,9 +118,19 @@ struct CommandSpec {
 
 // A database source (`database:`): where its tables are read from. Each
 // table says which relation or query (TableSpec::db_table / db_query).
+// `cdc:` of a PostgreSQL source: its tables read as a change stream
+// through a logical replication slot (ingest/cdc.h).
+struct CdcSpec {
+  std::string slot;               // default sluice_<source>
+  std::string publication;        // default sluice_<source>
+  int64_t max_changes = 1000000;  // messages a read takes at most (whole transactions)
+  SourceLoc loc;
+};
+
 struct DatabaseSpec {
   std::string url;              // template text; usually ${secret:NAME}
   int64_t timeout_seconds = 0;  // 0 = defaults.timeout
+  std::optional<CdcSpec> cdc;   // set: every table is captured, not re-read
   SourceLoc loc;
 };
 

@@ -101,6 +101,10 @@ bool IsTimeCursorType(const std::string& t) {
          StartsWith(t, "TIMESTAMP_");
 }
 
+bool IsPostgresUrl(const std::string& url) {
+  return IsConninfo(url) || StartsWith(url, "postgresql://") || StartsWith(url, "postgres://");
+}
+
 bool IsDatabaseUrl(const std::string& url) {
   if (IsConninfo(url)) return true;
   for (const Scheme& s : Schemes()) {
@@ -509,6 +513,9 @@ Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path) {
   }
   if (req.table.empty() == req.query.empty()) {
     return Status::Invalid("database: set exactly one of table: and query:");
+  }
+  if ((!req.snapshot.empty() || !req.constants.empty()) && !IsPostgresUrl(req.url)) {
+    return Status::Internal("a snapshot and constant columns are read from PostgreSQL only");
   }
   if (!req.since.column.empty() && req.since.lookback_seconds > 0 &&
       !IsTimeCursorType(req.since.type)) {

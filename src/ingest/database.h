@@ -58,6 +58,14 @@ struct DbRequest {
     std::string column, value, type;
     int64_t lookback_seconds = 0;
   } since;
+  // PostgreSQL only: read inside this exported snapshot (a change
+  // capture's starting point), and append these constant columns to every
+  // row (a change capture's _op and _extracted_at).
+  std::string snapshot;
+  struct Constant {
+    std::string name, type, value;  // type: DuckDB's
+  };
+  std::vector<Constant> constants;
 };
 
 // True for the DuckDB types a lookback can be subtracted from.
@@ -83,6 +91,8 @@ std::string DisplayDatabaseUrl(const std::string& url);
 void RegisterDatabaseSecrets(const std::string& url);
 // True when `url` names a database this build can read.
 bool IsDatabaseUrl(const std::string& url);
+// True when `url` names a PostgreSQL database (a URL or libpq's key=value form).
+bool IsPostgresUrl(const std::string& url);
 std::vector<std::string> DatabaseSchemes();
 
 // The columns as the fetch log and the decoder keep them, and back.

@@ -26,11 +26,13 @@
 #include "core/strings.h"
 #include "core/test_hooks.h"
 #include "graph/selector.h"
+#include "ingest/cdc.h"
 #include "ingest/database.h"
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
 #include "ingest/process.h"
 #include "ingest/zip_member.h"
+#include "orchestrate/capture.h"
 #include "orchestrate/check_file.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
@@ -83,6 +85,19 @@ struct FetchedSource {
   // before `durable` is done.
   std::shared_future<Status> durable;
   std::string staged;  // the staged copy, removed when the run ends
+};
+
+// One read of a captured source's slot (or its snapshot): each table's
+// raw object and columns, by table name.
+struct CaptureRead {
+  bool snapshot = false;
+  std::string why;  // a snapshot's reason
+  CdcRequest request;
+  CdcRead read;
+  std::string generation, read_key;
+  std::map<std::string, size_t> index;  // table name -> position in request/read
+  std::vector<StoredObject> objects;
+  std::vector<nlohmann::json> columns;
 };
 
 class Run {
@@ -162,6 +177,7 @@ class Run {
     }
 
     FinishFetches();
+    if (opt_.mode == RunMode::kRun) FinishCaptures();
     RecordViews();
     if (opt_.mode == RunMode::kRun) {
       PruneTaskLogs();
@@ -575,7 +591,8 @@ class Run {
       const std::string& version, const nlohmann::json& inputs, const std::string& checks_hash,
       const Publication& prev, WarehouseSession& session, int64_t start,
       const std::function<Result<nlohmann::json>(WarehouseSession&, const std::string&)>&
-          next_cursor) {
+          next_cursor,
+      const std::vector<std::string>* given_statements = nullptr) {
     AssetVersionRecord vrec;
     vrec.asset = node.name;
     vrec.version_id = version;
@@ -602,9 +619,13 @@ class Run {
     ASSIGN_OR_RETURN(nlohmann::json batch_schema, DescribeRelation(session, batch));
     std::vector<std::string> batch_columns;
     for (const auto& c : batch_schema) batch_columns.push_back(c.value("name", ""));
-    ASSIGN_OR_RETURN(std::vector<std::string> statements,
-                     ApplyBatchSql(strategy, prev.physical, batch, key, partition_by, batch_columns,
-                                   NowLiteral()));
+    std::vector<std::string> statements;
+    if (given_statements) {
+      statements = *given_statements;
+    } else {
+      ASSIGN_OR_RETURN(statements, ApplyBatchSql(strategy, prev.physical, batch, key, partition_by,
+                                                 batch_columns, NowLiteral()));
+    }
     Publication pub = prev;
     pub.version_id = version;
     pub.checks_hash = checks_hash;
@@ -633,6 +654,7 @@ class Run {
                               [](const CheckOutcome& c) { return c.Blocks(); });
         });
     if (!published.ok()) return published.status();
+    if (*published) MaybeCrash("after_publish", node.name);
     RecordChecks(node.name, version, o.checks);
     vrec.build_ms = MonotonicMillis() - start;
     if (!*published) {
@@ -719,7 +741,10 @@ class Run {
                           WarehouseSession& session) {
     static std::atomic<uint64_t> batches{0};
     int64_t start = MonotonicMillis();
-    const TableSpec* table = tables_.at(node.name).second;
+    auto [source, table] = tables_.at(node.name);
+    if (source->database && source->database->cdc) {
+      return BuildChangeBatch(node, o, version, inputs, checks_hash, prev, objects, session);
+    }
     std::string batch = "temp." + QuoteIdent("sluice_read_" + std::to_string(batches++));
     struct DropBatch {
       WarehouseSession& s;
@@ -781,6 +806,323 @@ class Run {
                       [this, &prev, &node](WarehouseSession& s, const std::string& rel) {
                         return CursorOf(s, rel, node, prev.cursor);
                       });
+  }
+
+  // A captured table after its snapshot: the slot's changes since its
+  // cursor, reduced to one row a key (ChangeBatchSql), applied in place —
+  // deletes and truncates too — and published with the cursor moved to the
+  // read's end, in one transaction. No changes: nothing is published, and
+  // the slot may still move past the read (FinishCaptures).
+  Status BuildChangeBatch(const AssetNode& node, TaskOutcome& o, const std::string& version,
+                          const nlohmann::json& inputs, const std::string& checks_hash,
+                          const Publication& prev, const std::vector<StoredObject>& objects,
+                          WarehouseSession& session) {
+    static std::atomic<uint64_t> batches{0};
+    int64_t start = MonotonicMillis();
+    auto [src, table] = tables_.at(node.name);
+    ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*src));
+    const size_t i = capture->index.at(table->name);
+    const CdcTableRead& counts = capture->read.tables[i];
+    const uint64_t end = std::max(capture->read.end, capture->request.tables[i].after);
+    const std::string n = std::to_string(batches++);
+    std::string batch = "temp." + QuoteIdent("sluice_changes_" + n);
+    std::string reduced = "temp." + QuoteIdent("sluice_changed_" + n);
+    struct DropBatch {
+      WarehouseSession& s;
+      std::string b, r;
+      ~DropBatch() { (void)s.Execute("DROP TABLE IF EXISTS " + b + "; DROP TABLE IF EXISTS " + r); }
+    } drop_batch{session, batch, reduced};
+    Result<LoadOutcome> loaded = LoadSource(session, node, objects, batch, version, o);
+    if (!loaded.ok()) {
+      return loaded.status().WithContext(node.loc.ToString() + ": loading the changes of " +
+                                         node.name + " failed");
+    }
+    {
+      std::lock_guard lock(mu_);
+      for (const std::string& note : db_notes_[node.name]) o.notes.push_back(note);
+    }
+    ASSIGN_OR_RETURN(QueryResult shape,
+                     session.Query("SELECT count(*), max(_seq) FILTER (WHERE _op = 'truncate'), "
+                                   "count(*) FILTER (WHERE _unchanged IS NOT NULL) FROM " +
+                                   batch));
+    const std::string since = FormatLsn(capture->request.tables[i].after);
+    if (shape.ScalarInt() == 0) {
+      o.action = "skip";
+      o.status = TaskStatus::kSkipped;
+      o.reason = "no changes from slot " + capture->request.slot + " since " + since;
+      o.rows = prev.rows;
+      o.version_id = prev.version_id;
+      std::lock_guard lock(mu_);
+      NoteVersionLocked(node.name, "", prev.version_id);
+      captured_[node.name] = end;
+      return Status::Ok();
+    }
+    const bool truncated = shape.rows[0][1].has_value();
+    const int64_t after_seq = truncated ? std::stoll(*shape.rows[0][1]) : -1;
+    const bool unchanged = shape.rows[0][2] && std::stoll(*shape.rows[0][2]) > 0;
+    ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, batch));
+    std::vector<std::string> columns;
+    for (const auto& c : schema) {
+      std::string name = c.value("name", "");
+      bool special = name == "_extracted_at";
+      for (const char* k : kChangeColumns) special = special || name == k;
+      if (!special) columns.push_back(name);
+    }
+    Status staged = session.Execute("CREATE TEMP TABLE " + reduced + " AS " +
+                                    ChangeBatchSql(batch, truncated ? "" : prev.physical,
+                                                   table->key, columns, after_seq, unchanged));
+    if (!staged.ok()) {
+      return staged.WithContext(node.loc.ToString() + ": reducing the changes of " + node.name);
+    }
+    RETURN_IF_ERROR(AlignBatchTypes(session, node, reduced, prev));
+    std::vector<std::string> statements =
+        ApplyChangesSql(prev.physical, reduced, table->key, truncated);
+    o.reason =
+        fmt::format("{} inserts, {} updates, {} deletes{} from slot {} since {}, merged on {}",
+                    counts.inserts, counts.updates, counts.deletes, truncated ? ", a truncate" : "",
+                    capture->request.slot, since, Join(table->key, ", "));
+    CaptureCursor cursor{capture->request.slot, capture->generation, capture->read_key, end};
+    RETURN_IF_ERROR(ApplyBatch(
+        node, "changes", {}, {}, reduced, o, version, inputs, checks_hash, prev, session, start,
+        [&](WarehouseSession&, const std::string&) -> Result<nlohmann::json> {
+          return CaptureCursorJson(cursor);
+        },
+        &statements));
+    if (o.status == TaskStatus::kSuccess) {
+      std::lock_guard lock(mu_);
+      captured_[node.name] = end;
+    }
+    return Status::Ok();
+  }
+
+  // The run's one read of a captured source (each table's task asks; the
+  // first reads, the others wait for it): a snapshot of every table when
+  // DecideCapture says so, else the slot's changes since each table's cursor.
+  Result<const CaptureRead*> Capture(const SourceSpec& src) {
+    std::shared_future<Result<CaptureRead>> fut;
+    std::promise<Result<CaptureRead>> promise;
+    bool owner = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = captures_.find(src.name);
+      if (it == captures_.end()) {
+        fut = promise.get_future().share();
+        captures_.emplace(src.name, fut);
+        owner = true;
+      } else {
+        fut = it->second;
+      }
+    }
+    if (owner) {
+      Result<CaptureRead> read = [&]() -> Result<CaptureRead> {
+        try {
+          return ReadCapture(src);
+        } catch (const std::exception& e) {
+          return Status::Internal(std::string("reading the changes of ") + src.name + ": " +
+                                  e.what());
+        }
+      }();
+      promise.set_value(std::move(read));
+    }
+    const Result<CaptureRead>& read = fut.get();
+    if (!read.ok()) return read.status();
+    return &*read;
+  }
+
+  Result<CaptureRead> ReadCapture(const SourceSpec& src) {
+    const CdcSpec& cdc = *src.database->cdc;
+    ASSIGN_OR_RETURN(AssetHolds::Hold held, Hold("source:" + src.name, ""));
+    CaptureRead out;
+    ASSIGN_OR_RETURN(DbRequest db, DatabaseRequest(src, src.tables.front(), ""));
+    db.table.clear();
+    db.query.clear();
+    if (opt_.control) db.cancel = opt_.control->flag();
+    out.request.db = db;
+    out.request.slot = cdc.slot;
+    out.request.publication = cdc.publication;
+    out.request.max_changes = cdc.max_changes;
+    out.request.extracted_at = CaptureTimestamp(res_.clock->Now());
+    out.read_key = CaptureReadKey(DisplayDatabaseUrl(db.url), cdc);
+    ASSIGN_OR_RETURN(CdcSlotState slot, InspectSlot(out.request));
+    std::vector<std::optional<CaptureCursor>> cursors;
+    std::vector<const TableSpec*> tables;
+    {
+      std::lock_guard lock(mu_);
+      if (res_.current && res_.publisher) {
+        // What other runs published since this one started.
+        for (const TableSpec& t : src.tables) {
+          if (std::optional<std::vector<Publication>> now = res_.current->Of(t.name)) {
+            for (Publication& p : *now) published_[{p.asset, p.partition}] = std::move(p);
+          }
+        }
+      }
+      for (const TableSpec& t : src.tables) {
+        auto it = published_.find({t.name, ""});
+        std::optional<CaptureCursor> c;
+        const AssetNode* node = graph_.Find(t.name);
+        if (it != published_.end() && node &&
+            it->second.fingerprint == MakeRecipe(*node).fingerprint) {
+          c = CaptureCursorOf(it->second.cursor);
+        }
+        cursors.push_back(c);
+        tables.push_back(&t);
+      }
+    }
+    CaptureDecision decision =
+        DecideCapture(cursors, slot, cdc.slot, out.read_key, opt_.full_refresh);
+    out.snapshot = decision.snapshot;
+    out.why = decision.why;
+    if (decision.snapshot) {
+      std::vector<std::string> missing;
+      for (const TableSpec* t : tables) {
+        if (!selected_set_.count(t->name)) missing.push_back(t->name);
+      }
+      if (!missing.empty()) {
+        return Status::Invalid(
+            src.loc.ToString() + ": " + src.name + " must be snapshot again (" + decision.why +
+            "), and a snapshot loads all of its tables at once; " + Join(missing, ", ") +
+            " are not in this run: run them too (e.g. sluice run " + src.name + "." + "* " +
+            "or list every table)");
+      }
+    }
+    for (size_t i = 0; i < tables.size(); ++i) {
+      if (!decision.snapshot && !selected_set_.count(tables[i]->name)) continue;
+      CdcTable t;
+      t.relation = tables[i]->db_table;
+      t.key = tables[i]->key;
+      t.after = decision.snapshot ? 0 : decision.after[i];
+      t.path = res_.archive->NewStagingPath();
+      out.index[tables[i]->name] = out.request.tables.size();
+      out.request.tables.push_back(std::move(t));
+    }
+    FetchRecord rec;
+    rec.source = src.name;
+    rec.url = DisplayDatabaseUrl(db.url) + (decision.snapshot ? " snapshot of " : " changes of ") +
+              "slot " + cdc.slot;
+    rec.started_at = res_.clock->Now();
+    int64_t start = MonotonicMillis();
+    Result<CdcRead> read =
+        decision.snapshot ? SnapshotTables(out.request) : ReadChanges(out.request);
+    rec.duration_ms = MonotonicMillis() - start;
+    auto cleanup = [&] {
+      for (const CdcTable& t : out.request.tables) ::unlink(t.path.c_str());
+    };
+    if (!read.ok()) {
+      cleanup();
+      rec.error = read.status().message();
+      (void)res_.archive->LogFetch(rec);
+      return read.status().WithContext(src.loc.ToString() + ": " +
+                                       (decision.snapshot ? "snapshot" : "changes") + " of " +
+                                       src.name);
+    }
+    out.read = std::move(*read);
+    out.generation = decision.snapshot ? FormatLsn(out.read.start) : decision.generation;
+    for (const TableSpec* t : tables) {
+      auto at = out.index.find(t->name);
+      if (at == out.index.end()) continue;
+      const CdcTable& ct = out.request.tables[at->second];
+      const CdcTableRead& tr = out.read.tables[at->second];
+      Result<StoredObject> obj =
+          res_.archive->StoreTemp(src.name, ct.path, tr.extract.sha256, tr.extract.bytes, "csv");
+      if (!obj.ok()) {
+        cleanup();
+        return obj.status().WithContext(src.loc.ToString() + ": archiving the " +
+                                        (decision.snapshot ? "snapshot" : "changes") + " of " +
+                                        t->name);
+      }
+      FetchRecord one = rec;
+      one.bytes = static_cast<int64_t>(tr.extract.bytes);
+      one.sha256 = tr.extract.sha256;
+      one.object_path = obj->key;
+      nlohmann::json columns = DbColumnsToJson(tr.extract.columns);
+      one.headers = {{"table", t->name},
+                     {"read", decision.snapshot ? "snapshot" : "changes"},
+                     {"rows", tr.extract.rows},
+                     {"slot", cdc.slot},
+                     {"from", FormatLsn(decision.snapshot ? out.read.start : ct.after)},
+                     {"to", FormatLsn(out.read.end)},
+                     {"columns", columns}};
+      RETURN_IF_ERROR(res_.archive->LogFetch(one));
+      out.objects.push_back(*obj);
+      out.columns.push_back(std::move(columns));
+    }
+    // objects/columns follow out.index's positions
+    LOG_INFO("runner", "{}: {} of slot {}: {} transactions, up to {}{}", src.name,
+             decision.snapshot ? "snapshot" : "changes", cdc.slot, out.read.transactions,
+             FormatLsn(out.read.end), out.read.more ? " (more waiting)" : "");
+    return out;
+  }
+
+  // `plan` for a captured table: what the run would read, and how far
+  // behind the slot is (the WAL the server keeps for it).
+  std::string PlanCapture(const SourceSpec& src, const TableSpec& table) {
+    const CdcSpec& cdc = *src.database->cdc;
+    std::string what = "captures table " + table.db_table + " through slot " + cdc.slot;
+    Result<DbRequest> db = DatabaseRequest(src, table, "");
+    if (!db.ok()) return Redact(what + " (" + db.status().message() + ")");
+    CdcRequest req;
+    req.db = *db;
+    req.slot = cdc.slot;
+    Result<CdcSlotState> slot = InspectSlot(req);
+    if (!slot.ok()) return Redact(what + " (cannot inspect it: " + slot.status().message() + ")");
+    std::optional<CaptureCursor> cursor;
+    {
+      std::lock_guard lock(mu_);
+      auto it = published_.find({table.name, ""});
+      if (it != published_.end()) cursor = CaptureCursorOf(it->second.cursor);
+    }
+    CaptureDecision d =
+        DecideCapture({cursor}, *slot, cdc.slot, CaptureReadKey(DisplayDatabaseUrl(db->url), cdc),
+                      opt_.full_refresh);
+    if (d.snapshot)
+      return Redact(what + ": snapshots every table of " + src.name + " (" + d.why + ")");
+    return Redact(
+        fmt::format("{}: reads its changes since {}; the slot is {} bytes behind the "
+                    "server (wal_status {}){}",
+                    what, FormatLsn(cursor->lsn), slot->lag_bytes, slot->wal_status,
+                    slot->active ? ", and in use by another reader" : ""));
+  }
+
+  // After the run: each captured source's slot confirmed up to the least
+  // cursor its tables hold (published in this run or before), so the server
+  // keeps no WAL they no longer need, and none they still do.
+  void FinishCaptures() {
+    std::map<std::string, std::shared_future<Result<CaptureRead>>> captures;
+    {
+      std::lock_guard lock(mu_);
+      captures = captures_;
+    }
+    for (const auto& [name, fut] : captures) {
+      const Result<CaptureRead>& read = fut.get();
+      if (!read.ok()) continue;
+      const SourceSpec* src = nullptr;
+      for (const SourceSpec& s : project_.sources) {
+        if (s.name == name) src = &s;
+      }
+      if (!src) continue;
+      uint64_t least = UINT64_MAX;
+      {
+        std::lock_guard lock(mu_);
+        for (const TableSpec& t : src->tables) {
+          uint64_t at = 0;
+          auto done = captured_.find(t.name);
+          auto pub = published_.find({t.name, ""});
+          if (done != captured_.end()) {
+            at = done->second;
+          } else if (pub != published_.end()) {
+            std::optional<CaptureCursor> c = CaptureCursorOf(pub->second.cursor);
+            if (c && c->generation == read->generation) at = c->lsn;
+          }
+          least = std::min(least, at);
+        }
+      }
+      if (least == 0 || least == UINT64_MAX) continue;
+      Status st = ConfirmSlot(read->request, least);
+      if (!st.ok()) {
+        LOG_WARN("runner", "{}: confirming slot {}: {}", name, read->request.slot,
+                 Redact(st.message()));
+      }
+    }
   }
 
   bool ReadSinceCursor(const std::string& asset) {
@@ -1358,6 +1700,30 @@ class Run {
       }
       return Status::Internal(src->loc.ToString() + ": no output for table " + node.name);
     }
+    if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database &&
+        tables_.at(node.name).first->database->cdc) {
+      auto [src, table] = tables_.at(node.name);
+      ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*src));
+      const size_t i = capture->index.at(table->name);
+      *objects = {capture->objects[i]};
+      inputs.push_back(capture->objects[i].sha256);
+      inputs.push_back("columns:" + Sha256Hex(capture->columns[i].dump()));
+      std::lock_guard lock(mu_);
+      db_columns_[node.name] = capture->columns[i];
+      db_notes_[node.name] = capture->read.notes;
+      if (capture->snapshot) {
+        db_notes_[node.name].push_back("snapshot of every table of " + src->name + " (" +
+                                       capture->why + ") at " + capture->generation);
+        read_since_.erase(node.name);
+      } else {
+        read_since_.insert(node.name);
+      }
+      if (capture->read.more) {
+        db_notes_[node.name].push_back("max_changes reached: more changes wait in slot " +
+                                       capture->request.slot + " for the next run");
+      }
+      return inputs;
+    }
     if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database) {
       auto [src, table] = tables_.at(node.name);
       DbRequest::Since since;
@@ -1932,6 +2298,7 @@ class Run {
                  (table->db_query.empty() ? "table " + table->db_table : std::string("a query")) +
                  " from " + DisplayDatabaseUrl(src->database->url) +
                  "; rebuilt when the extract differs from the last one");
+      if (src->database->cdc) o.reason = PlanCapture(*src, *table);
     } else {
       ASSIGN_OR_RETURN(std::string url, SourceUrl(*src, partition));
       if (!IsHttpUrl(url)) return false;
@@ -2223,6 +2590,14 @@ class Run {
     if (node.kind == AssetKind::kSource && !tables_.at(node.name).second->db_cursor.empty()) {
       ASSIGN_OR_RETURN(pub.cursor, CursorOf(*session, physical, node, nullptr));
     }
+    std::optional<uint64_t> captured_to;
+    if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database &&
+        tables_.at(node.name).first->database->cdc) {
+      ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*tables_.at(node.name).first));
+      captured_to = capture->read.end;
+      pub.cursor = CaptureCursorJson(CaptureCursor{capture->request.slot, capture->generation,
+                                                   capture->read_key, capture->read.end});
+    }
     pub.asset = node.name;
     pub.partition = partition;
     pub.version_id = version;
@@ -2253,6 +2628,7 @@ class Run {
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, partition, version);
     published_[{node.name, partition}] = pub;
+    if (captured_to) captured_[node.name] = *captured_to;
     return Status::Ok();
   }
 
@@ -2372,6 +2748,12 @@ class Run {
   std::map<std::string, std::vector<std::string>> db_notes_;  // GUARDED_BY(mu_), by asset
   std::set<std::string> read_since_;  // GUARDED_BY(mu_): database tables read since a cursor
   std::map<std::string, std::string> db_read_keys_;  // GUARDED_BY(mu_): ReadKey, by asset
+  // Change capture: one read of a source's slot a run, shared by its tables.
+  std::map<std::string, std::shared_future<Result<CaptureRead>>>
+      captures_;  // GUARDED_BY(mu_), by source
+  // By captured table: the cursor its publication holds after this run
+  // (published, or nothing to apply up to the read's end).
+  std::map<std::string, uint64_t> captured_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace

@@ -85,4 +85,54 @@ Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
   return Status::Invalid("unknown strategy '" + strategy + "'");
 }
 
+std::string ChangeBatchSql(const std::string& batch, const std::string& live,
+                           const std::vector<std::string>& key,
+                           const std::vector<std::string>& columns, int64_t after_seq,
+                           bool unchanged) {
+  std::vector<std::string> keys;
+  for (const std::string& k : key) keys.push_back(QuoteIdent(k));
+  const std::string partition = "PARTITION BY " + Join(keys, ", ");
+  std::string changes = "SELECT * FROM " + batch + " WHERE _op <> 'truncate'";
+  if (after_seq >= 0) changes += " AND _seq > " + std::to_string(after_seq);
+  std::vector<std::string> windows = {"row_number() OVER (" + partition +
+                                      " ORDER BY _seq DESC) AS _sluice_last"};
+  std::vector<std::string> out;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const std::string id = QuoteIdent(columns[i]);
+    bool is_key = std::find(key.begin(), key.end(), columns[i]) != key.end();
+    if (!unchanged || is_key) {
+      out.push_back("w." + id);
+      continue;
+    }
+    // The latest value carried for the key so far (a struct, so that a
+    // NULL carried is told from none).
+    std::string carried = "_sluice_v" + std::to_string(i);
+    windows.push_back("last_value(CASE WHEN _op <> 'delete' AND substr(coalesce(_unchanged, ''), " +
+                      std::to_string(i + 1) + ", 1) <> '1' THEN {'v': " + id +
+                      "} END IGNORE NULLS) OVER (" + partition +
+                      " ORDER BY _seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS " +
+                      carried);
+    std::string fallback = live.empty() ? "NULL" : "l." + id;
+    out.push_back("CASE WHEN w." + carried + " IS NOT NULL THEN w." + carried + ".v ELSE " +
+                  fallback + " END AS " + id);
+  }
+  out.push_back("w._op");
+  out.push_back("w._extracted_at");
+  std::string from = "w";
+  if (unchanged && !live.empty()) from += " LEFT JOIN " + live + " l ON " + Match(key, "l", "w");
+  return "WITH w AS (SELECT *, " + Join(windows, ", ") + " FROM (" + changes + ")) SELECT " +
+         Join(out, ", ") + " FROM " + from + " WHERE w._sluice_last = 1";
+}
+
+std::vector<std::string> ApplyChangesSql(const std::string& target, const std::string& changes,
+                                         const std::vector<std::string>& key, bool truncate) {
+  std::vector<std::string> statements;
+  if (truncate) statements.push_back("DELETE FROM " + target);
+  statements.push_back("DELETE FROM " + target + " t WHERE EXISTS (SELECT 1 FROM " + changes +
+                       " b WHERE " + Match(key, "t", "b") + ")");
+  statements.push_back("INSERT INTO " + target + " BY NAME SELECT * FROM " + changes +
+                       " WHERE _op <> 'delete'");
+  return statements;
+}
+
 }  // namespace sluice

@@ -37,4 +37,21 @@ Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
                                                const std::vector<std::string>& batch_columns,
                                                const std::string& now_literal);
 
+// A change batch (ingest/cdc.h: _lsn, _seq, _op, _unchanged, the table's
+// `columns` in order, _extracted_at) reduced to one row a key: the key's
+// last change, after the batch's last truncate when `after_seq` >= 0. A
+// column the change did not carry (an unchanged TOASTed value, _unchanged
+// '1') takes the key's latest value earlier in the batch, else the live
+// table's (`live`; "" when the batch truncates it). The result has the
+// live table's columns: `columns`, _op and _extracted_at.
+std::string ChangeBatchSql(const std::string& batch, const std::string& live,
+                           const std::vector<std::string>& key,
+                           const std::vector<std::string>& columns, int64_t after_seq,
+                           bool unchanged);
+
+// The statements applying a reduced change batch: the live table emptied
+// when `truncate`, rows of its keys deleted, its non-delete rows inserted.
+std::vector<std::string> ApplyChangesSql(const std::string& target, const std::string& changes,
+                                         const std::vector<std::string>& key, bool truncate);
+
 }  // namespace sluice

@@ -461,6 +461,46 @@ TEST_F(ConfigLoaderTest, UnknownKeyInSource) {
             "command, pool, database, incremental");
 }
 
+TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
+  LoadedProject ok =
+      LoadWith({{"sources/shop.yaml",
+                 "database:\n  url: \"${secret:SHOP}\"\n  cdc: {max_changes: 500}\n"
+                 "tables:\n  orders: {table: public.orders, key: [id]}\n"},
+                {"sources/crm.yaml",
+                 "database: {url: \"${secret:CRM}\", cdc: {slot: crm_s, publication: crm_p}}\n"
+                 "tables:\n  people: {table: people, key: [id]}\n"}});
+  ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(Errors(ok));
+  const SourceSpec& shop = ok.project.sources[1];
+  ASSERT_EQ(shop.name, "shop");
+  ASSERT_TRUE(shop.database->cdc.has_value());
+  EXPECT_EQ(shop.database->cdc->slot, "sluice_shop");
+  EXPECT_EQ(shop.database->cdc->publication, "sluice_shop");
+  EXPECT_EQ(shop.database->cdc->max_changes, 500);
+  const SourceSpec& crm = ok.project.sources[0];
+  EXPECT_EQ(crm.database->cdc->slot, "crm_s");
+  EXPECT_EQ(crm.database->cdc->publication, "crm_p");
+
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: \"${secret:X}\", cdc: true}\ntables:\n"
+                        "  t: {query: select 1, key: [id]}\n"}}),
+            "sources/a.yaml:3: cdc: table t needs table: (a query's changes cannot be captured)");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: \"${secret:X}\", cdc: true}\n"
+                        "tables:\n  t: {table: t}\n"}}),
+            "sources/a.yaml:3: cdc: table t needs key: (the columns changes are matched on), e.g. "
+            "key: [id]");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: \"${secret:X}\", cdc: {slot: My-Slot}}\n"
+                        "tables:\n  t: {table: t, key: [id]}\n"}}),
+            "sources/a.yaml:1: cdc: slot: must be a lower-case identifier ([a-z_][a-z0-9_]*), as "
+            "PostgreSQL's slot names are");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: \"mysql://h/db\", cdc: true}\n"
+                        "tables:\n  t: {table: t, key: [id]}\n"}}),
+            "sources/a.yaml:1: cdc: reads PostgreSQL's logical decoding; for MariaDB and SQLite "
+            "read tables whole or with incremental:");
+}
+
 TEST_F(ConfigLoaderTest, DatabaseSources) {
   LoadedProject ok = LoadWith(
       {{"sources/orders.yaml",

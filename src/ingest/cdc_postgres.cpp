@@ -1,0 +1,791 @@
+// PostgreSQL change capture (see cdc.h): pgoutput's protocol (version 1)
+// read through pg_logical_slot_peek_binary_changes, one row a message,
+// streamed in single-row mode, each table's changes written to its file.
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/strings.h"
+#include "ingest/cdc.h"
+#include "ingest/postgres_conn.h"
+
+namespace sluice {
+
+std::string FormatLsn(uint64_t lsn) {
+  return fmt::format("{:X}/{:X}", static_cast<uint32_t>(lsn >> 32), static_cast<uint32_t>(lsn));
+}
+
+Result<uint64_t> ParseLsn(const std::string& text) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() || slash > 8 ||
+      text.size() - slash - 1 > 8) {
+    return Status::Invalid("'" + text + "' is not an LSN (e.g. 16/B374D848)");
+  }
+  uint64_t hi = 0, lo = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i == slash) continue;
+    char c = text[i];
+    int v = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                   : -1;
+    if (v < 0) return Status::Invalid("'" + text + "' is not an LSN (e.g. 16/B374D848)");
+    uint64_t& part = i < slash ? hi : lo;
+    part = part * 16 + static_cast<uint64_t>(v);
+  }
+  return (hi << 32) | lo;
+}
+
+namespace {
+
+using pg::Conn;
+using pg::Res;
+
+// The server can decode: wal_level logical, UTF-8 text.
+Status CheckServer(const DbRequest& req, PGconn* conn) {
+  ASSIGN_OR_RETURN(Res r, pg::Query(req, conn,
+                                    "SELECT current_setting('wal_level'), "
+                                    "current_setting('server_encoding')",
+                                    {}, "reading the server's settings"));
+  std::string level = PQgetvalue(r.get(), 0, 0), encoding = PQgetvalue(r.get(), 0, 1);
+  if (level != "logical") {
+    return DatabaseError(req, "change capture needs wal_level = logical (it is " + level + ")",
+                         "set wal_level = logical (and max_replication_slots, max_wal_senders "
+                         ">= 1) in postgresql.conf and restart PostgreSQL");
+  }
+  if (encoding != "UTF8") {
+    return DatabaseError(req, "change capture reads UTF8 databases; this one is " + encoding,
+                         "read it with table: (a full or incremental read) instead");
+  }
+  return Status::Ok();
+}
+
+// A table's schema and name as the catalog has them.
+struct RelName {
+  std::string schema, name;
+  bool operator<(const RelName& o) const {
+    return std::tie(schema, name) < std::tie(o.schema, o.name);
+  }
+};
+
+Result<RelName> Resolve(const DbRequest& req, PGconn* conn, const std::string& relation) {
+  ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitRelationName(relation));
+  std::vector<std::string> quoted;
+  for (const std::string& p : parts) quoted.push_back(QuoteIdent(p));
+  ASSIGN_OR_RETURN(Res r, pg::Query(req, conn,
+                                    "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN "
+                                    "pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = "
+                                    "to_regclass($1)",
+                                    {Join(quoted, ".")}, "finding table " + relation));
+  if (PQntuples(r.get()) != 1) {
+    return DatabaseError(req, "change capture: table " + relation + " does not exist",
+                         "check table: (schema.table), and that the url's user may see it");
+  }
+  if (std::string(PQgetvalue(r.get(), 0, 2)) != "r" &&
+      std::string(PQgetvalue(r.get(), 0, 2)) != "p") {
+    return DatabaseError(req, "change capture: " + relation + " is not a table",
+                         "capture changes of tables; read a view with query: instead");
+  }
+  return RelName{PQgetvalue(r.get(), 0, 0), PQgetvalue(r.get(), 0, 1)};
+}
+
+std::string Qualified(const RelName& r) { return QuoteIdent(r.schema) + "." + QuoteIdent(r.name); }
+
+// Every table is in the publication (created, with them, when missing).
+Status EnsurePublication(const CdcRequest& req, PGconn* conn, const std::vector<RelName>& rels) {
+  const DbRequest& db = req.db;
+  ASSIGN_OR_RETURN(Res pub, pg::Query(db, conn,
+                                      "SELECT puballtables, pubinsert AND pubupdate AND pubdelete "
+                                      "FROM pg_publication WHERE pubname = $1",
+                                      {req.publication}, "reading publication " + req.publication));
+  if (PQntuples(pub.get()) == 0) {
+    std::vector<std::string> list;
+    for (const RelName& r : rels) list.push_back(Qualified(r));
+    std::string create =
+        "CREATE PUBLICATION " + QuoteIdent(req.publication) + " FOR TABLE " + Join(list, ", ");
+    Status st = pg::Exec(db, conn, create, "creating publication " + req.publication);
+    if (!st.ok()) {
+      return Status::DataError(st.message() + " (create it as the tables' owner: " + create +
+                               ")");
+    }
+    return Status::Ok();
+  }
+  if (std::string(PQgetvalue(pub.get(), 0, 1)) != "t") {
+    return DatabaseError(db, "publication " + req.publication + " does not publish every change",
+                         "it must publish inserts, updates and deletes: ALTER PUBLICATION " +
+                             QuoteIdent(req.publication) +
+                             " SET (publish = 'insert, update, delete, truncate')");
+  }
+  if (std::string(PQgetvalue(pub.get(), 0, 0)) == "t") return Status::Ok();
+  ASSIGN_OR_RETURN(Res in, pg::Query(db, conn,
+                                     "SELECT schemaname, tablename FROM pg_publication_tables "
+                                     "WHERE pubname = $1",
+                                     {req.publication}, "listing publication " + req.publication));
+  std::set<RelName> published;
+  for (int i = 0; i < PQntuples(in.get()); ++i) {
+    published.insert(RelName{PQgetvalue(in.get(), i, 0), PQgetvalue(in.get(), i, 1)});
+  }
+  std::vector<std::string> missing;
+  for (const RelName& r : rels) {
+    if (!published.count(r)) missing.push_back(Qualified(r));
+  }
+  if (!missing.empty()) {
+    return DatabaseError(db,
+                         "publication " + req.publication + " lacks " + Join(missing, ", ") +
+                             ": its changes would never arrive",
+                         "ALTER PUBLICATION " + QuoteIdent(req.publication) + " ADD TABLE " +
+                             Join(missing, ", "));
+  }
+  return Status::Ok();
+}
+
+// A delete (or a key-changing update) carries the table's replica
+// identity: the key must be within it, or the row could not be found.
+Status CheckIdentity(const DbRequest& db, PGconn* conn, const RelName& rel, const CdcTable& t) {
+  ASSIGN_OR_RETURN(
+      Res r, pg::Query(db, conn,
+                       "SELECT c.relreplident, a.attname FROM pg_class c "
+                       "LEFT JOIN pg_index i ON i.indrelid = c.oid AND "
+                       "((c.relreplident = 'd' AND i.indisprimary) OR "
+                       "(c.relreplident = 'i' AND i.indisreplident)) "
+                       "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+                       "WHERE c.oid = to_regclass($1)",
+                       {Qualified(rel)}, "reading the replica identity of " + t.relation));
+  if (PQntuples(r.get()) == 0) return Status::Ok();
+  if (std::string(PQgetvalue(r.get(), 0, 0)) == "f") return Status::Ok();  // FULL: every column
+  std::set<std::string> identity;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    if (!PQgetisnull(r.get(), i, 1)) identity.insert(PQgetvalue(r.get(), i, 1));
+  }
+  for (const std::string& k : t.key) {
+    if (!identity.count(k)) {
+      std::vector<std::string> id(identity.begin(), identity.end());
+      return DatabaseError(
+          db,
+          "change capture: key column " + k + " of " + t.relation +
+              " is not in its replica identity (" +
+              (id.empty() ? std::string("none") : Join(id, ", ")) +
+              "), so its deletes would not say which row",
+          "set key: to the primary key, or ALTER TABLE " + Qualified(rel) +
+              " REPLICA IDENTITY FULL");
+    }
+  }
+  return Status::Ok();
+}
+
+// Reads pgoutput's big-endian fields; a short message sets `bad`.
+struct Reader {
+  const unsigned char* p;
+  const unsigned char* end;
+  bool bad = false;
+  bool Has(size_t n) {
+    if (static_cast<size_t>(end - p) < n) bad = true;
+    return !bad;
+  }
+  uint8_t U8() { return Has(1) ? *p++ : 0; }
+  uint64_t Int(int bytes) {
+    if (!Has(static_cast<size_t>(bytes))) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = (v << 8) | *p++;
+    return v;
+  }
+  std::string Str() {  // NUL-terminated
+    const unsigned char* z = static_cast<const unsigned char*>(std::memchr(p, 0, end - p));
+    if (!z) {
+      bad = true;
+      return "";
+    }
+    std::string s(reinterpret_cast<const char*>(p), z - p);
+    p = z + 1;
+    return s;
+  }
+  std::string Bytes(size_t n) {
+    if (!Has(n)) return "";
+    std::string s(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return s;
+  }
+};
+
+// One column of a tuple: null, unchanged (a TOASTed value not sent), or text.
+struct Value {
+  enum Kind { kNull, kUnchanged, kText } kind = kNull;
+  std::string text;
+};
+
+bool ReadTuple(Reader& r, std::vector<Value>* out) {
+  int n = static_cast<int>(r.Int(2));
+  out->assign(n, Value{});
+  for (int i = 0; i < n && !r.bad; ++i) {
+    uint8_t kind = r.U8();
+    if (kind == 'n') continue;
+    if (kind == 'u') {
+      (*out)[i].kind = Value::kUnchanged;
+    } else if (kind == 't') {
+      uint32_t len = static_cast<uint32_t>(r.Int(4));
+      (*out)[i].kind = Value::kText;
+      (*out)[i].text = r.Bytes(len);
+    } else {
+      return false;
+    }
+  }
+  return !r.bad;
+}
+
+// A table's change file: rows buffered, their special columns turned into
+// the decoder's text by the server (the snapshot's own expressions), then
+// written.
+class ChangeWriter {
+ public:
+  struct Row {
+    uint64_t lsn = 0;
+    int64_t seq = 0;
+    const char* op = "";
+    std::string unchanged;  // "" when none
+    std::vector<std::optional<std::string>> values;
+  };
+
+  ChangeWriter(const CdcTable& table, std::vector<DbColumn> columns, int fd)
+      : table_(table), columns_(std::move(columns)), fd_(fd), out_(fd) {}
+  ~ChangeWriter() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  const std::vector<DbColumn>& columns() const { return columns_; }
+
+  Status Header(const std::string& extracted_at) {
+    extracted_at_ = extracted_at;
+    std::vector<std::string> names = {"_lsn", "_seq", "_op", "_unchanged"};
+    for (const DbColumn& c : columns_) names.push_back(c.name);
+    names.push_back("_extracted_at");
+    for (const std::string& n : names) RETURN_IF_ERROR(out_.Text(n.data(), n.size()));
+    return out_.EndRow();
+  }
+
+  Status Add(Row row, const DbRequest& db, PGconn* convert) {
+    rows_.push_back(std::move(row));
+    ++written_;
+    if (rows_.size() >= 4096) return Flush(db, convert);
+    return Status::Ok();
+  }
+
+  Status Flush(const DbRequest& db, PGconn* convert) {
+    if (rows_.empty()) return Status::Ok();
+    for (size_t c = 0; c < columns_.size(); ++c) {
+      const DbColumn& col = columns_[c];
+      if (col.encoding == DbEncoding::kHex) {
+        // bytea's text is "\x" and hex (bytea_output = hex).
+        for (Row& row : rows_) {
+          auto& v = row.values[c];
+          if (v && v->size() >= 2 && (*v)[0] == '\\' && (*v)[1] == 'x') v->erase(0, 2);
+        }
+        continue;
+      }
+      std::string expr = pg::ValueExpr(col, "(u.v::" + col.source_type + ")");
+      if (expr == "(u.v::" + col.source_type + ")") continue;
+      nlohmann::json values = nlohmann::json::array();
+      for (const Row& row : rows_) {
+        values.push_back(row.values[c] ? nlohmann::json(*row.values[c]) : nlohmann::json());
+      }
+      ASSIGN_OR_RETURN(Res r, pg::Query(db, convert,
+                                        "SELECT " + expr +
+                                            " FROM json_array_elements_text($1::json) "
+                                            "WITH ORDINALITY AS u(v, i) ORDER BY u.i",
+                                        {values.dump()},
+                                        "writing the changes of column " + col.name + " of " +
+                                            table_.relation));
+      if (PQntuples(r.get()) != static_cast<int>(rows_.size())) {
+        return Status::Internal("converting column " + col.name + " lost values");
+      }
+      for (size_t i = 0; i < rows_.size(); ++i) {
+        if (PQgetisnull(r.get(), static_cast<int>(i), 0)) {
+          rows_[i].values[c].reset();
+        } else {
+          rows_[i].values[c] = std::string(PQgetvalue(r.get(), static_cast<int>(i), 0),
+                                           PQgetlength(r.get(), static_cast<int>(i), 0));
+        }
+      }
+    }
+    for (const Row& row : rows_) {
+      std::string lsn = std::to_string(row.lsn), seq = std::to_string(row.seq);
+      RETURN_IF_ERROR(out_.Text(lsn.data(), lsn.size()));
+      RETURN_IF_ERROR(out_.Text(seq.data(), seq.size()));
+      RETURN_IF_ERROR(out_.Text(row.op, std::strlen(row.op)));
+      if (row.unchanged.empty()) {
+        RETURN_IF_ERROR(out_.Null());
+      } else {
+        RETURN_IF_ERROR(out_.Text(row.unchanged.data(), row.unchanged.size()));
+      }
+      for (const auto& v : row.values) {
+        RETURN_IF_ERROR(v ? out_.Text(v->data(), v->size()) : out_.Null());
+      }
+      RETURN_IF_ERROR(out_.Text(extracted_at_.data(), extracted_at_.size()));
+      RETURN_IF_ERROR(out_.EndRow());
+    }
+    rows_.clear();
+    return Status::Ok();
+  }
+
+  Result<DbExtract> Finish(const DbRequest& db, PGconn* convert) {
+    RETURN_IF_ERROR(Flush(db, convert));
+    DbExtract e;
+    e.columns = {{"_lsn", "pg_lsn", "UBIGINT", DbEncoding::kPlain},
+                 {"_seq", "bigint", "BIGINT", DbEncoding::kPlain},
+                 {"_op", "text", "VARCHAR", DbEncoding::kPlain},
+                 {"_unchanged", "text", "VARCHAR", DbEncoding::kPlain}};
+    for (const DbColumn& c : columns_) e.columns.push_back(c);
+    e.columns.push_back({"_extracted_at", "timestamp", "TIMESTAMP", DbEncoding::kPlain});
+    ASSIGN_OR_RETURN(e.sha256, out_.Finish());
+    e.bytes = out_.bytes();
+    e.rows = written_;
+    return e;
+  }
+
+ private:
+  const CdcTable& table_;
+  std::vector<DbColumn> columns_;
+  int fd_;
+  CsvFileWriter out_;
+  std::vector<Row> rows_;
+  std::string extracted_at_;
+  int64_t written_ = 0;
+};
+
+// pgoutput's relation message, mapped onto one of the read's tables.
+struct Relation {
+  int table = -1;                 // index in req.tables; -1: not captured here
+  std::vector<std::string> names;  // its columns, as the change was written
+  std::vector<int> to_column;      // each one's index among the table's columns
+};
+
+class ChangeReader {
+ public:
+  ChangeReader(const CdcRequest& req, PGconn* convert, std::vector<RelName> rels,
+               std::vector<std::unique_ptr<ChangeWriter>>& writers, CdcRead& read)
+      : req_(req), convert_(convert), rels_(std::move(rels)), writers_(writers), read_(read) {}
+
+  Status Message(const unsigned char* data, size_t size) {
+    Reader r{data, data + size};
+    uint8_t type = r.U8();
+    switch (type) {
+      case 'B': {
+        final_lsn_ = r.Int(8);
+        (void)r.Int(8);  // commit time
+        (void)r.Int(4);  // xid
+        if (!r.bad && (read_.start == 0 || final_lsn_ < read_.start)) read_.start = final_lsn_;
+        break;
+      }
+      case 'C': {
+        (void)r.U8();
+        (void)r.Int(8);  // commit lsn
+        uint64_t end = r.Int(8);
+        if (!r.bad) {
+          read_.end = std::max(read_.end, end);
+          ++read_.transactions;
+        }
+        break;
+      }
+      case 'R': {
+        uint32_t id = static_cast<uint32_t>(r.Int(4));
+        RelName name{r.Str(), r.Str()};
+        (void)r.U8();  // replica identity
+        int n = static_cast<int>(r.Int(2));
+        Relation rel;
+        for (size_t t = 0; t < rels_.size(); ++t) {
+          if (!(rels_[t] < name) && !(name < rels_[t])) rel.table = static_cast<int>(t);
+        }
+        for (int i = 0; i < n && !r.bad; ++i) {
+          (void)r.U8();  // flags
+          rel.names.push_back(r.Str());
+          (void)r.Int(4);  // type oid
+          (void)r.Int(4);  // typmod
+        }
+        if (rel.table >= 0) {
+          const auto& cols = writers_[rel.table]->columns();
+          for (const std::string& col : rel.names) {
+            int at = -1;
+            for (size_t c = 0; c < cols.size(); ++c) {
+              if (cols[c].name == col) at = static_cast<int>(c);
+            }
+            if (at < 0) {
+              return DatabaseError(
+                  req_.db,
+                  "change capture: column " + col + " of " +
+                      req_.tables[rel.table].relation +
+                      " is in its changes but no longer in the table (dropped or renamed since)",
+                  "read the table again: sluice run SOURCE --full-refresh");
+            }
+            rel.to_column.push_back(at);
+          }
+        }
+        relations_[id] = std::move(rel);
+        break;
+      }
+      case 'I':
+      case 'U':
+      case 'D': {
+        uint32_t id = static_cast<uint32_t>(r.Int(4));
+        auto it = relations_.find(id);
+        if (it == relations_.end()) {
+          return Status::DataError("change capture: a change of relation " + std::to_string(id) +
+                                   " came before its description (protocol error)");
+        }
+        const Relation& rel = it->second;
+        std::vector<Value> old_tuple, new_tuple;
+        uint8_t part = r.U8();
+        bool has_old = false;
+        if (type != 'I' && (part == 'K' || part == 'O')) {
+          if (!ReadTuple(r, &old_tuple)) return Bad();
+          has_old = true;
+          if (type == 'U') part = r.U8();
+        }
+        if (type != 'D') {
+          if (part != 'N' || !ReadTuple(r, &new_tuple)) return Bad();
+        } else if (!has_old) {
+          return Bad();
+        }
+        if (rel.table < 0 || final_lsn_ < req_.tables[rel.table].after) break;
+        CdcTableRead& counts = read_.tables[rel.table];
+        if (type == 'D') {
+          ++counts.deletes;
+          RETURN_IF_ERROR(KeyRow(rel, old_tuple, "delete"));
+        } else if (type == 'U') {
+          ++counts.updates;
+          if (has_old && KeyChanged(rel, old_tuple, new_tuple)) {
+            RETURN_IF_ERROR(KeyRow(rel, old_tuple, "delete"));
+          }
+          RETURN_IF_ERROR(Row(rel, new_tuple, "update"));
+        } else {
+          ++counts.inserts;
+          RETURN_IF_ERROR(Row(rel, new_tuple, "insert"));
+        }
+        break;
+      }
+      case 'T': {
+        int n = static_cast<int>(r.Int(4));
+        (void)r.U8();
+        for (int i = 0; i < n && !r.bad; ++i) {
+          auto it = relations_.find(static_cast<uint32_t>(r.Int(4)));
+          if (it == relations_.end() || it->second.table < 0) continue;
+          int t = it->second.table;
+          if (final_lsn_ < req_.tables[t].after) continue;
+          ++read_.tables[t].truncates;
+          ChangeWriter::Row row;
+          row.lsn = final_lsn_;
+          row.seq = seq_++;
+          row.op = "truncate";
+          row.values.assign(writers_[t]->columns().size(), std::nullopt);
+          RETURN_IF_ERROR(writers_[t]->Add(std::move(row), req_.db, convert_));
+        }
+        break;
+      }
+      default:
+        break;  // origin, type, message: nothing to apply
+    }
+    return r.bad ? Bad() : Status::Ok();
+  }
+
+ private:
+  Status Bad() {
+    return Status::DataError("change capture: a pgoutput message of slot " + req_.slot +
+                             " is malformed (protocol version 1 expected)");
+  }
+
+  std::vector<int> KeyPositions(const Relation& rel) const {
+    std::vector<int> at;
+    for (const std::string& k : req_.tables[rel.table].key) {
+      int found = -1;
+      for (size_t i = 0; i < rel.names.size(); ++i) {
+        if (rel.names[i] == k) found = static_cast<int>(i);
+      }
+      at.push_back(found);
+    }
+    return at;
+  }
+
+  bool KeyChanged(const Relation& rel, const std::vector<Value>& before,
+                  const std::vector<Value>& after) const {
+    for (int i : KeyPositions(rel)) {
+      if (i < 0 || i >= static_cast<int>(before.size()) || i >= static_cast<int>(after.size())) {
+        continue;
+      }
+      if (before[i].kind != Value::kText || after[i].kind != Value::kText) continue;
+      if (before[i].text != after[i].text) return true;
+    }
+    return false;
+  }
+
+  Status KeyRow(const Relation& rel, const std::vector<Value>& tuple, const char* op) {
+    const CdcTable& t = req_.tables[rel.table];
+    std::vector<int> keys = KeyPositions(rel);
+    ChangeWriter::Row row;
+    row.lsn = final_lsn_;
+    row.seq = seq_++;
+    row.op = op;
+    row.values.assign(writers_[rel.table]->columns().size(), std::nullopt);
+    for (size_t k = 0; k < keys.size(); ++k) {
+      int i = keys[k];
+      if (i < 0 || i >= static_cast<int>(tuple.size()) || tuple[i].kind != Value::kText) {
+        return DatabaseError(req_.db,
+                             "change capture: a delete of " + t.relation +
+                                 " carried no value for key column " + t.key[k],
+                             "set key: to the primary key, or ALTER TABLE " + t.relation +
+                                 " REPLICA IDENTITY FULL, then sluice run SOURCE --full-refresh");
+      }
+      row.values[rel.to_column[i]] = tuple[i].text;
+    }
+    return writers_[rel.table]->Add(std::move(row), req_.db, convert_);
+  }
+
+  Status Row(const Relation& rel, const std::vector<Value>& tuple, const char* op) {
+    size_t width = writers_[rel.table]->columns().size();
+    ChangeWriter::Row row;
+    row.lsn = final_lsn_;
+    row.seq = seq_++;
+    row.op = op;
+    row.values.assign(width, std::nullopt);
+    // Columns the change does not describe (added since) are kept as they are.
+    std::string unchanged(width, std::string_view(op) == "update" ? '1' : '0');
+    for (size_t i = 0; i < tuple.size() && i < rel.to_column.size(); ++i) {
+      int c = rel.to_column[i];
+      unchanged[c] = tuple[i].kind == Value::kUnchanged ? '1' : '0';
+      if (tuple[i].kind == Value::kText) row.values[c] = tuple[i].text;
+    }
+    if (unchanged.find('1') != std::string::npos) row.unchanged = unchanged;
+    return writers_[rel.table]->Add(std::move(row), req_.db, convert_);
+  }
+
+  const CdcRequest& req_;
+  PGconn* convert_;
+  std::vector<RelName> rels_;
+  std::vector<std::unique_ptr<ChangeWriter>>& writers_;
+  CdcRead& read_;
+  std::map<uint32_t, Relation> relations_;
+  uint64_t final_lsn_ = 0;
+  int64_t seq_ = 0;
+};
+
+// Runs the peek in single-row mode, each message handed to `reader`,
+// waiting on the socket so that a cancel or the timeout stops the server.
+Status Peek(const CdcRequest& req, PGconn* conn, ChangeReader& reader, int64_t* messages) {
+  const DbRequest& db = req.db;
+  std::string limit = req.max_changes > 0 ? std::to_string(req.max_changes) : "";
+  const char* values[] = {req.slot.c_str(), limit.empty() ? nullptr : limit.c_str(),
+                          nullptr};
+  std::string publications = QuoteIdent(req.publication);
+  values[2] = publications.c_str();
+  if (!PQsendQueryParams(conn,
+                         "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, "
+                         "$2::int, 'proto_version', '1', 'publication_names', $3, "
+                         "'messages', 'true')",
+                         3, nullptr, values, nullptr, nullptr, /*resultFormat=*/1) ||
+      !PQsetSingleRowMode(conn)) {
+    return DatabaseError(db, "PostgreSQL cannot start reading slot " + req.slot,
+                         PQerrorMessage(conn));
+  }
+  const int64_t deadline =
+      db.timeout_seconds > 0 ? MonotonicMillis() + db.timeout_seconds * 1000 : 0;
+  Status failed = Status::Ok();
+  for (;;) {
+    while (!PQisBusy(conn)) {
+      Res res(PQgetResult(conn));
+      if (!res) return failed;
+      ExecStatusType st = PQresultStatus(res.get());
+      if (st == PGRES_SINGLE_TUPLE) {
+        ++*messages;
+        if (failed.ok()) {
+          failed = reader.Message(reinterpret_cast<const unsigned char*>(
+                                      PQgetvalue(res.get(), 0, 0)),
+                                  static_cast<size_t>(PQgetlength(res.get(), 0, 0)));
+          if (!failed.ok()) {
+            if (PGcancel* c = PQgetCancel(conn)) {
+              char err[256];
+              (void)PQcancel(c, err, sizeof err);
+              PQfreeCancel(c);
+            }
+          }
+        }
+      } else if (st != PGRES_TUPLES_OK && failed.ok()) {
+        std::string m = PQresultErrorMessage(res.get());
+        failed = DatabaseError(db, "PostgreSQL failed reading slot " + req.slot, m);
+      }
+    }
+    bool cancelled = db.cancel && db.cancel->load();
+    bool late = deadline > 0 && MonotonicMillis() > deadline;
+    if ((cancelled || late) && failed.ok()) {
+      if (PGcancel* c = PQgetCancel(conn)) {
+        char err[256];
+        (void)PQcancel(c, err, sizeof err);
+        PQfreeCancel(c);
+      }
+      failed = cancelled ? Status::Cancelled("the run was cancelled while reading slot " + req.slot)
+                         : Status(StatusCode::kTimeout,
+                                  "reading slot " + req.slot + " took longer than " +
+                                      std::to_string(db.timeout_seconds) +
+                                      "s; raise timeout: or lower max_changes:");
+    }
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    (void)::poll(&p, 1, 200);
+    if (!PQconsumeInput(conn)) {
+      return DatabaseError(db, "PostgreSQL's connection broke while reading slot " + req.slot,
+                           PQerrorMessage(conn));
+    }
+  }
+}
+
+int OpenFile(const std::string& path) {
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+}  // namespace
+
+Result<CdcSlotState> InspectSlot(const CdcRequest& req) {
+  RegisterDatabaseSecrets(req.db.url);
+  ASSIGN_OR_RETURN(Conn conn, pg::Connect(req.db));
+  ASSIGN_OR_RETURN(
+      Res r, pg::Query(req.db, conn.get(),
+                       "SELECT s.plugin, s.active, s.wal_status, s.confirmed_flush_lsn::text, "
+                       "pg_current_wal_lsn()::text, current_setting('wal_level'), "
+                       "s.slot_name IS NOT NULL FROM (SELECT 1) AS d LEFT JOIN "
+                       "pg_replication_slots s ON s.slot_name = $1 AND s.database = "
+                       "current_database()",
+                       {req.slot}, "reading slot " + req.slot));
+  CdcSlotState s;
+  s.exists = std::string(PQgetvalue(r.get(), 0, 6)) == "t";
+  s.wal_level = PQgetvalue(r.get(), 0, 5);
+  ASSIGN_OR_RETURN(s.current, ParseLsn(PQgetvalue(r.get(), 0, 4)));
+  if (!s.exists) return s;
+  s.plugin = PQgetvalue(r.get(), 0, 0);
+  s.active = std::string(PQgetvalue(r.get(), 0, 1)) == "t";
+  s.wal_status = PQgetvalue(r.get(), 0, 2);
+  if (!PQgetisnull(r.get(), 0, 3)) {
+    ASSIGN_OR_RETURN(s.confirmed, ParseLsn(PQgetvalue(r.get(), 0, 3)));
+  }
+  s.lag_bytes = s.current > s.confirmed ? static_cast<int64_t>(s.current - s.confirmed) : 0;
+  return s;
+}
+
+Result<CdcRead> SnapshotTables(const CdcRequest& req) {
+  RegisterDatabaseSecrets(req.db.url);
+  const DbRequest& db = req.db;
+  ASSIGN_OR_RETURN(Conn conn, pg::Connect(db));
+  RETURN_IF_ERROR(CheckServer(db, conn.get()));
+  std::vector<RelName> rels;
+  for (const CdcTable& t : req.tables) {
+    ASSIGN_OR_RETURN(RelName rel, Resolve(db, conn.get(), t.relation));
+    RETURN_IF_ERROR(CheckIdentity(db, conn.get(), rel, t));
+    rels.push_back(rel);
+  }
+  RETURN_IF_ERROR(EnsurePublication(req, conn.get(), rels));
+  // The slot starts again: an older one of this name (a snapshot that
+  // never published, or a slot from before a full refresh) goes.
+  RETURN_IF_ERROR(pg::Query(db, conn.get(),
+                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            "WHERE slot_name = $1",
+                            {req.slot}, "dropping the old slot " + req.slot)
+                      .status());
+  ASSIGN_OR_RETURN(Conn repl, pg::Connect(db, /*replication=*/true));
+  Res created(PQexec(repl.get(), ("CREATE_REPLICATION_SLOT " + QuoteIdent(req.slot) +
+                                  " LOGICAL pgoutput EXPORT_SNAPSHOT")
+                                     .c_str()));
+  if (!created || PQresultStatus(created.get()) != PGRES_TUPLES_OK) {
+    std::string m = created ? PQresultErrorMessage(created.get()) : PQerrorMessage(repl.get());
+    return DatabaseError(db, "PostgreSQL cannot create replication slot " + req.slot,
+                         m + " (max_replication_slots may be reached; the url's user needs "
+                             "REPLICATION)");
+  }
+  CdcRead read;
+  ASSIGN_OR_RETURN(read.start, ParseLsn(PQgetvalue(created.get(), 0, 1)));
+  read.end = read.start;
+  std::string snapshot = PQgetvalue(created.get(), 0, 2);
+  // The snapshot lives while `repl` stays idle: every table is copied now.
+  for (const CdcTable& t : req.tables) {
+    DbRequest one = db;
+    one.table = t.relation;
+    one.snapshot = snapshot;
+    one.constants = {{"_op", "VARCHAR", "snapshot"}, {"_extracted_at", "TIMESTAMP", req.extracted_at}};
+    CdcTableRead tr;
+    ASSIGN_OR_RETURN(tr.extract, ExtractToFile(one, t.path));
+    tr.inserts = tr.extract.rows;
+    read.tables.push_back(std::move(tr));
+  }
+  return read;
+}
+
+Result<CdcRead> ReadChanges(const CdcRequest& req) {
+  RegisterDatabaseSecrets(req.db.url);
+  const DbRequest& db = req.db;
+  ASSIGN_OR_RETURN(Conn peek, pg::Connect(db));
+  ASSIGN_OR_RETURN(Conn side, pg::Connect(db));
+  RETURN_IF_ERROR(CheckServer(db, side.get()));
+  std::vector<RelName> rels;
+  std::vector<std::unique_ptr<ChangeWriter>> writers;
+  CdcRead read;
+  read.tables.resize(req.tables.size());
+  for (const CdcTable& t : req.tables) {
+    ASSIGN_OR_RETURN(RelName rel, Resolve(db, side.get(), t.relation));
+    DbRequest one = db;
+    one.table = t.relation;
+    ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(one));
+    ASSIGN_OR_RETURN(std::vector<DbColumn> columns, pg::Describe(one, side.get(), relation));
+    int fd = OpenFile(t.path);
+    if (fd < 0) return Status::IOError("cannot create " + t.path + ": " + std::strerror(errno));
+    writers.push_back(std::make_unique<ChangeWriter>(t, std::move(columns), fd));
+    RETURN_IF_ERROR(writers.back()->Header(req.extracted_at));
+    rels.push_back(rel);
+  }
+  // A heartbeat: a transaction of the read's own, so that the slot moves
+  // on while the tables are quiet (the server's other writes keep WAL).
+  Status beat = pg::Query(db, side.get(), "SELECT pg_logical_emit_message(true, 'sluice', $1)",
+                          {req.slot}, "writing a heartbeat")
+                    .status();
+  if (!beat.ok()) {
+    read.notes.push_back("no heartbeat (" + beat.message() +
+                         "): the slot moves only when its tables change");
+  }
+  ChangeReader reader(req, side.get(), rels, writers, read);
+  int64_t messages = 0;
+  Status peeked = Peek(req, peek.get(), reader, &messages);
+  if (peeked.ok()) {
+    for (size_t i = 0; i < writers.size(); ++i) {
+      Result<DbExtract> e = writers[i]->Finish(db, side.get());
+      if (!e.ok()) {
+        peeked = e.status();
+        break;
+      }
+      DbExtract extract = std::move(*e);
+      extract.notes = {};
+      read.tables[i].extract = std::move(extract);
+    }
+  }
+  writers.clear();
+  if (!peeked.ok()) {
+    for (const CdcTable& t : req.tables) ::unlink(t.path.c_str());
+    return peeked;
+  }
+  read.more = req.max_changes > 0 && messages >= req.max_changes;
+  return read;
+}
+
+Status ConfirmSlot(const CdcRequest& req, uint64_t lsn) {
+  RegisterDatabaseSecrets(req.db.url);
+  ASSIGN_OR_RETURN(Conn conn, pg::Connect(req.db));
+  // Never back (the server refuses), never past what it has written.
+  return pg::Query(req.db, conn.get(),
+                   "SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM "
+                   "pg_replication_slots WHERE slot_name = $1 AND database = current_database() "
+                   "AND confirmed_flush_lsn < $2::pg_lsn",
+                   {req.slot, FormatLsn(lsn)}, "confirming slot " + req.slot)
+      .status();
+}
+
+}  // namespace sluice
