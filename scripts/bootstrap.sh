@@ -22,8 +22,8 @@ PACKAGES=(
   libboost-dev libprotobuf-dev protobuf-compiler
   sqlite3 python3 procps openssl curl wrk
   chromium
-  libpq-dev libmariadb-dev
-  postgresql mariadb-server mariadb-client
+  libpq-dev libmariadb-dev libnats-dev
+  postgresql mariadb-server mariadb-client nats-server
 )
 # `bootstrap.sh fuzz`: also clang and its libFuzzer runtime (make fuzz, make reliability).
 if [ "${1:-}" = fuzz ]; then PACKAGES+=(clang libclang-rt-14-dev); fi

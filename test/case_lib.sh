@@ -251,3 +251,23 @@ start_mariadb() {
   MARIADB_URL="mysql://sluice:$MARIADB_PASSWORD@127.0.0.1:$MARIADB_PORT/sluice"
   export MARIADB_PORT MARIADB_URL
 }
+
+# start_nats: nats-server with JetStream on a free port, a user and password;
+# NATS_URL (with the password), NATS_PASSWORD.
+start_nats() {
+  command -v nats-server >/dev/null || fail "nats-server is not installed (scripts/bootstrap.sh installs it)"
+  NATS_PASSWORD=${NATS_PASSWORD:-nats-secret-$RANDOM$RANDOM}
+  NATS_PORT=$(free_port)
+  mkdir -p "$WORK/nats"
+  nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$WORK/nats/store" --user sluice \
+    --pass "$NATS_PASSWORD" >"$WORK/nats/server.log" 2>&1 &
+  echo "kill $! 2>/dev/null" >>"$WORK/.stop"
+  local i
+  for i in $(seq 1 100); do
+    grep -q "Server is ready" "$WORK/nats/server.log" && break
+    sleep 0.1
+  done
+  grep -q "Server is ready" "$WORK/nats/server.log" || fail "nats-server did not start: $(cat "$WORK/nats/server.log")"
+  NATS_URL="nats://sluice:$NATS_PASSWORD@127.0.0.1:$NATS_PORT"
+  export NATS_URL NATS_PASSWORD NATS_PORT
+}

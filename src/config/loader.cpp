@@ -34,13 +34,16 @@ const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "m
 const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check", "stream_after"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
 const std::vector<std::string> kSourceKeys = {
-    "name",       "description",  "fetch",       "format", "options",  "tables",
-    "schedule",   "partition",    "freshness",   "tags",   "member",   "key",
-    "columns",    "columns_only", "null_values", "filter", "checks",   "skip_patterns",
-    "quarantine", "kind",         "command",     "pool",   "database", "incremental"};
+    "name",    "description", "fetch",         "format",       "options",
+    "tables",  "schedule",    "partition",     "freshness",    "tags",
+    "member",  "key",         "columns",       "columns_only", "null_values",
+    "filter",  "checks",      "skip_patterns", "quarantine",   "kind",
+    "command", "pool",        "database",      "incremental",  "stream"};
 const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout", "cdc"};
 const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes"};
-const std::vector<std::string> kIncrementalKeys = {"cursor", "lookback"};
+const std::vector<std::string> kStreamKeys = {"url",          "stream", "subject", "consumer",
+                                              "max_messages", "wait",   "ack_wait"};
+const std::vector<std::string> kIncrementalKeys = {"cursor", "lookback", "key_scan"};
 const std::vector<std::string> kCommandKeys = {"run", "env", "inputs", "timeout", "always_run"};
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
@@ -995,6 +998,7 @@ class Loader {
     const YamlEntry* fetch = top.Find("fetch");
     const YamlEntry* command = top.Find("command");
     const YamlEntry* database = top.Find("database");
+    const YamlEntry* stream = top.Find("stream");
     TableSpec database_table;  // database: {table | query} of a single-table source
     int url_line = 1;
     bool is_command = command != nullptr;
@@ -1019,7 +1023,24 @@ class Loader {
         }
       }
     }
-    if (database != nullptr) {
+    if (stream != nullptr) {
+      if (is_command || database != nullptr) {
+        errs.At(stream->line, "a source is a stream, a command or a database: one of them");
+      }
+      if (fetch != nullptr) {
+        errs.At(fetch->line, "a stream source has no fetch: (stream: says where it reads)");
+      }
+      if (const YamlEntry* f = top.Find("format")) {
+        errs.At(f->line, "a stream source has no format: each message's JSON fields are columns");
+      }
+      for (const char* key : {"partition", "tables"}) {
+        if (const YamlEntry* e = top.Find(key)) {
+          errs.At(e->line, std::string(key) + ": is not supported for stream sources");
+        }
+      }
+      source.format = "messages";
+      source.stream = ReadStream(*stream, source.name, errs);
+    } else if (database != nullptr) {
       if (is_command) errs.At(database->line, "a source is a command or a database, not both");
       if (fetch != nullptr) {
         errs.At(fetch->line, "a database source has no fetch: (database: says where it reads)");
@@ -1062,8 +1083,8 @@ class Loader {
       template_vars_ = std::move(saved);
     }
 
-    if (is_command || source.database) {
-      // parquet or database, set above
+    if (is_command || source.database || source.stream) {
+      // parquet, database or messages, set above
     } else if (const YamlEntry* e = top.Find("format")) {
       source.format = ReadFormat(*e, errs);
     } else if (!source.fetch.url.empty()) {
@@ -1131,7 +1152,8 @@ class Loader {
 
     if (source.database && source.database->cdc) {
       CdcSpec& cdc = *source.database->cdc;
-      if (cdc.slot.empty()) cdc.slot = "sluice_" + source.name;
+      // The slot's default names the environment too (CaptureSlot): two
+      // environments reading one database must not share a slot.
       if (cdc.publication.empty()) cdc.publication = "sluice_" + source.name;
       for (const TableSpec& table : source.tables) {
         std::string why;
@@ -1329,6 +1351,55 @@ class Loader {
     return spec;
   }
 
+  // stream: {url, stream, subject, consumer, max_messages, wait, ack_wait}.
+  StreamSpec ReadStream(const YamlEntry& entry, const std::string& source, FileErrors& errs) {
+    StreamSpec spec;
+    spec.loc = errs.Loc(entry.line);
+    (void)source;  // the consumer's default names the environment too (the runner's)
+    MapReader m(entry.value, kStreamKeys, "stream", errs, entry.line);
+    if (!m.is_map()) return spec;
+    if (const YamlEntry* u = m.Find("url")) {
+      spec.url = ReadString(*u, errs).value_or("");
+      spec.loc = errs.Loc(u->line);
+      CheckTemplateText(spec.url, u->line, errs);
+      if (!HasSecretRef(spec.url) && spec.url.find("{{") == std::string::npos &&
+          !StartsWith(spec.url, "nats://") && !StartsWith(spec.url, "tls://")) {
+        errs.At(u->line,
+                "stream: url: expected nats://host:4222 (or tls://), usually kept in a "
+                "secret: url: ${secret:NATS_URL}");
+      }
+      if (!HasSecretRef(spec.url) && spec.url.find('@') != std::string::npos) {
+        errs.At(u->line,
+                "stream: url: credentials written in the project would be in git; put "
+                "the url in a secret: url: ${secret:NATS_URL}");
+      }
+    } else {
+      errs.At(entry.line, "stream: missing required key 'url' (e.g. url: ${secret:NATS_URL})");
+    }
+    if (const YamlEntry* e = m.Find("stream")) {
+      spec.stream = ReadString(*e, errs).value_or("");
+    } else {
+      errs.At(entry.line, "stream: missing required key 'stream' (the JetStream stream's name)");
+    }
+    if (const YamlEntry* e = m.Find("subject")) spec.subject = ReadString(*e, errs).value_or("");
+    if (const YamlEntry* e = m.Find("consumer")) {
+      spec.consumer = ReadString(*e, errs).value_or("");
+      if (spec.consumer.empty() || spec.consumer.find_first_of(" .*>\t") != std::string::npos) {
+        errs.At(e->line, "stream: consumer: a durable name, without spaces, '.', '*' or '>'");
+      }
+    }
+    if (const YamlEntry* e = m.Find("max_messages")) {
+      if (auto n = ReadInt(*e, errs, 1)) spec.max_messages = *n;
+    }
+    if (const YamlEntry* e = m.Find("wait")) {
+      if (auto seconds = ReadDuration(*e, errs)) spec.wait_ms = *seconds * 1000;
+    }
+    if (const YamlEntry* e = m.Find("ack_wait")) {
+      if (auto seconds = ReadDuration(*e, errs)) spec.ack_wait_seconds = *seconds;
+    }
+    return spec;
+  }
+
   // cdc: true | {slot, publication, max_changes}: PostgreSQL only.
   std::optional<CdcSpec> ReadCdc(const YamlEntry& e, const std::string& url, FileErrors& errs) {
     CdcSpec cdc;
@@ -1351,7 +1422,13 @@ class Loader {
         (std::string_view(key) == "slot" ? cdc.slot : cdc.publication) = name;
       }
       if (const YamlEntry* f = m.Find("max_changes")) {
-        if (auto n = ReadInt(*f, errs, 1)) cdc.max_changes = *n;
+        if (auto n = ReadInt(*f, errs, 1)) {
+          if (*n > 2147483647) {
+            errs.At(f->line, "cdc: max_changes: at most 2147483647");
+          } else {
+            cdc.max_changes = *n;
+          }
+        }
       }
     }
     bool postgres = StartsWith(url, "postgresql://") || StartsWith(url, "postgres://") ||
@@ -1524,6 +1601,9 @@ class Loader {
             errs.At(e->line,
                     "incremental: needs cursor: (a column that grows with each change, "
                     "e.g. cursor: updated_at)");
+          }
+          if (const YamlEntry* k = inc.Find("key_scan")) {
+            if (auto seconds = ReadDuration(*k, errs)) table->db_key_scan_seconds = *seconds;
           }
           if (const YamlEntry* l = inc.Find("lookback")) {
             if (auto seconds = ReadDuration(*l, errs)) table->db_lookback_seconds = *seconds;

@@ -59,6 +59,10 @@ struct TableSpec {
   // seconds for late commits; merged on `key` (appended without one).
   std::string db_cursor;
   int64_t db_lookback_seconds = 0;
+  // `incremental: {key_scan: 1d}`: at most this often, the table's keys are
+  // read whole and rows whose key is gone at the source are deleted.
+  // -1: never (the default); 0: every read.
+  int64_t db_key_scan_seconds = -1;
   std::string format;  // csv | tsv | json | ndjson | parquet | html_table | zip
   nlohmann::json format_options = nlohmann::json::object();  // delimiter, header, encoding, ...
   std::vector<std::string> key;
@@ -134,11 +138,24 @@ struct DatabaseSpec {
   SourceLoc loc;
 };
 
+// `stream:` — a NATS JetStream stream read as a source (ingest/stream_nats.h).
+struct StreamSpec {
+  std::string url;       // template text; usually ${secret:NAME} (nats://user:pw@host:4222)
+  std::string stream;    // the JetStream stream
+  std::string subject;   // a filter subject; "" = the whole stream
+  std::string consumer;  // Sluice's durable consumer; "" = sluice_<env>_<source>
+  int64_t max_messages = 100000;  // a read takes at most this many
+  int64_t wait_ms = 1000;         // how long a fetch waits for messages
+  int64_t ack_wait_seconds = 0;   // 0 = the run's timeout (defaults.timeout), at least 60 s
+  SourceLoc loc;
+};
+
 struct SourceSpec {
   std::string name;
   SourceLoc loc;                         // the file, line 1
   std::optional<CommandSpec> command;    // set: a command asset, and `fetch` is empty
   std::optional<DatabaseSpec> database;  // set: a database source, and `fetch` is empty
+  std::optional<StreamSpec> stream;      // set: a message stream, and `fetch` is empty
   FetchSpec fetch;
   std::string format;  // the body's format
   nlohmann::json format_options = nlohmann::json::object();

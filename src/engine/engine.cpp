@@ -21,6 +21,7 @@
 #include "graph/selector.h"
 #include "ingest/http_client.h"
 #include "notify/notifier.h"
+#include "orchestrate/capture.h"
 #include "orchestrate/runner.h"
 #include "orchestrate/scheduler.h"
 #include "transform/publication.h"
@@ -372,13 +373,19 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "data") return HandleData(request, events);
     if (cmd == "metrics") {
       std::string text = metrics_.Text();
-      std::lock_guard lock(open_mu_);
-      if (opened_) {
-        text +=
-            "# HELP sluice_fetch_bytes_total Bytes fetched and logged in the lake.\n"
-            "# TYPE sluice_fetch_bytes_total counter\n"
-            "sluice_fetch_bytes_total " +
-            std::to_string(opened_->archive->logged_bytes()) + "\n";
+      {
+        std::lock_guard lock(open_mu_);
+        if (opened_) {
+          text +=
+              "# HELP sluice_fetch_bytes_total Bytes fetched and logged in the lake.\n"
+              "# TYPE sluice_fetch_bytes_total counter\n"
+              "sluice_fetch_bytes_total " +
+              std::to_string(opened_->archive->logged_bytes()) + "\n";
+        }
+      }
+      // Captured sources' slots, asked of their servers now (outside the lock).
+      if (std::shared_ptr<const Workspace> ws = LatestWorkspace(); ws && ws->ok()) {
+        text += CaptureMetricsText(ws->project, ws->env_name);
       }
       return Ok({{"text", text}});
     }

@@ -52,7 +52,7 @@ struct CdcRequest {
   DbRequest db;  // url, timeout, cancel (table and query unused)
   std::string slot;
   std::string publication;
-  int64_t max_changes = 0;  // at most this many messages a read (whole transactions); 0: all
+  int64_t max_changes = 0;   // at most this many messages a read (whole transactions); 0: all
   std::string extracted_at;  // the read's time, as DuckDB writes a TIMESTAMP (UTC)
   std::vector<CdcTable> tables;
 };
@@ -66,7 +66,7 @@ struct CdcRead {
   uint64_t start = 0;  // a snapshot's consistent point; a read's first transaction
   uint64_t end = 0;    // the cursor every table may move to (0: nothing read)
   int64_t transactions = 0;
-  bool more = false;  // max_changes stopped it: more changes are waiting
+  bool more = false;                 // max_changes stopped it: more changes are waiting
   std::vector<CdcTableRead> tables;  // as req.tables
   std::vector<std::string> notes;
 };
@@ -75,10 +75,10 @@ struct CdcSlotState {
   bool exists = false;
   bool active = false;
   std::string plugin;
-  std::string wal_status;      // reserved, extended, unreserved, lost
-  uint64_t confirmed = 0;      // confirmed_flush_lsn
-  uint64_t current = 0;        // the server's WAL position now
-  int64_t lag_bytes = 0;       // current - confirmed: WAL the slot keeps
+  std::string wal_status;  // reserved, extended, unreserved, lost
+  uint64_t confirmed = 0;  // confirmed_flush_lsn
+  uint64_t current = 0;    // the server's WAL position now
+  int64_t lag_bytes = 0;   // current - confirmed: WAL the slot keeps
   std::string wal_level;
 };
 

@@ -90,8 +90,13 @@ Result<RelName> Resolve(const DbRequest& req, PGconn* conn, const std::string& r
     return DatabaseError(req, "change capture: table " + relation + " does not exist",
                          "check table: (schema.table), and that the url's user may see it");
   }
-  if (std::string(PQgetvalue(r.get(), 0, 2)) != "r" &&
-      std::string(PQgetvalue(r.get(), 0, 2)) != "p") {
+  std::string kind = PQgetvalue(r.get(), 0, 2);
+  if (kind == "p") {
+    return DatabaseError(req, "change capture: " + relation + " is a partitioned table",
+                         "its changes arrive under its partitions' names: capture the "
+                         "partitions as tables of their own, or read it with incremental:");
+  }
+  if (kind != "r") {
     return DatabaseError(req, "change capture: " + relation + " is not a table",
                          "capture changes of tables; read a view with query: instead");
   }
@@ -101,12 +106,18 @@ Result<RelName> Resolve(const DbRequest& req, PGconn* conn, const std::string& r
 std::string Qualified(const RelName& r) { return QuoteIdent(r.schema) + "." + QuoteIdent(r.name); }
 
 // Every table is in the publication (created, with them, when missing).
-Status EnsurePublication(const CdcRequest& req, PGconn* conn, const std::vector<RelName>& rels) {
+Status EnsurePublication(const CdcRequest& req, PGconn* conn, const std::vector<RelName>& rels,
+                         bool create) {
   const DbRequest& db = req.db;
   ASSIGN_OR_RETURN(Res pub, pg::Query(db, conn,
                                       "SELECT puballtables, pubinsert AND pubupdate AND pubdelete "
-                                      "FROM pg_publication WHERE pubname = $1",
+                                      "AND pubtruncate FROM pg_publication WHERE pubname = $1",
                                       {req.publication}, "reading publication " + req.publication));
+  if (PQntuples(pub.get()) == 0 && !create) {
+    return DatabaseError(db, "publication " + req.publication + " is gone",
+                         "its changes no longer reach the slot: read every table again with "
+                         "sluice run SOURCE --full-refresh");
+  }
   if (PQntuples(pub.get()) == 0) {
     std::vector<std::string> list;
     for (const RelName& r : rels) list.push_back(Qualified(r));
@@ -114,36 +125,87 @@ Status EnsurePublication(const CdcRequest& req, PGconn* conn, const std::vector<
         "CREATE PUBLICATION " + QuoteIdent(req.publication) + " FOR TABLE " + Join(list, ", ");
     Status st = pg::Exec(db, conn, create, "creating publication " + req.publication);
     if (!st.ok()) {
-      return Status::DataError(st.message() + " (create it as the tables' owner: " + create +
-                               ")");
+      return Status::DataError(st.message() + " (create it as the tables' owner: " + create + ")");
     }
     return Status::Ok();
   }
   if (std::string(PQgetvalue(pub.get(), 0, 1)) != "t") {
     return DatabaseError(db, "publication " + req.publication + " does not publish every change",
-                         "it must publish inserts, updates and deletes: ALTER PUBLICATION " +
+                         "it must publish inserts, updates, deletes and truncates: ALTER "
+                         "PUBLICATION " +
                              QuoteIdent(req.publication) +
                              " SET (publish = 'insert, update, delete, truncate')");
   }
-  if (std::string(PQgetvalue(pub.get(), 0, 0)) == "t") return Status::Ok();
-  ASSIGN_OR_RETURN(Res in, pg::Query(db, conn,
-                                     "SELECT schemaname, tablename FROM pg_publication_tables "
-                                     "WHERE pubname = $1",
-                                     {req.publication}, "listing publication " + req.publication));
-  std::set<RelName> published;
+  // PostgreSQL 15 publications may filter rows and columns: then the
+  // stream is not the table.
+  ASSIGN_OR_RETURN(
+      Res version,
+      pg::Query(db, conn, "SELECT current_setting('server_version_num')::int >= 150000", {},
+                "reading the server's version"));
+  const bool filters = std::string(PQgetvalue(version.get(), 0, 0)) == "t";
+  ASSIGN_OR_RETURN(
+      Res in, pg::Query(db, conn,
+                        std::string("SELECT t.schemaname, t.tablename, ") +
+                            (filters ? "EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN "
+                                       "pg_publication p ON p.oid = pr.prpubid WHERE p.pubname = "
+                                       "t.pubname AND pr.prrelid = to_regclass(quote_ident("
+                                       "t.schemaname) || '.' || quote_ident(t.tablename)) AND "
+                                       "(pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL))"
+                                     : "false") +
+                            " FROM pg_publication_tables t WHERE t.pubname = $1",
+                        {req.publication}, "listing publication " + req.publication));
+  std::set<RelName> published, filtered;
   for (int i = 0; i < PQntuples(in.get()); ++i) {
-    published.insert(RelName{PQgetvalue(in.get(), i, 0), PQgetvalue(in.get(), i, 1)});
+    RelName r{PQgetvalue(in.get(), i, 0), PQgetvalue(in.get(), i, 1)};
+    published.insert(r);
+    if (std::string(PQgetvalue(in.get(), i, 2)) == "t") filtered.insert(r);
+  }
+  for (const RelName& r : rels) {
+    if (filtered.count(r)) {
+      return DatabaseError(db,
+                           "publication " + req.publication + " filters the rows or columns of " +
+                               Qualified(r) + ": its changes would not be the table",
+                           "publish the whole table (no WHERE, no column list)");
+    }
   }
   std::vector<std::string> missing;
   for (const RelName& r : rels) {
     if (!published.count(r)) missing.push_back(Qualified(r));
   }
   if (!missing.empty()) {
-    return DatabaseError(db,
-                         "publication " + req.publication + " lacks " + Join(missing, ", ") +
-                             ": its changes would never arrive",
-                         "ALTER PUBLICATION " + QuoteIdent(req.publication) + " ADD TABLE " +
-                             Join(missing, ", "));
+    return DatabaseError(
+        db,
+        "publication " + req.publication + " lacks " + Join(missing, ", ") +
+            ": its changes would never arrive",
+        "ALTER PUBLICATION " + QuoteIdent(req.publication) + " ADD TABLE " + Join(missing, ", "));
+  }
+  return Status::Ok();
+}
+
+// Columns the stream cannot carry, or that would collide with the
+// capture's own.
+Status CheckColumns(const DbRequest& db, PGconn* conn, const RelName& rel, const CdcTable& t) {
+  ASSIGN_OR_RETURN(Res r,
+                   pg::Query(db, conn,
+                             "SELECT attname, attgenerated <> '' FROM pg_attribute WHERE "
+                             "attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+                             {Qualified(rel)}, "reading the columns of " + t.relation));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    std::string name = PQgetvalue(r.get(), i, 0);
+    if (std::string(PQgetvalue(r.get(), i, 1)) == "t") {
+      return DatabaseError(db,
+                           "change capture: column " + name + " of " + t.relation +
+                               " is generated, and logical decoding does not carry it",
+                           "compute it in a model downstream, or read the table with incremental:");
+    }
+    for (const char* own : {"_lsn", "_seq", "_op", "_unchanged", "_extracted_at"}) {
+      if (name == own) {
+        return DatabaseError(db,
+                             "change capture: column " + name + " of " + t.relation +
+                                 " has the name of a column change capture adds",
+                             "read the table with incremental:, or rename the column");
+      }
+    }
   }
   return Status::Ok();
 }
@@ -152,14 +214,15 @@ Status EnsurePublication(const CdcRequest& req, PGconn* conn, const std::vector<
 // identity: the key must be within it, or the row could not be found.
 Status CheckIdentity(const DbRequest& db, PGconn* conn, const RelName& rel, const CdcTable& t) {
   ASSIGN_OR_RETURN(
-      Res r, pg::Query(db, conn,
-                       "SELECT c.relreplident, a.attname FROM pg_class c "
-                       "LEFT JOIN pg_index i ON i.indrelid = c.oid AND "
-                       "((c.relreplident = 'd' AND i.indisprimary) OR "
-                       "(c.relreplident = 'i' AND i.indisreplident)) "
-                       "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
-                       "WHERE c.oid = to_regclass($1)",
-                       {Qualified(rel)}, "reading the replica identity of " + t.relation));
+      Res r,
+      pg::Query(db, conn,
+                "SELECT c.relreplident, a.attname FROM pg_class c "
+                "LEFT JOIN pg_index i ON i.indrelid = c.oid AND "
+                "((c.relreplident = 'd' AND i.indisprimary) OR "
+                "(c.relreplident = 'i' AND i.indisreplident)) "
+                "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) "
+                "WHERE c.oid = to_regclass($1)",
+                {Qualified(rel)}, "reading the replica identity of " + t.relation));
   if (PQntuples(r.get()) == 0) return Status::Ok();
   if (std::string(PQgetvalue(r.get(), 0, 0)) == "f") return Status::Ok();  // FULL: every column
   std::set<std::string> identity;
@@ -169,14 +232,13 @@ Status CheckIdentity(const DbRequest& db, PGconn* conn, const RelName& rel, cons
   for (const std::string& k : t.key) {
     if (!identity.count(k)) {
       std::vector<std::string> id(identity.begin(), identity.end());
-      return DatabaseError(
-          db,
-          "change capture: key column " + k + " of " + t.relation +
-              " is not in its replica identity (" +
-              (id.empty() ? std::string("none") : Join(id, ", ")) +
-              "), so its deletes would not say which row",
-          "set key: to the primary key, or ALTER TABLE " + Qualified(rel) +
-              " REPLICA IDENTITY FULL");
+      return DatabaseError(db,
+                           "change capture: key column " + k + " of " + t.relation +
+                               " is not in its replica identity (" +
+                               (id.empty() ? std::string("none") : Join(id, ", ")) +
+                               "), so its deletes would not say which row",
+                           "set key: to the primary key, or ALTER TABLE " + Qualified(rel) +
+                               " REPLICA IDENTITY FULL");
     }
   }
   return Status::Ok();
@@ -296,13 +358,13 @@ class ChangeWriter {
       for (const Row& row : rows_) {
         values.push_back(row.values[c] ? nlohmann::json(*row.values[c]) : nlohmann::json());
       }
-      ASSIGN_OR_RETURN(Res r, pg::Query(db, convert,
-                                        "SELECT " + expr +
-                                            " FROM json_array_elements_text($1::json) "
-                                            "WITH ORDINALITY AS u(v, i) ORDER BY u.i",
-                                        {values.dump()},
-                                        "writing the changes of column " + col.name + " of " +
-                                            table_.relation));
+      ASSIGN_OR_RETURN(
+          Res r, pg::Query(db, convert,
+                           "SELECT " + expr +
+                               " FROM json_array_elements_text($1::json) "
+                               "WITH ORDINALITY AS u(v, i) ORDER BY u.i",
+                           {values.dump()},
+                           "writing the changes of column " + col.name + " of " + table_.relation));
       if (PQntuples(r.get()) != static_cast<int>(rows_.size())) {
         return Status::Internal("converting column " + col.name + " lost values");
       }
@@ -362,7 +424,7 @@ class ChangeWriter {
 
 // pgoutput's relation message, mapped onto one of the read's tables.
 struct Relation {
-  int table = -1;                 // index in req.tables; -1: not captured here
+  int table = -1;                  // index in req.tables; -1: not captured here
   std::vector<std::string> names;  // its columns, as the change was written
   std::vector<int> to_column;      // each one's index among the table's columns
 };
@@ -419,8 +481,7 @@ class ChangeReader {
             if (at < 0) {
               return DatabaseError(
                   req_.db,
-                  "change capture: column " + col + " of " +
-                      req_.tables[rel.table].relation +
+                  "change capture: column " + col + " of " + req_.tables[rel.table].relation +
                       " is in its changes but no longer in the table (dropped or renamed since)",
                   "read the table again: sluice run SOURCE --full-refresh");
             }
@@ -443,6 +504,7 @@ class ChangeReader {
         std::vector<Value> old_tuple, new_tuple;
         uint8_t part = r.U8();
         bool has_old = false;
+        const bool old_full = part == 'O';
         if (type != 'I' && (part == 'K' || part == 'O')) {
           if (!ReadTuple(r, &old_tuple)) return Bad();
           has_old = true;
@@ -460,7 +522,25 @@ class ChangeReader {
           RETURN_IF_ERROR(KeyRow(rel, old_tuple, "delete"));
         } else if (type == 'U') {
           ++counts.updates;
+          // REPLICA IDENTITY FULL: the old row has every value, TOASTed ones too.
+          for (size_t c = 0; old_full && c < new_tuple.size() && c < old_tuple.size(); ++c) {
+            if (new_tuple[c].kind == Value::kUnchanged && old_tuple[c].kind != Value::kUnchanged) {
+              new_tuple[c] = old_tuple[c];
+            }
+          }
           if (has_old && KeyChanged(rel, old_tuple, new_tuple)) {
+            for (size_t c = 0; c < new_tuple.size(); ++c) {
+              if (new_tuple[c].kind == Value::kUnchanged) {
+                return DatabaseError(
+                    req_.db,
+                    "change capture: an update of " + req_.tables[rel.table].relation +
+                        " changed its key and did not carry the unchanged (TOASTed) value of " +
+                        rel.names[c] + ", which the row under its new key needs",
+                    "ALTER TABLE " + req_.tables[rel.table].relation +
+                        " REPLICA IDENTITY FULL (the old row then carries it), then sluice run "
+                        "SOURCE --full-refresh");
+              }
+            }
             RETURN_IF_ERROR(KeyRow(rel, old_tuple, "delete"));
           }
           RETURN_IF_ERROR(Row(rel, new_tuple, "update"));
@@ -579,8 +659,7 @@ class ChangeReader {
 Status Peek(const CdcRequest& req, PGconn* conn, ChangeReader& reader, int64_t* messages) {
   const DbRequest& db = req.db;
   std::string limit = req.max_changes > 0 ? std::to_string(req.max_changes) : "";
-  const char* values[] = {req.slot.c_str(), limit.empty() ? nullptr : limit.c_str(),
-                          nullptr};
+  const char* values[] = {req.slot.c_str(), limit.empty() ? nullptr : limit.c_str(), nullptr};
   std::string publications = QuoteIdent(req.publication);
   values[2] = publications.c_str();
   if (!PQsendQueryParams(conn,
@@ -603,9 +682,9 @@ Status Peek(const CdcRequest& req, PGconn* conn, ChangeReader& reader, int64_t* 
       if (st == PGRES_SINGLE_TUPLE) {
         ++*messages;
         if (failed.ok()) {
-          failed = reader.Message(reinterpret_cast<const unsigned char*>(
-                                      PQgetvalue(res.get(), 0, 0)),
-                                  static_cast<size_t>(PQgetlength(res.get(), 0, 0)));
+          failed =
+              reader.Message(reinterpret_cast<const unsigned char*>(PQgetvalue(res.get(), 0, 0)),
+                             static_cast<size_t>(PQgetlength(res.get(), 0, 0)));
           if (!failed.ok()) {
             if (PGcancel* c = PQgetCancel(conn)) {
               char err[256];
@@ -637,6 +716,57 @@ Status Peek(const CdcRequest& req, PGconn* conn, ChangeReader& reader, int64_t* 
     (void)::poll(&p, 1, 200);
     if (!PQconsumeInput(conn)) {
       return DatabaseError(db, "PostgreSQL's connection broke while reading slot " + req.slot,
+                           PQerrorMessage(conn));
+    }
+  }
+}
+
+// Runs `sql`, waiting on the socket so that a cancel or the timeout
+// cancels it on the server.
+Result<Res> ExecWaiting(const DbRequest& req, PGconn* conn, const std::string& sql,
+                        const std::string& what) {
+  if (!PQsendQuery(conn, sql.c_str())) {
+    return DatabaseError(req, "PostgreSQL failed " + what, PQerrorMessage(conn));
+  }
+  const int64_t deadline =
+      req.timeout_seconds > 0 ? MonotonicMillis() + req.timeout_seconds * 1000 : 0;
+  std::optional<Status> stopped;
+  int64_t give_up = 0;  // after a cancel: the caller closes the connection
+  Res last;
+  for (;;) {
+    if (give_up > 0 && MonotonicMillis() > give_up) return *stopped;
+    while (!PQisBusy(conn)) {
+      Res r(PQgetResult(conn));
+      if (!r) {
+        if (stopped) return *stopped;
+        ExecStatusType st = last ? PQresultStatus(last.get()) : PGRES_FATAL_ERROR;
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+          std::string m = last ? PQresultErrorMessage(last.get()) : PQerrorMessage(conn);
+          return DatabaseError(req, "PostgreSQL failed " + what, m);
+        }
+        return last;
+      }
+      last = std::move(r);
+    }
+    bool cancelled = req.cancel && req.cancel->load();
+    bool late = deadline > 0 && MonotonicMillis() > deadline;
+    if ((cancelled || late) && !stopped) {
+      if (PGcancel* c = PQgetCancel(conn)) {
+        char err[256];
+        (void)PQcancel(c, err, sizeof err);
+        PQfreeCancel(c);
+      }
+      give_up = MonotonicMillis() + 10000;
+      stopped = cancelled
+                    ? Status::Cancelled("the run was cancelled while " + what)
+                    : Status(StatusCode::kTimeout,
+                             what + " took longer than " + std::to_string(req.timeout_seconds) +
+                                 "s (a long transaction on the server holds it up?)");
+    }
+    pollfd p{PQsocket(conn), POLLIN, 0};
+    (void)::poll(&p, 1, 200);
+    if (!PQconsumeInput(conn)) {
+      return DatabaseError(req, "PostgreSQL's connection broke while " + what,
                            PQerrorMessage(conn));
     }
   }
@@ -683,9 +813,10 @@ Result<CdcRead> SnapshotTables(const CdcRequest& req) {
   for (const CdcTable& t : req.tables) {
     ASSIGN_OR_RETURN(RelName rel, Resolve(db, conn.get(), t.relation));
     RETURN_IF_ERROR(CheckIdentity(db, conn.get(), rel, t));
+    RETURN_IF_ERROR(CheckColumns(db, conn.get(), rel, t));
     rels.push_back(rel);
   }
-  RETURN_IF_ERROR(EnsurePublication(req, conn.get(), rels));
+  RETURN_IF_ERROR(EnsurePublication(req, conn.get(), rels, /*create=*/true));
   // The slot starts again: an older one of this name (a snapshot that
   // never published, or a slot from before a full refresh) goes.
   RETURN_IF_ERROR(pg::Query(db, conn.get(),
@@ -693,30 +824,49 @@ Result<CdcRead> SnapshotTables(const CdcRequest& req) {
                             "WHERE slot_name = $1",
                             {req.slot}, "dropping the old slot " + req.slot)
                       .status());
-  ASSIGN_OR_RETURN(Conn repl, pg::Connect(db, /*replication=*/true));
-  Res created(PQexec(repl.get(), ("CREATE_REPLICATION_SLOT " + QuoteIdent(req.slot) +
-                                  " LOGICAL pgoutput EXPORT_SNAPSHOT")
-                                     .c_str()));
-  if (!created || PQresultStatus(created.get()) != PGRES_TUPLES_OK) {
-    std::string m = created ? PQresultErrorMessage(created.get()) : PQerrorMessage(repl.get());
-    return DatabaseError(db, "PostgreSQL cannot create replication slot " + req.slot,
-                         m + " (max_replication_slots may be reached; the url's user needs "
-                             "REPLICATION)");
-  }
-  CdcRead read;
-  ASSIGN_OR_RETURN(read.start, ParseLsn(PQgetvalue(created.get(), 0, 1)));
-  read.end = read.start;
-  std::string snapshot = PQgetvalue(created.get(), 0, 2);
-  // The snapshot lives while `repl` stays idle: every table is copied now.
-  for (const CdcTable& t : req.tables) {
-    DbRequest one = db;
-    one.table = t.relation;
-    one.snapshot = snapshot;
-    one.constants = {{"_op", "VARCHAR", "snapshot"}, {"_extracted_at", "TIMESTAMP", req.extracted_at}};
-    CdcTableRead tr;
-    ASSIGN_OR_RETURN(tr.extract, ExtractToFile(one, t.path));
-    tr.inserts = tr.extract.rows;
-    read.tables.push_back(std::move(tr));
+  Result<CdcRead> read = [&]() -> Result<CdcRead> {
+    ASSIGN_OR_RETURN(Conn repl, pg::Connect(db, /*replication=*/true));
+    // Creating the slot waits for the transactions running now to end: a
+    // cancel or the timeout must still stop it.
+    ASSIGN_OR_RETURN(Res created, ExecWaiting(db, repl.get(),
+                                              "CREATE_REPLICATION_SLOT " + QuoteIdent(req.slot) +
+                                                  " LOGICAL pgoutput EXPORT_SNAPSHOT",
+                                              "creating replication slot " + req.slot +
+                                                  " (max_replication_slots may be reached; the "
+                                                  "url's user needs REPLICATION)"));
+    CdcRead out;
+    ASSIGN_OR_RETURN(out.start, ParseLsn(PQgetvalue(created.get(), 0, 1)));
+    out.end = out.start;
+    std::string snapshot = PQgetvalue(created.get(), 0, 2);
+    // The snapshot lives while `repl` stays idle: every table is copied now.
+    for (const CdcTable& t : req.tables) {
+      DbRequest one = db;
+      one.table = t.relation;
+      one.snapshot = snapshot;
+      one.constants = {{"_op", "VARCHAR", "snapshot"},
+                       {"_extracted_at", "TIMESTAMP", req.extracted_at}};
+      CdcTableRead tr;
+      ASSIGN_OR_RETURN(tr.extract, ExtractToFile(one, t.path));
+      tr.inserts = tr.extract.rows;
+      out.tables.push_back(std::move(tr));
+    }
+    return out;
+  }();
+  if (!read.ok()) {
+    // A slot no table will read from keeps WAL for nothing. Its connection
+    // is closed, but the server's process may still hold it a moment.
+    for (int i = 0; i < 50; ++i) {
+      Result<Res> left =
+          pg::Query(db, conn.get(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+                    {req.slot}, "looking for slot " + req.slot);
+      if (!left.ok() || PQntuples(left->get()) == 0) break;
+      if (std::string(PQgetvalue(left->get(), 0, 0)) == "f") {
+        (void)pg::Query(db, conn.get(), "SELECT pg_drop_replication_slot($1)", {req.slot},
+                        "dropping the unused slot " + req.slot);
+        break;
+      }
+      ::usleep(100000);
+    }
   }
   return read;
 }
@@ -733,6 +883,7 @@ Result<CdcRead> ReadChanges(const CdcRequest& req) {
   read.tables.resize(req.tables.size());
   for (const CdcTable& t : req.tables) {
     ASSIGN_OR_RETURN(RelName rel, Resolve(db, side.get(), t.relation));
+    RETURN_IF_ERROR(CheckColumns(db, side.get(), rel, t));
     DbRequest one = db;
     one.table = t.relation;
     ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(one));
@@ -743,6 +894,7 @@ Result<CdcRead> ReadChanges(const CdcRequest& req) {
     RETURN_IF_ERROR(writers.back()->Header(req.extracted_at));
     rels.push_back(rel);
   }
+  RETURN_IF_ERROR(EnsurePublication(req, side.get(), rels, /*create=*/false));
   // A heartbeat: a transaction of the read's own, so that the slot moves
   // on while the tables are quiet (the server's other writes keep WAL).
   Status beat = pg::Query(db, side.get(), "SELECT pg_logical_emit_message(true, 'sluice', $1)",

@@ -58,6 +58,8 @@ struct DbRequest {
     std::string column, value, type;
     int64_t lookback_seconds = 0;
   } since;
+  // Only these columns of the table or query (a key scan); empty: all.
+  std::vector<std::string> only_columns;
   // PostgreSQL only: read inside this exported snapshot (a change
   // capture's starting point), and append these constant columns to every
   // row (a change capture's _op and _extracted_at).

@@ -166,6 +166,11 @@ class MariaDbDriver final : public DatabaseDriver {
     } else {
       sql = StripStatementEnd(req.query);
     }
+    if (!req.only_columns.empty()) {
+      std::vector<std::string> cols;
+      for (const std::string& c : req.only_columns) cols.push_back(QuoteIdentMy(c));
+      sql = "SELECT " + Join(cols, ", ") + " FROM (" + sql + "\n) AS k";
+    }
     if (!req.since.column.empty()) {
       std::string escaped(req.since.value.size() * 2 + 1, '\0');
       unsigned long n = mysql_real_escape_string(conn.get(), escaped.data(), req.since.value.data(),

@@ -270,6 +270,11 @@ class PostgresDriver final : public DatabaseDriver {
                                "taking the change capture's snapshot"));
     }
     ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(req));
+    if (!req.only_columns.empty()) {
+      std::vector<std::string> cols;
+      for (const std::string& c : req.only_columns) cols.push_back(QuoteIdent(c));
+      relation = "SELECT " + Join(cols, ", ") + " FROM (" + relation + "\n) AS k";
+    }
     ASSIGN_OR_RETURN(std::vector<DbColumn> columns, pg::Describe(req, conn.get(), relation));
     if (!req.since.column.empty()) {
       ASSIGN_OR_RETURN(relation, Since(req, conn.get(), relation, columns));

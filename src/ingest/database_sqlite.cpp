@@ -200,6 +200,11 @@ class SqliteDriver final : public DatabaseDriver {
     } else {
       sql = StripStatementEnd(req.query);
     }
+    if (!req.only_columns.empty()) {
+      std::vector<std::string> cols;
+      for (const std::string& c : req.only_columns) cols.push_back(QuoteIdent(c));
+      sql = "SELECT " + Join(cols, ", ") + " FROM (" + sql + "\n)";
+    }
     if (!req.since.column.empty()) {
       // The cursor bound as its own type: SQLite orders numbers before text.
       std::string bound = "?1";

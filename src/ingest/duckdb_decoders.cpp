@@ -17,6 +17,7 @@
 #include "ingest/decoder.h"
 #include "ingest/gtfs_realtime.h"
 #include "ingest/html_table.h"
+#include "ingest/stream_nats.h"
 
 #include <optional>
 
@@ -395,6 +396,7 @@ std::vector<std::pair<std::string, DecoderFactory>> BuiltinDecoders() {
       {"html_table", NewHtmlTableDecoder},
       {"gtfs-rt", NewGtfsRealtimeDecoder},
       {"database", NewDatabaseDecoder},
+      {"messages", NewMessagesDecoder},
   };
 }
 }  // namespace sluice

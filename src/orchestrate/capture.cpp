@@ -1,6 +1,9 @@
 #include "orchestrate/capture.h"
 
+#include "config/template.h"
 #include "core/hash.h"
+#include "core/metrics.h"
+#include "orchestrate/check_file.h"
 
 namespace sluice {
 
@@ -20,11 +23,25 @@ std::optional<CaptureCursor> CaptureCursorOf(const nlohmann::json& cursor) {
 }
 
 nlohmann::json CaptureCursorJson(const CaptureCursor& c) {
-  return {{"slot", c.slot}, {"generation", c.generation}, {"read", c.read}, {"lsn", FormatLsn(c.lsn)}};
+  return {
+      {"slot", c.slot}, {"generation", c.generation}, {"read", c.read}, {"lsn", FormatLsn(c.lsn)}};
 }
 
-std::string CaptureReadKey(const std::string& display_url, const CdcSpec& cdc) {
-  return Sha256Hex(display_url + "\n" + cdc.slot + "\n" + cdc.publication);
+std::string CaptureSlot(const SourceSpec& src, const std::string& env) {
+  if (src.database && src.database->cdc && !src.database->cdc->slot.empty()) {
+    return src.database->cdc->slot;
+  }
+  std::string name = "sluice_" + env + "_" + src.name;
+  for (char& c : name) {
+    c = c == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::string CaptureReadKey(const std::string& display_url, const std::string& slot,
+                           const CdcSpec& cdc, const TableSpec& table) {
+  return Sha256Hex(display_url + "\n" + slot + "\n" + cdc.publication + "\n" + table.db_table +
+                   "\n" + nlohmann::json(table.key).dump());
 }
 
 std::string CaptureTimestamp(Micros t) {
@@ -36,7 +53,8 @@ std::string CaptureTimestamp(Micros t) {
 
 CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& cursors,
                               const CdcSlotState& slot, const std::string& slot_name,
-                              const std::string& read_key, bool full_refresh) {
+                              const std::vector<std::string>& read_keys, bool full_refresh,
+                              bool snapshot_pending) {
   CaptureDecision d;
   auto snapshot = [&](std::string why) {
     d.snapshot = true;
@@ -45,10 +63,12 @@ CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& c
     return d;
   };
   if (full_refresh) return snapshot("a full refresh");
-  for (const auto& c : cursors) {
+  if (snapshot_pending) return snapshot("the last snapshot did not finish");
+  for (size_t i = 0; i < cursors.size(); ++i) {
+    const auto& c = cursors[i];
     if (!c) return snapshot("a table has not been loaded from this slot");
-    if (c->slot != slot_name || c->read != read_key) {
-      return snapshot("the slot or database changed");
+    if (c->slot != slot_name || i >= read_keys.size() || c->read != read_keys[i]) {
+      return snapshot("the slot, database, table or key changed");
     }
     if (d.generation.empty()) d.generation = c->generation;
     if (c->generation != d.generation) {
@@ -65,6 +85,48 @@ CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& c
     return snapshot("slot " + slot_name + " decodes with " + slot.plugin + ", not pgoutput");
   }
   return d;
+}
+
+std::string CaptureMetricsText(const Project& project, const std::string& env_name) {
+  std::string lag, active, up;
+  for (const SourceSpec& src : project.sources) {
+    if (!src.database || !src.database->cdc || src.tables.empty()) continue;
+    const std::string labels = "{source=\"" + EscapeLabelValue(src.name) + "\",slot=\"" +
+                               EscapeLabelValue(CaptureSlot(src, env_name)) + "\"}";
+    TemplateContext ctx;
+    ctx.vars = project.vars;
+    ctx.env = env_name;
+    CdcSlotState state;
+    bool ok = false;
+    Result<DbRequest> db = DatabaseRequestOf(project, src, src.tables.front(), ctx);
+    if (db.ok()) {
+      CdcRequest req;
+      req.db = *db;
+      req.db.timeout_seconds = 5;
+      req.slot = CaptureSlot(src, env_name);
+      Result<CdcSlotState> s = InspectSlot(req);
+      if (s.ok()) {
+        state = *s;
+        ok = state.exists && state.wal_status != "lost";
+      }
+    }
+    up += "sluice_cdc_slot_up" + labels + (ok ? " 1\n" : " 0\n");
+    if (!state.exists) continue;
+    lag += "sluice_cdc_slot_lag_bytes" + labels + " " + std::to_string(state.lag_bytes) + "\n";
+    active += "sluice_cdc_slot_active" + labels + (state.active ? " 1\n" : " 0\n");
+  }
+  if (up.empty()) return "";
+  return "# HELP sluice_cdc_slot_up Whether a captured source's replication slot exists and "
+         "keeps its WAL (0: missing, lost, or the server does not answer).\n"
+         "# TYPE sluice_cdc_slot_up gauge\n" +
+         up +
+         "# HELP sluice_cdc_slot_lag_bytes WAL the server keeps for the slot: its position less "
+         "the slot's confirmed one.\n"
+         "# TYPE sluice_cdc_slot_lag_bytes gauge\n" +
+         lag +
+         "# HELP sluice_cdc_slot_active Whether a reader holds the slot now.\n"
+         "# TYPE sluice_cdc_slot_active gauge\n" +
+         active;
 }
 
 }  // namespace sluice

@@ -26,8 +26,14 @@ struct CaptureCursor {
 std::optional<CaptureCursor> CaptureCursorOf(const nlohmann::json& cursor);
 nlohmann::json CaptureCursorJson(const CaptureCursor& c);
 
-// Which database a source captures: a cursor is continued only there.
-std::string CaptureReadKey(const std::string& display_url, const CdcSpec& cdc);
+// The slot a captured source reads in an environment: cdc.slot, else
+// sluice_<env>_<source> (lower-case, '-' as '_').
+std::string CaptureSlot(const SourceSpec& src, const std::string& env);
+
+// Which database, slot and table a capture reads: a cursor is continued
+// only by the same (another key: snapshot again).
+std::string CaptureReadKey(const std::string& display_url, const std::string& slot,
+                           const CdcSpec& cdc, const TableSpec& table);
 
 // A TIMESTAMP literal's text, "2026-12-01 04:35:00.123456" (UTC).
 std::string CaptureTimestamp(Micros t);
@@ -36,12 +42,22 @@ std::string CaptureTimestamp(Micros t);
 // or its publication's fingerprint changed).
 struct CaptureDecision {
   bool snapshot = false;
-  std::string why;             // a snapshot's reason, for the run's notes
+  std::string why;              // a snapshot's reason, for the run's notes
   std::vector<uint64_t> after;  // changes: each table's cursor
   std::string generation;
 };
+// `snapshot_pending`: a snapshot began (the slot was made again) and not
+// every table has published from it yet — the old cursors are void.
+// `read_keys`: each table's CaptureReadKey now.
 CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& cursors,
                               const CdcSlotState& slot, const std::string& slot_name,
-                              const std::string& read_key, bool full_refresh);
+                              const std::vector<std::string>& read_keys, bool full_refresh,
+                              bool snapshot_pending = false);
+
+// /metrics: each captured source's slot as its server reports it now —
+// sluice_cdc_slot_lag_bytes (the WAL it keeps: a stalled slot fills the
+// source's disk), sluice_cdc_slot_active, and sluice_cdc_slot_up (0 when
+// the slot is missing, lost, or the server does not answer).
+std::string CaptureMetricsText(const Project& project, const std::string& env_name);
 
 }  // namespace sluice

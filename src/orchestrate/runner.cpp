@@ -31,6 +31,7 @@
 #include "ingest/decoder.h"
 #include "ingest/fetcher.h"
 #include "ingest/process.h"
+#include "ingest/stream_nats.h"
 #include "ingest/zip_member.h"
 #include "orchestrate/capture.h"
 #include "orchestrate/check_file.h"
@@ -87,6 +88,23 @@ struct FetchedSource {
   std::string staged;  // the staged copy, removed when the run ends
 };
 
+// An incremental table's keys, read whole (incremental: {key_scan: ...}):
+// the raw object, its columns, and the source column of each key field.
+struct KeyScan {
+  StoredObject object;
+  nlohmann::json columns;
+  std::vector<std::string> inputs;
+};
+
+// One read of a stream source: its batch (holding the messages until they
+// are acknowledged), the raw object, and the cursor it moves the table to.
+struct StreamRead {
+  StreamBatch batch;
+  StoredObject object;
+  uint64_t after = 0;  // the sequence the table held before
+  std::string read_key;
+};
+
 // One read of a captured source's slot (or its snapshot): each table's
 // raw object and columns, by table name.
 struct CaptureRead {
@@ -94,10 +112,35 @@ struct CaptureRead {
   std::string why;  // a snapshot's reason
   CdcRequest request;
   CdcRead read;
-  std::string generation, read_key;
+  std::string generation;
   std::map<std::string, size_t> index;  // table name -> position in request/read
+  std::vector<std::string> read_keys;   // each table's CaptureReadKey, by position
   std::vector<StoredObject> objects;
   std::vector<nlohmann::json> columns;
+  // Each table's cursor as the read found it: a table whose publication
+  // moved since (another run applied changes) must not apply this read.
+  std::vector<nlohmann::json> seen;
+};
+
+// Temp tables a build stages, dropped however it ends.
+class TempTables {
+ public:
+  explicit TempTables(WarehouseSession& session) : session_(session) {}
+  ~TempTables() {
+    for (const std::string& t : tables_) (void)session_.Execute("DROP TABLE IF EXISTS " + t);
+  }
+  TempTables(const TempTables&) = delete;
+  TempTables& operator=(const TempTables&) = delete;
+  // A new name, "temp.<prefix><n>", unique in the process.
+  std::string Name(const std::string& prefix) {
+    static std::atomic<uint64_t> next{0};
+    tables_.push_back("temp." + QuoteIdent(prefix + std::to_string(next++)));
+    return tables_.back();
+  }
+
+ private:
+  WarehouseSession& session_;
+  std::vector<std::string> tables_;
 };
 
 class Run {
@@ -177,7 +220,10 @@ class Run {
     }
 
     FinishFetches();
-    if (opt_.mode == RunMode::kRun) FinishCaptures();
+    if (opt_.mode == RunMode::kRun) {
+      FinishCaptures();
+      FinishStreams();
+    }
     RecordViews();
     if (opt_.mode == RunMode::kRun) {
       PruneTaskLogs();
@@ -540,7 +586,6 @@ class Run {
                       const std::string& version, const nlohmann::json& inputs,
                       const std::string& checks_hash, const Publication& prev,
                       WarehouseSession& session) {
-    static std::atomic<uint64_t> batches{0};
     int64_t start = MonotonicMillis();
     o.attempts = 1;
     std::string sql = StripSql(node.sql);
@@ -553,7 +598,8 @@ class Run {
       ASSIGN_OR_RETURN(sql, RenderTemplate(model.sql, ctx, model.sql_first_line));
       sql = StripSql(sql);
     }
-    std::string batch = "temp." + QuoteIdent("sluice_batch_" + std::to_string(batches++));
+    TempTables temp(session);
+    std::string batch = temp.Name("sluice_batch_");
     Status staged = [&]() -> Status {
       Watchdog watchdog(&session, project_.defaults.timeout_seconds);
       return session.Execute("DROP TABLE IF EXISTS " + batch + "; CREATE TEMP TABLE " + batch +
@@ -563,11 +609,6 @@ class Run {
       return staged.WithContext(ErrorLoc(node, staged).ToString() + ": building the batch of " +
                                 node.name + " failed");
     }
-    struct DropBatch {
-      WarehouseSession& s;
-      std::string b;
-      ~DropBatch() { (void)s.Execute("DROP TABLE IF EXISTS " + b); }
-    } drop_batch{session, batch};
     ASSIGN_OR_RETURN(QueryResult batch_rows, session.Query("SELECT count(*) FROM " + batch));
     std::string strategy = model.materialized == "snapshot" ? "snapshot" : model.strategy;
     o.reason += fmt::format(" ({} {} rows)", strategy, batch_rows.ScalarInt());
@@ -688,8 +729,10 @@ class Run {
   // A batch's columns take the live table's types, when every value keeps
   // its value in them; a value that would change (a wider number, text in a
   // date column) or a column the table lacks fails the read, with the fix.
+  // `add`, when given: a column the table lacks is added to it instead (the
+  // ALTER TABLE statements, to run in the publication's transaction).
   Status AlignBatchTypes(WarehouseSession& session, const AssetNode& node, const std::string& batch,
-                         const Publication& prev) {
+                         const Publication& prev, std::vector<std::string>* add = nullptr) {
     std::map<std::string, std::string> live;
     for (const auto& c : prev.schema) live[c.value("name", "")] = c.value("type", "");
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, batch));
@@ -700,7 +743,12 @@ class Run {
       std::string name = c.value("name", ""), type = c.value("type", "");
       auto it = live.find(name);
       if (it == live.end()) {
-        added.push_back(name);
+        if (add) {
+          add->push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(name) + " " +
+                         type);
+        } else {
+          added.push_back(name);
+        }
         continue;
       }
       if (it->second == type) continue;
@@ -739,18 +787,16 @@ class Run {
                           const nlohmann::json& inputs, const std::string& checks_hash,
                           const Publication& prev, const std::vector<StoredObject>& objects,
                           WarehouseSession& session) {
-    static std::atomic<uint64_t> batches{0};
     int64_t start = MonotonicMillis();
     auto [source, table] = tables_.at(node.name);
     if (source->database && source->database->cdc) {
       return BuildChangeBatch(node, o, version, inputs, checks_hash, prev, objects, session);
     }
-    std::string batch = "temp." + QuoteIdent("sluice_read_" + std::to_string(batches++));
-    struct DropBatch {
-      WarehouseSession& s;
-      std::string b;
-      ~DropBatch() { (void)s.Execute("DROP TABLE IF EXISTS " + b); }
-    } drop_batch{session, batch};
+    if (source->stream) {
+      return BuildStreamBatch(node, o, version, inputs, checks_hash, prev, objects, session);
+    }
+    TempTables temp(session);
+    std::string batch = temp.Name("sluice_read_");
     Result<LoadOutcome> loaded = LoadSource(session, node, objects, batch, version, o);
     if (!loaded.ok()) {
       return loaded.status().WithContext(node.loc.ToString() + ": loading the rows of " +
@@ -775,7 +821,52 @@ class Run {
       NoteVersionLocked(node.name, "", prev.version_id);
       return Status::Ok();
     };
-    if (rows == 0) return unchanged("no rows with " + table->db_cursor + " at or past " + since);
+    // A key scan: rows whose key is gone at the source go.
+    std::optional<KeyScan> scan;
+    {
+      std::lock_guard lock(mu_);
+      auto it = key_scans_.find(node.name);
+      if (it != key_scans_.end()) scan = it->second;
+    }
+    std::string keys = temp.Name("sluice_keys_");
+    int64_t gone = 0;
+    std::string delete_gone;
+    if (scan) {
+      ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder("database"));
+      ASSIGN_OR_RETURN(
+          std::string read,
+          decoder->TableSql(
+              {scan->object.local_path, "database", {{"columns", scan->columns}}, false, ""}));
+      std::map<std::string, std::string> live_types;
+      for (const auto& c : prev.schema) live_types[c.value("name", "")] = c.value("type", "");
+      std::vector<std::string> select, match;
+      for (size_t i = 0; i < table->key.size(); ++i) {
+        const std::string& k = table->key[i];
+        select.push_back("CAST(" + QuoteIdent(scan->inputs[i]) + " AS " +
+                         (live_types.count(k) ? live_types[k] : std::string("VARCHAR")) + ") AS " +
+                         QuoteIdent(k));
+        match.push_back("k." + QuoteIdent(k) + " IS NOT DISTINCT FROM l." + QuoteIdent(k));
+      }
+      Status staged = session.Execute("CREATE TEMP TABLE " + keys + " AS SELECT " +
+                                      Join(select, ", ") + " FROM " + read);
+      if (!staged.ok()) {
+        return staged.WithContext(node.loc.ToString() + ": loading the key scan of " + node.name);
+      }
+      std::string where =
+          " l WHERE NOT EXISTS (SELECT 1 FROM " + keys + " k WHERE " + Join(match, " AND ") + ")";
+      ASSIGN_OR_RETURN(QueryResult n,
+                       session.Query("SELECT count(*) FROM " + prev.physical + where));
+      gone = n.ScalarInt();
+      delete_gone = "DELETE FROM " + prev.physical + where;
+    }
+    auto scanned = [&] {
+      if (scan) NoteKeyScan(node.name);
+    };
+    if (rows == 0 && gone == 0) {
+      scanned();
+      return unchanged("no rows with " + table->db_cursor + " at or past " + since +
+                       (scan ? "; the key scan found no row gone" : ""));
+    }
     // Rows read again (those at the cursor, those in the lookback) that the
     // table already holds as they are change nothing: no new version.
     ASSIGN_OR_RETURN(nlohmann::json batch_schema, DescribeRelation(session, batch));
@@ -792,7 +883,8 @@ class Run {
         session.Query("SELECT count(*) FROM " + batch + " b WHERE NOT EXISTS (SELECT 1 FROM " +
                       prev.physical + " l WHERE " + Join(on, " AND ") + " AND " +
                       Join(same, " AND ") + ")"));
-    if (fresh.ScalarInt() == 0) {
+    if (fresh.ScalarInt() == 0 && gone == 0) {
+      scanned();
       return unchanged(
           fmt::format("the {} rows read since {} are in the table as they are", rows, since));
     }
@@ -800,12 +892,20 @@ class Run {
         fmt::format("{} rows with {} at or past {}", rows, table->db_cursor, since) +
         (table->db_lookback_seconds > 0 ? fmt::format(" less {}s", table->db_lookback_seconds)
                                         : std::string()) +
-        ", merged on " + Join(table->key, ", ");
-    return ApplyBatch(node, "merge", table->key, {}, batch, o, version, inputs, checks_hash, prev,
-                      session, start,
-                      [this, &prev, &node](WarehouseSession& s, const std::string& rel) {
-                        return CursorOf(s, rel, node, prev.cursor);
-                      });
+        ", merged on " + Join(table->key, ", ") +
+        (scan ? fmt::format("; {} deleted (gone from the source's key scan)", gone) : "");
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> statements,
+        ApplyBatchSql("merge", prev.physical, batch, table->key, {}, {}, NowLiteral()));
+    if (gone > 0) statements.push_back(delete_gone);
+    RETURN_IF_ERROR(ApplyBatch(
+        node, "merge", table->key, {}, batch, o, version, inputs, checks_hash, prev, session, start,
+        [this, &prev, &node](WarehouseSession& s, const std::string& rel) {
+          return CursorOf(s, rel, node, prev.cursor);
+        },
+        &statements));
+    if (o.status == TaskStatus::kSuccess) scanned();
+    return Status::Ok();
   }
 
   // A captured table after its snapshot: the slot's changes since its
@@ -817,21 +917,15 @@ class Run {
                           const nlohmann::json& inputs, const std::string& checks_hash,
                           const Publication& prev, const std::vector<StoredObject>& objects,
                           WarehouseSession& session) {
-    static std::atomic<uint64_t> batches{0};
     int64_t start = MonotonicMillis();
     auto [src, table] = tables_.at(node.name);
     ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*src));
     const size_t i = capture->index.at(table->name);
     const CdcTableRead& counts = capture->read.tables[i];
     const uint64_t end = std::max(capture->read.end, capture->request.tables[i].after);
-    const std::string n = std::to_string(batches++);
-    std::string batch = "temp." + QuoteIdent("sluice_changes_" + n);
-    std::string reduced = "temp." + QuoteIdent("sluice_changed_" + n);
-    struct DropBatch {
-      WarehouseSession& s;
-      std::string b, r;
-      ~DropBatch() { (void)s.Execute("DROP TABLE IF EXISTS " + b + "; DROP TABLE IF EXISTS " + r); }
-    } drop_batch{session, batch, reduced};
+    TempTables temp(session);
+    std::string batch = temp.Name("sluice_changes_");
+    std::string reduced = temp.Name("sluice_changed_");
     Result<LoadOutcome> loaded = LoadSource(session, node, objects, batch, version, o);
     if (!loaded.ok()) {
       return loaded.status().WithContext(node.loc.ToString() + ": loading the changes of " +
@@ -846,6 +940,12 @@ class Run {
                                    "count(*) FILTER (WHERE _unchanged IS NOT NULL) FROM " +
                                    batch));
     const std::string since = FormatLsn(capture->request.tables[i].after);
+    if (prev.cursor != capture->seen[i]) {
+      return Status::Busy(node.name + ": another run applied changes of slot " +
+                          capture->request.slot +
+                          " since this run read them; nothing applied "
+                          "(the next run reads on from there)");
+    }
     if (shape.ScalarInt() == 0) {
       o.action = "skip";
       o.status = TaskStatus::kSkipped;
@@ -881,7 +981,7 @@ class Run {
         fmt::format("{} inserts, {} updates, {} deletes{} from slot {} since {}, merged on {}",
                     counts.inserts, counts.updates, counts.deletes, truncated ? ", a truncate" : "",
                     capture->request.slot, since, Join(table->key, ", "));
-    CaptureCursor cursor{capture->request.slot, capture->generation, capture->read_key, end};
+    CaptureCursor cursor{capture->request.slot, capture->generation, capture->read_keys[i], end};
     RETURN_IF_ERROR(ApplyBatch(
         node, "changes", {}, {}, reduced, o, version, inputs, checks_hash, prev, session, start,
         [&](WarehouseSession&, const std::string&) -> Result<nlohmann::json> {
@@ -938,14 +1038,16 @@ class Run {
     db.query.clear();
     if (opt_.control) db.cancel = opt_.control->flag();
     out.request.db = db;
-    out.request.slot = cdc.slot;
+    const std::string slot_name = CaptureSlot(src, res_.env->name);
+    out.request.slot = slot_name;
     out.request.publication = cdc.publication;
     out.request.max_changes = cdc.max_changes;
     out.request.extracted_at = CaptureTimestamp(res_.clock->Now());
-    out.read_key = CaptureReadKey(DisplayDatabaseUrl(db.url), cdc);
     ASSIGN_OR_RETURN(CdcSlotState slot, InspectSlot(out.request));
     std::vector<std::optional<CaptureCursor>> cursors;
     std::vector<const TableSpec*> tables;
+    std::vector<std::string> read_keys;
+    std::map<std::string, nlohmann::json> seen;
     {
       std::lock_guard lock(mu_);
       if (res_.current && res_.publisher) {
@@ -959,17 +1061,20 @@ class Run {
       for (const TableSpec& t : src.tables) {
         auto it = published_.find({t.name, ""});
         std::optional<CaptureCursor> c;
-        const AssetNode* node = graph_.Find(t.name);
-        if (it != published_.end() && node &&
-            it->second.fingerprint == MakeRecipe(*node).fingerprint) {
-          c = CaptureCursorOf(it->second.cursor);
-        }
+        // The cursor goes on while the database, slot, table and key are
+        // the same (its read key): a new timeout, check or Sluice version
+        // snapshots nothing again.
+        if (it != published_.end()) c = CaptureCursorOf(it->second.cursor);
+        read_keys.push_back(CaptureReadKey(DisplayDatabaseUrl(db.url), slot_name, cdc, t));
         cursors.push_back(c);
         tables.push_back(&t);
+        seen[t.name] = it != published_.end() ? it->second.cursor : nlohmann::json();
       }
     }
-    CaptureDecision decision =
-        DecideCapture(cursors, slot, cdc.slot, out.read_key, opt_.full_refresh);
+    const std::string marker = CaptureMarker(src);
+    std::error_code ec;
+    CaptureDecision decision = DecideCapture(cursors, slot, slot_name, read_keys, opt_.full_refresh,
+                                             std::filesystem::exists(marker, ec));
     out.snapshot = decision.snapshot;
     out.why = decision.why;
     if (decision.snapshot) {
@@ -985,8 +1090,17 @@ class Run {
             "or list every table)");
       }
     }
+    if (decision.snapshot) {
+      // Before the slot is made again: until every table has published
+      // from the new one, the old cursors are void (a failed or killed
+      // snapshot must not leave them to be read on from).
+      RETURN_IF_ERROR(MakeDirs(std::filesystem::path(marker).parent_path().string()));
+      RETURN_IF_ERROR(WriteFileAtomic(marker, MarkerToken()));
+    }
     for (size_t i = 0; i < tables.size(); ++i) {
       if (!decision.snapshot && !selected_set_.count(tables[i]->name)) continue;
+      out.seen.push_back(seen[tables[i]->name]);
+      out.read_keys.push_back(read_keys[i]);
       CdcTable t;
       t.relation = tables[i]->db_table;
       t.key = tables[i]->key;
@@ -998,7 +1112,7 @@ class Run {
     FetchRecord rec;
     rec.source = src.name;
     rec.url = DisplayDatabaseUrl(db.url) + (decision.snapshot ? " snapshot of " : " changes of ") +
-              "slot " + cdc.slot;
+              "slot " + slot_name;
     rec.started_at = res_.clock->Now();
     int64_t start = MonotonicMillis();
     Result<CdcRead> read =
@@ -1038,7 +1152,7 @@ class Run {
       one.headers = {{"table", t->name},
                      {"read", decision.snapshot ? "snapshot" : "changes"},
                      {"rows", tr.extract.rows},
-                     {"slot", cdc.slot},
+                     {"slot", slot_name},
                      {"from", FormatLsn(decision.snapshot ? out.read.start : ct.after)},
                      {"to", FormatLsn(out.read.end)},
                      {"columns", columns}};
@@ -1048,21 +1162,238 @@ class Run {
     }
     // objects/columns follow out.index's positions
     LOG_INFO("runner", "{}: {} of slot {}: {} transactions, up to {}{}", src.name,
-             decision.snapshot ? "snapshot" : "changes", cdc.slot, out.read.transactions,
+             decision.snapshot ? "snapshot" : "changes", slot_name, out.read.transactions,
              FormatLsn(out.read.end), out.read.more ? " (more waiting)" : "");
     return out;
+  }
+
+  // A stream table's next messages: Sluice's consumer set just after the
+  // sequence the table's publication holds (none after a full refresh, a
+  // changed stream or config), read into a raw object, stored and logged.
+  Result<std::shared_ptr<StreamRead>> ReadStream(const AssetNode& node) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = streams_.find(node.name);
+      if (it != streams_.end()) return it->second;
+    }
+    auto [src, table] = tables_.at(node.name);
+    ASSIGN_OR_RETURN(StreamRequest req, StreamRequestOf(*src));
+    auto read = std::make_shared<StreamRead>();
+    // The sequence goes on while the server, stream, subject, consumer and
+    // key are the same: a new Sluice version or check reads nothing again
+    // (the stream may no longer hold what it read).
+    read->read_key = Sha256Hex(DisplayStreamUrl(req.url) + "\n" + req.stream + "\n" + req.subject +
+                               "\n" + req.consumer + "\n" + nlohmann::json(table->key).dump());
+    {
+      std::lock_guard lock(mu_);
+      auto it = published_.find({node.name, ""});
+      if (!opt_.full_refresh && it != published_.end() && it->second.cursor.is_object() &&
+          it->second.cursor.value("read", "") == read->read_key &&
+          it->second.cursor.contains("seq") && it->second.cursor["seq"].is_number_unsigned()) {
+        read->after = it->second.cursor["seq"].get<uint64_t>();
+      }
+    }
+    req.after = read->after;
+    req.path = res_.archive->NewStagingPath();
+    if (opt_.control) req.cancel = opt_.control->flag();
+    FetchRecord rec;
+    rec.source = src->name;
+    rec.url = DisplayStreamUrl(req.url) + " stream " + req.stream +
+              (req.subject.empty() ? "" : " subject " + req.subject) + " after " +
+              std::to_string(req.after);
+    rec.started_at = res_.clock->Now();
+    int64_t start = MonotonicMillis();
+    Result<StreamBatch> batch = FetchStream(req);
+    rec.duration_ms = MonotonicMillis() - start;
+    if (!batch.ok()) {
+      rec.error = batch.status().message();
+      (void)res_.archive->LogFetch(rec);
+      return batch.status().WithContext(src->loc.ToString() + ": reading stream " + req.stream);
+    }
+    Result<StoredObject> obj =
+        res_.archive->StoreTemp(src->name, req.path, batch->sha256, batch->bytes, "ndjson");
+    if (!obj.ok()) {
+      ::unlink(req.path.c_str());
+      return obj.status().WithContext(src->loc.ToString() + ": archiving the messages of " +
+                                      node.name);
+    }
+    rec.bytes = static_cast<int64_t>(batch->bytes);
+    rec.sha256 = batch->sha256;
+    rec.object_path = obj->key;
+    rec.headers = {{"table", node.name},
+                   {"messages", batch->messages},
+                   {"first_seq", batch->first_seq},
+                   {"last_seq", batch->last_seq}};
+    RETURN_IF_ERROR(res_.archive->LogFetch(rec));
+    LOG_INFO("runner", "{}: {} messages of stream {} (sequences {} to {})", node.name,
+             batch->messages, req.stream, batch->first_seq, batch->last_seq);
+    read->batch = std::move(*batch);
+    read->object = *obj;
+    std::lock_guard lock(mu_);
+    streams_[node.name] = read;
+    return read;
+  }
+
+  Result<StreamRequest> StreamRequestOf(const SourceSpec& src) {
+    const StreamSpec& spec = *src.stream;
+    ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, ""));
+    ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(spec.url, ctx, spec.loc.line));
+    SecretResolver secrets(project_.secret_providers);
+    Result<std::string> url = secrets.Substitute(url_text);
+    if (!url.ok()) return url.status().WithContext(spec.loc.ToString() + ": stream: url");
+    RegisterStreamSecrets(*url);
+    StreamRequest req;
+    req.url = *url;
+    req.stream = spec.stream;
+    req.subject = spec.subject;
+    // Two environments reading one stream must not share a consumer.
+    req.consumer = spec.consumer.empty() ? CaptureSlot(src, res_.env->name) : spec.consumer;
+    req.max_messages = spec.max_messages;
+    req.wait_ms = spec.wait_ms;
+    req.ack_wait_seconds = spec.ack_wait_seconds > 0 ? spec.ack_wait_seconds
+                           : project_.defaults.timeout_seconds > 0
+                               ? std::max<int64_t>(60, project_.defaults.timeout_seconds)
+                               : 1800;
+    return req;
+  }
+
+  nlohmann::json StreamCursor(const SourceSpec& src, const StreamRead& read) {
+    return {{"stream", src.stream->stream},
+            {"seq", std::max(read.after, read.batch.last_seq)},
+            {"read", read.read_key}};
+  }
+
+  // A stream table after its first build: the batch's messages appended,
+  // or merged on the key (the last message of a key wins), in place; a
+  // field new in the messages becomes a new column. The publication moves
+  // the table's sequence in the same transaction.
+  Status BuildStreamBatch(const AssetNode& node, TaskOutcome& o, const std::string& version,
+                          const nlohmann::json& inputs, const std::string& checks_hash,
+                          const Publication& prev, const std::vector<StoredObject>& objects,
+                          WarehouseSession& session) {
+    int64_t start = MonotonicMillis();
+    auto [src, table] = tables_.at(node.name);
+    std::shared_ptr<StreamRead> read;
+    {
+      std::lock_guard lock(mu_);
+      read = streams_.at(node.name);
+      for (const std::string& note : db_notes_[node.name]) o.notes.push_back(note);
+    }
+    TempTables temp(session);
+    std::string batch = temp.Name("sluice_messages_");
+    std::string reduced = temp.Name("sluice_latest_");
+    if (read->batch.messages == 0) {
+      o.action = "skip";
+      o.status = TaskStatus::kSkipped;
+      o.reason = "no messages in stream " + src->stream->stream + " after sequence " +
+                 std::to_string(read->after);
+      o.rows = prev.rows;
+      o.version_id = prev.version_id;
+      std::lock_guard lock(mu_);
+      NoteVersionLocked(node.name, "", prev.version_id);
+      return Status::Ok();
+    }
+    Result<LoadOutcome> loaded = LoadSource(session, node, objects, batch, version, o);
+    if (!loaded.ok()) {
+      return loaded.status().WithContext(node.loc.ToString() + ": loading the messages of " +
+                                         node.name + " failed");
+    }
+    for (const std::string& note : loaded->notes) o.notes.push_back(note);
+    std::string applied = batch;
+    if (!table->key.empty()) {
+      std::vector<std::string> keys;
+      for (const std::string& k : table->key) keys.push_back(QuoteIdent(k));
+      RETURN_IF_ERROR(session.Execute("CREATE TEMP TABLE " + reduced +
+                                      " AS SELECT * EXCLUDE (_sluice_last) FROM (SELECT *, " +
+                                      "row_number() OVER (PARTITION BY " + Join(keys, ", ") +
+                                      " ORDER BY _stream_seq DESC) AS _sluice_last FROM " + batch +
+                                      ") WHERE _sluice_last = 1"));
+      applied = reduced;
+    }
+    std::vector<std::string> statements;
+    RETURN_IF_ERROR(AlignBatchTypes(session, node, applied, prev, &statements));
+    ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, applied));
+    std::vector<std::string> columns;
+    for (const auto& c : schema) columns.push_back(c.value("name", ""));
+    const std::string strategy = table->key.empty() ? "append" : "merge";
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> apply,
+        ApplyBatchSql(strategy, prev.physical, applied, table->key, {}, columns, NowLiteral()));
+    for (std::string& st : apply) statements.push_back(std::move(st));
+    o.reason =
+        fmt::format("{} messages of stream {} (sequences {} to {}){}", read->batch.messages,
+                    src->stream->stream, read->batch.first_seq, read->batch.last_seq,
+                    table->key.empty() ? ", appended" : ", merged on " + Join(table->key, ", "));
+    RETURN_IF_ERROR(ApplyBatch(
+        node, strategy, table->key, {}, applied, o, version, inputs, checks_hash, prev, session,
+        start,
+        [&](WarehouseSession&, const std::string&) -> Result<nlohmann::json> {
+          return StreamCursor(*src, *read);
+        },
+        &statements));
+    if (o.status == TaskStatus::kSuccess) {
+      std::lock_guard lock(mu_);
+      streamed_.insert(node.name);
+    }
+    return Status::Ok();
+  }
+
+  // After the run: the messages of each stream table whose publication
+  // holds them (or that had none) are acknowledged; the others are left to
+  // be read again (the next read starts after the table's sequence anyway).
+  void FinishStreams() {
+    std::map<std::string, std::shared_ptr<StreamRead>> streams;
+    std::set<std::string> done;
+    {
+      std::lock_guard lock(mu_);
+      streams = streams_;
+      done = streamed_;
+    }
+    for (auto& [asset, read] : streams) {
+      if (!done.count(asset)) continue;
+      Status st = read->batch.Ack();
+      if (!st.ok()) LOG_WARN("runner", "{}: {}", asset, Redact(st.message()));
+    }
+    std::lock_guard lock(mu_);
+    streams_.clear();  // closes the connections
+  }
+
+  // `plan` for a stream table: where its next read starts, and how many
+  // messages the stream holds after it.
+  std::string PlanStream(const AssetNode& node, const SourceSpec& src) {
+    const StreamSpec& spec = *src.stream;
+    std::string what = "reads stream " + spec.stream +
+                       (spec.subject.empty() ? "" : " (subject " + spec.subject + ")");
+    Result<StreamRequest> req = StreamRequestOf(src);
+    if (!req.ok()) return Redact(what + " (" + req.status().message() + ")");
+    uint64_t after = 0;
+    {
+      std::lock_guard lock(mu_);
+      auto it = published_.find({node.name, ""});
+      if (!opt_.full_refresh && it != published_.end() && it->second.cursor.is_object() &&
+          it->second.cursor.contains("seq") && it->second.cursor["seq"].is_number_unsigned()) {
+        after = it->second.cursor["seq"].get<uint64_t>();
+      }
+    }
+    Result<StreamState> state = InspectStream(*req);
+    if (!state.ok()) return Redact(what + " (cannot inspect it: " + state.status().message() + ")");
+    uint64_t waiting = state->last_seq > after ? state->last_seq - after : 0;
+    return Redact(
+        fmt::format("{} after sequence {}: {} message(s) wait (the stream holds {} to {})", what,
+                    after, waiting, state->first_seq, state->last_seq));
   }
 
   // `plan` for a captured table: what the run would read, and how far
   // behind the slot is (the WAL the server keeps for it).
   std::string PlanCapture(const SourceSpec& src, const TableSpec& table) {
     const CdcSpec& cdc = *src.database->cdc;
-    std::string what = "captures table " + table.db_table + " through slot " + cdc.slot;
+    const std::string slot_name = CaptureSlot(src, res_.env->name);
+    std::string what = "captures table " + table.db_table + " through slot " + slot_name;
     Result<DbRequest> db = DatabaseRequest(src, table, "");
     if (!db.ok()) return Redact(what + " (" + db.status().message() + ")");
     CdcRequest req;
     req.db = *db;
-    req.slot = cdc.slot;
+    req.slot = slot_name;
     Result<CdcSlotState> slot = InspectSlot(req);
     if (!slot.ok()) return Redact(what + " (cannot inspect it: " + slot.status().message() + ")");
     std::optional<CaptureCursor> cursor;
@@ -1071,9 +1402,11 @@ class Run {
       auto it = published_.find({table.name, ""});
       if (it != published_.end()) cursor = CaptureCursorOf(it->second.cursor);
     }
+    std::error_code ec;
     CaptureDecision d =
-        DecideCapture({cursor}, *slot, cdc.slot, CaptureReadKey(DisplayDatabaseUrl(db->url), cdc),
-                      opt_.full_refresh);
+        DecideCapture({cursor}, *slot, slot_name,
+                      {CaptureReadKey(DisplayDatabaseUrl(db->url), slot_name, cdc, table)},
+                      opt_.full_refresh, std::filesystem::exists(CaptureMarker(src), ec));
     if (d.snapshot)
       return Redact(what + ": snapshots every table of " + src.name + " (" + d.why + ")");
     return Redact(
@@ -1081,6 +1414,13 @@ class Run {
                     "server (wal_status {}){}",
                     what, FormatLsn(cursor->lsn), slot->lag_bytes, slot->wal_status,
                     slot->active ? ", and in use by another reader" : ""));
+  }
+
+  std::string MarkerToken() const { return "run " + std::to_string(run_id_) + "\n"; }
+
+  // Where a captured source's unfinished snapshot is marked.
+  std::string CaptureMarker(const SourceSpec& src) const {
+    return JoinPath(JoinPath(res_.env->state_dir, "capture"), src.name + ".snapshot");
   }
 
   // After the run: each captured source's slot confirmed up to the least
@@ -1101,9 +1441,22 @@ class Run {
       }
       if (!src) continue;
       uint64_t least = UINT64_MAX;
+      bool all_new = true;  // every table published from this read's generation
       {
         std::lock_guard lock(mu_);
+        if (res_.current && res_.publisher) {
+          // What other runs published meanwhile.
+          for (const TableSpec& t : src->tables) {
+            if (std::optional<std::vector<Publication>> now = res_.current->Of(t.name)) {
+              for (Publication& p : *now) published_[{p.asset, p.partition}] = std::move(p);
+            }
+          }
+        }
         for (const TableSpec& t : src->tables) {
+          auto held = published_.find({t.name, ""});
+          std::optional<CaptureCursor> c;
+          if (held != published_.end()) c = CaptureCursorOf(held->second.cursor);
+          if (!c || c->generation != read->generation) all_new = false;
           uint64_t at = 0;
           auto done = captured_.find(t.name);
           auto pub = published_.find({t.name, ""});
@@ -1116,6 +1469,12 @@ class Run {
           least = std::min(least, at);
         }
       }
+      if (read->snapshot && all_new) {
+        // Only this run's marker: another run may have begun a snapshot since.
+        Result<std::string> token = ReadFile(CaptureMarker(*src));
+        std::error_code ec;
+        if (token.ok() && *token == MarkerToken()) std::filesystem::remove(CaptureMarker(*src), ec);
+      }
       if (least == 0 || least == UINT64_MAX) continue;
       Status st = ConfirmSlot(read->request, least);
       if (!st.ok()) {
@@ -1123,6 +1482,41 @@ class Run {
                  Redact(st.message()));
       }
     }
+  }
+
+  // When a table's keys were last scanned (a state file: it only says when
+  // the next scan is due).
+  std::string KeyScanStamp(const std::string& asset) const {
+    return JoinPath(JoinPath(res_.env->state_dir, "key_scans"), asset);
+  }
+  bool KeyScanDue(const TableSpec& table) const {
+    if (table.db_key_scan_seconds < 0) return false;
+    Result<std::string> last = ReadFile(KeyScanStamp(table.name));
+    if (!last.ok()) return true;
+    int64_t at = std::atoll(last->c_str());
+    return res_.clock->Now() - at >= table.db_key_scan_seconds * int64_t{1000000};
+  }
+  void NoteKeyScan(const std::string& asset) {
+    Status st = MakeDirs(JoinPath(res_.env->state_dir, "key_scans"));
+    if (st.ok()) st = WriteFileAtomic(KeyScanStamp(asset), std::to_string(res_.clock->Now()));
+    if (!st.ok()) LOG_WARN("runner", "{}: noting its key scan: {}", asset, st.message());
+  }
+
+  // The table's keys read whole, after its rows (so a row deleted between
+  // the two reads is deleted here too), into the lake.
+  Result<KeyScan> ScanKeys(const SourceSpec& src, const TableSpec& table) {
+    KeyScan scan;
+    for (const std::string& k : table.key) {
+      std::string input = k;
+      for (const ColumnSpec& c : table.columns) {
+        if ((c.field.empty() ? c.input : c.field) == k) input = c.input;
+      }
+      scan.inputs.push_back(input);
+    }
+    ASSIGN_OR_RETURN(DatabaseExtract keys, ExtractDatabaseTable(src, table, "", {}, scan.inputs));
+    scan.object = keys.object;
+    scan.columns = std::move(keys.columns);
+    return scan;
   }
 
   bool ReadSinceCursor(const std::string& asset) {
@@ -1536,14 +1930,18 @@ class Run {
     return table.db_cursor;
   }
 
+  // `only_columns`: a key scan, of those columns alone.
   Result<DatabaseExtract> ExtractDatabaseTable(const SourceSpec& src, const TableSpec& table,
                                                const std::string& partition,
-                                               const DbRequest::Since& since) {
+                                               const DbRequest::Since& since,
+                                               const std::vector<std::string>& only_columns = {}) {
     ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(src, table, partition));
     req.since = since;
+    req.only_columns = only_columns;
     if (opt_.control) req.cancel = opt_.control->flag();
     std::string what = table.db_query.empty() ? "table " + table.db_table : "query";
     if (!since.column.empty()) what += " since " + since.column + " >= " + since.value;
+    if (!only_columns.empty()) what = "key scan of " + what;
     FetchRecord rec;
     rec.source = src.name;
     rec.partition = partition;
@@ -1700,6 +2098,24 @@ class Run {
       }
       return Status::Internal(src->loc.ToString() + ": no output for table " + node.name);
     }
+    if (node.kind == AssetKind::kSource && tables_.at(node.name).first->stream) {
+      ASSIGN_OR_RETURN(std::shared_ptr<StreamRead> read, ReadStream(node));
+      *objects = {read->object};
+      inputs.push_back(read->object.sha256);
+      std::lock_guard lock(mu_);
+      db_notes_[node.name] = read->batch.notes;
+      if (read->batch.more) {
+        db_notes_[node.name].push_back(
+            "max_messages reached: more messages wait in the stream "
+            "for the next run");
+      }
+      if (read->after > 0) {
+        read_since_.insert(node.name);
+      } else {
+        read_since_.erase(node.name);
+      }
+      return inputs;
+    }
     if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database &&
         tables_.at(node.name).first->database->cdc) {
       auto [src, table] = tables_.at(node.name);
@@ -1708,6 +2124,9 @@ class Run {
       *objects = {capture->objects[i]};
       inputs.push_back(capture->objects[i].sha256);
       inputs.push_back("columns:" + Sha256Hex(capture->columns[i].dump()));
+      // A snapshot is always published: its cursor starts a new generation
+      // (an empty table's snapshot has the same bytes every time).
+      if (capture->snapshot) inputs.push_back("generation:" + capture->generation);
       std::lock_guard lock(mu_);
       db_columns_[node.name] = capture->columns[i];
       db_notes_[node.name] = capture->read.notes;
@@ -1759,6 +2178,12 @@ class Run {
       inputs.push_back(extract.object.sha256);
       // The same bytes read with other types are other data.
       inputs.push_back("columns:" + Sha256Hex(extract.columns.dump()));
+      if (!since.column.empty() && KeyScanDue(*table)) {
+        ASSIGN_OR_RETURN(KeyScan scan, ScanKeys(*src, *table));
+        inputs.push_back("keys:" + scan.object.sha256);
+        std::lock_guard lock(mu_);
+        key_scans_[node.name] = std::move(scan);
+      }
       std::lock_guard lock(mu_);
       db_columns_[node.name] = std::move(extract.columns);  // never partitioned (yet)
       db_notes_[node.name] = std::move(extract.notes);
@@ -2276,7 +2701,11 @@ class Run {
     if (opt_.mode != RunMode::kPlan || node.kind != AssetKind::kSource) return false;
     auto [src, table] = tables_.at(node.name);
     if (src->command) return false;
-    if (src->database) {
+    if (src->stream) {
+      o.action = "fetch";
+      o.status = TaskStatus::kPlanned;
+      o.reason = PlanStream(node, *src);
+    } else if (src->database) {
       o.action = "fetch";
       o.status = TaskStatus::kPlanned;
       // The url as written: a ${secret:...} reference, never its value.
@@ -2518,6 +2947,24 @@ class Run {
         }
       }
       o.bad_rows = loaded->bad_rows;
+      const TableSpec* loaded_table = tables_.at(node.name).second;
+      if (tables_.at(node.name).first->stream && !loaded_table->key.empty()) {
+        // A stream read whole: the last message of a key wins, as in place.
+        std::vector<std::string> keys, match;
+        for (const std::string& k : loaded_table->key) {
+          keys.push_back(QuoteIdent(k));
+          match.push_back("t." + QuoteIdent(k) + " IS NOT DISTINCT FROM x." + QuoteIdent(k));
+        }
+        Status kept = session->Execute(
+            "DELETE FROM " + physical + " t USING (SELECT " + Join(keys, ", ") +
+            ", max(_stream_seq) AS _sluice_last FROM " + physical + " GROUP BY ALL) x WHERE " +
+            Join(match, " AND ") + " AND t._stream_seq < x._sluice_last");
+        if (!kept.ok()) {
+          drop_staged();
+          return kept.WithContext(node.loc.ToString() + ": keeping the last message of each key");
+        }
+        o.rows = -1;  // counted again below
+      }
     } else {
       Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o,
                                   recipe.is_view ? nullptr : &o.rows);
@@ -2590,13 +3037,35 @@ class Run {
     if (node.kind == AssetKind::kSource && !tables_.at(node.name).second->db_cursor.empty()) {
       ASSIGN_OR_RETURN(pub.cursor, CursorOf(*session, physical, node, nullptr));
     }
+    bool streamed = false;
+    if (node.kind == AssetKind::kSource && tables_.at(node.name).first->stream) {
+      std::shared_ptr<StreamRead> read;
+      {
+        std::lock_guard lock(mu_);
+        read = streams_.at(node.name);
+      }
+      pub.cursor = StreamCursor(*tables_.at(node.name).first, *read);
+      streamed = true;
+    }
     std::optional<uint64_t> captured_to;
     if (node.kind == AssetKind::kSource && tables_.at(node.name).first->database &&
         tables_.at(node.name).first->database->cdc) {
       ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*tables_.at(node.name).first));
+      {
+        std::lock_guard lock(mu_);
+        auto held = published_.find({node.name, ""});
+        nlohmann::json now = held != published_.end() ? held->second.cursor : nlohmann::json();
+        if (now != capture->seen[capture->index.at(node.name)]) {
+          drop_staged();
+          return Status::Busy(node.name +
+                              ": another run published it since this run's "
+                              "snapshot began; nothing published (run it again)");
+        }
+      }
       captured_to = capture->read.end;
       pub.cursor = CaptureCursorJson(CaptureCursor{capture->request.slot, capture->generation,
-                                                   capture->read_key, capture->read.end});
+                                                   capture->read_keys[capture->index.at(node.name)],
+                                                   capture->read.end});
     }
     pub.asset = node.name;
     pub.partition = partition;
@@ -2629,6 +3098,7 @@ class Run {
     NoteVersionLocked(node.name, partition, version);
     published_[{node.name, partition}] = pub;
     if (captured_to) captured_[node.name] = *captured_to;
+    if (streamed) streamed_.insert(node.name);
     return Status::Ok();
   }
 
@@ -2748,12 +3218,18 @@ class Run {
   std::map<std::string, std::vector<std::string>> db_notes_;  // GUARDED_BY(mu_), by asset
   std::set<std::string> read_since_;  // GUARDED_BY(mu_): database tables read since a cursor
   std::map<std::string, std::string> db_read_keys_;  // GUARDED_BY(mu_): ReadKey, by asset
+  // Key scans read this run (incremental tables with key_scan:), by asset.
+  std::map<std::string, KeyScan> key_scans_;  // GUARDED_BY(mu_)
   // Change capture: one read of a source's slot a run, shared by its tables.
   std::map<std::string, std::shared_future<Result<CaptureRead>>>
       captures_;  // GUARDED_BY(mu_), by source
   // By captured table: the cursor its publication holds after this run
   // (published, or nothing to apply up to the read's end).
   std::map<std::string, uint64_t> captured_;  // GUARDED_BY(mu_)
+  // Message streams: each table's read (its messages unacknowledged until
+  // the run ends), and the tables whose publication holds them.
+  std::map<std::string, std::shared_ptr<StreamRead>> streams_;  // GUARDED_BY(mu_), by asset
+  std::set<std::string> streamed_;                              // GUARDED_BY(mu_)
 };
 
 }  // namespace

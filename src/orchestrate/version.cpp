@@ -18,12 +18,13 @@ void StripNonContent(nlohmann::json& j) {
   if (j.contains("tables") && j["tables"].is_object()) {
     for (auto& [name, table] : j["tables"].items()) StripNonContent(table);
   }
-  // How long a database read may take, and how many changes one takes, are
-  // not what it reads.
+  // How many changes or messages one read takes is not what it reads.
   if (j.contains("database") && j["database"].is_object()) {
     nlohmann::json& db = j["database"];
-    db.erase("timeout");
     if (db.contains("cdc") && db["cdc"].is_object()) db["cdc"].erase("max_changes");
+  }
+  if (j.contains("stream") && j["stream"].is_object()) {
+    for (const char* key : {"max_messages", "wait", "ack_wait"}) j["stream"].erase(key);
   }
 }
 

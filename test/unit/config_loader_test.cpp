@@ -458,7 +458,7 @@ TEST_F(ConfigLoaderTest, UnknownKeyInSource) {
             "sources/a.yaml:2: unknown key 'zzz' in source; known keys: name, description, "
             "fetch, format, options, tables, schedule, partition, freshness, tags, member, key, "
             "columns, columns_only, null_values, filter, checks, skip_patterns, quarantine, kind, "
-            "command, pool, database, incremental");
+            "command, pool, database, incremental, stream");
 }
 
 TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
@@ -473,7 +473,7 @@ TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
   const SourceSpec& shop = ok.project.sources[1];
   ASSERT_EQ(shop.name, "shop");
   ASSERT_TRUE(shop.database->cdc.has_value());
-  EXPECT_EQ(shop.database->cdc->slot, "sluice_shop");
+  EXPECT_EQ(shop.database->cdc->slot, "");  // sluice_<env>_shop (CaptureSlot)
   EXPECT_EQ(shop.database->cdc->publication, "sluice_shop");
   EXPECT_EQ(shop.database->cdc->max_changes, 500);
   const SourceSpec& crm = ok.project.sources[0];
