@@ -11,7 +11,11 @@
 #   visible lag — the same commit to the publication that made it public
 #                 (_sluice.publications.published_at of the version whose
 #                 inputs name that raw object).
-# and prints p50/p99/max. A benchmark, not a test.
+# and prints p50/p99/max. The peer, side by side on the same writes:
+# PostgreSQL's own pg_recvlogical streaming the same changes from a slot of
+# its own (test_decoding), each line stamped when it arrives — a direct
+# logical-decoding reader, the floor any capture tool is measured against.
+# A benchmark, not a test.
 #
 #   bench/cdc/run.sh build/release/src/sluice [RATE] [SECS]   (default 1000 60)
 set -euo pipefail
@@ -41,6 +45,19 @@ tables:
 YAML
 "$SLUICE" run >/dev/null
 echo "insert into ev (v, note) values ((random() * 1000)::int, 'x');" >"$WORK/insert.sql"
+RECV=$(dirname "$PGBENCH")/pg_recvlogical
+"$RECV" -h 127.0.0.1 -p "$PG_PORT" -U sluice -d sluice --slot peer --create-slot -P test_decoding
+"$RECV" -h 127.0.0.1 -p "$PG_PORT" -U sluice -d sluice --slot peer --start -f - 2>"$WORK/recv.err" |
+  /usr/bin/python3 -c '
+import sys, time
+out = open(sys.argv[1], "w")
+while True:
+    line = sys.stdin.buffer.readline()
+    if not line:
+        break
+    out.write("%d %s" % (time.time_ns() // 1000, line.decode()))
+    out.flush()' "$WORK/peer.log" &
+peer=$!
 echo "writing $RATE transactions/s for $SECS s, reading back to back..."
 "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U sluice -n -f "$WORK/insert.sql" -R "$RATE" -T "$SECS" \
   -c 4 -j 2 sluice >"$WORK/pgbench.log" 2>&1 &
@@ -53,15 +70,18 @@ done
 wait "$writer" || fail "pgbench failed: $(cat "$WORK/pgbench.log")"
 "$SLUICE" run >/dev/null
 runs=$((runs + 1))
+sleep 1
+pkill -f "pg_recvlogical.*--slot peer" || true
+wait "$peer" 2>/dev/null || true
 rows=$("${PSQL[@]}" -At -c "select count(*) from ev")
 got=$("$SLUICE" query "select count(*) from ev" --format csv | tail -1)
 [ "$rows" = "$got" ] || fail "the warehouse has $got rows, the source $rows"
 "$SLUICE" query "select inputs, epoch_us(published_at) from _sluice.publications where asset = 'ev'" \
   --format csv >"$WORK/pubs.csv"
 /usr/bin/python3 - "$WORK/p/.sluice/dev" "$WORK/pubs.csv" "$RATE" "$SECS" "$runs" "$rows" \
-  "$(grep -o 'tps = [0-9.]*' "$WORK/pgbench.log" | head -1)" <<'PY'
-import csv, datetime, json, os, sqlite3, sys
-env, pubs_csv, rate, secs, runs, rows, tps = sys.argv[1:8]
+  "$(grep -o 'tps = [0-9.]*' "$WORK/pgbench.log" | head -1)" "$WORK/peer.log" <<'PY'
+import csv, datetime, json, os, re, sqlite3, sys
+env, pubs_csv, rate, secs, runs, rows, tps, peer_log = sys.argv[1:9]
 published = {}
 for row in csv.DictReader(open(pubs_csv)):
     for sha in json.loads(row["inputs"]):
@@ -86,4 +106,16 @@ def pct(xs, p):
 print(f"rate asked: {rate} tx/s for {secs} s; pgbench: {tps}; rows: {rows}; sluice runs: {runs}")
 print(f"capture lag (commit -> raw), ms: p50 {pct(capture, .5):.0f}, p99 {pct(capture, .99):.0f}, max {max(capture):.0f} ({len(capture)} changes)")
 print(f"visible lag (commit -> published), ms: p50 {pct(visible, .5):.0f}, p99 {pct(visible, .99):.0f}, max {max(visible):.0f} ({len(visible)} changes)")
+peer = []
+stamp = re.compile(r"created_at\[timestamp with time zone\]:'([^']+)'")
+for line in open(peer_log):
+    at, _, rest = line.partition(" ")
+    m = stamp.search(rest)
+    if not m:
+        continue
+    t = datetime.datetime.fromisoformat(m.group(1).replace("+00", "+00:00"))
+    peer.append((int(at) - int(t.timestamp() * 1e6)) / 1000)
+if peer:
+    print(f"peer pg_recvlogical (commit -> line received), ms: p50 {pct(peer, .5):.1f}, p99 {pct(peer, .99):.1f}, max {max(peer):.1f} ({len(peer)} changes)")
+    print(f"ratio p99 (peer / sluice capture; < 1: sluice slower): {pct(peer, .99) / pct(capture, .99):.3f}")
 PY
