@@ -60,6 +60,9 @@ struct CdcRequest {
 struct CdcTableRead {
   DbExtract extract;  // columns, rows, bytes, sha256 of the file written
   int64_t inserts = 0, updates = 0, deletes = 0, truncates = 0;
+  // Columns added with a default after rows existed (atthasmissing): those
+  // rows hold the default, and no change says so.
+  std::vector<std::string> defaulted;
 };
 
 struct CdcRead {

@@ -478,13 +478,8 @@ class ChangeReader {
             for (size_t c = 0; c < cols.size(); ++c) {
               if (cols[c].name == col) at = static_cast<int>(c);
             }
-            if (at < 0) {
-              return DatabaseError(
-                  req_.db,
-                  "change capture: column " + col + " of " + req_.tables[rel.table].relation +
-                      " is in its changes but no longer in the table (dropped or renamed since)",
-                  "read the table again: sluice run SOURCE --full-refresh");
-            }
+            // A column dropped since: its values are not written (the
+            // table keeps it, as null for rows changed from now on).
             rel.to_column.push_back(at);
           }
         }
@@ -614,7 +609,8 @@ class ChangeReader {
     row.values.assign(writers_[rel.table]->columns().size(), std::nullopt);
     for (size_t k = 0; k < keys.size(); ++k) {
       int i = keys[k];
-      if (i < 0 || i >= static_cast<int>(tuple.size()) || tuple[i].kind != Value::kText) {
+      if (i < 0 || i >= static_cast<int>(tuple.size()) || tuple[i].kind != Value::kText ||
+          rel.to_column[i] < 0) {
         return DatabaseError(req_.db,
                              "change capture: a delete of " + t.relation +
                                  " carried no value for key column " + t.key[k],
@@ -637,6 +633,7 @@ class ChangeReader {
     std::string unchanged(width, std::string_view(op) == "update" ? '1' : '0');
     for (size_t i = 0; i < tuple.size() && i < rel.to_column.size(); ++i) {
       int c = rel.to_column[i];
+      if (c < 0) continue;
       unchanged[c] = tuple[i].kind == Value::kUnchanged ? '1' : '0';
       if (tuple[i].kind == Value::kText) row.values[c] = tuple[i].text;
     }
@@ -884,6 +881,14 @@ Result<CdcRead> ReadChanges(const CdcRequest& req) {
   for (const CdcTable& t : req.tables) {
     ASSIGN_OR_RETURN(RelName rel, Resolve(db, side.get(), t.relation));
     RETURN_IF_ERROR(CheckColumns(db, side.get(), rel, t));
+    ASSIGN_OR_RETURN(Res missing,
+                     pg::Query(db, side.get(),
+                               "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                               "AND attnum > 0 AND NOT attisdropped AND atthasmissing",
+                               {Qualified(rel)}, "reading the columns of " + t.relation));
+    for (int i = 0; i < PQntuples(missing.get()); ++i) {
+      read.tables[writers.size()].defaulted.push_back(PQgetvalue(missing.get(), i, 0));
+    }
     DbRequest one = db;
     one.table = t.relation;
     ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(one));

@@ -70,8 +70,8 @@ Status NatsError(const StreamRequest& req, const std::string& what, natsStatus s
   if (code == JSStreamNotFoundErr || s == NATS_NOT_FOUND) {
     hint = " (check stream: — the stream must exist; Sluice reads it, it does not create it)";
   }
-  return Status::DataError(
-      Redact(what + " (" + DisplayStreamUrl(req.url) + " stream " + req.stream + "): " + detail + hint));
+  return Status::DataError(Redact(what + " (" + DisplayStreamUrl(req.url) + " stream " +
+                                  req.stream + "): " + detail + hint));
 }
 
 // The libnats objects of one read, destroyed in order.
@@ -147,16 +147,17 @@ std::string Timestamp(int64_t ns) {
 
 // One message as a line of the raw object.
 std::string Line(uint64_t seq, const char* subject, int64_t ns, const char* data, size_t n) {
-  std::string line = fmt::format(
-      "{{\"_stream_seq\":{},\"_subject\":{},\"_published_at\":\"{}\",\"_data\":", seq,
-      nlohmann::json(std::string(subject)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-      Timestamp(ns));
+  std::string line =
+      fmt::format("{{\"_stream_seq\":{},\"_subject\":{},\"_published_at\":\"{}\",\"_data\":", seq,
+                  nlohmann::json(std::string(subject))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  Timestamp(ns));
   std::string_view payload(data, n);
   size_t first = payload.find_first_not_of(" \t\r\n");
   bool utf8 = IsUtf8(data, n);
   nlohmann::json parsed = utf8 && first != std::string_view::npos
-                             ? nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false)
-                             : nlohmann::json(nlohmann::json::value_t::discarded);
+                              ? nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false)
+                              : nlohmann::json(nlohmann::json::value_t::discarded);
   if (!parsed.is_discarded()) {
     std::string body(payload);
     // JSON allows a line break only as white space: a space keeps the value.
@@ -164,9 +165,9 @@ std::string Line(uint64_t seq, const char* subject, int64_t ns, const char* data
       if (ch == '\n' || ch == '\r') ch = ' ';
     }
     // An object whose keys are the envelope's own would give a column twice.
-    bool clash = parsed.is_object() && (parsed.contains("_stream_seq") ||
-                                        parsed.contains("_subject") ||
-                                        parsed.contains("_published_at"));
+    bool clash =
+        parsed.is_object() && (parsed.contains("_stream_seq") || parsed.contains("_subject") ||
+                               parsed.contains("_published_at"));
     if (parsed.is_object() && !clash) {
       line += body;
     } else {
@@ -331,8 +332,8 @@ Result<StreamBatch> FetchStream(const StreamRequest& req) {
         buffer += Line(seq, natsMsg_GetSubject(m), ns, natsMsg_GetData(m),
                        static_cast<size_t>(natsMsg_GetDataLength(m)));
       } catch (const std::exception& e) {
-        failed = Status::DataError(fmt::format("stream {}: message {} cannot be written: {}",
-                                               req.stream, seq, e.what()));
+        failed = Status::DataError(
+            fmt::format("stream {}: message {} cannot be written: {}", req.stream, seq, e.what()));
         break;
       }
       ++batch.messages;

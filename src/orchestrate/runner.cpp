@@ -968,15 +968,60 @@ class Run {
       for (const char* k : kChangeColumns) special = special || name == k;
       if (!special) columns.push_back(name);
     }
-    Status staged = session.Execute("CREATE TEMP TABLE " + reduced + " AS " +
-                                    ChangeBatchSql(batch, truncated ? "" : prev.physical,
-                                                   table->key, columns, after_seq, unchanged));
+    // The source's columns now against the table's: a column added at the
+    // source is added here (its older rows null, as at the source — unless
+    // it came with a default, which they hold and no change says); one
+    // dropped stays, null in rows changed from now on; both at once may be
+    // a rename, whose values no change carries.
+    std::set<std::string> live_columns, now(columns.begin(), columns.end());
+    for (const auto& c : prev.schema) {
+      std::string name = c.value("name", "");
+      if (name != "_op" && name != "_extracted_at") live_columns.insert(name);
+    }
+    std::vector<std::string> added, dropped, defaulted;
+    for (const std::string& c : columns) {
+      if (live_columns.count(c)) continue;
+      added.push_back(c);
+      if (std::find(counts.defaulted.begin(), counts.defaulted.end(), c) !=
+          counts.defaulted.end()) {
+        defaulted.push_back(c);
+      }
+    }
+    for (const std::string& c : live_columns) {
+      if (!now.count(c)) dropped.push_back(c);
+    }
+    const std::string again =
+        "; the table is unchanged: read the source whole again with "
+        "`sluice run source:" +
+        src->name + " --full-refresh`";
+    if (!added.empty() && !dropped.empty()) {
+      return Status::DataError("column(s) " + Join(dropped, ", ") + " of " + node.name +
+                               " are gone at the source and " + Join(added, ", ") +
+                               " are new: a rename, whose values no change carries" + again);
+    }
+    if (!defaulted.empty()) {
+      return Status::DataError("column(s) " + Join(defaulted, ", ") + " of " + node.name +
+                               " were added at the source with a default, which its existing "
+                               "rows hold and no change carries" +
+                               again);
+    }
+    Status staged =
+        session.Execute("CREATE TEMP TABLE " + reduced + " AS " +
+                        ChangeBatchSql(batch, truncated ? "" : prev.physical, table->key, columns,
+                                       after_seq, unchanged, added));
     if (!staged.ok()) {
       return staged.WithContext(node.loc.ToString() + ": reducing the changes of " + node.name);
     }
-    RETURN_IF_ERROR(AlignBatchTypes(session, node, reduced, prev));
-    std::vector<std::string> statements =
-        ApplyChangesSql(prev.physical, reduced, table->key, truncated);
+    std::vector<std::string> statements;
+    RETURN_IF_ERROR(AlignBatchTypes(session, node, reduced, prev, &statements));
+    for (std::string& st : ApplyChangesSql(prev.physical, reduced, table->key, truncated)) {
+      statements.push_back(std::move(st));
+    }
+    if (!added.empty()) o.notes.push_back("new column(s) at the source: " + Join(added, ", "));
+    if (!dropped.empty()) {
+      o.notes.push_back("column(s) gone at the source, kept (null in rows changed from now on): " +
+                        Join(dropped, ", "));
+    }
     o.reason =
         fmt::format("{} inserts, {} updates, {} deletes{} from slot {} since {}, merged on {}",
                     counts.inserts, counts.updates, counts.deletes, truncated ? ", a truncate" : "",
@@ -1086,8 +1131,7 @@ class Run {
         return Status::Invalid(
             src.loc.ToString() + ": " + src.name + " must be snapshot again (" + decision.why +
             "), and a snapshot loads all of its tables at once; " + Join(missing, ", ") +
-            " are not in this run: run them too (e.g. sluice run " + src.name + "." + "* " +
-            "or list every table)");
+            " are not in this run: run them too (sluice run source:" + src.name + ")");
       }
     }
     if (decision.snapshot) {

@@ -88,7 +88,7 @@ Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
 std::string ChangeBatchSql(const std::string& batch, const std::string& live,
                            const std::vector<std::string>& key,
                            const std::vector<std::string>& columns, int64_t after_seq,
-                           bool unchanged) {
+                           bool unchanged, const std::vector<std::string>& added) {
   std::vector<std::string> keys;
   for (const std::string& k : key) keys.push_back(QuoteIdent(k));
   const std::string partition = "PARTITION BY " + Join(keys, ", ");
@@ -112,7 +112,8 @@ std::string ChangeBatchSql(const std::string& batch, const std::string& live,
                       "} END IGNORE NULLS) OVER (" + partition +
                       " ORDER BY _seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS " +
                       carried);
-    std::string fallback = live.empty() ? "NULL" : "l." + id;
+    bool is_new = std::find(added.begin(), added.end(), columns[i]) != added.end();
+    std::string fallback = live.empty() || is_new ? "NULL" : "l." + id;
     out.push_back("CASE WHEN w." + carried + " IS NOT NULL THEN w." + carried + ".v ELSE " +
                   fallback + " END AS " + id);
   }

@@ -43,11 +43,12 @@ Result<std::vector<std::string>> ApplyBatchSql(const std::string& strategy,
 // column the change did not carry (an unchanged TOASTed value, _unchanged
 // '1') takes the key's latest value earlier in the batch, else the live
 // table's (`live`; "" when the batch truncates it). The result has the
-// live table's columns: `columns`, _op and _extracted_at.
+// live table's columns: `columns`, _op and _extracted_at. `added`: columns
+// the live table does not have yet (nothing to fall back on: null).
 std::string ChangeBatchSql(const std::string& batch, const std::string& live,
                            const std::vector<std::string>& key,
                            const std::vector<std::string>& columns, int64_t after_seq,
-                           bool unchanged);
+                           bool unchanged, const std::vector<std::string>& added = {});
 
 // The statements applying a reduced change batch: the live table emptied
 // when `truncate`, rows of its keys deleted, its non-delete rows inserted.

@@ -23,7 +23,9 @@ int Fail(const char* what, natsStatus s, jsErrCode code = static_cast<jsErrCode>
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: nats_tool URL add-stream NAME SUBJECT | pub SUBJECT | pub-hex SUBJECT HEX\n");
+    std::fprintf(
+        stderr,
+        "usage: nats_tool URL add-stream NAME SUBJECT | pub SUBJECT | pub-hex SUBJECT HEX\n");
     return 2;
   }
   natsConnection* nc = nullptr;
