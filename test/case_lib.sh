@@ -183,9 +183,10 @@ free_port() {
 # PSQL (a psql command line for it). Stopped with the case. As root, the
 # server runs as the postgres user (it refuses root).
 # start_postgres [logical]: "logical" sets wal_level = logical (change capture).
+# PG_EXTRA: more server options (-c name=value ...).
 start_postgres() {
-  local bin dir=$WORK/pg extra=""
-  [ "${1:-}" = logical ] && extra="-c wal_level=logical -c max_replication_slots=8 -c max_wal_senders=8"
+  local bin dir=$WORK/pg extra="${PG_EXTRA:-}"
+  [ "${1:-}" = logical ] && extra="$extra -c wal_level=logical -c max_replication_slots=8 -c max_wal_senders=8"
   bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
   [ -x "$bin/initdb" ] || fail "PostgreSQL's server is not installed (scripts/bootstrap.sh installs it)"
   PG_PASSWORD=${PG_PASSWORD:-pg-secret-$RANDOM$RANDOM}
@@ -216,6 +217,7 @@ start_postgres() {
 # start_mariadb: a real MariaDB server (Debian's package) in $WORK/mysql on
 # a free 127.0.0.1 port; user sluice, password $MARIADB_PASSWORD, database
 # sluice. Sets MARIADB_PORT, MARIADB_URL and MYSQL (a client command line).
+# MARIADB_EXTRA: more server options (--name=value ...).
 start_mariadb() {
   local dir=$WORK/mysql
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] ||
@@ -231,7 +233,7 @@ start_mariadb() {
   /usr/sbin/mariadbd --no-defaults --datadir="$dir/data" --user="$user" --port="$MARIADB_PORT" \
     --bind-address=127.0.0.1 --socket="$dir/sock" --pid-file="$dir/pid" --skip-log-bin \
     --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=32M --log-error="$dir/error.log" \
-    >"$dir/stdout.log" 2>&1 &
+    ${MARIADB_EXTRA:-} >"$dir/stdout.log" 2>&1 &
   echo $! >>"$WORK/.pids"
   disown $!
   local _
