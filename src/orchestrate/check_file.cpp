@@ -121,6 +121,13 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
                            DidYouMeanHint(request.source, names) +
                            "; sources: " + Join(names, ", "));
   }
+  if (source->stream) {
+    return Status::Invalid("source '" + source->name +
+                           "' reads a message stream: there is no file to check it against; "
+                           "`sluice plan " +
+                           source->name +
+                           "` says what its next read takes, and its checks run on each batch");
+  }
   const bool database = source->database.has_value();
   if (database && (!request.target.empty() || !request.upload.empty())) {
     return Status::Invalid("source '" + source->name +

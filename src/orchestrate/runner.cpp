@@ -633,7 +633,8 @@ class Run {
       const Publication& prev, WarehouseSession& session, int64_t start,
       const std::function<Result<nlohmann::json>(WarehouseSession&, const std::string&)>&
           next_cursor,
-      const std::vector<std::string>* given_statements = nullptr) {
+      const std::vector<std::string>* given_statements = nullptr,
+      const std::string& changed_rows = "") {
     AssetVersionRecord vrec;
     vrec.asset = node.name;
     vrec.version_id = version;
@@ -690,7 +691,11 @@ class Run {
           ASSIGN_OR_RETURN(QueryResult count, session.Query("SELECT count(*) FROM " + p->physical));
           p->rows = count.ScalarInt();
           ASSIGN_OR_RETURN(p->schema, DescribeRelation(session, p->physical));
-          o.checks = RunChecks(session, ChecksOf(node), p->physical);
+          // A change batch: the checks that judge rows one by one look at
+          // the rows it wrote, the others at the whole table.
+          o.checks = changed_rows.empty()
+                         ? RunChecks(session, ChecksOf(node), p->physical)
+                         : RunChecksOnChange(session, ChecksOf(node), p->physical, changed_rows);
           return !std::any_of(o.checks.begin(), o.checks.end(),
                               [](const CheckOutcome& c) { return c.Blocks(); });
         });
@@ -1027,12 +1032,19 @@ class Run {
                     counts.inserts, counts.updates, counts.deletes, truncated ? ", a truncate" : "",
                     capture->request.slot, since, Join(table->key, ", "));
     CaptureCursor cursor{capture->request.slot, capture->generation, capture->read_keys[i], end};
+    std::vector<std::string> match;
+    for (const std::string& k : table->key) {
+      match.push_back("t." + QuoteIdent(k) + " IS NOT DISTINCT FROM b." + QuoteIdent(k));
+    }
+    const std::string changed_rows = "(SELECT t.* FROM " + prev.physical +
+                                     " AS t WHERE EXISTS (SELECT 1 FROM " + reduced +
+                                     " AS b WHERE " + Join(match, " AND ") + "))";
     RETURN_IF_ERROR(ApplyBatch(
         node, "changes", {}, {}, reduced, o, version, inputs, checks_hash, prev, session, start,
         [&](WarehouseSession&, const std::string&) -> Result<nlohmann::json> {
           return CaptureCursorJson(cursor);
         },
-        &statements));
+        &statements, changed_rows));
     if (o.status == TaskStatus::kSuccess) {
       std::lock_guard lock(mu_);
       captured_[node.name] = end;

@@ -164,6 +164,27 @@ const std::map<std::string, CheckCompiler>& Registry() {
 
 }  // namespace
 
+bool CheckLooksAtRows(const CheckSpec& check) {
+  static const std::set<std::string> kRowChecks = {"not_null", "accepted_values", "range",
+                                                   "regex",    "expression",      "relationships"};
+  return kRowChecks.count(check.type) > 0;
+}
+
+std::vector<CheckOutcome> RunChecksOnChange(WarehouseSession& session,
+                                            const std::vector<CheckSpec>& checks,
+                                            const std::string& table, const std::string& rows) {
+  std::vector<CheckSpec> by_row, whole;
+  for (const CheckSpec& c : checks) (CheckLooksAtRows(c) ? by_row : whole).push_back(c);
+  std::vector<CheckOutcome> row_out = RunChecks(session, by_row, rows);
+  std::vector<CheckOutcome> whole_out = RunChecks(session, whole, table);
+  std::vector<CheckOutcome> out;
+  size_t r = 0, w = 0;
+  for (const CheckSpec& c : checks) {
+    out.push_back(CheckLooksAtRows(c) ? std::move(row_out[r++]) : std::move(whole_out[w++]));
+  }
+  return out;
+}
+
 std::vector<std::string> RegisteredCheckTypes() {
   std::vector<std::string> out;
   for (const auto& [name, fn] : Registry()) out.push_back(name);

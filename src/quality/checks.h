@@ -47,4 +47,17 @@ CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thr
 std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector<CheckSpec>& checks,
                                     const std::string& relation);
 
+// True for the checks that judge each row alone (not_null, accepted_values,
+// range, regex, expression, relationships): a batch applied in place need
+// only have its own rows checked by them. The others (unique, row_count,
+// sql, freshness) look at the whole table.
+bool CheckLooksAtRows(const CheckSpec& check);
+
+// Checks of a table changed in place: those that judge rows one by one on
+// `rows` (the rows the change wrote), the others on the whole `table`; the
+// outcomes in the checks' order.
+std::vector<CheckOutcome> RunChecksOnChange(WarehouseSession& session,
+                                            const std::vector<CheckSpec>& checks,
+                                            const std::string& table, const std::string& rows);
+
 }  // namespace sluice

@@ -187,6 +187,26 @@ TEST_F(ChecksTest, UniqueOnSeveralColumnsIsOnTheCombination) {
   EXPECT_EQ(o.sample[0]["duplicates"], "3");
 }
 
+TEST_F(ChecksTest, AChangeHasItsRowsCheckedAndTheWholeTableForTheRest) {
+  // Row 1 broke range before the change; the change wrote rows 2 and 3,
+  // and row 3 duplicates row 4's code.
+  std::string table = Table("t", "SELECT * FROM (VALUES (1, -1, 'a'), (2, 5, 'b'), (3, 6, 'c'), "
+                                 "(4, 7, 'c')) t(id, amount, code)");
+  std::string rows = "(SELECT * FROM " + table + " WHERE id IN (2, 3))";
+  std::vector<CheckSpec> checks = {Check("range", {{"column", "amount"}, {"min", 0}}),
+                                   Check("unique", {"code"}),
+                                   Check("not_null", {"code"})};
+  EXPECT_TRUE(CheckLooksAtRows(checks[0]));
+  EXPECT_FALSE(CheckLooksAtRows(checks[1]));
+  std::vector<CheckOutcome> out = RunChecksOnChange(*session_, checks, table, rows);
+  ASSERT_THAT(out, SizeIs(3));
+  EXPECT_EQ(out[0].name, "range");
+  EXPECT_EQ(out[0].status, "pass");  // only the rows the change wrote
+  EXPECT_EQ(out[1].name, "unique");
+  EXPECT_EQ(out[1].status, "fail");  // the whole table
+  EXPECT_EQ(out[2].status, "pass");
+}
+
 TEST_F(ChecksTest, UniqueIgnoresKeysWithANullPart) {
   // As a SQL UNIQUE constraint: NULL equals nothing, so repeated NULLs pass.
   CheckSpec check = Check("unique", {"a", "b"});
