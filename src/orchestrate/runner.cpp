@@ -1380,13 +1380,21 @@ class Run {
         fmt::format("{} messages of stream {} (sequences {} to {}){}", read->batch.messages,
                     src->stream->stream, read->batch.first_seq, read->batch.last_seq,
                     table->key.empty() ? ", appended" : ", merged on " + Join(table->key, ", "));
+    // The rows this batch wrote are those past the sequence the table held.
+    bool has_seq = std::any_of(prev.schema.begin(), prev.schema.end(), [](const nlohmann::json& c) {
+      return c.value("name", "") == "_stream_seq";
+    });
+    std::string changed_rows = has_seq
+                                   ? "(SELECT * FROM " + prev.physical + " WHERE _stream_seq > " +
+                                         std::to_string(read->after) + ")"
+                                   : std::string();
     RETURN_IF_ERROR(ApplyBatch(
         node, strategy, table->key, {}, applied, o, version, inputs, checks_hash, prev, session,
         start,
         [&](WarehouseSession&, const std::string&) -> Result<nlohmann::json> {
           return StreamCursor(*src, *read);
         },
-        &statements));
+        &statements, changed_rows));
     if (o.status == TaskStatus::kSuccess) {
       std::lock_guard lock(mu_);
       streamed_.insert(node.name);

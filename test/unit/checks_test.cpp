@@ -190,12 +190,12 @@ TEST_F(ChecksTest, UniqueOnSeveralColumnsIsOnTheCombination) {
 TEST_F(ChecksTest, AChangeHasItsRowsCheckedAndTheWholeTableForTheRest) {
   // Row 1 broke range before the change; the change wrote rows 2 and 3,
   // and row 3 duplicates row 4's code.
-  std::string table = Table("t", "SELECT * FROM (VALUES (1, -1, 'a'), (2, 5, 'b'), (3, 6, 'c'), "
-                                 "(4, 7, 'c')) t(id, amount, code)");
+  std::string table = Table("t",
+                            "SELECT * FROM (VALUES (1, -1, 'a'), (2, 5, 'b'), (3, 6, 'c'), "
+                            "(4, 7, 'c')) t(id, amount, code)");
   std::string rows = "(SELECT * FROM " + table + " WHERE id IN (2, 3))";
   std::vector<CheckSpec> checks = {Check("range", {{"column", "amount"}, {"min", 0}}),
-                                   Check("unique", {"code"}),
-                                   Check("not_null", {"code"})};
+                                   Check("unique", {"code"}), Check("not_null", {"code"})};
   EXPECT_TRUE(CheckLooksAtRows(checks[0]));
   EXPECT_FALSE(CheckLooksAtRows(checks[1]));
   std::vector<CheckOutcome> out = RunChecksOnChange(*session_, checks, table, rows);
