@@ -15,6 +15,7 @@
 #include "graph/asset_graph.h"
 #include "graph/column_lineage.h"
 #include "graph/sql_refs.h"
+#include "orchestrate/capture.h"
 #include "orchestrate/check_file.h"
 
 namespace sluice {
@@ -281,6 +282,16 @@ json Engine::HandleCatalog(const json& request) {
     for (const CheckResultRecord& c : *latest) results.push_back(CheckResultJson(c));
   }
   a["check_results"] = results;
+  // A captured table: its slot as the server says now, and where it stands.
+  for (const SourceSpec& src : ws->project.sources) {
+    if (!src.database || !src.database->cdc) continue;
+    for (const TableSpec& t : src.tables) {
+      if (t.name != node->name) continue;
+      auto pub = current->find({node->name, ""});
+      a["capture"] = CaptureStatusJson(ws->project, ws->env_name, src,
+                                       pub == current->end() ? json() : pub->second.cursor);
+    }
+  }
   return OkCatalog(a);
 }
 

@@ -87,6 +87,40 @@ CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& c
   return d;
 }
 
+nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_name,
+                                 const SourceSpec& src, const nlohmann::json& cursor) {
+  nlohmann::json out = {{"slot", CaptureSlot(src, env_name)}};
+  if (std::optional<CaptureCursor> c = CaptureCursorOf(cursor)) {
+    out["table_lsn"] = FormatLsn(c->lsn);
+  }
+  TemplateContext ctx;
+  ctx.vars = project.vars;
+  ctx.env = env_name;
+  Result<DbRequest> db = DatabaseRequestOf(project, src, src.tables.front(), ctx);
+  if (!db.ok()) {
+    out["error"] = db.status().message();
+    return out;
+  }
+  CdcRequest req;
+  req.db = *db;
+  req.db.timeout_seconds = 5;
+  req.slot = out["slot"].get<std::string>();
+  Result<CdcSlotState> s = InspectSlot(req);
+  if (!s.ok()) {
+    out["error"] = s.status().message();
+    return out;
+  }
+  out["exists"] = s->exists;
+  out["server_lsn"] = FormatLsn(s->current);
+  if (s->exists) {
+    out["active"] = s->active;
+    out["wal_status"] = s->wal_status;
+    out["slot_lsn"] = FormatLsn(s->confirmed);
+    out["lag_bytes"] = s->lag_bytes;
+  }
+  return out;
+}
+
 std::string CaptureMetricsText(const Project& project, const std::string& env_name) {
   std::string lag, active, up;
   for (const SourceSpec& src : project.sources) {

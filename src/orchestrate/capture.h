@@ -54,6 +54,13 @@ CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& c
                               const std::vector<std::string>& read_keys, bool full_refresh,
                               bool snapshot_pending = false);
 
+// A captured table's state for the catalog and the web UI: its slot as the
+// server reports it now (exists, active, wal_status, lag_bytes, the
+// server's and the slot's LSNs) and where the table's publication stands
+// (`cursor`: its cursor_state). {"error": ...} when the server does not answer.
+nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_name,
+                                 const SourceSpec& src, const nlohmann::json& cursor);
+
 // /metrics: each captured source's slot as its server reports it now —
 // sluice_cdc_slot_lag_bytes (the WAL it keeps: a stalled slot fills the
 // source's disk), sluice_cdc_slot_active, and sluice_cdc_slot_up (0 when

@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { api, download, query } from './api.js';
 import { useApi, ErrorBox, Loading, Status, AssetLink, RunLink, Kind } from './components.jsx';
-import { ago, count, when, cell } from './format.js';
+import { ago, bytes, count, when, cell } from './format.js';
 import { navigate } from './main.jsx';
 
 const TABS = [
@@ -77,6 +77,14 @@ function Overview({ asset }) {
           )}
           <dt>Key</dt>
           <dd>{(asset.key || []).join(', ') || <span class="muted">none</span>}</dd>
+          {asset.capture && (
+            <>
+              <dt>Change capture</dt>
+              <dd id="capture">
+                <Capture c={asset.capture} />
+              </dd>
+            </>
+          )}
           <dt>Schedule</dt>
           <dd>
             {asset.schedule || <span class="muted">none</span>} <ScheduleControl asset={asset.name} />
@@ -141,6 +149,24 @@ function Overview({ asset }) {
         </table>
       </div>
     </div>
+  );
+}
+
+// A captured table's slot: how much WAL the server keeps for it (a stalled
+// slot fills the source's disk), and where the table's publication stands.
+function Capture({ c }) {
+  if (c.error) return <span class="error-text">slot {c.slot}: {c.error}</span>;
+  if (!c.exists) return <span class="error-text">slot {c.slot} does not exist: the next run snapshots again</span>;
+  return (
+    <>
+      slot <span class="mono">{c.slot}</span>: {bytes(c.lag_bytes)} of WAL held
+      {c.wal_status !== 'reserved' && <b> ({c.wal_status})</b>}
+      {c.active && <span class="muted"> · in use</span>}
+      <div class="small muted">
+        table read to <span class="mono">{c.table_lsn || '—'}</span>, server at{' '}
+        <span class="mono">{c.server_lsn}</span>
+      </div>
+    </>
   );
 }
 
