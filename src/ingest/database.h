@@ -49,6 +49,7 @@ struct DbRequest {
   std::string query;         // a query (templates already rendered)
   std::string project_root;  // relative sqlite: paths start here
   int64_t timeout_seconds = 0;
+  int64_t connect_timeout_seconds = 10;  // PostgreSQL: how long connecting may take
   const std::atomic<bool>* cancel = nullptr;
   // An incremental read: only rows whose `since.column` is at or past
   // `since.value` less `since.lookback_seconds` (for date and time cursors).

@@ -6,6 +6,7 @@
 // UTC for timestamptz, ISO dates, intervals as exact parts, round-trip floats.
 #include <poll.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/clock.h"
@@ -37,8 +38,14 @@ std::string Hint(const std::string& message) {
 Result<Conn> Connect(const DbRequest& req, bool replication) {
   const char* keys[] = {"dbname",          "connect_timeout", "application_name",
                         "client_encoding", "replication",     nullptr};
-  const char* values[] = {
-      req.url.c_str(), "10", "sluice", "UTF8", replication ? "database" : nullptr, nullptr};
+  const std::string connect_timeout =
+      std::to_string(std::max<int64_t>(2, req.connect_timeout_seconds));
+  const char* values[] = {req.url.c_str(),
+                          connect_timeout.c_str(),
+                          "sluice",
+                          "UTF8",
+                          replication ? "database" : nullptr,
+                          nullptr};
   Conn conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
     std::string m = conn ? PQerrorMessage(conn.get()) : "out of memory";

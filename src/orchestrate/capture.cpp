@@ -104,6 +104,7 @@ nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_
   CdcRequest req;
   req.db = *db;
   req.db.timeout_seconds = 5;
+  req.db.connect_timeout_seconds = 3;  // a page must not wait on a server that is down
   req.slot = out["slot"].get<std::string>();
   Result<CdcSlotState> s = InspectSlot(req);
   if (!s.ok()) {
@@ -137,6 +138,7 @@ std::string CaptureMetricsText(const Project& project, const std::string& env_na
       CdcRequest req;
       req.db = *db;
       req.db.timeout_seconds = 5;
+      req.db.connect_timeout_seconds = 3;  // within a scrape's usual 10 s
       req.slot = CaptureSlot(src, env_name);
       Result<CdcSlotState> s = InspectSlot(req);
       if (s.ok()) {
