@@ -1167,6 +1167,17 @@ class Loader {
         if (!why.empty()) errs.At(table.loc.line, "cdc: table " + table.name + " " + why);
       }
     }
+    if (source.stream) {
+      for (const TableSpec& table : source.tables) {
+        bool kept = std::any_of(table.columns.begin(), table.columns.end(),
+                                [](const ColumnSpec& c) { return c.input == "_stream_seq"; });
+        if (!table.key.empty() && table.columns_only && !kept) {
+          errs.At(table.loc.line,
+                  "stream: with key:, keep _stream_seq (list it under columns:): the last "
+                  "message of a key is found by it");
+        }
+      }
+    }
     for (const TableSpec& table : source.tables) {
       if (table.db_cursor.empty()) continue;
       if (table.key.empty()) {

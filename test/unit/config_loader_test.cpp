@@ -501,6 +501,32 @@ TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
             "read tables whole or with incremental:");
 }
 
+TEST_F(ConfigLoaderTest, StreamSources) {
+  LoadedProject ok = LoadWith({{"sources/events.yaml",
+                                "stream: {url: \"${secret:NATS}\", stream: ORDERS, subject: "
+                                "\"orders.>\", max_messages: 50, wait: 2s, ack_wait: 5m}\n"
+                                "key: [id]\n"}});
+  ASSERT_TRUE(ok.ok()) << ::testing::PrintToString(Errors(ok));
+  const SourceSpec& src = ok.project.sources[0];
+  ASSERT_TRUE(src.stream.has_value());
+  EXPECT_EQ(src.format, "messages");
+  EXPECT_EQ(src.stream->stream, "ORDERS");
+  EXPECT_EQ(src.stream->subject, "orders.>");
+  EXPECT_EQ(src.stream->consumer, "");  // sluice_<env>_events at run time
+  EXPECT_EQ(src.stream->max_messages, 50);
+  EXPECT_EQ(src.stream->wait_ms, 2000);
+  EXPECT_EQ(src.stream->ack_wait_seconds, 300);
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "stream: {url: \"${secret:NATS}\", stream: S}\nkey: [id]\n"
+                        "columns_only: true\ncolumns:\n  id: {}\n"}}),
+            "sources/a.yaml:1: stream: with key:, keep _stream_seq (list it under columns:): the "
+            "last message of a key is found by it");
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "stream: {url: \"${secret:NATS}\", stream: S}\nformat: csv\n"}}),
+            "sources/a.yaml:2: a stream source has no format: each message's JSON fields are "
+            "columns");
+}
+
 TEST_F(ConfigLoaderTest, DatabaseSources) {
   LoadedProject ok = LoadWith(
       {{"sources/orders.yaml",
