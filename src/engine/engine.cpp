@@ -373,9 +373,15 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "data") return HandleData(request, events);
     if (cmd == "metrics") {
       std::string text = metrics_.Text();
+      std::map<std::string, nlohmann::json> cursors;  // by asset, for stream sources
       {
         std::lock_guard lock(open_mu_);
         if (opened_) {
+          (void)opened_->current.Visit([&](const CurrentPublications::Map& map) {
+            for (const auto& [key, pub] : map) {
+              if (key.second.empty()) cursors[key.first] = pub.cursor;
+            }
+          });
           text +=
               "# HELP sluice_fetch_bytes_total Bytes fetched and logged in the lake.\n"
               "# TYPE sluice_fetch_bytes_total counter\n"
@@ -386,6 +392,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
       // Captured sources' slots, asked of their servers now (outside the lock).
       if (std::shared_ptr<const Workspace> ws = LatestWorkspace(); ws && ws->ok()) {
         text += CaptureMetricsText(ws->project, ws->env_name);
+        text += StreamMetricsText(ws->project, ws->env_name, cursors);
       }
       return Ok({{"text", text}});
     }

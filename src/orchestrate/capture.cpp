@@ -3,6 +3,7 @@
 #include "config/template.h"
 #include "core/hash.h"
 #include "core/metrics.h"
+#include "ingest/stream_nats.h"
 #include "orchestrate/check_file.h"
 
 namespace sluice {
@@ -163,6 +164,39 @@ std::string CaptureMetricsText(const Project& project, const std::string& env_na
          "# HELP sluice_cdc_slot_active Whether a reader holds the slot now.\n"
          "# TYPE sluice_cdc_slot_active gauge\n" +
          active;
+}
+
+std::string StreamMetricsText(const Project& project, const std::string& env_name,
+                              const std::map<std::string, nlohmann::json>& cursors) {
+  std::string up, pending;
+  for (const SourceSpec& src : project.sources) {
+    if (!src.stream || src.tables.empty()) continue;
+    const std::string labels = "{source=\"" + EscapeLabelValue(src.name) + "\",stream=\"" +
+                               EscapeLabelValue(src.stream->stream) + "\"}";
+    TemplateContext ctx;
+    ctx.vars = project.vars;
+    ctx.env = env_name;
+    Result<StreamRequest> req = StreamRequestOf(project, src, ctx);
+    Result<StreamState> state = req.ok() ? InspectStream(*req) : Result<StreamState>(req.status());
+    up += "sluice_stream_up" + labels + (state.ok() ? " 1\n" : " 0\n");
+    if (!state.ok()) continue;
+    uint64_t held = 0;
+    auto it = cursors.find(src.tables.front().name);
+    if (it != cursors.end() && it->second.is_object() && it->second.contains("seq") &&
+        it->second["seq"].is_number_unsigned()) {
+      held = it->second["seq"].get<uint64_t>();
+    }
+    uint64_t waiting = state->last_seq > held ? state->last_seq - held : 0;
+    pending += "sluice_stream_pending_messages" + labels + " " + std::to_string(waiting) + "\n";
+  }
+  if (up.empty()) return "";
+  return "# HELP sluice_stream_up Whether a stream source's server and stream answer.\n"
+         "# TYPE sluice_stream_up gauge\n" +
+         up +
+         "# HELP sluice_stream_pending_messages Messages in the stream past the sequence its "
+         "table holds.\n"
+         "# TYPE sluice_stream_pending_messages gauge\n" +
+         pending;
 }
 
 }  // namespace sluice

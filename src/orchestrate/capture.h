@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,5 +67,12 @@ nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_
 // source's disk), sluice_cdc_slot_active, and sluice_cdc_slot_up (0 when
 // the slot is missing, lost, or the server does not answer).
 std::string CaptureMetricsText(const Project& project, const std::string& env_name);
+
+// /metrics for stream sources, asked of their servers now:
+// sluice_stream_pending_messages (messages in the stream past the sequence
+// the table's publication holds; `cursors`: each table's cursor_state) and
+// sluice_stream_up (0 when the server or stream does not answer).
+std::string StreamMetricsText(const Project& project, const std::string& env_name,
+                              const std::map<std::string, nlohmann::json>& cursors);
 
 }  // namespace sluice

@@ -17,6 +17,7 @@
 #include "lake/object_store.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
+#include "orchestrate/capture.h"
 #include "quality/checks.h"
 #include "transform/load.h"
 #include "transform/phases.h"
@@ -95,6 +96,28 @@ Result<DbRequest> DatabaseRequestOf(const Project& project, const SourceSpec& so
   req.project_root = project.root;
   req.timeout_seconds =
       db.timeout_seconds > 0 ? db.timeout_seconds : project.defaults.timeout_seconds;
+  return req;
+}
+
+Result<StreamRequest> StreamRequestOf(const Project& project, const SourceSpec& source,
+                                      const TemplateContext& ctx) {
+  const StreamSpec& spec = *source.stream;
+  ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(spec.url, ctx, spec.loc.line));
+  SecretResolver secrets(project.secret_providers);
+  Result<std::string> url = secrets.Substitute(url_text);
+  if (!url.ok()) return url.status().WithContext(spec.loc.ToString() + ": stream: url");
+  RegisterStreamSecrets(*url);
+  StreamRequest req;
+  req.url = *url;
+  req.stream = spec.stream;
+  req.subject = spec.subject;
+  req.consumer = spec.consumer.empty() ? CaptureSlot(source, ctx.env) : spec.consumer;
+  req.max_messages = spec.max_messages;
+  req.wait_ms = spec.wait_ms;
+  req.ack_wait_seconds = spec.ack_wait_seconds > 0 ? spec.ack_wait_seconds
+                         : project.defaults.timeout_seconds > 0
+                             ? std::max<int64_t>(60, project.defaults.timeout_seconds)
+                             : 1800;
   return req;
 }
 

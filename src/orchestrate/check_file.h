@@ -13,6 +13,7 @@
 #include "config/template.h"
 #include "core/status.h"
 #include "ingest/database.h"
+#include "ingest/stream_nats.h"
 
 namespace sluice {
 
@@ -41,5 +42,12 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
 // rendered query, and the source's timeout.
 Result<DbRequest> DatabaseRequestOf(const Project& project, const SourceSpec& source,
                                     const TableSpec& table, const TemplateContext& ctx);
+
+// What reading a stream source asks for, as `sluice run`, `plan` and
+// /metrics read it: the url with templates rendered and secrets substituted
+// (its password registered for redaction), the consumer (by default
+// sluice_<env>_<source>: environments never share one), and its limits.
+Result<StreamRequest> StreamRequestOf(const Project& project, const SourceSpec& source,
+                                      const TemplateContext& ctx);
 
 }  // namespace sluice

@@ -1291,26 +1291,8 @@ class Run {
   }
 
   Result<StreamRequest> StreamRequestOf(const SourceSpec& src) {
-    const StreamSpec& spec = *src.stream;
     ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, ""));
-    ASSIGN_OR_RETURN(std::string url_text, RenderTemplate(spec.url, ctx, spec.loc.line));
-    SecretResolver secrets(project_.secret_providers);
-    Result<std::string> url = secrets.Substitute(url_text);
-    if (!url.ok()) return url.status().WithContext(spec.loc.ToString() + ": stream: url");
-    RegisterStreamSecrets(*url);
-    StreamRequest req;
-    req.url = *url;
-    req.stream = spec.stream;
-    req.subject = spec.subject;
-    // Two environments reading one stream must not share a consumer.
-    req.consumer = spec.consumer.empty() ? CaptureSlot(src, res_.env->name) : spec.consumer;
-    req.max_messages = spec.max_messages;
-    req.wait_ms = spec.wait_ms;
-    req.ack_wait_seconds = spec.ack_wait_seconds > 0 ? spec.ack_wait_seconds
-                           : project_.defaults.timeout_seconds > 0
-                               ? std::max<int64_t>(60, project_.defaults.timeout_seconds)
-                               : 1800;
-    return req;
+    return sluice::StreamRequestOf(project_, src, ctx);
   }
 
   nlohmann::json StreamCursor(const SourceSpec& src, const StreamRead& read) {
