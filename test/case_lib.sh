@@ -273,3 +273,20 @@ start_nats() {
   NATS_URL="nats://sluice:$NATS_PASSWORD@127.0.0.1:$NATS_PORT"
   export NATS_URL NATS_PASSWORD NATS_PORT
 }
+
+# serve_in_background: `sluice serve` on a free port in the current folder;
+# sets SERVE (its pid) and URL.
+serve_in_background() {
+  : >serve.log
+  "$SLUICE_BIN" serve --listen 127.0.0.1:0 2>>serve.log &
+  SERVE=$!
+  echo "$SERVE" >>"$WORK/.pids"
+  URL=
+  local _
+  for _ in $(seq 100); do
+    URL=$(sed -n 's|.*HTTP API on \(http://[^ ]*\)/$|\1|p' serve.log | tail -1)
+    [ -n "$URL" ] && break
+    sleep 0.1
+  done
+  [ -n "$URL" ] || fail "serve did not start its API: $(cat serve.log)"
+}

@@ -784,6 +784,20 @@ class Run {
     return Status::Ok();
   }
 
+  // A read that changes nothing: the published version stays, and the task
+  // says why it was skipped.
+  Status KeepPublished(const AssetNode& node, const Publication& prev, const std::string& why,
+                       TaskOutcome& o) {
+    o.action = "skip";
+    o.status = TaskStatus::kSkipped;
+    o.reason = why;
+    o.rows = prev.rows;
+    o.version_id = prev.version_id;
+    std::lock_guard lock(mu_);
+    NoteVersionLocked(node.name, "", prev.version_id);
+    return Status::Ok();
+  }
+
   // An incrementally read database table after its first build: the rows
   // read since the cursor are loaded as a batch and merged on the key into
   // the live table, whose publication moves the cursor in the same
@@ -816,16 +830,7 @@ class Run {
     ASSIGN_OR_RETURN(QueryResult counted, session.Query("SELECT count(*) FROM " + batch));
     int64_t rows = counted.ScalarInt();
     std::string since = prev.cursor.value("value", "");
-    auto unchanged = [&](const std::string& why) {
-      o.action = "skip";
-      o.status = TaskStatus::kSkipped;
-      o.reason = why;
-      o.rows = prev.rows;
-      o.version_id = prev.version_id;
-      std::lock_guard lock(mu_);
-      NoteVersionLocked(node.name, "", prev.version_id);
-      return Status::Ok();
-    };
+    auto unchanged = [&](const std::string& why) { return KeepPublished(node, prev, why, o); };
     // A key scan: rows whose key is gone at the source go.
     std::optional<KeyScan> scan;
     {
@@ -952,15 +957,12 @@ class Run {
                           "(the next run reads on from there)");
     }
     if (shape.ScalarInt() == 0) {
-      o.action = "skip";
-      o.status = TaskStatus::kSkipped;
-      o.reason = "no changes from slot " + capture->request.slot + " since " + since;
-      o.rows = prev.rows;
-      o.version_id = prev.version_id;
-      std::lock_guard lock(mu_);
-      NoteVersionLocked(node.name, "", prev.version_id);
-      captured_[node.name] = end;
-      return Status::Ok();
+      {
+        std::lock_guard lock(mu_);
+        captured_[node.name] = end;
+      }
+      return KeepPublished(node, prev,
+                           "no changes from slot " + capture->request.slot + " since " + since, o);
     }
     const bool truncated = shape.rows[0][1].has_value();
     const int64_t after_seq = truncated ? std::stoll(*shape.rows[0][1]) : -1;
@@ -1321,15 +1323,10 @@ class Run {
     std::string batch = temp.Name("sluice_messages_");
     std::string reduced = temp.Name("sluice_latest_");
     if (read->batch.messages == 0) {
-      o.action = "skip";
-      o.status = TaskStatus::kSkipped;
-      o.reason = "no messages in stream " + src->stream->stream + " after sequence " +
-                 std::to_string(read->after);
-      o.rows = prev.rows;
-      o.version_id = prev.version_id;
-      std::lock_guard lock(mu_);
-      NoteVersionLocked(node.name, "", prev.version_id);
-      return Status::Ok();
+      return KeepPublished(node, prev,
+                           "no messages in stream " + src->stream->stream + " after sequence " +
+                               std::to_string(read->after),
+                           o);
     }
     Result<LoadOutcome> loaded = LoadSource(session, node, objects, batch, version, o);
     if (!loaded.ok()) {
