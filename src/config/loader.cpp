@@ -40,7 +40,7 @@ const std::vector<std::string> kSourceKeys = {
     "filter",  "checks",      "skip_patterns", "quarantine",   "kind",
     "command", "pool",        "database",      "incremental",  "stream"};
 const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout", "cdc"};
-const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes"};
+const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes", "binlog"};
 const std::vector<std::string> kStreamKeys = {"url",          "stream", "subject", "consumer",
                                               "max_messages", "wait",   "ack_wait"};
 const std::vector<std::string> kIncrementalKeys = {"cursor", "lookback", "key_scan"};
@@ -1411,7 +1411,7 @@ class Loader {
     return spec;
   }
 
-  // cdc: true | {slot, publication, max_changes}: PostgreSQL only.
+  // cdc: true | {slot, publication, max_changes}: PostgreSQL and MariaDB.
   std::optional<CdcSpec> ReadCdc(const YamlEntry& e, const std::string& url, FileErrors& errs) {
     CdcSpec cdc;
     cdc.loc = errs.Loc(e.line);
@@ -1432,6 +1432,15 @@ class Loader {
         }
         (std::string_view(key) == "slot" ? cdc.slot : cdc.publication) = name;
       }
+      if (const YamlEntry* f = m.Find("binlog")) {
+        // MariaDB's form (DESIGN §2): the URL says which log is read; this
+        // only asks that it be a binlog.
+        if (std::optional<bool> on = ReadBool(*f, errs); on && !*on) {
+          errs.At(f->line, "cdc: binlog: false reads nothing; remove cdc: to read tables whole");
+        } else if (on) {
+          cdc.binlog = true;
+        }
+      }
       if (const YamlEntry* f = m.Find("max_changes")) {
         if (auto n = ReadInt(*f, errs, 1)) {
           if (*n > 2147483647) {
@@ -1444,10 +1453,16 @@ class Loader {
     }
     bool postgres = StartsWith(url, "postgresql://") || StartsWith(url, "postgres://") ||
                     url.find("dbname=") != std::string::npos;
-    if (!url.empty() && !HasSecretRef(url) && url.find("{{") == std::string::npos && !postgres) {
+    bool mariadb = StartsWith(url, "mysql://") || StartsWith(url, "mariadb://");
+    const bool literal = !url.empty() && !HasSecretRef(url) && url.find("{{") == std::string::npos;
+    if (literal && !postgres && !mariadb) {
       errs.At(e.line,
-              "cdc: reads PostgreSQL's logical decoding; for MariaDB and SQLite read "
+              "cdc: reads PostgreSQL's logical decoding or MariaDB's binlog; for SQLite read "
               "tables whole or with incremental:");
+    } else if (literal && postgres && cdc.binlog) {
+      errs.At(e.line,
+              "cdc: binlog: is MariaDB's; PostgreSQL's changes are read with slot: and "
+              "publication:");
     }
     return cdc;
   }

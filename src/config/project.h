@@ -128,6 +128,7 @@ struct CdcSpec {
   std::string slot;               // default sluice_<source>
   std::string publication;        // default sluice_<source>
   int64_t max_changes = 1000000;  // messages a read takes at most (whole transactions)
+  bool binlog = false;            // `binlog: true`: the source must be MariaDB (checked at read)
   SourceLoc loc;
 };
 

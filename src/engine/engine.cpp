@@ -373,7 +373,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
     if (cmd == "data") return HandleData(request, events);
     if (cmd == "metrics") {
       std::string text = metrics_.Text();
-      std::map<std::string, nlohmann::json> cursors;  // by asset, for stream sources
+      std::map<std::string, nlohmann::json> cursors;  // by asset, for captures and streams
       {
         std::lock_guard lock(open_mu_);
         if (opened_) {
@@ -391,7 +391,7 @@ nlohmann::json Engine::Handle(const nlohmann::json& request, const EventSink& ev
       }
       // Captured sources' slots, asked of their servers now (outside the lock).
       if (std::shared_ptr<const Workspace> ws = LatestWorkspace(); ws && ws->ok()) {
-        text += CaptureMetricsText(ws->project, ws->env_name);
+        text += CaptureMetricsText(ws->project, ws->env_name, cursors);
         text += StreamMetricsText(ws->project, ws->env_name, cursors);
       }
       return Ok({{"text", text}});

@@ -1,30 +1,44 @@
-// Change data capture from PostgreSQL (DESIGN §2): logical decoding with
-// the built-in pgoutput plugin, read through a replication slot the source
-// owns and a publication that lists its tables.
+// Change data capture (DESIGN §2): PostgreSQL's logical decoding with the
+// built-in pgoutput plugin, read through a replication slot the source owns
+// and a publication that lists its tables (cdc_postgres.cpp); MariaDB's
+// row-based binlog, read as a replica would (cdc_mariadb.cpp). The
+// functions below choose the database's driver by req.db.url.
 //
 // The contract, for exactly-once application per table:
-//  - The first read (or one after the slot was lost) snapshots: it creates
-//    the slot with an exported snapshot and copies every table inside that
-//    snapshot, so the copy and the slot's changes meet exactly at the slot's
-//    consistent point — nothing missed, nothing twice.
-//  - A later read peeks (never consumes) the slot's committed transactions,
-//    in commit order, after a heartbeat transaction of its own (so that the
-//    slot can advance while the tables are quiet). A table's changes are
-//    written only for transactions whose commit record starts at or past
-//    the table's cursor: ones its publication already holds are skipped.
+//  - The first read (or one after the slot or binlog was lost) snapshots:
+//    every table is copied at one point of the change stream — PostgreSQL:
+//    the slot is created with an exported snapshot the copy reads in;
+//    MariaDB: one START TRANSACTION WITH CONSISTENT SNAPSHOT, whose binlog
+//    position the server reports (binlog_snapshot_file/position) — so the
+//    copy and the changes meet exactly there: nothing missed, nothing twice.
+//  - A later read takes the committed transactions after the least cursor,
+//    in commit order (PostgreSQL: peeks the slot, never consuming it, after
+//    a heartbeat transaction of its own so that the slot can advance while
+//    the tables are quiet; MariaDB: a binlog dump from that position that
+//    ends at the binlog's end). A table's changes are written only for
+//    transactions at or past the table's cursor: ones its publication
+//    already holds are skipped.
 //  - Each table's publication stores its cursor (the end of the last
 //    transaction read); the caller confirms the slot (Confirm) only up to
 //    the least cursor of its tables, after their publications commit. A
 //    kill -9 anywhere reads the same transactions again, and skips them.
+//    MariaDB has no slot: the server keeps its binlog for its own time
+//    (binlog_expire_logs_seconds), and a cursor in a purged binlog file
+//    snapshots again.
+//
+// A cursor is a 64-bit position written as an LSN ("16/B374D848"):
+// PostgreSQL's WAL position; for MariaDB the binlog file's number (the
+// high half) and the offset in it (the low half).
 //
 // A change file is CSV in the `database` decoder's form: the table's
 // columns (the same types as its snapshot) after _lsn (the transaction's
-// commit LSN), _seq (order in the read), _op (insert, update, delete,
+// position), _seq (order in the read), _op (insert, update, delete,
 // truncate), _unchanged (a '0'/'1' mark a column, 1 = an unchanged TOASTed
 // value the change did not carry) and _extracted_at.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,29 +91,76 @@ struct CdcRead {
 struct CdcSlotState {
   bool exists = false;
   bool active = false;
-  std::string plugin;
-  std::string wal_status;  // reserved, extended, unreserved, lost
-  uint64_t confirmed = 0;  // confirmed_flush_lsn
-  uint64_t current = 0;    // the server's WAL position now
-  int64_t lag_bytes = 0;   // current - confirmed: WAL the slot keeps
+  std::string plugin;           // what decodes it: pgoutput; "binlog" for MariaDB
+  std::string expected_plugin;  // what Sluice reads: another one must be made again
+  std::string wal_status;       // reserved, extended, unreserved, lost
+  uint64_t confirmed = 0;       // confirmed_flush_lsn
+  uint64_t current = 0;         // the server's WAL position now
+  int64_t lag_bytes = 0;        // current - confirmed: WAL the slot keeps
   std::string wal_level;
+  // MariaDB: the first position the server still has (its oldest binlog
+  // file's start); a cursor before it lost changes. 0: not known.
+  uint64_t oldest = 0;
 };
 
 // The slot as the server sees it now (and the server's wal_level).
+// MariaDB: the binlog (exists: log_bin is on; oldest; current) and the bytes
+// of it past the least cursor of req.tables (their `after`), if any.
 Result<CdcSlotState> InspectSlot(const CdcRequest& req);
 
-// Checks the server (wal_level, encoding) and the publication (created when
-// missing and the user may; every table must be in it), then drops any slot
-// of req.slot's name, creates it with an exported snapshot and copies every
-// table inside it. `end` = `start` = the slot's consistent point.
+// Checks the server and copies every table at one point of its change
+// stream; `end` = `start` = that point. PostgreSQL: checks wal_level,
+// encoding and the publication (created when missing and the user may;
+// every table must be in it), drops any slot of req.slot's name, creates
+// it with an exported snapshot and copies inside it. MariaDB: checks the
+// binlog settings and the tables, and copies them in one consistent
+// snapshot whose binlog position the server reports.
 Result<CdcRead> SnapshotTables(const CdcRequest& req);
 
-// Peeks the slot's transactions (after a heartbeat of its own) and writes
-// each table's changes at or past its cursor.
+// Reads the committed transactions after the least cursor (PostgreSQL:
+// peeks the slot, after a heartbeat of its own; MariaDB: a binlog dump to
+// the binlog's end) and writes each table's changes at or past its cursor.
 Result<CdcRead> ReadChanges(const CdcRequest& req);
 
 // Lets the server forget the slot's WAL before `lsn` (after the tables'
-// publications hold every change before it).
+// publications hold every change before it). MariaDB: nothing to do.
 Status ConfirmSlot(const CdcRequest& req, uint64_t lsn);
+
+// The columns of a change file: kChangeColumns, the table's, _extracted_at.
+std::vector<DbColumn> ChangeFileColumns(const std::vector<DbColumn>& table_columns);
+
+// A table's change file, written a row at a time (the drivers').
+class ChangeFile {
+ public:
+  ChangeFile(std::vector<DbColumn> columns, int fd);  // owns fd
+  ~ChangeFile();
+  ChangeFile(const ChangeFile&) = delete;
+  ChangeFile& operator=(const ChangeFile&) = delete;
+
+  const std::vector<DbColumn>& columns() const { return columns_; }
+  Status Header(const std::string& extracted_at);
+  // values: one a column of columns() (nullopt: NULL), as the decoder reads
+  // them (hex for bytes); unchanged: "" (NULL) or a '0'/'1' mark a column.
+  Status Row(uint64_t lsn, int64_t seq, const char* op, const std::string& unchanged,
+             const std::vector<std::optional<std::string>>& values);
+  Result<DbExtract> Finish();
+
+ private:
+  std::vector<DbColumn> columns_;
+  int fd_;
+  CsvFileWriter out_;
+  std::string extracted_at_;
+  int64_t rows_ = 0;
+};
+
+// One database's change capture; the functions above choose by URL.
+struct CdcDriver {
+  Result<CdcSlotState> (*inspect)(const CdcRequest&);
+  Result<CdcRead> (*snapshot)(const CdcRequest&);
+  Result<CdcRead> (*read)(const CdcRequest&);
+  Status (*confirm)(const CdcRequest&, uint64_t);
+};
+const CdcDriver& PostgresCdc();
+const CdcDriver& MariaDbCdc();
 
 }  // namespace sluice

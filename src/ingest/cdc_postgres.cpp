@@ -20,31 +20,6 @@
 
 namespace sluice {
 
-std::string FormatLsn(uint64_t lsn) {
-  return fmt::format("{:X}/{:X}", static_cast<uint32_t>(lsn >> 32), static_cast<uint32_t>(lsn));
-}
-
-Result<uint64_t> ParseLsn(const std::string& text) {
-  size_t slash = text.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size() || slash > 8 ||
-      text.size() - slash - 1 > 8) {
-    return Status::Invalid("'" + text + "' is not an LSN (e.g. 16/B374D848)");
-  }
-  uint64_t hi = 0, lo = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (i == slash) continue;
-    char c = text[i];
-    int v = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                   : -1;
-    if (v < 0) return Status::Invalid("'" + text + "' is not an LSN (e.g. 16/B374D848)");
-    uint64_t& part = i < slash ? hi : lo;
-    part = part * 16 + static_cast<uint64_t>(v);
-  }
-  return (hi << 32) | lo;
-}
-
 namespace {
 
 using pg::Conn;
@@ -317,33 +292,22 @@ class ChangeWriter {
   };
 
   ChangeWriter(const CdcTable& table, std::vector<DbColumn> columns, int fd)
-      : table_(table), columns_(std::move(columns)), fd_(fd), out_(fd) {}
-  ~ChangeWriter() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+      : table_(table), file_(std::move(columns), fd) {}
 
-  const std::vector<DbColumn>& columns() const { return columns_; }
+  const std::vector<DbColumn>& columns() const { return file_.columns(); }
 
-  Status Header(const std::string& extracted_at) {
-    extracted_at_ = extracted_at;
-    std::vector<std::string> names = {"_lsn", "_seq", "_op", "_unchanged"};
-    for (const DbColumn& c : columns_) names.push_back(c.name);
-    names.push_back("_extracted_at");
-    for (const std::string& n : names) RETURN_IF_ERROR(out_.Text(n.data(), n.size()));
-    return out_.EndRow();
-  }
+  Status Header(const std::string& extracted_at) { return file_.Header(extracted_at); }
 
   Status Add(Row row, const DbRequest& db, PGconn* convert) {
     rows_.push_back(std::move(row));
-    ++written_;
     if (rows_.size() >= 4096) return Flush(db, convert);
     return Status::Ok();
   }
 
   Status Flush(const DbRequest& db, PGconn* convert) {
     if (rows_.empty()) return Status::Ok();
-    for (size_t c = 0; c < columns_.size(); ++c) {
-      const DbColumn& col = columns_[c];
+    for (size_t c = 0; c < columns().size(); ++c) {
+      const DbColumn& col = columns()[c];
       if (col.encoding == DbEncoding::kHex) {
         // bytea's text is "\x" and hex (bytea_output = hex).
         for (Row& row : rows_) {
@@ -378,20 +342,7 @@ class ChangeWriter {
       }
     }
     for (const Row& row : rows_) {
-      std::string lsn = std::to_string(row.lsn), seq = std::to_string(row.seq);
-      RETURN_IF_ERROR(out_.Text(lsn.data(), lsn.size()));
-      RETURN_IF_ERROR(out_.Text(seq.data(), seq.size()));
-      RETURN_IF_ERROR(out_.Text(row.op, std::strlen(row.op)));
-      if (row.unchanged.empty()) {
-        RETURN_IF_ERROR(out_.Null());
-      } else {
-        RETURN_IF_ERROR(out_.Text(row.unchanged.data(), row.unchanged.size()));
-      }
-      for (const auto& v : row.values) {
-        RETURN_IF_ERROR(v ? out_.Text(v->data(), v->size()) : out_.Null());
-      }
-      RETURN_IF_ERROR(out_.Text(extracted_at_.data(), extracted_at_.size()));
-      RETURN_IF_ERROR(out_.EndRow());
+      RETURN_IF_ERROR(file_.Row(row.lsn, row.seq, row.op, row.unchanged, row.values));
     }
     rows_.clear();
     return Status::Ok();
@@ -399,27 +350,13 @@ class ChangeWriter {
 
   Result<DbExtract> Finish(const DbRequest& db, PGconn* convert) {
     RETURN_IF_ERROR(Flush(db, convert));
-    DbExtract e;
-    e.columns = {{"_lsn", "pg_lsn", "UBIGINT", DbEncoding::kPlain},
-                 {"_seq", "bigint", "BIGINT", DbEncoding::kPlain},
-                 {"_op", "text", "VARCHAR", DbEncoding::kPlain},
-                 {"_unchanged", "text", "VARCHAR", DbEncoding::kPlain}};
-    for (const DbColumn& c : columns_) e.columns.push_back(c);
-    e.columns.push_back({"_extracted_at", "timestamp", "TIMESTAMP", DbEncoding::kPlain});
-    ASSIGN_OR_RETURN(e.sha256, out_.Finish());
-    e.bytes = out_.bytes();
-    e.rows = written_;
-    return e;
+    return file_.Finish();
   }
 
  private:
   const CdcTable& table_;
-  std::vector<DbColumn> columns_;
-  int fd_;
-  CsvFileWriter out_;
+  ChangeFile file_;
   std::vector<Row> rows_;
-  std::string extracted_at_;
-  int64_t written_ = 0;
 };
 
 // pgoutput's relation message, mapped onto one of the read's tables.
@@ -773,9 +710,7 @@ int OpenFile(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
-}  // namespace
-
-Result<CdcSlotState> InspectSlot(const CdcRequest& req) {
+Result<CdcSlotState> Inspect(const CdcRequest& req) {
   RegisterDatabaseSecrets(req.db.url);
   ASSIGN_OR_RETURN(Conn conn, pg::Connect(req.db));
   ASSIGN_OR_RETURN(
@@ -787,6 +722,7 @@ Result<CdcSlotState> InspectSlot(const CdcRequest& req) {
                        "current_database()",
                        {req.slot}, "reading slot " + req.slot));
   CdcSlotState s;
+  s.expected_plugin = "pgoutput";
   s.exists = std::string(PQgetvalue(r.get(), 0, 6)) == "t";
   s.wal_level = PQgetvalue(r.get(), 0, 5);
   ASSIGN_OR_RETURN(s.current, ParseLsn(PQgetvalue(r.get(), 0, 4)));
@@ -801,7 +737,7 @@ Result<CdcSlotState> InspectSlot(const CdcRequest& req) {
   return s;
 }
 
-Result<CdcRead> SnapshotTables(const CdcRequest& req) {
+Result<CdcRead> Snapshot(const CdcRequest& req) {
   RegisterDatabaseSecrets(req.db.url);
   const DbRequest& db = req.db;
   ASSIGN_OR_RETURN(Conn conn, pg::Connect(db));
@@ -868,7 +804,7 @@ Result<CdcRead> SnapshotTables(const CdcRequest& req) {
   return read;
 }
 
-Result<CdcRead> ReadChanges(const CdcRequest& req) {
+Result<CdcRead> Read(const CdcRequest& req) {
   RegisterDatabaseSecrets(req.db.url);
   const DbRequest& db = req.db;
   ASSIGN_OR_RETURN(Conn peek, pg::Connect(db));
@@ -933,7 +869,7 @@ Result<CdcRead> ReadChanges(const CdcRequest& req) {
   return read;
 }
 
-Status ConfirmSlot(const CdcRequest& req, uint64_t lsn) {
+Status Confirm(const CdcRequest& req, uint64_t lsn) {
   RegisterDatabaseSecrets(req.db.url);
   ASSIGN_OR_RETURN(Conn conn, pg::Connect(req.db));
   // Never back (the server refuses), never past what it has written.
@@ -943,6 +879,13 @@ Status ConfirmSlot(const CdcRequest& req, uint64_t lsn) {
                    "AND confirmed_flush_lsn < $2::pg_lsn",
                    {req.slot, FormatLsn(lsn)}, "confirming slot " + req.slot)
       .status();
+}
+
+}  // namespace
+
+const CdcDriver& PostgresCdc() {
+  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm};
+  return driver;
 }
 
 }  // namespace sluice

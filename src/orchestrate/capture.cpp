@@ -1,6 +1,7 @@
 #include "orchestrate/capture.h"
 
 #include "config/template.h"
+#include "core/fs.h"
 #include "core/hash.h"
 #include "core/metrics.h"
 #include "ingest/stream_nats.h"
@@ -45,6 +46,27 @@ std::string CaptureReadKey(const std::string& display_url, const std::string& sl
                    "\n" + nlohmann::json(table.key).dump());
 }
 
+std::string CaptureConfirmedPath(const std::string& state_dir, const SourceSpec& src) {
+  return JoinPath(JoinPath(state_dir, "capture"), src.name + ".confirmed");
+}
+
+std::optional<CaptureCursor> ReadCaptureConfirmed(const std::string& path) {
+  Result<std::string> text = ReadFile(path);
+  if (!text.ok()) return std::nullopt;
+  return CaptureCursorOf(nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false));
+}
+
+void ApplyCaptureConfirmed(const std::string& path,
+                           std::vector<std::optional<CaptureCursor>>& cursors) {
+  std::optional<CaptureCursor> confirmed = ReadCaptureConfirmed(path);
+  if (!confirmed) return;
+  for (std::optional<CaptureCursor>& c : cursors) {
+    if (c && c->slot == confirmed->slot && c->generation == confirmed->generation) {
+      c->lsn = std::max(c->lsn, confirmed->lsn);
+    }
+  }
+}
+
 std::string CaptureTimestamp(Micros t) {
   std::string s = FormatTimestamp(t);  // 2026-01-02T03:04:05.678Z
   if (s.size() > 10 && s[10] == 'T') s[10] = ' ';
@@ -82,8 +104,19 @@ CaptureDecision DecideCapture(const std::vector<std::optional<CaptureCursor>>& c
     return snapshot("slot " + slot_name +
                     " lost WAL it needed (max_slot_wal_keep_size was exceeded)");
   }
-  if (slot.plugin != "pgoutput") {
-    return snapshot("slot " + slot_name + " decodes with " + slot.plugin + ", not pgoutput");
+  if (slot.plugin != slot.expected_plugin) {
+    return snapshot("slot " + slot_name + " decodes with " + slot.plugin + ", not " +
+                    slot.expected_plugin);
+  }
+  for (uint64_t at : d.after) {
+    if (at < slot.oldest) {
+      return snapshot("the server no longer has the binlog file " + std::to_string(at >> 32) +
+                      " the tables were read to (purged: binlog_expire_logs_seconds)");
+    }
+    if (slot.oldest != 0 && at > slot.current) {
+      return snapshot("the tables were read to " + FormatLsn(at) + ", past the server's binlog (" +
+                      FormatLsn(slot.current) + "): was it reset, or is this another server?");
+    }
   }
   return d;
 }
@@ -107,6 +140,15 @@ nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_
   req.db.timeout_seconds = 5;
   req.db.connect_timeout_seconds = 3;  // a page must not wait on a server that is down
   req.slot = out["slot"].get<std::string>();
+  std::vector<std::optional<CaptureCursor>> cursors = {CaptureCursorOf(cursor)};
+  auto env = project.environments.find(env_name);
+  if (env != project.environments.end()) {
+    ApplyCaptureConfirmed(CaptureConfirmedPath(env->second.state_dir, src), cursors);
+  }
+  if (cursors[0]) {
+    out["table_lsn"] = FormatLsn(cursors[0]->lsn);
+    req.tables.push_back(CdcTable{src.tables.front().db_table, {}, cursors[0]->lsn, ""});
+  }
   Result<CdcSlotState> s = InspectSlot(req);
   if (!s.ok()) {
     out["error"] = s.status().message();
@@ -123,7 +165,8 @@ nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_
   return out;
 }
 
-std::string CaptureMetricsText(const Project& project, const std::string& env_name) {
+std::string CaptureMetricsText(const Project& project, const std::string& env_name,
+                               const std::map<std::string, nlohmann::json>& cursors) {
   std::string lag, active, up;
   for (const SourceSpec& src : project.sources) {
     if (!src.database || !src.database->cdc || src.tables.empty()) continue;
@@ -141,6 +184,18 @@ std::string CaptureMetricsText(const Project& project, const std::string& env_na
       req.db.timeout_seconds = 5;
       req.db.connect_timeout_seconds = 3;  // within a scrape's usual 10 s
       req.slot = CaptureSlot(src, env_name);
+      std::vector<std::optional<CaptureCursor>> held;
+      for (const TableSpec& t : src.tables) {
+        auto it = cursors.find(t.name);
+        if (it != cursors.end()) held.push_back(CaptureCursorOf(it->second));
+      }
+      auto env = project.environments.find(env_name);
+      if (env != project.environments.end()) {
+        ApplyCaptureConfirmed(CaptureConfirmedPath(env->second.state_dir, src), held);
+      }
+      for (const std::optional<CaptureCursor>& c : held) {
+        if (c) req.tables.push_back(CdcTable{"", {}, c->lsn, ""});
+      }
       Result<CdcSlotState> s = InspectSlot(req);
       if (s.ok()) {
         state = *s;

@@ -36,6 +36,19 @@ std::string CaptureSlot(const SourceSpec& src, const std::string& env);
 std::string CaptureReadKey(const std::string& display_url, const std::string& slot,
                            const CdcSpec& cdc, const TableSpec& table);
 
+// Where a captured source keeps the position every table has read all
+// changes before (the runner writes it after each run, with the slot and
+// snapshot it belongs to): a quiet table keeps its publication and cursor,
+// but has read that far. <state_dir>/capture/<source>.confirmed.
+std::string CaptureConfirmedPath(const std::string& state_dir, const SourceSpec& src);
+// The confirmed position kept there (nullopt: none, or unreadable).
+std::optional<CaptureCursor> ReadCaptureConfirmed(const std::string& path);
+// Moves each cursor of the confirmed position's slot and snapshot up to it:
+// MariaDB has no slot to keep it, and a quiet table's own cursor would
+// otherwise stay in a binlog file the server may purge.
+void ApplyCaptureConfirmed(const std::string& path,
+                           std::vector<std::optional<CaptureCursor>>& cursors);
+
 // A TIMESTAMP literal's text, "2026-12-01 04:35:00.123456" (UTC).
 std::string CaptureTimestamp(Micros t);
 
@@ -64,9 +77,12 @@ nlohmann::json CaptureStatusJson(const Project& project, const std::string& env_
 
 // /metrics: each captured source's slot as its server reports it now —
 // sluice_cdc_slot_lag_bytes (the WAL it keeps: a stalled slot fills the
-// source's disk), sluice_cdc_slot_active, and sluice_cdc_slot_up (0 when
-// the slot is missing, lost, or the server does not answer).
-std::string CaptureMetricsText(const Project& project, const std::string& env_name);
+// source's disk; MariaDB: the binlog bytes past the least cursor of its
+// tables, `cursors` by asset), sluice_cdc_slot_active, and
+// sluice_cdc_slot_up (0 when the slot is missing, lost, or the server does
+// not answer).
+std::string CaptureMetricsText(const Project& project, const std::string& env_name,
+                               const std::map<std::string, nlohmann::json>& cursors = {});
 
 // /metrics for stream sources, asked of their servers now:
 // sluice_stream_pending_messages (messages in the stream past the sequence

@@ -1095,6 +1095,12 @@ class Run {
     ASSIGN_OR_RETURN(DbRequest db, DatabaseRequest(src, src.tables.front(), ""));
     db.table.clear();
     db.query.clear();
+    if (cdc.binlog && IsPostgresUrl(db.url)) {
+      return Status::Invalid(cdc.loc.ToString() + ": cdc: binlog: is MariaDB's, and " +
+                             DisplayDatabaseUrl(db.url) +
+                             " is PostgreSQL: remove binlog: (its changes are read with slot: and "
+                             "publication:)");
+    }
     if (opt_.control) db.cancel = opt_.control->flag();
     out.request.db = db;
     const std::string slot_name = CaptureSlot(src, res_.env->name);
@@ -1130,6 +1136,7 @@ class Run {
         seen[t.name] = it != published_.end() ? it->second.cursor : nlohmann::json();
       }
     }
+    ApplyConfirmed(src, cursors);
     const std::string marker = CaptureMarker(src);
     std::error_code ec;
     CaptureDecision decision = DecideCapture(cursors, slot, slot_name, read_keys, opt_.full_refresh,
@@ -1154,6 +1161,9 @@ class Run {
       // snapshot must not leave them to be read on from).
       RETURN_IF_ERROR(MakeDirs(std::filesystem::path(marker).parent_path().string()));
       RETURN_IF_ERROR(WriteFileAtomic(marker, MarkerToken()));
+      // The old confirmed position belongs to the old snapshot (whose
+      // position a new one may even repeat, after a binlog reset).
+      std::filesystem::remove(ConfirmedPath(src), ec);
     }
     for (size_t i = 0; i < tables.size(); ++i) {
       if (!decision.snapshot && !selected_set_.count(tables[i]->name)) continue;
@@ -1437,14 +1447,19 @@ class Run {
     CdcRequest req;
     req.db = *db;
     req.slot = slot_name;
-    Result<CdcSlotState> slot = InspectSlot(req);
-    if (!slot.ok()) return Redact(what + " (cannot inspect it: " + slot.status().message() + ")");
     std::optional<CaptureCursor> cursor;
     {
       std::lock_guard lock(mu_);
       auto it = published_.find({table.name, ""});
       if (it != published_.end()) cursor = CaptureCursorOf(it->second.cursor);
     }
+    std::vector<std::optional<CaptureCursor>> cursors = {cursor};
+    ApplyConfirmed(src, cursors);
+    cursor = cursors[0];
+    // MariaDB has no slot: how far behind is measured from the table's cursor.
+    if (cursor) req.tables.push_back(CdcTable{table.db_table, table.key, cursor->lsn, ""});
+    Result<CdcSlotState> slot = InspectSlot(req);
+    if (!slot.ok()) return Redact(what + " (cannot inspect it: " + slot.status().message() + ")");
     std::error_code ec;
     CaptureDecision d =
         DecideCapture({cursor}, *slot, slot_name,
@@ -1454,12 +1469,21 @@ class Run {
       return Redact(what + ": snapshots every table of " + src.name + " (" + d.why + ")");
     return Redact(
         fmt::format("{}: reads its changes since {}; the slot is {} bytes behind the "
-                    "server (wal_status {}){}",
-                    what, FormatLsn(cursor->lsn), slot->lag_bytes, slot->wal_status,
+                    "server{}{}",
+                    what, FormatLsn(cursor->lsn), slot->lag_bytes,
+                    slot->wal_status.empty() ? "" : " (wal_status " + slot->wal_status + ")",
                     slot->active ? ", and in use by another reader" : ""));
   }
 
   std::string MarkerToken() const { return "run " + std::to_string(run_id_) + "\n"; }
+
+  std::string ConfirmedPath(const SourceSpec& src) const {
+    return CaptureConfirmedPath(res_.env->state_dir, src);
+  }
+
+  void ApplyConfirmed(const SourceSpec& src, std::vector<std::optional<CaptureCursor>>& cursors) {
+    ApplyCaptureConfirmed(ConfirmedPath(src), cursors);
+  }
 
   // Where a captured source's unfinished snapshot is marked.
   std::string CaptureMarker(const SourceSpec& src) const {
@@ -1519,6 +1543,20 @@ class Run {
         if (token.ok() && *token == MarkerToken()) std::filesystem::remove(CaptureMarker(*src), ec);
       }
       if (least == 0 || least == UINT64_MAX) continue;
+      CaptureCursor confirmed{read->request.slot, read->generation, "", least};
+      // Never back: a run of some tables counts the others at their
+      // published cursors, which may be behind what a run before confirmed.
+      if (std::optional<CaptureCursor> before = ReadCaptureConfirmed(ConfirmedPath(*src));
+          before && before->slot == confirmed.slot && before->generation == confirmed.generation) {
+        confirmed.lsn = std::max(confirmed.lsn, before->lsn);
+      }
+      Status kept = MakeDirs(JoinPath(res_.env->state_dir, "capture"));
+      if (kept.ok()) {
+        kept = WriteFileAtomic(ConfirmedPath(*src), CaptureCursorJson(confirmed).dump() + "\n");
+      }
+      if (!kept.ok()) {
+        LOG_WARN("runner", "{}: keeping the confirmed position: {}", name, kept.message());
+      }
       Status st = ConfirmSlot(read->request, least);
       if (!st.ok()) {
         LOG_WARN("runner", "{}: confirming slot {}: {}", name, read->request.slot,

@@ -32,6 +32,7 @@ CdcSlotState LiveSlot() {
   CdcSlotState s;
   s.exists = true;
   s.plugin = "pgoutput";
+  s.expected_plugin = "pgoutput";
   s.wal_status = "reserved";
   return s;
 }
@@ -66,6 +67,21 @@ TEST(CaptureTest, ChangesAreReadOnlyFromTheSlotEveryTableWasLoadedFrom) {
   CdcSlotState wrong = LiveSlot();
   wrong.plugin = "wal2json";
   EXPECT_TRUE(DecideCapture({a}, wrong, "s", kKeys, false).snapshot);
+  // MariaDB: a cursor in a binlog file the server purged lost changes.
+  CdcSlotState purged = LiveSlot();
+  purged.oldest = (uint64_t{3} << 32) | 4;
+  EXPECT_EQ(DecideCapture({a}, purged, "s", kKeys, false).why,
+            "the server no longer has the binlog file 0 the tables were read to (purged: "
+            "binlog_expire_logs_seconds)");
+  purged.oldest = a.lsn;
+  purged.current = a.lsn;
+  EXPECT_FALSE(DecideCapture({a}, purged, "s", kKeys, false).snapshot);
+  // A binlog reset (or another server): the cursor is past its end.
+  purged.current = a.lsn - 1;
+  purged.oldest = 1;
+  EXPECT_EQ(DecideCapture({a}, purged, "s", kKeys, false).why,
+            "the tables were read to 0/20, past the server's binlog (0/1F): was it reset, or is "
+            "this another server?");
 }
 
 TEST(CaptureTest, TheDefaultSlotNamesTheEnvironment) {

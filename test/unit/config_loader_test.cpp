@@ -495,10 +495,24 @@ TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
             "sources/a.yaml:1: cdc: slot: must be a lower-case identifier ([a-z_][a-z0-9_]*), as "
             "PostgreSQL's slot names are");
   EXPECT_EQ(OnlyError({{"sources/a.yaml",
-                        "database: {url: \"mysql://h/db\", cdc: true}\n"
+                        "database: {url: \"sqlite:app.db\", cdc: true}\n"
                         "tables:\n  t: {table: t, key: [id]}\n"}}),
-            "sources/a.yaml:1: cdc: reads PostgreSQL's logical decoding; for MariaDB and SQLite "
-            "read tables whole or with incremental:");
+            "sources/a.yaml:1: cdc: reads PostgreSQL's logical decoding or MariaDB's binlog; for "
+            "SQLite read tables whole or with incremental:");
+  EXPECT_TRUE(LoadWith({{"sources/a.yaml",
+                         "database: {url: \"mysql://h/db\", cdc: true}\n"
+                         "tables:\n  t: {table: t, key: [id]}\n"}})
+                  .errors.empty());
+  LoadedProject binlog = LoadWith({{"sources/a.yaml",
+                                    "database: {url: \"mariadb://h/db\", cdc: {binlog: true}}\n"
+                                    "tables:\n  t: {table: t, key: [id]}\n"}});
+  ASSERT_TRUE(binlog.errors.empty());
+  EXPECT_TRUE(binlog.project.sources[0].database->cdc->binlog);
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: \"postgresql://h/db\", cdc: {binlog: true}}\n"
+                        "tables:\n  t: {table: t, key: [id]}\n"}}),
+            "sources/a.yaml:1: cdc: binlog: is MariaDB's; PostgreSQL's changes are read with "
+            "slot: and publication:");
 }
 
 TEST_F(ConfigLoaderTest, StreamSources) {
