@@ -159,8 +159,8 @@ Result<size_t> Decimal(int precision, int scale, const unsigned char* data, size
   }
   const int intg = precision - scale;
   const int intg0 = intg / 9, intg0x = intg % 9, frac0 = scale / 9, frac0x = scale % 9;
-  const size_t bytes = static_cast<size_t>(intg0 * 4 + kDigitBytes[intg0x] + frac0 * 4 +
-                                           kDigitBytes[frac0x]);
+  const size_t bytes =
+      static_cast<size_t>(intg0 * 4 + kDigitBytes[intg0x] + frac0 * 4 + kDigitBytes[frac0x]);
   if (size < bytes) return Status::DataError("a DECIMAL value is cut short");
   std::vector<unsigned char> b(data, data + bytes);
   const bool negative = (b[0] & 0x80) == 0;
@@ -255,8 +255,8 @@ Result<TableMap> ParseTableMap(uint64_t table_id, std::string database, std::str
     } else if (mb == 1) {
       c.meta = m[0];
       if ((c.type == kTimestamp2 || c.type == kDatetime2 || c.type == kTime2) && c.meta > 6) {
-        return Status::DataError(where + " gives column " + c.name + " " +
-                                 std::to_string(c.meta) + " fractional digits (at most 6)");
+        return Status::DataError(where + " gives column " + c.name + " " + std::to_string(c.meta) +
+                                 " fractional digits (at most 6)");
       }
     }
     m += mb;
@@ -361,9 +361,9 @@ Result<size_t> DecodeValue(const Column& c, const unsigned char* p, size_t size,
         out->null = out->zero_date = true;
       } else {
         uint64_t date = v / 1000000, time = v % 1000000;
-        out->text = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", date / 10000,
-                                date / 100 % 100, date % 100, time / 10000, time / 100 % 100,
-                                time % 100);
+        out->text =
+            fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", date / 10000, date / 100 % 100,
+                        date % 100, time / 10000, time / 100 % 100, time % 100);
       }
       return size_t{8};
     }
@@ -388,8 +388,8 @@ Result<size_t> DecodeValue(const Column& c, const unsigned char* p, size_t size,
       if (!need(3)) return Short(c);
       int64_t v = static_cast<int64_t>(LittleEndian(p, 3) << 40) >> 40;  // [-]HHMMSS
       uint64_t a = static_cast<uint64_t>(v < 0 ? -v : v);
-      out->text = fmt::format("{}{:02}:{:02}:{:02}", v < 0 ? "-" : "", a / 10000, a / 100 % 100,
-                              a % 100);
+      out->text =
+          fmt::format("{}{:02}:{:02}:{:02}", v < 0 ? "-" : "", a / 10000, a / 100 % 100, a % 100);
       return size_t{3};
     }
     case kTime2: {
@@ -421,9 +421,9 @@ Result<size_t> DecodeValue(const Column& c, const unsigned char* p, size_t size,
       }
       uint64_t a = static_cast<uint64_t>(packed < 0 ? -packed : packed);
       uint64_t hms = a >> 24, micros = a % (uint64_t{1} << 24);
-      out->text = fmt::format("{}{:02}:{:02}:{:02}{}", packed < 0 ? "-" : "", (hms >> 12) % 1024,
-                              (hms >> 6) % 64, hms % 64,
-                              Fraction(static_cast<uint32_t>(micros), fsp));
+      out->text =
+          fmt::format("{}{:02}:{:02}:{:02}{}", packed < 0 ? "-" : "", (hms >> 12) % 1024,
+                      (hms >> 6) % 64, hms % 64, Fraction(static_cast<uint32_t>(micros), fsp));
       return n;
     }
     case kBit: {

@@ -19,9 +19,9 @@ namespace sluice::binlog {
 
 struct Column {
   std::string name;
-  uint8_t type = 0;        // the binlog's (enum_field_types; STRING's real type resolved)
-  uint16_t meta = 0;       // its metadata (see DecodeValue)
-  uint32_t max_length = 0; // STRING, VARCHAR: the longest value in bytes
+  uint8_t type = 0;         // the binlog's (enum_field_types; STRING's real type resolved)
+  uint16_t meta = 0;        // its metadata (see DecodeValue)
+  uint32_t max_length = 0;  // STRING, VARCHAR: the longest value in bytes
   bool is_unsigned = false;
   std::vector<std::string> elements;  // ENUM, SET: their values, in order
 };

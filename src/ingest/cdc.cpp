@@ -89,10 +89,10 @@ Result<const CdcDriver*> DriverFor(const CdcRequest& req) {
   if (StartsWith(req.db.url, "mysql://") || StartsWith(req.db.url, "mariadb://")) {
     return &MariaDbCdc();
   }
-  return Status::Invalid("cdc: captures changes from PostgreSQL (logical decoding) and MariaDB "
-                         "(its binlog); " +
-                         DisplayDatabaseUrl(req.db.url) +
-                         " is neither: read its tables whole or with incremental:");
+  return Status::Invalid(
+      "cdc: captures changes from PostgreSQL (logical decoding) and MariaDB "
+      "(its binlog); " +
+      DisplayDatabaseUrl(req.db.url) + " is neither: read its tables whole or with incremental:");
 }
 
 }  // namespace

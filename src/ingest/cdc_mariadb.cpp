@@ -163,11 +163,11 @@ Result<TableName> Resolve(const DbRequest& db, MYSQL* conn, const CdcTable& t,
                          "capture changes of tables; read a view with query: instead");
   }
   if (table[0][3].value_or("") != "InnoDB") {
-    return DatabaseError(db,
-                         "change capture: " + t.relation + " is " + table[0][3].value_or("?") +
-                             ", and only InnoDB tables are copied in one consistent snapshot",
-                         "ALTER TABLE " + t.relation +
-                             " ENGINE = InnoDB, or read it with incremental:");
+    return DatabaseError(
+        db,
+        "change capture: " + t.relation + " is " + table[0][3].value_or("?") +
+            ", and only InnoDB tables are copied in one consistent snapshot",
+        "ALTER TABLE " + t.relation + " ENGINE = InnoDB, or read it with incremental:");
   }
   ASSIGN_OR_RETURN(mariadb::Rows columns,
                    mariadb::Query(db, conn,
@@ -190,12 +190,12 @@ Result<TableName> Resolve(const DbRequest& db, MYSQL* conn, const CdcTable& t,
     const std::string charset = c[1].value_or("");
     if (!charset.empty() && charset != "utf8mb4" && charset != "utf8mb3" && charset != "utf8" &&
         charset != "ascii" && charset != "binary") {
-      return DatabaseError(
-          db,
-          "change capture: column " + col + " of " + t.relation + " is in " + charset +
-              ", and the binlog holds its bytes as they are",
-          "ALTER TABLE " + t.relation + " CONVERT TO CHARACTER SET utf8mb4, or read it with "
-          "incremental:");
+      return DatabaseError(db,
+                           "change capture: column " + col + " of " + t.relation + " is in " +
+                               charset + ", and the binlog holds its bytes as they are",
+                           "ALTER TABLE " + t.relation +
+                               " CONVERT TO CHARACTER SET utf8mb4, or read it with "
+                               "incremental:");
     }
     // A column whose older rows hold a value no change carries: one with a
     // default, or a NOT NULL one (its implicit default).
@@ -203,8 +203,7 @@ Result<TableName> Resolve(const DbRequest& db, MYSQL* conn, const CdcTable& t,
     bool has_default = def && *def != "NULL";
     if (has_default || c[3].value_or("") == "NO") defaulted->push_back(col);
     const std::string extra = c[4].value_or("");
-    if (extra.find("GENERATED") != std::string::npos &&
-        extra.find("STORED") == std::string::npos) {
+    if (extra.find("GENERATED") != std::string::npos && extra.find("STORED") == std::string::npos) {
       // A virtual column is not in the binlog's rows; the snapshot reads it.
       return DatabaseError(db,
                            "change capture: column " + col + " of " + t.relation +
@@ -304,7 +303,8 @@ struct EventDeleter {
 
 std::string Str(const MARIADB_STRING& s) { return std::string(s.str ? s.str : "", s.length); }
 std::string Data(const MARIADB_CONST_DATA& d) {
-  return std::string(reinterpret_cast<const char*>(d.data ? d.data : nullptr), d.data ? d.length : 0);
+  return std::string(reinterpret_cast<const char*>(d.data ? d.data : nullptr),
+                     d.data ? d.length : 0);
 }
 
 // Reads the binlog from the least cursor to its end, writing each table's
@@ -336,8 +336,8 @@ class BinlogReader {
     mariadb_rpl_optionsv(rpl.get(), MARIADB_RPL_FLAGS,
                          static_cast<unsigned int>(MARIADB_RPL_BINLOG_DUMP_NON_BLOCK));
     if (mariadb_rpl_open(rpl.get()) != 0) {
-      return mariadb::Error(db, dump, "starting the binlog dump at " + file + ":" +
-                                          std::to_string(offset));
+      return mariadb::Error(db, dump,
+                            "starting the binlog dump at " + file + ":" + std::to_string(offset));
     }
     const int64_t deadline =
         db.timeout_seconds > 0 ? MonotonicMillis() + db.timeout_seconds * 1000 : 0;
@@ -361,9 +361,9 @@ class BinlogReader {
         return Status::Cancelled("the run was cancelled while reading the binlog");
       }
       if (deadline > 0 && MonotonicMillis() > deadline) {
-        return Status(StatusCode::kTimeout,
-                      "reading the binlog took longer than " + std::to_string(db.timeout_seconds) +
-                          "s (raise timeout:, or set cdc.max_changes lower)");
+        return Status(StatusCode::kTimeout, "reading the binlog took longer than " +
+                                                std::to_string(db.timeout_seconds) +
+                                                "s (raise timeout:, or set cdc.max_changes lower)");
       }
     }
     if (in_group_ && !stop_) {
@@ -431,11 +431,11 @@ class BinlogReader {
       }
       case TABLE_MAP_EVENT: {
         const auto& m = ev.event.table_map;
-        ASSIGN_OR_RETURN(binlog::TableMap map,
-                         binlog::ParseTableMap(m.table_id, Str(m.database), Str(m.table),
-                                               Str(m.column_types), Str(m.metadata),
-                                               m.signed_indicator, Data(m.column_names),
-                                               Data(m.enum_values), Data(m.set_values)));
+        ASSIGN_OR_RETURN(
+            binlog::TableMap map,
+            binlog::ParseTableMap(m.table_id, Str(m.database), Str(m.table), Str(m.column_types),
+                                  Str(m.metadata), m.signed_indicator, Data(m.column_names),
+                                  Data(m.enum_values), Data(m.set_values)));
         Mapped mapped;
         for (size_t t = 0; t < names_.size(); ++t) {
           if (names_[t].schema == map.database && names_[t].name == map.table) {
@@ -684,8 +684,8 @@ class BinlogReader {
 
   struct Mapped {
     binlog::TableMap map;
-    int table = -1;               // index in req.tables; -1: not captured here
-    std::vector<int> to_column;   // each binlog column's index among the file's columns
+    int table = -1;              // index in req.tables; -1: not captured here
+    std::vector<int> to_column;  // each binlog column's index among the file's columns
   };
 
   bool Wanted(int table) const { return table >= 0 && boundary_ >= req_.tables[table].after; }
@@ -735,7 +735,8 @@ class BinlogReader {
       if (used == 0) return Status::DataError("change capture: an empty binlog row");
       at += used;
       if (update) {
-        ASSIGN_OR_RETURN(used, binlog::DecodeRow(m.map, present_after, data + at, size - at, &after));
+        ASSIGN_OR_RETURN(used,
+                         binlog::DecodeRow(m.map, present_after, data + at, size - at, &after));
         at += used;
       }
       ++changes_;
@@ -825,7 +826,7 @@ class BinlogReader {
   uint64_t seen_ = 0;      // the end of the last event read
   bool in_group_ = false, standalone_ = false, xa_ = false, stop_ = false, checksum_ = true;
   int64_t changes_ = 0, seq_ = 0, zero_dates_ = 0;
-  int64_t group_rows_ = 0;  // captured rows written in the current group
+  int64_t group_rows_ = 0;                     // captured rows written in the current group
   std::map<std::string, int64_t> savepoints_;  // group_rows_ at each of its savepoints
 };
 
@@ -879,9 +880,9 @@ Result<CdcRead> Snapshot(const CdcRequest& req) {
     ASSIGN_OR_RETURN(TableName name, Resolve(db, conn.get(), t, &defaulted));
     relations.push_back(mariadb::QuoteIdent(name.schema) + "." + mariadb::QuoteIdent(name.name));
   }
-  for (const char* setup : {"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-                            "SET SESSION TRANSACTION READ ONLY",
-                            "START TRANSACTION WITH CONSISTENT SNAPSHOT"}) {
+  for (const char* setup :
+       {"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "SET SESSION TRANSACTION READ ONLY", "START TRANSACTION WITH CONSISTENT SNAPSHOT"}) {
     RETURN_IF_ERROR(mariadb::Exec(db, conn.get(), setup, "starting the snapshot"));
   }
   // Where the snapshot stands in the binlog: every transaction before it

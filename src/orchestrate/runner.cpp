@@ -732,54 +732,92 @@ class Run {
   }
 
   // A batch's columns take the live table's types, when every value keeps
-  // its value in them; a value that would change (a wider number, text in a
-  // date column) or a column the table lacks fails the read, with the fix.
-  // `add`, when given: a column the table lacks is added to it instead (the
-  // ALTER TABLE statements, to run in the publication's transaction).
+  // its value in them. A value that would change (a wider number) widens
+  // the table's column instead, to the type that holds both (DuckDB's
+  // common type) when every value of both keeps its value there; one that
+  // holds neither (text where numbers were) fails the read, with the fix.
+  // A column the table lacks goes in `added` (name, type), for the caller
+  // to add; without `added` the read fails. The ALTER TABLE statements go in
+  // `statements`, to run first in the publication's transaction; what was
+  // done in `notes`.
+  using NewColumns = std::vector<std::pair<std::string, std::string>>;
   Status AlignBatchTypes(WarehouseSession& session, const AssetNode& node, const std::string& batch,
-                         const Publication& prev, std::vector<std::string>* add = nullptr) {
+                         const Publication& prev, std::vector<std::string>* statements,
+                         std::vector<std::string>* notes, NewColumns* added) {
     std::map<std::string, std::string> live;
     for (const auto& c : prev.schema) live[c.value("name", "")] = c.value("type", "");
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, batch));
-    std::vector<std::string> added, misfits;
+    std::vector<std::string> refused, misfits;
     const std::string fix = "; the table is unchanged: read it whole with `sluice run " +
                             node.name + " --full-refresh`";
+    // How many non-null values of `id` in `relation` change when cast to `type` and back.
+    auto changed = [&](const std::string& relation, const std::string& id, const std::string& from,
+                       const std::string& type) -> Result<QueryResult> {
+      return session.Query("SELECT count(*), CAST(any_value(" + id + ") AS VARCHAR) FROM " +
+                           relation + " WHERE " + id + " IS NOT NULL AND TRY_CAST(TRY_CAST(" + id +
+                           " AS " + type + ") AS " + from + ") IS DISTINCT FROM " + id);
+    };
     for (const auto& c : schema) {
       std::string name = c.value("name", ""), type = c.value("type", "");
       auto it = live.find(name);
       if (it == live.end()) {
-        if (add) {
-          add->push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(name) + " " +
-                         type);
+        if (added) {
+          added->emplace_back(name, type);
         } else {
-          added.push_back(name);
+          refused.push_back(name);
         }
         continue;
       }
       if (it->second == type) continue;
       std::string id = QuoteIdent(name);
+      ASSIGN_OR_RETURN(QueryResult lost, changed(batch, id, type, it->second));
+      if (lost.ScalarInt() == 0) {
+        RETURN_IF_ERROR(session.Execute("ALTER TABLE " + batch + " ALTER COLUMN " + id +
+                                        " SET DATA TYPE " + it->second));
+        continue;
+      }
+      // Widen: the common type of both, if it keeps every value of each.
       ASSIGN_OR_RETURN(
-          QueryResult lost,
-          session.Query("SELECT count(*), CAST(any_value(" + id + ") AS VARCHAR) FROM " + batch +
-                        " WHERE " + id + " IS NOT NULL AND TRY_CAST(TRY_CAST(" + id + " AS " +
-                        it->second + ") AS " + type + ") IS DISTINCT FROM " + id));
-      if (lost.ScalarInt() > 0) {
+          QueryResult common,
+          session.Query("SELECT typeof(x) FROM (SELECT CAST(NULL AS " + it->second +
+                        ") AS x UNION ALL SELECT CAST(NULL AS " + type + ") AS x) LIMIT 1"));
+      std::string wide = common.rows.empty() || !common.rows[0][0] ? "" : *common.rows[0][0];
+      bool ok =
+          !wide.empty() && wide != it->second && (wide != "VARCHAR" || it->second == "VARCHAR");
+      if (ok) {
+        ASSIGN_OR_RETURN(QueryResult old_lost, changed(prev.physical, id, it->second, wide));
+        ASSIGN_OR_RETURN(QueryResult new_lost, changed(batch, id, type, wide));
+        ok = old_lost.ScalarInt() == 0 && new_lost.ScalarInt() == 0;
+      }
+      if (!ok) {
+        // Values that are not of the table's type at all say it best.
+        ASSIGN_OR_RETURN(
+            QueryResult alien,
+            session.Query("SELECT count(*), CAST(any_value(" + id + ") AS VARCHAR) FROM " + batch +
+                          " WHERE " + id + " IS NOT NULL AND TRY_CAST(" + id + " AS " + it->second +
+                          ") IS NULL"));
+        const QueryResult& shown = alien.ScalarInt() > 0 ? alien : lost;
         misfits.push_back(fmt::format("{} ({} in the table; {} new value(s) such as {} are {})",
-                                      name, it->second, lost.ScalarInt(),
-                                      lost.rows[0][1].value_or("?"), type));
+                                      name, it->second, shown.ScalarInt(),
+                                      shown.rows[0][1].value_or("?"), type));
         continue;
       }
       RETURN_IF_ERROR(session.Execute("ALTER TABLE " + batch + " ALTER COLUMN " + id +
-                                      " SET DATA TYPE " + it->second));
+                                      " SET DATA TYPE " + wide));
+      statements->push_back("ALTER TABLE " + prev.physical + " ALTER COLUMN " + id +
+                            " SET DATA TYPE " + wide);
+      notes->push_back("column " + name + " widened from " + it->second + " to " + wide +
+                       " (new values such as " + lost.rows[0][1].value_or("?") + ")");
     }
-    if (!added.empty()) {
-      return Status::DataError("column(s) " + Join(added, ", ") + " of " + node.name +
+    if (!refused.empty()) {
+      return Status::DataError("column(s) " + Join(refused, ", ") + " of " + node.name +
                                " are new in the database" + fix);
     }
     if (!misfits.empty()) {
       return Status::DataError("the new rows of " + node.name +
-                               " do not fit the table's column types: " + Join(misfits, "; ") +
-                               fix);
+                               " do not fit the table's column types, nor a wider type that "
+                               "holds the old values too: " +
+                               Join(misfits, "; ") + fix);
     }
     return Status::Ok();
   }
@@ -795,6 +833,71 @@ class Run {
     o.version_id = prev.version_id;
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, "", prev.version_id);
+    return Status::Ok();
+  }
+
+  // Columns new at the source of an incrementally read table: read for
+  // every row (the key and those columns: one narrow read of the whole
+  // table, kept in the raw lake like a key scan), loaded, and — after the
+  // columns are added with a type that holds both reads' values — set on
+  // the table's rows by key (`statements`, to run in the publication's
+  // transaction). The batch's columns take the same types.
+  Status FillNewColumns(WarehouseSession& session, const AssetNode& node, const SourceSpec& src,
+                        const TableSpec& table, const std::string& batch, const Publication& prev,
+                        const NewColumns& added, TempTables& temp,
+                        std::vector<std::string>* statements, TaskOutcome& o) {
+    std::vector<std::string> read = table.key, names;
+    for (const auto& c : added) {
+      read.push_back(c.first);
+      names.push_back(c.first);
+    }
+    ASSIGN_OR_RETURN(DatabaseExtract fill,
+                     ExtractDatabaseTable(src, table, "", {}, read, "new columns"));
+    ASSIGN_OR_RETURN(const Decoder* decoder, FindDecoder("database"));
+    ASSIGN_OR_RETURN(
+        std::string rows,
+        decoder->TableSql(
+            {fill.object.local_path, "database", {{"columns", fill.columns}}, false, ""}));
+    const std::string loaded = temp.Name("sluice_fill_");
+    Status staged = session.Execute("CREATE TEMP TABLE " + loaded + " AS SELECT * FROM " + rows);
+    if (!staged.ok()) {
+      return staged.WithContext(node.loc.ToString() + ": loading the new columns of " + node.name);
+    }
+    ASSIGN_OR_RETURN(std::vector<std::string> fitted,
+                     FitNumericColumns(session, fill.columns, loaded));
+    for (std::string& note : fitted) o.notes.push_back(std::move(note));
+    std::map<std::string, std::string> live;
+    for (const auto& c : prev.schema) live[c.value("name", "")] = c.value("type", "");
+    ASSIGN_OR_RETURN(nlohmann::json filled_schema, DescribeRelation(session, loaded));
+    std::map<std::string, std::string> filled_types;
+    for (const auto& c : filled_schema) filled_types[c.value("name", "")] = c.value("type", "");
+    std::vector<std::string> set, match;
+    for (const auto& [name, type] : added) {
+      // The type that holds the batch's values and every row's.
+      const std::string id = QuoteIdent(name);
+      ASSIGN_OR_RETURN(QueryResult common,
+                       session.Query("SELECT typeof(x) FROM (SELECT CAST(NULL AS " + type +
+                                     ") AS x UNION ALL SELECT CAST(NULL AS " + filled_types[name] +
+                                     ") AS x) LIMIT 1"));
+      std::string wide = common.rows.empty() || !common.rows[0][0] ? type : *common.rows[0][0];
+      RETURN_IF_ERROR(session.Execute("ALTER TABLE " + batch + " ALTER COLUMN " + id +
+                                      " SET DATA TYPE " + wide));
+      RETURN_IF_ERROR(session.Execute("ALTER TABLE " + loaded + " ALTER COLUMN " + id +
+                                      " SET DATA TYPE " + wide));
+      statements->push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + id + " " + wide);
+      set.push_back(id + " = f." + id);
+    }
+    for (const std::string& k : table.key) {
+      // The key as the table has it.
+      RETURN_IF_ERROR(session.Execute("ALTER TABLE " + loaded + " ALTER COLUMN " + QuoteIdent(k) +
+                                      " SET DATA TYPE " + live[k]));
+      match.push_back("t." + QuoteIdent(k) + " IS NOT DISTINCT FROM f." + QuoteIdent(k));
+    }
+    ASSIGN_OR_RETURN(QueryResult n, session.Query("SELECT count(*) FROM " + loaded));
+    statements->push_back("UPDATE " + prev.physical + " AS t SET " + Join(set, ", ") + " FROM " +
+                          loaded + " AS f WHERE " + Join(match, " AND "));
+    o.notes.push_back(fmt::format("new column(s) at the source: {}, read for all {} rows",
+                                  Join(names, ", "), n.ScalarInt()));
     return Status::Ok();
   }
 
@@ -826,7 +929,18 @@ class Run {
       std::lock_guard lock(mu_);
       for (const std::string& note : db_notes_[node.name]) o.notes.push_back(note);
     }
-    RETURN_IF_ERROR(AlignBatchTypes(session, node, batch, prev));
+    // New source columns are added, and read for every row (not only those
+    // since the cursor): the table then holds what the source holds.
+    std::vector<std::string> altered;
+    NewColumns new_columns;
+    RETURN_IF_ERROR(AlignBatchTypes(session, node, batch, prev, &altered, &o.notes,
+                                    table->columns.empty() ? &new_columns : nullptr));
+    std::vector<std::string> added;
+    for (const auto& c : new_columns) added.push_back(c.first);
+    if (!added.empty()) {
+      RETURN_IF_ERROR(FillNewColumns(session, node, *source, *table, batch, prev, new_columns, temp,
+                                     &altered, o));
+    }
     ASSIGN_OR_RETURN(QueryResult counted, session.Query("SELECT count(*) FROM " + batch));
     int64_t rows = counted.ScalarInt();
     std::string since = prev.cursor.value("value", "");
@@ -872,7 +986,7 @@ class Run {
     auto scanned = [&] {
       if (scan) NoteKeyScan(node.name);
     };
-    if (rows == 0 && gone == 0) {
+    if (rows == 0 && gone == 0 && altered.empty()) {
       scanned();
       return unchanged("no rows with " + table->db_cursor + " at or past " + since +
                        (scan ? "; the key scan found no row gone" : ""));
@@ -885,15 +999,16 @@ class Run {
       on.push_back("l." + QuoteIdent(k) + " = b." + QuoteIdent(k));
     }
     for (const auto& c : batch_schema) {
-      std::string id = QuoteIdent(c.value("name", ""));
-      same.push_back("l." + id + " IS NOT DISTINCT FROM b." + id);
+      std::string name = c.value("name", "");
+      if (std::find(added.begin(), added.end(), name) != added.end()) continue;
+      same.push_back("l." + QuoteIdent(name) + " IS NOT DISTINCT FROM b." + QuoteIdent(name));
     }
     ASSIGN_OR_RETURN(
         QueryResult fresh,
         session.Query("SELECT count(*) FROM " + batch + " b WHERE NOT EXISTS (SELECT 1 FROM " +
                       prev.physical + " l WHERE " + Join(on, " AND ") + " AND " +
                       Join(same, " AND ") + ")"));
-    if (fresh.ScalarInt() == 0 && gone == 0) {
+    if (fresh.ScalarInt() == 0 && gone == 0 && altered.empty()) {
       scanned();
       return unchanged(
           fmt::format("the {} rows read since {} are in the table as they are", rows, since));
@@ -905,8 +1020,10 @@ class Run {
         ", merged on " + Join(table->key, ", ") +
         (scan ? fmt::format("; {} deleted (gone from the source's key scan)", gone) : "");
     ASSIGN_OR_RETURN(
-        std::vector<std::string> statements,
+        std::vector<std::string> merge,
         ApplyBatchSql("merge", prev.physical, batch, table->key, {}, {}, NowLiteral()));
+    std::vector<std::string> statements = std::move(altered);
+    for (std::string& st : merge) statements.push_back(std::move(st));
     if (gone > 0) statements.push_back(delete_gone);
     RETURN_IF_ERROR(ApplyBatch(
         node, "merge", table->key, {}, batch, o, version, inputs, checks_hash, prev, session, start,
@@ -1020,7 +1137,13 @@ class Run {
       return staged.WithContext(node.loc.ToString() + ": reducing the changes of " + node.name);
     }
     std::vector<std::string> statements;
-    RETURN_IF_ERROR(AlignBatchTypes(session, node, reduced, prev, &statements));
+    NewColumns new_columns;
+    RETURN_IF_ERROR(
+        AlignBatchTypes(session, node, reduced, prev, &statements, &o.notes, &new_columns));
+    for (const auto& [name, type] : new_columns) {
+      statements.push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(name) +
+                           " " + type);
+    }
     for (std::string& st : ApplyChangesSql(prev.physical, reduced, table->key, truncated)) {
       statements.push_back(std::move(st));
     }
@@ -1356,7 +1479,13 @@ class Run {
       applied = reduced;
     }
     std::vector<std::string> statements;
-    RETURN_IF_ERROR(AlignBatchTypes(session, node, applied, prev, &statements));
+    NewColumns new_columns;
+    RETURN_IF_ERROR(
+        AlignBatchTypes(session, node, applied, prev, &statements, &o.notes, &new_columns));
+    for (const auto& [name, type] : new_columns) {
+      statements.push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(name) +
+                           " " + type);
+    }
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, applied));
     std::vector<std::string> columns;
     for (const auto& c : schema) columns.push_back(c.value("name", ""));
@@ -2015,14 +2144,15 @@ class Run {
   Result<DatabaseExtract> ExtractDatabaseTable(const SourceSpec& src, const TableSpec& table,
                                                const std::string& partition,
                                                const DbRequest::Since& since,
-                                               const std::vector<std::string>& only_columns = {}) {
+                                               const std::vector<std::string>& only_columns = {},
+                                               const std::string& purpose = "key scan") {
     ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(src, table, partition));
     req.since = since;
     req.only_columns = only_columns;
     if (opt_.control) req.cancel = opt_.control->flag();
     std::string what = table.db_query.empty() ? "table " + table.db_table : "query";
     if (!since.column.empty()) what += " since " + since.column + " >= " + since.value;
-    if (!only_columns.empty()) what = "key scan of " + what;
+    if (!only_columns.empty()) what = purpose + " of " + what;
     FetchRecord rec;
     rec.source = src.name;
     rec.partition = partition;

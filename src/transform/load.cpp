@@ -243,16 +243,18 @@ Result<std::vector<std::string>> NarrowTextColumns(
   return widened;
 }
 
+}  // namespace
+
 // A database's numbers of unbounded precision (numeric without a typmod)
 // were read as text: each becomes the narrowest DECIMAL(p,s) that holds
 // every value exactly, or stays text when none does (NaN, more than 38
 // digits) — said so, never rounded.
-Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session, const LoadSpec& spec,
+Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session,
+                                                   const nlohmann::json& columns,
                                                    const std::string& physical) {
   std::vector<std::string> notes, conversions;
-  auto columns = spec.options.find("columns");
-  if (columns == spec.options.end() || !columns->is_array()) return notes;
-  for (const auto& c : *columns) {
+  if (!columns.is_array()) return notes;
+  for (const auto& c : columns) {
     if (c.value("encoding", "") != "fit") continue;
     std::string id = QuoteIdent(c.value("name", ""));
     std::string digits = "ltrim(" + id + ", '-')";
@@ -287,6 +289,8 @@ Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session, co
   }
   return notes;
 }
+
+namespace {
 
 bool IsJsonTypeMismatch(const Status& st) {
   const std::string& m = st.message();
@@ -516,7 +520,11 @@ Result<LoadOutcome> LoadSourceTable(WarehouseSession& session, const LoadSpec& s
   }
 
   if (spec.format == "database" && !cleaned) {
-    ASSIGN_OR_RETURN(std::vector<std::string> fitted, FitNumericColumns(session, spec, physical));
+    auto columns = spec.options.find("columns");
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> fitted,
+        FitNumericColumns(session, columns == spec.options.end() ? nlohmann::json() : *columns,
+                          physical));
     for (std::string& note : fitted) out.notes.push_back(std::move(note));
   }
 

@@ -60,6 +60,14 @@ using BuildExecutor = std::function<Status(const std::string& sql)>;
 Result<LoadOutcome> LoadSourceTable(WarehouseSession& session, const LoadSpec& spec,
                                     const BuildExecutor& execute);
 
+// A database extract's numbers of unbounded precision (`columns`: its
+// DbColumnsToJson; those with encoding "fit" were read as text) each become
+// the narrowest DECIMAL(p,s) in `physical` that holds every value exactly,
+// or stay text when none does. Returns notes for the ones kept as text.
+Result<std::vector<std::string>> FitNumericColumns(WarehouseSession& session,
+                                                   const nlohmann::json& columns,
+                                                   const std::string& physical);
+
 // The counts of an asset version's issues as one line for the run summary,
 // or "" when it has none.
 Result<std::string> IssueSummary(WarehouseSession& session, const std::string& asset,

@@ -32,14 +32,15 @@ std::string Names(const std::vector<std::string>& names) {
 TableMap EveryType() {
   const std::string types =
       Bytes({8, 1, 2, 9, 4, 5, 10, 18, 17, 19, 13, 16, 254, 254, 254, 15, 252, 252, 246, 18, 254});
-  const std::string meta = Bytes({0x04, 0x08, 0x06, 0x03, 0x02, 0x02, 0x01, 0xf8, 0x01, 0xfe, 0x14,
-                                  0xfe, 0x04, 0x14, 0x00, 0x02, 0x02, 0x1e, 0x0a, 0x00, 0xf7, 0x01});
+  const std::string meta =
+      Bytes({0x04, 0x08, 0x06, 0x03, 0x02, 0x02, 0x01, 0xf8, 0x01, 0xfe, 0x14,
+             0xfe, 0x04, 0x14, 0x00, 0x02, 0x02, 0x1e, 0x0a, 0x00, 0xf7, 0x01});
   const unsigned char signedness[] = {0xa2};
-  Result<TableMap> map = ParseTableMap(
-      70, "sluice", "t", types, meta, signedness,
-      Names({"id", "ti", "si", "mi", "f", "dd", "dt", "dtm", "ts", "tm", "y", "b", "s", "c", "bn",
-             "vb", "bl", "tx", "dec2", "dt0", "e"}),
-      Bytes({2, 1, 'a', 1, 'b'}), Bytes({3, 1, 'x', 1, 'y', 1, 'z'}));
+  Result<TableMap> map =
+      ParseTableMap(70, "sluice", "t", types, meta, signedness,
+                    Names({"id", "ti", "si", "mi", "f",  "dd", "dt", "dtm",  "ts",  "tm", "y",
+                           "b",  "s",  "c",  "bn", "vb", "bl", "tx", "dec2", "dt0", "e"}),
+                    Bytes({2, 1, 'a', 1, 'b'}), Bytes({3, 1, 'x', 1, 'y', 1, 'z'}));
   EXPECT_TRUE(map.ok()) << map.status().ToString();
   return *map;
 }
@@ -47,9 +48,9 @@ TableMap EveryType() {
 TEST(BinlogRowTest, DecodesEveryTypeAsAFullReadWritesIt) {
   TableMap map = EveryType();
   ASSERT_EQ(map.columns.size(), 21u);
-  EXPECT_TRUE(map.columns[0].is_unsigned);   // id
-  EXPECT_FALSE(map.columns[1].is_unsigned);  // ti
-  EXPECT_TRUE(map.columns[2].is_unsigned);   // si
+  EXPECT_TRUE(map.columns[0].is_unsigned);    // id
+  EXPECT_FALSE(map.columns[1].is_unsigned);   // ti
+  EXPECT_TRUE(map.columns[2].is_unsigned);    // si
   EXPECT_FALSE(map.columns[18].is_unsigned);  // dec2: after the YEAR, which has a bit too
   const std::string row = Bytes(
       {0x00, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfb, 0xff, 0xff, 0x00,
@@ -141,8 +142,7 @@ TEST(BinlogRowTest, DecimalsAndTimes) {
 }
 
 TEST(BinlogRowTest, TableMapWithoutNamesIsRefusedWithTheFix) {
-  Result<TableMap> map =
-      ParseTableMap(1, "db", "t", Bytes({3}), "", nullptr, "", "", "");
+  Result<TableMap> map = ParseTableMap(1, "db", "t", Bytes({3}), "", nullptr, "", "", "");
   ASSERT_FALSE(map.ok());
   EXPECT_NE(map.status().message().find("binlog_row_metadata = FULL"), std::string::npos);
 }
