@@ -34,11 +34,11 @@ const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "m
 const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check", "stream_after"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
 const std::vector<std::string> kSourceKeys = {
-    "name",    "description", "fetch",         "format",       "options",
-    "tables",  "schedule",    "partition",     "freshness",    "tags",
-    "member",  "key",         "columns",       "columns_only", "null_values",
-    "filter",  "checks",      "skip_patterns", "quarantine",   "kind",
-    "command", "pool",        "database",      "incremental",  "stream"};
+    "name",       "description",  "fetch",       "format", "options",  "tables",
+    "schedule",   "partition",    "freshness",   "tags",   "member",   "key",
+    "columns",    "columns_only", "null_values", "filter", "checks",   "skip_patterns",
+    "quarantine", "kind",         "command",     "pool",   "database", "incremental",
+    "stream",     "chunk_rows"};
 const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout", "cdc"};
 const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes", "binlog"};
 const std::vector<std::string> kStreamKeys = {"url",          "stream", "subject", "consumer",
@@ -48,12 +48,12 @@ const std::vector<std::string> kCommandKeys = {"run", "env", "inputs", "timeout"
 // Keys that describe one table: at the top level of a single-table source,
 // under tables: otherwise.
 const std::vector<std::string> kSingleTableKeys = {
-    "member", "key",    "columns",       "columns_only", "null_values",
-    "filter", "checks", "skip_patterns", "quarantine",   "incremental"};
+    "member", "key",           "columns",    "columns_only", "null_values", "filter",
+    "checks", "skip_patterns", "quarantine", "incremental",  "chunk_rows"};
 const std::vector<std::string> kTableKeys = {
-    "member",      "format", "options", "key",        "columns",     "columns_only",
-    "null_values", "filter", "checks",  "tags",       "description", "skip_patterns",
-    "quarantine",  "table",  "query",   "incremental"};
+    "member",      "format", "options", "key",         "columns",     "columns_only",
+    "null_values", "filter", "checks",  "tags",        "description", "skip_patterns",
+    "quarantine",  "table",  "query",   "incremental", "chunk_rows"};
 const std::vector<std::string> kFetchKeys = {
     "url",       "headers", "paginate", "method",          "params",        "body",
     "timeout",   "retries", "backoff",  "connect_timeout", "stall_timeout", "rate_limit",
@@ -1179,6 +1179,19 @@ class Loader {
       }
     }
     for (const TableSpec& table : source.tables) {
+      if (table.db_chunk_rows <= 0) continue;
+      if (table.key.empty()) {
+        errs.At(table.db_chunk_line,
+                "chunk_rows: needs key: (a full read goes in key order, and resumes after "
+                "the last key it stored), e.g. key: [id]");
+      }
+      if (source.database && source.database->cdc) {
+        errs.At(table.db_chunk_line,
+                "chunk_rows: a captured table's snapshot is read whole, at one point of the "
+                "change stream; remove chunk_rows:");
+      }
+    }
+    for (const TableSpec& table : source.tables) {
       if (table.db_cursor.empty()) continue;
       if (table.key.empty()) {
         errs.At(table.loc.line,
@@ -1635,6 +1648,16 @@ class Loader {
             if (auto seconds = ReadDuration(*l, errs)) table->db_lookback_seconds = *seconds;
           }
         }
+      }
+    }
+    if (const YamlEntry* e = m.Find("chunk_rows")) {
+      if (source.format != "database") {
+        errs.At(e->line,
+                "chunk_rows: reads a database table in chunks; it applies to database "
+                "sources");
+      } else if (auto n = ReadInt(*e, errs, 1)) {
+        table->db_chunk_rows = *n;
+        table->db_chunk_line = e->line;
       }
     }
     if (const YamlEntry* e = m.Find("key")) {

@@ -63,6 +63,10 @@ struct TableSpec {
   // read whole and rows whose key is gone at the source are deleted.
   // -1: never (the default); 0: every read.
   int64_t db_key_scan_seconds = -1;
+  // `chunk_rows: N`: a full read goes in key order, N rows a raw object,
+  // and one that stops resumes after the last chunk it stored. 0: one read.
+  int64_t db_chunk_rows = 0;
+  int db_chunk_line = 0;
   std::string format;  // csv | tsv | json | ndjson | parquet | html_table | zip
   nlohmann::json format_options = nlohmann::json::object();  // delimiter, header, encoding, ...
   std::vector<std::string> key;

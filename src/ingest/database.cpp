@@ -452,11 +452,103 @@ Status CsvFileWriter::Hex(const unsigned char* data, size_t size) {
 Status CsvFileWriter::EndRow() {
   buffer_ += '\n';
   row_started_ = false;
+  last_row_ = row_start_;
+  row_start_ = bytes_ + buffer_.size();
   if (buffer_.size() >= kBufferBytes) return Flush();
   return Status::Ok();
 }
 
-Status CsvFileWriter::Raw(const char* data, size_t size) { return Put(data, size); }
+Status CsvFileWriter::Raw(const char* data, size_t size) {
+  last_row_ = bytes_ + buffer_.size();
+  return Put(data, size);
+}
+
+std::string PageOrder(const DbRequest::Page& page, const std::string& alias,
+                      const std::function<std::string(const std::string&)>& ident) {
+  if (page.key.empty()) return "";
+  std::vector<std::string> order;
+  for (const std::string& k : page.key) {
+    order.push_back((alias.empty() ? "" : alias + ".") + ident(k) +
+                    (page.descending ? " DESC" : ""));
+  }
+  return " ORDER BY " + Join(order, ", ");
+}
+
+std::string PageSql(const std::string& sql, const DbRequest::Page& page,
+                    const std::function<std::string(const std::string&)>& ident,
+                    const std::function<std::string(const std::string&)>& literal) {
+  if (page.key.empty()) return sql;
+  std::vector<std::string> cols, values, present;
+  for (const std::string& k : page.key) {
+    cols.push_back("pg_." + ident(k));
+    present.push_back("pg_." + ident(k) + " IS NOT NULL");
+  }
+  for (const std::string& v : page.after) values.push_back(literal(v));
+  std::string where;
+  if (page.descending) {
+    where = " WHERE " + Join(present, " AND ");
+  } else if (!values.empty()) {
+    where = " WHERE (" + Join(cols, ", ") + ") > (" + Join(values, ", ") + ")";
+  }
+  return "SELECT * FROM (" + sql + "\n) AS pg_" + where + PageOrder(page, "pg_", ident) +
+         (page.limit > 0 ? " LIMIT " + std::to_string(page.limit) : "");
+}
+
+namespace {
+
+// The CSV record that starts at `offset` in `path`: its fields, an
+// unquoted empty one as NULL.
+Result<std::vector<std::optional<std::string>>> ReadCsvRecord(const std::string& path,
+                                                              uint64_t offset) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot read " + path + ": " + std::strerror(errno));
+  std::string data;
+  char buf[65536];
+  for (off_t at = static_cast<off_t>(offset);;) {
+    ssize_t n = ::pread(fd, buf, sizeof buf, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    at += n;
+  }
+  ::close(fd);
+  std::vector<std::optional<std::string>> fields;
+  std::string field;
+  bool quoted = false, in_quotes = false;
+  size_t i = 0;
+  for (; i < data.size(); ++i) {
+    char c = data[i];
+    if (in_quotes) {
+      if (c == '"' && i + 1 < data.size() && data[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        in_quotes = false;
+      } else {
+        field += c;
+      }
+      continue;
+    }
+    if (c == '"') {
+      quoted = in_quotes = true;
+    } else if (c == ',' || c == '\n' || c == '\r') {
+      if (quoted || !field.empty()) {
+        fields.emplace_back(field);
+      } else {
+        fields.emplace_back(std::nullopt);
+      }
+      field.clear();
+      quoted = false;
+      if (c != ',') break;
+    } else {
+      field += c;
+    }
+  }
+  if (i == data.size() && (quoted || !field.empty())) fields.emplace_back(field);
+  return fields;
+}
+
+}  // namespace
 
 Result<std::string> CsvFileWriter::Finish() {
   RETURN_IF_ERROR(Flush());
@@ -527,14 +619,24 @@ Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path) {
   if (fd < 0) {
     return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
   }
+  uint64_t offset = 0;
   Result<DbExtract> out = [&]() -> Result<DbExtract> {
     CsvFileWriter writer(fd);
     ASSIGN_OR_RETURN(DbExtract extract, driver->Extract(req, writer));
     ASSIGN_OR_RETURN(extract.sha256, writer.Finish());
     extract.bytes = writer.bytes();
+    offset = writer.last_row_offset();
     return extract;
   }();
   ::close(fd);
+  if (out.ok() && !req.page.key.empty() && out->rows > 0) {
+    Result<std::vector<std::optional<std::string>>> last = ReadCsvRecord(path, offset);
+    if (!last.ok()) {
+      out = last.status();
+    } else {
+      out->last_row = std::move(*last);
+    }
+  }
   if (!out.ok()) ::unlink(path.c_str());
   return out;
 }

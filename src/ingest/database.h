@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,15 @@ struct DbRequest {
   } since;
   // Only these columns of the table or query (a key scan); empty: all.
   std::vector<std::string> only_columns;
+  // One page in key order: the rows whose `key` comes after `after` (each
+  // value as the driver wrote it; empty: from the first), at most `limit`
+  // of them, ordered by the key. `descending`: the last `limit` rows
+  // instead, greatest first (rows with a NULL key left out). limit 0: all.
+  struct Page {
+    std::vector<std::string> key, after;
+    int64_t limit = 0;
+    bool descending = false;
+  } page;
   // PostgreSQL only: read inside this exported snapshot (a change
   // capture's starting point), and append these constant columns to every
   // row (a change capture's _op and _extracted_at).
@@ -80,6 +90,8 @@ struct DbExtract {
   uint64_t bytes = 0;
   std::string sha256;
   std::vector<std::string> notes;  // for the run summary: "3 zero dates loaded as NULL"
+  // A page's last row as written (nullopt: NULL); empty when no rows.
+  std::vector<std::optional<std::string>> last_row;
 };
 
 // Extracts req's table or query into a new file at `path` (hashed as it is
@@ -135,6 +147,9 @@ class CsvFileWriter {
   // Flushes; returns the SHA-256 of everything written.
   Result<std::string> Finish();
   uint64_t bytes() const { return bytes_; }
+  // Where the last whole row written starts in the file (for Raw, the last
+  // Raw call's bytes).
+  uint64_t last_row_offset() const { return last_row_; }
 
  private:
   Status Put(const char* data, size_t size);
@@ -143,6 +158,7 @@ class CsvFileWriter {
   std::string buffer_;
   bool row_started_ = false;
   uint64_t bytes_ = 0;
+  uint64_t row_start_ = 0, last_row_ = 0;
   struct Hasher;
   std::unique_ptr<Hasher> hasher_;
 };
@@ -165,6 +181,15 @@ class Decoder;
 // The `database` format: an extract read back with the types in
 // options.columns (DbColumnsToJson), for the loader's decoder registry.
 std::unique_ptr<Decoder> NewDatabaseDecoder();
+
+// Shared by the drivers: `sql` limited to req.page (see DbRequest::Page),
+// with the driver's identifier quoting and literal for a value's text.
+std::string PageSql(const std::string& sql, const DbRequest::Page& page,
+                    const std::function<std::string(const std::string&)>& ident,
+                    const std::function<std::string(const std::string&)>& literal);
+// "ORDER BY" the page's key over relation alias `alias` ("" when no page).
+std::string PageOrder(const DbRequest::Page& page, const std::string& alias,
+                      const std::function<std::string(const std::string&)>& ident);
 
 // Shared by the drivers: %XX escapes of a URL's parts decoded.
 std::string PercentDecode(const std::string& s);

@@ -368,6 +368,13 @@ class MariaDbDriver final : public DatabaseDriver {
       sql = "SELECT * FROM (" + sql + "\n) AS s WHERE s." + mariadb::QuoteIdent(req.since.column) +
             " >= " + bound;
     }
+    sql = PageSql(
+        sql, req.page, [](const std::string& n) { return mariadb::QuoteIdent(n); },
+        [&](const std::string& v) {
+          std::string escaped(v.size() * 2 + 1, '\0');
+          escaped.resize(mysql_real_escape_string(conn.get(), escaped.data(), v.data(), v.size()));
+          return "'" + escaped + "'";
+        });
     ASSIGN_OR_RETURN(DbExtract extract, mariadb::Stream(req, conn.get(), sql, out));
     (void)mysql_query(conn.get(), "COMMIT");
     return extract;

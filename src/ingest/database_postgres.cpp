@@ -286,6 +286,9 @@ class PostgresDriver final : public DatabaseDriver {
     if (!req.since.column.empty()) {
       ASSIGN_OR_RETURN(relation, Since(req, conn.get(), relation, columns));
     }
+    auto ident = [](const std::string& n) { return QuoteIdent(n); };
+    relation =
+        PageSql(relation, req.page, ident, [](const std::string& v) { return QuoteLiteral(v); });
     std::vector<std::string> select;
     for (const DbColumn& c : columns) {
       select.push_back(pg::ValueExpr(c, "q." + QuoteIdent(c.name)) + " AS " + QuoteIdent(c.name));
@@ -294,8 +297,9 @@ class PostgresDriver final : public DatabaseDriver {
       select.push_back(QuoteLiteral(k.value) + "::text AS " + QuoteIdent(k.name));
       columns.push_back(DbColumn{k.name, "text", k.type, DbEncoding::kPlain});
     }
-    std::string copy = "COPY (SELECT " + Join(select, ", ") + " FROM (" + relation +
-                       "\n) AS q) TO STDOUT WITH (FORMAT csv, HEADER true)";
+    std::string copy = "COPY (SELECT " + Join(select, ", ") + " FROM (" + relation + "\n) AS q" +
+                       PageOrder(req.page, "q", ident) +
+                       ") TO STDOUT WITH (FORMAT csv, HEADER true)";
     DbExtract extract;
     extract.columns = std::move(columns);
     ASSIGN_OR_RETURN(extract.rows, pg::CopyOut(req, conn.get(), copy, out));

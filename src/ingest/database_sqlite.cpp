@@ -213,6 +213,9 @@ class SqliteDriver final : public DatabaseDriver {
       }
       sql = "SELECT * FROM (" + sql + "\n) WHERE " + QuoteIdent(req.since.column) + " >= " + bound;
     }
+    sql = PageSql(
+        sql, req.page, [](const std::string& n) { return QuoteIdent(n); },
+        [](const std::string& v) { return QuoteLiteral(v); });
     sqlite3_stmt* stmt_raw = nullptr;
     const char* tail = nullptr;
     rc = sqlite3_prepare_v2(db.get(), sql.c_str(), static_cast<int>(sql.size()), &stmt_raw, &tail);

@@ -1757,13 +1757,21 @@ class Run {
           column + " is " + type + " (remove lookback:, or make a time column the cursor)");
     }
     std::string read_key;
+    std::optional<std::string> floor;
     {
       std::lock_guard lock(mu_);
       read_key = db_read_keys_[node.name];
+      auto f = cursor_floors_.find(node.name);
+      if (f != cursor_floors_.end()) floor = f->second;
     }
     const bool tz = type == "TIMESTAMP WITH TIME ZONE";
     std::string id = QuoteIdent(field);
-    std::string value = tz ? "max(" + id + ") AT TIME ZONE 'UTC'" : "max(" + id + ")";
+    std::string greatest = "max(" + id + ")";
+    // A chunked read's cursor is no later than the greatest value when it
+    // began: rows changed while it read are read again.
+    if (floor)
+      greatest = "least(" + greatest + ", CAST(" + QuoteLiteral(*floor) + " AS " + type + "))";
+    std::string value = tz ? greatest + " AT TIME ZONE 'UTC'" : greatest;
     if (prev.is_object() && prev.value("column", "") == column && prev.contains("value")) {
       std::string before = "CAST(" + QuoteLiteral(prev.value("value", "")) + " AS " +
                            (tz ? std::string("TIMESTAMP") : type) + ")";
@@ -2110,6 +2118,8 @@ class Run {
     StoredObject object;
     nlohmann::json columns;
     std::vector<std::string> notes;
+    int64_t rows = 0;
+    std::vector<std::optional<std::string>> last_row;  // a page's
   };
 
   // A database table's extract: read in one pass into the staging area,
@@ -2123,6 +2133,149 @@ class Run {
                                     const std::string& partition) {
     ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(src, partition));
     return DatabaseRequestOf(project_, src, table, ctx);
+  }
+
+  // A full read in key order, table.db_chunk_rows rows a raw object, each
+  // stored and logged as it is read. Its progress is kept in
+  // <state_dir>/resume/<asset>.json (the chunks stored, the last key, and
+  // for an incremental table the cursor's greatest value when the read
+  // began), so a read that stops — killed, timed out, a connection lost —
+  // goes on after its last whole chunk at the next run, if the database,
+  // relation, key, chunk size and config are the same and every chunk is
+  // still in the lake. Each chunk is its own transaction: the copy is not
+  // one point in time, which the cursor's floor makes good for incremental
+  // tables (the next read takes every change since the read began).
+  struct ChunkedRead {
+    std::vector<StoredObject> objects;
+    nlohmann::json columns;
+    std::vector<std::string> notes;
+    std::optional<std::string> floor;  // the cursor's greatest value at the start
+  };
+
+  Result<ChunkedRead> ReadInChunks(const AssetNode& node, const SourceSpec& src,
+                                   const TableSpec& table) {
+    ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(src, table, ""));
+    std::vector<std::string> key;  // as the database names the key's columns
+    for (const std::string& k : table.key) {
+      std::string input = k;
+      for (const ColumnSpec& c : table.columns) {
+        if ((c.field.empty() ? c.input : c.field) == k) input = c.input;
+      }
+      key.push_back(input);
+    }
+    const std::string identity =
+        Sha256Hex(ReadKey(req) + "\n" + MakeRecipe(node).fingerprint + "\n" +
+                  nlohmann::json(key).dump() + "\n" + std::to_string(table.db_chunk_rows));
+    const std::string dir = JoinPath(res_.env->state_dir, "resume");
+    const std::string path = JoinPath(dir, node.name + ".json");
+    ChunkedRead out;
+    std::vector<std::string> after;
+    nlohmann::json state;
+    int64_t rows = 0;
+    if (Result<std::string> text = ReadFile(path); text.ok() && !opt_.full_refresh) {
+      state = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      bool usable = state.is_object() && state.value("identity", "") == identity &&
+                    state.contains("chunks") && state["chunks"].is_array() &&
+                    state.contains("after") && state["after"].is_array();
+      for (const auto& c : usable ? state["chunks"] : nlohmann::json::array()) {
+        std::string k = c.value("key", "");
+        Result<std::string> local = res_.archive->store()->LocalPath(k);
+        if (!res_.archive->store()->Exists(k) || !local.ok()) {
+          usable = false;
+          break;
+        }
+        out.objects.push_back(
+            StoredObject{c.value("sha256", ""), k, *local, c.value("bytes", uint64_t{0}), true});
+        rows += c.value("rows", int64_t{0});
+      }
+      if (usable) {
+        for (const auto& v : state["after"]) after.push_back(v.get<std::string>());
+        out.columns = state.value("columns", nlohmann::json());
+        if (state.contains("floor") && state["floor"].is_string()) {
+          out.floor = state["floor"].get<std::string>();
+        }
+        out.notes.push_back(fmt::format("resumed a chunked read after {} chunk(s), {} rows",
+                                        out.objects.size(), rows));
+      } else {
+        out.objects.clear();
+        rows = 0;
+        state = nlohmann::json();
+      }
+    }
+    if (!state.is_object()) {
+      state = {{"identity", identity}, {"chunks", nlohmann::json::array()}};
+      if (!table.db_cursor.empty()) {
+        // The cursor's greatest value before the first chunk: the
+        // publication's cursor is no later, so the next read takes every
+        // row changed while the chunks were read.
+        DbRequest::Page top{{table.db_cursor}, {}, 1, true};
+        ASSIGN_OR_RETURN(
+            DatabaseExtract greatest,
+            ExtractDatabaseTable(src, table, "", {}, {table.db_cursor}, "greatest cursor", top));
+        if (!greatest.last_row.empty() && greatest.last_row[0]) {
+          out.floor = *greatest.last_row[0];
+          state["floor"] = *out.floor;
+        }
+      }
+    }
+    RETURN_IF_ERROR(MakeDirs(dir));
+    for (;;) {
+      DbRequest::Page page{key, after, table.db_chunk_rows, false};
+      ASSIGN_OR_RETURN(DatabaseExtract chunk,
+                       ExtractDatabaseTable(src, table, "", {}, {}, "", page));
+      if (out.columns.is_null() || out.columns.empty()) out.columns = chunk.columns;
+      if (chunk.columns != out.columns) {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+        return Status::DataError(table.loc.ToString() + ": the columns of " + table.name +
+                                 " changed during its chunked read; it starts again from the "
+                                 "first chunk at the next run");
+      }
+      if (chunk.rows > 0) {
+        std::map<std::string, size_t> at;
+        for (size_t i = 0; i < chunk.columns.size(); ++i) {
+          at[chunk.columns[i].value("name", "")] = i;
+        }
+        after.clear();
+        for (const std::string& k : key) {
+          auto it = at.find(k);
+          if (it == at.end() || it->second >= chunk.last_row.size() ||
+              !chunk.last_row[it->second]) {
+            return Status::DataError(table.loc.ToString() + ": chunk_rows: key column " + k +
+                                     " of " + table.name +
+                                     " is missing or NULL in a row; a chunked read pages on a key "
+                                     "without NULLs");
+          }
+          const std::string type = chunk.columns[it->second].value("type", "");
+          const std::string encoding = chunk.columns[it->second].value("encoding", "");
+          if (!encoding.empty() && encoding != "plain") {
+            return Status::Invalid(table.loc.ToString() + ": chunk_rows: key column " + k + " is " +
+                                   chunk.columns[it->second].value("source_type", type) +
+                                   "; a chunked read pages on numbers, text, uuids, dates and "
+                                   "times");
+          }
+          after.push_back(*chunk.last_row[it->second]);
+        }
+        rows += chunk.rows;
+        out.objects.push_back(chunk.object);
+        state["chunks"].push_back({{"key", chunk.object.key},
+                                   {"sha256", chunk.object.sha256},
+                                   {"bytes", chunk.object.bytes},
+                                   {"rows", chunk.rows}});
+        state["after"] = after;
+        state["columns"] = out.columns;
+        for (std::string& n : chunk.notes) out.notes.push_back(std::move(n));
+        RETURN_IF_ERROR(WriteFileAtomic(path, state.dump() + "\n"));
+        MaybeCrash("after_chunk", node.name);
+      }
+      if (chunk.rows < table.db_chunk_rows) break;
+    }
+    // Read whole: the next full read starts from the first chunk again.
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    out.notes.push_back(fmt::format("read in {} chunk(s) of at most {} rows ({} rows) in key order",
+                                    out.objects.size(), table.db_chunk_rows, rows));
+    return out;
   }
 
   // Which database and relation a cursor belongs to: a cursor is continued
@@ -2145,14 +2298,20 @@ class Run {
                                                const std::string& partition,
                                                const DbRequest::Since& since,
                                                const std::vector<std::string>& only_columns = {},
-                                               const std::string& purpose = "key scan") {
+                                               const std::string& purpose = "key scan",
+                                               const DbRequest::Page& page = {}) {
     ASSIGN_OR_RETURN(DbRequest req, DatabaseRequest(src, table, partition));
     req.since = since;
     req.only_columns = only_columns;
+    req.page = page;
     if (opt_.control) req.cancel = opt_.control->flag();
     std::string what = table.db_query.empty() ? "table " + table.db_table : "query";
     if (!since.column.empty()) what += " since " + since.column + " >= " + since.value;
     if (!only_columns.empty()) what = purpose + " of " + what;
+    if (!page.key.empty() && only_columns.empty()) {
+      what = "chunk of " + what +
+             (page.after.empty() ? " from the start" : " after " + Join(page.after, ", "));
+    }
     FetchRecord rec;
     rec.source = src.name;
     rec.partition = partition;
@@ -2179,6 +2338,8 @@ class Run {
     out.object = *obj;
     out.columns = DbColumnsToJson(extracted->columns);
     out.notes = extracted->notes;
+    out.rows = extracted->rows;
+    out.last_row = extracted->last_row;
     rec.bytes = static_cast<int64_t>(extracted->bytes);
     rec.sha256 = extracted->sha256;
     rec.object_path = obj->key;
@@ -2382,6 +2543,21 @@ class Run {
         } else {
           read_since_.insert(node.name);
         }
+      }
+      if (since.column.empty() && table->db_chunk_rows > 0 && opt_.mode != RunMode::kPlan) {
+        ASSIGN_OR_RETURN(ChunkedRead chunks, ReadInChunks(node, *src, *table));
+        *objects = chunks.objects;
+        for (const StoredObject& o : chunks.objects) inputs.push_back(o.sha256);
+        inputs.push_back("columns:" + Sha256Hex(chunks.columns.dump()));
+        std::lock_guard lock(mu_);
+        db_columns_[node.name] = std::move(chunks.columns);
+        db_notes_[node.name] = std::move(chunks.notes);
+        if (chunks.floor) {
+          cursor_floors_[node.name] = *chunks.floor;
+        } else {
+          cursor_floors_.erase(node.name);
+        }
+        return inputs;
       }
       ASSIGN_OR_RETURN(DatabaseExtract extract,
                        ExtractDatabaseTable(*src, *table, partition, since));
@@ -3431,6 +3607,8 @@ class Run {
   std::map<std::string, std::string> db_read_keys_;  // GUARDED_BY(mu_): ReadKey, by asset
   // Key scans read this run (incremental tables with key_scan:), by asset.
   std::map<std::string, KeyScan> key_scans_;  // GUARDED_BY(mu_)
+  // A chunked full read's cursor floor, by asset (ReadInChunks).
+  std::map<std::string, std::string> cursor_floors_;  // GUARDED_BY(mu_)
   // Change capture: one read of a source's slot a run, shared by its tables.
   std::map<std::string, std::shared_future<Result<CaptureRead>>>
       captures_;  // GUARDED_BY(mu_), by source

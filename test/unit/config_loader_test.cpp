@@ -458,7 +458,7 @@ TEST_F(ConfigLoaderTest, UnknownKeyInSource) {
             "sources/a.yaml:2: unknown key 'zzz' in source; known keys: name, description, "
             "fetch, format, options, tables, schedule, partition, freshness, tags, member, key, "
             "columns, columns_only, null_values, filter, checks, skip_patterns, quarantine, kind, "
-            "command, pool, database, incremental, stream");
+            "command, pool, database, incremental, stream, chunk_rows");
 }
 
 TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
