@@ -668,6 +668,13 @@ class DatabaseDecoder final : public Decoder {
         select.push_back(id);
       }
     }
+    // Columns the read adds to every row (_op, _extracted_at): {name, type, value}.
+    if (auto k = req.options.find("constants"); k != req.options.end() && k->is_array()) {
+      for (const auto& c : *k) {
+        select.push_back("CAST(" + QuoteLiteral(c.value("value", "")) + " AS " +
+                         c.value("type", "VARCHAR") + ") AS " + QuoteIdent(c.value("name", "")));
+      }
+    }
     return "(SELECT " + Join(select, ", ") + " FROM read_csv(" + QuoteLiteral(req.path) +
            ", header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
            "allow_quoted_nulls=false, max_line_size=8388608, columns={" +

@@ -836,6 +836,11 @@ class Run {
     return Status::Ok();
   }
 
+  // The columns a read adds to a database table's rows.
+  static bool IsReadColumn(const std::string& name) {
+    return name == "_op" || name == "_extracted_at";
+  }
+
   // Columns new at the source of an incrementally read table: read for
   // every row (the key and those columns: one narrow read of the whole
   // table, kept in the raw lake like a key scan), loaded, and — after the
@@ -933,12 +938,30 @@ class Run {
     // since the cursor): the table then holds what the source holds.
     std::vector<std::string> altered;
     NewColumns new_columns;
-    RETURN_IF_ERROR(AlignBatchTypes(session, node, batch, prev, &altered, &o.notes,
-                                    table->columns.empty() ? &new_columns : nullptr));
-    std::vector<std::string> added;
-    for (const auto& c : new_columns) added.push_back(c.first);
-    if (!added.empty()) {
-      RETURN_IF_ERROR(FillNewColumns(session, node, *source, *table, batch, prev, new_columns, temp,
+    RETURN_IF_ERROR(AlignBatchTypes(session, node, batch, prev, &altered, &o.notes, &new_columns));
+    // _op and _extracted_at new to a table published before they were
+    // read are added (null in older rows); the source's own are filled.
+    std::vector<std::string> added, unmapped;
+    NewColumns from_source;
+    for (const auto& c : new_columns) {
+      added.push_back(c.first);
+      if (IsReadColumn(c.first)) {
+        altered.push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(c.first) +
+                          " " + c.second);
+      } else {
+        from_source.push_back(c);
+        unmapped.push_back(c.first);
+      }
+    }
+    if (!from_source.empty() && !table->columns.empty()) {
+      // Mapped columns: which source column feeds which is the config's.
+      return Status::DataError("column(s) " + Join(unmapped, ", ") + " of " + node.name +
+                               " are new in the database; the table is unchanged: read it whole "
+                               "with `sluice run " +
+                               node.name + " --full-refresh`");
+    }
+    if (!from_source.empty()) {
+      RETURN_IF_ERROR(FillNewColumns(session, node, *source, *table, batch, prev, from_source, temp,
                                      &altered, o));
     }
     ASSIGN_OR_RETURN(QueryResult counted, session.Query("SELECT count(*) FROM " + batch));
@@ -998,9 +1021,13 @@ class Run {
     for (const std::string& k : table->key) {
       on.push_back("l." + QuoteIdent(k) + " = b." + QuoteIdent(k));
     }
+    bool has_op = false;
     for (const auto& c : batch_schema) {
       std::string name = c.value("name", "");
-      if (std::find(added.begin(), added.end(), name) != added.end()) continue;
+      has_op = has_op || name == "_op";
+      if (std::find(added.begin(), added.end(), name) != added.end() || IsReadColumn(name)) {
+        continue;
+      }
       same.push_back("l." + QuoteIdent(name) + " IS NOT DISTINCT FROM b." + QuoteIdent(name));
     }
     ASSIGN_OR_RETURN(
@@ -1019,6 +1046,19 @@ class Run {
                                         : std::string()) +
         ", merged on " + Join(table->key, ", ") +
         (scan ? fmt::format("; {} deleted (gone from the source's key scan)", gone) : "");
+    // Rows read again as the table holds them (at the cursor, in the
+    // lookback) are left as they are: their _op and _extracted_at stay.
+    if (added.empty() && !same.empty()) {
+      RETURN_IF_ERROR(session.Execute(
+          "DELETE FROM " + batch + " AS b WHERE EXISTS (SELECT 1 FROM " + prev.physical +
+          " l WHERE " + Join(on, " AND ") + " AND " + Join(same, " AND ") + ")"));
+    }
+    if (has_op) {
+      // Each row says whether it was new to the table or changed in it.
+      RETURN_IF_ERROR(session.Execute(
+          "UPDATE " + batch + " AS b SET _op = CASE WHEN EXISTS (SELECT 1 FROM " + prev.physical +
+          " l WHERE " + Join(on, " AND ") + ") THEN 'update' ELSE 'insert' END"));
+    }
     ASSIGN_OR_RETURN(
         std::vector<std::string> merge,
         ApplyBatchSql("merge", prev.physical, batch, table->key, {}, {}, NowLiteral()));
@@ -2120,6 +2160,7 @@ class Run {
     std::vector<std::string> notes;
     int64_t rows = 0;
     std::vector<std::optional<std::string>> last_row;  // a page's
+    std::string extracted_at;                          // when the read began (UTC)
   };
 
   // A database table's extract: read in one pass into the staging area,
@@ -2150,6 +2191,7 @@ class Run {
     nlohmann::json columns;
     std::vector<std::string> notes;
     std::optional<std::string> floor;  // the cursor's greatest value at the start
+    std::string extracted_at;          // when its first chunk was read
   };
 
   Result<ChunkedRead> ReadInChunks(const AssetNode& node, const SourceSpec& src,
@@ -2191,6 +2233,7 @@ class Run {
       if (usable) {
         for (const auto& v : state["after"]) after.push_back(v.get<std::string>());
         out.columns = state.value("columns", nlohmann::json());
+        out.extracted_at = state.value("extracted_at", "");
         if (state.contains("floor") && state["floor"].is_string()) {
           out.floor = state["floor"].get<std::string>();
         }
@@ -2224,6 +2267,7 @@ class Run {
       ASSIGN_OR_RETURN(DatabaseExtract chunk,
                        ExtractDatabaseTable(src, table, "", {}, {}, "", page));
       if (out.columns.is_null() || out.columns.empty()) out.columns = chunk.columns;
+      if (out.extracted_at.empty()) out.extracted_at = chunk.extracted_at;
       if (chunk.columns != out.columns) {
         std::error_code ec;
         std::filesystem::remove(path, ec);
@@ -2264,6 +2308,7 @@ class Run {
                                    {"rows", chunk.rows}});
         state["after"] = after;
         state["columns"] = out.columns;
+        state["extracted_at"] = out.extracted_at;
         for (std::string& n : chunk.notes) out.notes.push_back(std::move(n));
         RETURN_IF_ERROR(WriteFileAtomic(path, state.dump() + "\n"));
         MaybeCrash("after_chunk", node.name);
@@ -2340,6 +2385,7 @@ class Run {
     out.notes = extracted->notes;
     out.rows = extracted->rows;
     out.last_row = extracted->last_row;
+    out.extracted_at = CaptureTimestamp(rec.started_at);
     rec.bytes = static_cast<int64_t>(extracted->bytes);
     rec.sha256 = extracted->sha256;
     rec.object_path = obj->key;
@@ -2552,6 +2598,7 @@ class Run {
         std::lock_guard lock(mu_);
         db_columns_[node.name] = std::move(chunks.columns);
         db_notes_[node.name] = std::move(chunks.notes);
+        db_extracted_at_[node.name] = chunks.extracted_at;
         if (chunks.floor) {
           cursor_floors_[node.name] = *chunks.floor;
         } else {
@@ -2574,6 +2621,7 @@ class Run {
       std::lock_guard lock(mu_);
       db_columns_[node.name] = std::move(extract.columns);  // never partitioned (yet)
       db_notes_[node.name] = std::move(extract.notes);
+      db_extracted_at_[node.name] = extract.extracted_at;
       return inputs;
     }
     if (node.kind == AssetKind::kSource) {
@@ -2737,6 +2785,14 @@ class Run {
     if (src->database) {
       std::lock_guard lock(mu_);
       spec.options["columns"] = db_columns_[node.name];
+      // A read's rows say how and when they were read, as a captured
+      // table's do (its change files carry them already).
+      auto at = db_extracted_at_.find(node.name);
+      if (!src->database->cdc && at != db_extracted_at_.end()) {
+        spec.options["constants"] = {
+            {{"name", "_op"}, {"type", "VARCHAR"}, {"value", "snapshot"}},
+            {{"name", "_extracted_at"}, {"type", "TIMESTAMP"}, {"value", at->second}}};
+      }
     }
     spec.fields = &project_.fields;
     spec.cache_dir = DerivedCacheDir();
@@ -3607,6 +3663,8 @@ class Run {
   std::map<std::string, std::string> db_read_keys_;  // GUARDED_BY(mu_): ReadKey, by asset
   // Key scans read this run (incremental tables with key_scan:), by asset.
   std::map<std::string, KeyScan> key_scans_;  // GUARDED_BY(mu_)
+  // When each database table's read began (its rows' _extracted_at).
+  std::map<std::string, std::string> db_extracted_at_;  // GUARDED_BY(mu_)
   // A chunked full read's cursor floor, by asset (ReadInChunks).
   std::map<std::string, std::string> cursor_floors_;  // GUARDED_BY(mu_)
   // Change capture: one read of a source's slot a run, shared by its tables.
