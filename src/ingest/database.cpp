@@ -465,30 +465,69 @@ Status CsvFileWriter::Raw(const char* data, size_t size) {
 
 std::string PageOrder(const DbRequest::Page& page, const std::string& alias,
                       const std::function<std::string(const std::string&)>& ident) {
-  if (page.key.empty()) return "";
+  if (page.key.empty() || page.mode == DbRequest::Page::kNullKeys ||
+      page.mode == DbRequest::Page::kEqual) {
+    return "";
+  }
   std::vector<std::string> order;
   for (const std::string& k : page.key) {
     order.push_back((alias.empty() ? "" : alias + ".") + ident(k) +
-                    (page.descending ? " DESC" : ""));
+                    (page.mode == DbRequest::Page::kDescending ? " DESC" : ""));
   }
   return " ORDER BY " + Join(order, ", ");
+}
+
+std::optional<std::string> NumberLiteral(const std::string& value, const std::string& duck_type) {
+  const bool number = duck_type.find("INT") != std::string::npos ||
+                      StartsWith(duck_type, "DECIMAL") || duck_type == "DOUBLE" ||
+                      duck_type == "FLOAT";
+  if (!number || value.empty()) return std::nullopt;
+  size_t i = value[0] == '-' ? 1 : 0;
+  bool digits = false, dot = false;
+  for (; i < value.size(); ++i) {
+    if (std::isdigit(static_cast<unsigned char>(value[i]))) {
+      digits = true;
+    } else if (value[i] == '.' && !dot) {
+      dot = true;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!digits) return std::nullopt;
+  return value;
 }
 
 std::string PageSql(const std::string& sql, const DbRequest::Page& page,
                     const std::function<std::string(const std::string&)>& ident,
                     const std::function<std::string(const std::string&)>& literal) {
   if (page.key.empty()) return sql;
-  std::vector<std::string> cols, values, present;
+  std::vector<std::string> cols, values, present, missing;
   for (const std::string& k : page.key) {
     cols.push_back("pg_." + ident(k));
     present.push_back("pg_." + ident(k) + " IS NOT NULL");
+    missing.push_back("pg_." + ident(k) + " IS NULL");
   }
-  for (const std::string& v : page.after) values.push_back(literal(v));
+  for (size_t i = 0; i < page.after.size(); ++i) {
+    const std::string type = i < page.types.size() ? page.types[i] : "";
+    std::optional<std::string> number = NumberLiteral(page.after[i], type);
+    values.push_back(number ? *number : literal(page.after[i]));
+  }
   std::string where;
-  if (page.descending) {
-    where = " WHERE " + Join(present, " AND ");
-  } else if (!values.empty()) {
-    where = " WHERE (" + Join(cols, ", ") + ") > (" + Join(values, ", ") + ")";
+  switch (page.mode) {
+    case DbRequest::Page::kDescending:
+      where = " WHERE " + Join(present, " AND ");
+      break;
+    case DbRequest::Page::kNullKeys:
+      where = " WHERE " + Join(missing, " OR ");
+      break;
+    case DbRequest::Page::kEqual:
+      where = " WHERE (" + Join(cols, ", ") + ") = (" + Join(values, ", ") + ")";
+      break;
+    case DbRequest::Page::kAfter:
+      if (!values.empty()) {
+        where = " WHERE (" + Join(cols, ", ") + ") > (" + Join(values, ", ") + ")";
+      }
+      break;
   }
   return "SELECT * FROM (" + sql + "\n) AS pg_" + where + PageOrder(page, "pg_", ident) +
          (page.limit > 0 ? " LIMIT " + std::to_string(page.limit) : "");

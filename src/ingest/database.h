@@ -62,14 +62,17 @@ struct DbRequest {
   } since;
   // Only these columns of the table or query (a key scan); empty: all.
   std::vector<std::string> only_columns;
-  // One page in key order: the rows whose `key` comes after `after` (each
-  // value as the driver wrote it; empty: from the first), at most `limit`
-  // of them, ordered by the key. `descending`: the last `limit` rows
-  // instead, greatest first (rows with a NULL key left out). limit 0: all.
+  // One page in key order (kAfter): the rows whose `key` comes after
+  // `after` (each value as the driver wrote it, its DuckDB type in `types`;
+  // empty: from the first), at most `limit` of them, ordered by the key.
+  // kDescending: the greatest `limit` rows, greatest first (NULL keys left
+  // out); kNullKeys: rows with a NULL in a key column; kEqual: rows whose
+  // key equals `after`. limit 0: all.
   struct Page {
-    std::vector<std::string> key, after;
+    enum Mode { kAfter, kDescending, kNullKeys, kEqual };
+    std::vector<std::string> key, after, types;
     int64_t limit = 0;
-    bool descending = false;
+    Mode mode = kAfter;
   } page;
   // PostgreSQL only: read inside this exported snapshot (a change
   // capture's starting point), and append these constant columns to every
@@ -183,10 +186,14 @@ class Decoder;
 std::unique_ptr<Decoder> NewDatabaseDecoder();
 
 // Shared by the drivers: `sql` limited to req.page (see DbRequest::Page),
-// with the driver's identifier quoting and literal for a value's text.
+// with the driver's identifier quoting and literal for a value's text (a
+// number's bare when its DuckDB type is a number: NumberLiteral).
 std::string PageSql(const std::string& sql, const DbRequest::Page& page,
                     const std::function<std::string(const std::string&)>& ident,
                     const std::function<std::string(const std::string&)>& literal);
+// The value as a bare SQL number when `duck_type` is a number's and the
+// text is one ("-12.5", "3"); nullopt otherwise.
+std::optional<std::string> NumberLiteral(const std::string& value, const std::string& duck_type);
 // "ORDER BY" the page's key over relation alias `alias` ("" when no page).
 std::string PageOrder(const DbRequest::Page& page, const std::string& alias,
                       const std::function<std::string(const std::string&)>& ident);

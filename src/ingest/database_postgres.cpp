@@ -287,8 +287,12 @@ class PostgresDriver final : public DatabaseDriver {
       ASSIGN_OR_RETURN(relation, Since(req, conn.get(), relation, columns));
     }
     auto ident = [](const std::string& n) { return QuoteIdent(n); };
-    relation =
-        PageSql(relation, req.page, ident, [](const std::string& v) { return QuoteLiteral(v); });
+    relation = PageSql(relation, req.page, ident, [&](const std::string& v) {
+      char* escaped = PQescapeLiteral(conn.get(), v.data(), v.size());
+      std::string out = escaped ? escaped : QuoteLiteral(v);
+      PQfreemem(escaped);
+      return out;
+    });
     std::vector<std::string> select;
     for (const DbColumn& c : columns) {
       select.push_back(pg::ValueExpr(c, "q." + QuoteIdent(c.name)) + " AS " + QuoteIdent(c.name));

@@ -505,6 +505,7 @@ class Run {
     }
     o.ms = MonotonicMillis() - t0;
     RecordEnd(o);
+    ForgetFinishedChunks(name);
     std::lock_guard lock(mu_);
     outcomes_[name] = std::move(o);
   }
@@ -836,6 +837,20 @@ class Run {
     return Status::Ok();
   }
 
+  // A chunked read that finished is done with once its table's task ends,
+  // however it ended (a failed check must see the source again next time).
+  void ForgetFinishedChunks(const std::string& asset) {
+    if (opt_.mode == RunMode::kPlan || !res_.env) return;
+    const std::string path = JoinPath(JoinPath(res_.env->state_dir, "resume"), asset + ".json");
+    Result<std::string> text = ReadFile(path);
+    if (!text.ok()) return;
+    nlohmann::json state = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (state.is_object() && state.value("complete", false)) {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  }
+
   // The columns a read adds to a database table's rows.
   static bool IsReadColumn(const std::string& name) {
     return name == "_op" || name == "_extracted_at";
@@ -1045,10 +1060,13 @@ class Run {
         (table->db_lookback_seconds > 0 ? fmt::format(" less {}s", table->db_lookback_seconds)
                                         : std::string()) +
         ", merged on " + Join(table->key, ", ") +
+        fmt::format(" ({} new or changed)", fresh.ScalarInt()) +
         (scan ? fmt::format("; {} deleted (gone from the source's key scan)", gone) : "");
     // Rows read again as the table holds them (at the cursor, in the
     // lookback) are left as they are: their _op and _extracted_at stay.
-    if (added.empty() && !same.empty()) {
+    // Not when a key is twice in the batch: the audit must see both.
+    ASSIGN_OR_RETURN(QueryResult twice, session.Query(BatchKeyProblemsSql(batch, table->key)));
+    if (added.empty() && !same.empty() && twice.rows.empty()) {
       RETURN_IF_ERROR(session.Execute(
           "DELETE FROM " + batch + " AS b WHERE EXISTS (SELECT 1 FROM " + prev.physical +
           " l WHERE " + Join(on, " AND ") + " AND " + Join(same, " AND ") + ")"));
@@ -2211,12 +2229,20 @@ class Run {
     const std::string dir = JoinPath(res_.env->state_dir, "resume");
     const std::string path = JoinPath(dir, node.name + ".json");
     ChunkedRead out;
-    std::vector<std::string> after;
+    std::vector<std::string> after, after_types;
     nlohmann::json state;
     int64_t rows = 0;
-    if (Result<std::string> text = ReadFile(path); text.ok() && !opt_.full_refresh) {
+    if (req.url.rfind("sqlite:", 0) == 0) {
+      return Status::Invalid(table.loc.ToString() + ": chunk_rows: " + table.name +
+                             " is in SQLite, a local file read in one pass (its column types "
+                             "come from the values, which differ from chunk to chunk); remove "
+                             "chunk_rows:");
+    }
+    if (Result<std::string> text = ReadFile(path); text.ok()) {
       state = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      // --full-refresh resumes only a read --full-refresh began.
       bool usable = state.is_object() && state.value("identity", "") == identity &&
+                    (!opt_.full_refresh || state.value("full_refresh", false)) &&
                     state.contains("chunks") && state["chunks"].is_array() &&
                     state.contains("after") && state["after"].is_array();
       for (const auto& c : usable ? state["chunks"] : nlohmann::json::array()) {
@@ -2230,8 +2256,23 @@ class Run {
             StoredObject{c.value("sha256", ""), k, *local, c.value("bytes", uint64_t{0}), true});
         rows += c.value("rows", int64_t{0});
       }
+      if (usable && state.value("complete", false)) {
+        out.columns = state.value("columns", nlohmann::json());
+        out.extracted_at = state.value("extracted_at", "");
+        if (state.contains("floor") && state["floor"].is_string()) {
+          out.floor = state["floor"].get<std::string>();
+        }
+        out.notes.push_back(fmt::format(
+            "the chunked read that finished before (a run that stopped before publishing): {} "
+            "chunk(s), {} rows",
+            out.objects.size(), rows));
+        return out;
+      }
       if (usable) {
         for (const auto& v : state["after"]) after.push_back(v.get<std::string>());
+        for (const auto& v : state.value("after_types", nlohmann::json::array())) {
+          after_types.push_back(v.get<std::string>());
+        }
         out.columns = state.value("columns", nlohmann::json());
         out.extracted_at = state.value("extracted_at", "");
         if (state.contains("floor") && state["floor"].is_string()) {
@@ -2246,12 +2287,24 @@ class Run {
       }
     }
     if (!state.is_object()) {
-      state = {{"identity", identity}, {"chunks", nlohmann::json::array()}};
+      // Every row must have a key to be paged to.
+      DbRequest::Page nulls{key, {}, {}, 1, DbRequest::Page::kNullKeys};
+      ASSIGN_OR_RETURN(DatabaseExtract null_keys,
+                       ExtractDatabaseTable(src, table, "", {}, key, "NULL keys", nulls));
+      if (null_keys.rows > 0) {
+        return Status::DataError(table.loc.ToString() + ": chunk_rows: " + table.name +
+                                 " has rows with a NULL in key " + Join(key, ", ") +
+                                 ", which a read in key order cannot page to; set key: to "
+                                 "columns without NULLs, or remove chunk_rows:");
+      }
+      state = {{"identity", identity},
+               {"chunks", nlohmann::json::array()},
+               {"full_refresh", opt_.full_refresh}};
       if (!table.db_cursor.empty()) {
         // The cursor's greatest value before the first chunk: the
         // publication's cursor is no later, so the next read takes every
         // row changed while the chunks were read.
-        DbRequest::Page top{{table.db_cursor}, {}, 1, true};
+        DbRequest::Page top{{table.db_cursor}, {}, {}, 1, DbRequest::Page::kDescending};
         ASSIGN_OR_RETURN(
             DatabaseExtract greatest,
             ExtractDatabaseTable(src, table, "", {}, {table.db_cursor}, "greatest cursor", top));
@@ -2263,7 +2316,7 @@ class Run {
     }
     RETURN_IF_ERROR(MakeDirs(dir));
     for (;;) {
-      DbRequest::Page page{key, after, table.db_chunk_rows, false};
+      DbRequest::Page page{key, after, after_types, table.db_chunk_rows, DbRequest::Page::kAfter};
       ASSIGN_OR_RETURN(DatabaseExtract chunk,
                        ExtractDatabaseTable(src, table, "", {}, {}, "", page));
       if (out.columns.is_null() || out.columns.empty()) out.columns = chunk.columns;
@@ -2272,8 +2325,8 @@ class Run {
         std::error_code ec;
         std::filesystem::remove(path, ec);
         return Status::DataError(table.loc.ToString() + ": the columns of " + table.name +
-                                 " changed during its chunked read; it starts again from the "
-                                 "first chunk at the next run");
+                                 " changed during its chunked read (altered at the source?); "
+                                 "it starts again from the first chunk at the next run");
       }
       if (chunk.rows > 0) {
         std::map<std::string, size_t> at;
@@ -2292,13 +2345,31 @@ class Run {
           }
           const std::string type = chunk.columns[it->second].value("type", "");
           const std::string encoding = chunk.columns[it->second].value("encoding", "");
-          if (!encoding.empty() && encoding != "plain") {
+          const std::string source_type = chunk.columns[it->second].value("source_type", "");
+          // ENUM and SET sort by position but compare as text.
+          if ((!encoding.empty() && encoding != "plain") || source_type == "enum" ||
+              source_type == "set" || source_type == "bit") {
             return Status::Invalid(table.loc.ToString() + ": chunk_rows: key column " + k + " is " +
                                    chunk.columns[it->second].value("source_type", type) +
                                    "; a chunked read pages on numbers, text, uuids, dates and "
                                    "times");
           }
           after.push_back(*chunk.last_row[it->second]);
+          after_types.push_back(type);
+        }
+        after_types.resize(after.size());
+        // A key the source holds twice would lose rows at a chunk's edge.
+        DbRequest::Page same{key, after, after_types, 2, DbRequest::Page::kEqual};
+        ASSIGN_OR_RETURN(DatabaseExtract twice,
+                         ExtractDatabaseTable(src, table, "", {}, key, "key check", same));
+        if (twice.rows > 1) {
+          std::error_code ec;
+          std::filesystem::remove(path, ec);
+          return Status::DataError(table.loc.ToString() + ": chunk_rows: key " + Join(key, ", ") +
+                                   " of " + table.name + " is not unique at the source (" +
+                                   Join(after, ", ") +
+                                   " is there twice), and a read in key order would lose rows "
+                                   "at a chunk's edge; set key: to a unique key");
         }
         rows += chunk.rows;
         out.objects.push_back(chunk.object);
@@ -2307,6 +2378,7 @@ class Run {
                                    {"bytes", chunk.object.bytes},
                                    {"rows", chunk.rows}});
         state["after"] = after;
+        state["after_types"] = after_types;
         state["columns"] = out.columns;
         state["extracted_at"] = out.extracted_at;
         for (std::string& n : chunk.notes) out.notes.push_back(std::move(n));
@@ -2315,9 +2387,10 @@ class Run {
       }
       if (chunk.rows < table.db_chunk_rows) break;
     }
-    // Read whole: the next full read starts from the first chunk again.
-    std::error_code ec;
-    std::filesystem::remove(path, ec);
+    // Read whole: kept until the table publishes (or is found unchanged),
+    // so a run that stops while loading does not read it all again.
+    state["complete"] = true;
+    RETURN_IF_ERROR(WriteFileAtomic(path, state.dump() + "\n"));
     out.notes.push_back(fmt::format("read in {} chunk(s) of at most {} rows ({} rows) in key order",
                                     out.objects.size(), table.db_chunk_rows, rows));
     return out;
@@ -2788,7 +2861,11 @@ class Run {
       // A read's rows say how and when they were read, as a captured
       // table's do (its change files carry them already).
       auto at = db_extracted_at_.find(node.name);
-      if (!src->database->cdc && at != db_extracted_at_.end()) {
+      // Not over the source's own columns of those names, nor under
+      // columns: mappings (which list what the table keeps).
+      bool own = false;
+      for (const auto& c : spec.options["columns"]) own = own || IsReadColumn(c.value("name", ""));
+      if (!src->database->cdc && at != db_extracted_at_.end() && !own && table->columns.empty()) {
         spec.options["constants"] = {
             {{"name", "_op"}, {"type", "VARCHAR"}, {"value", "snapshot"}},
             {{"name", "_extracted_at"}, {"type", "TIMESTAMP"}, {"value", at->second}}};
