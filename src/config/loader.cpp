@@ -39,7 +39,8 @@ const std::vector<std::string> kSourceKeys = {
     "columns",    "columns_only", "null_values", "filter", "checks",   "skip_patterns",
     "quarantine", "kind",         "command",     "pool",   "database", "incremental",
     "stream",     "chunk_rows"};
-const std::vector<std::string> kDatabaseKeys = {"url", "table", "query", "timeout", "cdc"};
+const std::vector<std::string> kDatabaseKeys = {"url", "table",  "query",   "timeout",
+                                                "cdc", "schema", "include", "exclude"};
 const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes", "binlog"};
 const std::vector<std::string> kStreamKeys = {"url",          "stream", "subject", "consumer",
                                               "max_messages", "wait",   "ack_wait"};
@@ -1135,6 +1136,15 @@ class Loader {
         errs.At(database->line,
                 "with tables:, each table says its own table: or query: (not database:)");
       }
+    } else if (source.database && !source.database->schema.empty()) {
+      // The schema's tables join when it is listed (orchestrate/catalog.h).
+      for (const std::string& key : kSingleTableKeys) {
+        if (const YamlEntry* stray = top.Find(key)) {
+          errs.At(stray->line, "'" + key +
+                                   "' belongs under a table: with schema:, list the tables that "
+                                   "need it under tables:");
+        }
+      }
     } else {
       TableSpec table;
       table.name = source.name;
@@ -1372,6 +1382,26 @@ class Loader {
       if (auto seconds = ReadDuration(*e, errs)) spec.timeout_seconds = *seconds;
     }
     if (const YamlEntry* e = m.Find("cdc")) spec.cdc = ReadCdc(*e, spec.url, errs);
+    if (const YamlEntry* e = m.Find("schema")) {
+      spec.schema = Trim(ReadString(*e, errs).value_or(""));
+      if (spec.schema.empty()) errs.At(e->line, "schema: is empty");
+      if (!single->db_table.empty() || !single->db_query.empty()) {
+        errs.At(e->line, "schema: reads every table of a schema; remove table: or query: here");
+      }
+      if (StartsWith(spec.url, "sqlite:")) {
+        errs.At(e->line,
+                "schema: lists the tables of a PostgreSQL or MariaDB schema; list "
+                "SQLite's under tables:");
+      }
+    }
+    for (const char* key : {"include", "exclude"}) {
+      const YamlEntry* e = m.Find(key);
+      if (!e) continue;
+      std::vector<std::string> globs = ReadStringList(*e, errs, "a list of table name globs")
+                                           .value_or(std::vector<std::string>{});
+      if (spec.schema.empty()) errs.At(e->line, std::string(key) + ": applies with schema:");
+      (std::string_view(key) == "include" ? spec.include : spec.exclude) = std::move(globs);
+    }
     return spec;
   }
 

@@ -140,6 +140,12 @@ struct DatabaseSpec {
   std::string url;              // template text; usually ${secret:NAME}
   int64_t timeout_seconds = 0;  // 0 = defaults.timeout
   std::optional<CdcSpec> cdc;   // set: every table is captured, not re-read
+  // `schema: NAME`: every base table of the schema is a table of the source
+  // (each its own asset, keyed on its primary key), as the last listing of
+  // it found them (orchestrate/catalog.h); `include:`/`exclude:` filter
+  // their names with globs. Tables under `tables:` are kept as written.
+  std::string schema;
+  std::vector<std::string> include, exclude;
   SourceLoc loc;
 };
 

@@ -22,6 +22,7 @@
 #include "ingest/http_client.h"
 #include "notify/notifier.h"
 #include "orchestrate/capture.h"
+#include "orchestrate/catalog.h"
 #include "orchestrate/runner.h"
 #include "orchestrate/scheduler.h"
 #include "transform/publication.h"
@@ -570,6 +571,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   int64_t t0 = MonotonicMillis();
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   if (!vars.is_object()) return ErrorResponse("vars: expected an object of name: value", 2);
+  if (cmd != "test") ListSchemas(vars, events);
   Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
   std::vector<std::string> select;
   if (request.contains("select")) select = request["select"].get<std::vector<std::string>>();
@@ -715,6 +717,24 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   return Ok(std::move(result), report->exit_code);
 }
 
+void Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events) {
+  LoadedProject loaded = LoadProject(project_root_);
+  bool any = false;
+  for (const SourceSpec& src : loaded.project.sources) {
+    any = any || (src.database && !src.database->schema.empty());
+  }
+  if (!any) return;
+  if (vars.is_object()) {
+    for (const auto& [key, value] : vars.items()) loaded.project.vars[key] = value;
+  }
+  std::vector<std::string> notes;
+  RefreshCatalogs(loaded.project, env_name_, &notes);
+  for (const std::string& note : notes) {
+    LOG_INFO("engine", "{}", note);
+    if (events) events({{"type", "warning"}, {"message", note}});
+  }
+}
+
 nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   // The request is checked here, in full, so that a bad one is refused now
   // rather than recorded as a run that fails.
@@ -741,6 +761,7 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   }
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   run["vars"] = vars;
+  ListSchemas(vars, nullptr);
   Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
   if (Status runnable = CheckRunnable(ws, select); !runnable.ok()) return ErrorResponse(runnable);
   if (Result<std::vector<std::string>> selected = SelectAssets(ws.graph, select); !selected.ok()) {

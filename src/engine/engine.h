@@ -77,6 +77,10 @@ class Engine {
   // "submit" {select, full_refresh, partition, vars, trigger}: records the run
   // as queued, starts it in the background and answers {id, status} at once.
   nlohmann::json HandleSubmit(const nlohmann::json& request);
+  // Lists the tables of schema-wide database sources again before a run or
+  // plan loads the project (orchestrate/catalog.h); what changed is logged
+  // and, with `events`, said.
+  void ListSchemas(const nlohmann::json& vars, const EventSink& events);
   // A run request with "rerun": ID becomes a run of that run's tasks that did
   // not end well (failed, check_failed, upstream_failed, cancelled,
   // interrupted), with its full_refresh, partition and vars unless given.

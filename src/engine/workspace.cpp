@@ -13,6 +13,7 @@
 #include "graph/parse_cache.h"
 #include "graph/sql_refs.h"
 #include "ingest/fetcher.h"
+#include "orchestrate/catalog.h"
 
 namespace sluice {
 
@@ -61,6 +62,8 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env,
                                                           "; environments: " + Join(names, ", ")});
     return ws;
   }
+  // A schema source's tables, as its last listing found them.
+  ExpandSchemaSources(&ws.project, env, &ws.errors);
   Result<SqlParser> parser = SqlParser::Create();
   if (!parser.ok()) {
     ws.errors.push_back({SourceLoc{}, parser.status().message()});

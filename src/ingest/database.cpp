@@ -630,6 +630,17 @@ Status DatabaseError(const DbRequest& req, const std::string& what, const std::s
       Redact(what + " (" + DisplayDatabaseUrl(req.url) + ")" + (d.empty() ? "" : ": " + d)));
 }
 
+Result<std::vector<DbTableInfo>> ListTables(const DbRequest& req, const std::string& schema) {
+  RegisterDatabaseSecrets(req.url);
+  if (IsPostgresUrl(req.url)) return ListPostgresTables(req, schema);
+  if (StartsWith(req.url, "mysql://") || StartsWith(req.url, "mariadb://")) {
+    return ListMariaDbTables(req, schema);
+  }
+  return Status::Invalid("schema: lists the tables of a PostgreSQL or MariaDB schema; " +
+                         DisplayDatabaseUrl(req.url) +
+                         " is neither (list its tables under tables:)");
+}
+
 Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path) {
   RegisterDatabaseSecrets(req.url);
   std::unique_ptr<DatabaseDriver> driver;

@@ -102,6 +102,17 @@ struct DbExtract {
 // nothing is left at `path` on error.
 Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path);
 
+// A schema's base tables, each with its primary key (empty: none), sorted
+// by name: PostgreSQL and MariaDB/MySQL (their own listing functions below).
+struct DbTableInfo {
+  std::string name;
+  std::vector<std::string> key;
+};
+Result<std::vector<DbTableInfo>> ListTables(const DbRequest& req, const std::string& schema);
+Result<std::vector<DbTableInfo>> ListPostgresTables(const DbRequest& req,
+                                                    const std::string& schema);
+Result<std::vector<DbTableInfo>> ListMariaDbTables(const DbRequest& req, const std::string& schema);
+
 // The URL as it may be shown and logged: the password left out.
 std::string DisplayDatabaseUrl(const std::string& url);
 // Registers the URL's password with the redactor, so that no error, log or

@@ -326,6 +326,33 @@ Result<DbExtract> Stream(const DbRequest& req, MYSQL* conn, const std::string& s
 }  // namespace sluice::mariadb
 
 namespace sluice {
+
+Result<std::vector<DbTableInfo>> ListMariaDbTables(const DbRequest& req,
+                                                   const std::string& schema) {
+  ASSIGN_OR_RETURN(mariadb::Conn conn, mariadb::Connect(req));
+  std::string escaped(schema.size() * 2 + 1, '\0');
+  escaped.resize(
+      mysql_real_escape_string(conn.get(), escaped.data(), schema.data(), schema.size()));
+  ASSIGN_OR_RETURN(
+      mariadb::Rows rows,
+      mariadb::Query(req, conn.get(),
+                     "SELECT t.TABLE_NAME, k.COLUMN_NAME FROM information_schema.TABLES t LEFT "
+                     "JOIN information_schema.KEY_COLUMN_USAGE k ON k.TABLE_SCHEMA = "
+                     "t.TABLE_SCHEMA AND k.TABLE_NAME = t.TABLE_NAME AND k.CONSTRAINT_NAME = "
+                     "'PRIMARY' WHERE t.TABLE_SCHEMA = '" +
+                         escaped +
+                         "' AND t.TABLE_TYPE = 'BASE TABLE' ORDER BY t.TABLE_NAME, "
+                         "k.ORDINAL_POSITION",
+                     "listing the tables of schema " + schema));
+  std::vector<DbTableInfo> out;
+  for (const auto& row : rows) {
+    std::string name = row[0].value_or("");
+    if (out.empty() || out.back().name != name) out.push_back(DbTableInfo{name, {}});
+    if (row[1]) out.back().key.push_back(*row[1]);
+  }
+  return out;
+}
+
 namespace {
 
 class MariaDbDriver final : public DatabaseDriver {

@@ -263,6 +263,33 @@ Result<int64_t> CopyOut(const DbRequest& req, PGconn* conn, const std::string& c
 }  // namespace sluice::pg
 
 namespace sluice {
+
+Result<std::vector<DbTableInfo>> ListPostgresTables(const DbRequest& req,
+                                                    const std::string& schema) {
+  ASSIGN_OR_RETURN(pg::Conn conn, pg::Connect(req));
+  ASSIGN_OR_RETURN(
+      pg::Res r,
+      pg::Query(req, conn.get(),
+                "SELECT c.relname, coalesce((SELECT array_to_json(array_agg(a.attname ORDER BY "
+                "k.ord))::text FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS "
+                "k(attnum, ord) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
+                "k.attnum WHERE i.indrelid = c.oid AND i.indisprimary), '[]') FROM pg_class c JOIN "
+                "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN "
+                "('r', 'p') AND NOT c.relispartition ORDER BY c.relname",
+                {schema}, "listing the tables of schema " + schema));
+  std::vector<DbTableInfo> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    DbTableInfo t;
+    t.name = PQgetvalue(r.get(), i, 0);
+    nlohmann::json key = nlohmann::json::parse(PQgetvalue(r.get(), i, 1), nullptr, false);
+    if (key.is_array()) {
+      for (const auto& k : key) t.key.push_back(k.get<std::string>());
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 namespace {
 
 class PostgresDriver final : public DatabaseDriver {
