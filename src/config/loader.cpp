@@ -1121,7 +1121,12 @@ class Loader {
         ReadTable(fields, source, /*top_level=*/false, &table, errs);
         if (source.database) {
           ReadDatabaseTable(fields, &table, errs);
-          if (table.db_table.empty() && table.db_query.empty()) table.db_table = table.name;
+          if (table.db_table.empty() && table.db_query.empty()) {
+            // With schema:, a table of that schema.
+            table.db_table = source.database->schema.empty()
+                                 ? table.name
+                                 : source.database->schema + "." + table.name;
+          }
         } else {
           for (const char* key : {"table", "query"}) {
             if (const YamlEntry* stray = fields.Find(key)) {

@@ -63,7 +63,7 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env,
     return ws;
   }
   // A schema source's tables, as its last listing found them.
-  ExpandSchemaSources(&ws.project, env, &ws.errors);
+  ExpandSchemaSources(&ws.project, env);
   Result<SqlParser> parser = SqlParser::Create();
   if (!parser.ok()) {
     ws.errors.push_back({SourceLoc{}, parser.status().message()});

@@ -107,6 +107,7 @@ Result<DbExtract> ExtractToFile(const DbRequest& req, const std::string& path);
 struct DbTableInfo {
   std::string name;
   std::vector<std::string> key;
+  bool partitioned = false;  // PostgreSQL: its rows are in its partitions
 };
 Result<std::vector<DbTableInfo>> ListTables(const DbRequest& req, const std::string& schema);
 Result<std::vector<DbTableInfo>> ListPostgresTables(const DbRequest& req,

@@ -341,8 +341,8 @@ Result<std::vector<DbTableInfo>> ListMariaDbTables(const DbRequest& req,
                      "t.TABLE_SCHEMA AND k.TABLE_NAME = t.TABLE_NAME AND k.CONSTRAINT_NAME = "
                      "'PRIMARY' WHERE t.TABLE_SCHEMA = '" +
                          escaped +
-                         "' AND t.TABLE_TYPE = 'BASE TABLE' ORDER BY t.TABLE_NAME, "
-                         "k.ORDINAL_POSITION",
+                         "' AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY "
+                         "BINARY t.TABLE_NAME, k.ORDINAL_POSITION",
                      "listing the tables of schema " + schema));
   std::vector<DbTableInfo> out;
   for (const auto& row : rows) {

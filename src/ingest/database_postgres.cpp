@@ -273,9 +273,10 @@ Result<std::vector<DbTableInfo>> ListPostgresTables(const DbRequest& req,
                 "SELECT c.relname, coalesce((SELECT array_to_json(array_agg(a.attname ORDER BY "
                 "k.ord))::text FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS "
                 "k(attnum, ord) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = "
-                "k.attnum WHERE i.indrelid = c.oid AND i.indisprimary), '[]') FROM pg_class c JOIN "
-                "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN "
-                "('r', 'p') AND NOT c.relispartition ORDER BY c.relname",
+                "k.attnum WHERE i.indrelid = c.oid AND i.indisprimary AND k.ord <= "
+                "i.indnkeyatts), '[]'), c.relkind = 'p' FROM pg_class c JOIN pg_namespace n ON "
+                "n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT "
+                "c.relispartition AND has_table_privilege(c.oid, 'SELECT') ORDER BY c.relname",
                 {schema}, "listing the tables of schema " + schema));
   std::vector<DbTableInfo> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
@@ -285,6 +286,7 @@ Result<std::vector<DbTableInfo>> ListPostgresTables(const DbRequest& req,
     if (key.is_array()) {
       for (const auto& k : key) t.key.push_back(k.get<std::string>());
     }
+    t.partitioned = std::string(PQgetvalue(r.get(), i, 2)) == "t";
     out.push_back(std::move(t));
   }
   return out;

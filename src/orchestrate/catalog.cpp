@@ -55,6 +55,76 @@ const EnvironmentSpec* EnvOf(const Project& project, const std::string& env) {
   return it == project.environments.end() ? nullptr : &it->second;
 }
 
+// The relation a tables: entry reads, as (schema, table); schema "" when
+// it names none.
+std::pair<std::string, std::string> SplitRelation(const std::string& relation) {
+  Result<std::vector<std::string>> parts = SplitRelationName(relation);
+  if (!parts.ok() || parts->empty()) return {"", relation};
+  if (parts->size() == 1) return {"", parts->front()};
+  return {(*parts)[parts->size() - 2], parts->back()};
+}
+
+// The tables a listing makes into assets of `src`, and why any are left
+// out (a name two tables would share, a table capture cannot read).
+struct Selection {
+  std::vector<TableSpec> tables;
+  std::vector<std::string> skipped;
+};
+
+Selection Select(const SourceSpec& src, const nlohmann::json& listing) {
+  Selection out;
+  const DatabaseSpec& db = *src.database;
+  std::set<std::string> names;
+  std::set<std::pair<std::string, std::string>> read;  // what tables: reads already
+  for (const TableSpec& t : src.tables) {
+    names.insert(t.name);
+    auto [schema, table] = SplitRelation(t.db_table);
+    read.insert({schema.empty() ? db.schema : schema, table});
+  }
+  for (const auto& entry : listing["tables"]) {
+    if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string()) continue;
+    const std::string table = entry["name"].get<std::string>();
+    if (table.empty()) continue;
+    if (!db.include.empty() && !Matches(db.include, table)) continue;
+    if (Matches(db.exclude, table)) continue;
+    if (read.count({db.schema, table})) continue;  // tables: says how to read it
+    const std::string name = AssetName(table);
+    if (names.count(name)) {
+      out.skipped.push_back(table + " (its asset name " + name +
+                            " is taken: list it under tables: with a name of its own, or "
+                            "exclude: it)");
+      continue;
+    }
+    TableSpec t;
+    t.name = name;
+    t.loc = db.loc;
+    t.format = src.format;
+    t.format_options = src.format_options;
+    t.description = "table " + table + " of schema " + db.schema;
+    t.db_table = Relation(db.schema, table);
+    if (entry.contains("key") && entry["key"].is_array()) {
+      for (const auto& k : entry["key"]) {
+        if (k.is_string()) t.key.push_back(k.get<std::string>());
+      }
+    }
+    if (db.cdc && t.key.empty()) {
+      out.skipped.push_back(table +
+                            " (no primary key, which change capture matches changes "
+                            "on: list it under tables: with a key:, or exclude: it)");
+      continue;
+    }
+    if (db.cdc && entry.value("partitioned", false)) {
+      out.skipped.push_back(table +
+                            " (partitioned: its changes arrive under its partitions' "
+                            "names; list those under tables:, or exclude: it)");
+      continue;
+    }
+    names.insert(name);
+    out.tables.push_back(std::move(t));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string CatalogPath(const std::string& state_dir, const std::string& source) {
@@ -82,14 +152,24 @@ void RefreshCatalogs(const Project& project, const std::string& env,
     }
     nlohmann::json listing = {{"schema", schema}, {"tables", nlohmann::json::array()}};
     for (const DbTableInfo& t : *tables) {
-      listing["tables"].push_back({{"name", t.name}, {"key", t.key}});
+      nlohmann::json entry = {{"name", t.name}, {"key", t.key}};
+      if (t.partitioned) entry["partitioned"] = true;
+      listing["tables"].push_back(std::move(entry));
+    }
+    if (tables->empty()) {
+      notes->push_back(src.name + ": schema " + schema +
+                       " has no tables the url's user may see (is the name right?)");
     }
     const std::string path = CatalogPath(spec->state_dir, src.name);
     std::set<std::string> before, now;
     if (Result<std::string> text = ReadFile(path); text.ok()) {
       nlohmann::json old = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
       if (old.is_object() && old.value("schema", "") == schema && old.contains("tables")) {
-        for (const auto& t : old["tables"]) before.insert(t.value("name", ""));
+        for (const auto& t : old["tables"]) {
+          if (t.is_object() && t.contains("name") && t["name"].is_string()) {
+            before.insert(t["name"].get<std::string>());
+          }
+        }
       }
       if (old == listing) continue;
     }
@@ -109,7 +189,13 @@ void RefreshCatalogs(const Project& project, const std::string& env,
       continue;
     }
     if (!added.empty()) {
-      notes->push_back(src.name + ": schema " + schema + " lists new table(s): " + Join(added, ", "));
+      notes->push_back(src.name + ": schema " + schema +
+                       " lists new table(s): " + Join(added, ", "));
+    }
+    Selection chosen = Select(src, listing);
+    if (!chosen.skipped.empty()) {
+      notes->push_back(src.name + ": left out of schema " + schema + ": " +
+                       Join(chosen.skipped, "; "));
     }
     if (!gone.empty()) {
       notes->push_back(src.name + ": schema " + schema + " no longer lists: " + Join(gone, ", ") +
@@ -118,56 +204,23 @@ void RefreshCatalogs(const Project& project, const std::string& env,
   }
 }
 
-void ExpandSchemaSources(Project* project, const std::string& env,
-                         std::vector<ConfigError>* errors) {
+void ExpandSchemaSources(Project* project, const std::string& env) {
   const EnvironmentSpec* spec = EnvOf(*project, env);
   if (!spec) return;
   for (SourceSpec& src : project->sources) {
     if (!src.database || src.database->schema.empty()) continue;
     const DatabaseSpec& db = *src.database;
     Result<std::string> text = ReadFile(CatalogPath(spec->state_dir, src.name));
-    if (!text.ok()) continue;  // not listed yet: the next run or plan lists it
-    nlohmann::json listing = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json listing =
+        text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
     if (!listing.is_object() || listing.value("schema", "") != db.schema ||
         !listing.contains("tables") || !listing["tables"].is_array()) {
+      // Not listed yet (or unreadable): `run` and `plan` list it before
+      // they load the project; until then the source has no tables.
       continue;
     }
-    std::set<std::string> listed, names;
-    for (const TableSpec& t : src.tables) listed.insert(t.name);
-    for (const auto& entry : listing["tables"]) {
-      const std::string table = entry.value("name", "");
-      if (table.empty()) continue;
-      if (!db.include.empty() && !Matches(db.include, table)) continue;
-      if (Matches(db.exclude, table)) continue;
-      const std::string name = AssetName(table);
-      if (listed.count(name)) continue;  // tables: says how to read it
-      if (names.count(name)) {
-        errors->push_back({db.loc, "schema: table " + table + " of " + db.schema +
-                                       " would be asset " + name +
-                                       ", as another table of it is; list one under tables: "
-                                       "with a name of its own, or exclude: it"});
-        continue;
-      }
-      names.insert(name);
-      TableSpec t;
-      t.name = name;
-      t.loc = db.loc;
-      t.format = src.format;
-      t.format_options = src.format_options;
-      t.description = "table " + table + " of schema " + db.schema;
-      t.db_table = Relation(db.schema, table);
-      if (entry.contains("key") && entry["key"].is_array()) {
-        for (const auto& k : entry["key"]) t.key.push_back(k.get<std::string>());
-      }
-      if (db.cdc && t.key.empty()) {
-        errors->push_back({db.loc, "schema: table " + table + " of " + db.schema +
-                                       " has no primary key, which change capture matches "
-                                       "changes on; exclude: it, or list it under tables: "
-                                       "with a key:"});
-        continue;
-      }
-      src.tables.push_back(std::move(t));
-    }
+    Selection chosen = Select(src, listing);
+    for (TableSpec& t : chosen.tables) src.tables.push_back(std::move(t));
   }
 }
 

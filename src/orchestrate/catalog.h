@@ -23,9 +23,10 @@ void RefreshCatalogs(const Project& project, const std::string& env,
                      std::vector<std::string>* notes);
 
 // Adds to each schema source of `project` the tables its last listing
-// found that include:/exclude: let through and tables: does not name.
-// A name two tables would share is an error.
-void ExpandSchemaSources(Project* project, const std::string& env,
-                         std::vector<ConfigError>* errors);
+// found that include:/exclude: let through and tables: does not read
+// already. A table that cannot be an asset (a name another has; under
+// cdc:, no primary key or a partitioned table) is left out, never an
+// error that would stop the rest: RefreshCatalogs says why.
+void ExpandSchemaSources(Project* project, const std::string& env);
 
 }  // namespace sluice
