@@ -571,7 +571,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   int64_t t0 = MonotonicMillis();
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   if (!vars.is_object()) return ErrorResponse("vars: expected an object of name: value", 2);
-  if (cmd != "test") ListSchemas(vars, events);
+  std::vector<std::string> listed;
+  if (cmd != "test") listed = ListSchemas(vars, events);
   Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
   std::vector<std::string> select;
   if (request.contains("select")) select = request["select"].get<std::vector<std::string>>();
@@ -704,6 +705,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     return ErrorResponse(report.status().message(), code);
   }
   nlohmann::json result = report->ToJson();
+  // What listing the schema sources found, for --json too.
+  if (!listed.empty()) result["warnings"] = listed;
   if (options.mode == RunMode::kRun) {
     CountRun(*report);
     if (ws.ok() && vars.empty()) {
@@ -717,13 +720,13 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   return Ok(std::move(result), report->exit_code);
 }
 
-void Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events) {
+std::vector<std::string> Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events) {
   LoadedProject loaded = LoadProject(project_root_);
   bool any = false;
   for (const SourceSpec& src : loaded.project.sources) {
     any = any || (src.database && !src.database->schema.empty());
   }
-  if (!any) return;
+  if (!any) return {};
   if (vars.is_object()) {
     for (const auto& [key, value] : vars.items()) loaded.project.vars[key] = value;
   }
@@ -733,6 +736,7 @@ void Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events) {
     LOG_INFO("engine", "{}", note);
     if (events) events({{"type", "warning"}, {"message", note}});
   }
+  return notes;
 }
 
 nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {

@@ -79,8 +79,8 @@ class Engine {
   nlohmann::json HandleSubmit(const nlohmann::json& request);
   // Lists the tables of schema-wide database sources again before a run or
   // plan loads the project (orchestrate/catalog.h); what changed is logged
-  // and, with `events`, said.
-  void ListSchemas(const nlohmann::json& vars, const EventSink& events);
+  // and, with `events`, said; returned too.
+  std::vector<std::string> ListSchemas(const nlohmann::json& vars, const EventSink& events);
   // A run request with "rerun": ID becomes a run of that run's tasks that did
   // not end well (failed, check_failed, upstream_failed, cancelled,
   // interrupted), with its full_refresh, partition and vars unless given.
