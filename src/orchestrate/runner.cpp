@@ -732,6 +732,22 @@ class Run {
     return Status::Ok();
   }
 
+  static std::string AddColumnSql(const std::string& table, const std::string& column,
+                                  const std::string& type) {
+    return "ALTER TABLE " + table + " ADD COLUMN " + QuoteIdent(column) + " " + type;
+  }
+
+  // The type DuckDB gives a column that holds values of both (a UNION's):
+  // DECIMAL(2,1) and DECIMAL(4,3) make DECIMAL(4,3). "" when it has none.
+  static Result<std::string> CommonType(WarehouseSession& session, const std::string& a,
+                                        const std::string& b) {
+    ASSIGN_OR_RETURN(
+        QueryResult common,
+        session.Query("SELECT typeof(x) FROM (SELECT CAST(NULL AS " + a +
+                      ") AS x UNION ALL SELECT CAST(NULL AS " + b + ") AS x) LIMIT 1"));
+    return common.rows.empty() || !common.rows[0][0] ? std::string() : *common.rows[0][0];
+  }
+
   // A batch's columns take the live table's types, when every value keeps
   // its value in them. A value that would change (a wider number) widens
   // the table's column instead, to the type that holds both (DuckDB's
@@ -778,11 +794,7 @@ class Run {
         continue;
       }
       // Widen: the common type of both, if it keeps every value of each.
-      ASSIGN_OR_RETURN(
-          QueryResult common,
-          session.Query("SELECT typeof(x) FROM (SELECT CAST(NULL AS " + it->second +
-                        ") AS x UNION ALL SELECT CAST(NULL AS " + type + ") AS x) LIMIT 1"));
-      std::string wide = common.rows.empty() || !common.rows[0][0] ? "" : *common.rows[0][0];
+      ASSIGN_OR_RETURN(std::string wide, CommonType(session, it->second, type));
       bool ok =
           !wide.empty() && wide != it->second && (wide != "VARCHAR" || it->second == "VARCHAR");
       if (ok) {
@@ -895,16 +907,13 @@ class Run {
     for (const auto& [name, type] : added) {
       // The type that holds the batch's values and every row's.
       const std::string id = QuoteIdent(name);
-      ASSIGN_OR_RETURN(QueryResult common,
-                       session.Query("SELECT typeof(x) FROM (SELECT CAST(NULL AS " + type +
-                                     ") AS x UNION ALL SELECT CAST(NULL AS " + filled_types[name] +
-                                     ") AS x) LIMIT 1"));
-      std::string wide = common.rows.empty() || !common.rows[0][0] ? type : *common.rows[0][0];
+      ASSIGN_OR_RETURN(std::string wide, CommonType(session, type, filled_types[name]));
+      if (wide.empty()) wide = type;
       RETURN_IF_ERROR(session.Execute("ALTER TABLE " + batch + " ALTER COLUMN " + id +
                                       " SET DATA TYPE " + wide));
       RETURN_IF_ERROR(session.Execute("ALTER TABLE " + loaded + " ALTER COLUMN " + id +
                                       " SET DATA TYPE " + wide));
-      statements->push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + id + " " + wide);
+      statements->push_back(AddColumnSql(prev.physical, name, wide));
       set.push_back(id + " = f." + id);
     }
     for (const std::string& k : table.key) {
@@ -961,8 +970,7 @@ class Run {
     for (const auto& c : new_columns) {
       added.push_back(c.first);
       if (IsReadColumn(c.first)) {
-        altered.push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(c.first) +
-                          " " + c.second);
+        altered.push_back(AddColumnSql(prev.physical, c.first, c.second));
       } else {
         from_source.push_back(c);
         unmapped.push_back(c.first);
@@ -1199,8 +1207,7 @@ class Run {
     RETURN_IF_ERROR(
         AlignBatchTypes(session, node, reduced, prev, &statements, &o.notes, &new_columns));
     for (const auto& [name, type] : new_columns) {
-      statements.push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(name) +
-                           " " + type);
+      statements.push_back(AddColumnSql(prev.physical, name, type));
     }
     for (std::string& st : ApplyChangesSql(prev.physical, reduced, table->key, truncated)) {
       statements.push_back(std::move(st));
@@ -1541,8 +1548,7 @@ class Run {
     RETURN_IF_ERROR(
         AlignBatchTypes(session, node, applied, prev, &statements, &o.notes, &new_columns));
     for (const auto& [name, type] : new_columns) {
-      statements.push_back("ALTER TABLE " + prev.physical + " ADD COLUMN " + QuoteIdent(name) +
-                           " " + type);
+      statements.push_back(AddColumnSql(prev.physical, name, type));
     }
     ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(session, applied));
     std::vector<std::string> columns;
