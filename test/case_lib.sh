@@ -274,11 +274,12 @@ start_nats() {
   export NATS_URL NATS_PASSWORD NATS_PORT
 }
 
-# serve_in_background: `sluice serve` on a free port in the current folder;
-# sets SERVE (its pid) and URL.
+# serve_in_background [GLOBAL FLAGS...]: `sluice serve` on a free port in the
+# current folder (e.g. `serve_in_background -v` logs at info); sets SERVE
+# (its pid) and URL.
 serve_in_background() {
   : >serve.log
-  "$SLUICE_BIN" serve --listen 127.0.0.1:0 2>>serve.log &
+  "$SLUICE_BIN" "$@" serve --listen 127.0.0.1:0 2>>serve.log &
   SERVE=$!
   echo "$SERVE" >>"$WORK/.pids"
   URL=

@@ -2,9 +2,12 @@
 # bench/cdc: change-capture lag from PostgreSQL at a steady write rate.
 # Starts PostgreSQL (wal_level = logical) from Debian's packages in a temp
 # folder, snapshots a table once, then has pgbench insert into it at RATE
-# transactions a second for SECS seconds while Sluice runs the source back
-# to back (`sluice run`, each a read of the slot's changes, a load and a
-# publication). For every row it then computes, from Sluice's own records:
+# transactions a second for SECS seconds while Sluice captures it:
+#   MODE=serve (default): `sluice serve` keeps the slot's stream open and
+#                 runs the source as batches arrive (publish_every: 0s);
+#   MODE=runs:    `sluice run` back to back, each a read of the slot's
+#                 changes, a load and a publication.
+# For every row it then computes, from Sluice's own records:
 #   capture lag — the row's commit (clock_timestamp() at insert) to the end
 #                 of the read that wrote it to the raw lake (fetch log:
 #                 started_at + duration);
@@ -17,11 +20,12 @@
 # logical-decoding reader, the floor any capture tool is measured against.
 # A benchmark, not a test.
 #
-#   bench/cdc/run.sh build/release/src/sluice [RATE] [SECS]   (default 1000 60)
+#   [MODE=serve|runs] bench/cdc/run.sh build/release/src/sluice [RATE] [SECS]   (default 1000 60)
 set -euo pipefail
 SLUICE=$(realpath "$1")
 RATE=${2:-1000}
 SECS=${3:-60}
+export MODE=${MODE:-serve}
 export WORK=$(mktemp -d /tmp/sluice-bench-cdc.XXXXXX)
 LIB_DIR=$(dirname "$(realpath "$0")")/../../test
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -39,7 +43,7 @@ export BENCH_PG=$PG_URL
 cat >sources/src.yaml <<'YAML'
 database:
   url: "${secret:BENCH_PG}"
-  cdc: {slot: bench_slot}
+  cdc: {slot: bench_slot, publish_every: 0s}
 tables:
   ev: {table: public.ev, key: [id]}
 YAML
@@ -58,18 +62,32 @@ while True:
     out.write("%d %s" % (time.time_ns() // 1000, line.decode()))
     out.flush()' "$WORK/peer.log" &
 peer=$!
-echo "writing $RATE transactions/s for $SECS s, reading back to back..."
+echo "writing $RATE transactions/s for $SECS s, capturing ($MODE)..."
 "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U sluice -n -f "$WORK/insert.sql" -R "$RATE" -T "$SECS" \
   -c 4 -j 2 sluice >"$WORK/pgbench.log" 2>&1 &
 writer=$!
 runs=0
-while kill -0 "$writer" 2>/dev/null; do
-  "$SLUICE" run >/dev/null || echo "a run failed" >&2
+if [ "$MODE" = serve ]; then
+  "$SLUICE" serve --listen off 2>"$WORK/serve.log" &
+  serve=$!
+  wait "$writer" || fail "pgbench failed: $(cat "$WORK/pgbench.log")"
+  want=$("${PSQL[@]}" -At -c "select count(*) from ev")
+  for _ in $(seq 300); do
+    [ "$("$SLUICE" query "select count(*) from ev" --format csv | tail -1)" = "$want" ] && break
+    sleep 0.1
+  done
+  kill -TERM "$serve"
+  wait "$serve" || fail "serve failed: $(tail "$WORK/serve.log")"
+  runs=$(sqlite3 "$WORK/p/.sluice/dev/metadata.sqlite" "select count(*) - 1 from runs")
+else
+  while kill -0 "$writer" 2>/dev/null; do
+    "$SLUICE" run >/dev/null || echo "a run failed" >&2
+    runs=$((runs + 1))
+  done
+  wait "$writer" || fail "pgbench failed: $(cat "$WORK/pgbench.log")"
+  "$SLUICE" run >/dev/null
   runs=$((runs + 1))
-done
-wait "$writer" || fail "pgbench failed: $(cat "$WORK/pgbench.log")"
-"$SLUICE" run >/dev/null
-runs=$((runs + 1))
+fi
 sleep 1
 pkill -f "pg_recvlogical.*--slot peer" || true
 wait "$peer" 2>/dev/null || true
@@ -90,7 +108,8 @@ db = sqlite3.connect(os.path.join(env, "metadata.sqlite"))
 capture, visible = [], []
 for started, ms, path, sha in db.execute(
         "select started_at, duration_ms, object_path, sha256 from fetches "
-        "where url like '%changes of slot%' and error = '' and sha256 <> ''"):
+        "where (url like '%changes of slot%' or url like '%stream of slot%') "
+        "and error = '' and sha256 <> ''"):
     durable = started + ms * 1000
     pub = published.get(sha)
     with open(os.path.join(env, "lake", path)) as f:
@@ -103,7 +122,7 @@ for started, ms, path, sha in db.execute(
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
-print(f"rate asked: {rate} tx/s for {secs} s; pgbench: {tps}; rows: {rows}; sluice runs: {runs}")
+print(f"rate asked: {rate} tx/s for {secs} s; pgbench: {tps}; rows: {rows}; sluice runs: {runs} ({os.environ.get('MODE', 'serve')})")
 print(f"capture lag (commit -> raw), ms: p50 {pct(capture, .5):.0f}, p99 {pct(capture, .99):.0f}, max {max(capture):.0f} ({len(capture)} changes)")
 print(f"visible lag (commit -> published), ms: p50 {pct(visible, .5):.0f}, p99 {pct(visible, .99):.0f}, max {max(visible):.0f} ({len(visible)} changes)")
 peer = []

@@ -41,7 +41,8 @@ const std::vector<std::string> kSourceKeys = {
     "stream",     "chunk_rows"};
 const std::vector<std::string> kDatabaseKeys = {"url", "table",  "query",   "timeout",
                                                 "cdc", "schema", "include", "exclude"};
-const std::vector<std::string> kCdcKeys = {"slot", "publication", "max_changes", "binlog"};
+const std::vector<std::string> kCdcKeys = {"slot",   "publication", "max_changes",
+                                           "binlog", "stream",      "publish_every"};
 const std::vector<std::string> kStreamKeys = {"url",          "stream", "subject", "consumer",
                                               "max_messages", "wait",   "ack_wait"};
 const std::vector<std::string> kIncrementalKeys = {"cursor", "lookback", "key_scan"};
@@ -1459,7 +1460,8 @@ class Loader {
     return spec;
   }
 
-  // cdc: true | {slot, publication, max_changes}: PostgreSQL and MariaDB.
+  // cdc: true | {slot, publication, max_changes, binlog, stream, publish_every}:
+  // PostgreSQL and MariaDB.
   std::optional<CdcSpec> ReadCdc(const YamlEntry& e, const std::string& url, FileErrors& errs) {
     CdcSpec cdc;
     cdc.loc = errs.Loc(e.line);
@@ -1488,6 +1490,12 @@ class Loader {
         } else if (on) {
           cdc.binlog = true;
         }
+      }
+      if (const YamlEntry* f = m.Find("stream")) {
+        if (std::optional<bool> on = ReadBool(*f, errs)) cdc.stream = *on;
+      }
+      if (const YamlEntry* f = m.Find("publish_every")) {
+        if (auto seconds = ReadDuration(*f, errs)) cdc.publish_every_seconds = *seconds;
       }
       if (const YamlEntry* f = m.Find("max_changes")) {
         if (auto n = ReadInt(*f, errs, 1)) {

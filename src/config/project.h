@@ -133,6 +133,10 @@ struct CdcSpec {
   std::string publication;        // default sluice_<source>
   int64_t max_changes = 1000000;  // messages a read takes at most (whole transactions)
   bool binlog = false;            // `binlog: true`: the source must be MariaDB (checked at read)
+  // `serve` keeps the change stream open (orchestrate/capture_feed.h) and
+  // runs the source when changes come, at most once per publish_every.
+  bool stream = true;
+  int64_t publish_every_seconds = 1;
   SourceLoc loc;
 };
 

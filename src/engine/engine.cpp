@@ -161,6 +161,11 @@ Engine::~Engine() {
   WaitForNotifications();
 }
 
+void Engine::SetCaptureFeeds(std::shared_ptr<CaptureFeeds> feeds) {
+  std::lock_guard lock(feeds_mu_);
+  feeds_ = std::move(feeds);
+}
+
 void Engine::BeginShutdown() {
   {
     std::lock_guard lock(background_mu_);
@@ -671,6 +676,12 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
                    (*opened)->publisher.get(),
                    &(*opened)->holds,
                    &(*opened)->limits};
+  std::shared_ptr<CaptureFeeds> feeds;  // kept for the run's length
+  {
+    std::lock_guard lock(feeds_mu_);
+    feeds = feeds_;
+  }
+  res.feeds = feeds.get();
   // A reloaded project's limits apply from this run on (to every run's
   // tasks not started yet).
   (*opened)->limits.Configure(ws.project.concurrency);

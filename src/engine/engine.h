@@ -67,6 +67,9 @@ class Engine {
   // task's start and end, the end), for live readers (GET /api/v1/events).
   // Stopped by BeginShutdown.
   EventHub& RunEvents() { return run_events_; }
+  // `serve`'s resident change readers, handed to every run from now on
+  // (null: none; runs read their slots themselves).
+  void SetCaptureFeeds(std::shared_ptr<CaptureFeeds> feeds);
 
  private:
   struct Opened;
@@ -182,6 +185,8 @@ class Engine {
   std::deque<std::pair<int64_t, nlohmann::json>> background_queue_;  // GUARDED_BY(background_mu_)
   std::thread background_worker_;                                    // GUARDED_BY(background_mu_)
   bool closing_ = false;                                             // GUARDED_BY(background_mu_)
+  std::mutex feeds_mu_;
+  std::shared_ptr<CaptureFeeds> feeds_;  // GUARDED_BY(feeds_mu_)
   std::mutex notify_mu_;
   std::vector<std::future<void>> deliveries_;  // GUARDED_BY(notify_mu_)
   // OpenLineage events (openlineage: in sluice.yaml): the sender for the

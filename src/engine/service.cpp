@@ -11,12 +11,15 @@
 #include <utility>
 #include <vector>
 
+#include "config/template.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/strings.h"
 #include "core/test_hooks.h"
 #include "engine/workspace.h"
+#include "ingest/cdc.h"
+#include "orchestrate/check_file.h"
 #include "orchestrate/scheduler.h"
 
 namespace sluice {
@@ -31,6 +34,8 @@ constexpr int64_t kReloadEveryMs = 1000;
 constexpr int kTickWorkers = 4;
 
 bool IsTimed(const TickRecord& t) { return StartsWith(t.key, "t:"); }
+// A run a change stream asked for: not a scheduled tick, never recorded.
+bool IsCapture(const TickRecord& t) { return t.key == "c:"; }
 
 // The schedules the project declares (LoadWorkspace checked their names).
 std::vector<ScheduledAsset> SchedulesOf(const Workspace& ws) {
@@ -58,10 +63,20 @@ void Service::Stop() {
 }
 
 nlohmann::json Service::Health() {
-  std::lock_guard lock(mu_);
-  // Until the project is loaded and the schedules are known.
-  if (health_.empty()) return {{"status", "starting"}};
-  return health_;
+  std::shared_ptr<CaptureFeeds> feeds;
+  nlohmann::json out;
+  {
+    std::lock_guard lock(mu_);
+    // Until the project is loaded and the schedules are known.
+    if (health_.empty()) return {{"status", "starting"}};
+    out = health_;
+    feeds = feeds_;
+  }
+  if (feeds) {
+    nlohmann::json capture = feeds->Health();
+    if (!capture.empty()) out["capture"] = std::move(capture);
+  }
+  return out;
 }
 
 namespace {
@@ -72,6 +87,7 @@ struct LoadedSchedules {
   std::vector<ScheduledAsset> schedules;
   nlohmann::json disabled = nlohmann::json::array();  // [{asset, why}]
   std::set<std::string> sources;                      // a source's tick runs all its tables
+  std::map<std::string, int64_t> captured;            // streamed sources: publish_every, ms
   std::string timezone;
 };
 
@@ -80,7 +96,18 @@ Result<LoadedSchedules> LoadSchedules(const std::string& root, const std::string
   LoadedSchedules out;
   out.schedules = SchedulesOf(ws);
   out.timezone = ws.project.timezone;
-  for (const SourceSpec& s : ws.project.sources) out.sources.insert(s.name);
+  for (const SourceSpec& s : ws.project.sources) {
+    out.sources.insert(s.name);
+    if (!s.database || !s.database->cdc || !s.database->cdc->stream || s.tables.empty()) continue;
+    // Only a database with a stream (PostgreSQL): a URL that cannot be
+    // resolved now is tried by the run the stream asks for, which says why.
+    TemplateContext ctx;
+    ctx.vars = ws.project.vars;
+    ctx.env = env;
+    Result<DbRequest> db = DatabaseRequestOf(ws.project, s, s.tables.front(), ctx);
+    if (db.ok() && !CdcStreamSupported(db->url)) continue;
+    out.captured[s.name] = s.database->cdc->publish_every_seconds * 1000;
+  }
   if (ws.ok()) return out;
   // A broken file disables its assets and what reads them; the rest runs.
   Breakage broken = BrokenAssets(ws);
@@ -191,14 +218,41 @@ Status Service::Run() {
     std::lock_guard lock(mu_);
     for (TickRecord& t : recovered) add(std::move(t));
   }
+  // Resident change readers: a stream's batches ask for a run of their
+  // source; one waits at a time (a run takes every batch stored by then).
+  auto feeds = std::make_shared<CaptureFeeds>([this, &queue](const std::string& source) {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    for (const TickRecord& t : queue) {
+      if (t.asset == source && IsCapture(t)) return;
+    }
+    TickRecord tick;
+    tick.asset = source;
+    tick.key = "c:";
+    tick.trigger = "capture";
+    tick.at = clock_->Now();
+    queue.push_back(std::move(tick));
+    health_["waiting"] = queue.size();
+    wake_.notify_all();
+  });
+  feeds->Keep(loaded.captured);
+  engine_->SetCaptureFeeds(feeds);
+  {
+    std::lock_guard lock(mu_);
+    feeds_ = feeds;
+  }
 
   // The workers: ticks of different assets run side by side (a 20-second
   // poll does not wait behind a nightly build; the engine's holds keep two
   // runs off one asset), a tick of an asset already running waits its turn.
-  auto work_one = [&](TickRecord tick) {
-    tick.status = TickStatus::kRunning;
+  auto record = [&](const TickRecord& tick) {
+    if (IsCapture(tick)) return;
     Status st = metadata->UpdateTick(tick);
     if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+  };
+  auto work_one = [&](TickRecord tick) {
+    tick.status = TickStatus::kRunning;
+    record(tick);
     std::string selector;
     {
       std::lock_guard lock(mu_);
@@ -235,8 +289,7 @@ Status Service::Run() {
     }
     LOG_INFO("serve", "{}: run {} {}{}", tick.asset, tick.run_id, TickStatusName(tick.status),
              tick.note.empty() ? "" : ": " + tick.note);
-    st = metadata->UpdateTick(tick);
-    if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+    record(tick);
     std::lock_guard lock(mu_);
     Result<std::vector<TickRecord>> after = scheduler->Published(published);
     if (!after.ok()) {
@@ -281,8 +334,7 @@ Status Service::Run() {
         LOG_ERROR("serve", "{}: run failed: {}", tick.asset, failure);
         tick.status = TickStatus::kFailed;
         tick.note = "internal error (please report it): " + failure;
-        Status st = metadata->UpdateTick(tick);
-        if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+        record(tick);
       }
       {
         std::lock_guard lock(mu_);
@@ -333,6 +385,7 @@ Status Service::Run() {
     }
     scheduler.emplace(std::move(next).value());
     sources = fresh->sources;
+    feeds->Keep(fresh->captured);
     nlohmann::json scheduled = nlohmann::json::array();
     for (const ScheduledAsset& a : scheduler->schedules()) {
       scheduled.push_back({{"asset", a.asset}, {"schedule", a.spec.ToString()}});
@@ -392,8 +445,13 @@ Status Service::Run() {
     }
     wake_.wait_for(lock, wait);
   }
+  feeds_.reset();
   lock.unlock();
   wake_.notify_all();
+  // Streams close first: what they stored and no run applied stays in the
+  // slot (the next serve reads it again).
+  engine_->SetCaptureFeeds(nullptr);
+  feeds->Stop();
   for (std::thread& w : workers) w.join();
   return Status::Ok();
 }

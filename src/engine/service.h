@@ -14,6 +14,10 @@
 // the older is recorded as skipped ("still running"). Event ticks (after,
 // on_file) all run, in order.
 //
+// A captured source (`cdc:`) also has its change stream kept open
+// (orchestrate/capture_feed.h): its batches ask for runs of the source, one
+// waiting at a time, not recorded as ticks (the slot holds what they read).
+//
 // Thread-safety: Run() is called once, on one thread; Stop() from any thread
 // (a signal handler's thread).
 #pragma once
@@ -28,6 +32,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "engine/engine.h"
+#include "orchestrate/capture_feed.h"
 
 #include <nlohmann/json.hpp>
 
@@ -57,6 +62,7 @@ class Service {
   std::condition_variable wake_;
   bool stop_ = false;                                 // GUARDED_BY(mu_)
   nlohmann::json health_ = nlohmann::json::object();  // GUARDED_BY(mu_)
+  std::shared_ptr<CaptureFeeds> feeds_;               // GUARDED_BY(mu_): while Run() runs
 };
 
 }  // namespace sluice

@@ -112,6 +112,22 @@ Result<CdcRead> ReadChanges(const CdcRequest& req) {
   return d->read(req);
 }
 
+bool CdcStreamSupported(const std::string& url) {
+  CdcRequest req;
+  req.db.url = url;
+  Result<const CdcDriver*> d = DriverFor(req);
+  return d.ok() && (*d)->open_stream != nullptr;
+}
+
+Result<std::unique_ptr<CdcStream>> OpenChangeStream(const CdcRequest& req,
+                                                    CdcStreamOptions options) {
+  ASSIGN_OR_RETURN(const CdcDriver* d, DriverFor(req));
+  if (!d->open_stream) {
+    return Status::Invalid("this database's changes are read by runs, not streamed");
+  }
+  return d->open_stream(req, std::move(options));
+}
+
 Status ConfirmSlot(const CdcRequest& req, uint64_t lsn) {
   ASSIGN_OR_RETURN(const CdcDriver* d, DriverFor(req));
   return d->confirm(req, lsn);

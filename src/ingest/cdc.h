@@ -38,6 +38,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,6 +75,7 @@ struct CdcRequest {
 
 struct CdcTableRead {
   DbExtract extract;  // columns, rows, bytes, sha256 of the file written
+  std::string path;   // a stream's batch: where the file is (no rows: none)
   int64_t inserts = 0, updates = 0, deletes = 0, truncates = 0;
   // Columns added with a default after rows existed (atthasmissing): those
   // rows hold the default, and no change says so.
@@ -153,12 +156,52 @@ class ChangeFile {
   int64_t rows_ = 0;
 };
 
+// A resident reader of the change stream (`serve`; orchestrate/
+// capture_feed.h): it stays connected, from the least cursor of
+// req.tables on, and hands out batches of whole transactions as they
+// commit, each table's changes at or past its cursor in a file of its own
+// (CdcTableRead::path, at a new_path(); a table without changes in the
+// batch has none). PostgreSQL: START_REPLICATION on the slot, answering
+// the server's keepalives with standby status updates whose flush position
+// moves only by Confirm — the slot keeps every change a publication does
+// not hold yet. A captured table whose columns change ends the stream with
+// an error (a run then reads the slot the usual way, which follows the
+// schema); so does any error of the connection.
+class CdcStream {
+ public:
+  virtual ~CdcStream() = default;
+  // The next batch: waits up to wait_ms for a commit; once one came, the
+  // batch takes what commits within linger_ms of it. nullopt: no commit.
+  virtual Result<std::optional<CdcRead>> Next(int wait_ms) = 0;
+  // The server may forget the changes before `lsn` (sent with the next
+  // status update, within Next). `caught_up`: lsn is the end of the last
+  // batch handed out, so while no transaction is on its way the server may
+  // forget what it has decoded past it too (its keepalive position: what
+  // the tables' quiet time would otherwise keep). Any thread.
+  virtual void Confirm(uint64_t lsn, bool caught_up) = 0;
+};
+
+struct CdcStreamOptions {
+  int linger_ms = 20;
+  std::function<std::string()> new_path;      // a fresh path for a batch's file
+  std::function<std::string()> extracted_at;  // a batch's _extracted_at (null: the request's)
+};
+
+// Whether the URL's database has a change stream (OpenChangeStream).
+bool CdcStreamSupported(const std::string& url);
+
+// Opens req's change stream (req.tables' `after` are the cursors).
+// Unimplemented for a database that has none.
+Result<std::unique_ptr<CdcStream>> OpenChangeStream(const CdcRequest& req,
+                                                    CdcStreamOptions options);
+
 // One database's change capture; the functions above choose by URL.
 struct CdcDriver {
   Result<CdcSlotState> (*inspect)(const CdcRequest&);
   Result<CdcRead> (*snapshot)(const CdcRequest&);
   Result<CdcRead> (*read)(const CdcRequest&);
   Status (*confirm)(const CdcRequest&, uint64_t);
+  Result<std::unique_ptr<CdcStream>> (*open_stream)(const CdcRequest&, CdcStreamOptions);
 };
 const CdcDriver& PostgresCdc();
 const CdcDriver& MariaDbCdc();

@@ -1001,7 +1001,7 @@ Status Confirm(const CdcRequest&, uint64_t) {
 }  // namespace
 
 const CdcDriver& MariaDbCdc() {
-  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm};
+  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm, nullptr};
   return driver;
 }
 

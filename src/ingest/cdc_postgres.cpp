@@ -1,11 +1,15 @@
 // PostgreSQL change capture (see cdc.h): pgoutput's protocol (version 1)
 // read through pg_logical_slot_peek_binary_changes, one row a message,
-// streamed in single-row mode, each table's changes written to its file.
+// streamed in single-row mode, each table's changes written to its file;
+// or, for a resident reader, streamed by START_REPLICATION (PgStream).
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -370,17 +374,33 @@ class ChangeReader {
  public:
   ChangeReader(const CdcRequest& req, PGconn* convert, std::vector<RelName> rels,
                std::vector<std::unique_ptr<ChangeWriter>>& writers, CdcRead& read)
-      : req_(req), convert_(convert), rels_(std::move(rels)), writers_(writers), read_(read) {}
+      : req_(req), convert_(convert), rels_(std::move(rels)), writers_(&writers), read_(&read) {}
+
+  // A stream's next batch: its files and counts (relations and the order
+  // of changes go on).
+  void Rebind(std::vector<std::unique_ptr<ChangeWriter>>& writers, CdcRead& read) {
+    writers_ = &writers;
+    read_ = &read;
+  }
+  // A stream describes its files once, when it opens: a captured table
+  // whose columns then change (names or types) ends it.
+  void Strict() { strict_ = true; }
+  // The last message was a transaction's commit.
+  bool committed() const { return committed_; }
+  // A transaction began and has not committed yet.
+  bool in_transaction() const { return in_transaction_; }
 
   Status Message(const unsigned char* data, size_t size) {
     Reader r{data, data + size};
     uint8_t type = r.U8();
+    committed_ = false;
     switch (type) {
       case 'B': {
+        in_transaction_ = true;
         final_lsn_ = r.Int(8);
         (void)r.Int(8);  // commit time
         (void)r.Int(4);  // xid
-        if (!r.bad && (read_.start == 0 || final_lsn_ < read_.start)) read_.start = final_lsn_;
+        if (!r.bad && (read().start == 0 || final_lsn_ < read().start)) read().start = final_lsn_;
         break;
       }
       case 'C': {
@@ -388,8 +408,10 @@ class ChangeReader {
         (void)r.Int(8);  // commit lsn
         uint64_t end = r.Int(8);
         if (!r.bad) {
-          read_.end = std::max(read_.end, end);
-          ++read_.transactions;
+          read().end = std::max(read().end, end);
+          ++read().transactions;
+          committed_ = true;
+          in_transaction_ = false;
         }
         break;
       }
@@ -402,14 +424,18 @@ class ChangeReader {
         for (size_t t = 0; t < rels_.size(); ++t) {
           if (!(rels_[t] < name) && !(name < rels_[t])) rel.table = static_cast<int>(t);
         }
+        std::string shape;  // names, type oids and typmods
         for (int i = 0; i < n && !r.bad; ++i) {
           (void)r.U8();  // flags
           rel.names.push_back(r.Str());
-          (void)r.Int(4);  // type oid
-          (void)r.Int(4);  // typmod
+          shape += rel.names.back() + '\0' + std::to_string(r.Int(4));  // type oid
+          shape += '/' + std::to_string(r.Int(4)) + '\n';               // typmod
+        }
+        if (rel.table >= 0 && strict_ && !r.bad) {
+          RETURN_IF_ERROR(SameShape(rel, std::move(shape)));
         }
         if (rel.table >= 0) {
-          const auto& cols = writers_[rel.table]->columns();
+          const auto& cols = writer(rel.table).columns();
           for (const std::string& col : rel.names) {
             int at = -1;
             for (size_t c = 0; c < cols.size(); ++c) {
@@ -448,7 +474,7 @@ class ChangeReader {
           return Bad();
         }
         if (rel.table < 0 || final_lsn_ < req_.tables[rel.table].after) break;
-        CdcTableRead& counts = read_.tables[rel.table];
+        CdcTableRead& counts = read().tables[rel.table];
         if (type == 'D') {
           ++counts.deletes;
           RETURN_IF_ERROR(KeyRow(rel, old_tuple, "delete"));
@@ -490,13 +516,13 @@ class ChangeReader {
           if (it == relations_.end() || it->second.table < 0) continue;
           int t = it->second.table;
           if (final_lsn_ < req_.tables[t].after) continue;
-          ++read_.tables[t].truncates;
+          ++read().tables[t].truncates;
           ChangeWriter::Row row;
           row.lsn = final_lsn_;
           row.seq = seq_++;
           row.op = "truncate";
-          row.values.assign(writers_[t]->columns().size(), std::nullopt);
-          RETURN_IF_ERROR(writers_[t]->Add(std::move(row), req_.db, convert_));
+          row.values.assign(writer(t).columns().size(), std::nullopt);
+          RETURN_IF_ERROR(writer(t).Add(std::move(row), req_.db, convert_));
         }
         break;
       }
@@ -507,6 +533,22 @@ class ChangeReader {
   }
 
  private:
+  CdcRead& read() { return *read_; }
+  ChangeWriter& writer(int table) { return *(*writers_)[table]; }
+
+  Status SameShape(const Relation& rel, std::string shape) {
+    const CdcTable& t = req_.tables[rel.table];
+    std::set<std::string> described, sent(rel.names.begin(), rel.names.end());
+    for (const DbColumn& c : writer(rel.table).columns()) described.insert(c.name);
+    auto [first, fresh] = shapes_.emplace(rel.table, shape);
+    if (described != sent || (!fresh && first->second != shape)) {
+      return Status::Busy("change capture: the columns of " + t.relation +
+                          " changed at the source; the stream stops and a run reads the slot "
+                          "(which follows the new columns)");
+    }
+    return Status::Ok();
+  }
+
   Status Bad() {
     return Status::DataError("change capture: a pgoutput message of slot " + req_.slot +
                              " is malformed (protocol version 1 expected)");
@@ -543,7 +585,7 @@ class ChangeReader {
     row.lsn = final_lsn_;
     row.seq = seq_++;
     row.op = op;
-    row.values.assign(writers_[rel.table]->columns().size(), std::nullopt);
+    row.values.assign(writer(rel.table).columns().size(), std::nullopt);
     for (size_t k = 0; k < keys.size(); ++k) {
       int i = keys[k];
       if (i < 0 || i >= static_cast<int>(tuple.size()) || tuple[i].kind != Value::kText ||
@@ -556,11 +598,11 @@ class ChangeReader {
       }
       row.values[rel.to_column[i]] = tuple[i].text;
     }
-    return writers_[rel.table]->Add(std::move(row), req_.db, convert_);
+    return writer(rel.table).Add(std::move(row), req_.db, convert_);
   }
 
   Status Row(const Relation& rel, const std::vector<Value>& tuple, const char* op) {
-    size_t width = writers_[rel.table]->columns().size();
+    size_t width = writer(rel.table).columns().size();
     ChangeWriter::Row row;
     row.lsn = final_lsn_;
     row.seq = seq_++;
@@ -575,17 +617,21 @@ class ChangeReader {
       if (tuple[i].kind == Value::kText) row.values[c] = tuple[i].text;
     }
     if (unchanged.find('1') != std::string::npos) row.unchanged = unchanged;
-    return writers_[rel.table]->Add(std::move(row), req_.db, convert_);
+    return writer(rel.table).Add(std::move(row), req_.db, convert_);
   }
 
   const CdcRequest& req_;
   PGconn* convert_;
   std::vector<RelName> rels_;
-  std::vector<std::unique_ptr<ChangeWriter>>& writers_;
-  CdcRead& read_;
+  std::vector<std::unique_ptr<ChangeWriter>>* writers_;
+  CdcRead* read_;
   std::map<uint32_t, Relation> relations_;
+  std::map<int, std::string> shapes_;  // strict: each table's first relation message
   uint64_t final_lsn_ = 0;
   int64_t seq_ = 0;
+  bool strict_ = false;
+  bool committed_ = false;
+  bool in_transaction_ = false;
 };
 
 // Runs the peek in single-row mode, each message handed to `reader`,
@@ -710,6 +756,21 @@ int OpenFile(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
+// A stream just closed (a resident reader stopping) leaves its slot active
+// until the server's process notices: a peek or a drop waits for that.
+Status WaitUntilInactive(const DbRequest& db, PGconn* conn, const std::string& slot) {
+  for (int i = 0; i < 100; ++i) {
+    ASSIGN_OR_RETURN(Res r, pg::Query(db, conn,
+                                      "SELECT active_pid FROM pg_replication_slots WHERE "
+                                      "slot_name = $1 AND active",
+                                      {slot}, "looking at slot " + slot));
+    if (PQntuples(r.get()) == 0) return Status::Ok();
+    ::usleep(50000);
+  }
+  return DatabaseError(db, "slot " + slot + " is held by another reader",
+                       "another process streams it; stop that reader (or use another slot:)");
+}
+
 Result<CdcSlotState> Inspect(const CdcRequest& req) {
   RegisterDatabaseSecrets(req.db.url);
   ASSIGN_OR_RETURN(Conn conn, pg::Connect(req.db));
@@ -752,6 +813,7 @@ Result<CdcRead> Snapshot(const CdcRequest& req) {
   RETURN_IF_ERROR(EnsurePublication(req, conn.get(), rels, /*create=*/true));
   // The slot starts again: an older one of this name (a snapshot that
   // never published, or a slot from before a full refresh) goes.
+  RETURN_IF_ERROR(WaitUntilInactive(db, conn.get(), req.slot));
   RETURN_IF_ERROR(pg::Query(db, conn.get(),
                             "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                             "WHERE slot_name = $1",
@@ -845,6 +907,7 @@ Result<CdcRead> Read(const CdcRequest& req) {
     read.notes.push_back("no heartbeat (" + beat.message() +
                          "): the slot moves only when its tables change");
   }
+  RETURN_IF_ERROR(WaitUntilInactive(db, side.get(), req.slot));
   ChangeReader reader(req, side.get(), rels, writers, read);
   int64_t messages = 0;
   Status peeked = Peek(req, peek.get(), reader, &messages);
@@ -881,10 +944,236 @@ Status Confirm(const CdcRequest& req, uint64_t lsn) {
       .status();
 }
 
+// Big-endian fields of the replication protocol's own messages.
+uint64_t GetInt(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+void PutInt(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// The resident reader (CdcStream): START_REPLICATION on the slot, pgoutput
+// messages read as the peek reads them, one batch of files at a time.
+class PgStream : public CdcStream {
+ public:
+  PgStream(CdcRequest req, CdcStreamOptions options)
+      : req_(std::move(req)), opt_(std::move(options)) {}
+  ~PgStream() override { Discard(); }
+
+  Status Open() {
+    RegisterDatabaseSecrets(req_.db.url);
+    const DbRequest& db = req_.db;
+    ASSIGN_OR_RETURN(side_, pg::Connect(db));
+    RETURN_IF_ERROR(CheckServer(db, side_.get()));
+    uint64_t start = UINT64_MAX;
+    for (const CdcTable& t : req_.tables) {
+      ASSIGN_OR_RETURN(RelName rel, Resolve(db, side_.get(), t.relation));
+      RETURN_IF_ERROR(CheckColumns(db, side_.get(), rel, t));
+      DbRequest one = db;
+      one.table = t.relation;
+      ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(one));
+      ASSIGN_OR_RETURN(std::vector<DbColumn> columns, pg::Describe(one, side_.get(), relation));
+      columns_.push_back(std::move(columns));
+      rels_.push_back(rel);
+      start = std::min(start, t.after);
+    }
+    if (req_.tables.empty() || start == 0) {
+      return Status::Invalid("a change stream starts from the cursors of its tables");
+    }
+    confirmed_.store(start);
+    RETURN_IF_ERROR(EnsurePublication(req_, side_.get(), rels_, /*create=*/false));
+    ASSIGN_OR_RETURN(repl_, pg::Connect(db, /*replication=*/true));
+    // pgoutput writes values with the walsender's settings: the peek's.
+    RETURN_IF_ERROR(pg::Exec(db, repl_.get(),
+                             "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+                             "SET extra_float_digits = 3; SET bytea_output = 'hex'",
+                             "setting up the replication session"));
+    char* names = PQescapeLiteral(repl_.get(), QuoteIdent(req_.publication).c_str(),
+                                  QuoteIdent(req_.publication).size());
+    if (!names) return DatabaseError(db, "quoting a publication name", PQerrorMessage(repl_.get()));
+    std::string sql = "START_REPLICATION SLOT " + QuoteIdent(req_.slot) + " LOGICAL " +
+                      FormatLsn(start) + " (proto_version '1', publication_names " + names +
+                      ", messages 'true')";
+    PQfreemem(names);
+    Res started(PQexec(repl_.get(), sql.c_str()));
+    if (!started || PQresultStatus(started.get()) != PGRES_COPY_BOTH) {
+      std::string m = started ? PQresultErrorMessage(started.get()) : PQerrorMessage(repl_.get());
+      return DatabaseError(db, "PostgreSQL cannot stream slot " + req_.slot, m);
+    }
+    reader_ = std::make_unique<ChangeReader>(req_, side_.get(), rels_, writers_, batch_);
+    reader_->Strict();
+    last_status_ms_ = MonotonicMillis();
+    return Status::Ok();
+  }
+
+  Result<std::optional<CdcRead>> Next(int wait_ms) override {
+    const int64_t deadline = MonotonicMillis() + wait_ms;
+    for (;;) {
+      int64_t now = MonotonicMillis();
+      if (now - last_status_ms_ >= kStatusEveryMs || confirmed_.load() > sent_flush_ ||
+          (caught_up_.load() && keepalive_ > sent_flush_ && !open_ && !reader_->in_transaction())) {
+        RETURN_IF_ERROR(SendStatus(false));
+      }
+      char* buf = nullptr;
+      int n = PQgetCopyData(repl_.get(), &buf, /*async=*/1);
+      if (n > 0) {
+        std::unique_ptr<char, decltype(&PQfreemem)> held(buf, PQfreemem);
+        if (buf[0] == 'w' && n >= 25) {
+          received_ = std::max(received_, GetInt(buf + 9, 8));
+          if (!open_) RETURN_IF_ERROR(StartBatch());
+          RETURN_IF_ERROR(reader_->Message(reinterpret_cast<const unsigned char*>(buf + 25),
+                                           static_cast<size_t>(n - 25)));
+          if (reader_->committed()) {
+            if (first_commit_ms_ == 0) first_commit_ms_ = MonotonicMillis();
+            if (MonotonicMillis() - first_commit_ms_ >= opt_.linger_ms) return CloseBatch();
+          }
+        } else if (buf[0] == 'k' && n >= 18) {
+          keepalive_ = std::max(keepalive_, GetInt(buf + 1, 8));
+          received_ = std::max(received_, keepalive_);
+          if (buf[17]) RETURN_IF_ERROR(SendStatus(false));
+        }
+        continue;
+      }
+      if (n == -1) {
+        Res end(PQgetResult(repl_.get()));
+        std::string m = end ? PQresultErrorMessage(end.get()) : PQerrorMessage(repl_.get());
+        return DatabaseError(req_.db, "PostgreSQL ended the stream of slot " + req_.slot, m);
+      }
+      if (n == -2) {
+        return DatabaseError(req_.db, "PostgreSQL's stream of slot " + req_.slot + " broke",
+                             PQerrorMessage(repl_.get()));
+      }
+      now = MonotonicMillis();
+      const bool lingered = first_commit_ms_ > 0 && now - first_commit_ms_ >= opt_.linger_ms;
+      if (lingered && !reader_->in_transaction()) return CloseBatch();
+      if (now >= deadline) return std::optional<CdcRead>();
+      int64_t until = deadline;
+      if (first_commit_ms_ > 0) until = std::min(until, first_commit_ms_ + opt_.linger_ms);
+      until = std::min(until, last_status_ms_ + kStatusEveryMs);
+      pollfd p{PQsocket(repl_.get()), POLLIN, 0};
+      (void)::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(until - now, 1, 1000)));
+      if (!PQconsumeInput(repl_.get())) {
+        return DatabaseError(req_.db, "PostgreSQL's stream of slot " + req_.slot + " broke",
+                             PQerrorMessage(repl_.get()));
+      }
+    }
+  }
+
+  void Confirm(uint64_t lsn, bool caught_up) override {
+    uint64_t was = confirmed_.load();
+    while (lsn > was && !confirmed_.compare_exchange_weak(was, lsn)) {
+    }
+    caught_up_.store(caught_up);
+  }
+
+ private:
+  static constexpr int64_t kStatusEveryMs = 10000;  // wal_sender_timeout is 60 s by default
+
+  // A standby status update: written up to what came, flushed (and
+  // applied) up to what the tables' publications hold.
+  Status SendStatus(bool reply) {
+    uint64_t flush = confirmed_.load();
+    if (caught_up_.load() && !open_ && !reader_->in_transaction()) {
+      flush = std::max(flush, keepalive_);
+    }
+    std::string m = "r";
+    PutInt(m, std::max(received_, flush), 8);
+    PutInt(m, flush, 8);
+    PutInt(m, flush, 8);
+    // Microseconds since 2000-01-01, PostgreSQL's epoch.
+    auto since = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count() -
+                 946684800000000LL;
+    PutInt(m, static_cast<uint64_t>(since), 8);
+    m.push_back(reply ? 1 : 0);
+    if (PQputCopyData(repl_.get(), m.data(), static_cast<int>(m.size())) != 1 ||
+        PQflush(repl_.get()) != 0) {
+      return DatabaseError(req_.db, "PostgreSQL's stream of slot " + req_.slot + " broke",
+                           PQerrorMessage(repl_.get()));
+    }
+    sent_flush_ = flush;
+    last_status_ms_ = MonotonicMillis();
+    return Status::Ok();
+  }
+
+  Status StartBatch() {
+    Discard();
+    batch_ = CdcRead{};
+    batch_.tables.resize(req_.tables.size());
+    if (opt_.extracted_at) req_.extracted_at = opt_.extracted_at();
+    for (size_t i = 0; i < req_.tables.size(); ++i) {
+      std::string path = opt_.new_path();
+      int fd = OpenFile(path);
+      if (fd < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+      paths_.push_back(path);
+      writers_.push_back(std::make_unique<ChangeWriter>(req_.tables[i], columns_[i], fd));
+      RETURN_IF_ERROR(writers_.back()->Header(req_.extracted_at));
+    }
+    reader_->Rebind(writers_, batch_);
+    open_ = true;
+    return Status::Ok();
+  }
+
+  Result<std::optional<CdcRead>> CloseBatch() {
+    for (size_t i = 0; i < writers_.size(); ++i) {
+      ASSIGN_OR_RETURN(DbExtract extract, writers_[i]->Finish(req_.db, side_.get()));
+      extract.notes = {};
+      batch_.tables[i].extract = std::move(extract);
+    }
+    writers_.clear();
+    for (size_t i = 0; i < paths_.size(); ++i) {
+      if (batch_.tables[i].extract.rows > 0) {
+        batch_.tables[i].path = paths_[i];
+      } else {
+        ::unlink(paths_[i].c_str());
+      }
+    }
+    paths_.clear();
+    open_ = false;
+    first_commit_ms_ = 0;
+    return std::optional<CdcRead>(std::move(batch_));
+  }
+
+  // An unfinished batch's files.
+  void Discard() {
+    writers_.clear();
+    for (const std::string& p : paths_) ::unlink(p.c_str());
+    paths_.clear();
+    open_ = false;
+  }
+
+  CdcRequest req_;
+  CdcStreamOptions opt_;
+  Conn side_, repl_;
+  std::vector<RelName> rels_;
+  std::vector<std::vector<DbColumn>> columns_;
+  std::vector<std::unique_ptr<ChangeWriter>> writers_;
+  std::vector<std::string> paths_;
+  CdcRead batch_;
+  std::unique_ptr<ChangeReader> reader_;
+  bool open_ = false;
+  int64_t first_commit_ms_ = 0;  // when the open batch's first transaction committed
+  uint64_t received_ = 0;        // the WAL end the server said it sent
+  uint64_t keepalive_ = 0;       // the position its keepalives say it decoded to
+  std::atomic<uint64_t> confirmed_{0};
+  std::atomic<bool> caught_up_{false};
+  uint64_t sent_flush_ = 0;
+  int64_t last_status_ms_ = 0;
+};
+
+Result<std::unique_ptr<CdcStream>> OpenStream(const CdcRequest& req, CdcStreamOptions options) {
+  auto stream = std::make_unique<PgStream>(req, std::move(options));
+  RETURN_IF_ERROR(stream->Open());
+  return std::unique_ptr<CdcStream>(std::move(stream));
+}
+
 }  // namespace
 
 const CdcDriver& PostgresCdc() {
-  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm};
+  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm, OpenStream};
   return driver;
 }
 

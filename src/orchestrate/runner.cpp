@@ -34,6 +34,7 @@
 #include "ingest/stream_nats.h"
 #include "ingest/zip_member.h"
 #include "orchestrate/capture.h"
+#include "orchestrate/capture_feed.h"
 #include "orchestrate/check_file.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/version.h"
@@ -115,8 +116,12 @@ struct CaptureRead {
   std::string generation;
   std::map<std::string, size_t> index;  // table name -> position in request/read
   std::vector<std::string> read_keys;   // each table's CaptureReadKey, by position
-  std::vector<StoredObject> objects;
+  // Each table's raw objects: one file of changes (or its snapshot), or
+  // the batches a stream stored (none: no changes).
+  std::vector<std::vector<StoredObject>> objects;
   std::vector<nlohmann::json> columns;
+  std::vector<uint64_t> ends;  // each table's cursor after this read
+  bool streamed = false;       // taken from serve's stream (CaptureFeeds), not read here
   // Each table's cursor as the read found it: a table whose publication
   // moved since (another run applied changes) must not apply this read.
   std::vector<nlohmann::json> seen;
@@ -1115,7 +1120,16 @@ class Run {
     ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*src));
     const size_t i = capture->index.at(table->name);
     const CdcTableRead& counts = capture->read.tables[i];
-    const uint64_t end = std::max(capture->read.end, capture->request.tables[i].after);
+    const uint64_t end = capture->ends[i];
+    const std::string since = FormatLsn(capture->request.tables[i].after);
+    if (objects.empty()) {  // a stream's batches held no change of it
+      {
+        std::lock_guard lock(mu_);
+        captured_[node.name] = end;
+      }
+      return KeepPublished(node, prev,
+                           "no changes from slot " + capture->request.slot + " since " + since, o);
+    }
     TempTables temp(session);
     std::string batch = temp.Name("sluice_changes_");
     std::string reduced = temp.Name("sluice_changed_");
@@ -1132,7 +1146,6 @@ class Run {
                      session.Query("SELECT count(*), max(_seq) FILTER (WHERE _op = 'truncate'), "
                                    "count(*) FILTER (WHERE _unchanged IS NOT NULL) FROM " +
                                    batch));
-    const std::string since = FormatLsn(capture->request.tables[i].after);
     if (prev.cursor != capture->seen[i]) {
       return Status::Busy(node.name + ": another run applied changes of slot " +
                           capture->request.slot +
@@ -1365,6 +1378,21 @@ class Run {
       out.index[tables[i]->name] = out.request.tables.size();
       out.request.tables.push_back(std::move(t));
     }
+    if (res_.feeds && decision.snapshot) {
+      // The slot is made again: serve's stream of it stops first.
+      res_.feeds->Halt(src.name, "a snapshot (" + decision.why + ")");
+    } else if (res_.feeds && res_.feeds->Streaming(src.name, decision.generation)) {
+      out.generation = decision.generation;
+      Status taken = TakeStreamed(src, out);
+      if (taken.ok()) return out;
+      // Read from the slot instead, once the stream has let go of it.
+      res_.feeds->Halt(src.name, taken.message());
+      out.read = CdcRead();
+      out.objects.clear();
+      out.columns.clear();
+      out.ends.clear();
+      out.streamed = false;
+    }
     FetchRecord rec;
     rec.source = src.name;
     rec.url = DisplayDatabaseUrl(db.url) + (decision.snapshot ? " snapshot of " : " changes of ") +
@@ -1413,14 +1441,45 @@ class Run {
                      {"to", FormatLsn(out.read.end)},
                      {"columns", columns}};
       RETURN_IF_ERROR(res_.archive->LogFetch(one));
-      out.objects.push_back(*obj);
+      out.objects.push_back({*obj});
       out.columns.push_back(std::move(columns));
+      out.ends.push_back(std::max(out.read.end, ct.after));
     }
     // objects/columns follow out.index's positions
     LOG_INFO("runner", "{}: {} of slot {}: {} transactions, up to {}{}", src.name,
              decision.snapshot ? "snapshot" : "changes", slot_name, out.read.transactions,
              FormatLsn(out.read.end), out.read.more ? " (more waiting)" : "");
     return out;
+  }
+
+  // A captured source's changes from serve's stream (CaptureFeeds): each
+  // table's batches past its cursor, already in the lake and logged.
+  Status TakeStreamed(const SourceSpec& src, CaptureRead& out) {
+    const size_t n = out.request.tables.size();
+    out.streamed = true;
+    out.read.tables.assign(n, CdcTableRead());
+    out.objects.assign(n, {});
+    out.columns.assign(n, nlohmann::json());
+    out.ends.assign(n, 0);
+    for (const auto& [asset, i] : out.index) {
+      ASSIGN_OR_RETURN(FeedTake took,
+                       res_.feeds->Take(src.name, asset, out.request.tables[i].after));
+      CdcTableRead& counts = out.read.tables[i];
+      for (const FeedPart& part : took.parts) {
+        counts.inserts += part.counts.inserts;
+        counts.updates += part.counts.updates;
+        counts.deletes += part.counts.deletes;
+        counts.truncates += part.counts.truncates;
+        out.objects[i].push_back(part.object);
+        out.columns[i] = part.columns;
+      }
+      out.ends[i] = took.end;
+      out.read.end = std::max(out.read.end, took.end);
+      out.read.transactions = std::max(out.read.transactions, took.transactions);
+    }
+    LOG_INFO("runner", "{}: changes of slot {} from its stream: {} transactions, up to {}",
+             src.name, out.request.slot, out.read.transactions, FormatLsn(out.read.end));
+    return Status::Ok();
   }
 
   // A stream table's next messages: Sluice's consumer set just after the
@@ -1701,6 +1760,7 @@ class Run {
       }
       if (!src) continue;
       uint64_t least = UINT64_MAX;
+      std::map<std::string, uint64_t> positions;  // each table's, in this read's generation
       bool all_new = true;  // every table published from this read's generation
       {
         std::lock_guard lock(mu_);
@@ -1727,6 +1787,7 @@ class Run {
             if (c && c->generation == read->generation) at = c->lsn;
           }
           least = std::min(least, at);
+          positions[t.name] = at;
         }
       }
       if (read->snapshot && all_new) {
@@ -1750,12 +1811,45 @@ class Run {
       if (!kept.ok()) {
         LOG_WARN("runner", "{}: keeping the confirmed position: {}", name, kept.message());
       }
+      if (read->streamed) {
+        // Through the stream's status updates (the slot is its, not ours).
+        res_.feeds->Confirm(name, least);
+        continue;
+      }
       Status st = ConfirmSlot(read->request, least);
       if (!st.ok()) {
         LOG_WARN("runner", "{}: confirming slot {}: {}", name, read->request.slot,
                  Redact(st.message()));
       }
+      if (res_.feeds && res_.feeds->Kept(name)) StartStream(*src, *read, positions);
     }
+  }
+
+  // serve streams the slot from where this run leaves every table (each
+  // at its position in this read's generation).
+  void StartStream(const SourceSpec& src, const CaptureRead& read,
+                   const std::map<std::string, uint64_t>& positions) {
+    if (!CdcStreamSupported(read.request.db.url)) {
+      res_.feeds->Unsupported(src.name, "its database's changes are read by runs");
+      return;
+    }
+    FeedStart start;
+    start.request = read.request;
+    start.request.tables.clear();
+    start.generation = read.generation;
+    start.archive = res_.archive;
+    start.clock = res_.clock;
+    for (const TableSpec& t : src.tables) {
+      auto at = positions.find(t.name);
+      if (at == positions.end() || at->second == 0) return;  // not all in this generation
+      CdcTable ct;
+      ct.relation = t.db_table;
+      ct.key = t.key;
+      ct.after = at->second;
+      start.request.tables.push_back(std::move(ct));
+      start.assets.push_back(t.name);
+    }
+    res_.feeds->Start(src.name, std::move(start));
   }
 
   // When a table's keys were last scanned (a state file: it only says when
@@ -2618,8 +2712,10 @@ class Run {
       auto [src, table] = tables_.at(node.name);
       ASSIGN_OR_RETURN(const CaptureRead* capture, Capture(*src));
       const size_t i = capture->index.at(table->name);
-      *objects = {capture->objects[i]};
-      inputs.push_back(capture->objects[i].sha256);
+      *objects = capture->objects[i];
+      for (const StoredObject& obj : capture->objects[i]) inputs.push_back(obj.sha256);
+      if (capture->objects[i].empty())
+        inputs.push_back("changes:none@" + FormatLsn(capture->ends[i]));
       inputs.push_back("columns:" + Sha256Hex(capture->columns[i].dump()));
       // A snapshot is always published: its cursor starts a new generation
       // (an empty table's snapshot has the same bytes every time).

@@ -29,6 +29,8 @@
 
 namespace sluice {
 
+class CaptureFeeds;
+
 struct EnvResources {
   const EnvironmentSpec* env = nullptr;
   Warehouse* warehouse = nullptr;
@@ -46,6 +48,8 @@ struct EnvResources {
   // The owner's limits on tasks at once, shared by its runs (null: the
   // project's `concurrency:` for this run alone).
   ConcurrencyLimits* limits = nullptr;
+  // `serve`'s resident change readers (null: every run reads its slots).
+  CaptureFeeds* feeds = nullptr;
 };
 
 enum class RunMode { kRun, kPlan, kTest };

@@ -513,6 +513,21 @@ TEST_F(ConfigLoaderTest, ChangeCaptureSources) {
                         "tables:\n  t: {table: t, key: [id]}\n"}}),
             "sources/a.yaml:1: cdc: binlog: is MariaDB's; PostgreSQL's changes are read with "
             "slot: and publication:");
+  // serve's stream: on by default, a run at most once a second.
+  EXPECT_TRUE(binlog.project.sources[0].database->cdc->stream);
+  EXPECT_EQ(binlog.project.sources[0].database->cdc->publish_every_seconds, 1);
+  LoadedProject streamed =
+      LoadWith({{"sources/a.yaml",
+                 "database: {url: \"postgresql://h/db\", cdc: {stream: false, publish_every: 5m}}\n"
+                 "tables:\n  t: {table: t, key: [id]}\n"}});
+  ASSERT_TRUE(streamed.errors.empty()) << ::testing::PrintToString(Errors(streamed));
+  EXPECT_FALSE(streamed.project.sources[0].database->cdc->stream);
+  EXPECT_EQ(streamed.project.sources[0].database->cdc->publish_every_seconds, 300);
+  EXPECT_EQ(OnlyError({{"sources/a.yaml",
+                        "database: {url: \"postgresql://h/db\", cdc: {publish_every: soon}}\n"
+                        "tables:\n  t: {table: t, key: [id]}\n"}}),
+            "sources/a.yaml:1: publish_every: expected a duration such as 30s, 30m or 2h, got "
+            "'soon'");
 }
 
 TEST_F(ConfigLoaderTest, StreamSources) {
