@@ -5,7 +5,9 @@
 # packages in a temp folder, snapshots a table once, then inserts into it
 # at RATE transactions a second for SECS seconds (one autocommit INSERT
 # each, paced by a small Python loop feeding the mariadb client) while
-# Sluice runs the source back to back. For every row, from Sluice's own
+# Sluice captures it: MODE=serve (default) — `sluice serve` keeps a binlog
+# dump open and runs the source as batches arrive (publish_every: 0s);
+# MODE=runs — `sluice run` back to back. For every row, from Sluice's own
 # records:
 #   capture lag — the row's commit (NOW(6) at insert) to the end of the
 #                 read that wrote it to the raw lake (fetch log);
@@ -15,11 +17,12 @@
 # --stop-never, rows decoded), each row stamped when it arrives — a direct
 # binlog reader. A benchmark, not a test.
 #
-#   bench/cdc/mariadb.sh build/release/src/sluice [RATE] [SECS]   (default 1000 60)
+#   [MODE=serve|runs] bench/cdc/mariadb.sh build/release/src/sluice [RATE] [SECS]   (default 1000 60)
 set -euo pipefail
 SLUICE=$(realpath "$1")
 RATE=${2:-1000}
 SECS=${3:-60}
+export MODE=${MODE:-serve}
 export WORK=$(mktemp -d /tmp/sluice-bench-cdc-my.XXXXXX)
 LIB_DIR=$(dirname "$(realpath "$0")")/../../test
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -40,7 +43,7 @@ export BENCH_MY=$MARIADB_URL
 cat >sources/src.yaml <<'YAML'
 database:
   url: "${secret:BENCH_MY}"
-  cdc: {slot: bench_slot, binlog: true}
+  cdc: {slot: bench_slot, binlog: true, publish_every: 0s}
 tables:
   ev: {table: ev, key: [id]}
 YAML
@@ -61,7 +64,7 @@ while True:
         out.write("%d %s" % (time.time_ns() // 1000, line.decode()))
         out.flush()' "$WORK/peer.log" &
 peer=$!
-echo "writing $RATE transactions/s for $SECS s, reading back to back..."
+echo "writing $RATE transactions/s for $SECS s, capturing ($MODE)..."
 /usr/bin/python3 -c '
 import sys, time
 rate, secs = int(sys.argv[1]), int(sys.argv[2])
@@ -81,13 +84,27 @@ sys.stderr.write("%d inserts\n" % n)' "$RATE" "$SECS" 2>"$WORK/writer.log" |
   "${MYSQL[@]}" --init-command="set time_zone = '+00:00'" &
 writer=$!
 runs=0
-while kill -0 "$writer" 2>/dev/null; do
-  "$SLUICE" run >/dev/null || echo "a run failed" >&2
+if [ "$MODE" = serve ]; then
+  "$SLUICE" serve --listen off 2>"$WORK/serve.log" &
+  serve=$!
+  wait "$writer" || fail "the writer failed: $(cat "$WORK/writer.log")"
+  want=$("${MYSQL[@]}" -N -e "select count(*) from ev")
+  for _ in $(seq 300); do
+    [ "$("$SLUICE" query "select count(*) from ev" --format csv | tail -1)" = "$want" ] && break
+    sleep 0.1
+  done
+  kill -TERM "$serve"
+  wait "$serve" || fail "serve failed: $(tail "$WORK/serve.log")"
+  runs=$(sqlite3 "$WORK/p/.sluice/dev/metadata.sqlite" "select count(*) - 1 from runs")
+else
+  while kill -0 "$writer" 2>/dev/null; do
+    "$SLUICE" run >/dev/null || echo "a run failed" >&2
+    runs=$((runs + 1))
+  done
+  wait "$writer" || fail "the writer failed: $(cat "$WORK/writer.log")"
+  "$SLUICE" run >/dev/null
   runs=$((runs + 1))
-done
-wait "$writer" || fail "the writer failed: $(cat "$WORK/writer.log")"
-"$SLUICE" run >/dev/null
-runs=$((runs + 1))
+fi
 sleep 1
 pkill -f "mariadb-binlog.*--stop-never" || true
 wait "$peer" 2>/dev/null || true
@@ -111,7 +128,8 @@ def micros(text):
 capture, visible = [], []
 for started, ms, path, sha in db.execute(
         "select started_at, duration_ms, object_path, sha256 from fetches "
-        "where url like '%changes of slot%' and error = '' and sha256 <> ''"):
+        "where (url like '%changes of slot%' or url like '%stream of slot%') "
+        "and error = '' and sha256 <> ''"):
     durable = started + ms * 1000
     pub = published.get(sha)
     with open(os.path.join(env, "lake", path)) as f:
@@ -123,7 +141,7 @@ for started, ms, path, sha in db.execute(
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float("nan")
-print(f"rate asked: {rate} tx/s for {secs} s; written: {written}; rows: {rows}; sluice runs: {runs}")
+print(f"rate asked: {rate} tx/s for {secs} s; written: {written}; rows: {rows}; sluice runs: {runs} ({os.environ['MODE']})")
 print(f"capture lag (commit -> raw), ms: p50 {pct(capture, .5):.0f}, p99 {pct(capture, .99):.0f}, max {max(capture):.0f} ({len(capture)} changes)")
 print(f"visible lag (commit -> published), ms: p50 {pct(visible, .5):.0f}, p99 {pct(visible, .99):.0f}, max {max(visible):.0f} ({len(visible)} changes)")
 peer = []

@@ -313,49 +313,85 @@ class BinlogReader {
  public:
   BinlogReader(const CdcRequest& req, std::vector<TableName> names,
                std::vector<std::unique_ptr<ChangeFile>>& files, CdcRead& read)
-      : req_(req), names_(std::move(names)), files_(files), read_(read) {}
+      : req_(req), names_(std::move(names)), files_(&files), read_(&read) {}
 
-  Status Run(MYSQL* dump, const ServerState& server, uint64_t from) {
+  // A stream's next batch: its files and counts (table maps, positions and
+  // the order of changes go on).
+  void Rebind(std::vector<std::unique_ptr<ChangeFile>>& files, CdcRead& read) {
+    files_ = &files;
+    read_ = &read;
+  }
+  // A stream describes its files once: a captured table whose table map
+  // then changes (columns, types) ends it.
+  void Strict() { strict_ = true; }
+  // The last event ended a transaction.
+  bool committed() const { return committed_; }
+  // A transaction began and has not ended.
+  bool in_group() const { return in_group_; }
+
+  // Starts the binlog dump at `from`. heartbeat_ms 0: it ends at the
+  // binlog's end; else it waits there, the server sending a heartbeat
+  // after each heartbeat_ms without events (a stream).
+  Status Start(MYSQL* dump, const ServerState& server, uint64_t from, int heartbeat_ms) {
     const DbRequest& db = req_.db;
+    dump_ = dump;
     checksum_ = server.checksum != "NONE";
     base_ = server.base;
     RETURN_IF_ERROR(mariadb::Exec(db, dump,
                                   "SET @master_binlog_checksum = @@global.binlog_checksum, "
-                                  "@mariadb_slave_capability = 4",
+                                  "@mariadb_slave_capability = 4, @master_heartbeat_period = " +
+                                      std::to_string(int64_t{heartbeat_ms} * 1000000),
                                   "preparing the binlog dump"));
-    std::unique_ptr<MARIADB_RPL, RplDeleter> rpl(mariadb_rpl_init(dump));
-    if (!rpl) return mariadb::Error(db, dump, "starting the binlog dump");
+    rpl_.reset(mariadb_rpl_init(dump));
+    if (!rpl_) return mariadb::Error(db, dump, "starting the binlog dump");
     file_ = from >> 32;
     boundary_ = from;
     const std::string file = FileName(server.base, file_);
     const uint32_t offset = static_cast<uint32_t>(from);
-    mariadb_rpl_optionsv(rpl.get(), MARIADB_RPL_FILENAME, file.c_str(), file.size());
-    mariadb_rpl_optionsv(rpl.get(), MARIADB_RPL_START, static_cast<unsigned long>(offset));
-    mariadb_rpl_optionsv(rpl.get(), MARIADB_RPL_SERVER_ID,
+    mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_FILENAME, file.c_str(), file.size());
+    mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_START, static_cast<unsigned long>(offset));
+    mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_SERVER_ID,
                          static_cast<unsigned int>(ReaderServerId(req_.slot, server.server_id)));
-    mariadb_rpl_optionsv(rpl.get(), MARIADB_RPL_FLAGS,
-                         static_cast<unsigned int>(MARIADB_RPL_BINLOG_DUMP_NON_BLOCK));
-    if (mariadb_rpl_open(rpl.get()) != 0) {
+    if (heartbeat_ms == 0) {
+      mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_FLAGS,
+                           static_cast<unsigned int>(MARIADB_RPL_BINLOG_DUMP_NON_BLOCK));
+    }
+    if (mariadb_rpl_open(rpl_.get()) != 0) {
       return mariadb::Error(db, dump,
                             "starting the binlog dump at " + file + ":" + std::to_string(offset));
     }
+    return Status::Ok();
+  }
+
+  // Reads and handles the next event; false at the binlog's end (a dump
+  // that ends there).
+  Result<bool> Step() {
+    committed_ = false;
+    // A new event each time: Connector/C frees one handed back to it on
+    // some of its error paths.
+    std::unique_ptr<MARIADB_RPL_EVENT, EventDeleter> ev(mariadb_rpl_fetch(rpl_.get(), nullptr));
+    if (!ev) {
+      if (mysql_errno(dump_) != 0) {
+        return mariadb::Error(req_.db, dump_, "reading the binlog after " + FormatLsn(seen_));
+      }
+      if (mariadb_rpl_errno(rpl_.get()) != 0) {
+        return DatabaseError(req_.db, "reading the binlog after " + FormatLsn(seen_),
+                             mariadb_rpl_error(rpl_.get()));
+      }
+      return false;
+    }
+    RETURN_IF_ERROR(Event(*ev));
+    return true;
+  }
+
+  Status Run(MYSQL* dump, const ServerState& server, uint64_t from) {
+    const DbRequest& db = req_.db;
+    RETURN_IF_ERROR(Start(dump, server, from, 0));
     const int64_t deadline =
         db.timeout_seconds > 0 ? MonotonicMillis() + db.timeout_seconds * 1000 : 0;
     for (;;) {
-      // A new event each time: Connector/C frees one handed back to it on
-      // some of its error paths.
-      std::unique_ptr<MARIADB_RPL_EVENT, EventDeleter> ev(mariadb_rpl_fetch(rpl.get(), nullptr));
-      if (!ev) {
-        if (mysql_errno(dump) != 0) {
-          return mariadb::Error(db, dump, "reading the binlog after " + FormatLsn(seen_));
-        }
-        if (mariadb_rpl_errno(rpl.get()) != 0) {
-          return DatabaseError(db, "reading the binlog after " + FormatLsn(seen_),
-                               mariadb_rpl_error(rpl.get()));
-        }
-        break;  // the binlog's end (a non-blocking dump)
-      }
-      RETURN_IF_ERROR(Event(*ev));
+      ASSIGN_OR_RETURN(bool more, Step());
+      if (!more) break;  // the binlog's end (a non-blocking dump)
       if (stop_) break;
       if (db.cancel && db.cancel->load()) {
         return Status::Cancelled("the run was cancelled while reading the binlog");
@@ -412,7 +448,7 @@ class BinlogReader {
           boundary_ = to;
           // A quiet server moves on to a new file: the cursors follow, so
           // that purging the old one does not void them.
-          if (ev.next_event_pos != 0) read_.end = std::max(read_.end, to);
+          if (ev.next_event_pos != 0) read().end = std::max(read().end, to);
         }
         seen_ = std::max(seen_, to);
         return Status::Ok();
@@ -425,7 +461,7 @@ class BinlogReader {
         in_group_ = true;
         standalone_ = (ev.event.gtid.flags & FL_STANDALONE) != 0;
         xa_ = (ev.event.gtid.flags & FL_PREPARED_XA) != 0;
-        if (read_.start == 0) read_.start = boundary_;
+        if (read().start == 0) read().start = boundary_;
         Seen(end);
         return st;
       }
@@ -442,8 +478,9 @@ class BinlogReader {
             mapped.table = static_cast<int>(t);
           }
         }
+        if (mapped.table >= 0 && strict_) RETURN_IF_ERROR(SameShape(mapped.table, map));
         if (mapped.table >= 0) {
-          const auto& cols = files_[mapped.table]->columns();
+          const auto& cols = (*files_)[mapped.table]->columns();
           for (const binlog::Column& c : map.columns) {
             int at = -1;
             for (size_t i = 0; i < cols.size(); ++i) {
@@ -653,6 +690,24 @@ class BinlogReader {
     return false;
   }
 
+  Status SameShape(int table, const binlog::TableMap& map) {
+    std::set<std::string> described, sent;
+    std::string shape;
+    for (const DbColumn& c : (*files_)[table]->columns()) described.insert(c.name);
+    for (const binlog::Column& c : map.columns) {
+      sent.insert(c.name);
+      shape += c.name + '\0' + std::to_string(c.type) + '/' + std::to_string(c.meta) + '/' +
+               std::to_string(c.max_length) + (c.is_unsigned ? "u" : "") + '\n';
+    }
+    auto [first, fresh] = shapes_.emplace(table, shape);
+    if (described != sent || (!fresh && first->second != shape)) {
+      return Status::Busy("change capture: the columns of " + req_.tables[table].relation +
+                          " changed at the source; the stream stops and a run reads the binlog "
+                          "(which follows the new columns)");
+    }
+    return Status::Ok();
+  }
+
   void Seen(uint64_t end) {
     if (end > Position(file_, 0)) seen_ = std::max(seen_, end);
   }
@@ -667,17 +722,18 @@ class BinlogReader {
   }
 
   Status Commit(uint64_t end) {
+    committed_ = true;
     in_group_ = false;
     group_rows_ = 0;
     savepoints_.clear();
     standalone_ = false;
     xa_ = false;
     boundary_ = end;
-    read_.end = std::max(read_.end, end);
-    ++read_.transactions;
+    read().end = std::max(read().end, end);
+    ++read().transactions;
     if (req_.max_changes > 0 && changes_ >= req_.max_changes) {
       stop_ = true;
-      read_.more = true;
+      read().more = true;
     }
     return Status::Ok();
   }
@@ -728,7 +784,7 @@ class BinlogReader {
     const bool remove = r.type == DELETE_ROWS;
     size_t at = 0;
     std::vector<binlog::Value> before, after;
-    CdcTableRead& counts = read_.tables[m.table];
+    CdcTableRead& counts = read().tables[m.table];
     while (at < size) {
       ASSIGN_OR_RETURN(size_t used, binlog::DecodeRow(m.map, present, data + at, size - at,
                                                       update ? &before : &after));
@@ -767,7 +823,7 @@ class BinlogReader {
   }
 
   Status Write(const Mapped& m, const std::vector<binlog::Value>& row, const char* op) {
-    ChangeFile& file = *files_[m.table];
+    ChangeFile& file = *(*files_)[m.table];
     const auto& cols = file.columns();
     std::vector<std::optional<std::string>> values(cols.size());
     for (size_t i = 0; i < row.size() && i < m.to_column.size(); ++i) {
@@ -803,10 +859,10 @@ class BinlogReader {
       if (names_[t].schema != schema || names_[t].name != name || !Wanted(static_cast<int>(t))) {
         continue;
       }
-      ++read_.tables[t].truncates;
+      ++read().tables[t].truncates;
       ++changes_;
-      std::vector<std::optional<std::string>> none(files_[t]->columns().size());
-      RETURN_IF_ERROR(files_[t]->Row(boundary_, seq_++, "truncate", "", none));
+      std::vector<std::optional<std::string>> none((*files_)[t]->columns().size());
+      RETURN_IF_ERROR((*files_)[t]->Row(boundary_, seq_++, "truncate", "", none));
     }
     return Status::Ok();
   }
@@ -815,16 +871,22 @@ class BinlogReader {
   int64_t zero_dates() const { return zero_dates_; }
 
  private:
+  CdcRead& read() { return *read_; }
+
   const CdcRequest& req_;
   std::vector<TableName> names_;
-  std::vector<std::unique_ptr<ChangeFile>>& files_;
-  CdcRead& read_;
+  std::vector<std::unique_ptr<ChangeFile>>* files_;
+  CdcRead* read_;
+  MYSQL* dump_ = nullptr;
+  std::unique_ptr<MARIADB_RPL, RplDeleter> rpl_;
   std::map<uint64_t, Mapped> maps_;
+  std::map<int, std::string> shapes_;  // strict: each table's first table map
   std::string base_;
   uint64_t file_ = 0;
   uint64_t boundary_ = 0;  // where the current (or next) group starts
   uint64_t seen_ = 0;      // the end of the last event read
   bool in_group_ = false, standalone_ = false, xa_ = false, stop_ = false, checksum_ = true;
+  bool strict_ = false, committed_ = false;
   int64_t changes_ = 0, seq_ = 0, zero_dates_ = 0;
   int64_t group_rows_ = 0;                     // captured rows written in the current group
   std::map<std::string, int64_t> savepoints_;  // group_rows_ at each of its savepoints
@@ -998,10 +1060,140 @@ Status Confirm(const CdcRequest&, uint64_t) {
   return Status::Ok();
 }
 
+// The resident reader (CdcStream): a binlog dump that waits at the
+// binlog's end (the server sends a heartbeat after kHeartbeatMs without
+// events, so the reader looks at the time that often), one batch of files
+// at a time. Nothing to confirm: the server keeps its binlog for its own
+// time, and the runs keep the positions the tables hold.
+class MariaDbStream : public CdcStream {
+ public:
+  MariaDbStream(CdcRequest req, CdcStreamOptions options)
+      : req_(std::move(req)), opt_(std::move(options)) {
+    req_.max_changes = 0;  // batches are closed by time, not size
+  }
+  ~MariaDbStream() override { Discard(); }
+
+  Status Open() {
+    const DbRequest& db = req_.db;
+    ASSIGN_OR_RETURN(auto opened, ::sluice::Open(db));
+    auto& [conn, server] = opened;
+    uint64_t from = UINT64_MAX;
+    std::vector<TableName> names;
+    for (const CdcTable& t : req_.tables) {
+      from = std::min(from, t.after);
+      std::vector<std::string> defaulted;
+      ASSIGN_OR_RETURN(TableName name, Resolve(db, conn.get(), t, &defaulted));
+      DbRequest one = db;
+      one.table = t.relation;
+      ASSIGN_OR_RETURN(std::vector<DbColumn> columns,
+                       mariadb::Describe(one, conn.get(),
+                                         "SELECT * FROM " + mariadb::QuoteIdent(name.schema) + "." +
+                                             mariadb::QuoteIdent(name.name)));
+      columns_.push_back(std::move(columns));
+      names.push_back(std::move(name));
+    }
+    if (req_.tables.empty() || from == 0) {
+      return Status::Invalid("a change stream starts from the cursors of its tables");
+    }
+    // Without a statement timeout: the dump waits at the binlog's end.
+    DbRequest quiet = db;
+    quiet.timeout_seconds = 0;
+    ASSIGN_OR_RETURN(dump_, mariadb::Connect(quiet));
+    reader_ = std::make_unique<BinlogReader>(req_, std::move(names), files_, batch_);
+    reader_->Strict();
+    return reader_->Start(dump_.get(), server, from, kHeartbeatMs);
+  }
+
+  Result<std::optional<CdcRead>> Next(int wait_ms) override {
+    const int64_t deadline = MonotonicMillis() + wait_ms;
+    for (;;) {
+      if (!open_) RETURN_IF_ERROR(StartBatch());
+      ASSIGN_OR_RETURN(bool more, reader_->Step());
+      if (!more) {
+        return DatabaseError(req_.db, "the server ended the binlog dump",
+                             "it may have been restarted; the stream starts again");
+      }
+      const int64_t now = MonotonicMillis();
+      if (reader_->committed() && first_commit_ms_ == 0) first_commit_ms_ = now;
+      if (first_commit_ms_ > 0 && now - first_commit_ms_ >= opt_.linger_ms &&
+          !reader_->in_group()) {
+        return CloseBatch();
+      }
+      if (now >= deadline && first_commit_ms_ == 0) return std::optional<CdcRead>();
+    }
+  }
+
+  void Confirm(uint64_t, bool) override {}
+
+ private:
+  static constexpr int kHeartbeatMs = 10;
+
+  Status StartBatch() {
+    Discard();
+    batch_ = CdcRead{};
+    batch_.tables.resize(req_.tables.size());
+    const std::string extracted_at = opt_.extracted_at ? opt_.extracted_at() : req_.extracted_at;
+    for (size_t i = 0; i < req_.tables.size(); ++i) {
+      std::string path = opt_.new_path();
+      int fd = OpenFile(path);
+      if (fd < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+      paths_.push_back(path);
+      files_.push_back(std::make_unique<ChangeFile>(columns_[i], fd));
+      RETURN_IF_ERROR(files_.back()->Header(extracted_at));
+    }
+    reader_->Rebind(files_, batch_);
+    open_ = true;
+    return Status::Ok();
+  }
+
+  Result<std::optional<CdcRead>> CloseBatch() {
+    for (size_t i = 0; i < files_.size(); ++i) {
+      ASSIGN_OR_RETURN(DbExtract extract, files_[i]->Finish());
+      batch_.tables[i].extract = std::move(extract);
+    }
+    files_.clear();
+    for (size_t i = 0; i < paths_.size(); ++i) {
+      if (batch_.tables[i].extract.rows > 0) {
+        batch_.tables[i].path = paths_[i];
+      } else {
+        ::unlink(paths_[i].c_str());
+      }
+    }
+    paths_.clear();
+    open_ = false;
+    first_commit_ms_ = 0;
+    return std::optional<CdcRead>(std::move(batch_));
+  }
+
+  void Discard() {
+    files_.clear();
+    for (const std::string& p : paths_) ::unlink(p.c_str());
+    paths_.clear();
+    open_ = false;
+  }
+
+  CdcRequest req_;
+  CdcStreamOptions opt_;
+  Conn dump_;
+  std::vector<std::vector<DbColumn>> columns_;
+  std::vector<std::unique_ptr<ChangeFile>> files_;
+  std::vector<std::string> paths_;
+  CdcRead batch_;
+  std::unique_ptr<BinlogReader> reader_;  // after dump_: closed before it
+  bool open_ = false;
+  int64_t first_commit_ms_ = 0;
+};
+
+Result<std::unique_ptr<CdcStream>> OpenStream(const CdcRequest& req, CdcStreamOptions options) {
+  auto stream = std::make_unique<MariaDbStream>(req, std::move(options));
+  RETURN_IF_ERROR(stream->Open());
+  return std::unique_ptr<CdcStream>(std::move(stream));
+}
+
 }  // namespace
 
 const CdcDriver& MariaDbCdc() {
-  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm, nullptr};
+  static const CdcDriver driver{Inspect, Snapshot, Read, Confirm, OpenStream};
   return driver;
 }
 

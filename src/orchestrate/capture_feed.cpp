@@ -246,12 +246,11 @@ Status CaptureFeeds::Stream(Feed* feed, const FeedStart& start, uint64_t epoch) 
   options.new_path = [archive] { return archive->NewStagingPath(); };
   options.extracted_at = [clock] { return CaptureTimestamp(clock->Now()); };
   ASSIGN_OR_RETURN(std::unique_ptr<CdcStream> stream, open_(start.request, options));
-  LOG_INFO("capture", "{}: streaming slot {} from {}", feed->source, start.request.slot,
-           [&] {
-             uint64_t least = UINT64_MAX;
-             for (const CdcTable& t : start.request.tables) least = std::min(least, t.after);
-             return FormatLsn(least);
-           }());
+  LOG_INFO("capture", "{}: streaming slot {} from {}", feed->source, start.request.slot, [&] {
+    uint64_t least = UINT64_MAX;
+    for (const CdcTable& t : start.request.tables) least = std::min(least, t.after);
+    return FormatLsn(least);
+  }());
   for (;;) {
     uint64_t confirmed = 0;
     bool caught_up = false;
@@ -280,8 +279,7 @@ Status CaptureFeeds::Stream(Feed* feed, const FeedStart& start, uint64_t epoch) 
   }
 }
 
-Status CaptureFeeds::StoreBatch(Feed* feed, const FeedStart& start, CdcRead batch,
-                                uint64_t epoch) {
+Status CaptureFeeds::StoreBatch(Feed* feed, const FeedStart& start, CdcRead batch, uint64_t epoch) {
   const CdcRequest& req = start.request;
   FetchRecord rec;
   rec.source = feed->source;
@@ -315,8 +313,8 @@ Status CaptureFeeds::StoreBatch(Feed* feed, const FeedStart& start, CdcRead batc
     one.bytes = static_cast<int64_t>(tr.extract.bytes);
     one.sha256 = tr.extract.sha256;
     one.object_path = obj->key;
-    one.headers = {{"table", start.assets[i]}, {"read", "stream"},
-                   {"rows", tr.extract.rows},  {"slot", req.slot},
+    one.headers = {{"table", start.assets[i]},       {"read", "stream"},
+                   {"rows", tr.extract.rows},        {"slot", req.slot},
                    {"from", FormatLsn(batch.start)}, {"to", FormatLsn(batch.end)},
                    {"columns", part.columns}};
     records.push_back(std::move(one));
@@ -331,8 +329,8 @@ Status CaptureFeeds::StoreBatch(Feed* feed, const FeedStart& start, CdcRead batc
   if (!records.empty()) RETURN_IF_ERROR(start.archive->LogFetches(std::move(records), {}));
   std::lock_guard lock(mu_);
   if (feed->epoch != epoch) return Status::Ok();  // halted meanwhile: the slot keeps them
-  feed->ask_backoff_ms = kFirstAskMs;              // the stream works
-  if (stored.parts.empty()) return Status::Ok();   // none of the source's tables changed
+  feed->ask_backoff_ms = kFirstAskMs;             // the stream works
+  if (stored.parts.empty()) return Status::Ok();  // none of the source's tables changed
   feed->want_run = true;
   feed->batches.push_back(std::move(stored));
   ++feed->stored_batches;

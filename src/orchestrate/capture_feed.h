@@ -67,8 +67,8 @@ struct FeedTake {
 
 class CaptureFeeds {
  public:
-  using Opener = std::function<Result<std::unique_ptr<CdcStream>>(const CdcRequest&,
-                                                                    CdcStreamOptions)>;
+  using Opener =
+      std::function<Result<std::unique_ptr<CdcStream>>(const CdcRequest&, CdcStreamOptions)>;
   // request_run(source): serve runs the source (soon; repeated asks while
   // one waits are one run). `open`: how a stream is opened (a fake stream
   // in unit tests; OpenChangeStream otherwise).

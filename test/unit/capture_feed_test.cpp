@@ -48,7 +48,10 @@ class ScriptedStream : public CdcStream {
  public:
   ScriptedStream(std::deque<Script>* script, std::mutex* script_mu, Seen* seen,
                  CdcStreamOptions options, size_t tables)
-      : script_(script), script_mu_(script_mu), seen_(seen), opt_(std::move(options)),
+      : script_(script),
+        script_mu_(script_mu),
+        seen_(seen),
+        opt_(std::move(options)),
         tables_(tables) {}
 
   Result<std::optional<CdcRead>> Next(int wait_ms) override {
@@ -122,8 +125,8 @@ class CaptureFeedsTest : public ::testing::Test {
           std::lock_guard lock(asks_mu_);
           ++asks_[source];
         },
-        [this](const CdcRequest& req, CdcStreamOptions options)
-            -> Result<std::unique_ptr<CdcStream>> {
+        [this](const CdcRequest& req,
+               CdcStreamOptions options) -> Result<std::unique_ptr<CdcStream>> {
           {
             std::lock_guard lock(seen_.mu);
             ++seen_.opened;
