@@ -201,10 +201,17 @@ start_postgres() {
   "${as[@]}" "$bin/initdb" -D "$dir/data" -U sluice --pwfile="$dir/pw" -A scram-sha-256 \
     -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 ||
     fail "initdb failed: $(cat "$dir/initdb.log")"
-  PG_PORT=$(free_port)
-  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off $extra" \
-    start >/dev/null || fail "PostgreSQL did not start: $(cat "$dir/server.log")"
+  # A free port may be taken by another case before the server binds it:
+  # then a fresh one.
+  local attempt
+  for attempt in 1 2 3; do
+    PG_PORT=$(free_port)
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off $extra" \
+      start >/dev/null && break
+    grep -q "could not bind" "$dir/server.log" && [ "$attempt" != 3 ] && continue
+    fail "PostgreSQL did not start: $(cat "$dir/server.log")"
+  done
   echo "${as[*]} $bin/pg_ctl -D $dir/data -m immediate stop" >>"$WORK/.stop"
   export PGPASSWORD=$PG_PASSWORD
   PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U sluice -d postgres)

@@ -62,6 +62,7 @@ Status ChangeFile::Header(const std::string& extracted_at) {
 
 Status ChangeFile::Row(uint64_t lsn, int64_t seq, const char* op, const std::string& unchanged,
                        const std::vector<std::optional<std::string>>& values) {
+  if (rows_ == 0) first_lsn_ = lsn;
   std::string l = std::to_string(lsn), s = std::to_string(seq);
   RETURN_IF_ERROR(out_.Text(l.data(), l.size()));
   RETURN_IF_ERROR(out_.Text(s.data(), s.size()));

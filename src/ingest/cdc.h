@@ -74,8 +74,9 @@ struct CdcRequest {
 };
 
 struct CdcTableRead {
-  DbExtract extract;  // columns, rows, bytes, sha256 of the file written
-  std::string path;   // a stream's batch: where the file is (no rows: none)
+  DbExtract extract;       // columns, rows, bytes, sha256 of the file written
+  std::string path;        // a stream's batch: where the file is (no rows: none)
+  uint64_t first_lsn = 0;  // a stream's batch: the first change's transaction
   int64_t inserts = 0, updates = 0, deletes = 0, truncates = 0;
   // Columns added with a default after rows existed (atthasmissing): those
   // rows hold the default, and no change says so.
@@ -147,9 +148,14 @@ class ChangeFile {
   Status Row(uint64_t lsn, int64_t seq, const char* op, const std::string& unchanged,
              const std::vector<std::optional<std::string>>& values);
   Result<DbExtract> Finish();
+  // The first row's _lsn (0: none yet).
+  uint64_t first_lsn() const { return first_lsn_; }
+  // Rows from now on say they were read at `extracted_at`.
+  void Restamp(const std::string& extracted_at) { extracted_at_ = extracted_at; }
 
  private:
   std::vector<DbColumn> columns_;
+  uint64_t first_lsn_ = 0;
   int fd_;
   CsvFileWriter out_;
   std::string extracted_at_;

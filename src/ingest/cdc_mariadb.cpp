@@ -21,6 +21,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -322,8 +323,14 @@ class BinlogReader {
     read_ = &read;
   }
   // A stream describes its files once: a captured table whose table map
-  // then changes (columns, types) ends it.
-  void Strict() { strict_ = true; }
+  // then differs (columns, types) ends it. Checked at each table's first
+  // table map past its cursor: `same_as_described(table)` says whether the
+  // table still has the columns its file was described with (that map is
+  // the baseline the later ones must keep).
+  void Strict(std::function<Status(int table)> same_as_described) {
+    strict_ = true;
+    same_as_described_ = std::move(same_as_described);
+  }
   // The last event ended a transaction.
   bool committed() const { return committed_; }
   // A transaction began and has not ended.
@@ -333,6 +340,9 @@ class BinlogReader {
   // binlog's end; else it waits there, the server sending a heartbeat
   // after each heartbeat_ms without events (a stream).
   Status Start(MYSQL* dump, const ServerState& server, uint64_t from, int heartbeat_ms) {
+    // A stream registers apart from the runs' dumps: the server ends an
+    // older dump of the same replica id.
+    const std::string reader = heartbeat_ms == 0 ? req_.slot : req_.slot + "/stream";
     const DbRequest& db = req_.db;
     dump_ = dump;
     checksum_ = server.checksum != "NONE";
@@ -351,7 +361,7 @@ class BinlogReader {
     mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_FILENAME, file.c_str(), file.size());
     mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_START, static_cast<unsigned long>(offset));
     mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_SERVER_ID,
-                         static_cast<unsigned int>(ReaderServerId(req_.slot, server.server_id)));
+                         static_cast<unsigned int>(ReaderServerId(reader, server.server_id)));
     if (heartbeat_ms == 0) {
       mariadb_rpl_optionsv(rpl_.get(), MARIADB_RPL_FLAGS,
                            static_cast<unsigned int>(MARIADB_RPL_BINLOG_DUMP_NON_BLOCK));
@@ -478,7 +488,9 @@ class BinlogReader {
             mapped.table = static_cast<int>(t);
           }
         }
-        if (mapped.table >= 0 && strict_) RETURN_IF_ERROR(SameShape(mapped.table, map));
+        if (mapped.table >= 0 && strict_ && Wanted(mapped.table)) {
+          RETURN_IF_ERROR(SameShape(mapped.table, map));
+        }
         if (mapped.table >= 0) {
           const auto& cols = (*files_)[mapped.table]->columns();
           for (const binlog::Column& c : map.columns) {
@@ -700,6 +712,9 @@ class BinlogReader {
                std::to_string(c.max_length) + (c.is_unsigned ? "u" : "") + '\n';
     }
     auto [first, fresh] = shapes_.emplace(table, shape);
+    if (fresh && described == sent && same_as_described_) {
+      RETURN_IF_ERROR(same_as_described_(table));
+    }
     if (described != sent || (!fresh && first->second != shape)) {
       return Status::Busy("change capture: the columns of " + req_.tables[table].relation +
                           " changed at the source; the stream stops and a run reads the binlog "
@@ -880,7 +895,8 @@ class BinlogReader {
   MYSQL* dump_ = nullptr;
   std::unique_ptr<MARIADB_RPL, RplDeleter> rpl_;
   std::map<uint64_t, Mapped> maps_;
-  std::map<int, std::string> shapes_;  // strict: each table's first table map
+  std::map<int, std::string> shapes_;  // strict: each table's first table map checked
+  std::function<Status(int)> same_as_described_;
   std::string base_;
   uint64_t file_ = 0;
   uint64_t boundary_ = 0;  // where the current (or next) group starts
@@ -1083,24 +1099,27 @@ class MariaDbStream : public CdcStream {
       from = std::min(from, t.after);
       std::vector<std::string> defaulted;
       ASSIGN_OR_RETURN(TableName name, Resolve(db, conn.get(), t, &defaulted));
+      defaulted_.push_back(std::move(defaulted));
+      relations_.push_back("SELECT * FROM " + mariadb::QuoteIdent(name.schema) + "." +
+                           mariadb::QuoteIdent(name.name));
       DbRequest one = db;
       one.table = t.relation;
       ASSIGN_OR_RETURN(std::vector<DbColumn> columns,
-                       mariadb::Describe(one, conn.get(),
-                                         "SELECT * FROM " + mariadb::QuoteIdent(name.schema) + "." +
-                                             mariadb::QuoteIdent(name.name)));
+                       mariadb::Describe(one, conn.get(), relations_.back()));
       columns_.push_back(std::move(columns));
       names.push_back(std::move(name));
     }
     if (req_.tables.empty() || from == 0) {
       return Status::Invalid("a change stream starts from the cursors of its tables");
     }
-    // Without a statement timeout: the dump waits at the binlog's end.
+    // The dump waits at the binlog's end, heartbeats coming every 10 ms: a
+    // read that waits 30 s is a connection gone.
     DbRequest quiet = db;
-    quiet.timeout_seconds = 0;
+    quiet.timeout_seconds = 30;
     ASSIGN_OR_RETURN(dump_, mariadb::Connect(quiet));
+    side_ = std::move(conn);
     reader_ = std::make_unique<BinlogReader>(req_, std::move(names), files_, batch_);
-    reader_->Strict();
+    reader_->Strict([this](int table) { return SameAsDescribed(table); });
     return reader_->Start(dump_.get(), server, from, kHeartbeatMs);
   }
 
@@ -1114,6 +1133,17 @@ class MariaDbStream : public CdcStream {
                              "it may have been restarted; the stream starts again");
       }
       const int64_t now = MonotonicMillis();
+      if (reader_->in_group() && !stamped_) {
+        // The batch's rows were read from now (it may have waited long).
+        const std::string at = opt_.extracted_at ? opt_.extracted_at() : req_.extracted_at;
+        for (auto& f : files_) f->Restamp(at);
+        stamped_ = true;
+      }
+      // A new binlog file while no transaction came: the batch closes
+      // empty, so the tables' position follows it.
+      if (first_commit_ms_ == 0 && !reader_->in_group() && batch_.end > covered_) {
+        return CloseBatch();
+      }
       if (reader_->committed() && first_commit_ms_ == 0) first_commit_ms_ = now;
       if (first_commit_ms_ > 0 && now - first_commit_ms_ >= opt_.linger_ms &&
           !reader_->in_group()) {
@@ -1128,6 +1158,27 @@ class MariaDbStream : public CdcStream {
  private:
   static constexpr int kHeartbeatMs = 10;
 
+  // Table `table` still has the columns its file was described with.
+  Status SameAsDescribed(int table) {
+    DbRequest one = req_.db;
+    one.table = req_.tables[table].relation;
+    ASSIGN_OR_RETURN(std::vector<DbColumn> now,
+                     mariadb::Describe(one, side_.get(), relations_[table]));
+    bool same = now.size() == columns_[table].size();
+    for (size_t i = 0; same && i < now.size(); ++i) {
+      const DbColumn& a = now[i];
+      const DbColumn& b = columns_[table][i];
+      same = a.name == b.name && a.source_type == b.source_type && a.type == b.type &&
+             a.encoding == b.encoding;
+    }
+    if (!same) {
+      return Status::Busy("change capture: the columns of " + req_.tables[table].relation +
+                          " changed at the source; the stream stops and a run reads the binlog "
+                          "(which follows the new columns)");
+    }
+    return Status::Ok();
+  }
+
   Status StartBatch() {
     Discard();
     batch_ = CdcRead{};
@@ -1140,9 +1191,11 @@ class MariaDbStream : public CdcStream {
       paths_.push_back(path);
       files_.push_back(std::make_unique<ChangeFile>(columns_[i], fd));
       RETURN_IF_ERROR(files_.back()->Header(extracted_at));
+      batch_.tables[i].defaulted = defaulted_[i];
     }
     reader_->Rebind(files_, batch_);
     open_ = true;
+    stamped_ = false;
     return Status::Ok();
   }
 
@@ -1150,6 +1203,7 @@ class MariaDbStream : public CdcStream {
     for (size_t i = 0; i < files_.size(); ++i) {
       ASSIGN_OR_RETURN(DbExtract extract, files_[i]->Finish());
       batch_.tables[i].extract = std::move(extract);
+      batch_.tables[i].first_lsn = files_[i]->first_lsn();
     }
     files_.clear();
     for (size_t i = 0; i < paths_.size(); ++i) {
@@ -1162,6 +1216,7 @@ class MariaDbStream : public CdcStream {
     paths_.clear();
     open_ = false;
     first_commit_ms_ = 0;
+    covered_ = std::max(covered_, batch_.end);
     return std::optional<CdcRead>(std::move(batch_));
   }
 
@@ -1174,14 +1229,19 @@ class MariaDbStream : public CdcStream {
 
   CdcRequest req_;
   CdcStreamOptions opt_;
+  Conn side_;  // the tables' descriptions
   Conn dump_;
+  std::vector<std::string> relations_;  // each table's SELECT, as described
   std::vector<std::vector<DbColumn>> columns_;
+  std::vector<std::vector<std::string>> defaulted_;  // CdcTableRead::defaulted, at Open
   std::vector<std::unique_ptr<ChangeFile>> files_;
   std::vector<std::string> paths_;
   CdcRead batch_;
   std::unique_ptr<BinlogReader> reader_;  // after dump_: closed before it
   bool open_ = false;
+  bool stamped_ = false;  // the batch's files say when its first transaction came
   int64_t first_commit_ms_ = 0;
+  uint64_t covered_ = 0;  // the end of the last batch handed out
 };
 
 Result<std::unique_ptr<CdcStream>> OpenStream(const CdcRequest& req, CdcStreamOptions options) {

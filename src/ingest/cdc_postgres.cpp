@@ -299,6 +299,7 @@ class ChangeWriter {
       : table_(table), file_(std::move(columns), fd) {}
 
   const std::vector<DbColumn>& columns() const { return file_.columns(); }
+  uint64_t first_lsn() const { return file_.first_lsn(); }
 
   Status Header(const std::string& extracted_at) { return file_.Header(extracted_at); }
 
@@ -368,6 +369,8 @@ struct Relation {
   int table = -1;                  // index in req.tables; -1: not captured here
   std::vector<std::string> names;  // its columns, as the change was written
   std::vector<int> to_column;      // each one's index among the table's columns
+  std::string shape;               // names, type oids and typmods
+  bool checked = false;            // a stream compared it with its files (ChangeReader::Strict)
 };
 
 class ChangeReader {
@@ -383,8 +386,14 @@ class ChangeReader {
     read_ = &read;
   }
   // A stream describes its files once, when it opens: a captured table
-  // whose columns then change (names or types) ends it.
-  void Strict() { strict_ = true; }
+  // whose columns then differ (names or types) ends it. Checked at each
+  // table's first change past its cursor: `same_as_described(table)` says
+  // whether the table still has the columns its file was described with
+  // (the first relation message is the baseline the later ones must keep).
+  void Strict(std::function<Status(int table)> same_as_described) {
+    strict_ = true;
+    same_as_described_ = std::move(same_as_described);
+  }
   // The last message was a transaction's commit.
   bool committed() const { return committed_; }
   // A transaction began and has not committed yet.
@@ -424,15 +433,11 @@ class ChangeReader {
         for (size_t t = 0; t < rels_.size(); ++t) {
           if (!(rels_[t] < name) && !(name < rels_[t])) rel.table = static_cast<int>(t);
         }
-        std::string shape;  // names, type oids and typmods
         for (int i = 0; i < n && !r.bad; ++i) {
           (void)r.U8();  // flags
           rel.names.push_back(r.Str());
-          shape += rel.names.back() + '\0' + std::to_string(r.Int(4));  // type oid
-          shape += '/' + std::to_string(r.Int(4)) + '\n';               // typmod
-        }
-        if (rel.table >= 0 && strict_ && !r.bad) {
-          RETURN_IF_ERROR(SameShape(rel, std::move(shape)));
+          rel.shape += rel.names.back() + '\0' + std::to_string(r.Int(4));  // type oid
+          rel.shape += '/' + std::to_string(r.Int(4)) + '\n';               // typmod
         }
         if (rel.table >= 0) {
           const auto& cols = writer(rel.table).columns();
@@ -458,7 +463,7 @@ class ChangeReader {
           return Status::DataError("change capture: a change of relation " + std::to_string(id) +
                                    " came before its description (protocol error)");
         }
-        const Relation& rel = it->second;
+        Relation& rel = it->second;
         std::vector<Value> old_tuple, new_tuple;
         uint8_t part = r.U8();
         bool has_old = false;
@@ -474,6 +479,10 @@ class ChangeReader {
           return Bad();
         }
         if (rel.table < 0 || final_lsn_ < req_.tables[rel.table].after) break;
+        if (strict_ && !rel.checked) {
+          RETURN_IF_ERROR(SameShape(rel));
+          rel.checked = true;
+        }
         CdcTableRead& counts = read().tables[rel.table];
         if (type == 'D') {
           ++counts.deletes;
@@ -536,12 +545,15 @@ class ChangeReader {
   CdcRead& read() { return *read_; }
   ChangeWriter& writer(int table) { return *(*writers_)[table]; }
 
-  Status SameShape(const Relation& rel, std::string shape) {
+  Status SameShape(const Relation& rel) {
     const CdcTable& t = req_.tables[rel.table];
     std::set<std::string> described, sent(rel.names.begin(), rel.names.end());
     for (const DbColumn& c : writer(rel.table).columns()) described.insert(c.name);
-    auto [first, fresh] = shapes_.emplace(rel.table, shape);
-    if (described != sent || (!fresh && first->second != shape)) {
+    auto [first, fresh] = shapes_.emplace(rel.table, rel.shape);
+    if (fresh && described == sent && same_as_described_) {
+      RETURN_IF_ERROR(same_as_described_(rel.table));
+    }
+    if (described != sent || (!fresh && first->second != rel.shape)) {
       return Status::Busy("change capture: the columns of " + t.relation +
                           " changed at the source; the stream stops and a run reads the slot "
                           "(which follows the new columns)");
@@ -626,7 +638,8 @@ class ChangeReader {
   std::vector<std::unique_ptr<ChangeWriter>>* writers_;
   CdcRead* read_;
   std::map<uint32_t, Relation> relations_;
-  std::map<int, std::string> shapes_;  // strict: each table's first relation message
+  std::map<int, std::string> shapes_;  // strict: each table's first relation message checked
+  std::function<Status(int)> same_as_described_;
   uint64_t final_lsn_ = 0;
   int64_t seq_ = 0;
   bool strict_ = false;
@@ -866,6 +879,20 @@ Result<CdcRead> Snapshot(const CdcRequest& req) {
   return read;
 }
 
+// Columns added with a default after rows existed (atthasmissing): those
+// rows hold the default, and no change says so (CdcTableRead::defaulted).
+Result<std::vector<std::string>> Defaulted(const DbRequest& db, PGconn* conn, const RelName& rel,
+                                           const CdcTable& t) {
+  ASSIGN_OR_RETURN(Res missing,
+                   pg::Query(db, conn,
+                             "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                             "AND attnum > 0 AND NOT attisdropped AND atthasmissing",
+                             {Qualified(rel)}, "reading the columns of " + t.relation));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(missing.get()); ++i) out.push_back(PQgetvalue(missing.get(), i, 0));
+  return out;
+}
+
 Result<CdcRead> Read(const CdcRequest& req) {
   RegisterDatabaseSecrets(req.db.url);
   const DbRequest& db = req.db;
@@ -879,14 +906,7 @@ Result<CdcRead> Read(const CdcRequest& req) {
   for (const CdcTable& t : req.tables) {
     ASSIGN_OR_RETURN(RelName rel, Resolve(db, side.get(), t.relation));
     RETURN_IF_ERROR(CheckColumns(db, side.get(), rel, t));
-    ASSIGN_OR_RETURN(Res missing,
-                     pg::Query(db, side.get(),
-                               "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
-                               "AND attnum > 0 AND NOT attisdropped AND atthasmissing",
-                               {Qualified(rel)}, "reading the columns of " + t.relation));
-    for (int i = 0; i < PQntuples(missing.get()); ++i) {
-      read.tables[writers.size()].defaulted.push_back(PQgetvalue(missing.get(), i, 0));
-    }
+    ASSIGN_OR_RETURN(read.tables[writers.size()].defaulted, Defaulted(db, side.get(), rel, t));
     DbRequest one = db;
     one.table = t.relation;
     ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(one));
@@ -976,6 +996,9 @@ class PgStream : public CdcStream {
       ASSIGN_OR_RETURN(std::string relation, pg::RelationSql(one));
       ASSIGN_OR_RETURN(std::vector<DbColumn> columns, pg::Describe(one, side_.get(), relation));
       columns_.push_back(std::move(columns));
+      relations_.push_back(relation);
+      ASSIGN_OR_RETURN(std::vector<std::string> defaulted, Defaulted(db, side_.get(), rel, t));
+      defaulted_.push_back(std::move(defaulted));
       rels_.push_back(rel);
       start = std::min(start, t.after);
     }
@@ -984,6 +1007,15 @@ class PgStream : public CdcStream {
     }
     confirmed_.store(start);
     RETURN_IF_ERROR(EnsurePublication(req_, side_.get(), rels_, /*create=*/false));
+    // The flush position never goes back (PostgreSQL before 17 would take
+    // it back): it starts where the slot is.
+    ASSIGN_OR_RETURN(Res slot, pg::Query(db, side_.get(),
+                                         "SELECT confirmed_flush_lsn::text FROM "
+                                         "pg_replication_slots WHERE slot_name = $1",
+                                         {req_.slot}, "reading slot " + req_.slot));
+    if (PQntuples(slot.get()) == 1 && !PQgetisnull(slot.get(), 0, 0)) {
+      ASSIGN_OR_RETURN(sent_flush_, ParseLsn(PQgetvalue(slot.get(), 0, 0)));
+    }
     ASSIGN_OR_RETURN(repl_, pg::Connect(db, /*replication=*/true));
     // pgoutput writes values with the walsender's settings: the peek's.
     RETURN_IF_ERROR(pg::Exec(db, repl_.get(),
@@ -1003,8 +1035,8 @@ class PgStream : public CdcStream {
       return DatabaseError(db, "PostgreSQL cannot stream slot " + req_.slot, m);
     }
     reader_ = std::make_unique<ChangeReader>(req_, side_.get(), rels_, writers_, batch_);
-    reader_->Strict();
-    last_status_ms_ = MonotonicMillis();
+    reader_->Strict([this](int table) { return SameAsDescribed(table); });
+    last_status_ms_ = last_message_ms_ = MonotonicMillis();
     return Status::Ok();
   }
 
@@ -1012,14 +1044,18 @@ class PgStream : public CdcStream {
     const int64_t deadline = MonotonicMillis() + wait_ms;
     for (;;) {
       int64_t now = MonotonicMillis();
-      if (now - last_status_ms_ >= kStatusEveryMs || confirmed_.load() > sent_flush_ ||
-          (caught_up_.load() && keepalive_ > sent_flush_ && !open_ && !reader_->in_transaction())) {
+      if (now - last_status_ms_ >= kStatusEveryMs) {
+        RETURN_IF_ERROR(SendStatus(/*reply=*/true));
+      } else if (confirmed_.load() > sent_flush_ ||
+                 (caught_up_.load() && keepalive_ > sent_flush_ && !open_ &&
+                  !reader_->in_transaction())) {
         RETURN_IF_ERROR(SendStatus(false));
       }
       char* buf = nullptr;
       int n = PQgetCopyData(repl_.get(), &buf, /*async=*/1);
       if (n > 0) {
         std::unique_ptr<char, decltype(&PQfreemem)> held(buf, PQfreemem);
+        last_message_ms_ = MonotonicMillis();
         if (buf[0] == 'w' && n >= 25) {
           received_ = std::max(received_, GetInt(buf + 9, 8));
           if (!open_) RETURN_IF_ERROR(StartBatch());
@@ -1046,6 +1082,13 @@ class PgStream : public CdcStream {
                              PQerrorMessage(repl_.get()));
       }
       now = MonotonicMillis();
+      if (now - last_message_ms_ > kSilentMs) {
+        // Each status update asks for a reply: a server this quiet is gone.
+        return DatabaseError(req_.db,
+                             "PostgreSQL's stream of slot " + req_.slot + " fell silent for " +
+                                 std::to_string(kSilentMs / 1000) + " s",
+                             "the connection is lost; the stream starts again");
+      }
       const bool lingered = first_commit_ms_ > 0 && now - first_commit_ms_ >= opt_.linger_ms;
       if (lingered && !reader_->in_transaction()) return CloseBatch();
       if (now >= deadline) return std::optional<CdcRead>();
@@ -1070,11 +1113,32 @@ class PgStream : public CdcStream {
 
  private:
   static constexpr int64_t kStatusEveryMs = 10000;  // wal_sender_timeout is 60 s by default
+  static constexpr int64_t kSilentMs = 30000;       // three status updates unanswered
+
+  // Table `table` still has the columns its files were described with.
+  Status SameAsDescribed(int table) {
+    DbRequest one = req_.db;
+    one.table = req_.tables[table].relation;
+    ASSIGN_OR_RETURN(std::vector<DbColumn> now, pg::Describe(one, side_.get(), relations_[table]));
+    bool same = now.size() == columns_[table].size();
+    for (size_t i = 0; same && i < now.size(); ++i) {
+      const DbColumn& a = now[i];
+      const DbColumn& b = columns_[table][i];
+      same = a.name == b.name && a.source_type == b.source_type && a.type == b.type &&
+             a.encoding == b.encoding;
+    }
+    if (!same) {
+      return Status::Busy("change capture: the columns of " + req_.tables[table].relation +
+                          " changed at the source; the stream stops and a run reads the slot "
+                          "(which follows the new columns)");
+    }
+    return Status::Ok();
+  }
 
   // A standby status update: written up to what came, flushed (and
   // applied) up to what the tables' publications hold.
   Status SendStatus(bool reply) {
-    uint64_t flush = confirmed_.load();
+    uint64_t flush = std::max(confirmed_.load(), sent_flush_);
     if (caught_up_.load() && !open_ && !reader_->in_transaction()) {
       flush = std::max(flush, keepalive_);
     }
@@ -1112,6 +1176,7 @@ class PgStream : public CdcStream {
       writers_.push_back(std::make_unique<ChangeWriter>(req_.tables[i], columns_[i], fd));
       RETURN_IF_ERROR(writers_.back()->Header(req_.extracted_at));
     }
+    for (size_t i = 0; i < req_.tables.size(); ++i) batch_.tables[i].defaulted = defaulted_[i];
     reader_->Rebind(writers_, batch_);
     open_ = true;
     return Status::Ok();
@@ -1122,6 +1187,7 @@ class PgStream : public CdcStream {
       ASSIGN_OR_RETURN(DbExtract extract, writers_[i]->Finish(req_.db, side_.get()));
       extract.notes = {};
       batch_.tables[i].extract = std::move(extract);
+      batch_.tables[i].first_lsn = writers_[i]->first_lsn();
     }
     writers_.clear();
     for (size_t i = 0; i < paths_.size(); ++i) {
@@ -1149,7 +1215,9 @@ class PgStream : public CdcStream {
   CdcStreamOptions opt_;
   Conn side_, repl_;
   std::vector<RelName> rels_;
+  std::vector<std::string> relations_;  // each table's SELECT, as described
   std::vector<std::vector<DbColumn>> columns_;
+  std::vector<std::vector<std::string>> defaulted_;  // CdcTableRead::defaulted, at Open
   std::vector<std::unique_ptr<ChangeWriter>> writers_;
   std::vector<std::string> paths_;
   CdcRead batch_;
@@ -1162,6 +1230,7 @@ class PgStream : public CdcStream {
   std::atomic<bool> caught_up_{false};
   uint64_t sent_flush_ = 0;
   int64_t last_status_ms_ = 0;
+  int64_t last_message_ms_ = 0;
 };
 
 Result<std::unique_ptr<CdcStream>> OpenStream(const CdcRequest& req, CdcStreamOptions options) {

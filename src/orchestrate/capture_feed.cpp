@@ -18,6 +18,10 @@ constexpr int kWaitMs = 200;           // how often a stream looks at its feed's
 constexpr int64_t kFirstAskMs = 1000;  // asking for a run to start a stream: then doubled
 constexpr int64_t kMostAskMs = 60000;
 constexpr int64_t kAfterHaltMs = 10000;  // the halting run starts the stream again itself
+// Batches without changes of the source's tables (another table's, a new
+// binlog file) move the position every table holds: a run keeps it (the
+// binlog's files expire) at most this often.
+constexpr int64_t kQuietRunMs = 10000;
 
 // A batch of committed transactions, each table's changes stored.
 struct FeedBatch {
@@ -34,15 +38,18 @@ struct CaptureFeeds::Feed {
   int64_t publish_every_ms = 1000;
   std::optional<FeedStart> start;  // set: stream from it
   uint64_t epoch = 0;              // bumped by Start and Halt: a stream of another epoch ends
-  bool streaming = false;          // the thread holds a stream now
-  bool quit = false;               // no longer kept
-  std::string unsupported;         // why the database cannot be streamed ("" if it can)
-  std::deque<FeedBatch> batches;   // stored, not yet confirmed
+  bool streaming = false;          // the thread holds a stream now, of stream_epoch
+  uint64_t stream_epoch = 0;
+  bool quit = false;              // no longer kept
+  std::string unsupported;        // why the database cannot be streamed ("" if it can)
+  std::deque<FeedBatch> batches;  // stored, not yet confirmed
+  uint64_t covered = 0;           // the end of the last batch closed (changes or not)
   uint64_t confirmed = 0;
   std::string last_error;
   int64_t next_ask_ms = 0;  // when to ask for a run while no stream runs
   int64_t ask_backoff_ms = kFirstAskMs;
   bool want_run = false;  // a batch came since the last ask
+  bool quiet = false;     // ... without changes of the source's tables
   int64_t last_ask_ms = 0;
   int64_t stored_batches = 0;
   std::thread thread;
@@ -52,6 +59,23 @@ CaptureFeeds::CaptureFeeds(std::function<void(const std::string&)> request_run, 
     : request_run_(std::move(request_run)), open_(std::move(open)) {}
 
 CaptureFeeds::~CaptureFeeds() { Stop(); }
+
+void CaptureFeeds::Ask(const std::string& source) {
+  // A thread boundary of its own: serve's queue must not end a stream.
+  try {
+    request_run_(source);
+  } catch (const std::exception& e) {
+    LOG_ERROR("capture", "{}: asking for a run: {}", source, e.what());
+  } catch (...) {
+    LOG_ERROR("capture", "{}: asking for a run: an unknown exception", source);
+  }
+}
+
+uint64_t CaptureFeeds::Epoch(const std::string& source) {
+  std::lock_guard lock(mu_);
+  Feed* f = Find(source);
+  return f ? f->epoch : 0;
+}
 
 void CaptureFeeds::Keep(const std::map<std::string, int64_t>& publish_every_ms) {
   std::lock_guard lock(mu_);
@@ -78,17 +102,17 @@ void CaptureFeeds::Keep(const std::map<std::string, int64_t>& publish_every_ms) 
 }
 
 void CaptureFeeds::Stop() {
-  std::vector<std::unique_ptr<Feed>> all;
+  std::vector<Feed*> all;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
-    for (auto& [name, feed] : feeds_) all.push_back(std::move(feed));
+    // Kept (not freed) until the destructor: a run may still wait in Halt.
+    for (auto& [name, feed] : feeds_) retired_.push_back(std::move(feed));
     feeds_.clear();
-    for (auto& feed : retired_) all.push_back(std::move(feed));
-    retired_.clear();
+    for (auto& feed : retired_) all.push_back(feed.get());
   }
   cv_.notify_all();
-  for (auto& feed : all) {
+  for (Feed* feed : all) {
     if (feed->thread.joinable()) feed->thread.join();
   }
 }
@@ -114,9 +138,13 @@ void CaptureFeeds::Start(const std::string& source, FeedStart start) {
   std::lock_guard lock(mu_);
   Feed* f = Find(source);
   if (!f || !f->unsupported.empty()) return;
+  // Another run halted or started the stream since this one read the slot
+  // (a snapshot may have made it again): its positions are not current.
+  if (f->epoch != start.seen_epoch) return;
   start.request.db.cancel = nullptr;  // the run's, gone when it ends
   f->start = std::move(start);
   f->batches.clear();
+  f->covered = 0;
   f->confirmed = 0;
   ++f->epoch;
   cv_.notify_all();
@@ -134,10 +162,12 @@ void CaptureFeeds::Halt(const std::string& source, const std::string& why) {
   if (f->start) LOG_INFO("capture", "{}: stream stopped: {}", source, why);
   f->start.reset();
   f->batches.clear();
-  ++f->epoch;
+  const uint64_t halted = ++f->epoch;
   f->next_ask_ms = MonotonicMillis() + kAfterHaltMs;
   cv_.notify_all();
-  cv_.wait(lock, [&] { return !f->streaming; });
+  // Until no stream started before this halt holds the slot (one a later
+  // Start began may run).
+  cv_.wait(lock, [&] { return !f->streaming || f->stream_epoch > halted || stopping_; });
 }
 
 Result<FeedTake> CaptureFeeds::Take(const std::string& source, const std::string& asset,
@@ -151,7 +181,7 @@ Result<FeedTake> CaptureFeeds::Take(const std::string& source, const std::string
     if (b.end <= after) continue;
     auto part = b.parts.find(asset);
     if (part != b.parts.end()) {
-      if (b.start < after) {
+      if (part->second.counts.first_lsn < after) {
         return Status::Busy("a batch of the stream of " + source + " holds changes of " + asset +
                             " from before its cursor " + FormatLsn(after));
       }
@@ -160,13 +190,15 @@ Result<FeedTake> CaptureFeeds::Take(const std::string& source, const std::string
     out.end = b.end;
     out.transactions += b.transactions;
   }
+  // Batches since, if any, held no change of any table of the source.
+  out.end = std::max(out.end, f->covered);
   return out;
 }
 
-void CaptureFeeds::Confirm(const std::string& source, uint64_t lsn) {
+void CaptureFeeds::Confirm(const std::string& source, const std::string& generation, uint64_t lsn) {
   std::lock_guard lock(mu_);
   Feed* f = Find(source);
-  if (!f || !f->start) return;
+  if (!f || !f->start || f->start->generation != generation) return;
   f->confirmed = std::max(f->confirmed, lsn);
   while (!f->batches.empty() && f->batches.front().end <= f->confirmed) f->batches.pop_front();
 }
@@ -202,7 +234,7 @@ void CaptureFeeds::Loop(Feed* feed) {
         feed->next_ask_ms = now + feed->ask_backoff_ms;
         feed->ask_backoff_ms = std::min(feed->ask_backoff_ms * 2, kMostAskMs);
         lock.unlock();
-        request_run_(feed->source);
+        Ask(feed->source);
         lock.lock();
         continue;
       }
@@ -212,6 +244,7 @@ void CaptureFeeds::Loop(Feed* feed) {
     FeedStart start = *feed->start;
     const uint64_t epoch = feed->epoch;
     feed->streaming = true;
+    feed->stream_epoch = epoch;
     lock.unlock();
     Status ended = Status::Ok();
     try {
@@ -228,6 +261,7 @@ void CaptureFeeds::Loop(Feed* feed) {
       // the cause stays), then starts a stream again.
       const std::string message = Redact(ended.message());
       LOG_WARN("capture", "{}: stream stopped: {}", feed->source, message);
+      feed->covered = 0;
       feed->last_error = message;
       feed->start.reset();
       feed->batches.clear();
@@ -262,17 +296,20 @@ Status CaptureFeeds::Stream(Feed* feed, const FeedStart& start, uint64_t epoch) 
       confirmed = feed->confirmed;
       caught_up = feed->batches.empty();
       if (feed->want_run) {
-        int64_t due = feed->last_ask_ms + feed->publish_every_ms - MonotonicMillis();
+        const int64_t every =
+            feed->quiet ? std::max(feed->publish_every_ms, kQuietRunMs) : feed->publish_every_ms;
+        int64_t due = feed->last_ask_ms + every - MonotonicMillis();
         if (due <= 0) {
           ask = true;
           feed->want_run = false;
+          feed->quiet = false;
           feed->last_ask_ms = MonotonicMillis();
         } else {
           wait = static_cast<int>(std::min<int64_t>(wait, due));
         }
       }
     }
-    if (ask) request_run_(feed->source);
+    if (ask) Ask(feed->source);
     stream->Confirm(confirmed, caught_up);
     ASSIGN_OR_RETURN(std::optional<CdcRead> batch, stream->Next(wait));
     if (batch) RETURN_IF_ERROR(StoreBatch(feed, start, std::move(*batch), epoch));
@@ -330,8 +367,16 @@ Status CaptureFeeds::StoreBatch(Feed* feed, const FeedStart& start, CdcRead batc
   std::lock_guard lock(mu_);
   if (feed->epoch != epoch) return Status::Ok();  // halted meanwhile: the slot keeps them
   feed->ask_backoff_ms = kFirstAskMs;             // the stream works
-  if (stored.parts.empty()) return Status::Ok();  // none of the source's tables changed
+  feed->covered = std::max(feed->covered, stored.end);
+  if (stored.parts.empty()) {
+    // None of the source's tables changed: their position moves all the
+    // same, kept by a run now and then.
+    if (!feed->want_run) feed->quiet = true;
+    feed->want_run = true;
+    return Status::Ok();
+  }
   feed->want_run = true;
+  feed->quiet = false;
   feed->batches.push_back(std::move(stored));
   ++feed->stored_batches;
   return Status::Ok();

@@ -56,12 +56,14 @@ struct FeedStart {
   std::string generation;           // the cursors' generation (a snapshot's position)
   RawArchive* archive = nullptr;    // where batches are stored; outlives the feeds
   const Clock* clock = nullptr;
+  uint64_t seen_epoch = 0;  // Epoch() when the run read the slot: a later Halt or Start wins
 };
 
 // A table's batches past its cursor.
 struct FeedTake {
   std::vector<FeedPart> parts;  // in commit order; empty: no changes
-  uint64_t end = 0;             // the cursor they move the table to
+  uint64_t end = 0;             // the cursor they move the table to (batches without
+                                // its changes count too)
   int64_t transactions = 0;
 };
 
@@ -87,30 +89,37 @@ class CaptureFeeds {
 
   // Whether the source is kept (a run may start its stream).
   bool Kept(const std::string& source);
+  // The source's stream generation counter, bumped by every Start and
+  // Halt: a run notes it before it reads the slot (FeedStart::seen_epoch).
+  uint64_t Epoch(const std::string& source);
   // Whether the source's stream runs in `generation`: a run takes its
   // batches (Take) instead of reading the slot.
   bool Streaming(const std::string& source, const std::string& generation);
   // A run read the slot itself and every table stands at one generation:
-  // the stream (re)starts from there. Ignored unless kept.
+  // the stream (re)starts from there. Ignored unless kept, and when a Halt
+  // or Start came after the run noted the epoch.
   void Start(const std::string& source, FeedStart start);
   // The source's database has no stream (runs read it; no more asking).
   void Unsupported(const std::string& source, const std::string& why);
-  // Stops the stream and drops its batches (a snapshot comes, or a run
-  // found them unusable); returns once its connection is closed.
+  // Stops the stream and drops its batches (a snapshot comes, a run found
+  // them unusable or reads the slot itself); returns once no stream
+  // started before it holds the slot.
   void Halt(const std::string& source, const std::string& why);
   // The batches holding `asset`'s changes past `after`. An error when a
   // batch holds changes on both sides of `after` (a run applied some of
   // them from the slot): the caller halts the stream and reads the slot.
   Result<FeedTake> Take(const std::string& source, const std::string& asset, uint64_t after);
-  // Every table of the source holds the changes before `lsn`: the server
-  // may forget them, and batches that end there are dropped.
-  void Confirm(const std::string& source, uint64_t lsn);
+  // Every table of the source holds the changes before `lsn` (positions of
+  // `generation`): the server may forget them, and batches that end there
+  // are dropped.
+  void Confirm(const std::string& source, const std::string& generation, uint64_t lsn);
   // {source: {streaming, generation, batches, last_error, ...}} for /healthz.
   nlohmann::json Health();
 
  private:
   struct Feed;
   Feed* Find(const std::string& source);  // REQUIRES(mu_); null unless kept
+  void Ask(const std::string& source);    // request_run_, its exceptions caught
   void Loop(Feed* feed);
   Status Stream(Feed* feed, const FeedStart& start, uint64_t epoch);
   Status StoreBatch(Feed* feed, const FeedStart& start, CdcRead batch, uint64_t epoch);

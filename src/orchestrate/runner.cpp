@@ -122,6 +122,7 @@ struct CaptureRead {
   std::vector<nlohmann::json> columns;
   std::vector<uint64_t> ends;  // each table's cursor after this read
   bool streamed = false;       // taken from serve's stream (CaptureFeeds), not read here
+  uint64_t feed_epoch = 0;     // the stream's epoch when this run read the slot itself
   // Each table's cursor as the read found it: a table whose publication
   // moved since (another run applied changes) must not apply this read.
   std::vector<nlohmann::json> seen;
@@ -1378,20 +1379,26 @@ class Run {
       out.index[tables[i]->name] = out.request.tables.size();
       out.request.tables.push_back(std::move(t));
     }
-    if (res_.feeds && decision.snapshot) {
-      // The slot is made again: serve's stream of it stops first.
-      res_.feeds->Halt(src.name, "a snapshot (" + decision.why + ")");
-    } else if (res_.feeds && res_.feeds->Streaming(src.name, decision.generation)) {
-      out.generation = decision.generation;
-      Status taken = TakeStreamed(src, out);
-      if (taken.ok()) return out;
-      // Read from the slot instead, once the stream has let go of it.
-      res_.feeds->Halt(src.name, taken.message());
-      out.read = CdcRead();
-      out.objects.clear();
-      out.columns.clear();
-      out.ends.clear();
-      out.streamed = false;
+    if (res_.feeds) {
+      std::string why = "a snapshot (" + decision.why + ")";
+      if (!decision.snapshot && res_.feeds->Streaming(src.name, decision.generation)) {
+        out.generation = decision.generation;
+        Status taken = TakeStreamed(src, out);
+        if (taken.ok()) return out;
+        why = taken.message();
+        out.read = CdcRead();
+        out.objects.clear();
+        out.columns.clear();
+        out.ends.clear();
+        out.streamed = false;
+      } else if (!decision.snapshot) {
+        why = "a run reads the slot itself";
+      }
+      // This run reads the slot (or makes it again): serve's stream of it,
+      // if any, lets go of it first. A stream this run may start must not
+      // follow a Halt or Start of another run since (FinishCaptures).
+      res_.feeds->Halt(src.name, why);
+      out.feed_epoch = res_.feeds->Epoch(src.name);
     }
     FetchRecord rec;
     rec.source = src.name;
@@ -1466,6 +1473,12 @@ class Run {
                        res_.feeds->Take(src.name, asset, out.request.tables[i].after));
       CdcTableRead& counts = out.read.tables[i];
       for (const FeedPart& part : took.parts) {
+        for (const std::string& c : part.counts.defaulted) {
+          if (std::find(counts.defaulted.begin(), counts.defaulted.end(), c) ==
+              counts.defaulted.end()) {
+            counts.defaulted.push_back(c);
+          }
+        }
         counts.inserts += part.counts.inserts;
         counts.updates += part.counts.updates;
         counts.deletes += part.counts.deletes;
@@ -1813,7 +1826,7 @@ class Run {
       }
       if (read->streamed) {
         // Through the stream's status updates (the slot is its, not ours).
-        res_.feeds->Confirm(name, least);
+        res_.feeds->Confirm(name, read->generation, least);
         continue;
       }
       Status st = ConfirmSlot(read->request, least);
@@ -1839,6 +1852,7 @@ class Run {
     start.generation = read.generation;
     start.archive = res_.archive;
     start.clock = res_.clock;
+    start.seen_epoch = read.feed_epoch;
     for (const TableSpec& t : src.tables) {
       auto at = positions.find(t.name);
       if (at == positions.end() || at->second == 0) return;  // not all in this generation

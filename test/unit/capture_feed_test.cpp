@@ -41,6 +41,7 @@ struct Seen {
   uint64_t confirmed = 0;
   bool caught_up = false;
   int opened = 0;
+  int closed = 0;
   std::vector<uint64_t> opened_from;
 };
 
@@ -53,6 +54,12 @@ class ScriptedStream : public CdcStream {
         seen_(seen),
         opt_(std::move(options)),
         tables_(tables) {}
+  ~ScriptedStream() override {
+    // Closing takes a moment, as a connection's does: Halt must wait for it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::lock_guard lock(seen_->mu);
+    ++seen_->closed;
+  }
 
   Result<std::optional<CdcRead>> Next(int wait_ms) override {
     Script s;
@@ -82,6 +89,7 @@ class ScriptedStream : public CdcStream {
       std::ofstream(path, std::ios::binary) << body;
       CdcTableRead& t = read.tables[i];
       t.path = path;
+      t.first_lsn = s.start;
       t.inserts = s.rows[i];
       t.extract.rows = s.rows[i];
       t.extract.bytes = body.size();
@@ -146,6 +154,7 @@ class CaptureFeedsTest : public ::testing::Test {
 
   FeedStart StartAt(uint64_t a, uint64_t b) {
     FeedStart s;
+    s.seen_epoch = feeds_->Epoch("shop");
     s.request.db.url = "postgresql://u@127.0.0.1/db";
     s.request.slot = "shop_slot";
     s.request.tables = {CdcTable{"public.a", {"id"}, a, ""}, CdcTable{"public.b", {"id"}, b, ""}};
@@ -206,7 +215,12 @@ TEST_F(CaptureFeedsTest, StoresBatchesAsksForRunsAndHandsThemToTheRun) {
   Push({0x200, 0x240, {2, 0}});
   Push({0x300, 0x340, {1, 3}});
   Push({0x400, 0x440, {0, 0}});  // none of its tables: nothing stored
-  ASSERT_TRUE(Eventually([&] { return PartsOf("a", 0x100) == 2 && PartsOf("b", 0x180) == 1; }));
+  ASSERT_TRUE(Eventually([&] {
+    Result<FeedTake> t = feeds_->Take("shop", "a", 0x100);
+    return t.ok() && t->end == 0x440;  // the empty batch too
+  }));
+  EXPECT_EQ(PartsOf("a", 0x100), 2u);
+  EXPECT_EQ(PartsOf("b", 0x180), 1u);
   EXPECT_TRUE(Eventually([&] { return Asks("shop") > before; }));
   {
     std::lock_guard lock(seen_.mu);
@@ -215,7 +229,7 @@ TEST_F(CaptureFeedsTest, StoresBatchesAsksForRunsAndHandsThemToTheRun) {
 
   Result<FeedTake> a = feeds_->Take("shop", "a", 0x100);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
-  EXPECT_EQ(a->end, 0x340u);
+  EXPECT_EQ(a->end, 0x440u);  // the batch after its last held no change of any table
   EXPECT_EQ(a->parts[0].counts.inserts + a->parts[1].counts.inserts, 3);
   // Each part is an object in the lake, logged as the stream's.
   for (const FeedPart& p : a->parts) {
@@ -238,16 +252,19 @@ TEST_F(CaptureFeedsTest, StoresBatchesAsksForRunsAndHandsThemToTheRun) {
   Result<FeedTake> quiet = feeds_->Take("shop", "b", 0x340);
   ASSERT_TRUE(quiet.ok());
   EXPECT_TRUE(quiet->parts.empty());
-  EXPECT_EQ(quiet->end, 0x340u);
+  EXPECT_EQ(quiet->end, 0x440u);
 
-  // Confirmation: sent to the server, and batches every table holds go.
-  feeds_->Confirm("shop", 0x240);
+  // Confirmation: sent to the server, and batches every table holds go;
+  // one of another generation (a run that read before a snapshot) is not.
+  feeds_->Confirm("shop", "0/999", 0x340);
+  EXPECT_EQ(PartsOf("a", 0), 2u);
+  feeds_->Confirm("shop", "0/100", 0x240);
   EXPECT_EQ(PartsOf("a", 0), 1u);
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard lock(seen_.mu);
     return seen_.confirmed == 0x240 && !seen_.caught_up;
   }));
-  feeds_->Confirm("shop", 0x340);
+  feeds_->Confirm("shop", "0/100", 0x340);
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard lock(seen_.mu);
     return seen_.confirmed == 0x340 && seen_.caught_up;
@@ -264,6 +281,11 @@ TEST_F(CaptureFeedsTest, HaltStopsTheStreamAndDropsItsBatches) {
   ASSERT_TRUE(Eventually([&] { return PartsOf("a", 0x100) == 1; }));
   const int asked = Asks("shop");
   feeds_->Halt("shop", "a snapshot");
+  {
+    // Returned only once the stream was closed (its connection let go).
+    std::lock_guard lock(seen_.mu);
+    EXPECT_EQ(seen_.closed, 1);
+  }
   EXPECT_FALSE(feeds_->Streaming("shop", "0/100"));
   EXPECT_FALSE(feeds_->Take("shop", "a", 0x100).ok());
   // The run that halted it starts it again itself: no ask at once.
@@ -278,6 +300,41 @@ TEST_F(CaptureFeedsTest, HaltStopsTheStreamAndDropsItsBatches) {
     std::lock_guard lock(seen_.mu);
     return seen_.opened == 2 && seen_.opened_from.back() == 0x500;
   }));
+}
+
+TEST_F(CaptureFeedsTest, AStartFromARunThatReadBeforeAnotherHaltOrStartIsIgnored) {
+  feeds_->Keep({{"shop", 0}});
+  FeedStart late = StartAt(0x100, 0x100);  // noted the epoch, then read the slot
+  feeds_->Halt("shop", "another run's snapshot");
+  FeedStart fresh = StartAt(0x500, 0x500);
+  fresh.generation = "0/500";
+  feeds_->Start("shop", fresh);
+  feeds_->Start("shop", late);  // its positions are of the slot before the snapshot
+  EXPECT_TRUE(feeds_->Streaming("shop", "0/500"));
+  EXPECT_FALSE(feeds_->Streaming("shop", "0/100"));
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard lock(seen_.mu);
+    return seen_.opened == 1;
+  }));
+  std::lock_guard lock(seen_.mu);
+  EXPECT_EQ(seen_.opened_from, std::vector<uint64_t>{0x500});
+}
+
+TEST_F(CaptureFeedsTest, BatchesWithoutChangesMoveEveryTablesPositionAndAskForARun) {
+  feeds_->Keep({{"shop", 0}});
+  ASSERT_TRUE(Eventually([&] { return Asks("shop") >= 1; }));
+  feeds_->Start("shop", StartAt(0x100, 0x100));
+  const int asked = Asks("shop");
+  Push({0x200, 0x240, {0, 0}});  // another table's, or a new binlog file
+  ASSERT_TRUE(Eventually([&] {
+    Result<FeedTake> t = feeds_->Take("shop", "a", 0x100);
+    return t.ok() && t->end == 0x240;
+  }));
+  EXPECT_TRUE(Eventually([&] { return Asks("shop") > asked; }));  // a run keeps the position
+  Result<FeedTake> b = feeds_->Take("shop", "b", 0x100);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->parts.empty());
+  EXPECT_EQ(b->end, 0x240u);
 }
 
 TEST_F(CaptureFeedsTest, AStreamErrorStopsItAndAsksForARunAtOnce) {
