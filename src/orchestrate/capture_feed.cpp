@@ -96,7 +96,22 @@ void CaptureFeeds::Keep(const std::map<std::string, int64_t>& publish_every_ms) 
     feed->source = name;
     feed->publish_every_ms = every;
     Feed* f = feed.get();
-    f->thread = std::thread([this, f] { Loop(f); });
+    f->thread = std::thread([this, f] {
+      // A thread boundary: nothing it throws may end serve. A feed whose
+      // loop failed this way stops (runs read the slot themselves).
+      try {
+        Loop(f);
+      } catch (const std::exception& e) {
+        LOG_ERROR("capture", "{}: the stream's thread failed: {}", f->source, e.what());
+      } catch (...) {
+        LOG_ERROR("capture", "{}: the stream's thread failed", f->source);
+      }
+      std::lock_guard lock(mu_);
+      f->streaming = false;
+      f->start.reset();
+      f->quit = true;  // no longer there for Start, Take or Kept
+      cv_.notify_all();
+    });
   }
   cv_.notify_all();
 }
