@@ -951,7 +951,7 @@ Result<std::pair<Conn, ServerState>> Open(const DbRequest& db) {
 Result<CdcRead> Snapshot(const CdcRequest& req) {
   const DbRequest& db = req.db;
   ASSIGN_OR_RETURN(auto opened, Open(db));
-  auto& [conn, server] = opened;
+  Conn& conn = opened.first;  // (the server's state: checked by Open)
   std::vector<std::string> relations;
   for (const CdcTable& t : req.tables) {
     std::vector<std::string> defaulted;
@@ -1016,7 +1016,8 @@ Result<CdcRead> Snapshot(const CdcRequest& req) {
 Result<CdcRead> Read(const CdcRequest& req) {
   const DbRequest& db = req.db;
   ASSIGN_OR_RETURN(auto opened, Open(db));
-  auto& [conn, server] = opened;
+  Conn& conn = opened.first;
+  ServerState& server = opened.second;
   uint64_t from = UINT64_MAX;
   for (const CdcTable& t : req.tables) from = std::min(from, t.after);
   if (from == UINT64_MAX || from == 0) {
@@ -1092,7 +1093,8 @@ class MariaDbStream : public CdcStream {
   Status Open() {
     const DbRequest& db = req_.db;
     ASSIGN_OR_RETURN(auto opened, ::sluice::Open(db));
-    auto& [conn, server] = opened;
+    Conn& conn = opened.first;
+    ServerState& server = opened.second;
     uint64_t from = UINT64_MAX;
     std::vector<TableName> names;
     for (const CdcTable& t : req_.tables) {

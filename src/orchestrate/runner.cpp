@@ -1642,11 +1642,12 @@ class Run {
                                    ? "(SELECT * FROM " + prev.physical + " WHERE _stream_seq > " +
                                          std::to_string(read->after) + ")"
                                    : std::string();
+    const SourceSpec& source = *src;  // a lambda may not capture a structured binding (clang 14)
     RETURN_IF_ERROR(ApplyBatch(
         node, strategy, table->key, {}, applied, o, version, inputs, checks_hash, prev, session,
         start,
         [&](WarehouseSession&, const std::string&) -> Result<nlohmann::json> {
-          return StreamCursor(*src, *read);
+          return StreamCursor(source, *read);
         },
         &statements, changed_rows));
     if (o.status == TaskStatus::kSuccess) {
