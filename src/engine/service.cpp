@@ -99,8 +99,9 @@ Result<LoadedSchedules> LoadSchedules(const std::string& root, const std::string
   for (const SourceSpec& s : ws.project.sources) {
     out.sources.insert(s.name);
     if (!s.database || !s.database->cdc || !s.database->cdc->stream || s.tables.empty()) continue;
-    // Only a database with a stream (PostgreSQL): a URL that cannot be
-    // resolved now is tried by the run the stream asks for, which says why.
+    // Only a database with a stream (PostgreSQL, MariaDB): a URL that
+    // cannot be resolved now is tried by the run the stream asks for,
+    // which says why.
     TemplateContext ctx;
     ctx.vars = ws.project.vars;
     ctx.env = env;
