@@ -22,6 +22,9 @@ constexpr int64_t kAfterHaltMs = 10000;  // the halting run starts the stream ag
 // binlog file) move the position every table holds: a run keeps it (the
 // binlog's files expire) at most this often.
 constexpr int64_t kQuietRunMs = 10000;
+// A run takes at most this many batches of a table (one raw object each,
+// loaded as one UNION): a run that fell behind catches up in several.
+constexpr size_t kMaxTakeParts = 100;
 
 // A batch of committed transactions, each table's changes stored.
 struct FeedBatch {
@@ -195,6 +198,10 @@ Result<FeedTake> CaptureFeeds::Take(const std::string& source, const std::string
   for (const FeedBatch& b : f->batches) {
     if (b.end <= after) continue;
     auto part = b.parts.find(asset);
+    if (part != b.parts.end() && out.parts.size() == kMaxTakeParts) {
+      f->want_run = true;  // the rest for the next run
+      return out;
+    }
     if (part != b.parts.end()) {
       if (part->second.counts.first_lsn < after) {
         return Status::Busy("a batch of the stream of " + source + " holds changes of " + asset +

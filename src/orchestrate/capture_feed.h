@@ -105,7 +105,8 @@ class CaptureFeeds {
   // them unusable or reads the slot itself); returns once no stream
   // started before it holds the slot.
   void Halt(const std::string& source, const std::string& why);
-  // The batches holding `asset`'s changes past `after`. An error when a
+  // The batches holding `asset`'s changes past `after` (at most 100: the
+  // rest wait for the next run, which is asked for). An error when a
   // batch holds changes on both sides of `after` (a run applied some of
   // them from the slot): the caller halts the stream and reads the slot.
   Result<FeedTake> Take(const std::string& source, const std::string& asset, uint64_t after);

@@ -337,6 +337,23 @@ TEST_F(CaptureFeedsTest, BatchesWithoutChangesMoveEveryTablesPositionAndAskForAR
   EXPECT_EQ(b->end, 0x240u);
 }
 
+TEST_F(CaptureFeedsTest, ARunTakesAtMostAHundredBatchesAndTheNextTakesTheRest) {
+  feeds_->Keep({{"shop", 0}});
+  feeds_->Start("shop", StartAt(0x100, 0x100));
+  for (uint64_t i = 0; i < 130; ++i) Push({0x1000 + i * 0x100, 0x1040 + i * 0x100, {1, 0}});
+  ASSERT_TRUE(Eventually([&] {
+    Result<FeedTake> t = feeds_->Take("shop", "b", 0x100);
+    return t.ok() && t->end == 0x1040 + 129 * 0x100;
+  }));
+  Result<FeedTake> first = feeds_->Take("shop", "a", 0x100);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->parts.size(), 100u);
+  EXPECT_EQ(first->end, 0x1040u + 99 * 0x100);  // the last batch it took
+  Result<FeedTake> rest = feeds_->Take("shop", "a", first->end);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->parts.size(), 30u);
+}
+
 TEST_F(CaptureFeedsTest, AStreamErrorStopsItAndAsksForARunAtOnce) {
   feeds_->Keep({{"shop", 3600 * 1000}});
   feeds_->Start("shop", StartAt(0x100, 0x100));
