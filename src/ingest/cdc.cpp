@@ -113,6 +113,25 @@ Result<CdcRead> ReadChanges(const CdcRequest& req) {
   return d->read(req);
 }
 
+bool SameColumns(const std::vector<DbColumn>& described, const std::vector<DbColumn>& now) {
+  if (described.size() != now.size()) return false;
+  for (size_t i = 0; i < now.size(); ++i) {
+    const DbColumn& a = described[i];
+    const DbColumn& b = now[i];
+    if (a.name != b.name || a.source_type != b.source_type || a.type != b.type ||
+        a.encoding != b.encoding) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status ColumnsChanged(const std::string& relation, const std::string& log) {
+  return Status::Busy("change capture: the columns of " + relation +
+                      " changed at the source; the stream stops and a run reads the " + log +
+                      " (which follows the new columns)");
+}
+
 bool CdcStreamSupported(const std::string& url) {
   CdcRequest req;
   req.db.url = url;

@@ -193,6 +193,13 @@ struct CdcStreamOptions {
   std::function<std::string()> extracted_at;  // a batch's _extracted_at (null: the request's)
 };
 
+// A stream's check (the drivers'): `now` describes the same columns as
+// `described` (names, types, how they are written).
+bool SameColumns(const std::vector<DbColumn>& described, const std::vector<DbColumn>& now);
+// The error that stops a stream whose captured table's columns changed: a
+// run then reads `log` (the slot, the binlog) itself, following them.
+Status ColumnsChanged(const std::string& relation, const std::string& log);
+
 // Whether the URL's database has a change stream (OpenChangeStream).
 bool CdcStreamSupported(const std::string& url);
 

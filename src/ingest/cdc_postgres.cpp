@@ -554,9 +554,7 @@ class ChangeReader {
       RETURN_IF_ERROR(same_as_described_(rel.table));
     }
     if (described != sent || (!fresh && first->second != rel.shape)) {
-      return Status::Busy("change capture: the columns of " + t.relation +
-                          " changed at the source; the stream stops and a run reads the slot "
-                          "(which follows the new columns)");
+      return ColumnsChanged(t.relation, "slot");
     }
     return Status::Ok();
   }
@@ -1120,17 +1118,8 @@ class PgStream : public CdcStream {
     DbRequest one = req_.db;
     one.table = req_.tables[table].relation;
     ASSIGN_OR_RETURN(std::vector<DbColumn> now, pg::Describe(one, side_.get(), relations_[table]));
-    bool same = now.size() == columns_[table].size();
-    for (size_t i = 0; same && i < now.size(); ++i) {
-      const DbColumn& a = now[i];
-      const DbColumn& b = columns_[table][i];
-      same = a.name == b.name && a.source_type == b.source_type && a.type == b.type &&
-             a.encoding == b.encoding;
-    }
-    if (!same) {
-      return Status::Busy("change capture: the columns of " + req_.tables[table].relation +
-                          " changed at the source; the stream stops and a run reads the slot "
-                          "(which follows the new columns)");
+    if (!SameColumns(columns_[table], now)) {
+      return ColumnsChanged(req_.tables[table].relation, "slot");
     }
     return Status::Ok();
   }
