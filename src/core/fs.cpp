@@ -7,10 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "core/hash.h"
@@ -166,6 +171,119 @@ Status MakePrivateDir(const std::string& path) {
   return Status::Ok();
 }
 
+namespace {
+
+// SHA-256 on a thread of its own, fed whole buffers from a small ring: the
+// copy, its read-back and the UTF-8 check run on the caller's thread while
+// the previous buffers are hashed, so the two cores share a store's work
+// (the hash alone is about half of it). Buffers are handed over in order.
+class PipelinedSha256 {
+ public:
+  static constexpr size_t kBuffers = 4;
+  static constexpr size_t kBufferSize = size_t{4} << 20;
+
+  PipelinedSha256() {
+    for (auto& b : buffers_) {
+      b.resize(kBufferSize);
+      free_.push_back(b.data());
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~PipelinedSha256() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  PipelinedSha256(const PipelinedSha256&) = delete;
+  PipelinedSha256& operator=(const PipelinedSha256&) = delete;
+
+  // A free buffer of kBufferSize bytes (waits for one).
+  char* Acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !free_.empty(); });
+    char* b = free_.back();
+    free_.pop_back();
+    return b;
+  }
+  // Hands `n` bytes of an acquired buffer to the hash, in stream order.
+  void Submit(char* buffer, size_t n) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopped_) {
+        free_.push_back(buffer);  // the hash failed: Finish reports it
+      } else {
+        full_.push_back({buffer, n});
+      }
+    }
+    cv_.notify_all();
+  }
+  // Gives back an acquired buffer unused.
+  void Release(char* buffer) {
+    {
+      std::lock_guard lock(mu_);
+      free_.push_back(buffer);
+    }
+    cv_.notify_all();
+  }
+  // The digest of everything submitted.
+  Result<std::string> Finish() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (!error_.empty()) return Status::Internal("hashing a copy: " + error_);
+    return hash_.HexDigest();
+  }
+
+ private:
+  void Run() {
+    try {  // a thread boundary
+      while (true) {
+        std::pair<char*, size_t> next;
+        {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [&] { return !full_.empty() || closing_; });
+          if (full_.empty()) return;
+          next = full_.front();
+          full_.pop_front();
+        }
+        hash_.Update(next.first, next.second);
+        Release(next.first);
+      }
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mu_);
+      error_ = e.what();
+    } catch (...) {
+      std::lock_guard lock(mu_);
+      error_ = "an unknown exception";
+    }
+    // After a failure, buffers are given back, so Acquire never waits forever.
+    std::lock_guard lock(mu_);
+    for (auto& [b, n] : full_) free_.push_back(b);
+    full_.clear();
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+  Sha256 hash_;
+  std::array<std::vector<char>, kBuffers> buffers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<char*> free_;
+  std::deque<std::pair<char*, size_t>> full_;
+  bool closing_ = false;
+  bool stopped_ = false;
+  std::string error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
 Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_path, bool sync) {
   ASSIGN_OR_RETURN(UniqueFd in, UniqueFd::Open(src, O_RDONLY));
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -175,7 +293,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     ::unlink(tmp_path.c_str());
     return st;
   };
-  Sha256 hash;
+  PipelinedSha256 hash;
   Utf8Scanner utf8;
   CopyResult result;
   // The kernel copies a chunk (copy_file_range: no trip through user space),
@@ -183,8 +301,7 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
   // as read back from the copy: the hash is of exactly the bytes stored, even
   // if the source changes meanwhile. Where the kernel cannot copy between
   // these files, the bytes go through a buffer instead.
-  constexpr size_t kChunk = size_t{32} << 20;
-  std::vector<char> buf(4 << 20);
+  constexpr size_t kChunk = size_t{8} << 20;
   bool kernel_copy = true;
   uint64_t offset = 0;
   while (true) {
@@ -207,13 +324,15 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
       }
     }
     if (!kernel_copy) {
-      ssize_t n = ::pread(in.get(), buf.data(), buf.size(), static_cast<off_t>(offset));
+      char* buf = hash.Acquire();
+      ssize_t n = ::pread(in.get(), buf, PipelinedSha256::kBufferSize, static_cast<off_t>(offset));
+      if (n <= 0) hash.Release(buf);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return fail(Errno("read failed", src));
       if (n == 0) break;
-      hash.Update(buf.data(), static_cast<size_t>(n));
-      utf8.Feed(buf.data(), static_cast<size_t>(n));
-      Status st = WriteAll(out.get(), buf.data(), static_cast<size_t>(n), tmp_path);
+      utf8.Feed(buf, static_cast<size_t>(n));
+      Status st = WriteAll(out.get(), buf, static_cast<size_t>(n), tmp_path);
+      hash.Submit(buf, static_cast<size_t>(n));
       if (!st.ok()) return fail(st);
       offset += static_cast<uint64_t>(n);
       result.bytes = offset;
@@ -223,21 +342,25 @@ Result<CopyResult> CopyAndHash(const std::string& src, const std::string& tmp_pa
     ::sync_file_range(out.get(), static_cast<off_t>(offset), static_cast<off_t>(copied),
                       SYNC_FILE_RANGE_WRITE);
     for (size_t done = 0; done < copied;) {
-      ssize_t n = ::pread(out.get(), buf.data(), std::min(buf.size(), copied - done),
+      char* buf = hash.Acquire();
+      ssize_t n = ::pread(out.get(), buf, std::min(PipelinedSha256::kBufferSize, copied - done),
                           static_cast<off_t>(offset + done));
+      if (n <= 0) hash.Release(buf);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0)
         return fail(n < 0 ? Errno("read back failed", tmp_path)
                           : Status::IOError(tmp_path + ": shorter than copied"));
-      hash.Update(buf.data(), static_cast<size_t>(n));
-      utf8.Feed(buf.data(), static_cast<size_t>(n));
+      utf8.Feed(buf, static_cast<size_t>(n));
+      hash.Submit(buf, static_cast<size_t>(n));
       done += static_cast<size_t>(n);
     }
     offset += copied;
     result.bytes = offset;
   }
   if (sync && SysFsync(out.get()) != 0) return fail(Errno("fsync failed", tmp_path));
-  result.sha256 = hash.HexDigest();
+  Result<std::string> digest = hash.Finish();
+  if (!digest.ok()) return fail(digest.status());
+  result.sha256 = std::move(*digest);
   result.utf8_invalid_at = utf8.Finish();
   return result;
 }

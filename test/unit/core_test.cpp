@@ -174,6 +174,39 @@ TEST(Fs, AtomicWriteAndCopyHash) {
   std::filesystem::remove_all(dir);
 }
 
+// A copy of many chunks and hash buffers (the hash runs on its own thread):
+// the digest, the size, the UTF-8 verdict and the bytes are those of the file,
+// through the kernel's copy and, from another file system (/dev/shm, where
+// copy_file_range says EXDEV), through the buffered one.
+TEST(Fs, CopyAndHashOfManyChunks) {
+  auto dir = std::filesystem::temp_directory_path() / ("sluice-fs-big-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string body;
+  body.reserve(21 * 1024 * 1024 + 7);
+  for (size_t i = 0; body.size() < 21 * 1024 * 1024 + 7; ++i) {
+    body += "row " + std::to_string(i * 2654435761u % 1000003) + ",caf\xC3\xA9\n";
+  }
+  const uint64_t bad_at = body.rfind("row", body.size() - 1000);  // an ASCII byte
+  body[bad_at] = '\xE9';                                          // Latin-1, late in the last chunk
+  std::vector<std::string> sources = {(dir / "big.csv").string()};
+  if (std::filesystem::is_directory("/dev/shm")) {
+    sources.push_back("/dev/shm/sluice-fs-big-" + std::to_string(getpid()) + ".csv");
+  }
+  for (const std::string& src : sources) {
+    ASSERT_TRUE(WriteFileAtomic(src, body).ok()) << src;
+    std::string copy = (dir / "copy.tmp").string();
+    auto copied = CopyAndHash(src, copy);
+    ASSERT_TRUE(copied.ok()) << src << ": " << copied.status().message();
+    EXPECT_EQ(copied->sha256, Sha256Hex(body)) << src;
+    EXPECT_EQ(copied->bytes, body.size()) << src;
+    ASSERT_TRUE(copied->utf8_invalid_at.has_value()) << src;
+    EXPECT_EQ(*copied->utf8_invalid_at, bad_at) << src;
+    EXPECT_TRUE(*ReadFile(copy) == body) << src;
+    std::filesystem::remove(src);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sluice
 
