@@ -143,7 +143,7 @@ void Engine::CountRun(const RunReport& report) {
     metrics_.Observe("sluice_task_duration_seconds", {{"status", TaskStatusName(t.status)}},
                      static_cast<double>(t.ms) / 1000.0);
     for (const CheckOutcome& c : t.checks) {
-      if (c.status != "pass") {
+      if (c.status != CheckStatus::kPass) {
         metrics_.Add("sluice_check_failures_total", {{"severity", c.Blocks() ? "error" : "warn"}});
       }
     }

@@ -58,7 +58,7 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     TaskOutcome o;
     o.asset = "export:" + name;
     o.kind = "export";
-    o.action = "export";
+    o.action = TaskAction::kExport;
     o.status = TaskStatus::kFailed;
     o.error = Redact(error);
     outcomes.push_back(std::move(o));
@@ -198,7 +198,7 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     TaskOutcome o;
     o.asset = "export:" + x.name;
     o.kind = "export";
-    o.action = "export";
+    o.action = TaskAction::kExport;
     o.status = TaskStatus::kSuccess;
     o.reason = reason;
     o.rows = written->rows;

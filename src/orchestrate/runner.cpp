@@ -37,6 +37,7 @@
 #include "orchestrate/capture_feed.h"
 #include "orchestrate/check_file.h"
 #include "orchestrate/partitions.h"
+#include "orchestrate/planner.h"
 #include "orchestrate/version.h"
 #include "transform/load.h"
 #include "transform/materialize.h"
@@ -48,34 +49,6 @@ namespace sluice {
 namespace {
 
 std::string StripSql(const std::string& sql) { return StripStatementEnd(sql); }
-
-nlohmann::json SchemaDrift(const nlohmann::json& before, const nlohmann::json& after) {
-  if (!before.is_array() || before.empty()) return nullptr;
-  std::map<std::string, std::string> old_cols, new_cols;
-  for (const auto& c : before) old_cols[c.value("name", "")] = c.value("type", "");
-  for (const auto& c : after) new_cols[c.value("name", "")] = c.value("type", "");
-  nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array(),
-                 changed = nlohmann::json::array();
-  for (const auto& [name, type] : new_cols) {
-    auto it = old_cols.find(name);
-    if (it == old_cols.end()) {
-      added.push_back(name);
-    } else if (it->second != type) {
-      changed.push_back({{"column", name}, {"from", it->second}, {"to", type}});
-    }
-  }
-  for (const auto& [name, type] : old_cols) {
-    if (!new_cols.count(name)) removed.push_back(name);
-  }
-  if (added.empty() && removed.empty() && changed.empty()) return nullptr;
-  return {{"added", added}, {"removed", removed}, {"changed", changed}};
-}
-
-// Bumped when the SQL the phase compiler generates changes meaning.
-constexpr const char* kPhasesVersion = "phases-3";
-// Bumped when loading a source changes meaning (loader-2: the engine sniffs
-// the header; values that do not fit widen their column; bad rows fail).
-constexpr const char* kLoaderVersion = "loader-2";
 
 struct FetchedSource {
   std::vector<StoredObject> objects;
@@ -260,7 +233,7 @@ class Run {
         TaskOutcome o;
         o.asset = "export:*";
         o.kind = "export";
-        o.action = "export";
+        o.action = TaskAction::kExport;
         o.status = TaskStatus::kFailed;
         o.error = e.what();
         more.push_back(std::move(o));
@@ -280,8 +253,8 @@ class Run {
         skipped += t.status == TaskStatus::kSkipped;
         for (const CheckOutcome& c : t.checks) {
           ++checks;
-          passed += c.status == "pass";
-          warned += c.status != "pass" && !c.Blocks();
+          passed += c.status == CheckStatus::kPass;
+          warned += c.status != CheckStatus::kPass && !c.Blocks();
         }
       }
       // `sluice test` builds nothing: its summary counts checks.
@@ -415,7 +388,7 @@ class Run {
     TaskOutcome o;
     o.asset = name;
     o.kind = AssetKindName(graph_.Find(name)->kind);
-    o.action = "build";
+    o.action = TaskAction::kBuild;
     o.status = TaskStatus::kFailed;
     o.error = "internal error (please report it): " + Redact(what);
     outcomes_[name] = std::move(o);
@@ -442,11 +415,11 @@ class Run {
     }
     if (Cancelled()) {
       o.status = TaskStatus::kCancelled;
-      o.action = "skip";
+      o.action = TaskAction::kSkip;
       o.reason = "the run was cancelled before this task started";
     } else if (!failed_up.empty() && !BuildsOnStaleInputs(*node, failed_up)) {
       o.status = TaskStatus::kUpstreamFailed;
-      o.action = "skip";
+      o.action = TaskAction::kSkip;
       o.reason = "upstream failed: " + Join(failed_up, ", ");
     } else {
       if (!failed_up.empty()) {
@@ -498,8 +471,8 @@ class Run {
             MonotonicMillis() - t0);
         for (const auto& [phase, ms] : o.timings) line += fmt::format("; {} {} ms", phase, ms);
         for (const CheckOutcome& c : o.checks) {
-          line +=
-              "\n  check " + c.name + ": " + c.status + (c.message.empty() ? "" : ": " + c.message);
+          line += "\n  check " + c.name + ": " + CheckStatusName(c.status) +
+                  (c.message.empty() ? "" : ": " + c.message);
         }
         if (!o.error.empty()) line += "\n  error: " + o.error;
         if (o.status == TaskStatus::kSkipped && o.checks.empty() && o.notes.empty()) {
@@ -845,7 +818,7 @@ class Run {
   // says why it was skipped.
   Status KeepPublished(const AssetNode& node, const Publication& prev, const std::string& why,
                        TaskOutcome& o) {
-    o.action = "skip";
+    o.action = TaskAction::kSkip;
     o.status = TaskStatus::kSkipped;
     o.reason = why;
     o.rows = prev.rows;
@@ -2878,60 +2851,14 @@ class Run {
     return models_.at(node.name)->checks;
   }
 
-  // Fingerprint plus, for seeds and models, the SQL that builds the staged
-  // relation (sources are loaded by LoadSourceTable instead).
-  struct Recipe {
-    std::string fingerprint;
-    std::string create_sql;  // CREATE TABLE|VIEW @PHYSICAL@ AS ...; "" for a source
-    bool is_view = false;
-  };
-
   Recipe MakeRecipe(const AssetNode& node) {
-    Recipe r;
     std::string engine = res_.warehouse->EngineVersion();
     if (node.kind == AssetKind::kSource) {
       auto [src, table] = tables_.at(node.name);
-      std::string format = FormatOf(*src, *table);
-      nlohmann::json config = ContentConfig(src->config);
-      config["__table"] = table->name;
-      config["__loader"] = kLoaderVersion;
-      if (!table->columns.empty()) {
-        // The fields.yaml entries the phases use, and the phase compiler's version.
-        config["__phases"] = kPhasesVersion;
-        for (const ColumnSpec& col : table->columns) {
-          auto spec = project_.fields.find(col.field);
-          if (spec != project_.fields.end()) {
-            config["__fields"][col.field] = {{"type", spec->second.type},
-                                             {"pattern", spec->second.pattern},
-                                             {"values", spec->second.values}};
-          }
-        }
-      }
-      r.fingerprint = Fingerprint(config, format, engine);
-    } else if (node.kind == AssetKind::kSeed) {
-      const SeedSpec* seed = seeds_.at(node.name);
-      std::string read = "read_csv(" + QuoteLiteral(seed->path) + ", header=true";
-      if (!seed->column_types.empty()) {
-        std::vector<std::string> types;
-        for (const auto& [col, type] : seed->column_types.items()) {
-          types.push_back(QuoteLiteral(col) + ": " +
-                          QuoteLiteral(type.is_string() ? type.get<std::string>() : type.dump()));
-        }
-        read += ", types={" + Join(types, ", ") + "}";
-      }
-      read += ")";
-      nlohmann::json config = {{"column_types", seed->column_types}, {"key", seed->key}};
-      r.fingerprint = Fingerprint(config, "seed", engine);
-      r.create_sql = "AS SELECT * FROM " + read;
-    } else {
-      const ModelSpec* model = models_.at(node.name);
-      // Rendered once, by the graph build that parsed it.
-      std::string sql = StripSql(node.sql);
-      r.is_view = model->materialized == "view";
-      r.fingerprint = Fingerprint(ContentConfig(model->header), sql, engine);
-      r.create_sql = "AS " + sql;
+      return SourceRecipe(*src, *table, FormatOf(*src, *table), project_.fields, engine);
     }
-    return r;
+    if (node.kind == AssetKind::kSeed) return SeedRecipe(*seeds_.at(node.name), engine);
+    return ModelRecipe(*models_.at(node.name), node.sql, engine);
   }
 
   // Where a build error is in the user's file: DuckDB's "LINE n" counts lines
@@ -3053,42 +2980,20 @@ class Run {
     return built;
   }
 
-  void DecideAction(const AssetNode& node, const Recipe& recipe, const nlohmann::json& inputs,
-                    const std::string& version, const std::string& checks_hash, TaskOutcome& o,
-                    const Publication* prev) {
-    o.action = "build";
-    if (prev) o.previous_version = prev->version_id;
-    if (opt_.full_refresh) {
-      o.reason = "full refresh";
-    } else if (node.nondeterministic) {
-      o.reason = "calls a nondeterministic function";
-    } else if (!prev) {
-      o.reason = "never built";
-    } else if (prev->version_id == version) {
-      if (prev->checks_hash != checks_hash) {
-        o.action = "audit";
-        o.reason = node.check_inputs.empty() ? "checks changed"
-                                             : "checks changed, or an asset they read published (" +
-                                                   Join(node.check_inputs, ", ") + ")";
-      } else {
-        o.action = "skip";
-        o.reason = "unchanged";
-      }
-    } else if (prev->fingerprint != recipe.fingerprint) {
-      o.reason = node.kind == AssetKind::kModel ? "SQL or config changed" : "config changed";
-    } else if (node.kind == AssetKind::kModel) {
-      std::vector<std::string> changed;
-      std::map<std::string, std::string> before;
-      for (const auto& in : prev->inputs) {
-        if (in.is_array() && in.size() == 2) before[in[0]] = in[1];
-      }
-      for (const auto& in : inputs) {
-        if (before[in[0].get<std::string>()] != in[1].get<std::string>()) changed.push_back(in[0]);
-      }
-      o.reason = changed.empty() ? "inputs changed" : "upstream changed: " + Join(changed, ", ");
-    } else {
-      o.reason = "new data";
-    }
+  Decision DecideAction(const AssetNode& node, const Recipe& recipe, const nlohmann::json& inputs,
+                        const std::string& version, const std::string& checks_hash,
+                        const Publication* prev) {
+    PlanFacts facts;
+    facts.kind = node.kind;
+    facts.nondeterministic = node.nondeterministic;
+    facts.check_inputs = node.check_inputs;
+    facts.full_refresh = opt_.full_refresh;
+    facts.fingerprint = recipe.fingerprint;
+    facts.inputs = inputs;
+    facts.version = version;
+    facts.checks_hash = checks_hash;
+    facts.previous = prev;
+    return Decide(facts);
   }
 
   Status BuildTask(const AssetNode& node, TaskOutcome& o) {
@@ -3177,7 +3082,7 @@ class Run {
         o.drift = p.drift;
         o.drift["partition"] = key;
       }
-      if (p.action == "skip") {
+      if (p.action == TaskAction::kSkip) {
         ++unchanged;
       } else {
         ++to_build;
@@ -3188,7 +3093,7 @@ class Run {
         failures.push_back(key + ": " + p.error);
       }
       o.partitions.push_back({{"partition", key},
-                              {"action", p.action},
+                              {"action", TaskActionName(p.action)},
                               {"status", TaskStatusName(p.status)},
                               {"reason", p.reason},
                               {"version", p.version_id},
@@ -3199,7 +3104,7 @@ class Run {
     std::string span = keys.size() == 1 ? "partition " + keys.front()
                                         : fmt::format("{} partitions {}..{}", keys.size(),
                                                       keys.front(), keys.back());
-    o.action = to_build ? "build" : "skip";
+    o.action = to_build ? TaskAction::kBuild : TaskAction::kSkip;
     o.reason = keys.size() == 1
                    ? span + ": " + o.partitions[0].value("reason", "")
                    : fmt::format("{}: {} to build, {} unchanged", span, to_build, unchanged);
@@ -3339,11 +3244,11 @@ class Run {
     auto [src, table] = tables_.at(node.name);
     if (src->command) return false;
     if (src->stream) {
-      o.action = "fetch";
+      o.action = TaskAction::kFetch;
       o.status = TaskStatus::kPlanned;
       o.reason = PlanStream(node, *src);
     } else if (src->database) {
-      o.action = "fetch";
+      o.action = TaskAction::kFetch;
       o.status = TaskStatus::kPlanned;
       // The url as written: a ${secret:...} reference, never its value.
       std::string since;
@@ -3371,7 +3276,7 @@ class Run {
       ASSIGN_OR_RETURN(TemplateContext ctx, SourceContext(*src, partition));
       ASSIGN_OR_RETURN(std::string shown,
                        fetcher_.DisplayUrl(HttpRequestFor(*src, partition, ctx)));
-      o.action = "fetch";
+      o.action = TaskAction::kFetch;
       o.status = TaskStatus::kPlanned;
       o.reason = "fetches " + shown + "; a conditional request decides whether it is rebuilt";
     }
@@ -3457,7 +3362,7 @@ class Run {
     if (opt_.mode != RunMode::kPlan) timed(node.kind == AssetKind::kSource ? "fetch" : "inputs");
     if (opt_.mode == RunMode::kRun && node.kind == AssetKind::kSource && objects.empty() &&
         Accumulates(*tables_.at(node.name).first)) {
-      o.action = "skip";
+      o.action = TaskAction::kSkip;
       o.status = TaskStatus::kSkipped;
       o.reason = "no poll was stored for partition " + partition;
       return Status::Ok();
@@ -3474,9 +3379,8 @@ class Run {
       if (it != published_.end()) previous = it->second;
     }
     const Publication* prev = previous ? &*previous : nullptr;
-    DecideAction(node, recipe, inputs, version, checks_hash, o, prev);
+    Decision decision = DecideAction(node, recipe, inputs, version, checks_hash, prev);
     if (opt_.mode == RunMode::kPlan) {
-      o.status = TaskStatus::kPlanned;
       // Downstream of a download, whether anything changes is known only at
       // run time: not "unchanged".
       std::vector<std::string> pending;
@@ -3487,16 +3391,19 @@ class Run {
         }
         if (!pending.empty()) decided_at_run_.insert(node.name);
       }
-      if (!pending.empty() && o.action == "skip") {
-        o.action = "check";
-        o.reason = "rebuilt if " + Join(pending, ", ") + " changes at run time";
-      }
-      if (o.action == "build" && prev) o.drift = PlanDrift(node, partition, *prev);
+      DeferToRun(decision, pending);
+    }
+    o.action = decision.action;
+    o.reason = std::move(decision.reason);
+    o.previous_version = std::move(decision.previous_version);
+    if (opt_.mode == RunMode::kPlan) {
+      o.status = TaskStatus::kPlanned;
+      if (o.action == TaskAction::kBuild && prev) o.drift = PlanDrift(node, partition, *prev);
       std::lock_guard lock(mu_);
       NoteVersionLocked(node.name, partition, version);
       return Status::Ok();
     }
-    if (o.action == "skip") {
+    if (o.action == TaskAction::kSkip) {
       o.status = TaskStatus::kSkipped;
       o.rows = prev->rows;
       std::lock_guard lock(mu_);
@@ -3507,7 +3414,7 @@ class Run {
     RunControl::Scope cancellable(opt_.control.get(), session.get());
     // Registered first, then checked: a cancel from now on interrupts this session.
     if (Cancelled()) return Status::Cancelled("the run was cancelled");
-    if (o.action == "audit") {
+    if (o.action == TaskAction::kAudit) {
       // Same data, new checks: audit what is public, publish nothing.
       // A partition's rows are its share of the asset's one table.
       const bool shared = prev->physical == StagedRelation(PartitionsTableName(node.name));
@@ -3740,7 +3647,7 @@ class Run {
   }
 
   Status TestTask(const AssetNode& node, TaskOutcome& o) {
-    o.action = "audit";
+    o.action = TaskAction::kAudit;
     o.reason = "sluice test";
     // A partitioned asset is tested as a whole, through its public view.
     std::string relation;
@@ -3784,7 +3691,7 @@ class Run {
       r.version_id = version;
       r.check_name = c.name;
       r.severity = c.severity == Severity::kError ? "error" : "warn";
-      r.status = c.status;
+      r.status = CheckStatusName(c.status);
       r.failing_rows = c.failing_rows;
       r.sample = c.sample;
       r.message = c.message;
@@ -3796,12 +3703,13 @@ class Run {
     if (checks.empty()) return;
     std::vector<std::string> rows;
     for (const CheckOutcome& c : checks) {
-      rows.push_back(
-          fmt::format("({}, {}, '', {}, {}, {}, {}, {}, {}, {}, make_timestamp({}))", run_id_,
-                      QuoteLiteral(asset), QuoteLiteral(version), QuoteLiteral(c.name),
-                      QuoteLiteral(c.severity == Severity::kError ? "error" : "warn"),
-                      QuoteLiteral(c.status), c.failing_rows, QuoteLiteral(DumpRedacted(c.sample)),
-                      QuoteLiteral(Redact(c.message)), res_.clock->Now()));
+      rows.push_back(fmt::format("({}, {}, '', {}, {}, {}, {}, {}, {}, {}, make_timestamp({}))",
+                                 run_id_, QuoteLiteral(asset), QuoteLiteral(version),
+                                 QuoteLiteral(c.name),
+                                 QuoteLiteral(c.severity == Severity::kError ? "error" : "warn"),
+                                 QuoteLiteral(CheckStatusName(c.status)), c.failing_rows,
+                                 QuoteLiteral(DumpRedacted(c.sample)),
+                                 QuoteLiteral(Redact(c.message)), res_.clock->Now()));
     }
     Result<std::unique_ptr<WarehouseSession>> session = res_.warehouse->Connect();
     Status st = session.ok() ? (*session)->Execute(
@@ -3882,7 +3790,7 @@ nlohmann::json RunReport::ToJson() const {
     for (const CheckOutcome& c : t.checks) checks.push_back(CheckOutcomeJson(c));
     tasks_json.push_back({{"asset", t.asset},
                           {"kind", t.kind},
-                          {"action", t.action},
+                          {"action", TaskActionName(t.action)},
                           {"status", TaskStatusName(t.status)},
                           {"reason", t.reason},
                           {"version", t.version_id},

@@ -23,6 +23,7 @@
 #include "metadata/metadata_store.h"
 #include "orchestrate/executor.h"
 #include "orchestrate/holds.h"
+#include "orchestrate/planner.h"
 #include "quality/checks.h"
 #include "transform/publication.h"
 #include "warehouse/warehouse.h"
@@ -105,8 +106,8 @@ struct RunOptions {
 
 struct TaskOutcome {
   std::string asset;
-  std::string kind;    // source | seed | model | export
-  std::string action;  // build | skip | audit | export
+  std::string kind;  // source | seed | model | export
+  TaskAction action = TaskAction::kBuild;
   TaskStatus status = TaskStatus::kPlanned;
   std::string reason;
   std::string version_id;

@@ -201,10 +201,25 @@ Result<std::string> CompileCheck(const CheckSpec& check, const std::string& rela
   return it->second(check, relation);
 }
 
+const char* CheckStatusName(CheckStatus status) {
+  switch (status) {
+    case CheckStatus::kPass:
+      return "pass";
+    case CheckStatus::kFail:
+      return "fail";
+    case CheckStatus::kError:
+      return "error";
+  }
+  return "error";
+}
+
 nlohmann::json CheckOutcomeJson(const CheckOutcome& c) {
-  return {{"name", c.name},     {"severity", c.severity == Severity::kError ? "error" : "warn"},
-          {"status", c.status}, {"failing_rows", c.failing_rows},
-          {"sample", c.sample}, {"message", c.message}};
+  return {{"name", c.name},
+          {"severity", c.severity == Severity::kError ? "error" : "warn"},
+          {"status", CheckStatusName(c.status)},
+          {"failing_rows", c.failing_rows},
+          {"sample", c.sample},
+          {"message", c.message}};
 }
 
 CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thresholds,
@@ -224,20 +239,20 @@ CheckOutcome FreshnessOutcome(const std::string& name, const nlohmann::json& thr
     if (s >= 60) return fmt::format("{}m {}s", s / 60, s % 60);
     return fmt::format("{}s", s);
   };
-  o.status = "pass";
+  o.status = CheckStatus::kPass;
   o.severity = error >= 0 ? Severity::kError : Severity::kWarn;
   if (age_seconds < 0) {
-    o.status = "fail";
+    o.status = CheckStatus::kFail;
     o.failing_rows = 1;
     o.message = name + ": no " + what + " yet";
   } else if (error >= 0 && age_seconds > error) {
-    o.status = "fail";
+    o.status = CheckStatus::kFail;
     o.failing_rows = 1;
     o.message = fmt::format("{}: {} is {} old (error_after {})", name, what, human(age_seconds),
                             human(error));
   } else if (warn >= 0 && age_seconds > warn) {
     o.severity = Severity::kWarn;
-    o.status = "fail";
+    o.status = CheckStatus::kFail;
     o.failing_rows = 1;
     o.message = fmt::format("{}: {} is {} old (warn_after {})", name, what, human(age_seconds),
                             human(warn));
@@ -280,7 +295,7 @@ std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector
         CheckOutcome o;
         o.name = check.name.empty() ? check.type : check.name;
         o.severity = check.severity;
-        o.status = "error";
+        o.status = CheckStatus::kError;
         o.message = check.loc.ToString() + ": check " + o.name + ": no column '" + missing + "'" +
                     DidYouMeanHint(missing, columns) + "; the columns are " + Join(columns, ", ");
         out.push_back(std::move(o));
@@ -297,7 +312,7 @@ std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector
         CheckOutcome o;
         o.name = check.name;
         o.severity = check.severity;
-        o.status = "error";
+        o.status = CheckStatus::kError;
         o.message = check.loc.ToString() + ": check " + check.name +
                     " failed to run: " + age.status().message();
         out.push_back(std::move(o));
@@ -313,21 +328,21 @@ std::vector<CheckOutcome> RunChecks(WarehouseSession& session, const std::vector
     o.severity = check.severity;
     Result<std::string> sql = CompileCheck(check, relation);
     if (!sql.ok()) {
-      o.status = "error";
+      o.status = CheckStatus::kError;
       o.message = sql.status().message();
       out.push_back(std::move(o));
       continue;
     }
     Result<QueryResult> count = session.Query("SELECT count(*) FROM (" + *sql + ")");
     if (!count.ok()) {
-      o.status = "error";
+      o.status = CheckStatus::kError;
       o.message = check.loc.ToString() + ": check " + o.name +
                   " failed to run: " + count.status().message();
       out.push_back(std::move(o));
       continue;
     }
     o.failing_rows = count->ScalarInt();
-    o.status = o.failing_rows == 0 ? "pass" : "fail";
+    o.status = o.failing_rows == 0 ? CheckStatus::kPass : CheckStatus::kFail;
     if (o.failing_rows > 0) {
       // Rendered as readers see values, so every column type shows.
       std::vector<std::string> names;

@@ -16,14 +16,19 @@
 
 namespace sluice {
 
+// How a check ended: its failing-rows query found none (pass), found some
+// (fail), or could not run (error). Stored and shown by name.
+enum class CheckStatus { kPass, kFail, kError };
+const char* CheckStatusName(CheckStatus status);
+
 struct CheckOutcome {
   std::string name;
   Severity severity = Severity::kError;
-  std::string status;  // pass | fail | error
+  CheckStatus status = CheckStatus::kPass;
   int64_t failing_rows = 0;
   nlohmann::json sample = nlohmann::json::array();  // up to 5 failing rows as objects
   std::string message;
-  bool Blocks() const { return severity == Severity::kError && status != "pass"; }
+  bool Blocks() const { return severity == Severity::kError && status != CheckStatus::kPass; }
 };
 
 // relation: the SQL name of the relation to check (e.g. _sluice_v."stops__ab12").

@@ -140,13 +140,13 @@ TEST_F(ChecksTest, EveryRegisteredTypePassesOnGoodDataAndFailsOnBad) {
     CheckSpec check = Check(type, c.args);
 
     CheckOutcome good = RunOne(check, Table("good__0123456789abcdef", c.good));
-    EXPECT_EQ(good.status, "pass") << good.message;
+    EXPECT_EQ(good.status, CheckStatus::kPass) << good.message;
     EXPECT_EQ(good.failing_rows, 0);
     EXPECT_TRUE(good.sample.empty());
     EXPECT_FALSE(good.Blocks());
 
     CheckOutcome bad = RunOne(check, Table("bad__0123456789abcdef", c.bad));
-    EXPECT_EQ(bad.status, "fail") << bad.message;
+    EXPECT_EQ(bad.status, CheckStatus::kFail) << bad.message;
     EXPECT_EQ(bad.failing_rows, c.failing_rows);
     EXPECT_TRUE(bad.Blocks());
     EXPECT_EQ(bad.message, type + ": " + std::to_string(c.failing_rows) + " failing row" +
@@ -173,13 +173,13 @@ TEST_F(ChecksTest, UniqueOnSeveralColumnsIsOnTheCombination) {
   CheckSpec check = Check("unique", {"route_id", "day"});
   std::string distinct =
       Table("ok", "SELECT * FROM (VALUES (1, 'mon'), (1, 'tue'), (2, 'mon')) t(route_id, day)");
-  EXPECT_EQ(RunOne(check, distinct).status, "pass");
+  EXPECT_EQ(RunOne(check, distinct).status, CheckStatus::kPass);
 
   std::string dup = Table(
       "dup",
       "SELECT * FROM (VALUES (1, 'mon'), (1, 'mon'), (1, 'mon'), (1, 'tue')) t(route_id, day)");
   CheckOutcome o = RunOne(check, dup);
-  EXPECT_EQ(o.status, "fail");
+  EXPECT_EQ(o.status, CheckStatus::kFail);
   EXPECT_EQ(o.failing_rows, 1);
   ASSERT_THAT(o.sample, SizeIs(1));
   EXPECT_EQ(o.sample[0]["route_id"], "1");
@@ -201,10 +201,10 @@ TEST_F(ChecksTest, AChangeHasItsRowsCheckedAndTheWholeTableForTheRest) {
   std::vector<CheckOutcome> out = RunChecksOnChange(*session_, checks, table, rows);
   ASSERT_THAT(out, SizeIs(3));
   EXPECT_EQ(out[0].name, "range");
-  EXPECT_EQ(out[0].status, "pass");  // only the rows the change wrote
+  EXPECT_EQ(out[0].status, CheckStatus::kPass);  // only the rows the change wrote
   EXPECT_EQ(out[1].name, "unique");
-  EXPECT_EQ(out[1].status, "fail");  // the whole table
-  EXPECT_EQ(out[2].status, "pass");
+  EXPECT_EQ(out[1].status, CheckStatus::kFail);  // the whole table
+  EXPECT_EQ(out[2].status, CheckStatus::kPass);
 }
 
 TEST_F(ChecksTest, UniqueIgnoresKeysWithANullPart) {
@@ -212,22 +212,22 @@ TEST_F(ChecksTest, UniqueIgnoresKeysWithANullPart) {
   CheckSpec check = Check("unique", {"a", "b"});
   std::string rel = Table(
       "nulls", "SELECT * FROM (VALUES (1, NULL), (1, NULL), (NULL, NULL), (NULL, NULL)) t(a, b)");
-  EXPECT_EQ(RunOne(check, rel).status, "pass");
+  EXPECT_EQ(RunOne(check, rel).status, CheckStatus::kPass);
   std::string dup = Table("nulls_dup", "SELECT * FROM (VALUES (1, NULL), (2, 3), (2, 3)) t(a, b)");
   EXPECT_EQ(RunOne(check, dup).failing_rows, 1);
 }
 
 TEST_F(ChecksTest, RowCountBounds) {
   std::string rel = Table("t", "SELECT * FROM range(4) t(id)");
-  EXPECT_EQ(RunOne(Check("row_count", {{"min", 4}}), rel).status, "pass");
-  EXPECT_EQ(RunOne(Check("row_count", {{"max", 4}}), rel).status, "pass");
+  EXPECT_EQ(RunOne(Check("row_count", {{"min", 4}}), rel).status, CheckStatus::kPass);
+  EXPECT_EQ(RunOne(Check("row_count", {{"max", 4}}), rel).status, CheckStatus::kPass);
   CheckOutcome too_many = RunOne(Check("row_count", {{"max", 3}}), rel);
-  EXPECT_EQ(too_many.status, "fail");
+  EXPECT_EQ(too_many.status, CheckStatus::kFail);
   EXPECT_EQ(too_many.sample[0]["row_count"], "4");
   // No bounds: at least one row.
-  EXPECT_EQ(RunOne(Check("row_count", nlohmann::json::object()), rel).status, "pass");
+  EXPECT_EQ(RunOne(Check("row_count", nlohmann::json::object()), rel).status, CheckStatus::kPass);
   std::string empty = Table("empty", "SELECT * FROM range(0) t(id)");
-  EXPECT_EQ(RunOne(Check("row_count", nlohmann::json::object()), empty).status, "fail");
+  EXPECT_EQ(RunOne(Check("row_count", nlohmann::json::object()), empty).status, CheckStatus::kFail);
 }
 
 TEST_F(ChecksTest, RangeOnDatesAndValuesOfOtherTypes) {
@@ -247,19 +247,19 @@ TEST_F(ChecksTest, RangeOnDatesAndValuesOfOtherTypes) {
 TEST_F(ChecksTest, WarnDoesNotBlockButErrorDoes) {
   std::string rel = Table("t", "SELECT * FROM (VALUES (1), (NULL)) t(id)");
   CheckOutcome warn = RunOne(Check("not_null", {"id"}, Severity::kWarn), rel);
-  EXPECT_EQ(warn.status, "fail");
+  EXPECT_EQ(warn.status, CheckStatus::kFail);
   EXPECT_EQ(warn.severity, Severity::kWarn);
   EXPECT_FALSE(warn.Blocks());
   CheckOutcome error = RunOne(Check("not_null", {"id"}, Severity::kError), rel);
-  EXPECT_EQ(error.status, "fail");
+  EXPECT_EQ(error.status, CheckStatus::kFail);
   EXPECT_TRUE(error.Blocks());
 
   // A check that cannot run blocks too, unless it is a warning.
   CheckOutcome broken = RunOne(Check("expression", "nope > 0", Severity::kError), rel);
-  EXPECT_EQ(broken.status, "error");
+  EXPECT_EQ(broken.status, CheckStatus::kError);
   EXPECT_TRUE(broken.Blocks());
   CheckOutcome broken_warn = RunOne(Check("expression", "nope > 0", Severity::kWarn), rel);
-  EXPECT_EQ(broken_warn.status, "error");
+  EXPECT_EQ(broken_warn.status, CheckStatus::kError);
   EXPECT_FALSE(broken_warn.Blocks());
 }
 
@@ -271,12 +271,12 @@ TEST_F(ChecksTest, ACheckWhoseSqlFailsIsAnErrorNamingItsLocation) {
   std::vector<CheckOutcome> out = RunChecks(*session_, checks, rel);
   ASSERT_THAT(out, SizeIs(2));
   EXPECT_EQ(out[0].name, "positive");
-  EXPECT_EQ(out[0].status, "error");
+  EXPECT_EQ(out[0].status, CheckStatus::kError);
   EXPECT_THAT(out[0].message, HasSubstr("sources/stops.yaml:17"));
   EXPECT_THAT(out[0].message, HasSubstr("positive"));
   EXPECT_THAT(out[0].message, HasSubstr("no_such_column"));
   // The next check still runs.
-  EXPECT_EQ(out[1].status, "pass");
+  EXPECT_EQ(out[1].status, CheckStatus::kPass);
 }
 
 TEST_F(ChecksTest, BadArgumentsAreErrorsNamingTheCheck) {
@@ -302,7 +302,7 @@ TEST_F(ChecksTest, BadArgumentsAreErrorsNamingTheCheck) {
     EXPECT_THAT(sql.status().message(), HasSubstr("sources/stops.yaml:3"));
     EXPECT_THAT(sql.status().message(), HasSubstr(b.says));
     CheckOutcome o = RunOne(b.check, rel);
-    EXPECT_EQ(o.status, "error");
+    EXPECT_EQ(o.status, CheckStatus::kError);
     EXPECT_THAT(o.message, HasSubstr(b.says));
     EXPECT_TRUE(o.Blocks());
   }
@@ -315,18 +315,18 @@ TEST_F(ChecksTest, RelationshipsToAnotherTable) {
                   .ok());
   CheckSpec check = Check("relationships", {{"column", "stop_id"}, {"to", "gtfs_stops.stop_id"}});
   std::string ok = Table("times_ok", "SELECT * FROM (VALUES ('S1'), ('S1'), ('S2')) t(stop_id)");
-  EXPECT_EQ(RunOne(check, ok).status, "pass");
+  EXPECT_EQ(RunOne(check, ok).status, CheckStatus::kPass);
   std::string orphans =
       Table("times_bad", "SELECT * FROM (VALUES ('S1'), ('S9'), ('S9'), (NULL)) t(stop_id)");
   CheckOutcome o = RunOne(check, orphans);
-  EXPECT_EQ(o.status, "fail");
+  EXPECT_EQ(o.status, CheckStatus::kFail);
   EXPECT_EQ(o.failing_rows, 2);  // each orphan row; a NULL reference is not an orphan
   EXPECT_EQ(o.sample[0]["stop_id"], "S9");
 
   // A parent that does not exist is an error, not a pass.
   CheckOutcome missing =
       RunOne(Check("relationships", {{"column", "stop_id"}, {"to", "nowhere.stop_id"}}), ok);
-  EXPECT_EQ(missing.status, "error");
+  EXPECT_EQ(missing.status, CheckStatus::kError);
   EXPECT_THAT(missing.message, HasSubstr("nowhere"));
 }
 
@@ -343,7 +343,7 @@ TEST_F(ChecksTest, SqlCheckSeesTheCheckedRelationAsThis) {
 TEST_F(ChecksTest, QuotedColumnNames) {
   std::string rel = Table("t", "SELECT * FROM (VALUES (1), (NULL)) t(\"Stop \"\"ID\"\"\")");
   CheckOutcome o = RunOne(Check("not_null", {"Stop \"ID\""}), rel);
-  EXPECT_EQ(o.status, "fail");
+  EXPECT_EQ(o.status, CheckStatus::kFail);
   EXPECT_EQ(o.failing_rows, 1);
 }
 
