@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace sluice {
 
@@ -20,6 +22,16 @@ void MaybeCrash(const char* point, const std::string& name) {
   const std::string here = std::string(point) + ":" + name;
   if (crash && here == crash) ::kill(::getpid(), SIGKILL);
   if (fail && here == fail) throw std::runtime_error("test hook: thrown at " + here);
+}
+
+void MaybeDelay(const char* point, const std::string& name, size_t count) {
+  static const char* spec = std::getenv("SLUICE_DELAY_AT");
+  if (!spec || count == 0) return;
+  const std::string wanted = spec;
+  const std::string here = std::string(point) + ":" + name + ":";
+  if (wanted.compare(0, here.size(), here) != 0) return;
+  const long ms = std::atol(wanted.c_str() + here.size());
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms * static_cast<long>(count)));
 }
 
 bool InjectIoFailure(const char* op) {
@@ -50,6 +62,7 @@ int64_t TestHookSeconds(const char* name, int64_t fallback) {
 #else
 
 void MaybeCrash(const char*, const std::string&) {}
+void MaybeDelay(const char*, const std::string&, size_t) {}
 bool InjectIoFailure(const char*) { return false; }
 bool TestHooksEnabled() { return false; }
 int64_t TestHookSeconds(const char*, int64_t fallback) { return fallback; }

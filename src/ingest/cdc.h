@@ -177,8 +177,9 @@ class CdcStream {
  public:
   virtual ~CdcStream() = default;
   // The next batch: waits up to wait_ms for a commit; once one came, the
-  // batch takes what commits within linger_ms of it. nullopt: no commit.
-  virtual Result<std::optional<CdcRead>> Next(int wait_ms) = 0;
+  // batch takes what commits within linger_ms of it (the caller lengthens
+  // it while the batches it stored wait to be applied). nullopt: no commit.
+  virtual Result<std::optional<CdcRead>> Next(int wait_ms, int linger_ms) = 0;
   // The server may forget the changes before `lsn` (sent with the next
   // status update, within Next). `caught_up`: lsn is the end of the last
   // batch handed out, so while no transaction is on its way the server may
@@ -188,7 +189,6 @@ class CdcStream {
 };
 
 struct CdcStreamOptions {
-  int linger_ms = 20;
   std::function<std::string()> new_path;      // a fresh path for a batch's file
   std::function<std::string()> extracted_at;  // a batch's _extracted_at (null: the request's)
 };

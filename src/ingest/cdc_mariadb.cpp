@@ -1123,7 +1123,7 @@ class MariaDbStream : public CdcStream {
     return reader_->Start(dump_.get(), server, from, kHeartbeatMs);
   }
 
-  Result<std::optional<CdcRead>> Next(int wait_ms) override {
+  Result<std::optional<CdcRead>> Next(int wait_ms, int linger_ms) override {
     const int64_t deadline = MonotonicMillis() + wait_ms;
     for (;;) {
       if (!open_) RETURN_IF_ERROR(StartBatch());
@@ -1139,14 +1139,14 @@ class MariaDbStream : public CdcStream {
         for (auto& f : files_) f->Restamp(at);
         stamped_ = true;
       }
+      if (reader_->committed() && first_commit_ms_ == 0) first_commit_ms_ = now;
       // A new binlog file while no transaction came: the batch closes
-      // empty, so the tables' position follows it.
+      // empty, so the tables' position follows it. (Checked after the
+      // commit is noted: a commit moves the end too, and must linger.)
       if (first_commit_ms_ == 0 && !reader_->in_group() && batch_.end > covered_) {
         return CloseBatch();
       }
-      if (reader_->committed() && first_commit_ms_ == 0) first_commit_ms_ = now;
-      if (first_commit_ms_ > 0 && now - first_commit_ms_ >= opt_.linger_ms &&
-          !reader_->in_group()) {
+      if (first_commit_ms_ > 0 && now - first_commit_ms_ >= linger_ms && !reader_->in_group()) {
         return CloseBatch();
       }
       if (now >= deadline && first_commit_ms_ == 0) return std::optional<CdcRead>();

@@ -1038,7 +1038,7 @@ class PgStream : public CdcStream {
     return Status::Ok();
   }
 
-  Result<std::optional<CdcRead>> Next(int wait_ms) override {
+  Result<std::optional<CdcRead>> Next(int wait_ms, int linger_ms) override {
     const int64_t deadline = MonotonicMillis() + wait_ms;
     for (;;) {
       int64_t now = MonotonicMillis();
@@ -1061,7 +1061,7 @@ class PgStream : public CdcStream {
                                            static_cast<size_t>(n - 25)));
           if (reader_->committed()) {
             if (first_commit_ms_ == 0) first_commit_ms_ = MonotonicMillis();
-            if (MonotonicMillis() - first_commit_ms_ >= opt_.linger_ms) return CloseBatch();
+            if (MonotonicMillis() - first_commit_ms_ >= linger_ms) return CloseBatch();
           }
         } else if (buf[0] == 'k' && n >= 18) {
           keepalive_ = std::max(keepalive_, GetInt(buf + 1, 8));
@@ -1087,11 +1087,11 @@ class PgStream : public CdcStream {
                                  std::to_string(kSilentMs / 1000) + " s",
                              "the connection is lost; the stream starts again");
       }
-      const bool lingered = first_commit_ms_ > 0 && now - first_commit_ms_ >= opt_.linger_ms;
+      const bool lingered = first_commit_ms_ > 0 && now - first_commit_ms_ >= linger_ms;
       if (lingered && !reader_->in_transaction()) return CloseBatch();
       if (now >= deadline) return std::optional<CdcRead>();
       int64_t until = deadline;
-      if (first_commit_ms_ > 0) until = std::min(until, first_commit_ms_ + opt_.linger_ms);
+      if (first_commit_ms_ > 0) until = std::min(until, first_commit_ms_ + linger_ms);
       until = std::min(until, last_status_ms_ + kStatusEveryMs);
       pollfd p{PQsocket(repl_.get()), POLLIN, 0};
       (void)::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(until - now, 1, 1000)));

@@ -13,7 +13,6 @@ namespace sluice {
 
 namespace {
 
-constexpr int kLingerMs = 20;          // a batch takes what commits this soon after its first
 constexpr int kWaitMs = 200;           // how often a stream looks at its feed's state
 constexpr int64_t kFirstAskMs = 1000;  // asking for a run to start a stream: then doubled
 constexpr int64_t kMostAskMs = 60000;
@@ -296,7 +295,6 @@ void CaptureFeeds::Loop(Feed* feed) {
 
 Status CaptureFeeds::Stream(Feed* feed, const FeedStart& start, uint64_t epoch) {
   CdcStreamOptions options;
-  options.linger_ms = kLingerMs;
   RawArchive* archive = start.archive;
   const Clock* clock = start.clock;
   options.new_path = [archive] { return archive->NewStagingPath(); };
@@ -311,12 +309,14 @@ Status CaptureFeeds::Stream(Feed* feed, const FeedStart& start, uint64_t epoch) 
     uint64_t confirmed = 0;
     bool caught_up = false;
     int wait = kWaitMs;
+    int linger = 0;
     bool ask = false;
     {
       std::lock_guard lock(mu_);
       if (stopping_ || feed->quit || feed->epoch != epoch) return Status::Ok();
       confirmed = feed->confirmed;
       caught_up = feed->batches.empty();
+      linger = CaptureLingerMs(feed->batches.size());
       if (feed->want_run) {
         const int64_t every =
             feed->quiet ? std::max(feed->publish_every_ms, kQuietRunMs) : feed->publish_every_ms;
@@ -333,7 +333,7 @@ Status CaptureFeeds::Stream(Feed* feed, const FeedStart& start, uint64_t epoch) 
     }
     if (ask) Ask(feed->source);
     stream->Confirm(confirmed, caught_up);
-    ASSIGN_OR_RETURN(std::optional<CdcRead> batch, stream->Next(wait));
+    ASSIGN_OR_RETURN(std::optional<CdcRead> batch, stream->Next(wait, linger));
     if (batch) RETURN_IF_ERROR(StoreBatch(feed, start, std::move(*batch), epoch));
   }
 }
@@ -402,6 +402,12 @@ Status CaptureFeeds::StoreBatch(Feed* feed, const FeedStart& start, CdcRead batc
   feed->batches.push_back(std::move(stored));
   ++feed->stored_batches;
   return Status::Ok();
+}
+
+int CaptureLingerMs(size_t waiting_batches) {
+  constexpr size_t kStep = 8;  // batches waiting per 20 ms more
+  const size_t steps = std::min<size_t>(waiting_batches / kStep, kMostLingerMs / kLingerMs);
+  return static_cast<int>(std::min<size_t>(kLingerMs * (1 + steps), kMostLingerMs));
 }
 
 }  // namespace sluice

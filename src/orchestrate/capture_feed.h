@@ -67,6 +67,15 @@ struct FeedTake {
   int64_t transactions = 0;
 };
 
+// How long a batch waits for more commits after its first: 20 ms while
+// runs keep up, longer as stored batches wait to be applied (20 ms more per
+// 8 waiting, at most 1 s), so a run that fell behind takes a few large
+// batches instead of ever more small ones — each a raw object a table, read
+// and applied on its own — and catches up.
+inline constexpr int kLingerMs = 20;
+inline constexpr int kMostLingerMs = 1000;
+int CaptureLingerMs(size_t waiting_batches);
+
 class CaptureFeeds {
  public:
   using Opener =

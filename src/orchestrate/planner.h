@@ -61,8 +61,8 @@ struct PlanFacts {
   std::string fingerprint;
   // Sources: the input objects' hashes; models: [upstream, version] pairs.
   nlohmann::json inputs = nlohmann::json::array();
-  std::string version;      // VersionId(fingerprint, inputs)
-  std::string checks_hash;  // of its checks and the versions of what they read
+  std::string version;                    // VersionId(fingerprint, inputs)
+  std::string checks_hash;                // of its checks and the versions of what they read
   const Publication* previous = nullptr;  // its (partition's) last publication, if any
 };
 

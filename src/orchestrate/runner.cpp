@@ -1459,6 +1459,8 @@ class Run {
         out.objects[i].push_back(part.object);
         out.columns[i] = part.columns;
       }
+      // Test builds: a run that spends this long on each batch (a slow disk).
+      MaybeDelay("take_streamed", src.name, took.parts.size());
       out.ends[i] = took.end;
       out.read.end = std::max(out.read.end, took.end);
       out.read.transactions = std::max(out.read.transactions, took.transactions);

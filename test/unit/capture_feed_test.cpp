@@ -43,6 +43,7 @@ struct Seen {
   int opened = 0;
   int closed = 0;
   std::vector<uint64_t> opened_from;
+  int linger_ms = 0;  // the last Next's
 };
 
 class ScriptedStream : public CdcStream {
@@ -61,7 +62,11 @@ class ScriptedStream : public CdcStream {
     ++seen_->closed;
   }
 
-  Result<std::optional<CdcRead>> Next(int wait_ms) override {
+  Result<std::optional<CdcRead>> Next(int wait_ms, int linger_ms) override {
+    {
+      std::lock_guard lock(seen_->mu);
+      seen_->linger_ms = linger_ms;
+    }
     Script s;
     {
       std::lock_guard lock(*script_mu_);
@@ -352,6 +357,27 @@ TEST_F(CaptureFeedsTest, ARunTakesAtMostAHundredBatchesAndTheNextTakesTheRest) {
   Result<FeedTake> rest = feeds_->Take("shop", "a", first->end);
   ASSERT_TRUE(rest.ok());
   EXPECT_EQ(rest->parts.size(), 30u);
+  // 130 batches wait: the stream's batches linger longer, so the next are fewer.
+  EXPECT_TRUE(Eventually([&] {
+    std::lock_guard lock(seen_.mu);
+    return seen_.linger_ms == CaptureLingerMs(130);
+  }));
+  // Once a run confirms them, short batches again.
+  feeds_->Confirm("shop", "0/100", 0x1040 + 129 * 0x100);
+  EXPECT_TRUE(Eventually([&] {
+    std::lock_guard lock(seen_.mu);
+    return seen_.linger_ms == kLingerMs;
+  }));
+}
+
+TEST(CaptureLinger, GrowsWithTheBatchesWaitingAndStopsAtASecond) {
+  EXPECT_EQ(CaptureLingerMs(0), 20);
+  EXPECT_EQ(CaptureLingerMs(7), 20);
+  EXPECT_EQ(CaptureLingerMs(8), 40);
+  EXPECT_EQ(CaptureLingerMs(80), 220);
+  EXPECT_EQ(CaptureLingerMs(392), 1000);
+  EXPECT_EQ(CaptureLingerMs(100000), 1000);
+  for (size_t n = 1; n < 1000; ++n) EXPECT_GE(CaptureLingerMs(n), CaptureLingerMs(n - 1));
 }
 
 TEST_F(CaptureFeedsTest, AStreamErrorStopsItAndAsksForARunAtOnce) {

@@ -129,9 +129,9 @@ TEST(Planner, SaysWhatChanged) {
 }
 
 TEST(Planner, MalformedRecordedInputsAreChangesNotCrashes) {
-  Publication prev = Published(
-      "v0", "fp1", "checks1",
-      nlohmann::json::array({42, nlohmann::json::array({"routes"}), nlohmann::json::array({"stops", 7})}));
+  Publication prev = Published("v0", "fp1", "checks1",
+                               nlohmann::json::array({42, nlohmann::json::array({"routes"}),
+                                                      nlohmann::json::array({"stops", 7})}));
   Decision d = Decide(ModelFacts(&prev, Ups({{"routes", "v1"}})));
   EXPECT_EQ(d.action, TaskAction::kBuild);
   EXPECT_EQ(d.reason, "upstream changed: routes");
