@@ -1,5 +1,7 @@
 #include "engine/service.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -144,14 +146,20 @@ Result<LoadedSchedules> LoadSchedules(const std::string& root, const std::string
 std::string ProjectStamp(const std::string& root) {
   namespace fs = std::filesystem;
   std::string text;
+  // One stat(2) a file (serve looks every second; a project of 10,000
+  // models took ~200 ms a look with three calls a file through <filesystem>).
   auto add = [&](const fs::path& p) {
-    std::error_code ec;
-    fs::file_status st = fs::status(p, ec);
-    if (ec || !fs::is_regular_file(st)) return;
-    auto size = fs::file_size(p, ec);
-    auto mtime = fs::last_write_time(p, ec);
-    text += p.string() + "\t" + std::to_string(size) + "\t" +
-            std::to_string(mtime.time_since_epoch().count()) + "\n";
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+    text += p.native();
+    text += '\t';
+    text += std::to_string(st.st_size);
+    text += '\t';
+    text +=
+        std::to_string(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+    text += '\t';
+    text += std::to_string(st.st_ino);
+    text += '\n';
   };
   for (const char* file : {"sluice.yaml", "fields.yaml"}) add(fs::path(root) / file);
   for (const char* dir : {"sources", "models", "seeds"}) {
