@@ -230,15 +230,17 @@ start_mariadb() {
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] ||
     fail "MariaDB's server is not installed (scripts/bootstrap.sh installs it)"
   MARIADB_PASSWORD=${MARIADB_PASSWORD:-my-secret-$RANDOM$RANDOM}
-  mkdir -p "$dir"
+  # A temp folder of its own: with the shared /tmp, two servers set up at
+  # once have failed on each other's temporary tables (#sql-temptable-*).
+  mkdir -p "$dir/tmp"
   local user
   user=$(id -un)
-  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$user" \
+  mariadb-install-db --no-defaults --datadir="$dir/data" --user="$user" --tmpdir="$dir/tmp" \
     --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
     fail "mariadb-install-db failed: $(cat "$dir/install.log")"
   MARIADB_PORT=$(free_port)
   /usr/sbin/mariadbd --no-defaults --datadir="$dir/data" --user="$user" --port="$MARIADB_PORT" \
-    --bind-address=127.0.0.1 --socket="$dir/sock" --pid-file="$dir/pid" --skip-log-bin \
+    --tmpdir="$dir/tmp" --bind-address=127.0.0.1 --socket="$dir/sock" --pid-file="$dir/pid" --skip-log-bin \
     --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=32M --log-error="$dir/error.log" \
     ${MARIADB_EXTRA:-} >"$dir/stdout.log" 2>&1 &
   echo $! >>"$WORK/.pids"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <thread>
@@ -110,36 +111,101 @@ int ConcurrencyLimits::InUse(const std::string& pool) const {
   return it == in_use_.end() ? 0 : it->second;
 }
 
-ConcurrencyLimits::Slot ConcurrencyLimits::TryAcquireLocked(const std::string& pool) {
+struct ConcurrencyLimits::Line {
+  struct Entry {
+    uint64_t ticket = 0;
+    size_t task = 0;
+    std::string pool;
+  };
+  std::deque<Entry> ready;  // oldest first (tickets rise)
+  int waiting = 0;          // workers in Pop()
+  bool cancelled = false;   // its tasks leave without slots: it claims none
+};
+
+void ConcurrencyLimits::LeaveLocked(Line* line) {
+  lines_.erase(std::remove(lines_.begin(), lines_.end(), line), lines_.end());
+}
+
+bool ConcurrencyLimits::FitsLocked(const std::string& pool,
+                                   const std::map<std::string, int>& claimed) const {
+  auto claims = [&](const std::string& name) {
+    auto it = claimed.find(name);
+    return it == claimed.end() ? 0 : it->second;
+  };
   int global = LimitLocked("");
-  if (global > 0 && global_in_use_ >= global) return Slot();
-  if (!pool.empty()) {
-    int limit = LimitLocked(pool);
-    int& used = in_use_[pool];
-    if (limit > 0 && used >= limit) {
-      if (used == 0) in_use_.erase(pool);
-      return Slot();
+  if (global > 0 && global_in_use_ + claims("") >= global) return false;
+  if (pool.empty()) return true;
+  int limit = LimitLocked(pool);
+  if (limit <= 0) return true;
+  auto used = in_use_.find(pool);
+  return (used == in_use_.end() ? 0 : used->second) + claims(pool) < limit;
+}
+
+std::map<std::string, int> ConcurrencyLimits::ClaimLocked(const Line* line, size_t* found) const {
+  std::map<std::string, int> claimed;
+  if (found != nullptr) *found = SIZE_MAX;
+  struct Cursor {
+    const Line* line;
+    size_t at;
+    int takers;  // workers of that line still to serve
+  };
+  std::vector<Cursor> cursors;
+  for (const Line* l : lines_) {
+    if (l == line) {
+      cursors.push_back({l, 0, 1});
+    } else if (l->waiting > 0 && !l->cancelled && !l->ready.empty()) {
+      cursors.push_back({l, 0, l->waiting});
     }
-    ++used;
   }
+  int global = LimitLocked("");
+  while (true) {
+    Cursor* next = nullptr;  // the oldest task not yet looked at
+    for (Cursor& c : cursors) {
+      if (c.takers <= 0 || c.at >= c.line->ready.size()) continue;
+      if (next == nullptr || c.line->ready[c.at].ticket < next->line->ready[next->at].ticket) {
+        next = &c;
+      }
+    }
+    if (next == nullptr) return claimed;
+    const Line::Entry& entry = next->line->ready[next->at];
+    if (FitsLocked(entry.pool, claimed)) {
+      if (next->line == line) {
+        *found = next->at;
+        return claimed;
+      }
+      ++claimed[""];
+      if (!entry.pool.empty()) ++claimed[entry.pool];
+      --next->takers;
+      if (global > 0 && global_in_use_ + claimed[""] >= global) return claimed;  // no room left
+    }
+    ++next->at;
+  }
+}
+
+ConcurrencyLimits::Slot ConcurrencyLimits::AcquireLocked(const std::string& pool) {
+  if (!pool.empty()) ++in_use_[pool];
   ++global_in_use_;
   return Slot(this, pool);
 }
 
+ConcurrencyLimits::Slot ConcurrencyLimits::TakeInTurnLocked(Line* line, size_t* taken) {
+  ClaimLocked(line, taken);
+  if (*taken == SIZE_MAX) return Slot();
+  return AcquireLocked(line->ready[*taken].pool);
+}
+
 ConcurrencyLimits::Slot ConcurrencyLimits::TryAcquire(const std::string& pool) {
   std::lock_guard lock(mu_);
-  return TryAcquireLocked(pool);
+  if (!FitsLocked(pool, ClaimLocked(nullptr, nullptr))) return Slot();
+  return AcquireLocked(pool);
 }
 
 std::vector<ConcurrencyLimits::Slot> ConcurrencyLimits::TryAcquireUpTo(const std::string& pool,
                                                                        size_t n) {
   std::vector<Slot> slots;
   std::lock_guard lock(mu_);
-  while (slots.size() < n) {
-    Slot slot = TryAcquireLocked(pool);
-    if (!slot) break;
-    slots.push_back(std::move(slot));
-  }
+  std::map<std::string, int> claimed = ClaimLocked(nullptr, nullptr);  // waiting tasks go first
+  while (slots.size() < n && FitsLocked(pool, claimed)) slots.push_back(AcquireLocked(pool));
   return slots;
 }
 
@@ -185,32 +251,51 @@ namespace {
 class InMemoryReadyQueue : public ReadyQueue {
  public:
   InMemoryReadyQueue(ConcurrencyLimits* limits, std::function<bool()> bypass)
-      : limits_(limits), bypass_(std::move(bypass)) {}
+      : limits_(limits), bypass_(std::move(bypass)) {
+    std::lock_guard lock(limits_->mu());
+    limits_->JoinLocked(&line_);
+  }
+  ~InMemoryReadyQueue() override {
+    {
+      std::lock_guard lock(limits_->mu());
+      limits_->LeaveLocked(&line_);
+    }
+    limits_->cv().notify_all();  // what it claimed is free for the others
+  }
 
   void Push(size_t task, const std::string& pool) override {
     {
       std::lock_guard lock(limits_->mu());
-      ready_.push_back({task, pool});
+      line_.ready.push_back({limits_->NextTicketLocked(), task, pool});
     }
     limits_->cv().notify_all();
   }
 
   std::optional<Leased> Pop() override {
     std::unique_lock lock(limits_->mu());
+    ++line_.waiting;
+    struct Waiting {
+      int& count;
+      ~Waiting() { --count; }
+    } waiting{line_.waiting};
     while (true) {
       if (closed_) return std::nullopt;
-      if (bypass_ && !ready_.empty() && bypass_()) {
-        Leased leased{ready_.front().first, ConcurrencyLimits::Slot()};
-        ready_.pop_front();
+      if (bypass_ && !line_.ready.empty() && (line_.cancelled || bypass_())) {
+        if (!line_.cancelled) {
+          line_.cancelled = true;  // for good: its tasks claim no room from now on
+          limits_->cv().notify_all();
+        }
+        Leased leased{line_.ready.front().task, ConcurrencyLimits::Slot()};
+        line_.ready.pop_front();
         return leased;
       }
-      // The oldest task with room; a task whose pool is full lets the ones
-      // behind it in other pools go first.
-      for (auto it = ready_.begin(); it != ready_.end(); ++it) {
-        ConcurrencyLimits::Slot slot = limits_->TryAcquireLocked(it->second);
-        if (!slot) continue;
-        Leased leased{it->first, std::move(slot)};
-        ready_.erase(it);
+      // In turn across every run: the oldest task that fits, here or in
+      // another run, goes first.
+      size_t taken = 0;
+      ConcurrencyLimits::Slot slot = limits_->TakeInTurnLocked(&line_, &taken);
+      if (slot) {
+        Leased leased{line_.ready[taken].task, std::move(slot)};
+        line_.ready.erase(line_.ready.begin() + static_cast<std::ptrdiff_t>(taken));
         return leased;
       }
       if (bypass_) {
@@ -232,8 +317,8 @@ class InMemoryReadyQueue : public ReadyQueue {
  private:
   ConcurrencyLimits* limits_;
   std::function<bool()> bypass_;
-  std::deque<std::pair<size_t, std::string>> ready_;  // GUARDED_BY(limits_->mu())
-  bool closed_ = false;                               // GUARDED_BY(limits_->mu())
+  ConcurrencyLimits::Line line_;  // GUARDED_BY(limits_->mu())
+  bool closed_ = false;           // GUARDED_BY(limits_->mu())
 };
 
 }  // namespace

@@ -8,10 +8,14 @@
 //
 // Every run in the owner shares one ConcurrencyLimits, so runs together
 // never exceed the limits, and a backfill of an API's partitions never
-// opens more than `per_host` connections to it at once. Slots are not
-// handed out in order across runs: a freed slot goes to whichever waiting
-// run takes it first (a partitioned task's helpers take what is free when
-// the task starts and keep it until its last partition).
+// opens more than `per_host` connections to it at once. Slots go out in the
+// order tasks became ready, across every run: each ready task takes a
+// ticket from the limits, and a freed slot goes to the oldest waiting task
+// that fits (a task whose pool is full lets younger ones in other pools
+// pass), whichever run it belongs to — so a 20-second poll's task waits
+// only for tasks that were ready before it, never behind a whole backfill.
+// A partitioned task's helpers take only room no waiting task claims, and
+// keep it until the task's last partition.
 //
 // Thread-safety: ConcurrencyLimits, its slots and the queues are
 // thread-safe; the queues of every run share the limits' one lock (tasks
@@ -20,6 +24,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -102,11 +107,28 @@ class ConcurrencyLimits {
   // is given back or the limits change.
   std::mutex& mu() { return mu_; }
   std::condition_variable& cv() { return cv_; }
-  // TryAcquire with mu() held.
-  Slot TryAcquireLocked(const std::string& pool);
+
+  // The line of ready tasks across every queue that shares these limits
+  // (executor.cpp's ready queues join it while they live). With mu() held.
+  struct Line;
+  uint64_t NextTicketLocked() { return ++tickets_; }
+  void JoinLocked(Line* line) { lines_.push_back(line); }
+  void LeaveLocked(Line* line);
+  // The slot for `line`'s oldest task that may start now, given the older
+  // tasks of other lines with a worker waiting for them; its index in the
+  // line in *taken. Empty when none may start.
+  Slot TakeInTurnLocked(Line* line, size_t* taken);
 
  private:
   int LimitLocked(const std::string& pool) const;
+  // Room for one more in `pool` beyond what is held and `claimed` (the
+  // global count under "").
+  bool FitsLocked(const std::string& pool, const std::map<std::string, int>& claimed) const;
+  // Walks the waiting tasks of every line oldest first, claiming room for
+  // each that fits, until `line`'s first fitting task (its index in
+  // *found) or the end. `line` null: claims for every line.
+  std::map<std::string, int> ClaimLocked(const Line* line, size_t* found) const;
+  Slot AcquireLocked(const std::string& pool);
   void Release(const std::string& pool);
 
   mutable std::mutex mu_;
@@ -115,6 +137,8 @@ class ConcurrencyLimits {
   int global_in_use_ = 0;              // GUARDED_BY(mu_)
   std::map<std::string, int> in_use_;  // GUARDED_BY(mu_)
   bool limited_ = false;               // GUARDED_BY(mu_): Configure was called
+  uint64_t tickets_ = 0;               // GUARDED_BY(mu_)
+  std::vector<Line*> lines_;           // GUARDED_BY(mu_)
 };
 
 // Tasks whose upstreams are done, waiting for a worker and for room in their

@@ -1,15 +1,18 @@
 // Tests of the executor's core (orchestrate/executor.h), without DuckDB:
 // dependency order, the global and per-pool limits (shared by two graphs
 // run at once, as two runs in one owner), a full pool letting other pools'
-// tasks pass, helper slots, a throwing task, task statuses and the pool of
-// a source.
+// tasks pass, helper slots, slots handed out in turn across runs, a
+// throwing task, task statuses and the pool of a source.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -194,6 +197,66 @@ TEST(Executor, ATaskThatThrowsStillLetsItsDownstreamGo) {
     second = true;
   });
   EXPECT_TRUE(second.load());
+  EXPECT_EQ(limits.InUse(""), 0);
+}
+
+// Forwards to a queue, counting what was pushed into it.
+class CountingQueue : public ReadyQueue {
+ public:
+  explicit CountingQueue(std::unique_ptr<ReadyQueue> inner) : inner_(std::move(inner)) {}
+  void Push(size_t task, const std::string& pool) override {
+    inner_->Push(task, pool);
+    std::lock_guard lock(mu_);
+    ++pushed_;
+    cv_.notify_all();
+  }
+  std::optional<Leased> Pop() override { return inner_->Pop(); }
+  void Close() override { inner_->Close(); }
+  bool WaitPushed(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return pushed_ >= n; });
+  }
+
+ private:
+  std::unique_ptr<ReadyQueue> inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int pushed_ = 0;
+};
+
+TEST(Executor, SlotsGoInTurnAcrossRuns) {
+  // One slot in the owner. A long run's chain a0 -> a1 -> a2 and a poll's
+  // single task b0, ready after a0 but before a1: the poll goes second,
+  // not after the whole chain (a worker that frees the slot and at once
+  // asks again must not win it back).
+  ConcurrencySpec spec;
+  spec.tasks = 1;
+  ConcurrencyLimits limits(spec);
+  ConcurrencyLimits::Slot blocker = limits.TryAcquire("");
+  ASSERT_TRUE(blocker);
+  std::mutex mu;
+  std::vector<std::string> order;
+  auto ran = [&](const std::string& name) {
+    std::lock_guard lock(mu);
+    order.push_back(name);
+  };
+  std::vector<GraphTask> chain(3);
+  chain[0].downstream = {1};
+  chain[1].upstream = 1;
+  chain[1].downstream = {2};
+  chain[2].upstream = 1;
+  CountingQueue queue_a(NewInMemoryReadyQueue(&limits));
+  std::thread a(
+      [&] { ExecuteGraph(chain, 2, queue_a, [&](size_t i) { ran("a" + std::to_string(i)); }); });
+  ASSERT_TRUE(queue_a.WaitPushed(1));
+  std::vector<GraphTask> poll(1);
+  CountingQueue queue_b(NewInMemoryReadyQueue(&limits));
+  std::thread b([&] { ExecuteGraph(poll, 1, queue_b, [&](size_t) { ran("b0"); }); });
+  ASSERT_TRUE(queue_b.WaitPushed(1));
+  blocker = ConcurrencyLimits::Slot();
+  a.join();
+  b.join();
+  EXPECT_EQ(order, (std::vector<std::string>{"a0", "b0", "a1", "a2"}));
   EXPECT_EQ(limits.InUse(""), 0);
 }
 
