@@ -555,8 +555,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
     // Cancelled while it waited: it never starts.
     Result<MetadataStore*> metadata = Metadata();
     if (!metadata.ok()) return ErrorResponse(metadata.status());
-    Status st = (*metadata)->FinishRun(submitted, "cancelled", 1, "cancelled before it started",
-                                       clock_.Now());
+    Status st = (*metadata)->FinishRun(submitted, RunStatus::kCancelled, 1,
+                                       "cancelled before it started", clock_.Now());
     if (!st.ok()) return ErrorResponse(st);
     return Ok({{"run_id", submitted}, {"cancelled", true}}, 1);
   }
@@ -793,7 +793,7 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   if (!opened.ok()) return ErrorResponse(opened.status());
   RunRecord record;
   record.command = backfill ? "backfill" : "run";
-  record.status = "queued";
+  record.status = RunStatus::kQueued;
   record.started_at = clock_.Now();
   // What it takes to start it again should this owner die first.
   record.args = run;
@@ -825,8 +825,9 @@ void Engine::RunSubmitted(int64_t run_id, const nlohmann::json& request) {
   Result<MetadataStore*> metadata = Metadata();
   if (!metadata.ok()) return;
   Result<std::optional<RunRecord>> run = (*metadata)->GetRun(run_id);
-  if (run.ok() && *run && ((*run)->status == "queued" || (*run)->status == "running")) {
-    Status st = (*metadata)->FinishRun(run_id, "failed", 1, failure, clock_.Now());
+  if (run.ok() && *run &&
+      ((*run)->status == RunStatus::kQueued || (*run)->status == RunStatus::kRunning)) {
+    Status st = (*metadata)->FinishRun(run_id, RunStatus::kFailed, 1, failure, clock_.Now());
     if (!st.ok()) LOG_WARN("engine", "recording run {}: {}", run_id, st.message());
   }
 }
@@ -868,8 +869,8 @@ Result<nlohmann::json> Engine::ResolveRerun(const nlohmann::json& request) {
   ASSIGN_OR_RETURN(MetadataStore * metadata, Metadata());
   ASSIGN_OR_RETURN(std::optional<RunRecord> run, metadata->GetRun(id));
   if (!run) return Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)");
-  if (run->status == "running" || run->status == "queued") {
-    return Status::Invalid("run " + std::to_string(id) + " is still " + run->status);
+  if (run->status == RunStatus::kRunning || run->status == RunStatus::kQueued) {
+    return Status::Invalid("run " + std::to_string(id) + " is still " + RunStatusName(run->status));
   }
   ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, metadata->ListTasks(id));
   std::set<std::string> again;
@@ -891,7 +892,7 @@ Result<nlohmann::json> Engine::ResolveRerun(const nlohmann::json& request) {
   }
   if (again.empty()) {
     return Status::Invalid("run " + std::to_string(id) + " has no task to run again (it is " +
-                           run->status + ")");
+                           RunStatusName(run->status) + ")");
   }
   nlohmann::json out = request;
   out.erase("rerun");
@@ -920,8 +921,8 @@ nlohmann::json Engine::HandleCancel(const nlohmann::json& request) {
       background_queue_.erase(it);
       Result<MetadataStore*> metadata = Metadata();
       if (!metadata.ok()) return ErrorResponse(metadata.status());
-      Status st =
-          (*metadata)->FinishRun(id, "cancelled", 1, "cancelled before it started", clock_.Now());
+      Status st = (*metadata)->FinishRun(id, RunStatus::kCancelled, 1,
+                                         "cancelled before it started", clock_.Now());
       if (!st.ok()) return ErrorResponse(st);
       return Ok({{"id", id}, {"status", "cancelled"}});
     }
@@ -940,7 +941,7 @@ nlohmann::json Engine::HandleCancel(const nlohmann::json& request) {
   if (!run.ok()) return ErrorResponse(run.status());
   // Recorded as running, but its control is not registered yet (the run
   // records itself just before it announces its id): it will be, shortly.
-  for (int i = 0; i < 100 && *run && (*run)->status == "running"; ++i) {
+  for (int i = 0; i < 100 && *run && (*run)->status == RunStatus::kRunning; ++i) {
     if (cancel_running()) return Ok({{"id", id}, {"status", "cancelling"}});
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     run = (*metadata)->GetRun(id);
@@ -949,12 +950,12 @@ nlohmann::json Engine::HandleCancel(const nlohmann::json& request) {
   if (!*run)
     return ErrorResponse(Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)"));
   return ErrorResponse(Status::Invalid("run " + std::to_string(id) + " is not running (it is " +
-                                       (*run)->status + ")"));
+                                       RunStatusName((*run)->status) + ")"));
 }
 
 Result<int> Engine::ResubmitQueuedRuns() {
   ASSIGN_OR_RETURN(MetadataStore * metadata, Metadata());
-  ASSIGN_OR_RETURN(std::vector<RunRecord> queued, metadata->ListRunsWithStatus("queued"));
+  ASSIGN_OR_RETURN(std::vector<RunRecord> queued, metadata->ListRunsWithStatus(RunStatus::kQueued));
   for (RunRecord& r : queued) {
     nlohmann::json request = r.args.is_object() ? r.args : nlohmann::json::object();
     request["cmd"] = "run";
@@ -1102,7 +1103,7 @@ nlohmann::json Engine::HandleRuns(const nlohmann::json& request) {
     out.push_back({{"id", r.id},
                    {"command", r.command},
                    {"args", r.args},
-                   {"status", r.status},
+                   {"status", RunStatusName(r.status)},
                    {"started_at", FormatTimestamp(r.started_at)},
                    {"ended_at", r.ended_at ? FormatTimestamp(r.ended_at) : ""},
                    {"exit_code", r.exit_code},
@@ -1142,7 +1143,7 @@ nlohmann::json Engine::HandleRunDetail(const nlohmann::json& request) {
              {"command", r.command},
              {"args", r.args},
              {"trigger", r.args.value("trigger", "")},
-             {"status", r.status},
+             {"status", RunStatusName(r.status)},
              {"started_at", FormatTimestamp(r.started_at)},
              {"ended_at", r.ended_at ? FormatTimestamp(r.ended_at) : ""},
              {"exit_code", r.exit_code},

@@ -21,11 +21,16 @@
 
 namespace sluice {
 
+// Where a run is. Stored by name.
+enum class RunStatus { kQueued, kRunning, kSuccess, kFailed, kCancelled, kInterrupted };
+const char* RunStatusName(RunStatus status);
+std::optional<RunStatus> ParseRunStatus(std::string_view name);
+
 struct RunRecord {
   int64_t id = 0;
   std::string command;                             // "run", "test", "backfill"
   nlohmann::json args = nlohmann::json::object();  // selectors, flags
-  std::string status;     // queued | running | success | failed | cancelled | interrupted
+  RunStatus status = RunStatus::kRunning;
   Micros started_at = 0;  // when queued, then when it started
   Micros ended_at = 0;    // 0 while running
   int exit_code = -1;
@@ -136,8 +141,8 @@ class MetadataStore {
   // NotFound unless the run exists and is queued.
   virtual Status StartRun(int64_t run_id, Micros started_at) = 0;
   // The runs in one status, oldest first (e.g. 'queued' at an owner's start).
-  virtual Result<std::vector<RunRecord>> ListRunsWithStatus(const std::string& status) = 0;
-  virtual Status FinishRun(int64_t run_id, const std::string& status, int exit_code,
+  virtual Result<std::vector<RunRecord>> ListRunsWithStatus(RunStatus status) = 0;
+  virtual Status FinishRun(int64_t run_id, RunStatus status, int exit_code,
                            const std::string& summary, Micros ended_at) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(int limit) = 0;  // newest first
   virtual Result<std::optional<RunRecord>> GetRun(int64_t run_id) = 0;

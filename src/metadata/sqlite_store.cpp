@@ -26,7 +26,12 @@ Result<RunRecord> ReadRun(const SqliteStatement& stmt) {
   run.id = stmt.ColumnInt64(0);
   run.command = stmt.ColumnText(1);
   ASSIGN_OR_RETURN(run.args, ParseJson(stmt.ColumnText(2), "runs.args"));
-  run.status = stmt.ColumnText(3);
+  std::string status = stmt.ColumnText(3);
+  std::optional<RunStatus> parsed = ParseRunStatus(status);
+  if (!parsed)
+    return Status::DataError("runs: unknown status '" + status + "' of run " +
+                             std::to_string(run.id));
+  run.status = *parsed;
   run.started_at = stmt.ColumnInt64(4);
   run.ended_at = stmt.ColumnInt64(5);
   run.exit_code = static_cast<int>(stmt.ColumnInt64(6));
@@ -198,9 +203,9 @@ Result<int64_t> SqliteMetadataStore::BeginRun(const RunRecord& run) {
   ASSIGN_OR_RETURN(SqliteStatement stmt,
                    db_.Prepare("INSERT INTO runs (command, args, status, started_at, ended_at, "
                                "exit_code, summary) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(stmt.BindAll(
-      run.command, DumpRedacted(run.args), run.status.empty() ? std::string("running") : run.status,
-      NowIfZero(run.started_at), run.ended_at, run.exit_code, Redact(run.summary)));
+  RETURN_IF_ERROR(stmt.BindAll(run.command, DumpRedacted(run.args), RunStatusName(run.status),
+                               NowIfZero(run.started_at), run.ended_at, run.exit_code,
+                               Redact(run.summary)));
   RETURN_IF_ERROR(stmt.Run());
   return db_.LastInsertRowid();
 }
@@ -240,21 +245,22 @@ Result<int64_t> SqliteMetadataStore::PruneRuns(int keep) {
   return removed;
 }
 
-Result<std::vector<RunRecord>> SqliteMetadataStore::ListRunsWithStatus(const std::string& status) {
+Result<std::vector<RunRecord>> SqliteMetadataStore::ListRunsWithStatus(RunStatus status) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteStatement stmt,
                    db_.Prepare(std::string(kSelectRuns) + "WHERE status = ? ORDER BY id"));
-  RETURN_IF_ERROR(stmt.BindAll(status));
+  RETURN_IF_ERROR(stmt.BindAll(RunStatusName(status)));
   return ReadRuns(stmt);
 }
 
-Status SqliteMetadataStore::FinishRun(int64_t run_id, const std::string& status, int exit_code,
+Status SqliteMetadataStore::FinishRun(int64_t run_id, RunStatus status, int exit_code,
                                       const std::string& summary, Micros ended_at) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteStatement stmt,
                    db_.Prepare("UPDATE runs SET status = ?, exit_code = ?, summary = ?, "
                                "ended_at = ? WHERE id = ?"));
-  RETURN_IF_ERROR(stmt.BindAll(status, exit_code, Redact(summary), NowIfZero(ended_at), run_id));
+  RETURN_IF_ERROR(
+      stmt.BindAll(RunStatusName(status), exit_code, Redact(summary), NowIfZero(ended_at), run_id));
   RETURN_IF_ERROR(stmt.Run());
   if (db_.Changes() == 0) {
     return Status::NotFound(db_.context() + ": no run " + std::to_string(run_id));
@@ -562,6 +568,32 @@ Result<std::vector<CheckResultRecord>> SqliteMetadataStore::LatestCheckResults(
                   "partition) ORDER BY id"));
   RETURN_IF_ERROR(stmt.BindAll(asset));
   return ReadCheckResults(stmt);
+}
+
+const char* RunStatusName(RunStatus status) {
+  switch (status) {
+    case RunStatus::kQueued:
+      return "queued";
+    case RunStatus::kRunning:
+      return "running";
+    case RunStatus::kSuccess:
+      return "success";
+    case RunStatus::kFailed:
+      return "failed";
+    case RunStatus::kCancelled:
+      return "cancelled";
+    case RunStatus::kInterrupted:
+      return "interrupted";
+  }
+  return "running";
+}
+
+std::optional<RunStatus> ParseRunStatus(std::string_view name) {
+  for (RunStatus s : {RunStatus::kQueued, RunStatus::kRunning, RunStatus::kSuccess,
+                      RunStatus::kFailed, RunStatus::kCancelled, RunStatus::kInterrupted}) {
+    if (name == RunStatusName(s)) return s;
+  }
+  return std::nullopt;
 }
 
 const char* TickStatusName(TickStatus status) {

@@ -43,9 +43,9 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<int64_t> BeginRun(const RunRecord& run) override;
   Status StartRun(int64_t run_id, Micros started_at) override;
   Result<int64_t> PruneRuns(int keep) override;
-  Result<std::vector<RunRecord>> ListRunsWithStatus(const std::string& status) override;
-  Status FinishRun(int64_t run_id, const std::string& status, int exit_code,
-                   const std::string& summary, Micros ended_at) override;
+  Result<std::vector<RunRecord>> ListRunsWithStatus(RunStatus status) override;
+  Status FinishRun(int64_t run_id, RunStatus status, int exit_code, const std::string& summary,
+                   Micros ended_at) override;
   Result<std::vector<RunRecord>> ListRuns(int limit) override;
   Result<std::optional<RunRecord>> GetRun(int64_t run_id) override;
   Status MarkInterruptedRuns(Micros now) override;

@@ -180,7 +180,7 @@ class Run {
       if (!opt_.partition.empty()) run.args["partition"] = opt_.partition;
       if (!opt_.trigger.empty()) run.args["trigger"] = opt_.trigger;
       if (!opt_.vars.empty()) run.args["vars"] = opt_.vars;
-      run.status = "running";
+      run.status = RunStatus::kRunning;
       run.started_at = res_.clock->Now();
       if (opt_.run_id != 0 && opt_.mode == RunMode::kRun) {
         run_id_ = opt_.run_id;
@@ -270,9 +270,9 @@ class Run {
                       [](const TaskOutcome& t) { return t.status == TaskStatus::kCancelled; });
       if (cancelled) summary += "; cancelled";
       RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_,
-                                               cancelled ? "cancelled"
-                                               : failed  ? "failed"
-                                                         : "success",
+                                               cancelled ? RunStatus::kCancelled
+                                               : failed  ? RunStatus::kFailed
+                                                         : RunStatus::kSuccess,
                                                report.exit_code, summary, res_.clock->Now()));
     }
     Emit({{"type", "run_end"}, {"run_id", run_id_}, {"exit_code", report.exit_code}});
@@ -534,7 +534,7 @@ class Run {
     std::sort(runs.rbegin(), runs.rend());
     // Runs still going (runs overlap in the owner) keep theirs.
     std::set<int64_t> going;
-    for (const char* status : {"running", "queued"}) {
+    for (RunStatus status : {RunStatus::kRunning, RunStatus::kQueued}) {
       Result<std::vector<RunRecord>> listed = res_.metadata->ListRunsWithStatus(status);
       if (!listed.ok()) return;  // unknown: remove nothing this time
       for (const RunRecord& r : *listed) going.insert(r.id);

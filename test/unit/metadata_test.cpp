@@ -124,7 +124,7 @@ TEST(MetadataRuns, BeginListGetFinish) {
   EXPECT_EQ((*runs)[1].id, second);
   EXPECT_EQ((*runs)[2].id, first);
   EXPECT_EQ((*runs)[2].command, "run");
-  EXPECT_EQ((*runs)[2].status, "running");
+  EXPECT_EQ((*runs)[2].status, RunStatus::kRunning);
   EXPECT_EQ((*runs)[2].started_at, kT0 + 1);
   EXPECT_EQ((*runs)[2].ended_at, 0);
   EXPECT_EQ((*runs)[2].exit_code, -1);
@@ -136,11 +136,11 @@ TEST(MetadataRuns, BeginListGetFinish) {
   ASSERT_EQ(limited->size(), 2u);
   EXPECT_EQ((*limited)[0].id, third);
 
-  ASSERT_TRUE(store->FinishRun(second, "failed", 1, "2 tasks failed", kT0 + 50).ok());
+  ASSERT_TRUE(store->FinishRun(second, RunStatus::kFailed, 1, "2 tasks failed", kT0 + 50).ok());
   auto got = store->GetRun(second);
   ASSERT_TRUE(got.ok());
   ASSERT_TRUE(got->has_value());
-  EXPECT_EQ((*got)->status, "failed");
+  EXPECT_EQ((*got)->status, RunStatus::kFailed);
   EXPECT_EQ((*got)->exit_code, 1);
   EXPECT_EQ((*got)->summary, "2 tasks failed");
   EXPECT_EQ((*got)->ended_at, kT0 + 50);
@@ -149,8 +149,26 @@ TEST(MetadataRuns, BeginListGetFinish) {
   auto missing = store->GetRun(third + 100);
   ASSERT_TRUE(missing.ok());
   EXPECT_FALSE(missing->has_value());
-  Status finish_missing = store->FinishRun(third + 100, "success", 0, "", kT0);
+  Status finish_missing = store->FinishRun(third + 100, RunStatus::kSuccess, 0, "", kT0);
   EXPECT_EQ(finish_missing.code(), StatusCode::kNotFound);
+}
+
+TEST(MetadataRuns, EveryStatusIsStoredByNameAndReadBack) {
+  FakeClock clock(kT0);
+  auto store = MustOpen(":memory:", &clock);
+  ASSERT_NE(store, nullptr);
+  for (RunStatus s : {RunStatus::kQueued, RunStatus::kRunning, RunStatus::kSuccess,
+                      RunStatus::kFailed, RunStatus::kCancelled, RunStatus::kInterrupted}) {
+    ASSERT_EQ(ParseRunStatus(RunStatusName(s)), s) << RunStatusName(s);
+    int64_t id = MustBeginRun(*store, "run", kT0 + 1);
+    ASSERT_TRUE(store->FinishRun(id, s, 0, "", kT0 + 2).ok());
+    auto listed = store->ListRunsWithStatus(s);
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    ASSERT_EQ(listed->size(), 1u) << RunStatusName(s);
+    EXPECT_EQ((*listed)[0].id, id);
+    EXPECT_EQ((*listed)[0].status, s);
+  }
+  EXPECT_FALSE(ParseRunStatus("succes").has_value());
 }
 
 TEST(MetadataRuns, StartedAtDefaultsToClock) {
@@ -173,7 +191,7 @@ TEST(MetadataRuns, QueuedRunsStartOnceAndOutliveADeadOwner) {
   ASSERT_NE(store, nullptr);
   RunRecord queued;
   queued.command = "run";
-  queued.status = "queued";
+  queued.status = RunStatus::kQueued;
   queued.args = {{"select", {"a"}}};
   auto first = store->BeginRun(queued);
   auto second = store->BeginRun(queued);
@@ -184,16 +202,16 @@ TEST(MetadataRuns, QueuedRunsStartOnceAndOutliveADeadOwner) {
   EXPECT_EQ(store->StartRun(9999, kT0 + 6).code(), StatusCode::kNotFound);
   auto got = store->GetRun(*first);
   ASSERT_TRUE(got.ok() && got->has_value());
-  EXPECT_EQ((*got)->status, "running");
+  EXPECT_EQ((*got)->status, RunStatus::kRunning);
   EXPECT_EQ((*got)->started_at, kT0 + 5);
   // The owner dies: the started run is interrupted, the queued one waits for the next owner.
   ASSERT_TRUE(store->MarkInterruptedRuns(kT0 + 9).ok());
-  auto waiting = store->ListRunsWithStatus("queued");
+  auto waiting = store->ListRunsWithStatus(RunStatus::kQueued);
   ASSERT_TRUE(waiting.ok());
   ASSERT_EQ(waiting->size(), 1u);
   EXPECT_EQ((*waiting)[0].id, *second);
   EXPECT_EQ((*waiting)[0].args["select"][0], "a");
-  auto interrupted = store->ListRunsWithStatus("interrupted");
+  auto interrupted = store->ListRunsWithStatus(RunStatus::kInterrupted);
   ASSERT_TRUE(interrupted.ok());
   ASSERT_EQ(interrupted->size(), 1u);
   EXPECT_EQ((*interrupted)[0].id, *first);
@@ -220,7 +238,7 @@ TEST(MetadataRuns, PruneKeepsTheNewestAndWhatIsStillGoing) {
     ASSERT_TRUE(store->RecordCheckResult(check).ok());
     // The second run is still going (another owner's, say): never pruned.
     if (i != 1) {
-      ASSERT_TRUE(store->FinishRun(id, "success", 0, "", kT0 + 10).ok());
+      ASSERT_TRUE(store->FinishRun(id, RunStatus::kSuccess, 0, "", kT0 + 10).ok());
     }
   }
   auto removed = store->PruneRuns(3);
@@ -248,7 +266,7 @@ TEST(MetadataRuns, MarkInterruptedOnlyTouchesRunningRuns) {
   ASSERT_NE(store, nullptr);
   int64_t done = MustBeginRun(*store, "run", kT0);
   int64_t dead = MustBeginRun(*store, "run", kT0 + 1);
-  ASSERT_TRUE(store->FinishRun(done, "success", 0, "ok", kT0 + 10).ok());
+  ASSERT_TRUE(store->FinishRun(done, RunStatus::kSuccess, 0, "ok", kT0 + 10).ok());
   TaskRecord task;
   task.run_id = dead;
   task.asset = "gtfs_stops";
@@ -263,11 +281,11 @@ TEST(MetadataRuns, MarkInterruptedOnlyTouchesRunningRuns) {
   ASSERT_TRUE(store->MarkInterruptedRuns(kT0 + 99).ok());
   auto dead_run = store->GetRun(dead);
   ASSERT_TRUE(dead_run.ok() && dead_run->has_value());
-  EXPECT_EQ((*dead_run)->status, "interrupted");
+  EXPECT_EQ((*dead_run)->status, RunStatus::kInterrupted);
   EXPECT_EQ((*dead_run)->ended_at, kT0 + 99);
   auto done_run = store->GetRun(done);
   ASSERT_TRUE(done_run.ok() && done_run->has_value());
-  EXPECT_EQ((*done_run)->status, "success");
+  EXPECT_EQ((*done_run)->status, RunStatus::kSuccess);
   EXPECT_EQ((*done_run)->ended_at, kT0 + 10);
 
   auto tasks = store->ListTasks(dead);
@@ -605,7 +623,7 @@ TEST(MetadataRedaction, SecretsNeverReachTheFile) {
     run.summary = "failed with " + secret;
     auto run_id = store->BeginRun(run);
     ASSERT_TRUE(run_id.ok());
-    ASSERT_TRUE(store->FinishRun(*run_id, "failed", 1, "still " + secret, kT0 + 1).ok());
+    ASSERT_TRUE(store->FinishRun(*run_id, RunStatus::kFailed, 1, "still " + secret, kT0 + 1).ok());
 
     FetchRecord fetch;
     fetch.source = "census";
