@@ -33,6 +33,7 @@
 #include "ingest/process.h"
 #include "ingest/stream_nats.h"
 #include "ingest/zip_member.h"
+#include "orchestrate/build_step.h"
 #include "orchestrate/capture.h"
 #include "orchestrate/capture_feed.h"
 #include "orchestrate/check_file.h"
@@ -615,100 +616,61 @@ class Run {
           next_cursor,
       const std::vector<std::string>* given_statements = nullptr,
       const std::string& changed_rows = "") {
-    AssetVersionRecord vrec;
-    vrec.asset = node.name;
-    vrec.version_id = version;
-    vrec.fingerprint = prev.fingerprint;
-    vrec.inputs = inputs;
-    vrec.created_at = res_.clock->Now();
-    vrec.run_id = run_id_;
-    // Audit the batch: a key twice (or null) in one batch is an error.
-    if (!key.empty()) {
-      ASSIGN_OR_RETURN(QueryResult problems, session.Query(BatchKeyProblemsSql(batch, key)));
-      if (!problems.rows.empty()) {
-        std::vector<std::string> examples;
-        for (const auto& row : problems.rows) {
-          examples.push_back(row[0].value_or("") + " (" + row[1].value_or("") + " rows)");
-        }
-        o.status = TaskStatus::kCheckFailed;
-        o.error = "audit of the batch failed: key " + Join(key, ", ") +
-                  " is duplicated or null in the new rows: " + Join(examples, "; ") +
-                  " (a merge would keep one of them silently); the table is unchanged";
-        vrec.status = "failed_audit";
-        return res_.metadata->RecordVersion(vrec);
-      }
-    }
-    ASSIGN_OR_RETURN(nlohmann::json batch_schema, DescribeRelation(session, batch));
-    std::vector<std::string> batch_columns;
-    for (const auto& c : batch_schema) batch_columns.push_back(c.value("name", ""));
-    std::vector<std::string> statements;
-    if (given_statements) {
-      statements = *given_statements;
-    } else {
-      ASSIGN_OR_RETURN(statements, ApplyBatchSql(strategy, prev.physical, batch, key, partition_by,
-                                                 batch_columns, NowLiteral()));
-    }
-    Publication pub = prev;
-    pub.version_id = version;
-    pub.checks_hash = checks_hash;
-    pub.inputs = inputs;
-    pub.run_id = run_id_;
-    if (next_cursor) {
-      ASSIGN_OR_RETURN(pub.cursor, next_cursor(session, batch));
-    }
-    if (Cancelled()) return Status::Cancelled("the run was cancelled; nothing published");
     ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
-    Result<bool> published =
-        publisher->PublishInPlace(session, pub, [&](Publication* p) -> Result<bool> {
-          for (const std::string& statement : statements) {
-            Status st = session.Execute(statement);
-            if (!st.ok()) {
-              return st.WithContext(node.loc.ToString() + ": applying the batch of " + node.name +
-                                    " (" + strategy + ") failed");
-            }
-          }
-          MaybeCrash("in_place", node.name);  // applied, not yet committed
-          ASSIGN_OR_RETURN(QueryResult count, session.Query("SELECT count(*) FROM " + p->physical));
-          p->rows = count.ScalarInt();
-          ASSIGN_OR_RETURN(p->schema, DescribeRelation(session, p->physical));
-          // A change batch: the checks that judge rows one by one look at
-          // the rows it wrote, the others at the whole table.
-          o.checks = changed_rows.empty()
-                         ? RunChecks(session, ChecksOf(node), p->physical)
-                         : RunChecksOnChange(session, ChecksOf(node), p->physical, changed_rows);
-          return !std::any_of(o.checks.begin(), o.checks.end(),
-                              [](const CheckOutcome& c) { return c.Blocks(); });
-        });
-    if (!published.ok()) return published.status();
-    if (*published) MaybeCrash("after_publish", node.name);
-    RecordChecks(node.name, version, o.checks);
-    vrec.build_ms = MonotonicMillis() - start;
-    if (!*published) {
-      std::vector<std::string> names;
-      for (const auto& c : o.checks) {
-        if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
-      }
-      o.status = TaskStatus::kCheckFailed;
-      o.error = "checks failed after applying the batch; rolled back, the table is unchanged: " +
-                Join(names, "; ");
-      vrec.status = "failed_audit";
-      return res_.metadata->RecordVersion(vrec);
-    }
-    ASSIGN_OR_RETURN(std::vector<Publication> history, PublicationHistory(session, node.name));
-    pub = history.front();
-    if (prev.schema != pub.schema) o.drift = SchemaDrift(prev.schema, pub.schema);
-    o.rows = pub.rows;
-    vrec.schema = pub.schema;
-    vrec.rows = pub.rows;
-    vrec.status = "published";
-    vrec.published_at = pub.published_at;
-    RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
-    RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, "", version, vrec.published_at));
-    o.status = TaskStatus::kSuccess;
+    BuildEnv env = MakeBuildEnv(publisher);
+    BuildTarget target = MakeTarget(node, "", version, prev.fingerprint, checks_hash, inputs);
+    InPlaceBatch in_place;
+    in_place.strategy = strategy;
+    in_place.key = key;
+    in_place.partition_by = partition_by;
+    in_place.relation = batch;
+    if (given_statements) in_place.statements = *given_statements;
+    in_place.changed_rows = changed_rows;
+    in_place.next_cursor = next_cursor;
+    in_place.now_literal = NowLiteral();
+    in_place.where = node.loc.ToString();
+    ASSIGN_OR_RETURN(InPlaceOutcome applied,
+                     ApplyInPlace(env, session, target, prev, in_place, start));
+    o.status = applied.status;
+    o.error = std::move(applied.error);
+    o.checks = std::move(applied.checks);
+    if (!applied.published) return Status::Ok();
+    o.drift = std::move(applied.drift);
+    o.rows = applied.published->rows;
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, "", version);
-    published_[{node.name, ""}] = pub;
+    published_[{node.name, ""}] = std::move(*applied.published);
     return Status::Ok();
+  }
+
+  // What the build step needs of this run (build_step.h).
+  BuildEnv MakeBuildEnv(Publisher* publisher) {
+    BuildEnv env;
+    env.publisher = publisher;
+    env.metadata = res_.metadata;
+    env.clock = res_.clock;
+    env.run_id = run_id_;
+    env.keep_versions = project_.defaults.keep_versions;
+    env.cancelled = [this] { return Cancelled(); };
+    env.record_checks = [this](const std::string& asset, const std::string& version,
+                               const std::vector<CheckOutcome>& checks) {
+      RecordChecks(asset, version, checks);
+    };
+    return env;
+  }
+
+  BuildTarget MakeTarget(const AssetNode& node, const std::string& partition,
+                         const std::string& version, const std::string& fingerprint,
+                         const std::string& checks_hash, const nlohmann::json& inputs) {
+    BuildTarget target;
+    target.asset = node.name;
+    target.partition = partition;
+    target.version = version;
+    target.fingerprint = fingerprint;
+    target.checks_hash = checks_hash;
+    target.inputs = inputs;
+    target.checks = &ChecksOf(node);
+    return target;
   }
 
   static std::string AddColumnSql(const std::string& table, const std::string& column,
@@ -3420,11 +3382,12 @@ class Run {
       // Same data, new checks: audit what is public, publish nothing.
       // A partition's rows are its share of the asset's one table.
       const bool shared = prev->physical == StagedRelation(PartitionsTableName(node.name));
-      o.checks = RunChecks(*session, ChecksOf(node),
-                           shared ? PartitionRows(node.name, partition) : prev->physical);
-      RecordChecks(node.name, version, o.checks);
-      bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
-                                 [](const CheckOutcome& c) { return c.Blocks(); });
+      Audit audit = AuditRelation(
+          MakeBuildEnv(nullptr), *session,
+          MakeTarget(node, partition, version, prev->fingerprint, checks_hash, inputs),
+          shared ? PartitionRows(node.name, partition) : prev->physical);
+      o.checks = audit.checks;
+      const bool blocked = audit.blocked;
       o.status = blocked ? TaskStatus::kCheckFailed : TaskStatus::kSuccess;
       o.rows = prev->rows;
       Publication p = *prev;
@@ -3453,30 +3416,17 @@ class Run {
       }
     }
     ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
-    std::string table_name = publisher->Reserve(node.name, version, recipe.is_view);
-    std::string physical = StagedRelation(table_name);
+    const BuildEnv env = MakeBuildEnv(publisher);
     // Until published or kept as the failed build, the staged build is this
-    // task's: every way out drops it (or, when that fails, leaves it to the
-    // asset's next publication to prune).
-    bool staged_owned = true;
-    auto drop_staged = [&] {
-      if (!staged_owned) return;
-      staged_owned = false;
-      if (DropStaged(*session, table_name, recipe.is_view).ok()) {
-        publisher->Dropped(table_name);
-      } else {
-        publisher->Release(table_name);
-      }
-    };
-    struct DropOnExit {
-      std::function<void()> drop;
-      ~DropOnExit() { drop(); }
-    } drop_on_exit{drop_staged};
-    int64_t build_start = MonotonicMillis();
+    // task's: every way out drops it.
+    StagedBuild stage(env, *session,
+                      MakeTarget(node, partition, version, recipe.fingerprint, checks_hash, inputs),
+                      recipe.is_view);
+    const std::string& physical = stage.relation();
     if (node.kind == AssetKind::kSource) {
       Result<LoadOutcome> loaded = LoadSource(*session, node, objects, physical, version, o);
       if (!loaded.ok()) {
-        drop_staged();
+        stage.Drop();
         return loaded.status().WithContext(node.loc.ToString() + ": loading " + node.name +
                                            " failed");
       }
@@ -3506,7 +3456,7 @@ class Run {
             ", max(_stream_seq) AS _sluice_last FROM " + physical + " GROUP BY ALL) x WHERE " +
             Join(match, " AND ") + " AND t._stream_seq < x._sluice_last");
         if (!kept.ok()) {
-          drop_staged();
+          stage.Drop();
           return kept.WithContext(node.loc.ToString() + ": keeping the last message of each key");
         }
         o.rows = -1;  // counted again below
@@ -3515,7 +3465,7 @@ class Run {
       Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o,
                                   recipe.is_view ? nullptr : &o.rows);
       if (!built.ok()) {
-        drop_staged();
+        stage.Drop();
         return built.WithContext(ErrorLoc(node, built).ToString() + ": building " + node.name +
                                  " failed");
       }
@@ -3523,14 +3473,11 @@ class Run {
     for (const std::string& note : o.notes) LOG_INFO("runner", "{}: {}", node.name, note);
     timed("load");
     MaybeCrash("after_build", node.name);
-    if (o.rows < 0) {
-      ASSIGN_OR_RETURN(QueryResult count, session->Query("SELECT count(*) FROM " + physical));
-      o.rows = count.ScalarInt();
-    }
-    ASSIGN_OR_RETURN(nlohmann::json schema, DescribeRelation(*session, physical));
+    RETURN_IF_ERROR(stage.Inspect(o.rows));
+    o.rows = stage.rows();
     timed("inspect");
     if (prev) {
-      o.drift = SchemaDrift(prev->schema, schema);
+      o.drift = SchemaDrift(prev->schema, stage.schema());
     } else if (!partition.empty()) {
       // A new partition is compared with the newest other one.
       std::lock_guard lock(mu_);
@@ -3539,49 +3486,25 @@ class Run {
            it != published_.end() && it->first.first == node.name; ++it) {
         if (!newest || it->second.seq > newest->seq) newest = &it->second;
       }
-      if (newest) o.drift = SchemaDrift(newest->schema, schema);
+      if (newest) o.drift = SchemaDrift(newest->schema, stage.schema());
     }
 
     // Audit before publication: a blocking failure keeps the last good version public.
-    o.checks = RunChecks(*session, ChecksOf(node), physical);
-    RecordChecks(node.name, version, o.checks);
+    Audit audit = stage.RunAudit();
+    o.checks = audit.checks;
     timed("checks");
-    bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
-                               [](const CheckOutcome& c) { return c.Blocks(); });
-    AssetVersionRecord vrec;
-    vrec.asset = node.name;
-    vrec.partition = partition;
-    vrec.version_id = version;
-    vrec.fingerprint = recipe.fingerprint;
-    vrec.inputs = inputs;
-    vrec.schema = schema;
-    vrec.rows = o.rows;
-    vrec.build_ms = MonotonicMillis() - build_start;
-    vrec.created_at = res_.clock->Now();
-    vrec.run_id = run_id_;
-    if (blocked) {
-      RETURN_IF_ERROR(KeepFailedBuild(*session, node.name, table_name));
-      staged_owned = false;
-      publisher->Dropped(table_name);
+    if (audit.blocked) {
+      ASSIGN_OR_RETURN(o.error, stage.KeepFailed(audit, prev != nullptr));
       o.status = TaskStatus::kCheckFailed;
-      std::vector<std::string> names;
-      for (const auto& c : o.checks) {
-        if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
-      }
-      o.error = Redact(
-          std::string(prev ? "audit failed, kept the last good version public"
-                           : "audit failed; nothing was published (this was the first build)") +
-          "; the failed build is in _sluice_failed." + node.name + ": " + Join(names, "; "));
-      vrec.status = "failed_audit";
-      return res_.metadata->RecordVersion(vrec);
+      return Status::Ok();
     }
 
     MaybeCrash("before_publish", node.name);
     RETURN_IF_ERROR(WaitDurable(node, &partition));
     timed("durable");
-    Publication pub;
+    nlohmann::json cursor;
     if (node.kind == AssetKind::kSource && !tables_.at(node.name).second->db_cursor.empty()) {
-      ASSIGN_OR_RETURN(pub.cursor, CursorOf(*session, physical, node, nullptr));
+      ASSIGN_OR_RETURN(cursor, CursorOf(*session, physical, node, nullptr));
     }
     bool streamed = false;
     if (node.kind == AssetKind::kSource && tables_.at(node.name).first->stream) {
@@ -3590,7 +3513,7 @@ class Run {
         std::lock_guard lock(mu_);
         read = streams_.at(node.name);
       }
-      pub.cursor = StreamCursor(*tables_.at(node.name).first, *read);
+      cursor = StreamCursor(*tables_.at(node.name).first, *read);
       streamed = true;
     }
     std::optional<uint64_t> captured_to;
@@ -3602,47 +3525,21 @@ class Run {
         auto held = published_.find({node.name, ""});
         nlohmann::json now = held != published_.end() ? held->second.cursor : nlohmann::json();
         if (now != capture->seen[capture->index.at(node.name)]) {
-          drop_staged();
           return Status::Busy(node.name +
                               ": another run published it since this run's "
                               "snapshot began; nothing published (run it again)");
         }
       }
       captured_to = capture->read.end;
-      pub.cursor = CaptureCursorJson(CaptureCursor{capture->request.slot, capture->generation,
-                                                   capture->read_keys[capture->index.at(node.name)],
-                                                   capture->read.end});
+      cursor = CaptureCursorJson(CaptureCursor{capture->request.slot, capture->generation,
+                                               capture->read_keys[capture->index.at(node.name)],
+                                               capture->read.end});
     }
-    pub.asset = node.name;
-    pub.partition = partition;
-    pub.version_id = version;
-    pub.physical = physical;
-    pub.fingerprint = recipe.fingerprint;
-    pub.checks_hash = checks_hash;
-    pub.inputs = inputs;
-    pub.schema = schema;
-    pub.rows = o.rows;
-    pub.run_id = run_id_;
-    // A cancel that came while it built: nothing becomes public.
-    if (Cancelled()) {
-      drop_staged();
-      return Status::Cancelled("the run was cancelled; nothing published");
-    }
-    // Versions beyond defaults.keep_versions are dropped by the publishing
-    // transaction itself, which other tasks' publications may share.
-    RETURN_IF_ERROR(publisher->Publish(*session, pub, project_.defaults.keep_versions));
-    staged_owned = false;  // public now (a partition's rows: in its asset's table)
-    timed("publish");
-    MaybeCrash("after_publish", node.name);
-    vrec.status = "published";
-    vrec.published_at = res_.clock->Now();
-    RETURN_IF_ERROR(res_.metadata->RecordVersion(vrec));
-    RETURN_IF_ERROR(res_.metadata->SetPublished(node.name, partition, version, vrec.published_at));
-    timed("metadata");
+    ASSIGN_OR_RETURN(Publication pub, stage.Publish(std::move(cursor), timed));
     o.status = TaskStatus::kSuccess;
     std::lock_guard lock(mu_);
     NoteVersionLocked(node.name, partition, version);
-    published_[{node.name, partition}] = pub;
+    published_[{node.name, partition}] = std::move(pub);
     if (captured_to) captured_[node.name] = *captured_to;
     if (streamed) streamed_.insert(node.name);
     return Status::Ok();
@@ -3669,18 +3566,12 @@ class Run {
                              "` first");
     }
     ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
-    o.checks = RunChecks(*session, ChecksOf(node), relation);
-    RecordChecks(node.name, o.version_id, o.checks);
-    bool blocked = std::any_of(o.checks.begin(), o.checks.end(),
-                               [](const CheckOutcome& c) { return c.Blocks(); });
-    o.status = blocked ? TaskStatus::kCheckFailed : TaskStatus::kPassed;
-    if (blocked) {
-      std::vector<std::string> names;
-      for (const auto& c : o.checks) {
-        if (c.Blocks()) names.push_back(c.message.empty() ? c.name : c.message);
-      }
-      o.error = Join(names, "; ");
-    }
+    Audit audit =
+        AuditRelation(MakeBuildEnv(nullptr), *session,
+                      MakeTarget(node, "", o.version_id, "", "", nlohmann::json()), relation);
+    o.checks = audit.checks;
+    o.status = audit.blocked ? TaskStatus::kCheckFailed : TaskStatus::kPassed;
+    if (audit.blocked) o.error = audit.Failures();
     return Status::Ok();
   }
 
