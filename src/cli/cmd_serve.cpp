@@ -16,10 +16,10 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/http_server.h"
 #include "engine/owner.h"
 #include "engine/service.h"
 #include "server/api.h"
-#include "server/http_server.h"
 
 namespace sluice {
 
@@ -59,9 +59,12 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Engine engine(*root, global.env);
-  RequestHandler handler = [&engine](const nlohmann::json& r, const EventSink& ev) {
-    return engine.Handle(r, ev);
-  };
+  SystemClock clock;
+  Service service(&engine, *root, global.env, &clock);
+  // One router for the owner's local socket (the CLI's engine API beside
+  // the HTTP API) and the TCP port.
+  ApiRouter router(&engine, server, [&service] { return service.Health(); });
+  HttpHandler handler = [&router](const ServerRequest& r) { return router.Handle(r); };
   // A short command that owns the environment now (a `sluice run`) is waited for.
   Result<OwnerLease> lease = Status::Busy("");
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -76,17 +79,12 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
                            "needs another --env)",
                        kExitFailed);
   }
-  SystemClock clock;
-  Service service(&engine, *root, global.env, &clock);
-  std::unique_ptr<ApiRouter> router;
   std::unique_ptr<HttpServer> http;
   if (server.enabled) {
-    router = std::make_unique<ApiRouter>(&engine, server, [&service] { return service.Health(); });
     HttpServerOptions options;
     options.host = server.host;
     options.port = server.port;
-    Result<std::unique_ptr<HttpServer>> started =
-        HttpServer::Start(options, [&router](const ServerRequest& r) { return router->Handle(r); });
+    Result<std::unique_ptr<HttpServer>> started = HttpServer::Start(options, handler);
     if (!started.ok()) {
       lease->Release([&engine] { engine.Close(); });
       return ReportError(global, started.status().message(), kExitFailed);

@@ -1,12 +1,18 @@
 #include "engine/owner.h"
 
-#include <poll.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <list>
@@ -27,9 +33,9 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxRequestBytes = size_t{64} << 20;  // a request is a command, not data
-constexpr size_t kMaxResponseBytes = size_t{1} << 30;  // query results can be large
-constexpr int kRequestTimeoutMs = 30000;               // a client sends its line at once
-constexpr int kWriteStallTimeoutMs = 60000;            // a client that stops reading
+constexpr size_t kMaxLineBytes = size_t{1} << 30;  // one answer line (query results can be large)
+constexpr int kHandlerThreads = 32;                // requests the owner's socket serves at once
+constexpr int kStopGraceMs = 60000;                // for requests in flight at Release
 constexpr const char* kOwnerFile = "owner";
 
 // Never throws: invalid UTF-8 in a handler's strings is replaced, not fatal.
@@ -94,29 +100,76 @@ Status WriteOwnerFile(int fd, const OwnerInfo& info, const std::string& path) {
   return Status::Ok();
 }
 
-// The writing half of one served connection. Shared with the handler's
-// EventSink, which may outlive the request if a handler leaks it to a thread;
-// once the response is written, further events are dropped.
-struct Channel {
-  explicit Channel(LineConnection c) : connection(std::move(c)) {}
+// The answer of one engine request as it streams: events as the handler
+// sends them (from any thread), then the final response. Shared with the
+// handler's EventSink, which may outlive the request if a handler leaks it
+// to a thread: once the response is sent, further events are dropped.
+class EngineChannel {
+ public:
+  explicit EngineChannel(ChunkedWriter* writer) : writer_(writer) {}
 
+  // Events from many threads are coalesced: while one thread writes, the
+  // others add their lines to the next chunk and go on (a no-op run of
+  // 10,000 assets sends 20,000 events). The final message returns only
+  // once everything before it is written.
   void Send(const json& message, bool final) {
-    std::lock_guard<std::mutex> guard(mu);
-    if (finished) return;
-    if (final) finished = true;
-    if (broken) return;
     // The boundary every event and response crosses: redacted here, before JSON escapes it.
-    Status st = connection.WriteAll(DumpLine(RedactJson(message)), kWriteStallTimeoutMs);
-    if (!st.ok()) {
-      broken = true;  // the client went away; the handler still runs to completion
-      LOG_DEBUG("owner", "client connection lost: {}", st.message());
+    std::string line = DumpLine(RedactJson(message));
+    std::unique_lock<std::mutex> lock(mu_);
+    if (finished_) return;
+    if (final) finished_ = true;
+    if (broken_) return;
+    if (writer_ == nullptr) {  // a client that takes no chunks: the answer whole, at the end
+      whole_ += line;
+      return;
     }
+    pending_ += line;
+    if (writing_) {
+      if (!final) return;  // the writing thread takes it
+      idle_.wait(lock, [this] { return !writing_; });
+      if (pending_.empty() || broken_) return;
+    }
+    writing_ = true;
+    while (!pending_.empty() && !broken_) {
+      std::string chunk;
+      chunk.swap(pending_);
+      lock.unlock();
+      // writer_ stays valid: Finish() (which drops it) follows the final
+      // Send, which waits for this loop.
+      bool ok = (writer_->started() || writer_->Start(200, kNdjson, {})) && writer_->Write(chunk);
+      lock.lock();
+      if (!ok) {
+        broken_ = true;  // the client went away; the handler still runs to completion
+        LOG_DEBUG("owner", "client connection lost");
+      }
+    }
+    pending_.clear();
+    writing_ = false;
+    idle_.notify_all();
   }
 
-  std::mutex mu;
-  LineConnection connection;  // reads happen before the handler starts, writes under mu
-  bool finished = false;
-  bool broken = false;
+  // After the final Send: what the HTTP server answers.
+  ServerResponse Finish() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return !writing_; });
+    ServerResponse response;
+    response.content_type = kNdjson;
+    response.body = std::move(whole_);
+    response.stream_failed = broken_;
+    writer_ = nullptr;  // the request's; gone when the handler returns
+    return response;
+  }
+
+ private:
+  static constexpr const char* kNdjson = "application/x-ndjson";
+  std::mutex mu_;
+  std::condition_variable idle_;
+  ChunkedWriter* writer_;  // GUARDED_BY(mu_) but used by the writing thread
+  std::string whole_;      // GUARDED_BY(mu_)
+  std::string pending_;    // GUARDED_BY(mu_): lines not yet written
+  bool writing_ = false;   // GUARDED_BY(mu_): a thread is writing
+  bool finished_ = false;  // GUARDED_BY(mu_)
+  bool broken_ = false;    // GUARDED_BY(mu_)
 };
 
 }  // namespace
@@ -129,130 +182,61 @@ std::string OwnerSocketPath(const std::string& state_dir) {
          ".sock";
 }
 
-struct OwnerLease::State {
-  ~State() { Stop(); }
-
-  void AcceptLoop();
-  void Serve(UniqueFd fd);
-  void Stop(const std::function<void()>& before_unlock = nullptr);
-
-  struct Connection {
-    std::thread thread;
-    std::atomic<bool> done{false};
-  };
-
-  OwnerInfo info;
-  std::string owner_path;
-  FileLock lock;
-  UniqueFd listen_fd;
-  bool socket_bound = false;
-  WakePipe stop;
-  RequestHandler handler;
-  std::thread accept_thread;
-  // Owned by accept_thread while it runs, then by Stop().
-  std::list<std::unique_ptr<Connection>> connections;
-  bool stopped = false;
-};
-
-void OwnerLease::State::AcceptLoop() {
-  const uid_t my_uid = ::geteuid();
-  auto reap = [this] {
-    for (auto it = connections.begin(); it != connections.end();) {
-      if ((*it)->done.load()) {
-        (*it)->thread.join();
-        it = connections.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  };
-  while (true) {
-    pollfd fds[2] = {{listen_fd.get(), POLLIN, 0}, {stop.read_fd(), POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      LOG_ERROR("owner", "poll on {} failed: {}", info.socket_path, std::strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    reap();
-    while (true) {
-      Result<UniqueFd> accepted = AcceptUnix(listen_fd.get());
-      if (!accepted.ok()) {
-        if (accepted.status().code() != StatusCode::kNotFound) {
-          LOG_WARN("owner", "{}: {}", info.socket_path, accepted.status().message());
-        }
-        break;
-      }
-      Result<uid_t> peer = PeerUid(accepted->get());
-      if (!peer.ok() || *peer != my_uid) {
-        LOG_WARN("owner", "{}: refused a connection from another user", info.socket_path);
-        continue;
-      }
-      auto connection = std::make_unique<Connection>();
-      Connection* raw = connection.get();
-      try {
-        connection->thread = std::thread([this, raw, fd = std::move(accepted).value()]() mutable {
-          // A thread boundary: one request's failure never ends the owner.
-          try {
-            Serve(std::move(fd));
-          } catch (const std::exception& e) {
-            LOG_ERROR("owner", "a request failed outside its handler: {}", e.what());
-          } catch (...) {
-            LOG_ERROR("owner", "a request failed outside its handler");
-          }
-          raw->done.store(true);
-        });
-      } catch (const std::exception& e) {
-        // Out of threads: the client sees a closed connection and retries.
-        LOG_ERROR("owner", "cannot start a thread for a request: {}", e.what());
-        continue;
-      }
-      connections.push_back(std::move(connection));
-    }
+ServerResponse ServeEngineRequest(const RequestHandler& handler, const ServerRequest& request) {
+  if (request.path != kEnginePath) {
+    return ProblemResponse(404, "Not found", request.path + " is not served on this socket");
   }
-}
-
-void OwnerLease::State::Serve(UniqueFd fd) {
-  LineConnection connection(std::move(fd));
-  Result<std::string> line =
-      connection.ReadLine(kMaxRequestBytes, stop.read_fd(), kRequestTimeoutMs);
-  if (!line.ok()) {
-    if (line.status().code() == StatusCode::kDataError) {
-      json message = {{"type", "response"},
-                      {"response", ErrorResponse("malformed request: " + line.status().message())}};
-      (void)connection.WriteAll(DumpLine(message), kWriteStallTimeoutMs);
-    }
-    // Closed, timed out, or we are stopping before the request arrived: the
-    // request was not started, so closing lets the client retry elsewhere.
-    return;
+  if (request.method != "POST") {
+    ServerResponse refused =
+        ProblemResponse(405, "Method not allowed", std::string(kEnginePath) + " takes POST");
+    refused.headers.emplace_back("Allow", "POST");
+    return refused;
   }
-  auto channel = std::make_shared<Channel>(std::move(connection));
-  json request = json::parse(*line, nullptr, /*allow_exceptions=*/false);
+  auto channel = std::make_shared<EngineChannel>(request.writer);
+  json parsed = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   json response;
-  if (request.is_discarded()) {
-    response = ErrorResponse("malformed request: not a JSON line");
-  } else if (!request.is_object()) {
+  if (parsed.is_discarded()) {
+    response = ErrorResponse("malformed request: not JSON");
+  } else if (!parsed.is_object()) {
     response = ErrorResponse("malformed request: expected a JSON object");
   } else {
     EventSink sink = [channel](const json& event) {
       channel->Send({{"type", "event"}, {"event", event}}, /*final=*/false);
     };
-    response = CallHandler(handler, request, sink);
+    response = CallHandler(handler, parsed, sink);
   }
   channel->Send({{"type", "response"}, {"response", std::move(response)}}, /*final=*/true);
+  return channel->Finish();
 }
+
+HttpHandler EngineEndpoint(RequestHandler handler) {
+  return [handler = std::move(handler)](const ServerRequest& request) {
+    return ServeEngineRequest(handler, request);
+  };
+}
+
+struct OwnerLease::State {
+  ~State() { Stop(); }
+
+  void Stop(const std::function<void()>& before_unlock = nullptr);
+
+  OwnerInfo info;
+  std::string owner_path;
+  FileLock lock;
+  bool socket_bound = false;
+  std::unique_ptr<HttpServer> server;
+  bool stopped = false;
+};
 
 void OwnerLease::State::Stop(const std::function<void()>& before_unlock) {
   if (stopped) return;
   stopped = true;
-  stop.Notify();
-  if (accept_thread.joinable()) accept_thread.join();
   // New clients now find no socket and retry until the lock is free.
   if (socket_bound) ::unlink(info.socket_path.c_str());
-  listen_fd = UniqueFd();
-  for (auto& connection : connections) connection->thread.join();
-  connections.clear();
+  // No new connections; those that sent no request yet are closed (their
+  // clients retry with the next owner); requests in flight are answered.
+  if (server) server->Stop(kStopGraceMs);
+  server.reset();
   if (before_unlock) {
     try {
       before_unlock();
@@ -280,6 +264,11 @@ const OwnerInfo& OwnerLease::info() const { return state_->info; }
 
 Result<OwnerLease> OwnerLease::TryAcquire(const std::string& state_dir, const std::string& command,
                                           RequestHandler handler) {
+  return TryAcquire(state_dir, command, EngineEndpoint(std::move(handler)));
+}
+
+Result<OwnerLease> OwnerLease::TryAcquire(const std::string& state_dir, const std::string& command,
+                                          HttpHandler handler) {
   const std::string abs = NormalDir(state_dir);
   RETURN_IF_ERROR(MakeDirs(abs));
   auto state = std::make_unique<State>();
@@ -296,27 +285,22 @@ Result<OwnerLease> OwnerLease::TryAcquire(const std::string& state_dir, const st
   state->info.command = command;
   state->info.socket_path = OwnerSocketPath(abs);
   state->info.started_at = FormatTimestamp(SystemClock().Now());
-  state->handler = std::move(handler);
-  ASSIGN_OR_RETURN(state->stop, WakePipe::Create());
   // The socket's folder is private (0700, ours, not a symlink): nobody else
   // can reach it, or put a socket of theirs where ours is expected.
   RETURN_IF_ERROR(MakePrivateDir(Dirname(state->info.socket_path)));
   // Listen before publishing the owner file, so whoever reads it can connect.
-  ASSIGN_OR_RETURN(state->listen_fd, ListenUnix(state->info.socket_path));
+  ASSIGN_OR_RETURN(UniqueFd listen_fd, ListenUnix(state->info.socket_path));
   state->socket_bound = true;
+  HttpServerOptions options;
+  options.tcp = false;
+  options.local_fd = listen_fd.release();  // the server's from now on
+  options.io_threads = 1;
+  // Each request holds a handler thread while it runs: a `sluice run`
+  // following its run through the owner holds one for the run's length.
+  options.handler_threads = kHandlerThreads;
+  options.max_body_bytes = kMaxRequestBytes;
+  ASSIGN_OR_RETURN(state->server, HttpServer::Start(options, std::move(handler)));
   RETURN_IF_ERROR(WriteOwnerFile(state->lock.fd(), state->info, state->owner_path));
-  try {
-    State* raw = state.get();
-    state->accept_thread = std::thread([raw] {
-      try {
-        raw->AcceptLoop();
-      } catch (const std::exception& e) {
-        LOG_ERROR("owner", "stopped accepting requests: {}", e.what());
-      }
-    });
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("cannot start the owner thread: ") + e.what());
-  }
   LOG_INFO("owner", "pid {} owns {} ({}), listening on {}", state->info.pid, abs, command,
            state->info.socket_path);
   return OwnerLease(std::move(state));
@@ -350,6 +334,10 @@ Result<OwnerInfo> ReadOwnerInfo(const std::string& state_dir) {
 
 Result<json> SendToOwner(const std::string& socket_path, const json& request,
                          const EventSink& events) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  namespace net = boost::asio;
+  using local = net::local::stream_protocol;
   ASSIGN_OR_RETURN(UniqueFd fd, ConnectUnix(socket_path));
   // The owner must be this user: a request may carry data, and its answer is trusted.
   Result<uid_t> server = PeerUid(fd.get());
@@ -358,40 +346,98 @@ Result<json> SendToOwner(const std::string& socket_path, const json& request,
     return Status::Refused(socket_path + " is served by uid " + std::to_string(*server) +
                            ", not by this user; not sending it a request");
   }
-  LineConnection connection(std::move(fd));
-  Status sent = connection.WriteAll(DumpLine(request));
-  if (!sent.ok()) {
-    return Status::IOError(socket_path + ": owner closed the connection: " + sent.message());
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return Status::IOError(socket_path + ": " + std::strerror(errno));
   }
+  net::io_context ioc;
+  local::socket socket(ioc);
+  beast::error_code ec;
+  socket.assign(local(), fd.get(), ec);
+  if (ec) return Status::IOError(socket_path + ": " + ec.message());
+  fd.release();  // the socket's now
+
+  http::request<http::string_body> req{http::verb::post, kEnginePath, 11};
+  req.set(http::field::host, "localhost");
+  req.set(http::field::content_type, "application/json");
+  req.set(http::field::user_agent, "sluice/" SLUICE_VERSION);
+  req.keep_alive(false);
+  req.body() = DumpLine(request);
+  req.prepare_payload();
+  http::write(socket, req, ec);
+  if (ec) {
+    return Status::IOError(socket_path + ": owner closed the connection: " + ec.message());
+  }
+  auto closed = [&](const std::string& why) {
+    return Status::IOError(socket_path + ": owner closed the connection before responding (" + why +
+                           ")");
+  };
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(boost::none);  // the answer streams; each line is bounded below
+  http::read_header(socket, buffer, parser, ec);
+  if (ec) return closed(ec.message());
+  const unsigned status = parser.get().result_int();
+  if (status == 503) return closed("it is stopping");
+  if (status != 200) {
+    std::string body;
+    char piece[4096];
+    while (!parser.is_done() && body.size() < 4096) {
+      parser.get().body().data = piece;
+      parser.get().body().size = sizeof piece;
+      http::read(socket, buffer, parser, ec);
+      if (ec && ec != http::error::need_buffer) break;
+      body.append(piece, sizeof piece - parser.get().body().size);
+    }
+    return Status::DataError(socket_path + ": owner answered HTTP " + std::to_string(status) +
+                             ": " + body.substr(0, 512));
+  }
+  std::string pending;
+  std::vector<char> chunk(size_t{64} << 10);
+  size_t scanned = 0;            // bytes of pending already searched for '\n'
+  beast::error_code read_error;  // the connection's end, once the lines before it are read
   while (true) {
-    Result<std::string> line = connection.ReadLine(kMaxResponseBytes);
-    if (!line.ok()) {
-      if (line.status().code() == StatusCode::kIOError) {
-        return Status::IOError(socket_path + ": owner closed the connection before responding (" +
-                               line.status().message() + ")");
+    size_t eol;
+    while ((eol = pending.find('\n', scanned)) != std::string::npos) {
+      json message = json::parse(pending.data(), pending.data() + eol, nullptr,
+                                 /*allow_exceptions=*/false);
+      pending.erase(0, eol + 1);
+      scanned = 0;
+      if (message.is_discarded() || !message.is_object()) {
+        return Status::DataError(socket_path + ": owner sent a line that is not a JSON object");
       }
-      return line.status().WithContext(socket_path);
-    }
-    json message = json::parse(*line, nullptr, /*allow_exceptions=*/false);
-    if (message.is_discarded() || !message.is_object()) {
-      return Status::DataError(socket_path + ": owner sent a line that is not a JSON object");
-    }
-    auto type = message.find("type");
-    if (type == message.end() || !type->is_string()) {
-      return Status::DataError(socket_path + ": owner sent a message without a type");
-    }
-    if (*type == "event") {
-      auto event = message.find("event");
-      if (events && event != message.end()) events(*event);
-    } else if (*type == "response") {
-      auto response = message.find("response");
-      if (response == message.end()) {
-        return Status::DataError(socket_path + ": owner sent a response without a body");
+      auto type = message.find("type");
+      if (type == message.end() || !type->is_string()) {
+        return Status::DataError(socket_path + ": owner sent a message without a type");
       }
-      return std::move(*response);
-    } else {
-      return Status::DataError(socket_path + ": owner sent an unknown message type");
+      if (*type == "event") {
+        auto event = message.find("event");
+        if (events && event != message.end()) events(*event);
+      } else if (*type == "response") {
+        auto response = message.find("response");
+        if (response == message.end()) {
+          return Status::DataError(socket_path + ": owner sent a response without a body");
+        }
+        return std::move(*response);
+      } else {
+        return Status::DataError(socket_path + ": owner sent an unknown message type");
+      }
     }
+    scanned = pending.size();
+    if (pending.size() > kMaxLineBytes) {
+      return Status::DataError(socket_path + ": owner sent a line over " +
+                               std::to_string(kMaxLineBytes) + " bytes");
+    }
+    if (read_error) return closed(read_error.message());
+    if (parser.is_done()) return closed("the answer ended without a response");
+    parser.get().body().data = chunk.data();
+    parser.get().body().size = chunk.size();
+    // read_some: an event is passed on as soon as it arrives (read() would
+    // wait for the buffer to fill).
+    http::read_some(socket, buffer, parser, read_error);
+    if (read_error == http::error::need_buffer) read_error = {};
+    // What came before an error is read first: the events the owner sent before it died.
+    pending.append(chunk.data(), chunk.size() - parser.get().body().size);
   }
 }
 

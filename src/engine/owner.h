@@ -26,12 +26,25 @@
 
 #include "core/events.h"
 #include "core/status.h"
+#include "engine/http_server.h"
 
 namespace sluice {
 
 // Handles one request; may call `events` many times; returns the final response.
 using RequestHandler =
     std::function<nlohmann::json(const nlohmann::json& request, const EventSink& events)>;
+
+// The engine API over HTTP (DESIGN §5: one server stack for the socket and
+// the TCP port): POST kEnginePath with the request as a JSON object; the
+// answer streams as newline-delimited JSON (chunked) — a line
+// {"type":"event","event":…} for each event as the handler sends it, then
+// {"type":"response","response":…}. Every line passes through the redactor.
+// The owner's local socket serves it; `serve`'s router (server/api.h) serves
+// it there as well, beside the HTTP API, and never on its TCP port.
+inline constexpr const char* kEnginePath = "/api/v1/engine";
+ServerResponse ServeEngineRequest(const RequestHandler& handler, const ServerRequest& request);
+// A router of kEnginePath alone (404 elsewhere): a short-lived owner's.
+HttpHandler EngineEndpoint(RequestHandler handler);
 
 struct OwnerInfo {
   int64_t pid = 0;
@@ -50,9 +63,13 @@ class OwnerLease {
  public:
   // Becomes the owner of state_dir (created if needed): flock on
   // <state_dir>/owner (non-blocking), OwnerInfo written into it, socket bound
-  // (a stale one removed first), and a serving thread started that runs
-  // `handler` for each connection on its own thread. Busy when another open
-  // file (another process, or another lease in this one) holds the lock.
+  // (a stale one removed first, 0600 in a 0700 folder), and an HTTP server
+  // (engine/http_server.h) started on it that answers with `handler`:
+  // connections from other users are refused. Busy when another open file
+  // (another process, or another lease in this one) holds the lock.
+  static Result<OwnerLease> TryAcquire(const std::string& state_dir, const std::string& command,
+                                       HttpHandler handler);
+  // The same, serving the engine API alone (EngineEndpoint(handler)).
   static Result<OwnerLease> TryAcquire(const std::string& state_dir, const std::string& command,
                                        RequestHandler handler);
 
@@ -81,10 +98,12 @@ class OwnerLease {
 // released, or the owner is still starting); DataError when unparsable.
 Result<OwnerInfo> ReadOwnerInfo(const std::string& state_dir);
 
-// Sends one request to the owner's socket, passes every event to `events`
-// (may be null), and returns the final response. Errors:
+// Sends one request to the owner's socket (POST kEnginePath), passes every
+// event to `events` (may be null), and returns the final response. Errors:
 //   NotFound  when nobody listens (no socket, connection refused);
-//   IOError   when the owner closed the connection before the final response.
+//   IOError   when the owner closed the connection before the final response
+//             (or answered 503: it is stopping);
+//   Refused   when the socket is served by another user.
 Result<nlohmann::json> SendToOwner(const std::string& socket_path, const nlohmann::json& request,
                                    const EventSink& events);
 

@@ -133,24 +133,6 @@ Result<UniqueFd> ConnectUnix(const std::string& path) {
   return fd;
 }
 
-Result<WakePipe> WakePipe::Create() {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-    return Status::IOError(std::string("cannot create pipe: ") + std::strerror(errno));
-  }
-  WakePipe pipe;
-  pipe.read_ = UniqueFd(fds[0]);
-  pipe.write_ = UniqueFd(fds[1]);
-  return pipe;
-}
-
-void WakePipe::Notify() {
-  char byte = 1;
-  // A full pipe is already signalled; nothing else can go wrong that matters.
-  while (::write(write_.get(), &byte, 1) < 0 && errno == EINTR) {
-  }
-}
-
 Result<std::string> LineConnection::ReadLine(size_t max_bytes, int cancel_fd, int timeout_ms) {
   char chunk[65536];
   while (true) {

@@ -1,10 +1,11 @@
-// Local (AF_UNIX, SOCK_STREAM) sockets for the owner transport: listening,
-// connecting, and a line-oriented connection with timeouts and cancellation.
+// Local (AF_UNIX, SOCK_STREAM) sockets for the owner's socket: listening,
+// connecting, the peer's uid, and a line-oriented connection with timeouts
+// and cancellation (tests speak raw HTTP with it). The owner serves its
+// socket with engine/http_server.h.
 // Every fd is owned by a UniqueFd and created with FD_CLOEXEC; writes use
 // MSG_NOSIGNAL, so a peer that went away is an error value, never SIGPIPE.
 // Thread-safety: a LineConnection is used by one reader at a time; concurrent
-// writers must serialise themselves (the owner does so with a mutex). A
-// WakePipe's Notify() may be called from any thread.
+// writers must serialise themselves.
 #pragma once
 
 #include <sys/types.h>
@@ -36,19 +37,6 @@ Result<uid_t> PeerUid(int fd);
 // Connects to a listening socket. NotFound when no one listens there (no file,
 // connection refused); IOError otherwise. The returned fd is non-blocking.
 Result<UniqueFd> ConnectUnix(const std::string& path);
-
-// A self-pipe that makes poll() return in every waiter once notified; it stays
-// signalled (level-triggered), so it means "stop" for good.
-class WakePipe {
- public:
-  static Result<WakePipe> Create();
-  void Notify();
-  int read_fd() const { return read_.get(); }
-
- private:
-  UniqueFd read_;
-  UniqueFd write_;
-};
 
 // Newline-delimited messages over a connected, non-blocking socket.
 class LineConnection {

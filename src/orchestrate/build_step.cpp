@@ -101,9 +101,8 @@ Result<std::string> StagedBuild::KeepFailed(const Audit& audit, bool had_previou
   owned_ = false;
   env_.publisher->Dropped(table_name_);
   std::string error = Redact(
-      std::string(had_previous
-                      ? "audit failed, kept the last good version public"
-                      : "audit failed; nothing was published (this was the first build)") +
+      std::string(had_previous ? "audit failed, kept the last good version public"
+                               : "audit failed; nothing was published (this was the first build)") +
       "; the failed build is in _sluice_failed." + target_.asset + ": " + audit.Failures());
   AssetVersionRecord vrec = VersionRecord();
   vrec.status = "failed_audit";

@@ -16,6 +16,7 @@
 #include "core/redact.h"
 #include "core/strings.h"
 #include "engine/event_hub.h"
+#include "engine/owner.h"
 #include "server/web_assets.h"
 
 namespace sluice {
@@ -118,6 +119,9 @@ const std::vector<Route>& Routes() {
       {"GET", {}, std::nullopt},              // the web UI's page
       {"GET", {"ui", "{id}"}, std::nullopt},  // its files (no data in them)
       {"GET", {"healthz"}, std::nullopt},
+      // The engine API of the CLI (engine/owner.h): on the owner's local
+      // socket only, whose callers are this user (admin).
+      {"POST", {"api", "v1", "engine"}, ApiRole::kAdmin},
       {"GET", {"api", "v1", "runs"}, ApiRole::kViewer},
       {"POST", {"api", "v1", "runs"}, ApiRole::kOperator},
       {"GET", {"api", "v1", "runs", "{id}"}, ApiRole::kViewer},
@@ -694,6 +698,7 @@ std::string Authority(const std::string& scheme, std::string host) {
 }  // namespace
 
 Result<bool> ApiRouter::FromThisSite(const ServerRequest& request) const {
+  if (request.local) return true;  // no browser reaches the owner's socket
   // DNS rebinding: another site's name pointed at 127.0.0.1 would reach an
   // API that asks for no token; such an API answers only its own names.
   const std::string host = HostName(request.Header("host"));
@@ -731,6 +736,8 @@ Result<bool> ApiRouter::FromThisSite(const ServerRequest& request) const {
 }
 
 Result<ApiRouter::Caller> ApiRouter::Authenticate(const ServerRequest& request) const {
+  // The owner's socket: this user, checked by the kernel (its peer credentials).
+  if (request.local) return Caller{ApiRole::kAdmin, ""};
   if (spec_.tokens.empty()) return Caller{};
   std::string header = request.Header("authorization");
   const std::string scheme = "bearer ";
@@ -806,6 +813,10 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
     return ProblemResponse(404, "Not found",
                            "no endpoint " + request.path + " (see DESIGN.md §4 for the API)");
   }
+  if (segments.size() == 3 && segments[2] == "engine" && !request.local) {
+    return ProblemResponse(404, "Not found",
+                           "no endpoint " + request.path + " (see DESIGN.md §4 for the API)");
+  }
   if (route == nullptr) {
     ServerResponse out = ProblemResponse(405, "Method not allowed",
                                          request.method + " is not allowed on " + request.path);
@@ -840,6 +851,11 @@ ServerResponse ApiRouter::Dispatch(const ServerRequest& request, std::string* la
     return JsonResponse(200, body);
   }
   if (segments[0] == "metrics") return Metrics();
+  if (segments[2] == "engine") {
+    return ServeEngineRequest(
+        [this](const json& r, const EventSink& events) { return engine_->Handle(r, events); },
+        request);
+  }
   if (segments[2] == "data") return Data(request, segments[3]);
   if (segments[2] == "check") return Check(request, segments[3]);
   if (segments[2] == "events") return Events(request);

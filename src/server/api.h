@@ -25,8 +25,8 @@
 #include "config/project.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
+#include "engine/http_server.h"
 #include "server/cache.h"
-#include "server/http_server.h"
 
 namespace sluice {
 

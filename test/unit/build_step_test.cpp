@@ -51,7 +51,8 @@ class BuildStepTest : public MemoryWarehouseTest {
     env_.cancelled = [this] { return cancelled_; };
     env_.record_checks = [this](const std::string& asset, const std::string& version,
                                 const std::vector<CheckOutcome>& checks) {
-      for (const CheckOutcome& c : checks) recorded_.push_back(asset + "@" + version + ":" + c.name);
+      for (const CheckOutcome& c : checks)
+        recorded_.push_back(asset + "@" + version + ":" + c.name);
     };
   }
 
@@ -71,9 +72,10 @@ class BuildStepTest : public MemoryWarehouseTest {
   Result<std::string> BuildStops(const std::string& version, int rows, bool null_last) {
     StagedBuild stage(env_, *session_, Target(version), false);
     RETURN_IF_ERROR(session_->Execute(
-        "CREATE TABLE " + stage.relation() + " AS SELECT range AS id, CASE WHEN range = " +
-        std::to_string(null_last ? rows - 1 : -1) + " THEN NULL ELSE 'stop ' || range END AS name " +
-        "FROM range(" + std::to_string(rows) + ")"));
+        "CREATE TABLE " + stage.relation() +
+        " AS SELECT range AS id, CASE WHEN range = " + std::to_string(null_last ? rows - 1 : -1) +
+        " THEN NULL ELSE 'stop ' || range END AS name " + "FROM range(" + std::to_string(rows) +
+        ")"));
     RETURN_IF_ERROR(stage.Inspect(-1));
     Audit audit = stage.RunAudit();
     if (audit.blocked) return stage.KeepFailed(audit, true);
@@ -140,7 +142,7 @@ TEST_F(BuildStepTest, AFailedAuditKeepsTheLastGoodVersionPublic) {
   EXPECT_THAT(*failed, HasSubstr("kept the last good version public"));
   EXPECT_THAT(*failed, HasSubstr("_sluice_failed.stops"));
   EXPECT_THAT(*failed, HasSubstr("not_null"));
-  EXPECT_EQ(Count("main.stops"), 5);                 // still v1
+  EXPECT_EQ(Count("main.stops"), 5);                // still v1
   EXPECT_EQ(Count("_sluice_failed.\"stops\""), 8);  // the failed build, to inspect
   EXPECT_EQ(VersionStatus("v2"), "failed_audit");
   EXPECT_EQ(StagedRelations(), 1);  // v1 only
@@ -182,8 +184,9 @@ TEST_F(BuildStepTest, InPlaceBatchesApplyOrLeaveTheTableAsItWas) {
   ASSERT_TRUE(latest.ok());
   const Publication prev = latest->at({"stops", ""});
   auto names = [&] {
-    auto r = session_->Query("SELECT string_agg(id || '=' || coalesce(name, 'NULL'), ',' ORDER BY "
-                             "id) FROM main.stops");
+    auto r = session_->Query(
+        "SELECT string_agg(id || '=' || coalesce(name, 'NULL'), ',' ORDER BY "
+        "id) FROM main.stops");
     return r.ok() && !r->rows.empty() ? r->rows[0][0].value_or("") : std::string("?");
   };
   const std::string before = names();

@@ -1,7 +1,8 @@
-// The HTTP transport (server/http_server.h) against a real client
+// The HTTP transport (engine/http_server.h) against a real client
 // (cpp-httplib) on 127.0.0.1: answers, keep-alive, limits, a handler that
-// throws, and a graceful stop that answers the request in flight.
-#include "server/http_server.h"
+// throws, a graceful stop that answers the request in flight, and the
+// owner's local socket (this user only).
+#include "engine/http_server.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -9,12 +10,17 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <future>
 #include <thread>
+
+#include "engine/socket.h"
 
 namespace sluice {
 namespace {
@@ -206,6 +212,66 @@ TEST(HttpServerTest, PercentDecode) {
   EXPECT_FALSE(PercentDecode("%4", false).ok());
   EXPECT_FALSE(PercentDecode("%g0", false).ok());
   EXPECT_EQ(*PercentDecode("%41", false), "A");
+}
+
+// The owner's local socket on the same server: requests are marked local,
+// and a connection from another user is closed before it is read.
+TEST(HttpServerTest, ServesTheOwnersSocketToThisUserOnly) {
+  char tmpl[] = "/tmp/sluice-http-local.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string path = dir + "/owner.sock";
+  Result<UniqueFd> listener = ListenUnix(path);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  HttpServerOptions options;
+  options.tcp = false;
+  options.local_fd = listener->release();
+  std::atomic<int> calls{0};
+  auto server = HttpServer::Start(options, [&](const ServerRequest& r) {
+    ++calls;
+    ServerResponse out;
+    out.body = std::string("local=") + (r.local ? "yes" : "no") + " remote=" + r.remote + "\n";
+    return out;
+  });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  EXPECT_EQ((*server)->port(), 0);  // no TCP port
+  auto exchange = [&]() -> std::string {
+    Result<UniqueFd> fd = ConnectUnix(path);
+    if (!fd.ok()) return "connect: " + fd.status().message();
+    LineConnection connection(std::move(fd).value());
+    if (!connection.WriteAll("GET /x HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()) return "write";
+    std::string last;
+    while (true) {
+      Result<std::string> line = connection.ReadLine(1 << 16, -1, 5000);
+      if (!line.ok()) return last;
+      last = *line;
+    }
+  };
+  EXPECT_EQ(exchange(), "local=yes remote=local");
+  EXPECT_EQ(calls.load(), 1);
+
+  if (::geteuid() == 0) {
+    // Another user who can reach the file (opened up on purpose): the
+    // server's peer check is what turns it away.
+    ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+    ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      // Closed unanswered: nothing read, or closed before the request was written.
+      std::string answer = exchange();
+      if (answer.empty() || answer == "write") ::_exit(0);
+      ::_exit(answer.rfind("connect:", 0) == 0 ? 2 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: answered another user; 2: could not connect";
+    EXPECT_EQ(calls.load(), 1);
+  }
+  (*server)->Stop(1000);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

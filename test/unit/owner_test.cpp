@@ -2,6 +2,7 @@
 // the wire protocol, Dispatch, and ownership across real processes (fork,
 // kill -9).
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -61,15 +62,32 @@ RequestHandler Tagged(const std::string& tag, std::atomic<int>* calls = nullptr)
 }
 
 // Sends one raw line and returns the first line of the answer.
-std::string RawExchange(const std::string& socket_path, const std::string& line) {
+// Sends `request` as it is and reads the whole answer (the server closes).
+std::vector<std::string> RawLines(const std::string& socket_path, const std::string& request) {
   Result<UniqueFd> fd = ConnectUnix(socket_path);
   EXPECT_TRUE(fd.ok()) << fd.status().ToString();
-  if (!fd.ok()) return "";
+  if (!fd.ok()) return {};
   LineConnection connection(std::move(fd).value());
-  EXPECT_TRUE(connection.WriteAll(line).ok());
-  Result<std::string> answer = connection.ReadLine(1 << 20, -1, 5000);
-  EXPECT_TRUE(answer.ok()) << answer.status().ToString();
-  return answer.ok() ? *answer : "";
+  EXPECT_TRUE(connection.WriteAll(request).ok());
+  std::vector<std::string> lines;
+  while (true) {
+    Result<std::string> line = connection.ReadLine(1 << 20, -1, 5000);
+    if (!line.ok()) break;
+    lines.push_back(*line);
+  }
+  return lines;
+}
+
+// POSTs body to the engine API as HTTP/1.0 (answered whole, not chunked)
+// and returns the answer's last line: the final message.
+std::string RawExchange(const std::string& socket_path, const std::string& body) {
+  std::vector<std::string> lines =
+      RawLines(socket_path, "POST /api/v1/engine HTTP/1.0\r\nHost: localhost\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_FALSE(lines.empty());
+  if (lines.empty()) return "";
+  EXPECT_EQ(lines[0].rfind("HTTP/1.0 200", 0), 0u) << lines[0];
+  return lines.back();
 }
 
 TEST(OwnerLease, AcquireRecordsOwnerAndSecondAcquireIsBusy) {
@@ -331,6 +349,18 @@ TEST(OwnerTransport, MalformedRequestsGetErrorResponses) {
   ASSERT_TRUE(answer.is_object());
   EXPECT_EQ(answer["response"]["ok"], false);
 
+  // Not the engine API, or not HTTP: answered by the server, never the handler.
+  std::vector<std::string> lines =
+      RawLines(path, "GET /api/v1/engine HTTP/1.0\r\nHost: localhost\r\n\r\n");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].rfind("HTTP/1.0 405", 0), 0u) << lines[0];
+  lines = RawLines(path, "POST /api/v1/other HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].rfind("HTTP/1.0 404", 0), 0u) << lines[0];
+  lines = RawLines(path, "{\"cmd\": \"run\"}\n\n");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines[0].find(" 400 "), std::string::npos) << lines[0];
+
   EXPECT_EQ(calls, 0);
   Result<json> response = SendToOwner(path, {{"fine", true}}, nullptr);
   ASSERT_TRUE(response.ok()) << response.status().ToString();
@@ -375,7 +405,10 @@ TEST(OwnerTransport, ClientLeavingEarlyDoesNotHurtOwner) {
     Result<UniqueFd> fd = ConnectUnix(lease->info().socket_path);
     ASSERT_TRUE(fd.ok());
     LineConnection connection(std::move(fd).value());
-    ASSERT_TRUE(connection.WriteAll("{\"slow\": true}\n").ok());
+    ASSERT_TRUE(connection
+                    .WriteAll("POST /api/v1/engine HTTP/1.1\r\nHost: localhost\r\n"
+                              "Content-Length: 15\r\n\r\n{\"slow\": true}\n")
+                    .ok());
   }  // closed before any answer
   for (int i = 0; i < 5000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_TRUE(done);
@@ -404,8 +437,17 @@ TEST(OwnerTransport, OwnerClosingBeforeResponseIsIOError) {
         continue;
       }
       LineConnection connection(std::move(fd).value());
+      while (true) {  // the request's head, up to its empty line; then its one-line body
+        Result<std::string> line = connection.ReadLine(1 << 20, -1, 5000);
+        ASSERT_TRUE(line.ok()) << line.status().ToString();
+        if (*line == "\r") break;
+      }
       EXPECT_TRUE(connection.ReadLine(1 << 20, -1, 5000).ok());
-      EXPECT_TRUE(connection.WriteAll("{\"type\":\"event\",\"event\":{\"n\":1}}\n").ok());
+      const std::string event = "{\"type\":\"event\",\"event\":{\"n\":1}}\n";
+      EXPECT_TRUE(connection
+                      .WriteAll("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                fmt::format("{:x}", event.size()) + "\r\n" + event + "\r\n")
+                      .ok());
       return;
     }
   });

@@ -1,10 +1,10 @@
-// The HTTP transport of `sluice serve` (DESIGN.md §4): Boost.Beast over Asio.
+// The HTTP transport of the owner (DESIGN.md §4, §5): Boost.Beast over Asio,
+// on `sluice serve`'s TCP port and on every owner's local socket alike.
 // A few I/O threads hold every keep-alive connection asynchronously; each
 // complete request is handed to a bounded pool of handler threads (a handler
 // may wait on the warehouse), and its response is written back on the I/O
-// side. What a request means is not decided here: the handler (server/api.h)
-// routes it to the engine, the same handlers the CLI reaches over the owner's
-// socket.
+// side. What a request means is not decided here: the handler (server/api.h,
+// or engine/owner.h's EngineEndpoint) routes it to the engine.
 //
 // Limits: request headers and body sizes, a read timeout per request (a slow
 // or idle client is dropped, never a thread held), a cap on connections.
@@ -31,12 +31,13 @@ namespace sluice {
 
 // Lets a handler send its answer in chunks (Transfer-Encoding: chunked) as
 // it produces it, instead of returning it whole: Start() sends the status
-// and headers, each Write() one chunk and waits until the connection took
-// it (false: the client is gone or too slow — stop producing). A handler
-// that started still returns; its ServerResponse is then ignored but for
-// `stream_failed`, which ends the connection without the last chunk, so
-// the client sees a cut answer, never a complete wrong one. Used from the
-// handler's thread only.
+// and headers and waits for them; each Write() queues one chunk, written in
+// order while the handler goes on, and waits only while 1 MiB is queued
+// (false: the client is gone or too slow — stop producing). A handler that
+// started still returns; the answer ends once its queue is written, and
+// its ServerResponse is ignored but for `stream_failed`, which ends the
+// connection without the last chunk, so the client sees a cut answer,
+// never a complete wrong one. One thread at a time (the caller serialises).
 class ChunkedWriter {
  public:
   virtual ~ChunkedWriter() = default;
@@ -52,7 +53,10 @@ struct ServerRequest {
   std::map<std::string, std::string> query;    // decoded; a repeated key keeps the last
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
-  std::string remote;  // "127.0.0.1:54321"
+  std::string remote;  // "127.0.0.1:54321", or "local"
+  // Came in on the owner's local socket, from this user (checked by the
+  // kernel's peer credentials): the CLI of the same account.
+  bool local = false;
   // Null when the client cannot take chunks (HTTP/1.0, HEAD).
   ChunkedWriter* writer = nullptr;
   std::string Header(const std::string& lower_name) const {
@@ -76,8 +80,14 @@ ServerResponse ProblemResponse(int status, const std::string& title, const std::
 using HttpHandler = std::function<ServerResponse(const ServerRequest&)>;
 
 struct HttpServerOptions {
+  bool tcp = true;  // listen on host:port
   std::string host = "127.0.0.1";
   int port = 0;  // 0: any free port (see HttpServer::port())
+  // A listening AF_UNIX socket to serve as well (the owner's, DESIGN §5):
+  // the server takes it over and closes it. Each connection's peer must be
+  // this process's user (else it is closed at once); its requests are
+  // marked `local`. -1: none.
+  int local_fd = -1;
   int io_threads = 2;
   // Room for the streams that hold a handler while a client reads (at most
   // 4 dataset answers and 4 event streams, server/api.h) and the rest.

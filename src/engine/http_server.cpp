@@ -1,9 +1,11 @@
-#include "server/http_server.h"
+#include "engine/http_server.h"
 
+#include <unistd.h>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -11,12 +13,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <exception>
 #include <future>
 #include <list>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 #include "core/clock.h"
@@ -24,6 +29,7 @@
 #include "core/strings.h"
 
 #include "core/redact.h"
+#include "engine/socket.h"
 
 namespace sluice {
 namespace {
@@ -32,6 +38,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using local = net::local::stream_protocol;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -94,7 +101,12 @@ ServerResponse ProblemResponse(int status, const std::string& title, const std::
   return response;
 }
 
-class Session;
+// What Stop() needs of a connection, whichever socket it came in on.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void CloseIfIdle() = 0;
+};
 
 struct HttpServer::Impl {
   HttpServerOptions options;
@@ -104,11 +116,12 @@ struct HttpServer::Impl {
   std::atomic<int> connections{0};
   std::atomic<int> in_flight{0};
   std::mutex sessions_mu;
-  std::list<std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  std::list<std::weak_ptr<SessionBase>> sessions;  // GUARDED_BY(sessions_mu)
   net::io_context ioc;
   // The acceptor and its timer are touched on one strand (Stop closes them there).
   net::strand<net::io_context::executor_type> accept_strand = net::make_strand(ioc);
   tcp::acceptor acceptor{accept_strand};
+  local::acceptor local_acceptor{accept_strand};  // the owner's socket, when given
   net::steady_timer accept_pause{accept_strand};
   // Keeps the I/O threads running while a handler works and no socket waits
   // (during Stop, the acceptor is closed): its answer still has to be written.
@@ -119,6 +132,10 @@ struct HttpServer::Impl {
   bool stopped = false;
 
   void Accept();
+  void AcceptLocal();
+  // Serves a connection (or refuses it past max_connections).
+  template <typename Socket>
+  void Adopt(Socket socket, bool is_local);
   // The handler behind the boundary every request crosses: it never throws,
   // and each request gets one log line.
   ServerResponse Call(const ServerRequest& request);
@@ -126,25 +143,33 @@ struct HttpServer::Impl {
 
 // One connection: read a request, hand it to a handler thread, write the
 // answer, and again while the client keeps the connection alive. All of a
-// session's state is touched only on its strand.
-class Session : public std::enable_shared_from_this<Session> {
+// session's state is touched only on its strand. Protocol: TCP, or the
+// owner's local socket (whose peer was checked to be this user).
+template <typename Protocol>
+class Session final : public SessionBase, public std::enable_shared_from_this<Session<Protocol>> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {
+  using Stream = beast::basic_stream<Protocol>;
+  Session(typename Protocol::socket&& socket, HttpServer::Impl* server, bool is_local)
+      : stream_(std::move(socket)), server_(server), local_(is_local) {
     ++server_->connections;
-    beast::error_code ec;
-    tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+    if constexpr (std::is_same_v<Protocol, tcp>) {
+      beast::error_code ec;
+      tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+      if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+    } else {
+      remote_ = "local";
+    }
   }
-  ~Session() { --server_->connections; }
+  ~Session() override { --server_->connections; }
+  using std::enable_shared_from_this<Session<Protocol>>::shared_from_this;
 
   void Start() {
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::Read, shared_from_this()));
+                  beast::bind_front_handler(&Session<Protocol>::Read, shared_from_this()));
   }
   // At Stop(): a connection waiting for its next request is closed now; one
   // whose request is being handled closes after its answer.
-  void CloseIfIdle() {
+  void CloseIfIdle() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->busy_) self->Close();
     });
@@ -159,8 +184,9 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(server_->options.read_timeout_ms));
     // The header first: a client that sent `Expect: 100-continue` waits for
     // a word before it sends the body (curl does, for bodies over 1 MiB).
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session<Protocol>::OnHeader, shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, std::size_t bytes) {
@@ -191,7 +217,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+                     beast::bind_front_handler(&Session<Protocol>::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t /*bytes*/) {
@@ -231,6 +257,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // HEAD is answered as GET without the body.
     request.method = head_ ? "GET" : std::string(raw.method_string());
     request.remote = remote_;
+    request.local = local_;
     for (const auto& field : raw) {
       request.headers[ToLower(std::string(field.name_string()))] = std::string(field.value());
     }
@@ -283,11 +310,16 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  // A handler's chunked answer: each step runs on the session's strand while
-  // the handler's thread waits for it (at most the write timeout).
+  // A handler's chunked answer. Start() sends the head and waits for it;
+  // each Write() queues its chunk on the session and returns at once, while
+  // the session writes the queue out in order on its strand — so a handler
+  // that sends many small pieces (a run's events) never waits a round trip
+  // for each. It waits only while more than kMaxQueuedBytes are queued (a
+  // client that reads slowly holds the producer back, at most the write
+  // timeout per chunk before the connection is dropped).
   class Writer final : public ChunkedWriter {
    public:
-    explicit Writer(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    explicit Writer(std::shared_ptr<Session<Protocol>> session) : session_(std::move(session)) {}
     bool Start(int status, const std::string& content_type,
                const std::vector<std::pair<std::string, std::string>>& headers) override {
       if (started_) return false;
@@ -300,59 +332,108 @@ class Session : public std::enable_shared_from_this<Session> {
       head->chunked(true);
       head->keep_alive(session_->keep_alive_ && !session_->server_->stopping);
       auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*head);
-      return Run([head, serializer](Session& s, auto done) {
-        http::async_write_header(
-            s.stream_, *serializer,
-            [head, serializer, done](beast::error_code ec, std::size_t) { done(ec); });
-      });
-    }
-    bool Write(std::string_view chunk) override {
-      if (!started_ || broken_) return false;
-      if (chunk.empty()) return true;  // an empty chunk would end the answer
-      // The operation owns its bytes: it may outlive this call (a wait that
-      // gave up).
-      auto bytes = std::make_shared<std::string>(chunk);
-      return Run([bytes](Session& s, auto done) {
-        net::async_write(s.stream_,
-                         http::make_chunk(net::const_buffer(bytes->data(), bytes->size())),
-                         [bytes, done](beast::error_code ec, std::size_t) { done(ec); });
-      });
-    }
-    bool started() const override { return started_; }
-    bool broken() const { return broken_; }
-
-   private:
-    // Runs op on the strand and waits for its completion.
-    template <typename Op>
-    bool Run(Op op) {
-      if (broken_) return false;
       auto promise = std::make_shared<std::promise<beast::error_code>>();
       std::future<beast::error_code> result = promise->get_future();
-      Session* s = session_.get();
-      net::post(s->stream_.get_executor(), [self = session_, op, promise] {
+      net::post(session_->stream_.get_executor(), [self = session_, head, serializer, promise] {
         self->stream_.expires_after(
             std::chrono::milliseconds(self->server_->options.write_timeout_ms));
-        op(*self, [promise](beast::error_code ec) { promise->set_value(ec); });
+        http::async_write_header(self->stream_, *serializer,
+                                 [head, serializer, promise](beast::error_code ec, std::size_t) {
+                                   promise->set_value(ec);
+                                 });
       });
       // The I/O threads may stop (Stop() past its grace): do not wait forever.
-      int64_t wait_ms = s->server_->options.write_timeout_ms + 1000;
-      if (result.wait_for(std::chrono::milliseconds(wait_ms)) != std::future_status::ready) {
-        // Given up: the connection goes, which ends the write still pending.
-        net::post(s->stream_.get_executor(), [self = session_] { self->Close(); });
-        broken_ = true;
-      } else if (result.get()) {
-        broken_ = true;
+      const int64_t wait_ms = session_->server_->options.write_timeout_ms + 1000;
+      if (result.wait_for(std::chrono::milliseconds(wait_ms)) != std::future_status::ready ||
+          result.get()) {
+        session_->Broken();
       }
-      return !broken_;
+      return !broken();
     }
-    std::shared_ptr<Session> session_;
+    bool Write(std::string_view chunk) override {
+      if (!started_ || broken()) return false;
+      if (chunk.empty()) return true;  // an empty chunk would end the answer
+      return session_->Queue(std::string(chunk));
+    }
+    bool started() const override { return started_; }
+    bool broken() const { return session_->chunks_broken_.load(); }
+
+   private:
+    std::shared_ptr<Session<Protocol>> session_;
     bool started_ = false;
-    bool broken_ = false;
   };
 
-  // After a chunked answer: the last chunk, then the next request; a cut
-  // answer closes the connection instead.
+  static constexpr size_t kMaxQueuedBytes = size_t{1} << 20;
+
+  // A chunk for the strand to write; waits while the queue is full.
+  bool Queue(std::string chunk) {
+    {
+      std::unique_lock lock(chunks_mu_);
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(server_->options.write_timeout_ms + 1000);
+      if (!chunks_room_.wait_until(lock, deadline, [this] {
+            return queued_bytes_ <= kMaxQueuedBytes || chunks_broken_.load();
+          })) {
+        lock.unlock();
+        Broken();  // the client stopped reading (or the I/O threads stopped)
+        return false;
+      }
+      if (chunks_broken_) return false;
+      queued_bytes_ += chunk.size();
+    }
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), bytes = std::make_shared<std::string>(std::move(chunk))] {
+                self->chunks_.push_back(bytes);
+                if (!self->chunk_writing_) self->WriteNextChunk();
+              });
+    return !chunks_broken_.load();
+  }
+
+  // On the strand: the next queued chunk, or the end of the answer once the
+  // queue is empty and the handler has returned.
+  void WriteNextChunk() {
+    if (chunks_.empty() || chunks_broken_) {
+      chunk_writing_ = false;
+      if (chunks_broken_) chunks_.clear();
+      if (finish_) Finish(*finish_);
+      return;
+    }
+    chunk_writing_ = true;
+    std::shared_ptr<std::string> bytes = chunks_.front();
+    chunks_.pop_front();
+    stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
+    net::async_write(stream_, http::make_chunk(net::const_buffer(bytes->data(), bytes->size())),
+                     [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
+                       {
+                         std::lock_guard lock(self->chunks_mu_);
+                         self->queued_bytes_ -= bytes->size();
+                       }
+                       if (ec) self->Broken();
+                       self->chunks_room_.notify_all();
+                       self->WriteNextChunk();
+                     });
+  }
+
+  // The chunked answer cannot go on: producers stop, the connection goes.
+  void Broken() {
+    if (chunks_broken_.exchange(true)) return;
+    chunks_room_.notify_all();
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
+
+  // After a chunked answer, once its queue is written: the last chunk, then
+  // the next request; a cut answer closes the connection instead.
   void Finish(bool cut) {
+    if (chunk_writing_ || !chunks_.empty()) {
+      finish_ = cut;  // when the queue is written
+      return;
+    }
+    finish_.reset();
+    {
+      std::lock_guard lock(chunks_mu_);
+      queued_bytes_ = 0;  // what a broken answer left unwritten
+    }
+    chunks_broken_ = false;
     if (cut) {
       busy_ = false;
       return Close();
@@ -379,8 +460,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_) res->body().clear();  // Content-Length stays that of the GET
     response_ = res;
     stream_.expires_after(std::chrono::milliseconds(server_->options.write_timeout_ms));
-    http::async_write(stream_, *response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), close));
+    http::async_write(
+        stream_, *response_,
+        beast::bind_front_handler(&Session<Protocol>::OnWrite, shared_from_this(), close));
   }
 
   void OnWrite(bool close, beast::error_code ec, std::size_t /*bytes*/) {
@@ -392,13 +474,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().shutdown(net::socket_base::shutdown_both, ec);
     stream_.socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   HttpServer::Impl* server_;
+  bool local_ = false;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
   std::string remote_;
@@ -406,6 +489,15 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool head_ = false;
   bool busy_ = false;
+  // A chunked answer: the chunks queued by the handler's thread, written on
+  // the strand in order.
+  std::deque<std::shared_ptr<std::string>> chunks_;  // on the strand
+  bool chunk_writing_ = false;                       // on the strand
+  std::optional<bool> finish_;                       // on the strand: the handler returned (cut?)
+  std::mutex chunks_mu_;
+  std::condition_variable chunks_room_;
+  size_t queued_bytes_ = 0;  // GUARDED_BY(chunks_mu_)
+  std::atomic<bool> chunks_broken_{false};
 };
 
 ServerResponse HttpServer::Impl::Call(const ServerRequest& request) {
@@ -440,21 +532,53 @@ void HttpServer::Impl::Accept() {
       });
       return;
     }
-    if (connections.load() >= options.max_connections) {
-      beast::error_code ignored;
-      socket.close(ignored);
-      LOG_WARN("http", "refused a connection: {} open (the limit)", options.max_connections);
-    } else {
-      auto session = std::make_shared<Session>(std::move(socket), this);
-      {
-        std::lock_guard lock(sessions_mu);
-        sessions.remove_if([](const std::weak_ptr<Session>& s) { return s.expired(); });
-        sessions.push_back(session);
-      }
-      session->Start();
-    }
+    Adopt(std::move(socket), false);
     Accept();
   });
+}
+
+void HttpServer::Impl::AcceptLocal() {
+  local_acceptor.async_accept(
+      net::make_strand(ioc), [this](beast::error_code ec, local::socket socket) {
+        if (stopping || !local_acceptor.is_open()) return;
+        if (ec) {
+          LOG_WARN("http", "accept on the owner's socket failed: {}", ec.message());
+          accept_pause.expires_after(std::chrono::milliseconds(100));
+          accept_pause.async_wait([this](beast::error_code) {
+            if (!stopping) AcceptLocal();
+          });
+          return;
+        }
+        // Only this user: a request may carry data, and the socket's
+        // callers act with this process's rights.
+        Result<uid_t> peer = PeerUid(socket.native_handle());
+        if (!peer.ok() || *peer != ::geteuid()) {
+          beast::error_code ignored;
+          socket.close(ignored);
+          LOG_WARN("http", "refused a connection on the owner's socket from another user");
+        } else {
+          Adopt(std::move(socket), true);
+        }
+        AcceptLocal();
+      });
+}
+
+template <typename Socket>
+void HttpServer::Impl::Adopt(Socket socket, bool is_local) {
+  using Protocol = typename Socket::protocol_type;
+  if (connections.load() >= options.max_connections) {
+    beast::error_code ignored;
+    socket.close(ignored);
+    LOG_WARN("http", "refused a connection: {} open (the limit)", options.max_connections);
+    return;
+  }
+  auto session = std::make_shared<Session<Protocol>>(std::move(socket), this, is_local);
+  {
+    std::lock_guard lock(sessions_mu);
+    sessions.remove_if([](const std::weak_ptr<SessionBase>& s) { return s.expired(); });
+    sessions.push_back(session);
+  }
+  session->Start();
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -468,26 +592,37 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->handler = std::move(handler);
-  std::string where = options.host + ":" + std::to_string(options.port);
   beast::error_code ec;
-  net::ip::address address = net::ip::make_address(options.host, ec);
-  if (ec) return Status::Invalid("server: listen " + where + ": not an IP address");
-  tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status::IOError("server: cannot listen on " + where + ": " + ec.message() +
-                           (ec == net::error::address_in_use
-                                ? " (another process serves that port; give each environment "
-                                  "its own server: listen under environments.<env>)"
-                                : ""));
+  if (options.local_fd >= 0) {
+    // Taken over: from now on the acceptor closes it.
+    impl->local_acceptor.assign(local(), options.local_fd, ec);
+    if (ec) {
+      ::close(options.local_fd);
+      return Status::IOError("server: cannot serve the owner's socket: " + ec.message());
+    }
   }
-  impl->port = impl->acceptor.local_endpoint().port();
+  if (options.tcp) {
+    std::string where = options.host + ":" + std::to_string(options.port);
+    net::ip::address address = net::ip::make_address(options.host, ec);
+    if (ec) return Status::Invalid("server: listen " + where + ": not an IP address");
+    tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+    impl->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) impl->acceptor.bind(endpoint, ec);
+    if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Status::IOError("server: cannot listen on " + where + ": " + ec.message() +
+                             (ec == net::error::address_in_use
+                                  ? " (another process serves that port; give each environment "
+                                    "its own server: listen under environments.<env>)"
+                                  : ""));
+    }
+    impl->port = impl->acceptor.local_endpoint().port();
+  }
   impl->keep_running.emplace(impl->ioc.get_executor());
   impl->workers = std::make_unique<net::thread_pool>(std::max(1, options.handler_threads));
-  impl->Accept();
+  if (options.tcp) impl->Accept();
+  if (impl->local_acceptor.is_open()) impl->AcceptLocal();
   Impl* raw = impl.get();
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
     impl->io_threads.emplace_back([raw] {
@@ -513,9 +648,10 @@ void HttpServer::Stop(int grace_ms) {
   net::post(impl_->accept_strand, [impl = impl_.get()] {
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->local_acceptor.close(ec);
     impl->accept_pause.cancel();
   });
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(impl_->sessions_mu);
     for (const auto& weak : impl_->sessions) {
