@@ -84,6 +84,7 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
     HttpServerOptions options;
     options.host = server.host;
     options.port = server.port;
+    options.answer_at_once = [&router](const ServerRequest& r) { return router.AnswerAtOnce(r); };
     Result<std::unique_ptr<HttpServer>> started = HttpServer::Start(options, handler);
     if (!started.ok()) {
       lease->Release([&engine] { engine.Close(); });

@@ -155,13 +155,33 @@ std::shared_ptr<const Workspace> Engine::LatestWorkspace() {
 }
 
 json Engine::HandleData(const json& request, const EventSink& events) {
-  Result<Opened*> opened = OpenForRequest();
+  // memory_only (the HTTP server's I/O threads ask, for a cache hit): the
+  // key from what is in memory, or "not in memory" without waiting for
+  // anything — no opening, loading or warehouse session.
+  const bool memory_only = request.value("memory_only", false);
+  const json not_in_memory = {{"ok", false}, {"exit_code", 1}, {"error", "not in memory"}};
+  Opened* opened_now = nullptr;
+  if (memory_only) {
+    // Held for seconds while the environment opens or closes: never waited for here.
+    std::unique_lock lock(open_mu_, std::try_to_lock);
+    if (!lock.owns_lock()) return not_in_memory;
+    opened_now = opened_.get();
+  }
+  Result<Opened*> opened = memory_only ? Result<Opened*>(opened_now) : OpenForRequest();
   if (!opened.ok()) return ErrorResponse(opened.status());
+  if (*opened == nullptr) return not_in_memory;
   Opened& env = **opened;
   std::optional<ReaderSessions::Lease> session;  // taken when the read needs one
 
   std::string table = ToLower(request.value("table", ""));
-  std::shared_ptr<const Workspace> ws = LatestWorkspace();
+  std::shared_ptr<const Workspace> ws;
+  if (memory_only) {
+    std::unique_lock lock(workspace_mu_, std::try_to_lock);
+    if (lock.owns_lock()) ws = latest_workspace_;
+    if (!ws) return not_in_memory;
+  } else {
+    ws = LatestWorkspace();
+  }
   std::vector<DataColumn> columns;
   std::vector<std::string> published;
   DataVersion version;
@@ -192,6 +212,7 @@ json Engine::HandleData(const json& request, const EventSink& events) {
     version = VersionOf(table, current, ws.get());
   };
   if (!env.current.Visit(look)) {
+    if (memory_only) return not_in_memory;
     Result<ReaderSessions::Lease> taken = env.readers->Take();
     if (!taken.ok()) return ErrorResponse(taken.status());
     session.emplace(std::move(*taken));

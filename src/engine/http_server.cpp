@@ -139,6 +139,9 @@ struct HttpServer::Impl {
   // The handler behind the boundary every request crosses: it never throws,
   // and each request gets one log line.
   ServerResponse Call(const ServerRequest& request);
+  // One log line per request.
+  void LogRequest(const ServerRequest& request, const ServerResponse& response, bool streamed,
+                  int64_t ms);
 };
 
 // One connection: read a request, hand it to a handler thread, write the
@@ -287,6 +290,21 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
                        true);
         }
         request.query[*key] = *value;
+      }
+    }
+    if (server_->options.answer_at_once) {
+      int64_t t0 = MonotonicMillis();
+      std::optional<ServerResponse> now;
+      try {  // a thread boundary (the I/O thread's): a throw sends it on to the handler
+        now = server_->options.answer_at_once(request);
+      } catch (const std::exception& e) {
+        LOG_WARN("http", "{} {}: answering at once failed: {}", request.method,
+                 EscapeForLog(request.path), e.what());
+        now.reset();
+      }
+      if (now) {
+        server_->LogRequest(request, *now, false, MonotonicMillis() - t0);
+        return Write(std::move(*now), false);
       }
     }
     busy_ = true;
@@ -512,12 +530,18 @@ ServerResponse HttpServer::Impl::Call(const ServerRequest& request) {
     response = ProblemResponse(500, "Internal error", "unknown exception");
   }
   const bool streamed = request.writer != nullptr && request.writer->started();
+  LogRequest(request, response, streamed, MonotonicMillis() - t0);
+  return response;
+}
+
+void HttpServer::Impl::LogRequest(const ServerRequest& request, const ServerResponse& response,
+                                  bool streamed, int64_t ms) {
+  if (!LogEnabled(LogLevel::kInfo)) return;
   LOG_INFO("http", "{} {} {} {}{}ms {}", request.method, EscapeForLog(request.path),
            response.status,
            streamed ? std::string(response.stream_failed ? "chunked (cut) " : "chunked ")
                     : std::to_string(response.body.size()) + "B ",
-           MonotonicMillis() - t0, request.remote);
-  return response;
+           ms, request.remote);
 }
 
 void HttpServer::Impl::Accept() {

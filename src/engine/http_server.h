@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -97,6 +98,10 @@ struct HttpServerOptions {
   int read_timeout_ms = 30000;   // to receive one whole request
   int write_timeout_ms = 60000;  // to send one whole response
   int max_connections = 4096;
+  // Answers a request on the I/O thread itself, before the handler pool,
+  // when it can without waiting for anything (a cache hit); nullopt sends
+  // the request on to the handler. Must never block. Null: none.
+  std::function<std::optional<ServerResponse>(const ServerRequest&)> answer_at_once;
 };
 
 // "a%20b" -> "a b"; '+' -> ' ' when form is set (query strings). nullopt-like:

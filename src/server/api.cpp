@@ -336,28 +336,65 @@ ServerResponse ApiRouter::Catalog(const ServerRequest& request,
   return EngineToHttp(engine_->Handle(ask, nullptr));
 }
 
+std::optional<ServerResponse> ApiRouter::FromCache(const ServerRequest& request,
+                                                   const json& keyed) const {
+  const json& k = keyed["result"];
+  if (!k.value("cacheable", false)) return std::nullopt;
+  std::string key = k.value("key", "");
+  std::string etag = "\"" + Sha256Hex(key).substr(0, 32) + "\"";
+  if (MatchesEtag(request.Header("if-none-match"), etag)) {
+    ServerResponse out;
+    out.status = 304;
+    out.content_type.clear();
+    out.headers.emplace_back("ETag", etag);
+    out.headers.emplace_back("Cache-Control", "no-cache");
+    return out;
+  }
+  if (std::shared_ptr<const CachedResponse> hit = cache_->Get(key)) {
+    return CachedToHttp(*hit, "hit");
+  }
+  return std::nullopt;
+}
+
+std::optional<ServerResponse> ApiRouter::AnswerAtOnce(const ServerRequest& request) const {
+  if (request.method != "GET") return std::nullopt;
+  const std::vector<std::string> segments = Segments(request.path);
+  if (segments.size() != 4 || segments[0] != "api" || segments[1] != "v1" ||
+      segments[2] != "data") {
+    return std::nullopt;
+  }
+  // Whatever would be refused is refused by the handler, with its reasons.
+  if (!FromThisSite(request).ok()) return std::nullopt;
+  Result<Caller> who = Authenticate(request);
+  if (!who.ok() || who->role < ApiRole::kViewer) return std::nullopt;
+  auto t0 = std::chrono::steady_clock::now();
+  json params = json::object();
+  for (const auto& [k, v] : request.query) params[k] = v;
+  json keyed = engine_->Handle({{"cmd", "data"},
+                                {"table", segments[3]},
+                                {"params", std::move(params)},
+                                {"key_only", true},
+                                {"memory_only", true}},
+                               nullptr);
+  if (!keyed.value("ok", false)) return std::nullopt;
+  std::optional<ServerResponse> out = FromCache(request, keyed);
+  if (!out) return std::nullopt;
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string route = "/api/v1/data/{id}";
+  metrics_.Add(
+      "sluice_http_requests_total",
+      {{"route", route}, {"method", request.method}, {"status", std::to_string(out->status)}});
+  metrics_.Observe("sluice_http_request_duration_seconds", {{"route", route}}, seconds);
+  return out;
+}
+
 ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& table) const {
   json params = json::object();
   for (const auto& [k, v] : request.query) params[k] = v;
   json ask = {{"cmd", "data"}, {"table", table}, {"params", params}, {"key_only", true}};
   json keyed = engine_->Handle(ask, nullptr);
   if (!keyed.value("ok", false)) return EngineToHttp(keyed);
-  const json& k = keyed["result"];
-  if (k.value("cacheable", false)) {
-    std::string key = k.value("key", "");
-    std::string etag = "\"" + Sha256Hex(key).substr(0, 32) + "\"";
-    if (MatchesEtag(request.Header("if-none-match"), etag)) {
-      ServerResponse out;
-      out.status = 304;
-      out.content_type.clear();
-      out.headers.emplace_back("ETag", etag);
-      out.headers.emplace_back("Cache-Control", "no-cache");
-      return out;
-    }
-    if (std::shared_ptr<const CachedResponse> hit = cache_->Get(key)) {
-      return CachedToHttp(*hit, "hit");
-    }
-  }
+  if (std::optional<ServerResponse> cached = FromCache(request, keyed)) return std::move(*cached);
   ask["key_only"] = false;
   // A big answer goes out in chunks as the engine renders it (no Link
   // header then: the next page is known at the end), copied into the cache

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,12 @@ class ApiRouter {
   // `health` answers /healthz's details (the scheduler's view); may be null.
   ApiRouter(Engine* engine, ServerSpec spec, std::function<nlohmann::json()> health);
   ServerResponse Handle(const ServerRequest& request) const;
+  // A dataset read the response cache answers, from memory alone (the
+  // publications and the project held by the engine): for the HTTP
+  // server's I/O thread (HttpServerOptions::answer_at_once), so a hit
+  // skips the handler pool. nullopt: Handle() answers it (a miss, an
+  // error, anything not in memory).
+  std::optional<ServerResponse> AnswerAtOnce(const ServerRequest& request) const;
   // The response cache's counts (for /metrics).
   ResponseCache::Stats CacheStats() const { return cache_->stats(); }
 
@@ -52,6 +59,9 @@ class ApiRouter {
   // GET /api/v1/data/{table}: a cached answer when its key (the query and
   // the publications it reads) is known, a 304 when the client has it.
   ServerResponse Data(const ServerRequest& request, const std::string& table) const;
+  // The cached answer (or 304) for a data request whose key the engine gave.
+  std::optional<ServerResponse> FromCache(const ServerRequest& request,
+                                          const nlohmann::json& keyed) const;
   // /api/v1/assets[/{name}], /lineage, /issues, /fetches.
   ServerResponse Catalog(const ServerRequest& request,
                          const std::vector<std::string>& segments) const;
