@@ -187,16 +187,18 @@ Result<DataQuery> ParseDataQuery(const std::string& table,
   std::optional<std::string> after;
   for (const auto& [param, value] : params) {
     const bool control = std::find(kControls.begin(), kControls.end(), param) != kControls.end();
-    // (a copy: clang 14 cannot capture a structured binding)
-    const bool column_like = [&names, param = param] {
+    // Asked only of an unknown _name (a failed Find builds a did-you-mean
+    // hint: not for every _limit). (A copy: clang 14 cannot capture a
+    // structured binding.)
+    auto column_like = [&names, param = param] {
       std::string base = param;
       size_t cut = param.rfind("__");
       if (cut != std::string::npos && cut > 0 && ParseOp(param.substr(cut + 2))) {
         base = param.substr(0, cut);
       }
       return names.Find(base, param).ok();
-    }();
-    if (!control && !param.empty() && param[0] == '_' && !column_like) {
+    };
+    if (!control && !param.empty() && param[0] == '_' && !column_like()) {
       std::string hint = DidYouMeanHint(param, kControls);
       return Status::Invalid("unknown parameter '" + param + "'" +
                              (hint.empty() ? "; the table's controls are " + Join(kControls, ", ") +

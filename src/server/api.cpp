@@ -340,19 +340,23 @@ std::optional<ServerResponse> ApiRouter::FromCache(const ServerRequest& request,
                                                    const json& keyed) const {
   const json& k = keyed["result"];
   if (!k.value("cacheable", false)) return std::nullopt;
-  std::string key = k.value("key", "");
-  std::string etag = "\"" + Sha256Hex(key).substr(0, 32) + "\"";
-  if (MatchesEtag(request.Header("if-none-match"), etag)) {
-    ServerResponse out;
-    out.status = 304;
-    out.content_type.clear();
-    out.headers.emplace_back("ETag", etag);
-    out.headers.emplace_back("Cache-Control", "no-cache");
-    return out;
+  const std::string key = k.value("key", "");
+  std::shared_ptr<const CachedResponse> hit = cache_->Get(key);
+  const std::string if_none_match = request.Header("if-none-match");
+  if (!if_none_match.empty()) {
+    // A hit knows its ETag; a miss works it out (the hash of the key).
+    const std::string etag =
+        hit && !hit->etag.empty() ? hit->etag : "\"" + Sha256Hex(key).substr(0, 32) + "\"";
+    if (MatchesEtag(if_none_match, etag)) {
+      ServerResponse out;
+      out.status = 304;
+      out.content_type.clear();
+      out.headers.emplace_back("ETag", etag);
+      out.headers.emplace_back("Cache-Control", "no-cache");
+      return out;
+    }
   }
-  if (std::shared_ptr<const CachedResponse> hit = cache_->Get(key)) {
-    return CachedToHttp(*hit, "hit");
-  }
+  if (hit) return CachedToHttp(*hit, "hit");
   return std::nullopt;
 }
 
