@@ -17,6 +17,7 @@
 #include "lake/object_store.h"
 #include "lake/raw_archive.h"
 #include "metadata/metadata_store.h"
+#include "orchestrate/build_step.h"
 #include "orchestrate/capture.h"
 #include "quality/checks.h"
 #include "transform/load.h"
@@ -305,11 +306,15 @@ Result<nlohmann::json> CheckFile(const Project& project, const std::string& env_
                        " AND record IS NOT NULL ORDER BY record, field LIMIT " +
                        std::to_string(request.issue_rows)));
     t["issues"] = Rows(issues);
+    // The build step's audit, as a run would make it; recorded nowhere (a
+    // check touches no project state).
+    BuildTarget target;
+    target.asset = table->name;
+    target.checks = &table->checks;
+    Audit audit = AuditRelation(BuildEnv{}, *session, target, QuoteIdent(relation));
+    if (audit.blocked) ok = false;
     nlohmann::json checks = nlohmann::json::array();
-    for (const CheckOutcome& c : RunChecks(*session, table->checks, QuoteIdent(relation))) {
-      if (c.Blocks()) ok = false;
-      checks.push_back(CheckOutcomeJson(c));
-    }
+    for (const CheckOutcome& c : audit.checks) checks.push_back(CheckOutcomeJson(c));
     t["checks"] = checks;
     out_tables.push_back(t);
   }
