@@ -1,5 +1,6 @@
 #include "engine/http_server.h"
 
+#include <sched.h>
 #include <unistd.h>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -648,7 +649,15 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& o
   if (options.tcp) impl->Accept();
   if (impl->local_acceptor.is_open()) impl->AcceptLocal();
   Impl* raw = impl.get();
-  for (int i = 0; i < std::max(1, options.io_threads); ++i) {
+  // No more I/O threads than CPUs this process may run on (taskset, a
+  // container's cpuset): two on one CPU only wake each other.
+  int io_threads = std::max(1, options.io_threads);
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (::sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
+    io_threads = std::min(io_threads, std::max(1, CPU_COUNT(&cpus)));
+  }
+  for (int i = 0; i < io_threads; ++i) {
     impl->io_threads.emplace_back([raw] {
       // A thread boundary: a handler's exception is caught in Call; anything
       // else escaping Asio's loop is logged and the loop resumes.

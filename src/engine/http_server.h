@@ -89,7 +89,7 @@ struct HttpServerOptions {
   // this process's user (else it is closed at once); its requests are
   // marked `local`. -1: none.
   int local_fd = -1;
-  int io_threads = 2;
+  int io_threads = 2;  // at most the CPUs the process may run on
   // Room for the streams that hold a handler while a client reads (at most
   // 4 dataset answers and 4 event streams, server/api.h) and the rest.
   int handler_threads = 16;
