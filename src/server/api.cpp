@@ -383,13 +383,16 @@ std::optional<ServerResponse> ApiRouter::AnswerAtOnce(const ServerRequest& reque
   if (!keyed.value("ok", false)) return std::nullopt;
   std::optional<ServerResponse> out = FromCache(request, keyed);
   if (!out) return std::nullopt;
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string route = "/api/v1/data/{id}";
-  metrics_.Add(
-      "sluice_http_requests_total",
-      {{"route", route}, {"method", request.method}, {"status", std::to_string(out->status)}});
-  metrics_.Observe("sluice_http_request_duration_seconds", {{"route", route}}, seconds);
+  CountRequest(request, "/api/v1/data/{id}", out->status, t0);
   return out;
+}
+
+void ApiRouter::CountRequest(const ServerRequest& request, const std::string& route, int status,
+                             std::chrono::steady_clock::time_point t0) const {
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  metrics_.Add("sluice_http_requests_total",
+               {{"route", route}, {"method", request.method}, {"status", std::to_string(status)}});
+  metrics_.Observe("sluice_http_request_duration_seconds", {{"route", route}}, seconds);
 }
 
 ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& table) const {
@@ -802,11 +805,7 @@ ServerResponse ApiRouter::Handle(const ServerRequest& request) const {
   auto t0 = std::chrono::steady_clock::now();
   std::string label = "unmatched";
   ServerResponse out = Dispatch(request, &label);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  metrics_.Add(
-      "sluice_http_requests_total",
-      {{"route", label}, {"method", request.method}, {"status", std::to_string(out.status)}});
-  metrics_.Observe("sluice_http_request_duration_seconds", {{"route", label}}, seconds);
+  CountRequest(request, label, out.status, t0);
   return out;
 }
 

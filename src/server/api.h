@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -83,6 +84,9 @@ class ApiRouter {
   ServerResponse Rollback(const ServerRequest& request, const std::string& asset) const;
   // /metrics: Prometheus text.
   ServerResponse Metrics() const;
+  // The request metrics: one more request of route answered with status, since t0.
+  void CountRequest(const ServerRequest& request, const std::string& route, int status,
+                    std::chrono::steady_clock::time_point t0) const;
   // Handle without the request metrics; sets *label to the matched route's pattern.
   ServerResponse Dispatch(const ServerRequest& request, std::string* label) const;
 
