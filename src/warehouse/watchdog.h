@@ -1,14 +1,14 @@
 // A statement timeout for DuckDB, which has none of its own: while a
-// Watchdog is alive, a thread waits `seconds` and then interrupts the
-// session's running statement. Destruction stops the wait. One per statement
-// (or task); thread-safe.
+// Watchdog is alive and `seconds` pass, the session's running statement is
+// interrupted. Destruction stops the wait. One per statement (or task);
+// thread-safe.
+//
+// Every Watchdog of the process shares one timer thread, started at the
+// first timeout and kept: a read of a millisecond must not pay for
+// starting a thread (the dataset API made one per request).
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 
 #include "warehouse/warehouse.h"
 
@@ -16,40 +16,17 @@ namespace sluice {
 
 class Watchdog {
  public:
-  // seconds <= 0: no timeout (no thread is started).
-  Watchdog(WarehouseSession* session, int64_t seconds) {
-    if (seconds <= 0) return;
-    thread_ = std::thread([this, session, seconds] {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return done_; })) {
-        fired_ = true;
-        session->Interrupt();
-      }
-    });
-  }
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  // seconds <= 0: no timeout (nothing is registered).
+  Watchdog(WarehouseSession* session, int64_t seconds);
+  ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
   // True once the timeout interrupted the session.
-  bool fired() {
-    std::lock_guard lock(mu_);
-    return fired_;
-  }
+  bool fired() const;
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  bool fired_ = false;
-  std::thread thread_;
+  uint64_t id_ = 0;  // 0: not registered
 };
 
 }  // namespace sluice

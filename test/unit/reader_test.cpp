@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "support/memory_warehouse.h"
+#include "warehouse/watchdog.h"
 
 namespace sluice {
 namespace {
@@ -112,6 +115,84 @@ TEST_F(ReaderTest, TimeoutInterruptsTheRead) {
   EXPECT_EQ(r.status().code(), StatusCode::kTimeout);
   // The session is usable afterwards.
   EXPECT_TRUE(Read("SELECT 1").ok());
+}
+
+TEST_F(ReaderTest, AnEarlierDeadlineFiresFirstAndAPassedWatchdogNever) {
+  auto other = warehouse_->Connect();
+  ASSERT_TRUE(other.ok());
+  // A far deadline registered first, a near one after it: the near one
+  // interrupts its statement while the far one waits on.
+  Watchdog far(other->get(), 3600);
+  ReadLimits limits;
+  limits.timeout_seconds = 1;
+  auto r = Read("SELECT count(*) FROM range(1000000000) a, range(1000000) b", limits);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout);
+  EXPECT_FALSE(far.fired());
+  // Watchdogs come and go without a thread each.
+  auto threads = [] {
+    std::error_code ec;
+    size_t n = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/task", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++n;
+    }
+    return n;
+  };
+  size_t before = threads();
+  for (int i = 0; i < 1000; ++i) {
+    Watchdog w(session_.get(), 60);
+    EXPECT_FALSE(w.fired());
+  }
+  EXPECT_EQ(threads(), before);
+  EXPECT_TRUE(Read("SELECT 1").ok());
+}
+
+// A built read binds its values as text, each cast by DuckDB to its
+// column's type as a literal would be (or refused, when it does not fit).
+TEST_F(ReaderTest, BoundValuesMatchAsTheirLiteralsWould) {
+  ASSERT_TRUE(session_
+                  ->Execute("CREATE TABLE typed AS SELECT range::BIGINT AS b, range::INTEGER AS i, "
+                            "range::SMALLINT AS s, range::UTINYINT AS u, range / 4 AS d, "
+                            "DATE '2024-02-27' + range::INTEGER AS day, 'v' || range AS t "
+                            "FROM range(6)")
+                  .ok());
+  auto count = [&](const std::string& where, const std::optional<std::string>& value) {
+    std::vector<std::string> got;
+    RowVisitor visitor;
+    visitor.row = [&](const std::vector<std::optional<std::string_view>>& row) {
+      got.push_back(row[0] ? std::string(*row[0]) : "NULL");
+      return true;
+    };
+    ReadLimits limits;
+    Result<ReadSummary> read = RunBuiltRead(*session_, "SELECT count(*) FROM typed WHERE " + where,
+                                            {value}, RenderFormat::kText, limits, visitor, "tag");
+    if (!read.ok()) return "error: " + read.status().message();
+    return got.empty() ? std::string("none") : got[0];
+  };
+  EXPECT_EQ(count("b = $1", "3"), "1");
+  EXPECT_EQ(count("b = $1", "+3"), "1");
+  EXPECT_EQ(count("b = $1", "-0"), "1");
+  EXPECT_EQ(count("b >= $1", "003"), "3");
+  EXPECT_EQ(count("i = $1", "2"), "1");
+  EXPECT_EQ(count("s < $1", "2"), "2");
+  EXPECT_EQ(count("u = $1", "5"), "1");
+  EXPECT_EQ(count("d = $1", "0.25"), "1");
+  EXPECT_EQ(count("d = $1", "2.5e-1"), "1");
+  EXPECT_EQ(count("d > $1", ".5"), "3");
+  EXPECT_EQ(count("day = $1", "2024-02-29"), "1");
+  EXPECT_EQ(count("day >= $1", "2024-03-01"), "3");
+  EXPECT_EQ(count("t = $1", "v4"), "1");
+  EXPECT_EQ(count("b = $1", std::nullopt), "0");
+  // Not plain: DuckDB casts the text as it would a literal, or says why not.
+  EXPECT_EQ(count("b = $1", " 3 "), "1");
+  EXPECT_EQ(count("u = $1", "300").rfind("error: ", 0), 0u);
+  EXPECT_EQ(count("b = $1", "99999999999999999999").rfind("error: ", 0), 0u);
+  EXPECT_EQ(count("b = $1", "three").rfind("error: ", 0), 0u);
+  EXPECT_EQ(count("day = $1", "2023-02-29").rfind("error: ", 0), 0u);
+  EXPECT_EQ(count("d = $1", "inf"), "0");
+  // The statement stays prepared under its tag whatever was bound before.
+  EXPECT_EQ(count("b = $1", "4"), "1");
 }
 
 TEST_F(ReaderTest, RendersTypesItCannotOtherwiseRead) {
