@@ -31,7 +31,8 @@ const std::vector<std::string> kExportKeys = {"table", "columns",     "query",  
                                               "path",  "coordinates", "description"};
 const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
                                                 "keep_versions", "keep_logs", "keep_runs"};
-const std::vector<std::string> kServerKeys = {"listen", "tokens", "cache", "check", "stream_after"};
+const std::vector<std::string> kServerKeys = {"listen", "tokens",       "cache",
+                                              "check",  "stream_after", "lookups"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
 const std::vector<std::string> kSourceKeys = {
     "name",       "description",  "fetch",       "format", "options",  "tables",
@@ -576,6 +577,21 @@ class Loader {
         spec.stream_after_bytes = *bytes;
       } else {
         errs.At(c->value, "stream_after: expected a size such as 1MB", c->line);
+      }
+    }
+    if (const YamlEntry* l = server.Find("lookups")) {
+      MapReader tables(l->value, {}, "lookups", errs, l->line);
+      for (const YamlEntry& t : tables.entries()) {
+        auto list = ReadStringList(t, errs, "a list of column names, such as [stop_id]");
+        if (!list) continue;
+        std::vector<std::string>& columns = spec.lookups[ToLower(Trim(t.key))];
+        for (const std::string& c : *list) {
+          if (!Trim(c).empty()) columns.push_back(ToLower(Trim(c)));
+        }
+        if (columns.empty()) {
+          errs.At(t.line,
+                  "lookups: " + t.key + ": name the columns read by equality, such as [id]");
+        }
       }
     }
     if (const YamlEntry* c = server.Find("check")) {

@@ -251,6 +251,10 @@ struct ServerSpec {
   // `stream_after:` a dataset answer larger than this goes out in chunks as
   // it is rendered (1MB)
   int64_t stream_after_bytes = 1000000;
+  // `lookups:` {table: [column, ...]}: a dataset read filtering one of
+  // these columns by equality is answered from the table's rows rendered
+  // once in memory per publication (engine/lookup.h), lower case.
+  std::map<std::string, std::vector<std::string>> lookups;
   // `check:` POST /api/v1/check/{source}: whether {"url": ...} may make the
   // server fetch an address (off: it lets callers reach what the server
   // reaches), and the limits of one check.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <set>
 
@@ -16,6 +17,7 @@
 #include "core/strings.h"
 #include "engine/dataset.h"
 #include "engine/engine.h"
+#include "engine/lookup.h"
 #include "engine/opened.h"
 #include "engine/reader.h"
 #include "publish/exports.h"
@@ -253,6 +255,49 @@ json Engine::HandleData(const json& request, const EventSink& events) {
     if (!taken.ok()) return ErrorResponse(taken.status());
     session.emplace(std::move(*taken));
   }
+  const int64_t timeout = request.value("timeout", int64_t{30});
+  // A lookup answers from memory what it can; the first eligible read of a
+  // version builds it (and answers from it). Not for what its version does
+  // not name (a view reading files, external tables or now()).
+  auto lookup_columns = env.env.server.lookups.find(table);
+  if (lookup_columns != env.env.server.lookups.end() && version.reason.empty()) {
+    std::optional<std::string> column = LookupColumnOf(*query, lookup_columns->second);
+    auto type = std::find_if(columns.begin(), columns.end(),
+                             [&](const DataColumn& c) { return column && c.name == *column; });
+    if (column && type != columns.end()) {
+      LookupStore::Found found = env.lookups.Find(table, *column, version.text);
+      if (found.build) {
+        auto started = std::chrono::steady_clock::now();
+        Result<std::shared_ptr<const LookupIndex>> built =
+            BuildLookup(**session, *query, *column, type->type, version.text, timeout);
+        if (built.ok()) {
+          LOG_INFO("data", "lookup {}.{} built: {} values, {} KiB, {} ms", table, *column,
+                   (*built)->rows.size(), (*built)->bytes >> 10,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - started)
+                       .count());
+          found.index = *built;
+        } else {
+          LOG_WARN("data", "lookup {}.{} not built (reads go to the warehouse): {}", table, *column,
+                   built.status().message());
+        }
+        env.lookups.Done(table, *column, version.text, found.index);
+      }
+      if (found.index) {
+        if (std::optional<LookupAnswer> answer = AnswerFromLookup(*found.index, *query)) {
+          keyed["content_type"] = DataContentType(DataFormat::kJson);
+          keyed["body"] = std::move(answer->body);
+          keyed["rows"] = answer->rows;
+          keyed["more"] = answer->more;
+          keyed["next"] = answer->next;
+          if (answer->more && !query->cursor) {
+            keyed["next_offset"] = query->offset + query->limit;
+          }
+          return OkData(std::move(keyed));
+        }
+      }
+    }
+  }
   BoundSql sql = BuildDataSql(*query);
   if (LogEnabled(LogLevel::kDebug)) {
     std::vector<std::string> shown;
@@ -276,7 +321,6 @@ json Engine::HandleData(const json& request, const EventSink& events) {
     LOG_WARN("data", "reading {} failed: {}", table, m);
     return ErrorResponse(Status::Internal("reading " + table + " failed: " + m));
   };
-  const int64_t timeout = request.value("timeout", int64_t{30});
   if (query->format == DataFormat::kParquet) {
     Result<json> page =
         ParquetPage(**session, *query, sql, JoinPath(env.env.state_dir, "tmp"), timeout);
@@ -307,16 +351,7 @@ json Engine::HandleData(const json& request, const EventSink& events) {
     if (format == DataFormat::kGeoJson) {
       body += "{\"type\":\"FeatureCollection\",\"features\":[";
     } else if (format == DataFormat::kJson) {
-      body += "{\"table\":";
-      AppendJsonString(body, table);
-      body += ",\"columns\":[";
-      for (size_t i = 0; i < visible; ++i) {
-        if (i) body += ',';
-        body += "{\"name\":" + encoder->names_json()[i] + ",\"type\":";
-        AppendJsonString(body, c[i].type);
-        body += '}';
-      }
-      body += "],\"rows\":[";
+      AppendJsonPageHead(body, table, *encoder);
     }
     return Status::Ok();
   };
@@ -368,14 +403,7 @@ json Engine::HandleData(const json& request, const EventSink& events) {
     if (!next.empty()) body += ",\"next\":\"" + next + "\"";
     body += "}";
   } else if (format == DataFormat::kJson) {
-    body += "],\"limit\":" + std::to_string(query->limit) +
-            ",\"offset\":" + std::to_string(query->offset) + ",\"next\":";
-    if (next.empty()) {
-      body += "null";
-    } else {
-      body += "\"" + next + "\"";
-    }
-    body += ",\"more\":" + std::string(more ? "true" : "false") + "}";
+    AppendJsonPageTail(body, query->limit, query->offset, next, more);
   }
   keyed["content_type"] = DataContentType(format);
   if (streaming) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/lookup.h"
 #include "orchestrate/executor.h"
 #include "orchestrate/holds.h"
 #include "transform/publication.h"
@@ -107,6 +108,7 @@ struct Engine::Opened {
   // Readers' sessions; destroyed before the warehouse (declared after it).
   std::unique_ptr<ReaderSessions> readers;
   ConcurrencyLimits limits;  // tasks at once, every run together (the latest project's)
+  LookupStore lookups;       // `server: {lookups:}` indexes, at the versions last read
 };
 
 }  // namespace sluice

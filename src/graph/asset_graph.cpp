@@ -140,6 +140,7 @@ class GraphBuilder {
     ResolveCheckTargets();
     Order();
     ResolveExports();
+    ResolveLookups();
     std::stable_sort(errors_.begin(), errors_.end(),
                      [](const ConfigError& a, const ConfigError& b) {
                        return std::tie(a.loc.file, a.loc.line) < std::tie(b.loc.file, b.loc.line);
@@ -298,6 +299,25 @@ class GraphBuilder {
       x.upstream = SortedUnique(std::move(x.upstream));
       x.sql = spec.query;
       graph_.exports.push_back(std::move(x));
+    }
+  }
+
+  // server: {lookups: {TABLE: [...]}} names assets (each environment's
+  // server: too). The columns are known once the table is published.
+  void ResolveLookups() {
+    std::set<std::pair<std::string, int>> seen;
+    auto check = [&](const ServerSpec& server) {
+      for (const auto& [table, columns] : server.lookups) {
+        if (by_name_.count(table) || !seen.insert({table, server.loc.line}).second) continue;
+        errors_.push_back({server.loc, "server: lookups: '" + table +
+                                           "' is no asset of the project (a lookup serves a "
+                                           "published table)" +
+                                           DidYouMeanHint(table, candidates_)});
+      }
+    };
+    check(project_.server);
+    for (const auto& [name, env] : project_.environments) {
+      if (env.own_server) check(env.server);
     }
   }
 
