@@ -101,12 +101,9 @@ std::optional<std::string> LookupKey(const std::string& type, const std::string&
   return std::nullopt;
 }
 
-Result<std::shared_ptr<const LookupIndex>> BuildLookup(WarehouseSession& session,
-                                                       const DataQuery& query,
-                                                       const std::string& column,
-                                                       const std::string& type,
-                                                       const std::string& cache_tag,
-                                                       int64_t timeout_seconds) {
+Result<std::shared_ptr<const LookupIndex>> BuildLookup(
+    WarehouseSession& session, const DataQuery& query, const std::string& column,
+    const std::string& type, const std::string& cache_tag, int64_t timeout_seconds) {
   if (!LookupKey(type, "0") && !LookupKey(type, "2000-01-01")) {
     return Status::Invalid("a lookup on " + query.table + "." + column +
                            " needs a column of whole numbers, dates or text; it is " + type);
@@ -173,9 +170,8 @@ Result<std::shared_ptr<const LookupIndex>> BuildLookup(WarehouseSession& session
   ReadLimits limits;
   limits.max_rows = 0;
   limits.timeout_seconds = timeout_seconds;
-  Result<ReadSummary> read = RunBuiltRead(session, sql.sql, sql.params,
-                                          RenderFormatFor(RowFormat::kJson), limits, visitor,
-                                          cache_tag);
+  Result<ReadSummary> read = RunBuiltRead(
+      session, sql.sql, sql.params, RenderFormatFor(RowFormat::kJson), limits, visitor, cache_tag);
   RETURN_IF_ERROR(failed);
   RETURN_IF_ERROR(read.status());
   if (!encoder) return Status::Internal("the read of " + query.table + " reported no columns");

@@ -64,12 +64,9 @@ struct LookupIndex {
 // Reads `query.table` whole, in the order of [column] then query.sort, on
 // session. Fails (and nothing is kept) past kMaxRows or kMaxBytes, or when
 // the column's type has no LookupKey.
-Result<std::shared_ptr<const LookupIndex>> BuildLookup(WarehouseSession& session,
-                                                       const DataQuery& query,
-                                                       const std::string& column,
-                                                       const std::string& type,
-                                                       const std::string& cache_tag,
-                                                       int64_t timeout_seconds);
+Result<std::shared_ptr<const LookupIndex>> BuildLookup(
+    WarehouseSession& session, const DataQuery& query, const std::string& column,
+    const std::string& type, const std::string& cache_tag, int64_t timeout_seconds);
 
 struct LookupAnswer {
   std::string body;

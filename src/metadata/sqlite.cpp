@@ -4,6 +4,9 @@
 
 #include <cctype>
 #include <climits>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 namespace sluice {
 namespace {
@@ -49,6 +52,43 @@ bool IsBlank(std::string_view text) {
 
 }  // namespace
 
+// Idle statements by SQL text, a few per text and a bounded number of texts
+// (statements built with varying text are finalized, not kept).
+struct SqliteStatementCache {
+  static constexpr size_t kPerText = 4;
+  static constexpr size_t kTexts = 256;
+  std::mutex mu;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;  // GUARDED_BY(mu)
+
+  ~SqliteStatementCache() {
+    for (auto& [sql, stmts] : idle) {
+      for (sqlite3_stmt* stmt : stmts) sqlite3_finalize(stmt);
+    }
+  }
+  sqlite3_stmt* Take(const std::string& sql) {
+    std::lock_guard lock(mu);
+    auto it = idle.find(sql);
+    if (it == idle.end() || it->second.empty()) return nullptr;
+    sqlite3_stmt* stmt = it->second.back();
+    it->second.pop_back();
+    return stmt;
+  }
+  void Put(const std::string& sql, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    {
+      std::lock_guard lock(mu);
+      auto it = idle.find(sql);
+      if (it == idle.end() && idle.size() < kTexts) it = idle.emplace(sql, 0).first;
+      if (it != idle.end() && it->second.size() < kPerText) {
+        it->second.push_back(stmt);
+        return;
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+};
+
 void SqliteDb::Closer::operator()(sqlite3* db) const {
   // close_v2 defers the close until every statement is finalized.
   sqlite3_close_v2(db);
@@ -61,6 +101,7 @@ Result<SqliteDb> SqliteDb::Open(const std::string& path, std::string context) {
   SqliteDb db;
   db.db_.reset(raw);  // owned even on failure: SQLite allocates a handle to report the error
   db.context_ = std::move(context);
+  db.cache_ = std::make_shared<SqliteStatementCache>();
   if (rc != SQLITE_OK) return db.Error(rc);
   sqlite3_extended_result_codes(raw, 1);
   return db;
@@ -74,16 +115,26 @@ Result<SqliteStatement> SqliteDb::Prepare(std::string_view sql) {
   if (sql.size() > static_cast<size_t>(INT_MAX)) {
     return Status::Internal(context_ + ": statement too long");
   }
+  std::string text(sql);
+  if (cache_) {
+    if (sqlite3_stmt* kept = cache_->Take(text)) {
+      return SqliteStatement(db_.get(), context_, kept, cache_, std::move(text));
+    }
+  }
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &raw, &tail);
-  SqliteStatement stmt(db_.get(), context_, raw);
-  if (rc != SQLITE_OK) return Error(rc);
-  if (raw == nullptr) return Status::Internal(context_ + ": empty statement");
-  if (!IsBlank(std::string_view(tail, sql.data() + sql.size() - tail))) {
-    return Status::Internal(context_ + ": more than one statement in Prepare()");
+  {
+    // Freed on every way out but success; only a good statement is kept.
+    SqliteStatement unkept(db_.get(), context_, raw);
+    if (rc != SQLITE_OK) return Error(rc);
+    if (raw == nullptr) return Status::Internal(context_ + ": empty statement");
+    if (!IsBlank(std::string_view(tail, sql.data() + sql.size() - tail))) {
+      return Status::Internal(context_ + ": more than one statement in Prepare()");
+    }
+    (void)unkept.stmt_.release();
   }
-  return stmt;
+  return SqliteStatement(db_.get(), context_, raw, cache_, std::move(text));
 }
 
 Status SqliteDb::Exec(std::string_view script) {
@@ -108,7 +159,13 @@ int SqliteDb::Changes() const { return sqlite3_changes(db_.get()); }
 
 bool SqliteDb::InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
 
-void SqliteStatement::Finalizer::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+void SqliteStatement::Finalizer::operator()(sqlite3_stmt* stmt) const {
+  if (std::shared_ptr<SqliteStatementCache> kept = cache.lock()) {
+    kept->Put(sql, stmt);
+  } else {
+    sqlite3_finalize(stmt);
+  }
+}
 
 Status SqliteStatement::BindInt64(int idx, int64_t value) {
   int rc = sqlite3_bind_int64(stmt_.get(), idx, value);

@@ -21,6 +21,7 @@ struct sqlite3_stmt;
 namespace sluice {
 
 class SqliteStatement;
+struct SqliteStatementCache;
 
 class SqliteDb {
  public:
@@ -34,7 +35,10 @@ class SqliteDb {
   // in-memory database. context prefixes every error message.
   static Result<SqliteDb> Open(const std::string& path, std::string context);
 
-  // Compiles one statement; trailing text after it is an error.
+  // Compiles one statement; trailing text after it is an error. A
+  // statement of the same text that is done with (destroyed) is reused,
+  // reset and without bindings, instead of compiled again (the metadata
+  // store runs the same few statements for every task of a run).
   Result<SqliteStatement> Prepare(std::string_view sql);
   // Runs a script of parameterless statements (DDL, pragmas), one at a time.
   Status Exec(std::string_view script);
@@ -54,6 +58,9 @@ class SqliteDb {
   };
   std::unique_ptr<sqlite3, Closer> db_;
   std::string context_;
+  // Destroyed first (declared last): idle statements are finalized before
+  // the handle closes.
+  std::shared_ptr<SqliteStatementCache> cache_;
 };
 
 class SqliteStatement {
@@ -92,11 +99,18 @@ class SqliteStatement {
 
  private:
   friend class SqliteDb;
+  // Gives the statement back to its database's cache while that lives,
+  // else finalizes it.
   struct Finalizer {
+    std::weak_ptr<SqliteStatementCache> cache;
+    std::string sql;
     void operator()(sqlite3_stmt* stmt) const;
   };
-  SqliteStatement(sqlite3* db, std::string context, sqlite3_stmt* stmt)
-      : db_(db), context_(std::move(context)), stmt_(stmt) {}
+  SqliteStatement(sqlite3* db, std::string context, sqlite3_stmt* stmt,
+                  std::weak_ptr<SqliteStatementCache> cache = {}, std::string sql = {})
+      : db_(db),
+        context_(std::move(context)),
+        stmt_(stmt, Finalizer{std::move(cache), std::move(sql)}) {}
   Status Error(int rc) const;
 
   Status BindOne(int idx, int64_t value) { return BindInt64(idx, value); }

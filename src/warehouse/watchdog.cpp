@@ -74,7 +74,8 @@ class Deadlines {
       try {
         live_.at(id).session->Interrupt();
       } catch (const std::exception& e) {
-        LogLine(LogLevel::kWarn, "watchdog", std::string("interrupting a statement failed: ") + e.what());
+        LogLine(LogLevel::kWarn, "watchdog",
+                std::string("interrupting a statement failed: ") + e.what());
       }
     }
   }
