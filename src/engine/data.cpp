@@ -152,8 +152,17 @@ std::shared_ptr<const Workspace> Engine::LatestWorkspace() {
   if (latest_workspace_) return latest_workspace_;
   // A project that does not load now is used for this request only (a
   // later one loads it again).
-  if (ws->ok()) latest_workspace_ = ws;
+  if (ws->ok()) {
+    latest_workspace_ = ws;
+    ++data_state_;
+  }
   return ws;
+}
+
+std::optional<Engine::DataState> Engine::DataStateNow() {
+  std::unique_lock lock(open_mu_, std::try_to_lock);
+  if (!lock.owns_lock() || !opened_) return std::nullopt;
+  return DataState{data_state_.load(), opened_->current.generation()};
 }
 
 json Engine::HandleData(const json& request, const EventSink& events) {

@@ -224,6 +224,7 @@ void Engine::Close() {
   RunsExcluded no_runs(this);
   std::lock_guard lock(open_mu_);
   opened_.reset();
+  ++data_state_;
 }
 
 void Engine::WaitForNotifications() {
@@ -347,6 +348,7 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
       std::make_unique<SharedPublisher>(clock_, &opened->current, opened->warehouse.get());
   opened->readers = std::make_unique<ReaderSessions>(opened->warehouse.get());
   opened_ = std::move(opened);
+  ++data_state_;
   return opened_.get();
 }
 
@@ -725,6 +727,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
       // cacheability follow it).
       std::lock_guard lock(workspace_mu_);
       latest_workspace_ = std::make_shared<const Workspace>(ws);
+      ++data_state_;
     }
     Notify(ws.project, (*opened)->metadata.get(), result);
   }

@@ -10,8 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <future>
 #include <map>
@@ -70,6 +72,17 @@ class Engine {
   // `serve`'s resident change readers, handed to every run from now on
   // (null: none; runs read their slots themselves).
   void SetCaptureFeeds(std::shared_ptr<CaptureFeeds> feeds);
+  // What a "data" request's cache key is computed from (the environment
+  // opened, the project as published from, the current publications)
+  // changes only when this does: a key computed after reading state S
+  // holds while DataStateNow() still returns S. nullopt while the
+  // environment is not open or is opening (the caller then asks).
+  struct DataState {
+    uint64_t engine = 0;
+    uint64_t publications = 0;
+    bool operator==(const DataState&) const = default;
+  };
+  std::optional<DataState> DataStateNow();
 
  private:
   struct Opened;
@@ -155,6 +168,8 @@ class Engine {
   SystemClock clock_;
   std::mutex open_mu_;
   std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set
+  // Counted after opened_ or latest_workspace_ changes (DataStateNow).
+  std::atomic<uint64_t> data_state_{0};
   // Runs hold it shared; what must have no run in flight (a rollback, which
   // writes _sluice_v behind the shared publisher's back; Close) exclusively.
   std::shared_timed_mutex runs_mu_;

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -162,7 +164,8 @@ ApiRouter::ApiRouter(Engine* engine, ServerSpec spec, std::function<json()> heal
     : engine_(engine),
       spec_(std::move(spec)),
       health_(std::move(health)),
-      cache_(std::make_unique<ResponseCache>(static_cast<size_t>(spec_.cache_bytes))) {
+      cache_(std::make_unique<ResponseCache>(static_cast<size_t>(spec_.cache_bytes))),
+      memo_(std::make_unique<KeyMemo>()) {
   metrics_.Counter("sluice_http_requests_total", "HTTP requests, by route, method and status.");
   metrics_.Histogram("sluice_http_request_duration_seconds", "HTTP request durations, by route.",
                      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10});
@@ -337,16 +340,14 @@ ServerResponse ApiRouter::Catalog(const ServerRequest& request,
 }
 
 std::optional<ServerResponse> ApiRouter::FromCache(const ServerRequest& request,
-                                                   const json& keyed) const {
-  const json& k = keyed["result"];
-  if (!k.value("cacheable", false)) return std::nullopt;
-  const std::string key = k.value("key", "");
-  std::shared_ptr<const CachedResponse> hit = cache_->Get(key);
+                                                   const KeyMemo::Keyed& keyed) const {
+  if (!keyed.cacheable) return std::nullopt;
+  std::shared_ptr<const CachedResponse> hit = cache_->Get(keyed.key);
   const std::string if_none_match = request.Header("if-none-match");
   if (!if_none_match.empty()) {
     // A hit knows its ETag; a miss works it out (the hash of the key).
     const std::string etag =
-        hit && !hit->etag.empty() ? hit->etag : "\"" + Sha256Hex(key).substr(0, 32) + "\"";
+        hit && !hit->etag.empty() ? hit->etag : "\"" + Sha256Hex(keyed.key).substr(0, 32) + "\"";
     if (MatchesEtag(if_none_match, etag)) {
       ServerResponse out;
       out.status = 304;
@@ -360,6 +361,32 @@ std::optional<ServerResponse> ApiRouter::FromCache(const ServerRequest& request,
   return std::nullopt;
 }
 
+namespace {
+
+// A data request as the key memo knows it: the table and each query pair,
+// every part preceded by its length (so no value can pass for another).
+std::string MemoKeyOf(const std::string& table, const std::map<std::string, std::string>& query) {
+  std::string out;
+  auto add = [&out](const std::string& part) {
+    out += std::to_string(part.size());
+    out += ':';
+    out += part;
+  };
+  add(table);
+  for (const auto& [k, v] : query) {
+    add(k);
+    add(v);
+  }
+  return out;
+}
+
+KeyMemo::Keyed KeyedOf(const json& engine_answer) {
+  const json& r = engine_answer["result"];
+  return KeyMemo::Keyed{r.value("key", ""), r.value("cacheable", false)};
+}
+
+}  // namespace
+
 std::optional<ServerResponse> ApiRouter::AnswerAtOnce(const ServerRequest& request) const {
   if (request.method != "GET") return std::nullopt;
   const std::vector<std::string> segments = Segments(request.path);
@@ -372,16 +399,28 @@ std::optional<ServerResponse> ApiRouter::AnswerAtOnce(const ServerRequest& reque
   Result<Caller> who = Authenticate(request);
   if (!who.ok() || who->role < ApiRole::kViewer) return std::nullopt;
   auto t0 = std::chrono::steady_clock::now();
-  json params = json::object();
-  for (const auto& [k, v] : request.query) params[k] = v;
-  json keyed = engine_->Handle({{"cmd", "data"},
-                                {"table", segments[3]},
-                                {"params", std::move(params)},
-                                {"key_only", true},
-                                {"memory_only", true}},
-                               nullptr);
-  if (!keyed.value("ok", false)) return std::nullopt;
-  std::optional<ServerResponse> out = FromCache(request, keyed);
+  // The key of a request seen before, while nothing it was computed from
+  // changed; else the engine's (the state is read first: a key computed
+  // from a newer state is kept under the older one, never used).
+  std::optional<Engine::DataState> state = engine_->DataStateNow();
+  if (!state) return std::nullopt;
+  const KeyMemo::State memo_state{state->engine, state->publications};
+  const std::string memo_key = MemoKeyOf(segments[3], request.query);
+  std::optional<KeyMemo::Keyed> keyed = memo_->Get(memo_key, memo_state);
+  if (!keyed) {
+    json params = json::object();
+    for (const auto& [k, v] : request.query) params[k] = v;
+    json answer = engine_->Handle({{"cmd", "data"},
+                                   {"table", segments[3]},
+                                   {"params", std::move(params)},
+                                   {"key_only", true},
+                                   {"memory_only", true}},
+                                  nullptr);
+    if (!answer.value("ok", false)) return std::nullopt;
+    keyed = KeyedOf(answer);
+    memo_->Put(memo_key, memo_state, *keyed);
+  }
+  std::optional<ServerResponse> out = FromCache(request, *keyed);
   if (!out) return std::nullopt;
   CountRequest(request, "/api/v1/data/{id}", out->status, t0);
   return out;
@@ -401,7 +440,9 @@ ServerResponse ApiRouter::Data(const ServerRequest& request, const std::string& 
   json ask = {{"cmd", "data"}, {"table", table}, {"params", params}, {"key_only", true}};
   json keyed = engine_->Handle(ask, nullptr);
   if (!keyed.value("ok", false)) return EngineToHttp(keyed);
-  if (std::optional<ServerResponse> cached = FromCache(request, keyed)) return std::move(*cached);
+  if (std::optional<ServerResponse> cached = FromCache(request, KeyedOf(keyed))) {
+    return std::move(*cached);
+  }
   ask["key_only"] = false;
   // A big answer goes out in chunks as the engine renders it (no Link
   // header then: the next page is known at the end), copied into the cache

@@ -62,7 +62,7 @@ class ApiRouter {
   ServerResponse Data(const ServerRequest& request, const std::string& table) const;
   // The cached answer (or 304) for a data request whose key the engine gave.
   std::optional<ServerResponse> FromCache(const ServerRequest& request,
-                                          const nlohmann::json& keyed) const;
+                                          const KeyMemo::Keyed& keyed) const;
   // /api/v1/assets[/{name}], /lineage, /issues, /fetches.
   ServerResponse Catalog(const ServerRequest& request,
                          const std::vector<std::string>& segments) const;
@@ -94,7 +94,8 @@ class ApiRouter {
   ServerSpec spec_;
   std::function<nlohmann::json()> health_;
   std::unique_ptr<ResponseCache> cache_;
-  static constexpr int64_t kMaxQueryRows = 10000;      // rows a /query answer holds at most
+  std::unique_ptr<KeyMemo> memo_;                  // the keys of data requests seen (AnswerAtOnce)
+  static constexpr int64_t kMaxQueryRows = 10000;  // rows a /query answer holds at most
   static constexpr int64_t kQueryTimeoutSeconds = 60;  // a /query's read is interrupted after
   static constexpr int kMaxQueries = 4;                // /query reads at once (then 503)
   mutable std::atomic<int> queries_{0};

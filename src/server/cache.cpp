@@ -47,4 +47,30 @@ ResponseCache::Stats ResponseCache::stats() const {
   return Stats{hits_, misses_, index_.size(), bytes_};
 }
 
+std::optional<KeyMemo::Keyed> KeyMemo::Get(const std::string& request, State state) const {
+  std::lock_guard lock(mu_);
+  if (!(state == state_)) return std::nullopt;
+  auto it = entries_.find(request);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second;
+}
+
+void KeyMemo::Put(const std::string& request, State state, Keyed keyed) {
+  const size_t bytes = request.size() + keyed.key.size() + 64;
+  std::lock_guard lock(mu_);
+  if (!(state == state_) || entries_.size() >= kMaxEntries || bytes_ + bytes > kMaxBytes) {
+    entries_.clear();
+    bytes_ = 0;
+    state_ = state;
+  }
+  if (bytes > kMaxBytes) return;
+  auto [it, added] = entries_.try_emplace(request, std::move(keyed));
+  if (added) bytes_ += bytes;
+}
+
+size_t KeyMemo::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
 }  // namespace sluice

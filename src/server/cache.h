@@ -12,6 +12,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -52,6 +53,35 @@ class ResponseCache {
   std::unordered_map<std::string, std::list<Entry>::iterator> index_;  // GUARDED_BY(mu_)
   size_t bytes_ = 0;                                                   // GUARDED_BY(mu_)
   int64_t hits_ = 0, misses_ = 0;                                      // GUARDED_BY(mu_)
+};
+
+// The cache keys of requests already keyed, while what a key is computed
+// from (the state: Engine::DataStateNow) stays the same — so a repeated
+// request finds its answer without parsing its query or walking the
+// publications again. Entries of another state are never returned; the
+// first Put of a new state drops them all, as does a Put past the bounds
+// (kMaxEntries, kMaxBytes). Thread-safe.
+class KeyMemo {
+ public:
+  static constexpr size_t kMaxEntries = 20000;
+  static constexpr size_t kMaxBytes = 16u << 20;
+  struct State {
+    uint64_t a = 0, b = 0;
+    bool operator==(const State&) const = default;
+  };
+  struct Keyed {
+    std::string key;
+    bool cacheable = false;
+  };
+  std::optional<Keyed> Get(const std::string& request, State state) const;
+  void Put(const std::string& request, State state, Keyed keyed);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  State state_;                                     // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Keyed> entries_;  // GUARDED_BY(mu_)
+  size_t bytes_ = 0;                                // GUARDED_BY(mu_)
 };
 
 }  // namespace sluice

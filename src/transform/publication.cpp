@@ -878,6 +878,7 @@ Result<CurrentPublications::Map> CurrentPublications::Get(WarehouseSession& sess
   if (!map_) {
     ASSIGN_OR_RETURN(Map loaded, LatestPublications(session));
     map_ = std::move(loaded);
+    ++generation_;
   }
   return *map_;
 }
@@ -885,16 +886,19 @@ Result<CurrentPublications::Map> CurrentPublications::Get(WarehouseSession& sess
 void CurrentPublications::Set(Map map) {
   std::lock_guard lock(mu_);
   map_ = std::move(map);
+  ++generation_;
 }
 
 void CurrentPublications::Invalidate() {
   std::lock_guard lock(mu_);
   map_.reset();
+  ++generation_;
 }
 
 void CurrentPublications::Update(const Publication& p) {
   std::lock_guard lock(mu_);
   if (map_) (*map_)[{p.asset, p.partition}] = p;
+  ++generation_;
 }
 
 bool CurrentPublications::Visit(const std::function<void(const Map&)>& fn) {

@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -222,10 +224,15 @@ class CurrentPublications {
   // look-up); false, without calling it, when not loaded. fn must not call
   // back into this object.
   bool Visit(const std::function<void(const Map&)>& fn);
+  // Changes whenever the map does (counted after the change, under the
+  // lock): what a reader computed from the map while this read N holds
+  // for as long as this still reads N.
+  uint64_t generation() const { return generation_.load(); }
 
  private:
   std::mutex mu_;
   std::optional<Map> map_;  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> generation_{0};
 };
 // The owner's one publisher, shared by the runs that overlap: publications
 // are numbered, and _sluice_v pictured, in one place. Loaded at first use;

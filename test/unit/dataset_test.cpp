@@ -277,5 +277,33 @@ TEST(ResponseCache, KeepsTheRecentlyUsedWithinItsSize) {
   EXPECT_EQ(off.Get("a"), nullptr);
 }
 
+TEST(KeyMemo, AnswersOnlyForTheStateItWasToldAndStaysBounded) {
+  KeyMemo memo;
+  const KeyMemo::State s1{1, 7}, s2{1, 8}, s3{2, 7};
+  memo.Put("4:stop1:a", s1, {"key-a", true});
+  memo.Put("4:stop1:b", s1, {"key-b", false});
+  ASSERT_TRUE(memo.Get("4:stop1:a", s1).has_value());
+  EXPECT_EQ(memo.Get("4:stop1:a", s1)->key, "key-a");
+  EXPECT_FALSE(memo.Get("4:stop1:b", s1)->cacheable);
+  EXPECT_FALSE(memo.Get("4:stop1:c", s1).has_value());
+  // Either half of the state changed: nothing is answered, whatever was kept.
+  EXPECT_FALSE(memo.Get("4:stop1:a", s2).has_value());
+  EXPECT_FALSE(memo.Get("4:stop1:a", s3).has_value());
+  // A Put under a new state drops the old entries.
+  memo.Put("4:stop1:b", s2, {"key-b2", true});
+  EXPECT_EQ(memo.size(), 1u);
+  EXPECT_FALSE(memo.Get("4:stop1:a", s1).has_value());
+  EXPECT_EQ(memo.Get("4:stop1:b", s2)->key, "key-b2");
+  // Past its bound it starts again rather than grow.
+  for (size_t i = 0; i < KeyMemo::kMaxEntries + 10; ++i) {
+    memo.Put("r" + std::to_string(i), s2, {"k", true});
+  }
+  EXPECT_LE(memo.size(), KeyMemo::kMaxEntries);
+  EXPECT_TRUE(memo.Get("r" + std::to_string(KeyMemo::kMaxEntries + 9), s2).has_value());
+  // An entry larger than the whole memo is not kept.
+  memo.Put(std::string(KeyMemo::kMaxBytes, 'x'), s2, {"k", true});
+  EXPECT_FALSE(memo.Get(std::string(KeyMemo::kMaxBytes, 'x'), s2).has_value());
+}
+
 }  // namespace
 }  // namespace sluice

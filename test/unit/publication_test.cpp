@@ -487,6 +487,29 @@ TEST_F(PublicationTest, CurrentPublicationsLoadOnceUntilInvalidated) {
   EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, Version(2));
 }
 
+// Whatever a reader computed from the map holds while the generation does
+// (the API's key memo): every change counts, and a look does not.
+TEST_F(PublicationTest, EveryChangeOfTheCurrentPublicationsCounts) {
+  BuildAndPublish("stops", 1);
+  CurrentPublications current;
+  std::set<uint64_t> seen{current.generation()};
+  ASSERT_TRUE(current.Get(*session_).ok());  // loaded
+  EXPECT_TRUE(seen.insert(current.generation()).second);
+  const uint64_t loaded = current.generation();
+  ASSERT_TRUE(current.Get(*session_).ok());  // a look
+  EXPECT_TRUE(current.Visit([](const CurrentPublications::Map&) {}));
+  EXPECT_TRUE(current.Of("stops").has_value());
+  EXPECT_EQ(current.generation(), loaded);
+  Publication p = current.Get(*session_)->at({"stops", ""});
+  p.seq += 1;
+  current.Update(p);
+  EXPECT_TRUE(seen.insert(current.generation()).second);
+  current.Set({});
+  EXPECT_TRUE(seen.insert(current.generation()).second);
+  current.Invalidate();
+  EXPECT_TRUE(seen.insert(current.generation()).second);
+}
+
 TEST(PublicationNames, PhysicalAndStagedNames) {
   EXPECT_EQ(PhysicalTableName("stops", "0123456789abcdef"), "stops__0123456789abcdef");
   EXPECT_EQ(StagedRelation("stops__0123456789abcdef"), "_sluice_v.\"stops__0123456789abcdef\"");
