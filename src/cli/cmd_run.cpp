@@ -226,6 +226,11 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
     if (!vars.empty()) request["vars"] = vars;
   }
   EventSink events = ProgressPrinter(global);
+  nlohmann::json shown = ProgressEventTypes(global);
+  if (shown.is_array()) {
+    if (cmd == "run") shown.push_back("run_start");  // its id, for Ctrl-C's message
+    request["events"] = shown;
+  }
   if (cmd == "run") {
     events = [printer = std::move(events)](const nlohmann::json& e) {
       if (e.value("type", "") == "run_start") g_forwarded_run = e.value("run_id", int64_t{0});

@@ -63,6 +63,7 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
         "unknown environment '" + global.env + "'; see environments: in sluice.yaml", kExitUsage);
   }
   nlohmann::json req = request;
+  if (!events) req["events"] = nlohmann::json::array();
   req["project"] = *root;
   req["env"] = global.env;
   // Sent again to the next owner if this one goes away mid-way: the id lets a
@@ -100,6 +101,12 @@ std::optional<nlohmann::json> CallForText(const GlobalOptions& global,
     return std::nullopt;
   }
   return std::move(response["result"]);
+}
+
+nlohmann::json ProgressEventTypes(const GlobalOptions& global) {
+  if (global.json) return nlohmann::json::array();
+  if (!::isatty(STDERR_FILENO)) return {"queued", "warning"};
+  return nullptr;
 }
 
 EventSink ProgressPrinter(const GlobalOptions& global) {

@@ -56,7 +56,9 @@ Result<std::string> ResolveProjectRoot(const GlobalOptions& global);
 // Prints an error (text, or {"ok":false,...} with --json) and returns code.
 int ReportError(const GlobalOptions& global, const std::string& message, int code);
 // Sends request to the environment's engine and returns its response
-// ({"ok", "exit_code", "result"|"error"}). Events go to `events`.
+// ({"ok", "exit_code", "result"|"error"}). Events go to `events`. An owner
+// sends only the event types in the request's "events" (an array; absent:
+// all of them), none when `events` is null.
 nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& request,
                           const EventSink& events);
 // Whether CallEngine runs the request in this process (it became the owner)
@@ -69,5 +71,9 @@ std::optional<nlohmann::json> CallForText(const GlobalOptions& global,
                                           const nlohmann::json& request, int* code);
 // A progress printer for run-like commands: a live line on a terminal.
 EventSink ProgressPrinter(const GlobalOptions& global);
+// The event types ProgressPrinter(global) shows, for a request's "events"
+// (null: all of them); an owner need not send the others (a plan of 10,000
+// models has 20,000 task events a printer without a terminal drops).
+nlohmann::json ProgressEventTypes(const GlobalOptions& global);
 
 }  // namespace sluice

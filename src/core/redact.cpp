@@ -114,7 +114,47 @@ nlohmann::json RedactJson(const nlohmann::json& value) {
   }
 }
 
+namespace {
+
+bool HoldsFormLocked(const Registry& reg, std::string_view text) {
+  for (const std::string& form : reg.forms) {
+    if (text.find(form) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+bool JsonHoldsFormLocked(const Registry& reg, const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::string:
+      return HoldsFormLocked(reg, value.get_ref<const std::string&>());
+    case nlohmann::json::value_t::array:
+      for (const auto& item : value) {
+        if (JsonHoldsFormLocked(reg, item)) return true;
+      }
+      return false;
+    case nlohmann::json::value_t::object:
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (HoldsFormLocked(reg, it.key()) || JsonHoldsFormLocked(reg, it.value())) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool JsonContainsSecret(const nlohmann::json& value) {
+  Registry& reg = GetRegistry();
+  std::shared_lock lock(reg.mu);
+  return !reg.forms.empty() && JsonHoldsFormLocked(reg, value);
+}
+
 std::string DumpRedacted(const nlohmann::json& value) {
+  // Most values hold no secret: written as they are, without a copy.
+  if (!JsonContainsSecret(value)) {
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   return RedactJson(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

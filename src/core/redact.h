@@ -33,6 +33,9 @@ nlohmann::json RedactJson(const nlohmann::json& value);
 std::string DumpRedacted(const nlohmann::json& value);
 // True when text contains a registered form (for tests and assertions).
 bool ContainsSecret(std::string_view text);
+// True when a string or key anywhere in value contains a registered form:
+// when false, value may be written as it is (no RedactJson copy).
+bool JsonContainsSecret(const nlohmann::json& value);
 // Forgets all secrets (tests only).
 void ClearSecretsForTest();
 

@@ -17,6 +17,9 @@
 #include <exception>
 #include <list>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -114,7 +117,8 @@ class EngineChannel {
   // once everything before it is written.
   void Send(const json& message, bool final) {
     // The boundary every event and response crosses: redacted here, before JSON escapes it.
-    std::string line = DumpLine(RedactJson(message));
+    std::string line =
+        JsonContainsSecret(message) ? DumpLine(RedactJson(message)) : DumpLine(message);
     std::unique_lock<std::mutex> lock(mu_);
     if (finished_) return;
     if (final) finished_ = true;
@@ -200,7 +204,23 @@ ServerResponse ServeEngineRequest(const RequestHandler& handler, const ServerReq
   } else if (!parsed.is_object()) {
     response = ErrorResponse("malformed request: expected a JSON object");
   } else {
-    EventSink sink = [channel](const json& event) {
+    // Only the event types the client asked for ("events"; absent: all):
+    // a client that shows none is not sent a plan's 20,000.
+    std::optional<std::set<std::string, std::less<>>> wanted;
+    if (auto it = parsed.find("events"); it != parsed.end() && it->is_array()) {
+      wanted.emplace();
+      for (const json& type : *it) {
+        if (type.is_string()) wanted->insert(type.get<std::string>());
+      }
+    }
+    EventSink sink = [channel, wanted = std::move(wanted)](const json& event) {
+      if (wanted) {
+        auto type = event.find("type");
+        if (type == event.end() || !type->is_string() ||
+            !wanted->contains(type->get_ref<const std::string&>())) {
+          return;
+        }
+      }
       channel->Send({{"type", "event"}, {"event", event}}, /*final=*/false);
     };
     response = CallHandler(handler, parsed, sink);

@@ -64,6 +64,28 @@ TEST(Redact, EveryForm) {
   ClearSecretsForTest();
 }
 
+// JSON is redacted before it is escaped, in keys and nested values alike;
+// a value holding no secret is written as it is.
+TEST(Redact, JsonAnywhereInTheTree) {
+  ClearSecretsForTest();
+  const nlohmann::json clean = {{"a", {1, "two", {{"b", nullptr}}}}, {"c", "quote\"d"}};
+  EXPECT_FALSE(JsonContainsSecret(clean));  // no secret registered at all
+  RegisterSecret("pa\"ss/w0rd");
+  EXPECT_FALSE(JsonContainsSecret(clean));
+  EXPECT_EQ(DumpRedacted(clean), clean.dump());
+  for (const nlohmann::json& dirty :
+       {nlohmann::json("x pa\"ss/w0rd"), nlohmann::json{{"k", {1, {{"deep", "pa\"ss/w0rd"}}}}},
+        nlohmann::json{{"pa\"ss/w0rd", 1}},
+        nlohmann::json::array({"ok", UrlEncode("pa\"ss/w0rd")})}) {
+    EXPECT_TRUE(JsonContainsSecret(dirty)) << dirty.dump();
+    const std::string text = DumpRedacted(dirty);
+    EXPECT_EQ(text.find("w0rd"), std::string::npos) << text;
+    EXPECT_NE(text.find("***"), std::string::npos) << text;
+    EXPECT_FALSE(JsonContainsSecret(RedactJson(dirty)));
+  }
+  ClearSecretsForTest();
+}
+
 TEST(Secrets, EnvThenFileAndModeCheck) {
   ClearSecretsForTest();
   auto dir =
