@@ -59,6 +59,8 @@ int CmdServe(const GlobalOptions& global, const CommandArgs& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Engine engine(*root, global.env);
+  // Runs and plans reuse the project read before while its files are unchanged.
+  engine.KeepWorkspace();
   SystemClock clock;
   Service service(&engine, *root, global.env, &clock);
   // One router for the owner's local socket (the CLI's engine API beside

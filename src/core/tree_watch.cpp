@@ -62,7 +62,8 @@ bool TreeWatcher::AddTreeLocked(const std::string& dir) {
     int wd = ::inotify_add_watch(fd_, folder.c_str(), kEvents);
     if (wd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) continue;  // gone meanwhile: its event counts
-      LOG_WARN("watch", "cannot watch {} ({}; fs.inotify.max_user_watches?): the project's "
+      LOG_WARN("watch",
+               "cannot watch {} ({}; fs.inotify.max_user_watches?): the project's "
                "files are compared instead",
                folder, std::strerror(errno));
       return false;

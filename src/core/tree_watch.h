@@ -54,9 +54,9 @@ class TreeWatcher {
   const std::set<std::string> root_names_;
   const std::vector<std::string> dirs_;
   std::mutex mu_;
-  int root_wd_ = -1;                     // GUARDED_BY(mu_)
-  std::map<int, std::string> folders_;   // GUARDED_BY(mu_): watch -> folder
-  uint64_t changes_ = 0;                 // GUARDED_BY(mu_)
+  int root_wd_ = -1;                    // GUARDED_BY(mu_)
+  std::map<int, std::string> folders_;  // GUARDED_BY(mu_): watch -> folder
+  uint64_t changes_ = 0;                // GUARDED_BY(mu_)
   bool complete_ = true;  // GUARDED_BY(mu_): false once a new folder could not be watched
 };
 

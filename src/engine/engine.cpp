@@ -579,8 +579,8 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   if (!vars.is_object()) return ErrorResponse("vars: expected an object of name: value", 2);
   std::vector<std::string> listed;
-  if (cmd != "test") listed = ListSchemas(vars, events);
-  Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
+  std::shared_ptr<const Workspace> ws_kept = WorkspaceForRun(vars, cmd != "test", events, &listed);
+  const Workspace& ws = *ws_kept;
   std::vector<std::string> select;
   if (request.contains("select")) select = request["select"].get<std::vector<std::string>>();
   if (Status runnable = CheckRunnable(ws, select); !runnable.ok()) return ErrorResponse(runnable);
@@ -726,12 +726,76 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
       // What was published came from this workspace (readers' keys and
       // cacheability follow it).
       std::lock_guard lock(workspace_mu_);
-      latest_workspace_ = std::make_shared<const Workspace>(ws);
+      latest_workspace_ = ws_kept;
       ++data_state_;
     }
     Notify(ws.project, (*opened)->metadata.get(), result);
   }
   return Ok(std::move(result), report->exit_code);
+}
+
+namespace {
+
+bool HasSchemaSources(const Project& project) {
+  return std::any_of(project.sources.begin(), project.sources.end(), [](const SourceSpec& src) {
+    return src.database && !src.database->schema.empty();
+  });
+}
+
+}  // namespace
+
+void Engine::KeepWorkspace() {
+  std::lock_guard lock(kept_mu_);
+  if (!watcher_) {
+    watcher_ = TreeWatcher::Start(project_root_,
+                                  {"sluice.yaml", "fields.yaml", "sources", "models", "seeds"},
+                                  {"sources", "models", "seeds"});
+  }
+}
+
+void Engine::ForgetWorkspace() {
+  std::lock_guard lock(kept_mu_);
+  kept_.reset();
+  ++forgotten_;
+}
+
+std::shared_ptr<const Workspace> Engine::WorkspaceForRun(const nlohmann::json& vars,
+                                                         bool list_schemas, const EventSink& events,
+                                                         std::vector<std::string>* listed) {
+  // A trigger's vars change what templates render: loaded for that run only.
+  const bool keepable = vars.is_object() && vars.empty();
+  std::shared_ptr<const Workspace> kept;
+  uint64_t changes = 0, forgotten = 0;
+  bool watched = false;
+  {
+    std::lock_guard lock(kept_mu_);
+    if (keepable && watcher_) {
+      watched = true;
+      changes = watcher_->Changes();  // read before loading: a change during the load counts
+      forgotten = forgotten_;
+      if (kept_ && kept_->changes == changes) kept = kept_->ws;
+    }
+  }
+  if (!kept) {
+    if (list_schemas) *listed = ListSchemas(vars, events);
+    auto loaded = std::make_shared<const Workspace>(
+        LoadWorkspace(project_root_, env_name_, vars, /*secret_files=*/!watched));
+    if (!watched) return loaded;
+    // Schema sources are listed before each run (the listing may change
+    // the project): never kept.
+    if (!HasSchemaSources(loaded->project)) {
+      std::lock_guard lock(kept_mu_);
+      if (forgotten == forgotten_) kept_ = KeptWorkspace{loaded, changes};
+    }
+    kept = std::move(loaded);
+  }
+  // The secrets files' modes, checked at every use (inotify watches the
+  // project's folders, not wherever a secrets file lives).
+  std::vector<ConfigError> secrets = SecretFileErrors(kept->project);
+  if (secrets.empty()) return kept;
+  auto with_errors = std::make_shared<Workspace>(*kept);
+  for (ConfigError& e : secrets) with_errors->errors.push_back(std::move(e));
+  return with_errors;
 }
 
 std::vector<std::string> Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events) {

@@ -31,6 +31,7 @@
 #include "core/clock.h"
 #include "core/events.h"
 #include "core/metrics.h"
+#include "core/tree_watch.h"
 #include "engine/event_hub.h"
 #include "engine/workspace.h"
 #include "lake/object_store.h"
@@ -83,6 +84,13 @@ class Engine {
     bool operator==(const DataState&) const = default;
   };
   std::optional<DataState> DataStateNow();
+  // `serve`: runs, plans and tests reuse the project loaded before while
+  // none of its files changed (core/tree_watch.h), instead of reading them
+  // all again. Without inotify here, nothing is kept.
+  void KeepWorkspace();
+  // Drops the kept project (serve's own look at the files found them
+  // changed: an edit inotify cannot see, on a network file system).
+  void ForgetWorkspace();
 
  private:
   struct Opened;
@@ -97,6 +105,12 @@ class Engine {
   // plan loads the project (orchestrate/catalog.h); what changed is logged
   // and, with `events`, said; returned too.
   std::vector<std::string> ListSchemas(const nlohmann::json& vars, const EventSink& events);
+  // The workspace a run (plan, test) reads: the kept one while nothing it
+  // came from changed, else loaded (after listing schema sources when
+  // list_schemas; *listed gets what listing said).
+  std::shared_ptr<const Workspace> WorkspaceForRun(const nlohmann::json& vars, bool list_schemas,
+                                                   const EventSink& events,
+                                                   std::vector<std::string>* listed);
   // A run request with "rerun": ID becomes a run of that run's tasks that did
   // not end well (failed, check_failed, upstream_failed, cancelled,
   // interrupted), with its full_refresh, partition and vars unless given.
@@ -170,6 +184,16 @@ class Engine {
   std::unique_ptr<Opened> opened_;  // GUARDED_BY(open_mu_) until set
   // Counted after opened_ or latest_workspace_ changes (DataStateNow).
   std::atomic<uint64_t> data_state_{0};
+  // KeepWorkspace: the project kept between runs, valid while the
+  // watcher's count is the one read before it was loaded.
+  struct KeptWorkspace {
+    std::shared_ptr<const Workspace> ws;  // loaded without the secrets files' check
+    uint64_t changes = 0;
+  };
+  std::mutex kept_mu_;
+  std::unique_ptr<TreeWatcher> watcher_;  // GUARDED_BY(kept_mu_)
+  std::optional<KeptWorkspace> kept_;     // GUARDED_BY(kept_mu_)
+  uint64_t forgotten_ = 0;                // GUARDED_BY(kept_mu_): ForgetWorkspace calls
   // Runs hold it shared; what must have no run in flight (a rollback, which
   // writes _sluice_v behind the shared publisher's back; Close) exclusively.
   std::shared_timed_mutex runs_mu_;

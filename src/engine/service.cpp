@@ -363,6 +363,9 @@ Status Service::Run() {
     std::string now_stamp = ProjectStamp(root_);
     if (now_stamp == stamp) return;
     stamp = now_stamp;
+    // What inotify may not have seen (a network file system): the kept
+    // project is read again too.
+    engine_->ForgetWorkspace();
     Result<LoadedSchedules> fresh = LoadSchedules(root_, env_);
     if (!fresh.ok()) {
       LOG_ERROR("serve",

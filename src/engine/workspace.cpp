@@ -23,10 +23,8 @@ std::string Workspace::ErrorText() const {
   return out;
 }
 
-namespace {
-
-// A secrets file others can read is a project error, found before any run.
-void CheckSecretFiles(const Project& project, std::vector<ConfigError>& errors) {
+std::vector<ConfigError> SecretFileErrors(const Project& project) {
+  std::vector<ConfigError> errors;
   for (const SecretProvider& p : project.secret_providers) {
     if (p.kind != SecretProvider::Kind::kFile) continue;
     struct stat st {};
@@ -38,12 +36,11 @@ void CheckSecretFiles(const Project& project, std::vector<ConfigError>& errors) 
                                     p.path, st.st_mode & 0777, p.path)});
     }
   }
+  return errors;
 }
 
-}  // namespace
-
-Workspace LoadWorkspace(const std::string& root, const std::string& env,
-                        const nlohmann::json& vars) {
+Workspace LoadWorkspace(const std::string& root, const std::string& env, const nlohmann::json& vars,
+                        bool secret_files) {
   Workspace ws;
   ws.env_name = env;
   LoadedProject loaded = LoadProject(root);
@@ -117,7 +114,9 @@ Workspace LoadWorkspace(const std::string& root, const std::string& env,
           {FetchSettingsErrorLoc(src, fetch.status().message()), fetch.status().message()});
     }
   }
-  CheckSecretFiles(ws.project, ws.errors);
+  if (secret_files) {
+    for (ConfigError& e : SecretFileErrors(ws.project)) ws.errors.push_back(std::move(e));
+  }
   // The cache is an optimisation: failing to save it is not an error.
   if (MakeDirs(cache_dir).ok()) (void)cache.Save();
   return ws;

@@ -44,7 +44,13 @@ std::vector<ConfigError> ErrorsBlocking(const Workspace& ws, const std::vector<s
 // did-you-mean) and builds the graph, caching SQL parses under the env's
 // state folder. `vars` (an object) overrides the project's vars for this load:
 // a trigger's variables, seen by every template.
+// `secret_files` false leaves out the check of the secrets files' modes
+// (SecretFileErrors), for a caller that keeps the workspace and checks them
+// each time it uses it.
 Workspace LoadWorkspace(const std::string& root, const std::string& env,
-                        const nlohmann::json& vars = nlohmann::json::object());
+                        const nlohmann::json& vars = nlohmann::json::object(),
+                        bool secret_files = true);
+// A secrets file others can read is a project error, found before any run.
+std::vector<ConfigError> SecretFileErrors(const Project& project);
 
 }  // namespace sluice
