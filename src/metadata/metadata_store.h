@@ -155,6 +155,8 @@ class MetadataStore {
 
   // Task attempts: Upsert by (run_id, asset, partition, attempt).
   virtual Status RecordTask(const TaskRecord& task) = 0;
+  // Several at once, in one transaction.
+  virtual Status RecordTasks(const std::vector<TaskRecord>& tasks) = 0;
   virtual Result<std::vector<TaskRecord>> ListTasks(int64_t run_id) = 0;
   // Each asset's status in the latest `run` (not `test`) before run_id.
   virtual Result<std::map<std::string, std::string>> PreviousTaskStatuses(int64_t run_id) = 0;

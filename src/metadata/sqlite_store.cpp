@@ -324,6 +324,17 @@ Result<std::map<std::string, std::string>> SqliteMetadataStore::PreviousTaskStat
 
 Status SqliteMetadataStore::RecordTask(const TaskRecord& task) {
   std::lock_guard lock(mu_);
+  return RecordTaskLocked(task);
+}
+
+Status SqliteMetadataStore::RecordTasks(const std::vector<TaskRecord>& tasks) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTransaction txn, SqliteTransaction::Begin(db_));
+  for (const TaskRecord& task : tasks) RETURN_IF_ERROR(RecordTaskLocked(task));
+  return txn.Commit();
+}
+
+Status SqliteMetadataStore::RecordTaskLocked(const TaskRecord& task) {
   ASSIGN_OR_RETURN(
       SqliteStatement stmt,
       db_.Prepare("INSERT INTO tasks (run_id, asset, partition, attempt, status, reason, "

@@ -51,6 +51,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Status MarkInterruptedRuns(Micros now) override;
 
   Status RecordTask(const TaskRecord& task) override;
+  Status RecordTasks(const std::vector<TaskRecord>& tasks) override;
   Result<std::vector<TaskRecord>> ListTasks(int64_t run_id) override;
   Result<std::map<std::string, std::string>> PreviousTaskStatuses(int64_t run_id) override;
 
@@ -103,6 +104,7 @@ class SqliteMetadataStore final : public MetadataStore {
  private:
   Micros NowIfZero(Micros t) const { return t != 0 ? t : clock_->Now(); }
   Status InsertFetchLocked(const FetchRecord& fetch);  // REQUIRES(mu_)
+  Status RecordTaskLocked(const TaskRecord& task);     // REQUIRES(mu_)
 
   std::mutex mu_;
   SqliteDb db_;   // GUARDED_BY(mu_)

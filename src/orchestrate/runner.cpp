@@ -39,6 +39,7 @@
 #include "orchestrate/check_file.h"
 #include "orchestrate/partitions.h"
 #include "orchestrate/planner.h"
+#include "orchestrate/task_records.h"
 #include "orchestrate/version.h"
 #include "transform/load.h"
 #include "transform/materialize.h"
@@ -270,6 +271,7 @@ class Run {
           std::any_of(report.tasks.begin(), report.tasks.end(),
                       [](const TaskOutcome& t) { return t.status == TaskStatus::kCancelled; });
       if (cancelled) summary += "; cancelled";
+      records_.Close();  // every task's record before the run's end
       RETURN_IF_ERROR(res_.metadata->FinishRun(run_id_,
                                                cancelled ? RunStatus::kCancelled
                                                : failed  ? RunStatus::kFailed
@@ -504,8 +506,7 @@ class Run {
       rec.started_at = res_.clock->Now() - o.ms * 1000;
       rec.ended_at = res_.clock->Now();
       rec.error = o.error;
-      Status st = res_.metadata->RecordTask(rec);
-      if (!st.ok()) LOG_WARN("runner", "cannot record task {}: {}", o.asset, st.message());
+      records_.Add(std::move(rec));
     }
     Emit({{"type", "task_end"},
           {"asset", o.asset},
@@ -3618,6 +3619,7 @@ class Run {
   const Project& project_;
   const AssetGraph& graph_;
   EnvResources res_;
+  TaskRecordBatch records_{res_.metadata};  // closed (written) by its destructor at the latest
   RunOptions opt_;
   EventSink events_;
   std::vector<std::string> selected_;

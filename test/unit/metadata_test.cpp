@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 #include "metadata/migrations.h"
 #include "metadata/sqlite.h"
 #include "metadata/sqlite_store.h"
+#include "orchestrate/task_records.h"
 
 namespace sluice {
 namespace {
@@ -982,6 +984,49 @@ TEST(MetadataConcurrency, TwoConnectionsOnOneFile) {
   auto tasks = second->ListTasks(run_id);
   ASSERT_TRUE(tasks.ok());
   EXPECT_EQ(tasks->size(), size_t{4 * kPerThread});
+}
+
+// A run's task records go to metadata in batches: every record arrives,
+// from several threads, whether the run ends (Close) or goes on (the
+// writer's delay), and a batch is one transaction.
+TEST(TaskRecordBatch, EveryRecordArrivesInBatches) {
+  FakeClock clock(kT0);
+  auto store = MustOpen(":memory:", &clock);
+  ASSERT_NE(store, nullptr);
+  const int64_t run = MustBeginRun(*store, "run", kT0);
+  auto record = [run](const std::string& asset) {
+    TaskRecord task;
+    task.run_id = run;
+    task.asset = asset;
+    task.status = "skipped";
+    task.reason = "unchanged";
+    return task;
+  };
+  {
+    TaskRecordBatch batch(store.get());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&batch, &record, t] {
+        for (int i = 0; i < 300; ++i) batch.Add(record("m" + std::to_string(t * 1000 + i)));
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    batch.Close();
+    auto tasks = store->ListTasks(run);
+    ASSERT_TRUE(tasks.ok());
+    EXPECT_EQ(tasks->size(), 1200u);
+    batch.Add(record("after-close"));  // written at once
+    EXPECT_EQ(store->ListTasks(run)->size(), 1201u);
+  }
+  // Not closed: the writer writes them after its delay, while the run goes on.
+  TaskRecordBatch batch(store.get());
+  batch.Add(record("late"));
+  bool seen = false;
+  for (int i = 0; i < 500 && !seen; ++i) {
+    seen = store->ListTasks(run)->size() == 1202u;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(seen) << "a record waited more than 5 s";
 }
 
 }  // namespace
