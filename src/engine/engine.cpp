@@ -843,8 +843,9 @@ nlohmann::json Engine::HandleSubmit(const nlohmann::json& request) {
   }
   nlohmann::json vars = request.value("vars", nlohmann::json::object());
   run["vars"] = vars;
-  ListSchemas(vars, nullptr);
-  Workspace ws = LoadWorkspace(project_root_, env_name_, vars);
+  std::vector<std::string> listed;
+  std::shared_ptr<const Workspace> ws_kept = WorkspaceForRun(vars, true, nullptr, &listed);
+  const Workspace& ws = *ws_kept;
   if (Status runnable = CheckRunnable(ws, select); !runnable.ok()) return ErrorResponse(runnable);
   if (Result<std::vector<std::string>> selected = SelectAssets(ws.graph, select); !selected.ok()) {
     return ErrorResponse(Status::Invalid(selected.status().message()));
