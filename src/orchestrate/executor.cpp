@@ -122,6 +122,13 @@ struct ConcurrencyLimits::Line {
   bool cancelled = false;   // its tasks leave without slots: it claims none
 };
 
+int ConcurrencyLimits::WaitingWorkers() {
+  std::lock_guard lock(mu_);
+  int n = 0;
+  for (const Line* line : lines_) n += line->waiting;
+  return n;
+}
+
 void ConcurrencyLimits::LeaveLocked(Line* line) {
   lines_.erase(std::remove(lines_.begin(), lines_.end(), line), lines_.end());
 }

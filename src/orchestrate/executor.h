@@ -102,6 +102,9 @@ class ConcurrencyLimits {
   int LimitOf(const std::string& pool) const;
   // Slots held now in the pool; "" counts every slot.
   int InUse(const std::string& pool) const;
+  // Workers waiting in a ready queue's Pop() now, across every queue that
+  // shares these limits.
+  int WaitingWorkers();
 
   // The lock and condition the ready queues wait on: notified when a slot
   // is given back or the limits change.

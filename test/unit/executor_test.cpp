@@ -253,6 +253,12 @@ TEST(Executor, SlotsGoInTurnAcrossRuns) {
   CountingQueue queue_b(NewInMemoryReadyQueue(&limits));
   std::thread b([&] { ExecuteGraph(poll, 1, queue_b, [&](size_t) { ran("b0"); }); });
   ASSERT_TRUE(queue_b.WaitPushed(1));
+  // b0's worker waits for the slot (with a's two) before a0 may start:
+  // pushed is not yet waiting, and a worker not waiting has no turn.
+  for (int i = 0; i < 10000 && limits.WaitingWorkers() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(limits.WaitingWorkers(), 3);
   blocker = ConcurrencyLimits::Slot();
   a.join();
   b.join();
