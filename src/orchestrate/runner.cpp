@@ -3679,30 +3679,39 @@ class Run {
 }  // namespace
 
 nlohmann::json RunReport::ToJson() const {
+  // Built field by field (not from initializer lists, which build each
+  // pair as an array first): a plan of 10,000 models is 170,000 fields.
   nlohmann::json tasks_json = nlohmann::json::array();
+  auto& list = tasks_json.get_ref<nlohmann::json::array_t&>();
+  list.reserve(tasks.size());
   for (const TaskOutcome& t : tasks) {
     nlohmann::json checks = nlohmann::json::array();
     for (const CheckOutcome& c : t.checks) checks.push_back(CheckOutcomeJson(c));
-    tasks_json.push_back({{"asset", t.asset},
-                          {"kind", t.kind},
-                          {"action", TaskActionName(t.action)},
-                          {"status", TaskStatusName(t.status)},
-                          {"reason", t.reason},
-                          {"version", t.version_id},
-                          {"previous_version", t.previous_version},
-                          {"rows", t.rows},
-                          {"ms", t.ms},
-                          {"attempts", t.attempts},
-                          {"bad_rows", t.bad_rows},
-                          {"error", t.error},
-                          {"checks", checks},
-                          {"drift", t.drift},
-                          {"partitions", t.partitions},
-                          {"notes", t.notes},
-                          {"timings", nlohmann::json(t.timings)}});
+    nlohmann::json timings = nlohmann::json::array();
+    for (const auto& [phase, ms] : t.timings) timings.push_back(nlohmann::json::array({phase, ms}));
+    nlohmann::json task = nlohmann::json::object();
+    auto& f = task.get_ref<nlohmann::json::object_t&>();
+    f.emplace("asset", t.asset);
+    f.emplace("kind", t.kind);
+    f.emplace("action", TaskActionName(t.action));
+    f.emplace("status", TaskStatusName(t.status));
+    f.emplace("reason", t.reason);
+    f.emplace("version", t.version_id);
+    f.emplace("previous_version", t.previous_version);
+    f.emplace("rows", t.rows);
+    f.emplace("ms", t.ms);
+    f.emplace("attempts", t.attempts);
+    f.emplace("bad_rows", t.bad_rows);
+    f.emplace("error", t.error);
+    f.emplace("checks", std::move(checks));
+    f.emplace("drift", t.drift);
+    f.emplace("partitions", t.partitions);
+    f.emplace("notes", t.notes);
+    f.emplace("timings", std::move(timings));
+    list.push_back(std::move(task));
   }
   return {{"run_id", run_id},       {"mode", mode}, {"repairs", repairs},
-          {"exit_code", exit_code}, {"ms", ms},     {"tasks", tasks_json}};
+          {"exit_code", exit_code}, {"ms", ms},     {"tasks", std::move(tasks_json)}};
 }
 
 void RunControl::Cancel() {
