@@ -24,7 +24,7 @@ std::unique_ptr<TreeWatcher> TreeWatcher::Start(const std::string& root,
                                                 const std::vector<std::string>& dirs) {
   int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd < 0) {
-    LOG_INFO("watch", "inotify unavailable ({}): the project's files are compared instead",
+    LOG_INFO("watch", "inotify unavailable ({}): the project is read again for each run",
              std::strerror(errno));
     return nullptr;
   }
@@ -32,7 +32,7 @@ std::unique_ptr<TreeWatcher> TreeWatcher::Start(const std::string& root,
   std::lock_guard lock(w->mu_);
   w->root_wd_ = ::inotify_add_watch(fd, root.c_str(), kEvents);
   if (w->root_wd_ < 0) {
-    LOG_INFO("watch", "cannot watch {} ({}): the project's files are compared instead", root,
+    LOG_INFO("watch", "cannot watch {} ({}): the project is read again for each run", root,
              std::strerror(errno));
     return nullptr;
   }
@@ -63,8 +63,8 @@ bool TreeWatcher::AddTreeLocked(const std::string& dir) {
     if (wd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) continue;  // gone meanwhile: its event counts
       LOG_WARN("watch",
-               "cannot watch {} ({}; fs.inotify.max_user_watches?): the project's "
-               "files are compared instead",
+               "cannot watch {} ({}; fs.inotify.max_user_watches?): the project "
+               "is read again for each run",
                folder, std::strerror(errno));
       return false;
     }
@@ -89,6 +89,9 @@ void TreeWatcher::DrainLocked() {
       }
       if (e->wd == root_wd_) {
         if (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+          // The folder at root's path is another one now (or none): what
+          // happens there is not seen, so nothing can be said unchanged.
+          complete_ = false;
           ++changes_;
           continue;
         }

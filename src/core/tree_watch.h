@@ -28,8 +28,8 @@ namespace sluice {
 
 class TreeWatcher {
  public:
-  // Null when inotify cannot be used here (no instance or watch left: the
-  // caller then looks at the files itself).
+  // Null when inotify cannot be used here (no instance or watch left): the
+  // caller then cannot keep what it read from the files.
   static std::unique_ptr<TreeWatcher> Start(const std::string& root,
                                             const std::set<std::string>& root_names,
                                             const std::vector<std::string>& dirs);
@@ -39,7 +39,8 @@ class TreeWatcher {
 
   // A count that grows with every change seen so far (reads the events
   // queued, never blocks). Equal counts: nothing changed in between. Once
-  // a new folder could not be watched, every call counts a change.
+  // a new folder could not be watched, or the root folder itself was moved
+  // or removed, every call counts a change.
   uint64_t Changes();
 
  private:

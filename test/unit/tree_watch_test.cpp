@@ -99,5 +99,20 @@ TEST_F(TreeWatchTest, FoldersMadeLaterAreWatchedToo) {
   EXPECT_TRUE(Changed());
 }
 
+// The project's folder moved away and another put at its path (a fresh
+// clone in its place): the watches follow the old folder, so from then on
+// nothing is ever said unchanged.
+TEST_F(TreeWatchTest, ARootMovedAwayIsNeverUnchangedAgain) {
+  Changed();
+  fs::path moved = root_.string() + ".old";
+  fs::remove_all(moved);
+  fs::rename(root_, moved);
+  fs::create_directories(root_ / "models");
+  EXPECT_TRUE(Changed());
+  EXPECT_TRUE(Changed());
+  EXPECT_TRUE(Changed());
+  fs::remove_all(moved);
+}
+
 }  // namespace
 }  // namespace sluice
