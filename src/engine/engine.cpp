@@ -753,6 +753,12 @@ void Engine::KeepWorkspace() {
   }
 }
 
+std::optional<uint64_t> Engine::ProjectChanges() {
+  std::lock_guard lock(kept_mu_);
+  if (!watcher_) return std::nullopt;
+  return watcher_->Changes();
+}
+
 void Engine::ForgetWorkspace() {
   std::lock_guard lock(kept_mu_);
   kept_.reset();

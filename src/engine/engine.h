@@ -91,6 +91,9 @@ class Engine {
   // Drops the kept project (serve's own look at the files found them
   // changed: an edit inotify cannot see, on a network file system).
   void ForgetWorkspace();
+  // The count of changes inotify saw under the project's files so far
+  // (TreeWatcher::Changes); none when nothing watches them.
+  std::optional<uint64_t> ProjectChanges();
 
  private:
   struct Opened;

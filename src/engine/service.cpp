@@ -29,8 +29,13 @@ namespace {
 
 // How often the loop looks at the clock and at file sensors when nothing is due sooner.
 constexpr std::chrono::milliseconds kIdle{1000};
-// How often the project's files are looked at for changes (a reload).
+// How often the project is looked at for changes (a reload): inotify's
+// count each time, every file's stat when it counted one, and every file's
+// stat anyway at the longer interval (an edit made on another machine to a
+// network file system, which inotify does not see). A stat of each of
+// 10,000 files every second cost serve 15% of a core while idle.
 constexpr int64_t kReloadEveryMs = 1000;
+constexpr int64_t kStatEveryMs = 30000;
 
 // Ticks run side by side, of different assets.
 constexpr int kTickWorkers = 4;
@@ -178,6 +183,8 @@ std::string ProjectStamp(const std::string& root) {
 }  // namespace
 
 Status Service::Run() {
+  // Read before the files are: a change while they are counts at the next look.
+  std::optional<uint64_t> seen_changes = engine_->ProjectChanges();
   std::string stamp = ProjectStamp(root_);
   ASSIGN_OR_RETURN(LoadedSchedules loaded, LoadSchedules(root_, env_));
   std::set<std::string> sources = loaded.sources;  // GUARDED_BY(mu_)
@@ -359,7 +366,15 @@ Status Service::Run() {
   // Project reload: a changed project (an edit, a git pull) is read again and,
   // unless sluice.yaml itself is broken, its schedules replace the old ones
   // between ticks; runs read the project when they start anyway.
+  int64_t last_stat = MonotonicMillis();
   auto reload = [&]() {  // REQUIRES(mu_)
+    std::optional<uint64_t> changes_now = engine_->ProjectChanges();
+    if (changes_now && changes_now == seen_changes &&
+        MonotonicMillis() - last_stat < kStatEveryMs) {
+      return;  // inotify saw nothing, and a look at every file is not due
+    }
+    seen_changes = changes_now;
+    last_stat = MonotonicMillis();
     std::string now_stamp = ProjectStamp(root_);
     if (now_stamp == stamp) return;
     stamp = now_stamp;

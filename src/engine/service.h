@@ -5,9 +5,10 @@
 // processes (`sluice run` while serve owns the environment) queue in the same
 // engine.
 //
-// The project's files are looked at every second; when they changed, the
-// project is read again and its schedules replace the old ones (a project
-// that cannot be used keeps the old ones, and /healthz says why).
+// The project is looked at every second: inotify's count of changes, and
+// each file's size and time when it counted one (or every 30 seconds anyway,
+// for what inotify cannot see); when they changed, the project is read again and its schedules
+// replace the old ones (a project that cannot be used keeps the old ones, and /healthz says why).
 //
 // One run at a time per asset: a time-based tick that comes while its asset
 // still runs waits; if another comes meanwhile, the newer one replaces it and
