@@ -11,9 +11,18 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "core/strings.h"
+#include "orchestrate/runner.h"
 
 namespace sluice {
 namespace {
+
+// A task's field, which the report leaves out at its default
+// (RunReport::ToJson): null then, which iterates as empty.
+const nlohmann::json& Field(const nlohmann::json& task, const char* key) {
+  static const nlohmann::json kLeftOut;
+  auto it = task.find(key);
+  return it != task.end() ? *it : kLeftOut;
+}
 
 std::string Seconds(int64_t ms) { return fmt::format("{:.2f}s", static_cast<double>(ms) / 1000.0); }
 
@@ -23,12 +32,12 @@ void PrintTestReport(const nlohmann::json& result) {
   nlohmann::json rows = nlohmann::json::array();
   int checks = 0, passed = 0, failed = 0, warned = 0;
   for (const auto& t : result["tasks"]) {
-    if (!t.value("error", "").empty() && t["checks"].empty()) {
+    if (!t.value("error", "").empty() && Field(t, "checks").empty()) {
       rows.push_back({t["asset"], "-", "-", "error", nullptr, t.value("error", "")});
       ++failed;
       continue;
     }
-    for (const auto& c : t["checks"]) {
+    for (const auto& c : Field(t, "checks")) {
       ++checks;
       std::string status = c.value("status", "");
       std::string severity = c.value("severity", "error");
@@ -51,7 +60,7 @@ void PrintTestReport(const nlohmann::json& result) {
       stdout);
   // What did not pass, in full (the table clips).
   for (const auto& t : result["tasks"]) {
-    for (const auto& c : t["checks"]) {
+    for (const auto& c : Field(t, "checks")) {
       if (c.value("status", "") == "pass") continue;
       std::printf("  check %s [%s]: %s\n", c.value("name", "").c_str(),
                   c.value("severity", "").c_str(), c.value("message", "").c_str());
@@ -104,23 +113,23 @@ void PrintReport(const nlohmann::json& result, const std::string& mode, bool ver
   for (const auto& t : tasks) {
     std::string err = t.value("error", "");
     if (!err.empty()) std::printf("\n%s: %s\n", t.value("asset", "").c_str(), err.c_str());
-    for (const auto& c : t["checks"]) {
+    for (const auto& c : Field(t, "checks")) {
       if (c.value("status", "") != "pass") {
         std::printf("  check %s [%s]: %s\n", c.value("name", "").c_str(),
                     c.value("severity", "").c_str(), c.value("message", "").c_str());
       }
     }
     if (t.contains("notes")) {
-      for (const auto& note : t["notes"]) {
+      for (const auto& note : Field(t, "notes")) {
         std::printf("  note: %s: %s\n", t.value("asset", "").c_str(),
                     note.get<std::string>().c_str());
       }
     }
-    if (t["partitions"].is_array()) {
+    if (Field(t, "partitions").is_array()) {
       // The partitions that did something; unchanged ones are only counted.
       std::printf("  %s: %s\n", t.value("asset", "").c_str(), t.value("reason", "").c_str());
       int shown = 0, hidden = 0;
-      for (const auto& p : t["partitions"]) {
+      for (const auto& p : Field(t, "partitions")) {
         if (p.value("action", "") == "skip") continue;
         if (++shown > 20) {
           ++hidden;
@@ -133,18 +142,18 @@ void PrintReport(const nlohmann::json& result, const std::string& mode, bool ver
       }
       if (hidden) std::printf("    ... and %d more partitions\n", hidden);
     }
-    if (verbose && t.contains("timings") && !t["timings"].empty()) {
+    if (verbose && t.contains("timings") && !Field(t, "timings").empty()) {
       // -v: where each task's time went.
       std::vector<std::string> parts;
-      for (const auto& p : t["timings"]) {
+      for (const auto& p : Field(t, "timings")) {
         parts.push_back(p[0].get<std::string>() + " " + std::to_string(p[1].get<int64_t>()) +
                         " ms");
       }
       std::printf("  time: %s: %s\n", t.value("asset", "").c_str(), Join(parts, ", ").c_str());
     }
-    if (!t["drift"].is_null()) {
+    if (!Field(t, "drift").is_null()) {
       std::printf("  schema drift in %s: %s\n", t.value("asset", "").c_str(),
-                  t["drift"].dump().c_str());
+                  Field(t, "drift").dump().c_str());
     }
   }
   if (result.contains("repairs")) {
@@ -245,10 +254,15 @@ int RunLike(const GlobalOptions& global, const CommandArgs& args, const std::str
   int code = response.value("exit_code", 1);
   if (!response.value("ok", false)) return ReportError(global, response.value("error", ""), code);
   if (global.json) {
+    RunReport::FillTaskDefaults(response["result"]);
     std::printf("%s\n", response["result"].dump(2).c_str());
   } else {
     PrintReport(response["result"], mode, global.verbose > 0);
   }
+  // The process ends now: a report of 10,000 tasks (200,000 values) is left
+  // to the exit instead of freed value by value, a third of a plan's time here.
+  static nlohmann::json* const kLeftToExit = new nlohmann::json();
+  *kLeftToExit = std::move(response);
   return code;
 }
 

@@ -85,7 +85,7 @@ nlohmann::json CallEngine(const GlobalOptions& global, const nlohmann::json& req
   Result<nlohmann::json> response = Dispatch(env->second.state_dir, "sluice " + command, req, local,
                                              handler, events, [&engine] { engine.Close(); });
   if (!response.ok()) return ErrorResponse(response.status().message(), kExitFailed);
-  return *response;
+  return std::move(*response);  // a plan of 10,000 assets: not copied
 }
 
 std::optional<nlohmann::json> CallForText(const GlobalOptions& global,

@@ -20,9 +20,21 @@ struct Sha256::Impl {
   ~Impl() { EVP_MD_CTX_free(ctx); }
 };
 
+namespace {
+
+// Fetched once: EVP_sha256() at each init makes OpenSSL 3 look the
+// algorithm up again under its locks (a plan of 10,000 models hashes
+// 30,000 times).
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const kMd = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return kMd != nullptr ? kMd : EVP_sha256();
+}
+
+}  // namespace
+
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(impl_->ctx, Sha256Md(), nullptr);
 }
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;

@@ -607,6 +607,15 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.description = description;
   if (request.contains("select"))
     options.select = request["select"].get<std::vector<std::string>>();
+  if (auto shown = request.find("events");
+      options.mode != RunMode::kRun && shown != request.end() && shown->is_array()) {
+    // Only the types the client shows are built (a run's events also go to
+    // live readers and OpenLineage: all of them, always).
+    options.event_types.emplace();
+    for (const nlohmann::json& type : *shown) {
+      if (type.is_string()) options.event_types->insert(type.get<std::string>());
+    }
+  }
   if (options.mode == RunMode::kRun) {
     // The exports follow what the run published (engine/exports.cpp).
     Opened* env = *opened;

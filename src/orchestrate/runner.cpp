@@ -124,6 +124,43 @@ class TempTables {
   std::vector<std::string> tables_;
 };
 
+// A run's picture of the current publications: the owner's snapshot,
+// shared until the run first changes it, so that a plan of 10,000 assets
+// copies none of them. Reads never copy; operator[] (a change) copies once.
+class PublishedMap {
+ public:
+  using Map = CurrentPublications::Map;
+  using const_iterator = Map::const_iterator;
+
+  void Reset(std::shared_ptr<const Map> shared) {
+    shared_ = std::move(shared);
+    own_.reset();
+  }
+  const Map& map() const {
+    static const Map kEmpty;
+    return own_ ? *own_ : shared_ ? *shared_ : kEmpty;
+  }
+  const_iterator find(const Map::key_type& key) const { return map().find(key); }
+  const_iterator lower_bound(const Map::key_type& key) const { return map().lower_bound(key); }
+  const_iterator begin() const { return map().begin(); }
+  const_iterator end() const { return map().end(); }
+  Publication& operator[](const Map::key_type& key) { return Own()[key]; }
+  // The snapshot while the run has not changed its picture (null after):
+  // what it holds never changes, so its publications are read in place.
+  std::shared_ptr<const Map> Frozen() const { return own_ ? nullptr : shared_; }
+
+ private:
+  Map& Own() {
+    if (!own_) {
+      own_ = std::make_unique<Map>(map());
+      shared_.reset();
+    }
+    return *own_;
+  }
+  std::shared_ptr<const Map> shared_;
+  std::unique_ptr<Map> own_;
+};
+
 class Run {
  public:
   Run(const Project& project, const AssetGraph& graph, const EnvResources& res,
@@ -161,9 +198,12 @@ class Run {
       // among the current publications, so it builds as if never built.
       ASSIGN_OR_RETURN(auto session, res_.warehouse->Connect());
       if (res_.current) {
-        ASSIGN_OR_RETURN(published_, res_.current->Get(*session));
+        ASSIGN_OR_RETURN(std::shared_ptr<const CurrentPublications::Map> current,
+                         res_.current->Snapshot(*session));
+        published_.Reset(std::move(current));
       } else {
-        ASSIGN_OR_RETURN(published_, LatestPublications(*session));
+        ASSIGN_OR_RETURN(CurrentPublications::Map latest, LatestPublications(*session));
+        published_.Reset(std::make_shared<const CurrentPublications::Map>(std::move(latest)));
       }
       if (opt_.mode == RunMode::kRun && !res_.publisher) {
         // Until this run ends well, the warehouse is the one source of truth
@@ -214,7 +254,7 @@ class Run {
     }
     if (opt_.mode == RunMode::kRun && res_.current && !res_.publisher) {
       std::lock_guard lock(mu_);
-      res_.current->Set(published_);
+      res_.current->Set(published_.map());
     }
     int failed = 0;
     report.tasks.reserve(selected_.size());
@@ -285,6 +325,10 @@ class Run {
  private:
   void Emit(const nlohmann::json& event) {
     if (events_) events_(event);
+  }
+  // Whether an event of this type goes anywhere (RunOptions::event_types).
+  bool Wants(std::string_view type) const {
+    return events_ && (!opt_.event_types || opt_.event_types->contains(type));
   }
 
   // The run's publisher, read from the warehouse at its first use: a run
@@ -429,7 +473,7 @@ class Run {
         o.notes.push_back("built from the last good version of " + Join(failed_up, ", ") +
                           " (failed in this run; on_upstream_failure: last_good)");
       }
-      Emit({{"type", "task_start"}, {"asset", name}});
+      if (Wants("task_start")) Emit({{"type", "task_start"}, {"asset", name}});
       // One log per task attempt (`sluice logs`); plan writes none.
       std::optional<TaskLog> log;
       if (opt_.mode != RunMode::kPlan) {
@@ -508,6 +552,7 @@ class Run {
       rec.error = o.error;
       records_.Add(std::move(rec));
     }
+    if (!Wants("task_end")) return;
     Emit({{"type", "task_end"},
           {"asset", o.asset},
           {"status", TaskStatusName(o.status)},
@@ -3336,14 +3381,24 @@ class Run {
     std::string version = VersionId(recipe.fingerprint, inputs);
     std::string checks_hash = ChecksHashOf(node);
     o.version_id = version;
-    // A copy: other partitions' threads update published_ meanwhile.
+    // In the snapshot, which never changes (kept alive here); otherwise a
+    // copy: other partitions' threads update published_ meanwhile.
+    std::shared_ptr<const CurrentPublications::Map> frozen;
     std::optional<Publication> previous;
+    const Publication* prev = nullptr;
     {
       std::lock_guard lock(mu_);
       auto it = published_.find({node.name, partition});
-      if (it != published_.end()) previous = it->second;
+      if (it != published_.end()) {
+        frozen = published_.Frozen();
+        if (frozen) {
+          prev = &it->second;
+        } else {
+          previous = it->second;
+          prev = &*previous;
+        }
+      }
     }
-    const Publication* prev = previous ? &*previous : nullptr;
     Decision decision = DecideAction(node, recipe, inputs, version, checks_hash, prev);
     if (opt_.mode == RunMode::kPlan) {
       // Downstream of a download, whether anything changes is known only at
@@ -3631,9 +3686,9 @@ class Run {
   ConcurrencyLimits own_limits_;  // when the owner has none to share (res_.limits)
 
   std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, Publication> published_;  // GUARDED_BY(mu_)
-  std::map<std::string, std::string> versions_;                           // GUARDED_BY(mu_)
-  std::map<std::string, TaskOutcome> outcomes_;                           // GUARDED_BY(mu_)
+  PublishedMap published_;                       // GUARDED_BY(mu_)
+  std::map<std::string, std::string> versions_;  // GUARDED_BY(mu_)
+  std::map<std::string, TaskOutcome> outcomes_;  // GUARDED_BY(mu_)
   std::set<std::string> decided_at_run_;  // GUARDED_BY(mu_): plan: changes known only at run time
   std::mutex publisher_mu_;
   // Polls an accumulating source's partition left out (unreadable), by
@@ -3678,6 +3733,26 @@ class Run {
 
 }  // namespace
 
+namespace {
+
+// A task's fields that ToJson leaves out at these values.
+const nlohmann::json& TaskFieldDefaults() {
+  static const nlohmann::json kDefaults = {{"previous_version", ""},
+                                           {"rows", -1},
+                                           {"ms", 0},
+                                           {"attempts", 0},
+                                           {"bad_rows", 0},
+                                           {"error", ""},
+                                           {"checks", nlohmann::json::array()},
+                                           {"drift", nullptr},
+                                           {"partitions", nullptr},
+                                           {"notes", nlohmann::json::array()},
+                                           {"timings", nlohmann::json::array()}};
+  return kDefaults;
+}
+
+}  // namespace
+
 nlohmann::json RunReport::ToJson() const {
   // Built field by field (not from initializer lists, which build each
   // pair as an array first): a plan of 10,000 models is 170,000 fields.
@@ -3685,10 +3760,6 @@ nlohmann::json RunReport::ToJson() const {
   auto& list = tasks_json.get_ref<nlohmann::json::array_t&>();
   list.reserve(tasks.size());
   for (const TaskOutcome& t : tasks) {
-    nlohmann::json checks = nlohmann::json::array();
-    for (const CheckOutcome& c : t.checks) checks.push_back(CheckOutcomeJson(c));
-    nlohmann::json timings = nlohmann::json::array();
-    for (const auto& [phase, ms] : t.timings) timings.push_back(nlohmann::json::array({phase, ms}));
     nlohmann::json task = nlohmann::json::object();
     auto& f = task.get_ref<nlohmann::json::object_t&>();
     f.emplace("asset", t.asset);
@@ -3697,21 +3768,43 @@ nlohmann::json RunReport::ToJson() const {
     f.emplace("status", TaskStatusName(t.status));
     f.emplace("reason", t.reason);
     f.emplace("version", t.version_id);
-    f.emplace("previous_version", t.previous_version);
-    f.emplace("rows", t.rows);
-    f.emplace("ms", t.ms);
-    f.emplace("attempts", t.attempts);
-    f.emplace("bad_rows", t.bad_rows);
-    f.emplace("error", t.error);
-    f.emplace("checks", std::move(checks));
-    f.emplace("drift", t.drift);
-    f.emplace("partitions", t.partitions);
-    f.emplace("notes", t.notes);
-    f.emplace("timings", std::move(timings));
+    // The rest only when not at its default (TaskFieldDefaults).
+    if (!t.previous_version.empty()) f.emplace("previous_version", t.previous_version);
+    if (t.rows != -1) f.emplace("rows", t.rows);
+    if (t.ms != 0) f.emplace("ms", t.ms);
+    if (t.attempts != 0) f.emplace("attempts", t.attempts);
+    if (t.bad_rows != 0) f.emplace("bad_rows", t.bad_rows);
+    if (!t.error.empty()) f.emplace("error", t.error);
+    if (!t.checks.empty()) {
+      nlohmann::json checks = nlohmann::json::array();
+      for (const CheckOutcome& c : t.checks) checks.push_back(CheckOutcomeJson(c));
+      f.emplace("checks", std::move(checks));
+    }
+    if (!t.drift.is_null()) f.emplace("drift", t.drift);
+    if (!t.partitions.is_null()) f.emplace("partitions", t.partitions);
+    if (!t.notes.empty()) f.emplace("notes", t.notes);
+    if (!t.timings.empty()) {
+      nlohmann::json timings = nlohmann::json::array();
+      for (const auto& [phase, ms] : t.timings) {
+        timings.push_back(nlohmann::json::array({phase, ms}));
+      }
+      f.emplace("timings", std::move(timings));
+    }
     list.push_back(std::move(task));
   }
   return {{"run_id", run_id},       {"mode", mode}, {"repairs", repairs},
           {"exit_code", exit_code}, {"ms", ms},     {"tasks", std::move(tasks_json)}};
+}
+
+void RunReport::FillTaskDefaults(nlohmann::json& report) {
+  auto tasks = report.find("tasks");
+  if (tasks == report.end() || !tasks->is_array()) return;
+  for (nlohmann::json& task : *tasks) {
+    if (!task.is_object()) continue;
+    for (const auto& [key, value] : TaskFieldDefaults().items()) {
+      if (!task.contains(key)) task[key] = value;
+    }
+  }
 }
 
 void RunControl::Cancel() {

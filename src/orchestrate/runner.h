@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -98,6 +99,9 @@ struct RunOptions {
   std::shared_ptr<RunControl> control;  // null: the run cannot be cancelled
   // How a run waiting for an asset this one builds names it.
   std::string description;
+  // The event types whoever follows the run shows (none: all); the others
+  // are not built (a plan of 10,000 assets has 20,000 task events).
+  std::optional<std::set<std::string, std::less<>>> event_types;
   // Work that follows the graph in a run that was not cancelled (the
   // engine's exports): given the tasks' outcomes, it returns its own,
   // recorded and reported with the run's tasks, a failed one failing the run.
@@ -135,7 +139,12 @@ struct RunReport {
   std::vector<std::string> repairs;  // public views restored before the run, and why
   int exit_code = 0;
   int64_t ms = 0;
+  // Each task's fields at their default values (no error, no checks, no
+  // rows counted, ...) are left out: a plan of 10,000 unchanged assets is
+  // mostly defaults. FillTaskDefaults puts them back.
   nlohmann::json ToJson() const;
+  // Adds to each task of a report what ToJson left out, at its default.
+  static void FillTaskDefaults(nlohmann::json& report);
 };
 
 Result<RunReport> ExecuteRun(const Project& project, const AssetGraph& graph,

@@ -873,19 +873,25 @@ Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublica
   return out;
 }
 
-Result<CurrentPublications::Map> CurrentPublications::Get(WarehouseSession& session) {
+Result<std::shared_ptr<const CurrentPublications::Map>> CurrentPublications::Snapshot(
+    WarehouseSession& session) {
   std::lock_guard lock(mu_);
   if (!map_) {
     ASSIGN_OR_RETURN(Map loaded, LatestPublications(session));
-    map_ = std::move(loaded);
+    map_ = std::make_shared<Map>(std::move(loaded));
     ++generation_;
   }
-  return *map_;
+  return std::shared_ptr<const Map>(map_);
+}
+
+Result<CurrentPublications::Map> CurrentPublications::Get(WarehouseSession& session) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Map> snapshot, Snapshot(session));
+  return *snapshot;
 }
 
 void CurrentPublications::Set(Map map) {
   std::lock_guard lock(mu_);
-  map_ = std::move(map);
+  map_ = std::make_shared<Map>(std::move(map));
   ++generation_;
 }
 
@@ -897,7 +903,12 @@ void CurrentPublications::Invalidate() {
 
 void CurrentPublications::Update(const Publication& p) {
   std::lock_guard lock(mu_);
-  if (map_) (*map_)[{p.asset, p.partition}] = p;
+  if (map_) {
+    // Held by a snapshot too: changed in a copy (snapshots never change).
+    // Only this object makes snapshots, under mu_, so a count of one stays one.
+    if (map_.use_count() > 1) map_ = std::make_shared<Map>(*map_);
+    (*map_)[{p.asset, p.partition}] = p;
+  }
   ++generation_;
 }
 

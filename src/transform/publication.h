@@ -213,6 +213,10 @@ class CurrentPublications {
   using Map = std::map<std::pair<std::string, std::string>, Publication>;
   // A copy of the map; read from the warehouse first when not known.
   Result<Map> Get(WarehouseSession& session);
+  // The map as it is now, shared and never changed: a later change copies
+  // the map first while a snapshot of it is held (a plan of 10,000 assets
+  // copies nothing; a run's first commit copies it once).
+  Result<std::shared_ptr<const Map>> Snapshot(WarehouseSession& session);
   void Set(Map map);
   void Invalidate();
   // A publication committed: it is current now (nothing when not loaded).
@@ -231,7 +235,7 @@ class CurrentPublications {
 
  private:
   std::mutex mu_;
-  std::optional<Map> map_;  // GUARDED_BY(mu_)
+  std::shared_ptr<Map> map_;  // GUARDED_BY(mu_); null: not loaded
   std::atomic<uint64_t> generation_{0};
 };
 // The owner's one publisher, shared by the runs that overlap: publications

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "orchestrate/planner.h"
+#include "orchestrate/runner.h"
 #include "orchestrate/version.h"
 
 namespace sluice {
@@ -210,6 +211,68 @@ TEST(Planner, SchemaDrift) {
   EXPECT_EQ(drift["removed"], nlohmann::json({"name"}));
   EXPECT_EQ(drift["changed"],
             nlohmann::json({{{"column", "id"}, {"from", "BIGINT"}, {"to", "VARCHAR"}}}));
+}
+
+// The report leaves a task's fields out at their defaults (a plan of
+// 10,000 unchanged assets); FillTaskDefaults gives back the whole task,
+// field for field, as it was before fields were left out.
+TEST(RunReportJson, DefaultsLeftOutAndFilledBack) {
+  RunReport report;
+  report.run_id = 7;
+  report.mode = "run";
+  TaskOutcome quiet;
+  quiet.asset = "stops";
+  quiet.kind = "model";
+  quiet.action = TaskAction::kSkip;
+  quiet.status = TaskStatus::kSkipped;
+  quiet.reason = "unchanged";
+  quiet.version_id = "v1";
+  TaskOutcome busy = quiet;
+  busy.asset = "trips";
+  busy.previous_version = "v0";
+  busy.rows = 0;  // zero rows is not "not counted"
+  busy.ms = 12;
+  busy.attempts = 2;
+  busy.bad_rows = 3;
+  busy.error = "boom";
+  CheckOutcome check;
+  check.name = "not_null(id)";
+  busy.checks.push_back(check);
+  busy.drift = {{"added", {"x"}}};
+  busy.partitions = nlohmann::json::array();
+  busy.notes = {"a note"};
+  busy.timings = {{"load", 5}};
+  report.tasks = {quiet, busy};
+
+  nlohmann::json compact = report.ToJson();
+  const nlohmann::json& q = compact["tasks"][0];
+  for (const char* key : {"previous_version", "rows", "ms", "attempts", "bad_rows", "error",
+                          "checks", "drift", "partitions", "notes", "timings"}) {
+    EXPECT_FALSE(q.contains(key)) << key;
+  }
+  for (const char* key : {"asset", "kind", "action", "status", "reason", "version"}) {
+    EXPECT_TRUE(q.contains(key)) << key;
+  }
+  EXPECT_EQ(compact["tasks"][1].size(), 17u);  // nothing at its default: nothing left out
+
+  nlohmann::json full = compact;
+  RunReport::FillTaskDefaults(full);
+  const nlohmann::json& fq = full["tasks"][0];
+  EXPECT_EQ(fq.size(), 17u);
+  EXPECT_EQ(fq["previous_version"], "");
+  EXPECT_EQ(fq["rows"], -1);
+  EXPECT_EQ(fq["ms"], 0);
+  EXPECT_EQ(fq["attempts"], 0);
+  EXPECT_EQ(fq["bad_rows"], 0);
+  EXPECT_EQ(fq["error"], "");
+  EXPECT_EQ(fq["checks"], nlohmann::json::array());
+  EXPECT_TRUE(fq["drift"].is_null());
+  EXPECT_TRUE(fq["partitions"].is_null());
+  EXPECT_EQ(fq["notes"], nlohmann::json::array());
+  EXPECT_EQ(fq["timings"], nlohmann::json::array());
+  EXPECT_EQ(full["tasks"][1], compact["tasks"][1]);
+  EXPECT_EQ(full["tasks"][1]["rows"], 0);
+  EXPECT_EQ(full["tasks"][1]["partitions"], nlohmann::json::array());
 }
 
 }  // namespace

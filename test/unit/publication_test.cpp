@@ -510,6 +510,35 @@ TEST_F(PublicationTest, EveryChangeOfTheCurrentPublicationsCounts) {
   EXPECT_TRUE(seen.insert(current.generation()).second);
 }
 
+// A snapshot (what a plan or a run reads) never changes: a change after it
+// goes into a copy, which the next snapshot and Get see.
+TEST_F(PublicationTest, ASnapshotNeverChanges) {
+  BuildAndPublish("stops", 1);
+  CurrentPublications current;
+  auto before = current.Snapshot(*session_);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  const Publication was = (*before)->at({"stops", ""});
+  Publication next = was;
+  next.seq += 1;
+  next.version_id = "v-next";
+  current.Update(next);
+  EXPECT_EQ((*before)->at({"stops", ""}).version_id, was.version_id);
+  auto after = current.Snapshot(*session_);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->at({"stops", ""}).version_id, "v-next");
+  EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, "v-next");
+  // Nobody holds the old one any more: a change is made in place.
+  before->reset();
+  const CurrentPublications::Map* held = after->get();
+  after->reset();
+  next.version_id = "v-third";
+  current.Update(next);
+  auto third = current.Snapshot(*session_);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->get(), held);
+  EXPECT_EQ((*third)->at({"stops", ""}).version_id, "v-third");
+}
+
 TEST(PublicationNames, PhysicalAndStagedNames) {
   EXPECT_EQ(PhysicalTableName("stops", "0123456789abcdef"), "stops__0123456789abcdef");
   EXPECT_EQ(StagedRelation("stops__0123456789abcdef"), "_sluice_v.\"stops__0123456789abcdef\"");
