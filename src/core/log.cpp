@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -80,14 +84,89 @@ bool LogEnabled(LogLevel level) {
   return level >= s.min_level;
 }
 
-TaskLog::TaskLog(std::string path) : path_(std::move(path)), previous_(t_task_log) {
+TaskLog::TaskLog(std::string path, std::string shared_path)
+    : path_(std::move(path)), shared_path_(std::move(shared_path)), previous_(t_task_log) {
   t_task_log = this;
 }
 
 TaskLog::~TaskLog() {
-  if (!file_ && !discarded_) Materialize();
-  if (file_) std::fclose(file_);
+  {
+    std::lock_guard lock(mu_);
+    EndAttemptLocked();
+  }
   t_task_log = previous_;
+}
+
+namespace {
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// One block of the shared file, in one write (O_APPEND: blocks never mix).
+void AppendBlock(const std::string& shared_path, const std::string& name, const std::string& text) {
+  std::string block = "== " + name + " " + std::to_string(text.size()) + "\n" + text;
+  int fd = ::open(shared_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (fd < 0 && errno == ENOENT) {
+    size_t slash = shared_path.rfind('/');
+    if (slash != std::string::npos && slash > 0) (void)MakeDirs(shared_path.substr(0, slash));
+    fd = ::open(shared_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  }
+  if (fd < 0) return;  // a log that cannot be written never fails a task
+  (void)WriteAll(fd, block);
+  ::close(fd);
+}
+
+}  // namespace
+
+void TaskLog::EndAttemptLocked() {
+  if (file_) {
+    std::fclose(file_);
+    file_ = nullptr;
+  } else if (!discarded_) {
+    if (shared_path_.empty()) {
+      MaterializeLocked();
+      if (file_) std::fclose(file_);
+      file_ = nullptr;
+    } else {
+      size_t slash = path_.rfind('/');
+      AppendBlock(shared_path_, slash == std::string::npos ? path_ : path_.substr(slash + 1),
+                  pending_);
+    }
+  }
+  pending_.clear();
+}
+
+std::vector<std::pair<std::string, std::string>> SharedTaskLogBlocks(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    if (eol == std::string_view::npos || text.substr(0, 3) != "== ") break;
+    std::string_view header = text.substr(3, eol - 3);
+    size_t space = header.rfind(' ');
+    if (space == std::string_view::npos) break;
+    size_t bytes = 0;
+    std::string_view digits = header.substr(space + 1);
+    if (digits.empty() || digits.size() > 12) break;
+    bool ok = true;
+    for (char c : digits) {
+      if (c < '0' || c > '9') ok = false;
+      bytes = bytes * 10 + static_cast<size_t>(c - '0');
+    }
+    if (!ok || text.size() - eol - 1 < bytes) break;
+    out.emplace_back(std::string(header.substr(0, space)),
+                     std::string(text.substr(eol + 1, bytes)));
+    text.remove_prefix(eol + 1 + bytes);
+  }
+  return out;
 }
 
 TaskLog::Borrow::Borrow(TaskLog* log) : previous_(t_task_log) { t_task_log = log; }
@@ -113,9 +192,10 @@ void TaskLog::MaterializeLocked() {
 
 void TaskLog::SwitchTo(std::string path) {
   std::lock_guard lock(mu_);
-  MaterializeLocked();
-  if (file_) std::fclose(file_);
-  file_ = nullptr;
+  const bool discarded = discarded_;
+  discarded_ = false;  // the attempt that ends was worth a log: a next one came
+  EndAttemptLocked();
+  discarded_ = discarded;
   path_ = std::move(path);
   MaterializeLocked();
 }

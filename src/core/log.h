@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace sluice {
 
@@ -31,12 +33,16 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
 // is created at the first line the thread logs, or when the TaskLog ends,
 // unless Discard() came first: a task that only found its asset unchanged
 // leaves no file (a 20-second poll of 10,000 models would otherwise write
-// 10,000 files). Not copyable; one per thread at a time (nesting restores
-// the outer one). A task's helper threads (the partitions of one asset
-// built side by side) write into it through a Borrow; thread-safe.
+// 10,000 files). With a shared file, a log that holds only what Write
+// added (a task's start and outcome) is appended to that file as one block
+// when it ends, instead of a file of its own (creating a file was a tenth
+// of a trivial model's build). Not copyable; one per thread at a time
+// (nesting restores the outer one). A task's helper threads (the
+// partitions of one asset built side by side) write into it through a
+// Borrow; thread-safe.
 class TaskLog {
  public:
-  explicit TaskLog(std::string path);
+  explicit TaskLog(std::string path, std::string shared_path = "");
   ~TaskLog();
   TaskLog(const TaskLog&) = delete;
   TaskLog& operator=(const TaskLog&) = delete;
@@ -64,14 +70,26 @@ class TaskLog {
 
  private:
   void MaterializeLocked();
+  // The end of an attempt: its lines to the shared file, or its own file.
+  void EndAttemptLocked();
 
   std::mutex mu_;
   std::string path_;           // GUARDED_BY(mu_)
   std::string pending_;        // GUARDED_BY(mu_): lines written before the file exists
   std::FILE* file_ = nullptr;  // GUARDED_BY(mu_)
+  const std::string shared_path_;
   bool discarded_ = false;
   TaskLog* previous_ = nullptr;
 };
+
+// The shared file of task logs (TaskLog's shared_path) holds blocks, each
+// "== NAME BYTES\n" then BYTES bytes of log; NAME is the file name the log
+// would have had on its own. Appended with one write each, so blocks of
+// tasks that end together never mix. The blocks in text, in order; a block
+// cut short (the process died while writing it) ends the list.
+std::vector<std::pair<std::string, std::string>> SharedTaskLogBlocks(std::string_view text);
+// The shared file's name in a run's folder of task logs.
+inline constexpr const char* kShortTaskLogs = "short-logs";
 
 template <typename... Args>
 void Log(LogLevel level, std::string_view component, fmt::format_string<Args...> format,

@@ -1245,21 +1245,38 @@ nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
   if (!*run) {
     return ErrorResponse(Status::NotFound("no run " + std::to_string(id) + " (see sluice runs)"));
   }
-  // <state>/logs/<run>/<asset>.<attempt>.log, one per task attempt.
+  // <state>/logs/<run>/<asset>.<attempt>.log, one per task attempt, and
+  // the short ones as blocks of <state>/logs/<run>/short-logs (core/log.h),
+  // each under the name its own file would have had.
   std::string dir = JoinPath(JoinPath((*opened)->env.state_dir, "logs"), std::to_string(id));
-  std::vector<std::tuple<std::string, int, std::string>> found;
+  std::vector<std::tuple<std::string, int, std::string>> found;  // asset, attempt, log
+  // "<asset>.<attempt>.log" -> (asset, attempt), when it is one asked for.
+  auto wanted = [&](const std::string& file_name) -> std::optional<std::pair<std::string, int>> {
+    if (!EndsWith(file_name, ".log")) return std::nullopt;
+    std::string stem = file_name.substr(0, file_name.size() - 4);
+    size_t dot = stem.rfind('.');
+    if (dot == std::string::npos) return std::nullopt;
+    std::string name = stem.substr(0, dot);
+    if (!asset.empty() && name != asset) return std::nullopt;
+    return std::make_pair(name, std::atoi(stem.c_str() + dot + 1));
+  };
   std::error_code ec;
   for (auto it = std::filesystem::directory_iterator(dir, ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     std::string f = it->path().filename().string();
-    if (!EndsWith(f, ".log")) continue;
-    std::string stem = f.substr(0, f.size() - 4);
-    size_t dot = stem.rfind('.');
-    if (dot == std::string::npos) continue;
-    std::string name = stem.substr(0, dot);
-    int attempt = std::atoi(stem.c_str() + dot + 1);
-    if (!asset.empty() && name != asset) continue;
-    found.emplace_back(name, attempt, JoinPath(dir, f));
+    if (f == kShortTaskLogs) {
+      Result<std::string> text = ReadFile(JoinPath(dir, f));
+      if (!text.ok()) return ErrorResponse(text.status().message(), 1);
+      for (auto& [name, log] : SharedTaskLogBlocks(*text)) {
+        if (auto w = wanted(name)) found.emplace_back(w->first, w->second, std::move(log));
+      }
+      continue;
+    }
+    auto w = wanted(f);
+    if (!w) continue;
+    Result<std::string> text = ReadFile(JoinPath(dir, f));
+    if (!text.ok()) return ErrorResponse(text.status().message(), 1);
+    found.emplace_back(w->first, w->second, std::move(*text));
   }
   if (found.empty()) {
     return ErrorResponse(Status::NotFound(
@@ -1272,10 +1289,8 @@ nlohmann::json Engine::HandleLogs(const nlohmann::json& request) {
   }
   std::sort(found.begin(), found.end());
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& [name, attempt, path] : found) {
-    Result<std::string> text = ReadFile(path);
-    if (!text.ok()) return ErrorResponse(text.status().message(), 1);
-    out.push_back({{"asset", name}, {"attempt", attempt}, {"log", *text}});
+  for (const auto& [name, attempt, text] : found) {
+    out.push_back({{"asset", name}, {"attempt", attempt}, {"log", text}});
   }
   return Ok({{"run", id}, {"logs", out}});
 }

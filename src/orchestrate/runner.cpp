@@ -477,7 +477,7 @@ class Run {
       // One log per task attempt (`sluice logs`); plan writes none.
       std::optional<TaskLog> log;
       if (opt_.mode != RunMode::kPlan) {
-        log.emplace(TaskLogPath(name, 1));
+        log.emplace(TaskLogPath(name, 1), ShortTaskLogsPath());
         log->Write(fmt::format("{} {} {} (run {}, {}): started", FormatTimestamp(res_.clock->Now()),
                                o.kind, name, run_id_, opt_.command));
       }
@@ -598,6 +598,13 @@ class Run {
   std::string TaskLogPath(const std::string& asset, int attempt) const {
     return JoinPath(JoinPath(JoinPath(res_.env->state_dir, "logs"), std::to_string(run_id_)),
                     asset + "." + std::to_string(attempt) + ".log");
+  }
+
+  // Where task logs of a start and an outcome line only go, as blocks of
+  // one file (core/log.h): <state>/logs/<run>/short-logs.
+  std::string ShortTaskLogsPath() const {
+    return JoinPath(JoinPath(JoinPath(res_.env->state_dir, "logs"), std::to_string(run_id_)),
+                    kShortTaskLogs);
   }
 
   // The run's clock as a SQL TIMESTAMP.

@@ -180,6 +180,76 @@ TEST(TaskLog, CapturesItsThreadsLinesRedacted) {
   ClearSecretsForTest();
 }
 
+// With a shared file, a log of Write lines only (a task's start and
+// outcome) becomes one block of it, not a file of its own; a log its
+// thread wrote to keeps its own file; a discarded one leaves nothing.
+// Blocks of tasks that end together never mix, and a block cut short is
+// not read.
+TEST(TaskLog, ShortLogsShareOneFileInBlocks) {
+  ConfigureLogging({LogLevel::kError, false});
+  auto dir =
+      std::filesystem::temp_directory_path() / ("sluice-shortlog-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string run = (dir / "logs" / "3").string();
+  const std::string shared = run + "/" + kShortTaskLogs;
+  {
+    TaskLog quiet(run + "/a.1.log", shared);
+    quiet.Write("a: started");
+    quiet.Write("a: success\n  check x: pass");
+  }
+  {
+    TaskLog talkative(run + "/b.1.log", shared);
+    talkative.Write("b: started");
+    LOG_INFO("runner", "b fetched 3 pages");
+    talkative.Write("b: success");
+  }
+  {
+    TaskLog unchanged(run + "/c.1.log", shared);
+    unchanged.Write("c: started");
+    unchanged.Discard();
+  }
+  {
+    TaskLog retried(run + "/d.1.log", shared);
+    retried.Write("d: started");
+    retried.SwitchTo(run + "/d.2.log");  // a second attempt has its own file
+    retried.Write("d: success");
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        TaskLog log(run + "/t" + std::to_string(t) + "_" + std::to_string(i) + ".1.log", shared);
+        log.Write(std::string(100 + 37 * i, static_cast<char>('a' + t)));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_FALSE(std::filesystem::exists(run + "/a.1.log"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/b.1.log"));
+  EXPECT_FALSE(std::filesystem::exists(run + "/c.1.log"));
+  EXPECT_TRUE(std::filesystem::exists(run + "/d.2.log"));
+  std::string text = *ReadFile(shared);
+  auto blocks = SharedTaskLogBlocks(text);
+  ASSERT_EQ(blocks.size(), 2u + 400u);
+  EXPECT_EQ(blocks[0].first, "a.1.log");
+  EXPECT_EQ(blocks[0].second, "a: started\na: success\n  check x: pass\n");
+  EXPECT_EQ(blocks[1].first, "d.1.log");
+  EXPECT_EQ(blocks[1].second, "d: started\n");
+  for (size_t i = 2; i < blocks.size(); ++i) {
+    const std::string& body = blocks[i].second;
+    ASSERT_GE(body.size(), 101u);
+    EXPECT_EQ(body.find_first_not_of(body[0]), body.size() - 1) << blocks[i].first;
+  }
+  EXPECT_NE(ReadFile(run + "/b.1.log")->find("b fetched 3 pages"), std::string::npos);
+  // The last block cut short: the ones before it are read.
+  auto cut = SharedTaskLogBlocks(std::string_view(text).substr(0, text.size() - 5));
+  EXPECT_EQ(cut.size(), blocks.size() - 1);
+  EXPECT_TRUE(SharedTaskLogBlocks("== x.1.log 99999999999999\n").empty());
+  EXPECT_TRUE(SharedTaskLogBlocks("garbage").empty());
+  std::filesystem::remove_all(dir);
+  ConfigureLogging({});
+}
+
 TEST(Fs, AtomicWriteAndCopyHash) {
   auto dir = std::filesystem::temp_directory_path() / ("sluice-fs-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
