@@ -5,10 +5,12 @@
 #   built from nothing        (`sluice run`: ms per model, end to end),
 #   re-run with nothing to do (`sluice run` again: total ms),
 #   planned warm              (`sluice plan`: total ms),
-# beside `make -j2` running N no-op targets and Celery (Debian's
+# beside `make -j2` running N no-op targets, Celery (Debian's
 # python3-celery, a local redis-server as broker and result backend, a
 # worker of 2 processes) dispatching N no-op tasks and collecting their
-# results. Each figure is the median of RUNS runs (default 3).
+# results, and the engine's own floor (bench/duckdb_models.cpp: only the
+# statements a build cannot do without, straight on DuckDB, 4 threads).
+# Each figure is the median of RUNS runs (default 3).
 #   bench/scheduler/run.sh [SLUICE_BINARY] [SIZES...]
 # Needs redis-server and python3-celery (scripts/bootstrap.sh bench).
 set -euo pipefail
@@ -17,6 +19,7 @@ shift || true
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 2000 5000 10000)
 RUNS=${RUNS:-3}
+FLOOR=${FLOOR_BINARY:-$(dirname "$SLUICE")/../bench/duckdb_models}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=${BENCH_DIR:-$(pwd)/bench/data}/scheduler
 mkdir -p "$DATA"
@@ -78,18 +81,22 @@ else
   echo "celery: skipped (apt-get install redis-server python3-celery python3-redis)" >&2
 fi
 
-printf '%-7s %12s %12s %12s %12s %14s %12s %10s\n' models 'run ms/model' 'run total s' \
-  'no-op run ms' 'plan ms' 'make -j2 ms/t' 'celery ms/t' 'ratio'
+printf '%-7s %12s %12s %12s %12s %14s %12s %10s %14s\n' models 'run ms/model' 'run total s' \
+  'no-op run ms' 'plan ms' 'make -j2 ms/t' 'celery ms/t' 'ratio' 'floor ms/model'
 for n in "${SIZES[@]}"; do
   dir=$(make_project "$n")
   mk=$(make_makefile "$n")
-  builds=(); noops=(); plans=(); makes=(); celerys=()
+  builds=(); noops=(); plans=(); makes=(); celerys=(); floors=()
   for _ in $(seq 1 "$RUNS"); do
     rm -rf "$dir/.sluice"
     builds+=("$(ms_of "$SLUICE" --project "$dir" run)")
     noops+=("$(ms_of "$SLUICE" --project "$dir" run)")
     plans+=("$(ms_of "$SLUICE" --project "$dir" plan)")
     makes+=("$(ms_of make -j2 -s -f "$mk" all)")
+    if [ -x "$FLOOR" ]; then
+      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4)")
+      rm -f "$DATA/floor.duckdb" "$DATA/floor.duckdb.wal"
+    fi
     if [ "$CELERY_OK" = 1 ]; then
       celerys+=("$(cd "$HERE" && BENCH_REDIS_PORT=$REDIS_PORT "$PY" celery_peer.py "$n")")
     fi
@@ -101,9 +108,11 @@ for n in "${SIZES[@]}"; do
     c=$(per "$(median "${celerys[@]}")" "$n")
     ratio=$(awk -v c="$c" -v s="$(per "$b" "$n")" 'BEGIN {printf "%.1fx", c / s}')
   fi
-  printf '%-7s %12s %12s %12s %12s %14s %12s %10s\n' "$n" "$(per "$b" "$n")" \
+  f="-"
+  [ ${#floors[@]} -gt 0 ] && f=$(median "${floors[@]}")
+  printf '%-7s %12s %12s %12s %12s %14s %12s %10s %14s\n' "$n" "$(per "$b" "$n")" \
     "$(per "$b" 1000)" "$(median "${noops[@]}")" "$(median "${plans[@]}")" \
-    "$(per "$m" "$n")" "$c" "$ratio"
-  echo "  runs (ms): build ${builds[*]} | no-op ${noops[*]} | plan ${plans[*]} | make ${makes[*]}${celerys:+ | celery ${celerys[*]}}"
+    "$(per "$m" "$n")" "$c" "$ratio" "$f"
+  echo "  runs (ms): build ${builds[*]} | no-op ${noops[*]} | plan ${plans[*]} | make ${makes[*]}${celerys:+ | celery ${celerys[*]}}${floors:+ | floor ms/model ${floors[*]}}"
 done
 echo "ratio: Celery's ms per task / Sluice's ms per model (above 1: Sluice is faster)"

@@ -1,0 +1,88 @@
+// The engine's own floor under bench/scheduler: what building N trivial
+// models costs when only the statements a build cannot do without are run,
+// straight on DuckDB through the same library, from THREADS threads — per
+// model, a table created from the seed (its own commit), its schema read,
+// then its view and its publication record in one transaction (a second
+// commit). No checks, no metadata, no logs, no planning: what Sluice's
+// ms/model compares with. Prints the milliseconds per model, opening to
+// closing the database (its checkpoint included, as a `sluice run`).
+//   duckdb_models N DB_PATH [THREADS]
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/strings.h"
+#include "warehouse/duckdb.h"
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: duckdb_models N DB_PATH [THREADS]\n");
+    return 2;
+  }
+  const int n = std::atoi(argv[1]);
+  const std::string path = argv[2];
+  const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 4;
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".wal");
+  auto start = std::chrono::steady_clock::now();
+  auto db = DuckDbDatabase::Open(path, DuckDbOptions());
+  if (!db.ok()) {
+    std::fprintf(stderr, "%s\n", db.status().message().c_str());
+    return 1;
+  }
+  {
+    auto setup = db->Connect();
+    if (!setup.ok()) return 1;
+    Status st = setup->Execute(
+        "CREATE SCHEMA v; CREATE SCHEMA meta; CREATE TABLE base AS SELECT * FROM (VALUES (1, "
+        "'a'), (2, 'b'), (3, 'c')) t(id, v); CREATE TABLE meta.publications (seq BIGINT, asset "
+        "VARCHAR, physical VARCHAR, schema VARCHAR)");
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      return 1;
+    }
+  }
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      auto conn = db->Connect();
+      if (!conn.ok()) {
+        failed = true;
+        return;
+      }
+      for (int i = next++; i < n && !failed; i = next++) {
+        const std::string name = "m" + std::to_string(i + 1);
+        const std::string table = "v." + QuoteIdent(name);
+        Status st = conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
+                                  std::to_string((i + 1) % 3 + 1));
+        Result<QueryResult> schema = conn->Query("DESCRIBE SELECT * FROM " + table);
+        if (st.ok() && !schema.ok()) st = schema.status();
+        if (st.ok()) {
+          st = conn->Execute("BEGIN TRANSACTION; CREATE OR REPLACE VIEW main." + QuoteIdent(name) +
+                             " AS SELECT * FROM " + table + "; INSERT INTO meta.publications VALUES (" +
+                             std::to_string(i + 1) + ", " + QuoteLiteral(name) + ", " +
+                             QuoteLiteral(table) + ", '[]'); COMMIT");
+        }
+        if (!st.ok()) {
+          std::fprintf(stderr, "%s\n", st.message().c_str());
+          failed = true;
+        }
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  if (failed) return 1;
+  *db = DuckDbDatabase();  // closed: its checkpoint written
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count();
+  std::printf("%.2f\n", ms / n);
+  return 0;
+}
