@@ -176,10 +176,19 @@ int SpanOf(const GumboNode* cell, const char* attr) {
   return std::clamp(n, 1, 1000);
 }
 
+// How far a table's spans may expand it: a page of a few kilobytes whose
+// cells each span 1,000 columns and rows (the most a browser honours for
+// colspan) became a table of 100,000s of columns, seconds of work (found
+// by fuzz/html_table_fuzzer.cpp). At most a spreadsheet's columns, and
+// this many cells (rows times columns).
+constexpr size_t kMaxGridColumns = 16'384;
+constexpr size_t kMaxGridCells = 5'000'000;
+
 // The table as a grid, spans expanded; `header_rows` is how many leading rows
 // are headers.
-std::vector<std::vector<Cell>> Grid(const GumboNode* table, size_t* header_rows) {
+Result<std::vector<std::vector<Cell>>> Grid(const GumboNode* table, size_t* header_rows) {
   std::vector<RawRow> raw = RowsOf(table);
+  size_t width = 0;
   std::vector<std::vector<Cell>> grid(raw.size());
   std::vector<std::vector<bool>> taken(raw.size());
   *header_rows = 0;
@@ -199,6 +208,14 @@ std::vector<std::vector<Cell>> Grid(const GumboNode* table, size_t* header_rows)
       TextOf(c, &text);
       Cell cell{Collapse(text), th};
       int colspan = SpanOf(c, "colspan"), rowspan = SpanOf(c, "rowspan");
+      width = std::max(width, col + static_cast<size_t>(colspan));
+      if (width > kMaxGridColumns || width * raw.size() > kMaxGridCells) {
+        return Status::DataError(fmt::format(
+            "the table's rowspan and colspan attributes make it {} columns wide by {} rows (at "
+            "row {}), over the {} columns or {} cells read from one table; choose another "
+            "table with options.table",
+            width, raw.size(), r + 1, kMaxGridColumns, kMaxGridCells));
+      }
       for (size_t dr = 0; dr < static_cast<size_t>(rowspan) && r + dr < raw.size(); ++dr) {
         auto& row = grid[r + dr];
         auto& used = taken[r + dr];
@@ -234,7 +251,11 @@ std::string Describe(size_t index, const GumboNode* table) {
   std::string id = Attr(table, "id");
   std::string caption = CaptionOf(table);
   size_t headers = 0;
-  auto grid = Grid(table, &headers);
+  auto expanded = Grid(table, &headers);
+  if (!expanded.ok()) {
+    return fmt::format("{}{} (too large to read)", index, id.empty() ? "" : " #" + id);
+  }
+  const auto& grid = *expanded;
   std::vector<std::string> first;
   if (!grid.empty()) {
     for (size_t i = 0; i < grid[0].size() && i < 4; ++i) first.push_back(grid[0][i].text);
@@ -258,8 +279,7 @@ Result<HtmlTable> ExtractHtmlTable(const std::string& html, const nlohmann::json
   if (selector.is_null()) {
     for (const GumboNode* t : tables) {
       size_t headers = 0;
-      Grid(t, &headers);
-      if (headers > 0) {
+      if (Grid(t, &headers).ok() && headers > 0) {
         chosen = t;
         break;
       }
@@ -287,13 +307,14 @@ Result<HtmlTable> ExtractHtmlTable(const std::string& html, const nlohmann::json
         selector.dump(), tables.size(), Join(found, "; ")));
   }
   size_t header_rows = 0;
-  std::vector<std::vector<Cell>> grid = Grid(chosen, &header_rows);
+  ASSIGN_OR_RETURN(std::vector<std::vector<Cell>> grid, Grid(chosen, &header_rows));
   if (!header) header_rows = 0;
   if (header && header_rows == 0 && !grid.empty()) header_rows = 1;  // first row names columns
   size_t width = 0;
   for (const auto& row : grid) width = std::max(width, row.size());
   HtmlTable out;
   std::set<std::string> used;
+  std::map<std::string, int> next_suffix;  // lowered name -> the next _N to try
   for (size_t c = 0; c < width; ++c) {
     std::vector<std::string> parts;
     for (size_t r = 0; r < header_rows && r < grid.size(); ++r) {
@@ -301,8 +322,17 @@ Result<HtmlTable> ExtractHtmlTable(const std::string& html, const nlohmann::json
       if (!t.empty() && (parts.empty() || parts.back() != t)) parts.push_back(t);
     }
     std::string name = parts.empty() ? "column" + std::to_string(c + 1) : Join(parts, " ");
+    // The next suffix to try is kept per name: a header spanning 10,000
+    // columns is 10,000 columns of one name (trying _2, _3, ... from the
+    // start each time took seconds, found by fuzz/html_table_fuzzer.cpp).
     std::string unique = name;
-    for (int n = 2; used.count(Lower(unique)); ++n) unique = name + "_" + std::to_string(n);
+    if (used.count(Lower(unique))) {
+      int& n = next_suffix[Lower(name)];
+      if (n < 2) n = 2;
+      do {
+        unique = name + "_" + std::to_string(n++);
+      } while (used.count(Lower(unique)));
+    }
     used.insert(Lower(unique));
     out.columns.push_back(unique);
   }

@@ -9,12 +9,14 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/fs.h"
 #include "core/strings.h"
 #include "ingest/decoder.h"
+#include "ingest/html_table.h"
 #include "ingest/zip_member.h"
 #include "warehouse/duckdb.h"
 
@@ -352,6 +354,47 @@ TEST_F(DecoderTest, HtmlTableWithoutHeaderCells) {
   QueryResult raw =
       Decode({page, "html_table", {{"header", false}}, true, (dir_ / "c").string()}, "column1");
   EXPECT_EQ(raw.rows.size(), 3u);
+}
+
+// Spans that expand a small page to millions of cells (each cell 1,000
+// columns and rows wide, as a fuzzer found) are an error naming the
+// option to choose another table, not seconds of copying.
+TEST_F(DecoderTest, HtmlSpansThatExpandWithoutBoundAreAnError) {
+  std::string rows;
+  for (int r = 0; r < 12; ++r) {
+    rows += "<tr>";
+    for (int c = 0; c < 12; ++c) rows += "<td rowspan=\"1000\" colspan=\"1000\">x</td>";
+    rows += "</tr>";
+  }
+  auto huge = ExtractHtmlTable("<table id=\"big\">" + rows + "</table>", nullptr);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_THAT(huge.status().message(), HasSubstr("over the 16384 columns or 5000000 cells"));
+  EXPECT_THAT(huge.status().message(), HasSubstr("options.table"));
+  // Another table of the page is still found and read.
+  auto other = ExtractHtmlTable(
+      "<table id=\"big\">" + rows + "</table><table><tr><th>a</th></tr><tr><td>1</td></tr></table>",
+      nullptr);
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  // A header spanning 3,000 columns names them a, a_2, ... a_3000 (each
+  // name found in one step, not by trying every suffix again), and a
+  // literal a_3 keeps its name while the spanned ones go around it.
+  auto wide = ExtractHtmlTable(
+      "<table><tr><th>a_3</th><th colspan=\"1000\">A</th><th colspan=\"1000\">a</th>"
+      "<th colspan=\"1000\">a</th></tr><tr><td>1</td></tr></table>",
+      nullptr);
+  ASSERT_TRUE(wide.ok()) << wide.status().message();
+  ASSERT_EQ(wide->columns.size(), 3001u);
+  EXPECT_EQ(wide->columns[0], "a_3");
+  EXPECT_EQ(wide->columns[1], "A");
+  EXPECT_EQ(wide->columns[2], "A_2");
+  EXPECT_EQ(wide->columns[3], "A_4");
+  EXPECT_EQ(wide->columns[3000], "a_3001");
+  std::set<std::string> distinct;
+  for (const std::string& c : wide->columns) distinct.insert(ToLower(c));
+  EXPECT_EQ(distinct.size(), 3001u);
+  auto missing = ExtractHtmlTable("<table id=\"big\">" + rows + "</table>", "#none");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("too large to read"));
 }
 
 TEST_F(DecoderTest, ZipMembersAreExtractedOnce) {
