@@ -61,15 +61,17 @@ int main(int argc, char** argv) {
       for (int i = next++; i < n && !failed; i = next++) {
         const std::string name = "m" + std::to_string(i + 1);
         const std::string table = "v." + QuoteIdent(name);
-        Status st = conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
-                                  std::to_string((i + 1) % 3 + 1));
+        Status st =
+            conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
+                          std::to_string((i + 1) % 3 + 1));
         Result<QueryResult> schema = conn->Query("DESCRIBE SELECT * FROM " + table);
         if (st.ok() && !schema.ok()) st = schema.status();
         if (st.ok()) {
           st = conn->Execute("BEGIN TRANSACTION; CREATE OR REPLACE VIEW main." + QuoteIdent(name) +
-                             " AS SELECT * FROM " + table + "; INSERT INTO meta.publications VALUES (" +
-                             std::to_string(i + 1) + ", " + QuoteLiteral(name) + ", " +
-                             QuoteLiteral(table) + ", '[]'); COMMIT");
+                             " AS SELECT * FROM " + table +
+                             "; INSERT INTO meta.publications VALUES (" + std::to_string(i + 1) +
+                             ", " + QuoteLiteral(name) + ", " + QuoteLiteral(table) +
+                             ", '[]'); COMMIT");
         }
         if (!st.ok()) {
           std::fprintf(stderr, "%s\n", st.message().c_str());
@@ -81,8 +83,8 @@ int main(int argc, char** argv) {
   for (std::thread& w : workers) w.join();
   if (failed) return 1;
   *db = DuckDbDatabase();  // closed: its checkpoint written
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::printf("%.2f\n", ms / n);
   return 0;
 }
