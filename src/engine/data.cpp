@@ -227,9 +227,10 @@ json Engine::HandleData(const json& request, const EventSink& events) {
     Result<ReaderSessions::Lease> taken = env.readers->Take();
     if (!taken.ok()) return ErrorResponse(taken.status());
     session.emplace(std::move(*taken));
-    Result<CurrentPublications::Map> current = env.current.Get(**session);
+    Result<std::shared_ptr<const CurrentPublications::Map>> current =
+        env.current.Snapshot(**session);
     if (!current.ok()) return ErrorResponse(current.status());
-    look(*current);
+    look(**current);
   }
   if (columns.empty()) {
     std::string hint = DidYouMeanHint(table, published);

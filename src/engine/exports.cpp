@@ -68,15 +68,13 @@ std::vector<TaskOutcome> Engine::WriteExports(Opened* env, const Workspace& ws,
     failed("*", "cannot read the warehouse: " + session.status().message());
     return outcomes;
   }
-  CurrentPublications::Map current;
-  if (!env->current.Visit([&](const CurrentPublications::Map& m) { current = m; })) {
-    Result<CurrentPublications::Map> read = env->current.Get(**session);
-    if (!read.ok()) {
-      failed("*", "cannot read the publications: " + read.status().message());
-      return outcomes;
-    }
-    current = std::move(*read);
+  Result<std::shared_ptr<const CurrentPublications::Map>> snapshot =
+      env->current.Snapshot(**session);
+  if (!snapshot.ok()) {
+    failed("*", "cannot read the publications: " + snapshot.status().message());
+    return outcomes;
   }
+  const CurrentPublications::Map& current = **snapshot;
 
   std::optional<std::string> staging;
   std::vector<std::string> written_paths;

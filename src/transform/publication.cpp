@@ -884,11 +884,6 @@ Result<std::shared_ptr<const CurrentPublications::Map>> CurrentPublications::Sna
   return std::shared_ptr<const Map>(map_);
 }
 
-Result<CurrentPublications::Map> CurrentPublications::Get(WarehouseSession& session) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Map> snapshot, Snapshot(session));
-  return *snapshot;
-}
-
 void CurrentPublications::Set(Map map) {
   std::lock_guard lock(mu_);
   map_ = std::make_shared<Map>(std::move(map));

@@ -211,10 +211,8 @@ Result<std::map<std::pair<std::string, std::string>, Publication>> LatestPublica
 class CurrentPublications {
  public:
   using Map = std::map<std::pair<std::string, std::string>, Publication>;
-  // A copy of the map; read from the warehouse first when not known.
-  Result<Map> Get(WarehouseSession& session);
-  // The map as it is now, shared and never changed: a later change copies
-  // the map first while a snapshot of it is held (a plan of 10,000 assets
+  // The map as it is now (read from the warehouse first when not known), shared and never changed:
+  // a later change copies the map first while a snapshot of it is held (a plan of 10,000 assets
   // copies nothing; a run's first commit copies it once).
   Result<std::shared_ptr<const Map>> Snapshot(WarehouseSession& session);
   void Set(Map map);

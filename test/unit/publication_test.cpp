@@ -478,13 +478,13 @@ TEST_F(PublicationTest, AViewNotYetRecordedIsRestoredSilentlyAnAlteredOneReporte
 TEST_F(PublicationTest, CurrentPublicationsLoadOnceUntilInvalidated) {
   BuildAndPublish("stops", 1);
   CurrentPublications current;
-  auto first = current.Get(*session_);
+  auto first = current.Snapshot(*session_);
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->at({"stops", ""}).version_id, Version(1));
+  EXPECT_EQ((*first)->at({"stops", ""}).version_id, Version(1));
   BuildAndPublish("stops", 2);  // behind its back: it keeps what it knew
-  EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, Version(1));
+  EXPECT_EQ((*current.Snapshot(*session_))->at({"stops", ""}).version_id, Version(1));
   current.Invalidate();
-  EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, Version(2));
+  EXPECT_EQ((*current.Snapshot(*session_))->at({"stops", ""}).version_id, Version(2));
 }
 
 // Whatever a reader computed from the map holds while the generation does
@@ -493,14 +493,14 @@ TEST_F(PublicationTest, EveryChangeOfTheCurrentPublicationsCounts) {
   BuildAndPublish("stops", 1);
   CurrentPublications current;
   std::set<uint64_t> seen{current.generation()};
-  ASSERT_TRUE(current.Get(*session_).ok());  // loaded
+  ASSERT_TRUE(current.Snapshot(*session_).ok());  // loaded
   EXPECT_TRUE(seen.insert(current.generation()).second);
   const uint64_t loaded = current.generation();
-  ASSERT_TRUE(current.Get(*session_).ok());  // a look
+  ASSERT_TRUE(current.Snapshot(*session_).ok());  // a look
   EXPECT_TRUE(current.Visit([](const CurrentPublications::Map&) {}));
   EXPECT_TRUE(current.Of("stops").has_value());
   EXPECT_EQ(current.generation(), loaded);
-  Publication p = current.Get(*session_)->at({"stops", ""});
+  Publication p = (*current.Snapshot(*session_))->at({"stops", ""});
   p.seq += 1;
   current.Update(p);
   EXPECT_TRUE(seen.insert(current.generation()).second);
@@ -526,7 +526,7 @@ TEST_F(PublicationTest, ASnapshotNeverChanges) {
   auto after = current.Snapshot(*session_);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ((*after)->at({"stops", ""}).version_id, "v-next");
-  EXPECT_EQ(current.Get(*session_)->at({"stops", ""}).version_id, "v-next");
+  EXPECT_EQ((*current.Snapshot(*session_))->at({"stops", ""}).version_id, "v-next");
   // Nobody holds the old one any more: a change is made in place.
   before->reset();
   const CurrentPublications::Map* held = after->get();
