@@ -1,12 +1,14 @@
 // The engine's own floor under bench/scheduler: what building N trivial
 // models costs when only the statements a build cannot do without are run,
 // straight on DuckDB through the same library, from THREADS threads — per
-// model, a table created from the seed (its own commit), its schema read,
-// then its view and its publication record in one transaction (a second
-// commit). No checks, no metadata, no logs, no planning: what Sluice's
-// ms/model compares with. Prints the milliseconds per model, opening to
-// closing the database (its checkpoint included, as a `sluice run`).
-//   duckdb_models N DB_PATH [THREADS]
+// model, a table created from the seed, its schema read, then its view and
+// its publication record. MODE `two` (the default) commits the table on its
+// own and the view and record in a second transaction; `one` does all of it
+// in one transaction, one commit a model. No checks, no metadata, no logs,
+// no planning: what Sluice's ms/model compares with. Prints the
+// milliseconds per model, opening to closing the database (its checkpoint
+// included, as a `sluice run`).
+//   duckdb_models N DB_PATH [THREADS] [two|one]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -22,12 +24,13 @@
 int main(int argc, char** argv) {
   using namespace sluice;
   if (argc < 3) {
-    std::fprintf(stderr, "usage: duckdb_models N DB_PATH [THREADS]\n");
+    std::fprintf(stderr, "usage: duckdb_models N DB_PATH [THREADS] [two|one]\n");
     return 2;
   }
   const int n = std::atoi(argv[1]);
   const std::string path = argv[2];
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 4;
+  const bool one = argc > 4 && std::string(argv[4]) == "one";
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
   auto start = std::chrono::steady_clock::now();
@@ -61,17 +64,19 @@ int main(int argc, char** argv) {
       for (int i = next++; i < n && !failed; i = next++) {
         const std::string name = "m" + std::to_string(i + 1);
         const std::string table = "v." + QuoteIdent(name);
-        Status st =
-            conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
-                          std::to_string((i + 1) % 3 + 1));
+        Status st = one ? conn->Execute("BEGIN TRANSACTION") : Status::Ok();
+        if (st.ok()) {
+          st = conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
+                             std::to_string((i + 1) % 3 + 1));
+        }
         Result<QueryResult> schema = conn->Query("DESCRIBE SELECT * FROM " + table);
         if (st.ok() && !schema.ok()) st = schema.status();
         if (st.ok()) {
-          st = conn->Execute("BEGIN TRANSACTION; CREATE OR REPLACE VIEW main." + QuoteIdent(name) +
-                             " AS SELECT * FROM " + table +
-                             "; INSERT INTO meta.publications VALUES (" + std::to_string(i + 1) +
-                             ", " + QuoteLiteral(name) + ", " + QuoteLiteral(table) +
-                             ", '[]'); COMMIT");
+          st = conn->Execute(
+              std::string(one ? "" : "BEGIN TRANSACTION; ") + "CREATE OR REPLACE VIEW main." +
+              QuoteIdent(name) + " AS SELECT * FROM " + table +
+              "; INSERT INTO meta.publications VALUES (" + std::to_string(i + 1) + ", " +
+              QuoteLiteral(name) + ", " + QuoteLiteral(table) + ", '[]'); COMMIT");
         }
         if (!st.ok()) {
           std::fprintf(stderr, "%s\n", st.message().c_str());

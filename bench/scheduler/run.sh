@@ -9,7 +9,8 @@
 # python3-celery, a local redis-server as broker and result backend, a
 # worker of 2 processes) dispatching N no-op tasks and collecting their
 # results, and the engine's own floor (bench/duckdb_models.cpp: only the
-# statements a build cannot do without, straight on DuckDB, 4 threads).
+# statements a build cannot do without, straight on DuckDB, 4 threads, one
+# commit a model as Sluice's models make).
 # Each figure is the median of RUNS runs (default 3).
 #   bench/scheduler/run.sh [SLUICE_BINARY] [SIZES...]
 # Needs redis-server and python3-celery (scripts/bootstrap.sh bench).
@@ -94,7 +95,7 @@ for n in "${SIZES[@]}"; do
     plans+=("$(ms_of "$SLUICE" --project "$dir" plan)")
     makes+=("$(ms_of make -j2 -s -f "$mk" all)")
     if [ -x "$FLOOR" ]; then
-      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4)")
+      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4 one)")
       rm -f "$DATA/floor.duckdb" "$DATA/floor.duckdb.wal"
     fi
     if [ "$CELERY_OK" = 1 ]; then

@@ -38,13 +38,28 @@ void Record(const BuildEnv& env, const BuildTarget& target,
 
 std::string Audit::Failures() const { return BlockingMessages(checks); }
 
-Audit AuditRelation(const BuildEnv& env, WarehouseSession& session, const BuildTarget& target,
-                    const std::string& relation) {
+namespace {
+
+// The outcomes of an audit, recorded and judged.
+Audit Judged(const BuildEnv& env, const BuildTarget& target, std::vector<CheckOutcome> checks) {
   Audit audit;
-  if (target.checks != nullptr) audit.checks = RunChecks(session, *target.checks, relation);
+  audit.checks = std::move(checks);
   Record(env, target, audit.checks);
   audit.blocked = AnyBlocks(audit.checks);
   return audit;
+}
+
+std::vector<CheckOutcome> Outcomes(WarehouseSession& session, const BuildTarget& target,
+                                   const std::string& relation) {
+  if (target.checks == nullptr) return {};
+  return RunChecks(session, *target.checks, relation);
+}
+
+}  // namespace
+
+Audit AuditRelation(const BuildEnv& env, WarehouseSession& session, const BuildTarget& target,
+                    const std::string& relation) {
+  return Judged(env, target, Outcomes(session, target, relation));
 }
 
 // ---- StagedBuild ------------------------------------------------------------
@@ -64,11 +79,30 @@ StagedBuild::~StagedBuild() { Drop(); }
 void StagedBuild::Drop() {
   if (!owned_) return;
   owned_ = false;
+  if (in_transaction_) {
+    // Never committed: rolled back (or with the connection), nothing is left.
+    in_transaction_ = false;
+    (void)session_.Execute("ROLLBACK");
+    env_.publisher->Dropped(table_name_);
+    return;
+  }
   if (DropStaged(session_, table_name_, is_view_).ok()) {
     env_.publisher->Dropped(table_name_);
   } else {
     env_.publisher->Release(table_name_);  // the asset's next publication prunes it
   }
+}
+
+Status StagedBuild::BeginTransaction() {
+  RETURN_IF_ERROR(session_.Execute("BEGIN TRANSACTION"));
+  in_transaction_ = true;
+  return Status::Ok();
+}
+
+Status StagedBuild::RestartTransaction() {
+  in_transaction_ = false;
+  (void)session_.Execute("ROLLBACK");
+  return BeginTransaction();
 }
 
 Status StagedBuild::Inspect(int64_t rows) {
@@ -96,10 +130,29 @@ AssetVersionRecord StagedBuild::VersionRecord() const {
   return vrec;
 }
 
+Audit StagedBuild::RunAudit() {
+  std::vector<CheckOutcome> checks = Outcomes(session_, target_, physical_);
+  if (in_transaction_) {
+    aborted_ = std::any_of(checks.begin(), checks.end(),
+                           [](const CheckOutcome& c) { return c.status == CheckStatus::kError; });
+    if (aborted_) return Audit{std::move(checks), true};
+  }
+  return Judged(env_, target_, std::move(checks));
+}
+
 Result<std::string> StagedBuild::KeepFailed(const Audit& audit, bool had_previous) {
   RETURN_IF_ERROR(KeepFailedBuild(session_, target_.asset, table_name_));
   owned_ = false;
   env_.publisher->Dropped(table_name_);
+  if (in_transaction_) {
+    // The failed build kept and the staged one dropped, in one commit.
+    in_transaction_ = false;
+    Status committed = session_.Execute("COMMIT");
+    if (!committed.ok()) {
+      (void)session_.Execute("ROLLBACK");
+      return committed.WithContext("keeping the failed build of " + target_.asset);
+    }
+  }
   std::string error = Redact(
       std::string(had_previous ? "audit failed, kept the last good version public"
                                : "audit failed; nothing was published (this was the first build)") +
@@ -131,8 +184,18 @@ Result<Publication> StagedBuild::Publish(nlohmann::json cursor,
     return Status::Cancelled("the run was cancelled; nothing published");
   }
   // Versions beyond keep_versions are dropped by the publishing transaction
-  // itself, which other tasks' publications may share.
-  RETURN_IF_ERROR(env_.publisher->Publish(session_, pub, env_.keep_versions));
+  // itself: the build's own, or one that other tasks' publications share.
+  if (in_transaction_) {
+    in_transaction_ = false;  // committed, or rolled back with the build
+    Status st = env_.publisher->PublishWithin(session_, pub, env_.keep_versions);
+    if (!st.ok()) {
+      owned_ = false;
+      env_.publisher->Dropped(table_name_);
+      return st;
+    }
+  } else {
+    RETURN_IF_ERROR(env_.publisher->Publish(session_, pub, env_.keep_versions));
+  }
   owned_ = false;  // public now (a partition's rows: in its asset's table)
   if (timed) timed("publish");
   MaybeCrash("after_publish", target_.asset);

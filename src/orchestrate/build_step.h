@@ -86,16 +86,32 @@ class StagedBuild {
 
   // Where to build: "_sluice_v"."<asset>__<version>".
   const std::string& relation() const { return physical_; }
-  // Drops the staged relation now (its build failed).
+  // Drops the staged relation now (its build failed); in a transaction,
+  // rolls it back.
   void Drop();
+
+  // Opens a transaction on the session that the build, its inspection, its
+  // audit and its publication (or its keeping as the failed build) share:
+  // one commit where there were two, and a build that fails, is cancelled or
+  // is killed leaves nothing behind. Unpartitioned assets only: a
+  // partition's publication writes its asset's one table, so partitions
+  // publish in the publisher's groups.
+  Status BeginTransaction();
+  // A statement failed in the transaction, which DuckDB then refuses to go
+  // on with: rolls it back and opens another (a retry of the build).
+  Status RestartTransaction();
+  bool in_transaction() const { return in_transaction_; }
 
   // Counts its rows (unless rows >= 0 already says how many) and reads its schema.
   Status Inspect(int64_t rows);
   int64_t rows() const { return rows_; }
   const nlohmann::json& schema() const { return schema_; }
 
-  // Runs the target's checks on it and records them.
-  Audit RunAudit() { return AuditRelation(env_, session_, target_, physical_); }
+  // Runs the target's checks on it and records them. In a transaction, a
+  // check whose query failed may have aborted it: then nothing is recorded
+  // and aborted() is true (Drop, and build again without a transaction).
+  Audit RunAudit();
+  bool aborted() const { return aborted_; }
 
   // After a blocking audit: moves the build to _sluice_failed.<asset>,
   // records the version as failed_audit, and answers the task's error.
@@ -117,7 +133,9 @@ class StagedBuild {
   std::string table_name_;
   std::string physical_;
   bool owned_ = true;  // the staged relation is still this object's to drop
-  int64_t start_ms_;   // monotonic, when the build began
+  bool in_transaction_ = false;
+  bool aborted_ = false;
+  int64_t start_ms_;  // monotonic, when the build began
   int64_t rows_ = -1;
   nlohmann::json schema_ = nlohmann::json::array();
 };

@@ -2957,9 +2957,10 @@ class Run {
   // Runs a build statement under the task's timeout; a failure that may pass
   // (a lock, a write conflict) is retried with backoff, any other fails at once.
   // `rows`, when given: the rows a CREATE TABLE ... AS statement made (its
-  // result), so that they need not be counted again.
+  // result), so that they need not be counted again. `stage`: the staged
+  // build it is for, whose transaction (if any) a retry begins again.
   Status ExecuteBuild(WarehouseSession& session, const AssetNode& node, const std::string& sql,
-                      TaskOutcome& o, int64_t* rows = nullptr) {
+                      TaskOutcome& o, int64_t* rows = nullptr, StagedBuild* stage = nullptr) {
     const int max_attempts = 1 + std::max(0, project_.defaults.retries);
     Status built;
     for (int attempt = 1; attempt <= max_attempts; ++attempt) {
@@ -2986,6 +2987,7 @@ class Run {
       if (built.ok() || !IsTransientWarehouseError(built) || attempt == max_attempts) break;
       LOG_WARN("runner", "{}: attempt {} failed, retrying: {}", node.name, attempt,
                built.message());
+      if (stage && stage->in_transaction()) RETURN_IF_ERROR(stage->RestartTransaction());
       if (TaskLog* log = TaskLog::Current()) {
         log->SwitchTo(TaskLogPath(node.name, attempt + 1));
         log->Write(fmt::format("{} {}: attempt {} (the previous one: {})",
@@ -3478,16 +3480,48 @@ class Run {
         return BuildInPlace(node, *model, o, version, inputs, checks_hash, *prev, *session);
       }
     }
+    // A model builds, is audited and publishes in one transaction, one
+    // commit; when a check's query failed in it (which aborts it), it builds
+    // again as a source or a partition does: its build committed first.
+    const size_t timings = o.timings.size();
+    ASSIGN_OR_RETURN(bool done, BuildStaged(node, partition, o, recipe, version, inputs,
+                                            checks_hash, prev, objects, *session, timed,
+                                            node.kind == AssetKind::kModel && partition.empty()));
+    if (!done) {
+      LOG_DEBUG("runner",
+                "{}: a check failed to run inside the build's transaction; building "
+                "again outside one",
+                node.name);
+      o.timings.resize(timings);
+      ASSIGN_OR_RETURN(done, BuildStaged(node, partition, o, recipe, version, inputs, checks_hash,
+                                         prev, objects, *session, timed, false));
+    }
+    return Status::Ok();
+  }
+
+  // A replacement build of node (or of one partition) into a staged
+  // relation: built, inspected, audited and published, or kept as the failed
+  // build. In one transaction when `one_transaction` (a model's, not a
+  // partition's: see StagedBuild::BeginTransaction); false, with nothing
+  // kept, when a check's query failed in that transaction, which DuckDB then
+  // refuses to go on with.
+  Result<bool> BuildStaged(const AssetNode& node, const std::string& partition, TaskOutcome& o,
+                           const Recipe& recipe, const std::string& version,
+                           const nlohmann::json& inputs, const std::string& checks_hash,
+                           const Publication* prev, const std::vector<StoredObject>& objects,
+                           WarehouseSession& session, const std::function<void(const char*)>& timed,
+                           bool one_transaction) {
     ASSIGN_OR_RETURN(Publisher * publisher, GetPublisher());
     const BuildEnv env = MakeBuildEnv(publisher);
     // Until published or kept as the failed build, the staged build is this
     // task's: every way out drops it.
-    StagedBuild stage(env, *session,
+    StagedBuild stage(env, session,
                       MakeTarget(node, partition, version, recipe.fingerprint, checks_hash, inputs),
                       recipe.is_view);
     const std::string& physical = stage.relation();
+    if (one_transaction) RETURN_IF_ERROR(stage.BeginTransaction());
     if (node.kind == AssetKind::kSource) {
-      Result<LoadOutcome> loaded = LoadSource(*session, node, objects, physical, version, o);
+      Result<LoadOutcome> loaded = LoadSource(session, node, objects, physical, version, o);
       if (!loaded.ok()) {
         stage.Drop();
         return loaded.status().WithContext(node.loc.ToString() + ": loading " + node.name +
@@ -3514,7 +3548,7 @@ class Run {
           keys.push_back(QuoteIdent(k));
           match.push_back("t." + QuoteIdent(k) + " IS NOT DISTINCT FROM x." + QuoteIdent(k));
         }
-        Status kept = session->Execute(
+        Status kept = session.Execute(
             "DELETE FROM " + physical + " t USING (SELECT " + Join(keys, ", ") +
             ", max(_stream_seq) AS _sluice_last FROM " + physical + " GROUP BY ALL) x WHERE " +
             Join(match, " AND ") + " AND t._stream_seq < x._sluice_last");
@@ -3525,8 +3559,8 @@ class Run {
         o.rows = -1;  // counted again below
       }
     } else {
-      Status built = ExecuteBuild(*session, node, CreateSql(node, recipe, physical), o,
-                                  recipe.is_view ? nullptr : &o.rows);
+      Status built = ExecuteBuild(session, node, CreateSql(node, recipe, physical), o,
+                                  recipe.is_view ? nullptr : &o.rows, &stage);
       if (!built.ok()) {
         stage.Drop();
         return built.WithContext(ErrorLoc(node, built).ToString() + ": building " + node.name +
@@ -3554,12 +3588,16 @@ class Run {
 
     // Audit before publication: a blocking failure keeps the last good version public.
     Audit audit = stage.RunAudit();
+    if (stage.aborted()) {
+      stage.Drop();
+      return false;
+    }
     o.checks = audit.checks;
     timed("checks");
     if (audit.blocked) {
       ASSIGN_OR_RETURN(o.error, stage.KeepFailed(audit, prev != nullptr));
       o.status = TaskStatus::kCheckFailed;
-      return Status::Ok();
+      return true;
     }
 
     MaybeCrash("before_publish", node.name);
@@ -3567,7 +3605,7 @@ class Run {
     timed("durable");
     nlohmann::json cursor;
     if (node.kind == AssetKind::kSource && !tables_.at(node.name).second->db_cursor.empty()) {
-      ASSIGN_OR_RETURN(cursor, CursorOf(*session, physical, node, nullptr));
+      ASSIGN_OR_RETURN(cursor, CursorOf(session, physical, node, nullptr));
     }
     bool streamed = false;
     if (node.kind == AssetKind::kSource && tables_.at(node.name).first->stream) {
@@ -3605,7 +3643,7 @@ class Run {
     published_[{node.name, partition}] = std::move(pub);
     if (captured_to) captured_[node.name] = *captured_to;
     if (streamed) streamed_.insert(node.name);
-    return Status::Ok();
+    return true;
   }
 
   Status TestTask(const AssetNode& node, TaskOutcome& o) {

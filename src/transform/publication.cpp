@@ -845,6 +845,36 @@ Status Publisher::Publish(WarehouseSession& session, Publication& pub, int keep)
   return st;
 }
 
+Status Publisher::PublishWithin(WarehouseSession& session, Publication& pub, int keep) {
+  Request request;
+  request.pub = pub;
+  request.original = pub;
+  request.keep = keep;
+  Status st;
+  if (!pub.partition.empty()) {
+    st = Status::Internal("a partition of " + pub.asset +
+                          " cannot publish in its build's transaction");
+  } else {
+    // Numbered, and its statements committed, in turn with the groups.
+    std::lock_guard publish_lock(PublishMutex());
+    Result<std::string> sql = StatementsOf(session, request);
+    st = sql.ok() ? session.Execute(*sql) : sql.status();
+    if (st.ok()) st = session.Execute("COMMIT");
+    if (st.ok()) {
+      Committed(request);
+      std::lock_guard lock(mu_);
+      ++transactions_;
+    }
+  }
+  if (!st.ok()) {
+    (void)session.Execute("ROLLBACK");
+    return st;
+  }
+  pub.seq = request.pub.seq;
+  pub.published_at = request.pub.published_at;
+  return Status::Ok();
+}
+
 Result<bool> Publisher::PublishInPlace(WarehouseSession& session, Publication pub,
                                        const std::function<Result<bool>(Publication*)>& change) {
   return PublishNumbered(

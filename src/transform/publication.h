@@ -142,6 +142,11 @@ class Publisher {
   // the partition, and those never published. Sets pub's seq and
   // published_at.
   Status Publish(WarehouseSession& session, Publication& pub, int keep);
+  // The same in the transaction `session` has open (the build and its
+  // audit ran in it), which it then commits: the build and its publication
+  // in one commit, and one fsync. An unpartitioned asset's only. On failure
+  // the transaction is rolled back, the build with it.
+  Status PublishWithin(WarehouseSession& session, Publication& pub, int keep);
   // PublishInPlace numbered by this publisher (the in-place builds).
   Result<bool> PublishInPlace(WarehouseSession& session, Publication pub,
                               const std::function<Result<bool>(Publication*)>& change);

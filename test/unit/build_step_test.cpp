@@ -3,8 +3,9 @@
 // passes its audit is published and recorded; one that fails it stays out
 // of sight (the last good version public, the build in _sluice_failed); a
 // build abandoned or cancelled leaves no relation behind and publishes
-// nothing; an in-place batch with a key twice, or whose checks fail once
-// applied, leaves the table exactly as it was.
+// nothing; the same in one transaction, which commits once and which a check
+// that fails to run aborts without recording anything; an in-place batch with a key twice, or whose
+// checks fail once applied, leaves the table exactly as it was.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -71,6 +72,7 @@ class BuildStepTest : public MemoryWarehouseTest {
   // null_last; publishes it when it passes its audit.
   Result<std::string> BuildStops(const std::string& version, int rows, bool null_last) {
     StagedBuild stage(env_, *session_, Target(version), false);
+    if (one_transaction_) RETURN_IF_ERROR(stage.BeginTransaction());
     RETURN_IF_ERROR(session_->Execute(
         "CREATE TABLE " + stage.relation() +
         " AS SELECT range AS id, CASE WHEN range = " + std::to_string(null_last ? rows - 1 : -1) +
@@ -113,6 +115,7 @@ class BuildStepTest : public MemoryWarehouseTest {
   std::unique_ptr<Publisher> publisher_;
   BuildEnv env_;
   bool cancelled_ = false;
+  bool one_transaction_ = false;  // BuildStops builds, audits and publishes in one
   std::vector<CheckSpec> checks_{NotNull("name")};
   std::vector<std::string> recorded_;
 };
@@ -234,6 +237,113 @@ TEST_F(BuildStepTest, InPlaceBatchesApplyOrLeaveTheTableAsItWas) {
   EXPECT_EQ(good->published->rows, 4);
   EXPECT_EQ(names(), "0=stop 0,1=one,2=stop 2,3=three");
   EXPECT_EQ(VersionStatus("v4"), "published");
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// The build, its audit and its publication in one transaction: one commit,
+// and nothing of the build visible to another session before it.
+TEST_F(BuildStepTest, InOneTransactionABuildIsPublishedWithOneCommit) {
+  one_transaction_ = true;
+  auto physical = BuildStops("v1", 5, false);
+  ASSERT_TRUE(physical.ok()) << physical.status().ToString();
+  EXPECT_EQ(Count("main.stops"), 5);
+  EXPECT_EQ(VersionStatus("v1"), "published");
+  EXPECT_EQ(publisher_->Commits(), (std::pair<int64_t, int64_t>{1, 1}));
+  ASSERT_TRUE(BuildStops("v2", 6, false).ok());
+  EXPECT_EQ(Count("main.stops"), 6);
+  auto latest = LatestPublications(*session_);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->at({"stops", ""}).version_id, "v2");
+  EXPECT_EQ(latest->at({"stops", ""}).rows, 6);
+
+  auto other = warehouse_->Connect();
+  ASSERT_TRUE(other.ok());
+  StagedBuild stage(env_, *session_, Target("v3"), false);
+  ASSERT_TRUE(stage.BeginTransaction().ok());
+  ASSERT_TRUE(session_->Execute("CREATE TABLE " + stage.relation() + " AS SELECT 1 AS id").ok());
+  auto seen = (*other)->Query(
+      "SELECT count(*) FROM information_schema.tables WHERE "
+      "table_schema = '_sluice_v'");
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->ScalarInt(), 2);  // v1 and v2: the open build is nobody else's business
+}
+
+TEST_F(BuildStepTest, InOneTransactionAFailedAuditKeepsTheFailedBuild) {
+  one_transaction_ = true;
+  ASSERT_TRUE(BuildStops("v1", 5, false).ok());
+  auto failed = BuildStops("v2", 8, true);
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_THAT(*failed, HasSubstr("kept the last good version public"));
+  EXPECT_EQ(Count("main.stops"), 5);
+  EXPECT_EQ(Count("_sluice_failed.\"stops\""), 8);  // committed with the staged one's drop
+  EXPECT_EQ(VersionStatus("v2"), "failed_audit");
+  EXPECT_EQ(StagedRelations(), 1);
+}
+
+TEST_F(BuildStepTest, InOneTransactionAnAbandonedOrCancelledBuildIsRolledBack) {
+  ASSERT_TRUE(BuildStops("v1", 3, false).ok());
+  {
+    StagedBuild stage(env_, *session_, Target("v2"), false);
+    ASSERT_TRUE(stage.BeginTransaction().ok());
+    ASSERT_TRUE(session_->Execute("CREATE TABLE " + stage.relation() + " AS SELECT 1 AS id").ok());
+    EXPECT_EQ(StagedRelations(), 2);  // in its own transaction
+  }
+  EXPECT_EQ(StagedRelations(), 1);
+  EXPECT_EQ(Count("main.stops"), 3);
+  // The session is usable again (no transaction left open).
+  EXPECT_TRUE(session_->Execute("BEGIN TRANSACTION; COMMIT").ok());
+
+  StagedBuild stage(env_, *session_, Target("v3"), false);
+  ASSERT_TRUE(stage.BeginTransaction().ok());
+  ASSERT_TRUE(
+      session_->Execute("CREATE TABLE " + stage.relation() + " AS SELECT 1 AS id, 'a' AS name")
+          .ok());
+  ASSERT_TRUE(stage.Inspect(-1).ok());
+  ASSERT_FALSE(stage.RunAudit().blocked);
+  cancelled_ = true;
+  auto pub = stage.Publish(nlohmann::json(), nullptr);
+  ASSERT_FALSE(pub.ok());
+  EXPECT_EQ(pub.status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(StagedRelations(), 1);
+  EXPECT_EQ(VersionStatus("v3"), "(none)");
+  EXPECT_EQ(Count("main.stops"), 3);
+}
+
+// A check whose query fails aborts DuckDB's transaction: the audit says so
+// and records nothing, so that the task builds again outside one and the
+// check's error is recorded once, from there.
+TEST_F(BuildStepTest, InOneTransactionACheckThatFailsToRunAbortsIt) {
+  CheckSpec broken;
+  broken.type = "sql";
+  broken.name = "broken";
+  broken.args = "SELECT * FROM {{ this }} WHERE CAST(name AS INTEGER) > 0";
+  checks_ = {broken};
+  {
+    StagedBuild stage(env_, *session_, Target("v1"), false);
+    ASSERT_TRUE(stage.BeginTransaction().ok());
+    ASSERT_TRUE(
+        session_->Execute("CREATE TABLE " + stage.relation() + " AS SELECT 1 AS id, 'a' AS name")
+            .ok());
+    ASSERT_TRUE(stage.Inspect(-1).ok());
+    Audit audit = stage.RunAudit();
+    EXPECT_TRUE(stage.aborted());
+    EXPECT_TRUE(audit.blocked);
+    EXPECT_TRUE(recorded_.empty());
+    stage.Drop();
+  }
+  EXPECT_EQ(StagedRelations(), 0);
+  EXPECT_TRUE(session_->Execute("SELECT 1").ok());  // rolled back: usable again
+
+  // Outside a transaction, the same check's error is an outcome, recorded.
+  auto failed = BuildStops("v1", 2, false);
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_THAT(*failed, HasSubstr("audit failed"));
+  EXPECT_EQ(recorded_, std::vector<std::string>{"stops@v1:broken"});
 }
 
 }  // namespace
