@@ -132,9 +132,13 @@ AssetVersionRecord StagedBuild::VersionRecord() const {
 
 Audit StagedBuild::RunAudit() {
   std::vector<CheckOutcome> checks = Outcomes(session_, target_, physical_);
-  if (in_transaction_) {
-    aborted_ = std::any_of(checks.begin(), checks.end(),
-                           [](const CheckOutcome& c) { return c.status == CheckStatus::kError; });
+  if (in_transaction_ && std::any_of(checks.begin(), checks.end(), [](const CheckOutcome& c) {
+        return c.status == CheckStatus::kError;
+      })) {
+    // A check's query failed (or named a column the build lacks, caught
+    // before any query ran): whether DuckDB still takes statements says
+    // whether that aborted the transaction.
+    aborted_ = !session_.Execute("SELECT 1").ok();
     if (aborted_) return Audit{std::move(checks), true};
   }
   return Judged(env_, target_, std::move(checks));

@@ -108,8 +108,8 @@ class StagedBuild {
   const nlohmann::json& schema() const { return schema_; }
 
   // Runs the target's checks on it and records them. In a transaction, a
-  // check whose query failed may have aborted it: then nothing is recorded
-  // and aborted() is true (Drop, and build again without a transaction).
+  // check whose query failed at run time aborts it: then nothing is
+  // recorded and aborted() is true (Drop, and build again without one).
   Audit RunAudit();
   bool aborted() const { return aborted_; }
 

@@ -346,5 +346,18 @@ TEST_F(BuildStepTest, InOneTransactionACheckThatFailsToRunAbortsIt) {
   EXPECT_EQ(recorded_, std::vector<std::string>{"stops@v1:broken"});
 }
 
+// A check on a column the build lacks is an error found before any query
+// runs: the transaction goes on, and keeps the failed build.
+TEST_F(BuildStepTest, InOneTransactionACheckOnAMissingColumnFailsTheAuditOnly) {
+  checks_ = {NotNull("nmae")};
+  one_transaction_ = true;
+  auto failed = BuildStops("v1", 2, false);
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_THAT(*failed, HasSubstr("audit failed"));
+  EXPECT_EQ(recorded_, std::vector<std::string>{"stops@v1:not_null(nmae)"});
+  EXPECT_EQ(Count("_sluice_failed.\"stops\""), 2);
+  EXPECT_EQ(StagedRelations(), 0);
+}
+
 }  // namespace
 }  // namespace sluice
