@@ -3488,11 +3488,15 @@ class Run {
                                             checks_hash, prev, objects, *session, timed,
                                             node.kind == AssetKind::kModel && partition.empty()));
     if (!done) {
+      // A cancel that interrupted a check lands here too: not built again.
+      if (Cancelled()) return Status::Cancelled("the run was cancelled; nothing published");
       LOG_DEBUG("runner",
                 "{}: a check failed to run inside the build's transaction; building "
                 "again outside one",
                 node.name);
       o.timings.resize(timings);
+      timed("aborted transaction");
+      o.rows = -1;  // a view's is counted again
       ASSIGN_OR_RETURN(done, BuildStaged(node, partition, o, recipe, version, inputs, checks_hash,
                                          prev, objects, *session, timed, false));
     }
