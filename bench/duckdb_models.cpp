@@ -7,8 +7,9 @@
 // in one transaction, one commit a model. No checks, no metadata, no logs,
 // no planning: what Sluice's ms/model compares with. Prints the
 // milliseconds per model, opening to closing the database (its checkpoint
-// included, as a `sluice run`).
-//   duckdb_models N DB_PATH [THREADS] [two|one]
+// included, as a `sluice run`). BLOCK_SIZE (bytes) makes the file with that
+// block size, as `defaults: {block_size: ...}` makes Sluice's warehouse.
+//   duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -24,17 +25,19 @@
 int main(int argc, char** argv) {
   using namespace sluice;
   if (argc < 3) {
-    std::fprintf(stderr, "usage: duckdb_models N DB_PATH [THREADS] [two|one]\n");
+    std::fprintf(stderr, "usage: duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE]\n");
     return 2;
   }
   const int n = std::atoi(argv[1]);
   const std::string path = argv[2];
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 4;
   const bool one = argc > 4 && std::string(argv[4]) == "one";
+  DuckDbOptions options;
+  if (argc > 5) options.block_size = std::atoll(argv[5]);
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
   auto start = std::chrono::steady_clock::now();
-  auto db = DuckDbDatabase::Open(path, DuckDbOptions());
+  auto db = DuckDbDatabase::Open(path, options);
   if (!db.ok()) {
     std::fprintf(stderr, "%s\n", db.status().message().c_str());
     return 1;

@@ -11,8 +11,10 @@
 # results, and the engine's own floor (bench/duckdb_models.cpp: only the
 # statements a build cannot do without, straight on DuckDB, 4 threads, one
 # commit a model as Sluice's models make).
-# Each figure is the median of RUNS runs (default 3).
-#   bench/scheduler/run.sh [SLUICE_BINARY] [SIZES...]
+# Each figure is the median of RUNS runs (default 3). BLOCK_SIZE=16KB (or
+# 32KB ... 256KB) builds the projects with `defaults: {block_size: ...}` and
+# the floor with the same block size (DuckDB's default: 256KB).
+#   [BLOCK_SIZE=16KB] bench/scheduler/run.sh [SLUICE_BINARY] [SIZES...]
 # Needs redis-server and python3-celery (scripts/bootstrap.sh bench).
 set -euo pipefail
 SLUICE=$(realpath "${1:-build/release/src/sluice}")
@@ -20,6 +22,11 @@ shift || true
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 2000 5000 10000)
 RUNS=${RUNS:-3}
+BLOCK_SIZE=${BLOCK_SIZE:-}
+BLOCK_BYTES=""
+if [ -n "$BLOCK_SIZE" ]; then
+  BLOCK_BYTES=$(($(echo "$BLOCK_SIZE" | tr -dc '0-9') * 1024))
+fi
 FLOOR=${FLOOR_BINARY:-$(dirname "$SLUICE")/../bench/duckdb_models}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=${BENCH_DIR:-$(pwd)/bench/data}/scheduler
@@ -36,10 +43,11 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 per() { awk -v t="$1" -v n="$2" 'BEGIN {printf "%.2f", t / n}'; }
 
 make_project() {  # N -> the project folder
-  local n=$1 dir="$DATA/models_$1"
+  local n=$1 dir="$DATA/models_$1${BLOCK_SIZE:+_$BLOCK_SIZE}"
   if [ ! -f "$dir/sluice.yaml" ]; then
     rm -rf "$dir" && mkdir -p "$dir/models" "$dir/seeds"
     printf 'name: scheduler_bench\n' >"$dir/sluice.yaml"
+    [ -z "$BLOCK_SIZE" ] || printf 'defaults: {block_size: %s}\n' "$BLOCK_SIZE" >>"$dir/sluice.yaml"
     printf 'id,v\n1,a\n2,b\n3,c\n' >"$dir/seeds/base.csv"
     for i in $(seq 1 "$n"); do
       echo "select id, v from base where id <= $((i % 3 + 1))" >"$dir/models/m$i.sql"
@@ -91,11 +99,12 @@ for n in "${SIZES[@]}"; do
   for _ in $(seq 1 "$RUNS"); do
     rm -rf "$dir/.sluice"
     builds+=("$(ms_of "$SLUICE" --project "$dir" run)")
+    wh_mb=$(($(stat -c %s "$dir/.sluice/dev/warehouse.duckdb") / 1048576))
     noops+=("$(ms_of "$SLUICE" --project "$dir" run)")
     plans+=("$(ms_of "$SLUICE" --project "$dir" plan)")
     makes+=("$(ms_of make -j2 -s -f "$mk" all)")
     if [ -x "$FLOOR" ]; then
-      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4 one)")
+      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4 one $BLOCK_BYTES)")
       rm -f "$DATA/floor.duckdb" "$DATA/floor.duckdb.wal"
     fi
     if [ "$CELERY_OK" = 1 ]; then
@@ -114,6 +123,6 @@ for n in "${SIZES[@]}"; do
   printf '%-7s %12s %12s %12s %12s %14s %12s %10s %14s\n' "$n" "$(per "$b" "$n")" \
     "$(per "$b" 1000)" "$(median "${noops[@]}")" "$(median "${plans[@]}")" \
     "$(per "$m" "$n")" "$c" "$ratio" "$f"
-  echo "  runs (ms): build ${builds[*]} | no-op ${noops[*]} | plan ${plans[*]} | make ${makes[*]}${celerys:+ | celery ${celerys[*]}}${floors:+ | floor ms/model ${floors[*]}}"
+  echo "  warehouse ${wh_mb} MB${BLOCK_SIZE:+ (block_size $BLOCK_SIZE)}; runs (ms): build ${builds[*]} | no-op ${noops[*]} | plan ${plans[*]} | make ${makes[*]}${celerys:+ | celery ${celerys[*]}}${floors:+ | floor ms/model ${floors[*]}}"
 done
 echo "ratio: Celery's ms per task / Sluice's ms per model (above 1: Sluice is faster)"

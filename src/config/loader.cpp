@@ -29,8 +29,8 @@ const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadat
                                                    "publish"};
 const std::vector<std::string> kExportKeys = {"table", "columns",     "query",      "format",
                                               "path",  "coordinates", "description"};
-const std::vector<std::string> kDefaultsKeys = {"retries",       "timeout",   "memory_limit",
-                                                "keep_versions", "keep_logs", "keep_runs"};
+const std::vector<std::string> kDefaultsKeys = {
+    "retries", "timeout", "memory_limit", "block_size", "keep_versions", "keep_logs", "keep_runs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens",       "cache",
                                               "check",  "stream_after", "lookups"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
@@ -837,6 +837,19 @@ class Loader {
         } else {
           errs.At(e->value,
                   "memory_limit: expected a size such as 512MB or 4GB, got '" + *text + "'",
+                  e->line);
+        }
+      }
+    }
+    if (const YamlEntry* e = d.Find("block_size")) {
+      if (auto text = ReadString(*e, errs)) {
+        if (std::optional<int64_t> bytes = ParseBlockSize(*text)) {
+          project_.defaults.block_size = *bytes;
+        } else {
+          errs.At(e->value,
+                  "block_size: expected one of 16KB, 32KB, 64KB, 128KB or 256KB (the "
+                  "warehouse's block size, in KiB), got '" +
+                      *text + "'",
                   e->line);
         }
       }

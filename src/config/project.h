@@ -284,6 +284,11 @@ struct Defaults {
   bool retries_set = false;     // written in sluice.yaml (downloads then follow it)
   int64_t timeout_seconds = 0;  // 0 = none
   std::string memory_limit = "2GB";
+  // A new DuckDB warehouse's block size in bytes (16 KiB ... 256 KiB, a
+  // power of two); 0: DuckDB's default, 256 KiB. Every table takes at least
+  // one block, so a project of many small models wants small blocks; big
+  // tables scan faster in big ones (README, "How fast").
+  int64_t block_size = 0;
   int keep_versions = 3;
   int keep_logs = 100;   // runs whose task logs are kept (`sluice logs`)
   int keep_runs = 1000;  // runs whose records (tasks, check results) are kept

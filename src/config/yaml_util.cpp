@@ -357,6 +357,21 @@ std::optional<int64_t> ParseByteSize(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<int64_t> ParseBlockSize(std::string_view text) {
+  std::string trimmed = Trim(text);
+  bool digits = !trimmed.empty() && trimmed.size() < 10 &&
+                std::all_of(trimmed.begin(), trimmed.end(),
+                            [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  std::optional<int64_t> bytes =
+      digits ? std::optional<int64_t>(std::stoll(trimmed)) : ParseByteSize(trimmed);
+  if (!bytes) return std::nullopt;
+  for (int64_t kib = 16; kib <= 256; kib *= 2) {
+    // "16KB" as people write it means 16 KiB here: blocks are powers of two.
+    if (*bytes == kib * 1024 || (!digits && *bytes == kib * 1000)) return kib * 1024;
+  }
+  return std::nullopt;
+}
+
 bool IsLowerIdentifier(std::string_view name) {
   if (name.empty() || !(name[0] == '_' || (name[0] >= 'a' && name[0] <= 'z'))) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {

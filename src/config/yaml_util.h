@@ -107,6 +107,9 @@ std::optional<int64_t> ParseDuration(std::string_view text);
 std::optional<std::string> NormalizeMemoryLimit(std::string_view text);
 // The same sizes in bytes ("64MB" -> 64,000,000; "1GiB" -> 2^30).
 std::optional<int64_t> ParseByteSize(std::string_view text);
+// A DuckDB block size: 16, 32, 64, 128 or 256 KiB, written "64KB", "64KiB"
+// or in bytes ("65536"); KB counts as KiB. nullopt for anything else.
+std::optional<int64_t> ParseBlockSize(std::string_view text);
 // [a-z_][a-z0-9_]*
 bool IsLowerIdentifier(std::string_view name);
 

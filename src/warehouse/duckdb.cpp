@@ -179,6 +179,9 @@ Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckD
   if (!options.temp_directory.empty()) ok = ok && set("temp_directory", options.temp_directory);
   if (options.threads > 0) ok = ok && set("threads", std::to_string(options.threads));
   if (options.read_only) ok = ok && set("access_mode", "READ_ONLY");
+  // Only a file DuckDB creates takes it; an existing one keeps its own.
+  if (options.block_size > 0)
+    ok = ok && set("default_block_size", std::to_string(options.block_size));
   // The default, stated: column phases number records by the rowids of a
   // build that keeps its input's order (transform/phases.cpp).
   ok = ok && set("preserve_insertion_order", "true");
@@ -204,6 +207,15 @@ Result<DuckDbDatabase> DuckDbDatabase::Open(const std::string& path, const DuckD
   ASSIGN_OR_RETURN(DuckDbConnection conn, db.Connect());
   RETURN_IF_ERROR(conn.Execute("SET GLOBAL TimeZone = 'UTC'"));
   return db;
+}
+
+Result<int64_t> DuckDbDatabase::BlockSize() {
+  ASSIGN_OR_RETURN(DuckDbConnection conn, Connect());
+  ASSIGN_OR_RETURN(QueryResult r, conn.Query("SELECT block_size FROM pragma_database_size() "
+                                             "WHERE database_name = current_database()"));
+  std::optional<std::string> size = r.Scalar();
+  if (!size) return Status::Internal("DuckDB: no block size for the open database");
+  return std::stoll(*size);
 }
 
 Result<DuckDbConnection> DuckDbDatabase::Connect() {

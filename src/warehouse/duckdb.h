@@ -45,6 +45,10 @@ struct DuckDbOptions {
   int threads = 0;               // 0: DuckDB's default
   std::string file_search_path;  // where relative file paths in SQL resolve
   bool read_only = false;
+  // A new database file's block size in bytes (a power of two, 16 KiB to
+  // 256 KiB); 0: DuckDB's default, 256 KiB. A file keeps the size it was
+  // made with (DuckDbDatabase::BlockSize).
+  int64_t block_size = 0;
 };
 
 class DuckDbConnection;
@@ -61,6 +65,8 @@ class DuckDbDatabase {
   // path "" or ":memory:" opens an in-memory database.
   static Result<DuckDbDatabase> Open(const std::string& path, const DuckDbOptions& options);
   Result<DuckDbConnection> Connect();
+  // The block size the open file was made with, in bytes.
+  Result<int64_t> BlockSize();
   duckdb_database handle() const { return db_; }
 
  private:

@@ -76,7 +76,7 @@ environments:
     metadata: sqlite:meta/prod.sqlite
 secrets: [env, {file: .secrets}]
 external: [Legacy.Customers]
-defaults: {retries: 3, timeout: 30m, memory_limit: 4gb, keep_versions: 5}
+defaults: {retries: 3, timeout: 30m, memory_limit: 4gb, block_size: 64KB, keep_versions: 5}
 vars: {region: north, limit: 10}
 server: {listen: 127.0.0.1:8080}
 notify:
@@ -177,6 +177,7 @@ select stop_id, route_id from stg_stops
   EXPECT_EQ(p.defaults.retries, 3);
   EXPECT_EQ(p.defaults.timeout_seconds, 1800);
   EXPECT_EQ(p.defaults.memory_limit, "4GB");
+  EXPECT_EQ(p.defaults.block_size, 65536);
   EXPECT_EQ(p.defaults.keep_versions, 5);
   EXPECT_EQ(p.vars, (nlohmann::json{{"region", "north"}, {"limit", 10}}));
   EXPECT_TRUE(p.server.enabled);
@@ -314,6 +315,7 @@ TEST_F(ConfigLoaderTest, MinimalProjectGetsDefaults) {
   ASSERT_EQ(p.secret_providers.size(), 1u);
   EXPECT_EQ(p.secret_providers[0].kind, SecretProvider::Kind::kEnv);
   EXPECT_EQ(p.defaults.memory_limit, "2GB");
+  EXPECT_EQ(p.defaults.block_size, 0);  // DuckDB's own
   EXPECT_FALSE(p.has_fields_file);
   EXPECT_TRUE(p.sources.empty());
 }
@@ -333,7 +335,7 @@ environments:
     lake: ""
   "bad/name": {}
 secrets: [env, vault, {file: }]
-defaults: {retries: -1, timeout: soon, memory_limit: 4 potatoes, keep_versions: x}
+defaults: {retries: -1, timeout: soon, memory_limit: 4 potatoes, block_size: 100KB, keep_versions: x}
 vars: [a]
 server: {listn: x}
 notify: {webhook: x}
@@ -356,6 +358,8 @@ external: {a: b}
                 "sluice.yaml:9: timeout: expected a duration such as 30s, 30m or 2h, got 'soon'",
                 "sluice.yaml:9: memory_limit: expected a size such as 512MB or 4GB, got '4 "
                 "potatoes'",
+                "sluice.yaml:9: block_size: expected one of 16KB, 32KB, 64KB, 128KB or 256KB "
+                "(the warehouse's block size, in KiB), got '100KB'",
                 "sluice.yaml:9: keep_versions: expected a whole number (0 or more), got 'x'",
                 "sluice.yaml:10: vars: expected a mapping (key: value), got a list",
                 "sluice.yaml:11: unknown key 'listn' in server (did you mean listen?)",
@@ -1033,6 +1037,19 @@ TEST(ConfigYamlUtil, DurationsAndSizes) {
   EXPECT_EQ(NormalizeMemoryLimit("4"), std::nullopt);
   EXPECT_EQ(NormalizeMemoryLimit("4XB"), std::nullopt);
   EXPECT_EQ(NormalizeMemoryLimit("1.2.3GB"), std::nullopt);
+  // Block sizes are powers of two: KB counts as KiB.
+  EXPECT_EQ(ParseBlockSize("16KB"), 16384);
+  EXPECT_EQ(ParseBlockSize("16KiB"), 16384);
+  EXPECT_EQ(ParseBlockSize("64 kb"), 65536);
+  EXPECT_EQ(ParseBlockSize("262144"), 262144);
+  EXPECT_EQ(ParseBlockSize("256KB"), 262144);
+  EXPECT_EQ(ParseBlockSize("8KB"), std::nullopt);
+  EXPECT_EQ(ParseBlockSize("512KB"), std::nullopt);
+  EXPECT_EQ(ParseBlockSize("20KB"), std::nullopt);
+  EXPECT_EQ(ParseBlockSize("1MB"), std::nullopt);
+  EXPECT_EQ(ParseBlockSize("16000"), std::nullopt);
+  EXPECT_EQ(ParseBlockSize("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(ParseBlockSize(""), std::nullopt);
 }
 
 TEST(ConfigYamlUtil, JsonTyping) {
