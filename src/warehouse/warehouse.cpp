@@ -73,12 +73,16 @@ Result<std::unique_ptr<Warehouse>> OpenDuckDbWarehouse(const std::string& path,
                                                        const DuckDbOptions& options) {
   ASSIGN_OR_RETURN(DuckDbDatabase db, DuckDbDatabase::Open(path, options));
   if (options.block_size > 0) {
-    ASSIGN_OR_RETURN(int64_t made_with, db.BlockSize());
-    if (made_with != options.block_size) {
+    // A remark, never a reason to refuse the warehouse.
+    Result<int64_t> made_with = db.BlockSize();
+    if (!made_with.ok()) {
+      LOG_WARN("warehouse", "cannot read the block size of {}: {}", path,
+               made_with.status().message());
+    } else if (*made_with != options.block_size) {
       LOG_WARN("warehouse",
                "{} keeps the block size it was made with, {} KiB: defaults.block_size ({} KiB) "
                "applies only when Sluice creates a warehouse file, as for a new environment",
-               path, made_with / 1024, options.block_size / 1024);
+               path, *made_with / 1024, options.block_size / 1024);
     }
   }
   return std::unique_ptr<Warehouse>(
