@@ -855,8 +855,13 @@ Status Publisher::PublishWithin(WarehouseSession& session, Publication& pub, int
     st = Status::Internal("a partition of " + pub.asset +
                           " cannot publish in its build's transaction");
   } else {
-    // Numbered, and its statements committed, in turn with the groups.
-    std::lock_guard publish_lock(PublishMutex());
+    // Side by side with other tasks' publications, not in turn under the
+    // publish mutex: each transaction names only its own asset's relations
+    // (one task holds an asset at a time, orchestrate/holds.h), DuckDB's
+    // appends to _sluice.publications never conflict, and a seq (NextSeq,
+    // under mu_) is unique however the commits interleave; readers take
+    // the highest seq of each asset and partition. DuckDB orders the
+    // commits themselves.
     Result<std::string> sql = StatementsOf(session, request);
     st = sql.ok() ? session.Execute(*sql) : sql.status();
     if (st.ok()) st = session.Execute("COMMIT");

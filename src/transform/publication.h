@@ -145,7 +145,8 @@ class Publisher {
   // The same in the transaction `session` has open (the build and its
   // audit ran in it), which it then commits: the build and its publication
   // in one commit, and one fsync. An unpartitioned asset's only. On failure
-  // the transaction is rolled back, the build with it.
+  // the transaction is rolled back, the build with it. Not under the
+  // publish mutex: tasks' transactions publish and commit side by side.
   Status PublishWithin(WarehouseSession& session, Publication& pub, int keep);
   // PublishInPlace numbered by this publisher (the in-place builds).
   Result<bool> PublishInPlace(WarehouseSession& session, Publication pub,
