@@ -4,9 +4,12 @@
 // of three. Prints one line: load ms, each read's ms, the file's MB. With
 // bench/scheduler's BLOCK_SIZE runs it shows the trade-off behind
 // `defaults: {block_size: ...}`: small blocks for many small tables, big
-// ones for scans of big tables.
-//   duckdb_blocks CSV DB_PATH BLOCK_SIZE
+// ones for scans of big tables. QUERY_THREADS (DuckDB's `threads`, as
+// `defaults: {query_threads: ...}` sets it) shows that setting's cost to a
+// big table the same way.
+//   duckdb_blocks CSV DB_PATH BLOCK_SIZE [QUERY_THREADS]
 // (the CSV of bench/ingest: id, ts, city, amount, quantity, flag, note)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,13 +31,14 @@ double MsSince(std::chrono::steady_clock::time_point start) {
 int main(int argc, char** argv) {
   using namespace sluice;
   if (argc < 4) {
-    std::fprintf(stderr, "usage: duckdb_blocks CSV DB_PATH BLOCK_SIZE\n");
+    std::fprintf(stderr, "usage: duckdb_blocks CSV DB_PATH BLOCK_SIZE [QUERY_THREADS]\n");
     return 2;
   }
   const std::string csv = argv[1];
   const std::string path = argv[2];
   DuckDbOptions options;
   options.block_size = std::atoll(argv[3]);
+  if (argc > 4) options.threads = std::max(1, std::atoi(argv[4]));
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
   auto fail = [](const Status& st) {
@@ -52,8 +56,9 @@ int main(int argc, char** argv) {
     if (!st.ok()) return fail(st);
   }
   const double load_ms = MsSince(start);
-  std::printf("block_size %lld: load %.0f ms; reads (ms):",
-              static_cast<long long>(options.block_size), load_ms);
+  std::printf("block_size %lld, threads %s: load %.0f ms; reads (ms):",
+              static_cast<long long>(options.block_size),
+              options.threads > 0 ? std::to_string(options.threads).c_str() : "default", load_ms);
   {
     auto db = DuckDbDatabase::Open(path, options);
     if (!db.ok()) return fail(db.status());

@@ -8,8 +8,11 @@
 // no planning: what Sluice's ms/model compares with. Prints the
 // milliseconds per model, opening to closing the database (its checkpoint
 // included, as a `sluice run`). BLOCK_SIZE (bytes) makes the file with that
-// block size, as `defaults: {block_size: ...}` makes Sluice's warehouse.
-//   duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE]
+// block size, as `defaults: {block_size: ...}` makes Sluice's warehouse
+// (0: DuckDB's default); QUERY_THREADS is DuckDB's `threads`, as
+// `defaults: {query_threads: ...}` sets it (default: one per CPU).
+//   duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE] [QUERY_THREADS]
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -25,7 +28,9 @@
 int main(int argc, char** argv) {
   using namespace sluice;
   if (argc < 3) {
-    std::fprintf(stderr, "usage: duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE]\n");
+    std::fprintf(stderr,
+                 "usage: duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE] "
+                 "[QUERY_THREADS]\n");
     return 2;
   }
   const int n = std::atoi(argv[1]);
@@ -34,6 +39,7 @@ int main(int argc, char** argv) {
   const bool one = argc > 4 && std::string(argv[4]) == "one";
   DuckDbOptions options;
   if (argc > 5) options.block_size = std::atoll(argv[5]);
+  if (argc > 6) options.threads = std::max(1, std::atoi(argv[6]));
   std::filesystem::remove(path);
   std::filesystem::remove(path + ".wal");
   auto start = std::chrono::steady_clock::now();

@@ -13,8 +13,10 @@
 # commit a model as Sluice's models make).
 # Each figure is the median of RUNS runs (default 3). BLOCK_SIZE=16KB (or
 # 32KB ... 256KB) builds the projects with `defaults: {block_size: ...}` and
-# the floor with the same block size (DuckDB's default: 256KB).
-#   [BLOCK_SIZE=16KB] bench/scheduler/run.sh [SLUICE_BINARY] [SIZES...]
+# the floor with the same block size (DuckDB's default: 256KB);
+# QUERY_THREADS=1 builds them with `defaults: {query_threads: 1}` and the
+# floor with DuckDB's `threads` as that (DuckDB's default: one per CPU).
+#   [BLOCK_SIZE=16KB] [QUERY_THREADS=1] bench/scheduler/run.sh [SLUICE_BINARY] [SIZES...]
 # Needs redis-server and python3-celery (scripts/bootstrap.sh bench).
 set -euo pipefail
 SLUICE=$(realpath "${1:-build/release/src/sluice}")
@@ -23,10 +25,11 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(1000 2000 5000 10000)
 RUNS=${RUNS:-3}
 BLOCK_SIZE=${BLOCK_SIZE:-}
-BLOCK_BYTES=""
+BLOCK_BYTES=0
 if [ -n "$BLOCK_SIZE" ]; then
   BLOCK_BYTES=$(($(echo "$BLOCK_SIZE" | tr -dc '0-9') * 1024))
 fi
+QUERY_THREADS=${QUERY_THREADS:-}
 FLOOR=${FLOOR_BINARY:-$(dirname "$SLUICE")/../bench/duckdb_models}
 HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=${BENCH_DIR:-$(pwd)/bench/data}/scheduler
@@ -43,11 +46,16 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 per() { awk -v t="$1" -v n="$2" 'BEGIN {printf "%.2f", t / n}'; }
 
 make_project() {  # N -> the project folder
-  local n=$1 dir="$DATA/models_$1${BLOCK_SIZE:+_$BLOCK_SIZE}"
+  local n=$1 dir="$DATA/models_$1${BLOCK_SIZE:+_$BLOCK_SIZE}${QUERY_THREADS:+_qt$QUERY_THREADS}"
   if [ ! -f "$dir/sluice.yaml" ]; then
     rm -rf "$dir" && mkdir -p "$dir/models" "$dir/seeds"
     printf 'name: scheduler_bench\n' >"$dir/sluice.yaml"
-    [ -z "$BLOCK_SIZE" ] || printf 'defaults: {block_size: %s}\n' "$BLOCK_SIZE" >>"$dir/sluice.yaml"
+    local defaults=()
+    [ -z "$BLOCK_SIZE" ] || defaults+=("block_size: $BLOCK_SIZE")
+    [ -z "$QUERY_THREADS" ] || defaults+=("query_threads: $QUERY_THREADS")
+    if [ ${#defaults[@]} -gt 0 ]; then
+      (IFS=,; printf 'defaults: {%s}\n' "${defaults[*]}") >>"$dir/sluice.yaml"
+    fi
     printf 'id,v\n1,a\n2,b\n3,c\n' >"$dir/seeds/base.csv"
     for i in $(seq 1 "$n"); do
       echo "select id, v from base where id <= $((i % 3 + 1))" >"$dir/models/m$i.sql"
@@ -104,7 +112,7 @@ for n in "${SIZES[@]}"; do
     plans+=("$(ms_of "$SLUICE" --project "$dir" plan)")
     makes+=("$(ms_of make -j2 -s -f "$mk" all)")
     if [ -x "$FLOOR" ]; then
-      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4 one $BLOCK_BYTES)")
+      floors+=("$("$FLOOR" "$n" "$DATA/floor.duckdb" 4 one "$BLOCK_BYTES" ${QUERY_THREADS:+"$QUERY_THREADS"})")
       rm -f "$DATA/floor.duckdb" "$DATA/floor.duckdb.wal"
     fi
     if [ "$CELERY_OK" = 1 ]; then
@@ -123,6 +131,6 @@ for n in "${SIZES[@]}"; do
   printf '%-7s %12s %12s %12s %12s %14s %12s %10s %14s\n' "$n" "$(per "$b" "$n")" \
     "$(per "$b" 1000)" "$(median "${noops[@]}")" "$(median "${plans[@]}")" \
     "$(per "$m" "$n")" "$c" "$ratio" "$f"
-  echo "  warehouse ${wh_mb} MB${BLOCK_SIZE:+ (block_size $BLOCK_SIZE)}; runs (ms): build ${builds[*]} | no-op ${noops[*]} | plan ${plans[*]} | make ${makes[*]}${celerys:+ | celery ${celerys[*]}}${floors:+ | floor ms/model ${floors[*]}}"
+  echo "  warehouse ${wh_mb} MB${BLOCK_SIZE:+ (block_size $BLOCK_SIZE)}${QUERY_THREADS:+ (query_threads $QUERY_THREADS)}; runs (ms): build ${builds[*]} | no-op ${noops[*]} | plan ${plans[*]} | make ${makes[*]}${celerys:+ | celery ${celerys[*]}}${floors:+ | floor ms/model ${floors[*]}}"
 done
 echo "ratio: Celery's ms per task / Sluice's ms per model (above 1: Sluice is faster)"

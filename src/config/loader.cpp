@@ -29,8 +29,10 @@ const std::vector<std::string> kEnvironmentKeys = {"warehouse", "lake", "metadat
                                                    "publish"};
 const std::vector<std::string> kExportKeys = {"table", "columns",     "query",      "format",
                                               "path",  "coordinates", "description"};
-const std::vector<std::string> kDefaultsKeys = {
-    "retries", "timeout", "memory_limit", "block_size", "keep_versions", "keep_logs", "keep_runs"};
+constexpr int64_t kMaxQueryThreads = 1024;
+const std::vector<std::string> kDefaultsKeys = {"retries",    "timeout",       "memory_limit",
+                                                "block_size", "query_threads", "keep_versions",
+                                                "keep_logs",  "keep_runs"};
 const std::vector<std::string> kServerKeys = {"listen", "tokens",       "cache",
                                               "check",  "stream_after", "lookups"};
 const std::vector<std::string> kServerCheckKeys = {"urls", "max_size", "timeout", "memory_limit"};
@@ -851,6 +853,19 @@ class Loader {
                   "warehouse's block size, in KiB), got '" +
                       *text + "'",
                   e->line);
+        }
+      }
+    }
+    if (const YamlEntry* e = d.Find("query_threads")) {
+      if (auto n = ReadInt(*e, errs, 1)) {
+        if (*n > kMaxQueryThreads) {
+          errs.At(e->value,
+                  "query_threads: expected 1 to " + std::to_string(kMaxQueryThreads) +
+                      " (the threads one warehouse statement may run on), got " +
+                      std::to_string(*n),
+                  e->line);
+        } else {
+          project_.defaults.query_threads = static_cast<int>(*n);
         }
       }
     }

@@ -289,6 +289,12 @@ struct Defaults {
   // one block, so a project of many small models wants small blocks; big
   // tables scan faster in big ones (README, "How fast").
   int64_t block_size = 0;
+  // DuckDB's worker threads (its `threads`): the most one statement runs
+  // on; 0: DuckDB's default, one per CPU. Tasks run side by side anyway,
+  // each statement on its task's thread, so a project of many small models
+  // gains from 1 (no worker to wake for each statement) and a big model
+  // alone loses (README, "How fast").
+  int query_threads = 0;
   int keep_versions = 3;
   int keep_logs = 100;   // runs whose task logs are kept (`sluice logs`)
   int keep_runs = 1000;  // runs whose records (tasks, check results) are kept

@@ -300,6 +300,7 @@ Result<Engine::Opened*> Engine::Open(const Project& project) {
   DuckDbOptions options;
   options.memory_limit = project.defaults.memory_limit;
   options.block_size = project.defaults.block_size;
+  options.threads = project.defaults.query_threads;
   options.temp_directory = tmp;
   options.file_search_path = project.root;
   std::string wh_path = StripScheme(env.warehouse, "duckdb:");

@@ -76,7 +76,8 @@ environments:
     metadata: sqlite:meta/prod.sqlite
 secrets: [env, {file: .secrets}]
 external: [Legacy.Customers]
-defaults: {retries: 3, timeout: 30m, memory_limit: 4gb, block_size: 64KB, keep_versions: 5}
+defaults: {retries: 3, timeout: 30m, memory_limit: 4gb, block_size: 64KB, query_threads: 1,
+           keep_versions: 5}
 vars: {region: north, limit: 10}
 server: {listen: 127.0.0.1:8080}
 notify:
@@ -178,6 +179,7 @@ select stop_id, route_id from stg_stops
   EXPECT_EQ(p.defaults.timeout_seconds, 1800);
   EXPECT_EQ(p.defaults.memory_limit, "4GB");
   EXPECT_EQ(p.defaults.block_size, 65536);
+  EXPECT_EQ(p.defaults.query_threads, 1);
   EXPECT_EQ(p.defaults.keep_versions, 5);
   EXPECT_EQ(p.vars, (nlohmann::json{{"region", "north"}, {"limit", 10}}));
   EXPECT_TRUE(p.server.enabled);
@@ -315,7 +317,8 @@ TEST_F(ConfigLoaderTest, MinimalProjectGetsDefaults) {
   ASSERT_EQ(p.secret_providers.size(), 1u);
   EXPECT_EQ(p.secret_providers[0].kind, SecretProvider::Kind::kEnv);
   EXPECT_EQ(p.defaults.memory_limit, "2GB");
-  EXPECT_EQ(p.defaults.block_size, 0);  // DuckDB's own
+  EXPECT_EQ(p.defaults.block_size, 0);     // DuckDB's own
+  EXPECT_EQ(p.defaults.query_threads, 0);  // DuckDB's own: one per CPU
   EXPECT_FALSE(p.has_fields_file);
   EXPECT_TRUE(p.sources.empty());
 }
@@ -335,7 +338,8 @@ environments:
     lake: ""
   "bad/name": {}
 secrets: [env, vault, {file: }]
-defaults: {retries: -1, timeout: soon, memory_limit: 4 potatoes, block_size: 100KB, keep_versions: x}
+defaults: {retries: -1, timeout: soon, memory_limit: 4 potatoes, block_size: 100KB,
+           query_threads: 0, keep_versions: x}
 vars: [a]
 server: {listn: x}
 notify: {webhook: x}
@@ -360,12 +364,24 @@ external: {a: b}
                 "potatoes'",
                 "sluice.yaml:9: block_size: expected one of 16KB, 32KB, 64KB, 128KB or 256KB "
                 "(the warehouse's block size, in KiB), got '100KB'",
-                "sluice.yaml:9: keep_versions: expected a whole number (0 or more), got 'x'",
-                "sluice.yaml:10: vars: expected a mapping (key: value), got a list",
-                "sluice.yaml:11: unknown key 'listn' in server (did you mean listen?)",
-                "sluice.yaml:12: notify: expected a list such as - webhook: URL",
-                "sluice.yaml:13: external: expected a list of table names",
+                "sluice.yaml:10: query_threads: expected a whole number (at least 1), got '0'",
+                "sluice.yaml:10: keep_versions: expected a whole number (0 or more), got 'x'",
+                "sluice.yaml:11: vars: expected a mapping (key: value), got a list",
+                "sluice.yaml:12: unknown key 'listn' in server (did you mean listen?)",
+                "sluice.yaml:13: notify: expected a list such as - webhook: URL",
+                "sluice.yaml:14: external: expected a list of table names",
             }));
+}
+
+TEST_F(ConfigLoaderTest, QueryThreadsHasABound) {
+  Write("sluice.yaml", "name: t\ndefaults: {query_threads: 5000}\n");
+  EXPECT_EQ(Errors(LoadProject(root_)),
+            Strings{"sluice.yaml:2: query_threads: expected 1 to 1024 (the threads one "
+                    "warehouse statement may run on), got 5000"});
+  Write("sluice.yaml", "name: t\ndefaults: {query_threads: 16}\n");
+  LoadedProject loaded = LoadProject(root_);
+  ASSERT_TRUE(loaded.ok()) << ::testing::PrintToString(Errors(loaded));
+  EXPECT_EQ(loaded.project.defaults.query_threads, 16);
 }
 
 TEST_F(ConfigLoaderTest, ServerPerEnvironmentAndTokens) {
