@@ -453,9 +453,12 @@ TEST_F(PublicationTest, PublicationsWithinTasksTransactionsCommitSideBySide) {
   for (int i = 0; i < kTasks; ++i) {
     threads.emplace_back([&, i] {
       auto session = warehouse_->Connect();
-      ASSERT_TRUE(session.ok());
+      start.arrive_and_wait();  // always: the others wait for every thread
+      if (!session.ok()) {
+        results[i] = session.status();
+        return;
+      }
       const std::string asset = "t" + std::to_string(i);
-      start.arrive_and_wait();
       for (int version = 1; version <= 2 && results[i].ok(); ++version) {
         std::string name = (*publisher)->Reserve(asset, Version(version), false);
         Status st = (*session)->Execute("BEGIN TRANSACTION");
@@ -475,9 +478,12 @@ TEST_F(PublicationTest, PublicationsWithinTasksTransactionsCommitSideBySide) {
   for (int g = 0; g < kGrouped; ++g) {
     threads.emplace_back([&, g] {
       auto session = warehouse_->Connect();
-      ASSERT_TRUE(session.ok());
-      Publication p = MakePublication("g" + std::to_string(g), grouped[g], 1, 1);
       start.arrive_and_wait();
+      if (!session.ok()) {
+        results[kTasks + g] = session.status();
+        return;
+      }
+      Publication p = MakePublication("g" + std::to_string(g), grouped[g], 1, 1);
       results[kTasks + g] = (*publisher)->Publish(**session, p, 1);
       seqs[kTasks + g].push_back(p.seq);
     });
