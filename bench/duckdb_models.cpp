@@ -4,14 +4,16 @@
 // model, a table created from the seed, its schema read, then its view and
 // its publication record. MODE `two` (the default) commits the table on its
 // own and the view and record in a second transaction; `one` does all of it
-// in one transaction, one commit a model. No checks, no metadata, no logs,
+// in one transaction, one commit a model; `groupK` (e.g. group8) does K
+// models of a thread in one transaction, one commit per K (what group
+// commits of builds would cost). No checks, no metadata, no logs,
 // no planning: what Sluice's ms/model compares with. Prints the
 // milliseconds per model, opening to closing the database (its checkpoint
 // included, as a `sluice run`). BLOCK_SIZE (bytes) makes the file with that
 // block size, as `defaults: {block_size: ...}` makes Sluice's warehouse
 // (0: DuckDB's default); QUERY_THREADS is DuckDB's `threads`, as
 // `defaults: {query_threads: ...}` sets it (default: one per CPU).
-//   duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE] [QUERY_THREADS]
+//   duckdb_models N DB_PATH [THREADS] [two|one|groupK] [BLOCK_SIZE] [QUERY_THREADS]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,14 +31,19 @@ int main(int argc, char** argv) {
   using namespace sluice;
   if (argc < 3) {
     std::fprintf(stderr,
-                 "usage: duckdb_models N DB_PATH [THREADS] [two|one] [BLOCK_SIZE] "
+                 "usage: duckdb_models N DB_PATH [THREADS] [two|one|groupK] [BLOCK_SIZE] "
                  "[QUERY_THREADS]\n");
     return 2;
   }
   const int n = std::atoi(argv[1]);
   const std::string path = argv[2];
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 4;
-  const bool one = argc > 4 && std::string(argv[4]) == "one";
+  const std::string mode = argc > 4 ? argv[4] : "two";
+  // Models a transaction holds: 1 for `one`, K for `groupK`; 0 for `two`.
+  const int per_commit = mode == "one"                 ? 1
+                         : mode.rfind("group", 0) == 0 ? std::max(1, std::atoi(mode.c_str() + 5))
+                                                       : 0;
+  const bool one = per_commit > 0;
   DuckDbOptions options;
   if (argc > 5) options.block_size = std::atoll(argv[5]);
   if (argc > 6) options.threads = std::max(1, std::atoi(argv[6]));
@@ -70,10 +77,11 @@ int main(int argc, char** argv) {
         failed = true;
         return;
       }
+      int open = 0;  // models in the open transaction
       for (int i = next++; i < n && !failed; i = next++) {
         const std::string name = "m" + std::to_string(i + 1);
         const std::string table = "v." + QuoteIdent(name);
-        Status st = one ? conn->Execute("BEGIN TRANSACTION") : Status::Ok();
+        Status st = one && open++ == 0 ? conn->Execute("BEGIN TRANSACTION") : Status::Ok();
         if (st.ok()) {
           st = conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
                              std::to_string((i + 1) % 3 + 1));
@@ -81,17 +89,20 @@ int main(int argc, char** argv) {
         Result<QueryResult> schema = conn->Query("DESCRIBE SELECT * FROM " + table);
         if (st.ok() && !schema.ok()) st = schema.status();
         if (st.ok()) {
-          st = conn->Execute(
-              std::string(one ? "" : "BEGIN TRANSACTION; ") + "CREATE OR REPLACE VIEW main." +
-              QuoteIdent(name) + " AS SELECT * FROM " + table +
-              "; INSERT INTO meta.publications VALUES (" + std::to_string(i + 1) + ", " +
-              QuoteLiteral(name) + ", " + QuoteLiteral(table) + ", '[]'); COMMIT");
+          st = conn->Execute(std::string(one ? "" : "BEGIN TRANSACTION; ") +
+                             "CREATE OR REPLACE VIEW main." + QuoteIdent(name) +
+                             " AS SELECT * FROM " + table +
+                             "; INSERT INTO meta.publications VALUES (" + std::to_string(i + 1) +
+                             ", " + QuoteLiteral(name) + ", " + QuoteLiteral(table) + ", '[]')" +
+                             (one && open < per_commit ? "" : "; COMMIT"));
+          if (open == per_commit) open = 0;
         }
         if (!st.ok()) {
           std::fprintf(stderr, "%s\n", st.message().c_str());
           failed = true;
         }
       }
+      if (open > 0 && !failed && !conn->Execute("COMMIT").ok()) failed = true;
     });
   }
   for (std::thread& w : workers) w.join();
