@@ -2,12 +2,13 @@
 // models costs when only the statements a build cannot do without are run,
 // straight on DuckDB through the same library, from THREADS threads — per
 // model, a table created from the seed, its schema read, then its view and
-// its publication record. MODE `two` (the default) commits the table on its
-// own and the view and record in a second transaction; `one` does all of it
-// in one transaction, one commit a model; `groupK` (e.g. group8) does K
-// models of a thread in one transaction, one commit per K (what group
-// commits of builds would cost). No checks, no metadata, no logs,
-// no planning: what Sluice's ms/model compares with. Prints the
+// its publication record (the 14 columns of _sluice.publications). MODE
+// `two` (the default) commits the table on its own and the view and record
+// in a second transaction; `one` does all of it in one transaction, one
+// commit a model; `groupK` (e.g. group8) does K models of a thread in one
+// transaction, one commit per K (what group commits of builds would cost).
+// No checks, no metadata, no logs, no planning: what Sluice's ms/model
+// compares with. Prints the
 // milliseconds per model, opening to closing the database (its checkpoint
 // included, as a `sluice run`). BLOCK_SIZE (bytes) makes the file with that
 // block size, as `defaults: {block_size: ...}` makes Sluice's warehouse
@@ -60,8 +61,11 @@ int main(int argc, char** argv) {
     if (!setup.ok()) return 1;
     Status st = setup->Execute(
         "CREATE SCHEMA v; CREATE SCHEMA meta; CREATE TABLE base AS SELECT * FROM (VALUES (1, "
-        "'a'), (2, 'b'), (3, 'c')) t(id, v); CREATE TABLE meta.publications (seq BIGINT, asset "
-        "VARCHAR, physical VARCHAR, schema VARCHAR)");
+        "'a'), (2, 'b'), (3, 'c')) t(id, v); CREATE TABLE meta.publications (seq BIGINT NOT "
+        "NULL, asset VARCHAR NOT NULL, partition_key VARCHAR NOT NULL, version_id VARCHAR NOT "
+        "NULL, physical VARCHAR NOT NULL, fingerprint VARCHAR, checks_hash VARCHAR, inputs "
+        "VARCHAR, schema_json VARCHAR, rows BIGINT, cursor_state VARCHAR, run_id BIGINT, "
+        "published_at TIMESTAMP NOT NULL, request_id VARCHAR)");
     if (!st.ok()) {
       std::fprintf(stderr, "%s\n", st.message().c_str());
       return 1;
@@ -92,8 +96,17 @@ int main(int argc, char** argv) {
           st = conn->Execute(std::string(one ? "" : "BEGIN TRANSACTION; ") +
                              "CREATE OR REPLACE VIEW main." + QuoteIdent(name) +
                              " AS SELECT * FROM " + table +
-                             "; INSERT INTO meta.publications VALUES (" + std::to_string(i + 1) +
-                             ", " + QuoteLiteral(name) + ", " + QuoteLiteral(table) + ", '[]')" +
+                             // The record as _sluice.publications has it (14 columns).
+                             "; INSERT INTO meta.publications (seq, asset, partition_key, "
+                             "version_id, physical, fingerprint, checks_hash, inputs, "
+                             "schema_json, rows, run_id, published_at, request_id, "
+                             "cursor_state) VALUES (" +
+                             std::to_string(i + 1) + ", " + QuoteLiteral(name) +
+                             ", '', '0123456789abcdef', " + QuoteLiteral(table) +
+                             ", 'fp', 'ch', '[\"base\"]', "
+                             "'[{\"name\":\"id\",\"type\":\"INTEGER\"},{\"name\":\"v\","
+                             "\"type\":\"VARCHAR\"}]', 3, 1, make_timestamp(1767225600000000), "
+                             "NULL, NULL)" +
                              (one && open < per_commit ? "" : "; COMMIT"));
           if (open == per_commit) open = 0;
         }
