@@ -794,9 +794,11 @@ std::shared_ptr<const Workspace> Engine::WorkspaceForRun(const nlohmann::json& v
     }
   }
   if (!kept) {
-    if (list_schemas) *listed = ListSchemas(vars, events);
+    std::optional<LoadedProject> read;
+    if (list_schemas) *listed = ListSchemas(vars, events, &read);
     auto loaded = std::make_shared<const Workspace>(
-        LoadWorkspace(project_root_, env_name_, vars, /*secret_files=*/!watched));
+        read ? LoadWorkspace(std::move(*read), env_name_, vars, /*secret_files=*/!watched)
+             : LoadWorkspace(project_root_, env_name_, vars, /*secret_files=*/!watched));
     if (!watched) return loaded;
     // Schema sources are listed before each run (the listing may change
     // the project): never kept.
@@ -815,13 +817,17 @@ std::shared_ptr<const Workspace> Engine::WorkspaceForRun(const nlohmann::json& v
   return with_errors;
 }
 
-std::vector<std::string> Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events) {
+std::vector<std::string> Engine::ListSchemas(const nlohmann::json& vars, const EventSink& events,
+                                             std::optional<LoadedProject>* unchanged) {
   LoadedProject loaded = LoadProject(project_root_);
   bool any = false;
   for (const SourceSpec& src : loaded.project.sources) {
     any = any || (src.database && !src.database->schema.empty());
   }
-  if (!any) return {};
+  if (!any) {
+    if (unchanged) *unchanged = std::move(loaded);
+    return {};
+  }
   if (vars.is_object()) {
     for (const auto& [key, value] : vars.items()) loaded.project.vars[key] = value;
   }

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/loader.h"
 #include "config/project.h"
 #include "core/clock.h"
 #include "core/events.h"
@@ -107,7 +108,12 @@ class Engine {
   // Lists the tables of schema-wide database sources again before a run or
   // plan loads the project (orchestrate/catalog.h); what changed is logged
   // and, with `events`, said; returned too.
-  std::vector<std::string> ListSchemas(const nlohmann::json& vars, const EventSink& events);
+  // Lists the database schema sources' tables (RefreshCatalogs), which may
+  // change the project. When there is none to list, *unchanged gets the
+  // project as read, for the workspace to be built from without reading it
+  // again.
+  std::vector<std::string> ListSchemas(const nlohmann::json& vars, const EventSink& events,
+                                       std::optional<LoadedProject>* unchanged = nullptr);
   // The workspace a run (plan, test) reads: the kept one while nothing it
   // came from changed, else loaded (after listing schema sources when
   // list_schemas; *listed gets what listing said).

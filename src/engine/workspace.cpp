@@ -41,9 +41,13 @@ std::vector<ConfigError> SecretFileErrors(const Project& project) {
 
 Workspace LoadWorkspace(const std::string& root, const std::string& env, const nlohmann::json& vars,
                         bool secret_files) {
+  return LoadWorkspace(LoadProject(root), env, vars, secret_files);
+}
+
+Workspace LoadWorkspace(LoadedProject loaded, const std::string& env, const nlohmann::json& vars,
+                        bool secret_files) {
   Workspace ws;
   ws.env_name = env;
-  LoadedProject loaded = LoadProject(root);
   ws.project = std::move(loaded.project);
   if (vars.is_object()) {
     for (const auto& [key, value] : vars.items()) ws.project.vars[key] = value;

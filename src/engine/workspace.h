@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/loader.h"
 #include "config/project.h"
 #include "graph/asset_graph.h"
 
@@ -48,6 +49,11 @@ std::vector<ConfigError> ErrorsBlocking(const Workspace& ws, const std::vector<s
 // (SecretFileErrors), for a caller that keeps the workspace and checks them
 // each time it uses it.
 Workspace LoadWorkspace(const std::string& root, const std::string& env,
+                        const nlohmann::json& vars = nlohmann::json::object(),
+                        bool secret_files = true);
+// The same from a project LoadProject(root) returned (a caller that read it
+// already for another reason need not read every file again).
+Workspace LoadWorkspace(LoadedProject loaded, const std::string& env,
                         const nlohmann::json& vars = nlohmann::json::object(),
                         bool secret_files = true);
 // A secrets file others can read is a project error, found before any run.
