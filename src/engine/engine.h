@@ -107,11 +107,9 @@ class Engine {
   nlohmann::json HandleSubmit(const nlohmann::json& request);
   // Lists the tables of schema-wide database sources again before a run or
   // plan loads the project (orchestrate/catalog.h); what changed is logged
-  // and, with `events`, said; returned too.
-  // Lists the database schema sources' tables (RefreshCatalogs), which may
-  // change the project. When there is none to list, *unchanged gets the
-  // project as read, for the workspace to be built from without reading it
-  // again.
+  // and, with `events`, said; returned too. When there is none to list, the
+  // listing changed nothing: *unchanged gets the project as read, for the
+  // workspace to be built from without reading every file again.
   std::vector<std::string> ListSchemas(const nlohmann::json& vars, const EventSink& events,
                                        std::optional<LoadedProject>* unchanged = nullptr);
   // The workspace a run (plan, test) reads: the kept one while nothing it
