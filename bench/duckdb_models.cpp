@@ -41,10 +41,23 @@ int main(int argc, char** argv) {
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : 4;
   const std::string mode = argc > 4 ? argv[4] : "two";
   // Models a transaction holds: 1 for `one`, K for `groupK`; 0 for `two`.
-  const int per_commit = mode == "one"                 ? 1
-                         : mode.rfind("group", 0) == 0 ? std::max(1, std::atoi(mode.c_str() + 5))
-                                                       : 0;
-  const bool one = per_commit > 0;
+  // Anything else is refused: a figure under a misspelt mode would be
+  // another mode's.
+  int per_commit = -1;
+  if (mode == "two") {
+    per_commit = 0;
+  } else if (mode == "one") {
+    per_commit = 1;
+  } else if (mode.size() > 5 && mode.compare(0, 5, "group") == 0 &&
+             mode.find_first_not_of("0123456789", 5) == std::string::npos) {
+    per_commit = std::atoi(mode.c_str() + 5);
+  }
+  if (per_commit < 0 || (per_commit == 0 && mode != "two")) {
+    std::fprintf(stderr, "duckdb_models: MODE is two, one or groupK (K at least 1), got '%s'\n",
+                 mode.c_str());
+    return 2;
+  }
+  const bool in_transaction = per_commit > 0;  // build, view and record in one
   DuckDbOptions options;
   if (argc > 5) options.block_size = std::atoll(argv[5]);
   if (argc > 6) options.threads = std::max(1, std::atoi(argv[6]));
@@ -85,7 +98,8 @@ int main(int argc, char** argv) {
       for (int i = next++; i < n && !failed; i = next++) {
         const std::string name = "m" + std::to_string(i + 1);
         const std::string table = "v." + QuoteIdent(name);
-        Status st = one && open++ == 0 ? conn->Execute("BEGIN TRANSACTION") : Status::Ok();
+        Status st =
+            in_transaction && open++ == 0 ? conn->Execute("BEGIN TRANSACTION") : Status::Ok();
         if (st.ok()) {
           st = conn->Execute("CREATE TABLE " + table + " AS SELECT id, v FROM base WHERE id <= " +
                              std::to_string((i + 1) % 3 + 1));
@@ -93,7 +107,7 @@ int main(int argc, char** argv) {
         Result<QueryResult> schema = conn->Query("DESCRIBE SELECT * FROM " + table);
         if (st.ok() && !schema.ok()) st = schema.status();
         if (st.ok()) {
-          st = conn->Execute(std::string(one ? "" : "BEGIN TRANSACTION; ") +
+          st = conn->Execute(std::string(in_transaction ? "" : "BEGIN TRANSACTION; ") +
                              "CREATE OR REPLACE VIEW main." + QuoteIdent(name) +
                              " AS SELECT * FROM " + table +
                              // The record as _sluice.publications has it (14 columns).
@@ -107,7 +121,7 @@ int main(int argc, char** argv) {
                              "'[{\"name\":\"id\",\"type\":\"INTEGER\"},{\"name\":\"v\","
                              "\"type\":\"VARCHAR\"}]', 3, 1, make_timestamp(1767225600000000), "
                              "NULL, NULL)" +
-                             (one && open < per_commit ? "" : "; COMMIT"));
+                             (in_transaction && open < per_commit ? "" : "; COMMIT"));
           if (open == per_commit) open = 0;
         }
         if (!st.ok()) {
