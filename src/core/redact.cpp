@@ -74,18 +74,82 @@ std::string Base64Encode(std::string_view value) {
   return out;
 }
 
+namespace {
+
+// The same text in base64's URL-safe alphabet (JWTs, some tokens).
+std::string UrlSafe(std::string b64) {
+  std::replace(b64.begin(), b64.end(), '+', '-');
+  std::replace(b64.begin(), b64.end(), '/', '_');
+  return b64;
+}
+
+void AddEncodedFormsLocked(Registry& reg, std::string_view value) {
+  auto add = [&](std::string form) {
+    if (form.size() >= kMinSecretLength) AddFormLocked(reg, std::move(form));
+  };
+  auto add_base64 = [&](const std::string& form) {
+    add(form);
+    add(UrlSafe(form));
+  };
+  add(std::string(value));
+  add(UrlEncodeCase(value, true));
+  add(UrlEncodeCase(value, false));
+  std::string b64 = Base64Encode(value);
+  add_base64(b64);
+  // Without padding too, as URL-safe encoders and JWTs write it.
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  add_base64(b64);
+  // Inside a longer encoded text ("user:" + value in Basic auth, value +
+  // "\n" from `echo | base64`), base64 writes value's bytes from any of
+  // three offsets, and only the characters that encode value's bytes alone
+  // are fixed: the whole groups after the first that other bytes share.
+  for (size_t before = 1; before <= 2; ++before) {
+    std::string shifted = Base64Encode(std::string(before, '\0') + std::string(value));
+    const size_t whole = (before + value.size()) / 3 * 4;  // characters of whole groups
+    const size_t skip = before == 1 ? 2 : 3;               // those that hold earlier bytes
+    if (whole > skip) add_base64(shifted.substr(skip, whole - skip));
+  }
+  // Whole groups only at offset 0 as well, for text that follows it.
+  add_base64(b64.substr(0, value.size() / 3 * 4));
+}
+
+}  // namespace
+
 void RegisterSecret(std::string_view value) {
   if (value.size() < kMinSecretLength) return;
   Registry& reg = GetRegistry();
   std::unique_lock lock(reg.mu);
-  AddFormLocked(reg, std::string(value));
-  AddFormLocked(reg, UrlEncodeCase(value, true));
-  AddFormLocked(reg, UrlEncodeCase(value, false));
-  std::string b64 = Base64Encode(value);
-  AddFormLocked(reg, b64);
-  // Without padding too, as URL-safe encoders and JWTs write it.
-  while (!b64.empty() && b64.back() == '=') b64.pop_back();
-  AddFormLocked(reg, b64);
+  AddEncodedFormsLocked(reg, value);
+  // A value of several lines (a PEM key, a JSON credential) is written
+  // line by line by whatever prints it, and program output is read and
+  // redacted a line at a time: each line long enough is a form of its own.
+  if (value.find('\n') != std::string_view::npos) {
+    size_t from = 0;
+    while (from <= value.size()) {
+      size_t nl = value.find('\n', from);
+      std::string_view line = value.substr(from, nl == std::string_view::npos ? nl : nl - from);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.size() >= kMinSecretLength) AddEncodedFormsLocked(reg, line);
+      if (nl == std::string_view::npos) break;
+      from = nl + 1;
+    }
+  }
+}
+
+size_t SafeCut(std::string_view text) {
+  Registry& reg = GetRegistry();
+  std::shared_lock lock(reg.mu);
+  size_t cut = text.size();
+  for (const std::string& form : reg.forms) {
+    // The longest start of form that text ends with.
+    for (size_t k = std::min(form.size() - 1, text.size()); k > 0; --k) {
+      if (text.compare(text.size() - k, k, form, 0, k) == 0) {
+        cut = std::min(cut, text.size() - k);
+        break;
+      }
+    }
+  }
+  return cut;
 }
 
 void RegisterSecretForm(std::string_view form) {

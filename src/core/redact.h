@@ -19,9 +19,16 @@ inline constexpr std::string_view kRedacted = "***";
 // redacting it masks no ordinary text, and it is not trivially guessed.
 inline constexpr size_t kMinSecretLength = 8;
 
-// Registers a secret value and its encoded forms. Forms shorter than
-// kMinSecretLength are ignored (they would mask ordinary text everywhere).
+// Registers a secret value and its encoded forms: URL-encoded, base64
+// (standard and URL-safe alphabets, padded or not, and the part fixed
+// wherever the value sits in a longer encoded text), and the same for each
+// line of a value of several lines. Forms shorter than kMinSecretLength are
+// ignored (they would mask ordinary text everywhere).
 void RegisterSecret(std::string_view value);
+// Where to cut text so that it does not end with the start of a registered
+// form (text.size() when it does not): a long line cut in two is redacted
+// piece by piece, and a secret split at the cut would be found in neither.
+size_t SafeCut(std::string_view text);
 // Registers one exact string (an already-encoded form) without derivatives.
 void RegisterSecretForm(std::string_view form);
 // Replaces every registered form in text with "***". Redact the raw text

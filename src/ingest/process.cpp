@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/redact.h"
 #include "core/strings.h"
 
 namespace sluice {
@@ -135,7 +136,8 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   } while (got < 0 && errno == EINTR);
   if (got == sizeof(exec_errno)) {
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     return Status::NotFound("cannot run '" + spec.argv[0] + "'" +
                             (cwd ? " in " + spec.cwd : std::string()) + ": " +
                             std::strerror(exec_errno));
@@ -161,6 +163,7 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
   int status = 0;
   bool exited = false;
   bool output_open = true;
+  bool cut_line = false;  // the line being read was cut: the rest of it is left out
   char buffer[16384];
   while (output_open || !exited) {
     int64_t now = MonotonicMillis();
@@ -211,7 +214,15 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
       continue;
     }
     result.output_bytes += r;
-    pending.append(buffer, static_cast<size_t>(r));
+    std::string_view chunk(buffer, static_cast<size_t>(r));
+    if (cut_line) {
+      // The rest of a line cut at kMaxLine is left out, up to its end.
+      size_t nl = chunk.find('\n');
+      if (nl == std::string_view::npos) continue;
+      chunk.remove_prefix(nl + 1);
+      cut_line = false;
+    }
+    pending.append(chunk);
     size_t from = 0;
     while (true) {
       size_t nl = pending.find('\n', from);
@@ -221,15 +232,20 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     }
     pending.erase(0, from);
     if (pending.size() > kMaxLine) {
-      emit(pending.substr(0, kMaxLine));
+      // Cut before a secret that the cut would split: each piece is
+      // redacted on its own, and neither would hold all of it.
+      pending.resize(SafeCut(std::string_view(pending).substr(0, kMaxLine)));
+      emit(pending + " [line cut at 64 KiB]");
       pending.clear();
+      cut_line = true;
     }
   }
   if (!pending.empty()) emit(std::move(pending));
   // Whatever the program left in its group does not outlive it; the leader
   // is not reaped yet, so the group id is still its own.
   KillGroup(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

@@ -29,7 +29,8 @@ struct ProcessSpec {
   std::string cwd;                         // "" = this process's
   int64_t timeout_ms = 0;                  // 0 = none
   int64_t kill_grace_ms = 5000;            // between SIGTERM and SIGKILL
-  // Each line of output (without '\n'; a line over 64 KiB is cut there).
+  // Each line of output (without '\n'; a line over 64 KiB is cut there, before
+  // any secret the cut would split, and the rest of it left out).
   std::function<void(std::string_view line)> on_line;
   const std::atomic<bool>* cancel = nullptr;  // set: stop the program as on a timeout
 };

@@ -18,9 +18,15 @@ namespace {
 
 constexpr size_t kMaxErrorText = 300;
 
+// Redacted first (a secret cut short would no longer be found), then cut at
+// the start of a UTF-8 character, before any secret the cut would split.
 std::string Clip(const std::string& text) {
-  if (text.size() <= kMaxErrorText) return text;
-  return text.substr(0, kMaxErrorText) + "...";
+  std::string clipped = Redact(text);
+  if (clipped.size() <= kMaxErrorText) return clipped;
+  size_t cut = kMaxErrorText;
+  while (cut > 0 && (static_cast<unsigned char>(clipped[cut]) & 0xC0) == 0x80) --cut;
+  clipped.resize(SafeCut(std::string_view(clipped).substr(0, cut)));
+  return clipped + "...";
 }
 
 bool IsFreshness(const nlohmann::json& check) {
@@ -164,7 +170,16 @@ std::vector<Status> Deliver(const std::vector<Notification>& notifications,
     }
     for (const Notification& n : notifications) {
       if (std::find(hook.on.begin(), hook.on.end(), n.event) == hook.on.end()) continue;
-      Status last = PostJson(client, *url, WebhookPayload(n, project, run_id).dump(), {}, options);
+      Status last;
+      try {  // one notification's trouble never stops the others
+        // Text that is not UTF-8 (a program's output) is replaced, never thrown on.
+        last = PostJson(client, *url,
+                        WebhookPayload(n, project, run_id)
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        {}, options);
+      } catch (const std::exception& e) {
+        last = Status::Internal(e.what());
+      }
       if (!last.ok()) {
         // The URL may hold the secret: the entry is named by where it is written.
         failures.push_back(Status::IOError(

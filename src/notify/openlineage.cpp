@@ -196,7 +196,12 @@ void OpenLineageSender::Loop() {
         st = key.status();
         if (st.ok()) headers.emplace_back("Authorization", "Bearer " + *key);
       }
-      if (st.ok()) st = PostJson(*client, *url, event.dump(), headers, options_);
+      // Text that is not UTF-8 (a program's error) is replaced, never thrown on.
+      if (st.ok()) {
+        st = PostJson(*client, *url,
+                      event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), headers,
+                      options_);
+      }
       if (!st.ok()) {
         LOG_WARN("openlineage", "{}: a {} event of {} was not delivered: {}", where,
                  event.value("eventType", ""), event["job"].value("name", ""),

@@ -64,6 +64,44 @@ TEST(Redact, EveryForm) {
   ClearSecretsForTest();
 }
 
+// A secret inside a longer base64 text (Basic auth's "user:" + secret,
+// `echo $SECRET | base64`'s newline after it), in the URL-safe alphabet, or
+// printed line by line (a PEM key): each is found (Base64Encode itself is
+// checked against a known vector above).
+TEST(Redact, EncodedInsideLongerTextAndLineByLine) {
+  ClearSecretsForTest();
+  const std::string secret = "tok3n-Zq9/x+Yw";
+  RegisterSecret(secret);
+  for (const std::string& around :
+       {"user:" + secret, secret + "\n", "a" + secret + "bc", "ab" + secret + ":"}) {
+    std::string b64 = Base64Encode(around);
+    EXPECT_TRUE(ContainsSecret(b64)) << around << " as " << b64;
+    EXPECT_FALSE(ContainsSecret(Redact("Authorization: Basic " + b64))) << around;
+    std::string url_safe = b64;
+    for (char& c : url_safe) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    EXPECT_TRUE(ContainsSecret(url_safe)) << around << " as " << url_safe;
+  }
+  ClearSecretsForTest();
+  const std::string pem =
+      "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nshort\n"
+      "-----END PRIVATE KEY-----";
+  RegisterSecret(pem);
+  EXPECT_EQ(Redact("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "***");
+  EXPECT_EQ(Redact("-----BEGIN PRIVATE KEY-----"), "***");
+  EXPECT_EQ(Redact("short"), "short");  // under kMinSecretLength: ordinary text
+  ClearSecretsForTest();
+}
+
+// Where a long line may be cut: never after the start of a secret.
+TEST(Redact, SafeCutStopsBeforeASplitSecret) {
+  ClearSecretsForTest();
+  RegisterSecret("s3cr3t-value");
+  EXPECT_EQ(SafeCut("plain text"), 10u);
+  EXPECT_EQ(SafeCut("text s3cr3t-va"), 5u);
+  EXPECT_EQ(SafeCut("text s3cr3t-value"), 17u);  // whole: Redact finds it
+  ClearSecretsForTest();
+}
+
 // JSON is redacted before it is escaped, in keys and nested values alike;
 // a value holding no secret is written as it is.
 TEST(Redact, JsonAnywhereInTheTree) {

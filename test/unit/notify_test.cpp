@@ -149,6 +149,35 @@ TEST_F(DeliverTest, ASlackCompatiblePayloadToEachSubscribedHookRetriedOn5xx) {
   EXPECT_TRUE(std::filesystem::is_empty(tmp_));  // response bodies removed
 }
 
+// An error longer than a payload keeps, cut inside a character of several
+// bytes or holding bytes that are not UTF-8 (a program's output), and a
+// secret at the cut: delivered all the same, as valid JSON, without it.
+TEST_F(DeliverTest, LongNonUtf8AndSecretBearingErrorsAreDeliveredClean) {
+  Receiver hook(0, 200);
+  RegisterSecret("T0ken-0f-the-hook");
+  std::string cut_in_a_character = std::string(299, 'x') + "\xC3\xA9 and more";
+  std::string not_utf8 = "exit 1: caf\xE9 \xFF";
+  std::string secret_at_cut = std::string(295, 'y') + "T0ken-0f-the-hook" + std::string(50, 'z');
+  nlohmann::json report = {{"run_id", 9},
+                           {"tasks",
+                            {{{"asset", "a"}, {"status", "failed"}, {"error", cut_in_a_character}},
+                             {{"asset", "b"}, {"status", "failed"}, {"error", not_utf8}},
+                             {{"asset", "c"}, {"status", "failed"}, {"error", secret_at_cut}}}}};
+  std::vector<Notification> n = NotificationsOf(report, "transit", {});
+  std::vector<NotifySpec> hooks = {Hook(hook.Url("x"), {NotifyEvent::kRunFailed})};
+  std::vector<Status> failures = Deliver(n, hooks, secrets_, "transit", 9, *client_, options_);
+  ClearSecretsForTest();
+  EXPECT_TRUE(failures.empty()) << failures[0].message();
+  std::vector<std::string> bodies = hook.bodies();
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(bodies[0].find("T0ken"), std::string::npos);
+  nlohmann::json body = nlohmann::json::parse(bodies[0]);  // valid JSON
+  const auto& tasks = body["sluice"]["detail"]["tasks"];
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0]["error"], std::string(299, 'x') + "...");  // the character left whole
+  EXPECT_EQ(tasks[2]["error"].get<std::string>().find(std::string(295, 'y') + "***"), 0u);
+}
+
 TEST_F(DeliverTest, A4xxIsNotRetriedAndTheErrorNamesTheEntryNotTheUrl) {
   Receiver hook(100, 404);
   std::vector<Notification> n = NotificationsOf(Report(), "transit", {});

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <thread>
 
+#include "core/redact.h"
+
 namespace sluice {
 namespace {
 
@@ -113,6 +115,26 @@ TEST(ProcessTest, ChildrenLeftBehindAreStoppedToo) {
   EXPECT_EQ(r->exit_code, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_FALSE(std::filesystem::exists(marker)) << "a child outlived its program";
+}
+
+// A line over 64 KiB is cut there — before a secret the cut would split,
+// since each piece is redacted on its own — and the rest of it left out.
+TEST(ProcessTest, ALongLineIsCutBeforeASecretAndItsRestLeftOut) {
+  ClearSecretsForTest();
+  const std::string secret = "Sekr1t-across-the-cut";
+  RegisterSecret(secret);
+  ProcessSpec spec = Shell(
+      "head -c 65530 /dev/zero | tr '\\0' a; printf '%s' \"$S\"; "
+      "head -c 100000 /dev/zero | tr '\\0' b; echo; echo next");
+  spec.env["S"] = secret;
+  std::vector<std::string> lines;
+  spec.on_line = [&](std::string_view l) { lines.emplace_back(l); };
+  auto r = RunProcess(spec);
+  ClearSecretsForTest();
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], std::string(65530, 'a') + " [line cut at 64 KiB]");
+  EXPECT_EQ(lines[1], "next");
 }
 
 TEST(ProcessTest, ACancelledRunStartsNothing) {
