@@ -74,6 +74,7 @@ Status ParseField(const FieldDef& f, std::string_view field, std::bitset<N>* bit
   for (const std::string& item : Split(std::string(field), ',')) {
     std::string_view range = item;
     int step = 1;
+    const bool stepped = range.find('/') != std::string_view::npos;
     if (size_t slash = range.find('/'); slash != std::string_view::npos) {
       std::string_view s = range.substr(slash + 1);
       if (s.empty() || s.size() > 4 ||
@@ -100,8 +101,8 @@ Status ParseField(const FieldDef& f, std::string_view field, std::bitset<N>* bit
       }
     } else {
       ASSIGN_OR_RETURN(lo, ParseValue(f, field, range));
-      // "5/15" means 5, 20, 35, 50 as in cronie.
-      hi = step > 1 ? f.hi : lo;
+      // "5/15" means 5, 20, 35, 50 as in cronie ("5/1": 5 to the end).
+      hi = stepped ? f.hi : lo;
     }
     for (int v = lo; v <= hi; v += step) {
       int bit = (&f == &kWeekday && v == 7) ? 0 : v - base;

@@ -505,7 +505,7 @@ Status CheckRunFields(const nlohmann::json& request) {
   if (request.contains("full_refresh") && !request["full_refresh"].is_boolean()) {
     return Status::Invalid("full_refresh: expected true or false");
   }
-  for (const char* key : {"partition", "trigger"}) {
+  for (const char* key : {"partition", "trigger", "tick"}) {
     if (request.contains(key) && !request[key].is_string()) {
       return Status::Invalid(std::string(key) + ": expected a string");
     }
@@ -604,6 +604,7 @@ nlohmann::json Engine::HandleRun(const nlohmann::json& request, const EventSink&
   options.partition = request.value("partition", "");
   options.threads = request.value("threads", 4);
   options.trigger = request.value("trigger", "");
+  options.tick = request.value("tick", "");
   options.vars = vars;
   options.run_id = cmd == "run" ? request.value("run_id", int64_t{0}) : 0;
   options.description = description;

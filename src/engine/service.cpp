@@ -40,9 +40,12 @@ constexpr int64_t kStatEveryMs = 30000;
 // Ticks run side by side, of different assets.
 constexpr int kTickWorkers = 4;
 
-bool IsTimed(const TickRecord& t) { return StartsWith(t.key, "t:"); }
 // A run a change stream asked for: not a scheduled tick, never recorded.
 bool IsCapture(const TickRecord& t) { return t.key == "c:"; }
+// How a run names the tick it runs (RunOptions::tick).
+std::string TickId(const TickRecord& t) { return t.asset + "|" + t.key; }
+// Runs looked through at a restart for those of interrupted ticks.
+constexpr int kRecoveredRunsLooked = 1000;
 
 // The schedules the project declares (LoadWorkspace checked their names).
 std::vector<ScheduledAsset> SchedulesOf(const Workspace& ws) {
@@ -213,26 +216,63 @@ Status Service::Run() {
                {"waiting", 0},
                {"running", nlohmann::json::array()}};
   }
-  // Adds a tick; a newer time tick replaces an older one still waiting.
-  auto add = [&](TickRecord tick) {  // REQUIRES(mu_)
-    if (IsTimed(tick)) {
-      for (TickRecord& waiting : queue) {
-        if (waiting.asset != tick.asset || !IsTimed(waiting)) continue;
-        waiting.status = TickStatus::kSkipped;
-        waiting.note = "superseded by the tick of " + FormatTimestamp(tick.at) + ": " +
-                       "the previous tick of " + tick.asset + " had not started yet";
-        Status st = metadata->UpdateTick(waiting);
-        if (!st.ok()) LOG_WARN("serve", "recording a skipped tick: {}", st.message());
-        waiting = std::move(tick);
-        return;
-      }
+  // Ticks interrupted when the process ended: they run again, never
+  // replaced by a newer tick (Recover), as (asset, key).
+  std::set<std::pair<std::string, std::string>> interrupted;  // GUARDED_BY(mu_)
+  auto may_wait = [&](const std::string& asset) {             // REQUIRES(mu_)
+    for (const ScheduledAsset& a : scheduler->schedules()) {
+      if (a.asset == asset) return TicksThatMayWait(a.spec);
     }
+    return size_t{1};
+  };
+  // Adds a tick (scheduler.h: a newer time tick may replace one waiting).
+  auto add = [&](TickRecord tick) {  // REQUIRES(mu_)
     LOG_INFO("serve", "{}: due ({})", tick.asset, tick.trigger);
-    queue.push_back(std::move(tick));
+    const std::string asset = tick.asset;
+    std::optional<TickRecord> replaced =
+        AddWaitingTick(queue, std::move(tick), may_wait(asset), interrupted);
+    if (replaced) {
+      Status st = metadata->UpdateTick(*replaced);
+      if (!st.ok()) LOG_WARN("serve", "recording a skipped tick: {}", st.message());
+    }
   };
   {
+    // A tick whose run had finished when the process died (before the tick
+    // was recorded done) is not run again: its run's outcome is its own.
+    std::vector<RunRecord> runs;
+    if (!recovered.empty()) {
+      Result<std::vector<RunRecord>> listed = metadata->ListRuns(kRecoveredRunsLooked);
+      if (listed.ok()) {
+        runs = std::move(*listed);
+      } else {
+        LOG_WARN("serve", "reading recent runs: {}", listed.status().message());
+      }
+    }
+    std::map<std::string, const RunRecord*> finished;  // by TickId
+    for (const RunRecord& r : runs) {
+      std::string tick = r.args.is_object() ? r.args.value("tick", "") : "";
+      if (!tick.empty() && (r.status == RunStatus::kSuccess || r.status == RunStatus::kFailed ||
+                            r.status == RunStatus::kCancelled)) {
+        finished.emplace(tick, &r);
+      }
+    }
     std::lock_guard lock(mu_);
-    for (TickRecord& t : recovered) add(std::move(t));
+    for (TickRecord& t : recovered) {
+      auto done = finished.find(TickId(t));
+      if (done != finished.end()) {
+        t.run_id = done->second->id;
+        t.status =
+            done->second->status == RunStatus::kSuccess ? TickStatus::kDone : TickStatus::kFailed;
+        t.note = "its run " + std::to_string(t.run_id) +
+                 " had finished when the process stopped; not run again";
+        LOG_INFO("serve", "{}: {}", t.asset, t.note);
+        Status st = metadata->UpdateTick(t);
+        if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+        continue;
+      }
+      interrupted.insert({t.asset, t.key});
+      add(std::move(t));
+    }
   }
   // Resident change readers: a stream's batches ask for a run of their
   // source; one waits at a time (a run takes every batch stored by then).
@@ -275,6 +315,7 @@ Status Service::Run() {
       selector = sources.count(tick.asset) ? "source:" + tick.asset : tick.asset;
     }
     nlohmann::json request = {{"cmd", "run"}, {"select", {selector}}, {"trigger", tick.trigger}};
+    if (!IsCapture(tick)) request["tick"] = TickId(tick);
     if (!tick.file.empty()) request["vars"] = {{"file", tick.file}};
     nlohmann::json response = engine_->Handle(request, nullptr);
     nlohmann::json result = response.value("result", nlohmann::json::object());
@@ -305,6 +346,7 @@ Status Service::Run() {
     }
     LOG_INFO("serve", "{}: run {} {}{}", tick.asset, tick.run_id, TickStatusName(tick.status),
              tick.note.empty() ? "" : ": " + tick.note);
+    MaybeCrash("tick_ran", tick.asset);  // the run recorded, its tick not yet
     record(tick);
     std::lock_guard lock(mu_);
     Result<std::vector<TickRecord>> after = scheduler->Published(published);

@@ -221,6 +221,7 @@ class Run {
           {"select", opt_.select}, {"full_refresh", opt_.full_refresh}, {"threads", opt_.threads}};
       if (!opt_.partition.empty()) run.args["partition"] = opt_.partition;
       if (!opt_.trigger.empty()) run.args["trigger"] = opt_.trigger;
+      if (!opt_.tick.empty()) run.args["tick"] = opt_.tick;
       if (!opt_.vars.empty()) run.args["vars"] = opt_.vars;
       run.status = RunStatus::kRunning;
       run.started_at = res_.clock->Now();

@@ -94,6 +94,9 @@ struct RunOptions {
   int threads = 4;
   std::string command = "run";
   std::string trigger;  // what started it ("every 20s", "after stops"); "" = a person
+  // The schedule tick it runs ("asset|key"; ""): recorded with the run, so
+  // that a tick whose run finished is not run again after a restart.
+  std::string tick;
   nlohmann::json vars = nlohmann::json::object();  // the trigger's variables, for the record
   int64_t run_id = 0;  // a run recorded as queued when it was submitted; 0: record a new one
   std::shared_ptr<RunControl> control;  // null: the run cannot be cancelled

@@ -128,6 +128,9 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
   for (const auto& [asset, since] : paused) paused_.insert(asset);
   std::vector<TickRecord> run, record;
   std::vector<ScheduleStateRecord> states;
+  // Where each schedule moves to, once the ticks are committed: a failed
+  // commit hands out and moves nothing, and the next call tries again.
+  std::vector<std::pair<Timed*, Micros>> advanced;
   for (Timed& t : timed_) {
     const ScheduledAsset& a = schedules_[t.index];
     const ScheduleSpec& spec = a.spec;
@@ -203,10 +206,13 @@ Result<std::vector<TickRecord>> Scheduler::Due() {
                                      : " (the newest " + std::to_string(to_run.size()) + " run)");
       record.push_back(std::move(skipped));
     }
-    t.state.last_tick = latest;
-    states.push_back(t.state);
+    ScheduleStateRecord state = t.state;
+    state.last_tick = latest;
+    states.push_back(std::move(state));
+    advanced.emplace_back(&t, latest);
   }
   if (!states.empty()) RETURN_IF_ERROR(metadata_->CommitTicks(record, states).status());
+  for (const auto& [t, latest] : advanced) t->state.last_tick = latest;
   std::sort(run.begin(), run.end(), [](const TickRecord& x, const TickRecord& y) {
     return std::tie(x.at, x.asset) < std::tie(y.at, y.asset);
   });
@@ -312,6 +318,42 @@ Result<std::optional<Micros>> Scheduler::NextTickOf(const ScheduleSpec& spec,
 bool Scheduler::HasFileSensors() const {
   return std::any_of(schedules_.begin(), schedules_.end(),
                      [](const ScheduledAsset& a) { return a.spec.kind == ScheduleKind::kOnFile; });
+}
+
+bool IsTimedTick(const TickRecord& tick) { return StartsWith(tick.key, "t:"); }
+
+size_t TicksThatMayWait(const ScheduleSpec& spec) {
+  if (spec.misfire != Misfire::kAll) return 1;
+  return static_cast<size_t>(std::max(1, spec.max_catch_up));
+}
+
+std::optional<TickRecord> AddWaitingTick(
+    std::deque<TickRecord>& waiting, TickRecord tick, size_t may_wait,
+    const std::set<std::pair<std::string, std::string>>& kept) {
+  if (IsTimedTick(tick)) {
+    auto replaceable = [&](const TickRecord& w) {
+      return w.asset == tick.asset && IsTimedTick(w) && !kept.count({w.asset, w.key});
+    };
+    size_t count = static_cast<size_t>(std::count_if(waiting.begin(), waiting.end(), replaceable));
+    auto oldest = std::find_if(waiting.begin(), waiting.end(), replaceable);
+    if (count >= std::max<size_t>(1, may_wait) && oldest != waiting.end()) {
+      TickRecord replaced = std::move(*oldest);
+      replaced.status = TickStatus::kSkipped;
+      replaced.note = "superseded by the tick of " + FormatTimestamp(tick.at) + ": " +
+                      (may_wait > 1 ? std::to_string(may_wait) + " ticks" : "the previous tick") +
+                      " of " + tick.asset + " had not started yet";
+      if (may_wait > 1) {
+        // Each of the rest runs in turn, the newest last.
+        waiting.erase(oldest);
+        waiting.push_back(std::move(tick));
+      } else {
+        *oldest = std::move(tick);  // in its place in the line
+      }
+      return replaced;
+    }
+  }
+  waiting.push_back(std::move(tick));
+  return std::nullopt;
 }
 
 }  // namespace sluice

@@ -31,6 +31,7 @@
 // Not thread-safe: one thread (the service's loop) drives it.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -111,5 +112,21 @@ class Scheduler {
   std::set<std::string> seen_files_;
   std::set<std::string> paused_;  // as of the last Due()
 };
+
+// A tick of a time-based schedule (its key "t:<micros>").
+bool IsTimedTick(const TickRecord& tick);
+
+// How many time ticks of `spec`'s asset may wait to run at once in serve:
+// each of up to max_catch_up under `misfire: all`, else one (a newer tick
+// replaces it).
+size_t TicksThatMayWait(const ScheduleSpec& spec);
+
+// Adds tick to serve's waiting ticks. A time tick that finds `may_wait` of
+// its asset's time ticks waiting replaces the oldest of them — never one in
+// `kept` (interrupted by a restart: it runs again) — which it returns,
+// marked skipped with why, for the record.
+std::optional<TickRecord> AddWaitingTick(std::deque<TickRecord>& waiting, TickRecord tick,
+                                         size_t may_wait,
+                                         const std::set<std::pair<std::string, std::string>>& kept);
 
 }  // namespace sluice

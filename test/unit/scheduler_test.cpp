@@ -14,6 +14,7 @@
 
 #include "core/cron.h"
 #include "metadata/metadata_store.h"
+#include "metadata/sqlite.h"
 #include "orchestrate/scheduler.h"
 
 namespace sluice {
@@ -83,6 +84,9 @@ TEST(CronTest, StepsListsNamesAndMacros) {
                                       "2026-01-05T09:00:00.000Z"}));
   EXPECT_EQ(Ticks("@monthly", "UTC", t, 2),
             (std::vector<std::string>{"2026-02-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"}));
+  EXPECT_EQ(Ticks("58/1 * * * *", "UTC", t, 3),  // 58 to the end of the hour, as 58/2 does
+            (std::vector<std::string>{"2026-01-01T00:58:00.000Z", "2026-01-01T00:59:00.000Z",
+                                      "2026-01-01T01:58:00.000Z"}));
   EXPECT_EQ(Ticks("0 0 * * 7", "UTC", t, 1),  // 7 is Sunday
             (std::vector<std::string>{"2026-01-04T00:00:00.000Z"}));
   EXPECT_EQ(Ticks("5,35 1 * jan,mar *", "UTC", Utc(2026, 1, 31, 2), 2),
@@ -261,6 +265,106 @@ TEST_F(SchedulerTest, ATickHandedOutButNotFinishedRunsAgainAfterARestartAndOnlyT
   ASSERT_TRUE(metadata_->UpdateTick(done).ok());
   Scheduler later = Make({Every("poll", 60)});
   EXPECT_TRUE(later.Recover()->empty());
+}
+
+// Ticks that could not be committed (another process holds the metadata
+// locked past the busy timeout) are neither handed out nor passed over:
+// the next call hands them out.
+TEST_F(SchedulerTest, AFailedCommitOfTicksLosesNone) {
+  const std::string path = ::testing::TempDir() + "sluice_sched_" + std::to_string(::getpid());
+  std::filesystem::remove(path);
+  Result<std::unique_ptr<MetadataStore>> md = OpenSqliteMetadata(path, &clock_);
+  ASSERT_TRUE(md.ok()) << md.status().message();
+  metadata_ = std::move(*md);
+  Scheduler s = Make({Every("poll", 60)});
+  Advance(60);  // 10:01:05: the 10:01 tick is due
+  {
+    Result<SqliteDb> other = SqliteDb::Open(path, "locker");
+    ASSERT_TRUE(other.ok());
+    ASSERT_TRUE(other->Exec("BEGIN EXCLUSIVE").ok());
+    Result<std::vector<TickRecord>> due = s.Due();
+    EXPECT_FALSE(due.ok());
+    ASSERT_TRUE(other->Exec("COMMIT").ok());
+  }
+  EXPECT_EQ(DueTimes(s), (std::vector<std::string>{"poll@2026-11-30T10:01:00.000Z"}));
+  EXPECT_TRUE(Skipped("poll").empty());
+  metadata_.reset();
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}
+
+TickRecord TimeTick(const std::string& asset, Micros at) {
+  TickRecord t;
+  t.asset = asset;
+  t.key = "t:" + std::to_string(at);
+  t.at = at;
+  return t;
+}
+
+std::vector<std::string> Keys(const std::deque<TickRecord>& waiting) {
+  std::vector<std::string> out;
+  for (const TickRecord& t : waiting) out.push_back(t.asset + "@" + Iso(t.at));
+  return out;
+}
+
+// Serve's waiting ticks: under `latest` a newer tick takes the place of one
+// not started; under `all` each of a downtime's catch-up ticks waits its
+// turn (up to max_catch_up); a tick interrupted by a restart is never
+// replaced — it runs again.
+TEST(WaitingTicks, ReplacedOnlyBeyondWhatMayWaitAndNeverWhenInterrupted) {
+  const Micros t0 = Utc(2026, 11, 30, 10, 9);
+  const Micros minute = 60 * Micros{1000000};
+  ScheduleSpec all;
+  all.misfire = Misfire::kAll;
+  all.max_catch_up = 3;
+  EXPECT_EQ(TicksThatMayWait(all), 3u);
+  EXPECT_EQ(TicksThatMayWait(ScheduleSpec{}), 1u);
+  std::set<std::pair<std::string, std::string>> kept;
+
+  std::deque<TickRecord> waiting;
+  TickRecord other = TimeTick("other", t0);
+  EXPECT_FALSE(AddWaitingTick(waiting, other, 1, kept));
+  for (int i = 0; i < 3; ++i) {  // one Due() of misfire: all
+    EXPECT_FALSE(AddWaitingTick(waiting, TimeTick("all", t0 + i * minute), 3, kept));
+  }
+  EXPECT_EQ(Keys(waiting), (std::vector<std::string>{
+                               "other@2026-11-30T10:09:00.000Z", "all@2026-11-30T10:09:00.000Z",
+                               "all@2026-11-30T10:10:00.000Z", "all@2026-11-30T10:11:00.000Z"}));
+  // A fourth while three wait: the oldest gives way, the newest runs last.
+  std::optional<TickRecord> replaced =
+      AddWaitingTick(waiting, TimeTick("all", t0 + 3 * minute), 3, kept);
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(Iso(replaced->at), "2026-11-30T10:09:00.000Z");
+  EXPECT_EQ(replaced->status, TickStatus::kSkipped);
+  EXPECT_EQ(replaced->note,
+            "superseded by the tick of 2026-11-30T10:12:00.000Z: 3 ticks of all had not "
+            "started yet");
+  EXPECT_EQ(Keys(waiting), (std::vector<std::string>{
+                               "other@2026-11-30T10:09:00.000Z", "all@2026-11-30T10:10:00.000Z",
+                               "all@2026-11-30T10:11:00.000Z", "all@2026-11-30T10:12:00.000Z"}));
+  // misfire: latest: the newer tick takes the older one's place in the line.
+  replaced = AddWaitingTick(waiting, TimeTick("other", t0 + minute), 1, kept);
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(replaced->note,
+            "superseded by the tick of 2026-11-30T10:10:00.000Z: the previous tick of other had "
+            "not started yet");
+  EXPECT_EQ(Keys(waiting).front(), "other@2026-11-30T10:10:00.000Z");
+
+  // A tick interrupted by a restart stays, and the new one waits behind it.
+  std::deque<TickRecord> restarted;
+  TickRecord interrupted = TimeTick("poll", t0);
+  kept.insert({interrupted.asset, interrupted.key});
+  EXPECT_FALSE(AddWaitingTick(restarted, interrupted, 1, kept));
+  EXPECT_FALSE(AddWaitingTick(restarted, TimeTick("poll", t0 + minute), 1, kept));
+  EXPECT_EQ(Keys(restarted), (std::vector<std::string>{"poll@2026-11-30T10:09:00.000Z",
+                                                       "poll@2026-11-30T10:10:00.000Z"}));
+  // The next replaces the newer one only.
+  replaced = AddWaitingTick(restarted, TimeTick("poll", t0 + 2 * minute), 1, kept);
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(Iso(replaced->at), "2026-11-30T10:10:00.000Z");
+  EXPECT_EQ(Keys(restarted), (std::vector<std::string>{"poll@2026-11-30T10:09:00.000Z",
+                                                       "poll@2026-11-30T10:11:00.000Z"}));
 }
 
 TEST_F(SchedulerTest, AChangedScheduleStartsAgainFromNow) {
