@@ -74,8 +74,9 @@ Status ParseField(const FieldDef& f, std::string_view field, std::bitset<N>* bit
   for (const std::string& item : Split(std::string(field), ',')) {
     std::string_view range = item;
     int step = 1;
-    const bool stepped = range.find('/') != std::string_view::npos;
-    if (size_t slash = range.find('/'); slash != std::string_view::npos) {
+    const size_t slash = range.find('/');
+    const bool stepped = slash != std::string_view::npos;
+    if (stepped) {
       std::string_view s = range.substr(slash + 1);
       if (s.empty() || s.size() > 4 ||
           !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) ||

@@ -5,6 +5,8 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "core/strings.h"
+
 namespace sluice {
 namespace {
 
@@ -124,14 +126,9 @@ void RegisterSecret(std::string_view value) {
   // line by line by whatever prints it, and program output is read and
   // redacted a line at a time: each line long enough is a form of its own.
   if (value.find('\n') != std::string_view::npos) {
-    size_t from = 0;
-    while (from <= value.size()) {
-      size_t nl = value.find('\n', from);
-      std::string_view line = value.substr(from, nl == std::string_view::npos ? nl : nl - from);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    for (std::string line : Split(value, '\n')) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.size() >= kMinSecretLength) AddEncodedFormsLocked(reg, line);
-      if (nl == std::string_view::npos) break;
-      from = nl + 1;
     }
   }
 }

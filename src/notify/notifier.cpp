@@ -19,13 +19,13 @@ namespace {
 constexpr size_t kMaxErrorText = 300;
 
 // Redacted first (a secret cut short would no longer be found), then cut at
-// the start of a UTF-8 character, before any secret the cut would split.
+// the start of a UTF-8 character.
 std::string Clip(const std::string& text) {
   std::string clipped = Redact(text);
   if (clipped.size() <= kMaxErrorText) return clipped;
   size_t cut = kMaxErrorText;
   while (cut > 0 && (static_cast<unsigned char>(clipped[cut]) & 0xC0) == 0x80) --cut;
-  clipped.resize(SafeCut(std::string_view(clipped).substr(0, cut)));
+  clipped.resize(cut);
   return clipped + "...";
 }
 
