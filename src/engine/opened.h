@@ -16,8 +16,9 @@
 
 namespace sluice {
 
-// Warehouse sessions for readers, kept between requests (a connection costs
-// a DuckDB connect and a SET); a session goes back only after a read that
+// Warehouse sessions for readers, kept between requests with the reads they
+// keep prepared (Read's cache_tag), which a connection handed back to the
+// warehouse's own pool forgets; a session goes back only after a read that
 // ended (readers run one statement, never a transaction). Thread-safe.
 class ReaderSessions {
  public:

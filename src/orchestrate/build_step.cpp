@@ -111,7 +111,11 @@ Status StagedBuild::Inspect(int64_t rows) {
     rows = count.ScalarInt();
   }
   rows_ = rows;
-  ASSIGN_OR_RETURN(schema_, DescribeRelation(session_, physical_));
+  if (is_view_) {
+    ASSIGN_OR_RETURN(schema_, DescribeRelation(session_, physical_));
+  } else {
+    ASSIGN_OR_RETURN(schema_, DescribeStagedTable(session_, table_name_));
+  }
   return Status::Ok();
 }
 

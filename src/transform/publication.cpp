@@ -1140,6 +1140,21 @@ Result<nlohmann::json> DescribeRelation(WarehouseSession& session, const std::st
   return out;
 }
 
+Result<nlohmann::json> DescribeStagedTable(WarehouseSession& session,
+                                           const std::string& table_name) {
+  // pragma_table_info parses its argument as a qualified name, and does not
+  // undouble a quote in it; builds' names never have one (asset names are
+  // identifiers), other names take the general way.
+  if (table_name.find('"') != std::string::npos) {
+    return DescribeRelation(session, StagedRelation(table_name));
+  }
+  ASSIGN_OR_RETURN(QueryResult r, session.Query("SELECT name, type FROM pragma_table_info(" +
+                                                QuoteLiteral(StagedRelation(table_name)) + ")"));
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& row : r.rows) out.push_back({{"name", Str(row[0])}, {"type", Str(row[1])}});
+  return out;
+}
+
 Result<RepairReport> RepairPublicViews(WarehouseSession& session) {
   std::lock_guard lock(PublishMutex());
   RepairReport report;

@@ -105,6 +105,8 @@ class DuckDbConnection {
   Result<DuckDbAppender> Appender(const std::string& schema, const std::string& table);
   // Cancels the statement running on this connection (from any thread).
   void Interrupt();
+  // Drops the reads kept prepared (ReadRendered's cache_tag).
+  void ForgetReads() { read_cache_.reset(); }
   duckdb_connection handle() const { return conn_; }
 
  private:

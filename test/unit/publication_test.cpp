@@ -382,6 +382,35 @@ TEST_F(PublicationTest, DescribeRelation) {
   EXPECT_THAT(missing.status().message(), HasSubstr("nope"));
 }
 
+// A build's schema from the catalog names every type as DESCRIBE does:
+// nested, parameterised, user-defined and aliased types, odd column names.
+TEST_F(PublicationTest, DescribeStagedTableMatchesDescribe) {
+  Exec("CREATE TYPE mood AS ENUM ('sad', 'ok')");
+  Exec(
+      "CREATE TABLE _sluice_v.\"t__0000000000000002\" AS SELECT 1.5::DECIMAL(10,3) AS a, [1, 2] "
+      "AS b, {'x y': 1, 'z': [1.5]} AS c, MAP {'k': 2} AS d, [1, 2, 3]::INTEGER[3] AS e, "
+      "'sad'::mood AS f, '{}'::JSON AS g, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS h, "
+      "1::UHUGEINT AS i, union_value(k := 1)::UNION(k INTEGER, s VARCHAR) AS j, "
+      "'00000000-0000-0000-0000-000000000000'::UUID AS k, '101'::BIT AS l, 1::VARINT AS m, "
+      "'01:00:00+01'::TIMETZ AS n, 1::TINYINT AS \"Q \"\"r\", INTERVAL 1 DAY AS o, 'x'::BLOB "
+      "AS p, [{'a': 1}] AS q, 2::USMALLINT AS r, TIMESTAMP_NS '2026-01-01' AS s");
+  auto expected = DescribeRelation(*session_, StagedRelation("t__0000000000000002"));
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  ASSERT_EQ(expected->size(), 20u);
+  auto described = DescribeStagedTable(*session_, "t__0000000000000002");
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  EXPECT_EQ(*described, *expected);
+
+  // A name with a quote (no build has one) takes DESCRIBE's way.
+  Exec("CREATE TABLE _sluice_v.\"we\"\"ird\" (id INTEGER)");
+  auto odd = DescribeStagedTable(*session_, "we\"ird");
+  ASSERT_TRUE(odd.ok()) << odd.status().ToString();
+  EXPECT_EQ(*odd, (nlohmann::json{{{"name", "id"}, {"type", "INTEGER"}}}));
+  auto missing = DescribeStagedTable(*session_, "nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("nope"));
+}
+
 // The run's publisher: names and prunes without catalog queries, and groups
 // the publications of tasks that finish together into one transaction.
 TEST_F(PublicationTest, PublisherGroupsConcurrentPublicationsEachAtomic) {

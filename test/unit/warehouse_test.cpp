@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "warehouse/duckdb.h"
@@ -90,6 +93,115 @@ TEST_F(WarehouseFileTest, ExistingFileKeepsItsBlockSizeAndSaysSo) {
   // Asked for the size it has: nothing to say.
   db = DuckDbDatabase();
   EXPECT_THAT(BuildOneTable(path, 256 * 1024, "c"), IsEmpty());
+}
+
+// Sessions take idle connections: a model's task sets nothing up again. A
+// connection is handed on only when nothing of the session that had it can
+// show in the next one.
+class WarehouseSessionsTest : public WarehouseFileTest {
+ protected:
+  void SetUp() override {
+    WarehouseFileTest::SetUp();
+    std::filesystem::create_directories(dir_ / "files");
+    DuckDbOptions options;
+    options.file_search_path = (dir_ / "files").string();
+    auto wh = OpenDuckDbWarehouse((dir_ / "w.duckdb").string(), options);
+    ASSERT_TRUE(wh.ok()) << wh.status().ToString();
+    wh_ = std::move(*wh);
+  }
+  void TearDown() override {
+    wh_.reset();
+    WarehouseFileTest::TearDown();
+  }
+  std::unique_ptr<WarehouseSession> Connect() {
+    auto session = wh_->Connect();
+    EXPECT_TRUE(session.ok()) << session.status().ToString();
+    return session.ok() ? std::move(*session) : nullptr;
+  }
+  static int64_t ConnectionOf(WarehouseSession& session) {
+    auto id = session.Query("SELECT current_connection_id()");
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? id->ScalarInt() : -1;
+  }
+  // The connection a session had, and whether the next session has it.
+  bool HandedOn(const std::function<void(WarehouseSession&)>& use) {
+    int64_t first;
+    {
+      auto session = Connect();
+      first = ConnectionOf(*session);
+      use(*session);
+    }
+    auto next = Connect();
+    return ConnectionOf(*next) == first;
+  }
+
+  std::unique_ptr<Warehouse> wh_;
+};
+
+TEST_F(WarehouseSessionsTest, AnIdleConnectionIsTakenWithItsSettings) {
+  std::ofstream(dir_ / "files" / "x.csv") << "a\n1\n2\n";
+  EXPECT_TRUE(HandedOn([](WarehouseSession& s) {
+    EXPECT_TRUE(s.Execute("CREATE TABLE t AS SELECT 1 AS id").ok());
+    EXPECT_TRUE(s.InTransaction([&] { return s.Execute("INSERT INTO t VALUES (2)"); }).ok());
+  }));
+  // The relative path resolves on a reused connection as on a new one.
+  auto session = Connect();
+  auto n = session->Query("SELECT count(*) FROM read_csv('x.csv')");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->ScalarInt(), 2);
+  // Two sessions at once never share one.
+  auto other = Connect();
+  EXPECT_NE(ConnectionOf(*session), ConnectionOf(*other));
+}
+
+TEST_F(WarehouseSessionsTest, NothingOfASessionShowsInTheNext) {
+  // A setting, a temporary table, a search path: the connection is closed.
+  EXPECT_FALSE(
+      HandedOn([](WarehouseSession& s) { EXPECT_TRUE(s.Execute("SET threads = 1").ok()); }));
+  EXPECT_FALSE(HandedOn([](WarehouseSession& s) {
+    EXPECT_TRUE(s.Execute("CREATE TEMP TABLE scratch AS SELECT 1 AS id").ok());
+  }));
+  EXPECT_FALSE(HandedOn([](WarehouseSession& s) {
+    EXPECT_TRUE(s.Execute("CREATE SCHEMA IF NOT EXISTS other; SET schema = 'other'").ok());
+  }));
+  {
+    auto s = Connect();
+    EXPECT_FALSE(s->Query("SELECT * FROM scratch").ok());
+    auto threads = s->Query("SELECT current_setting('threads') = 1, current_schema()");
+    ASSERT_TRUE(threads.ok());
+    EXPECT_EQ(threads->rows[0][1], std::optional<std::string>("main"));
+  }
+  // A transaction left open, or one a failed statement spoilt.
+  EXPECT_FALSE(HandedOn([](WarehouseSession& s) {
+    EXPECT_TRUE(s.Execute("BEGIN TRANSACTION").ok());
+    EXPECT_TRUE(s.Execute("CREATE TABLE open_one (id INTEGER)").ok());
+  }));
+  EXPECT_FALSE(HandedOn([](WarehouseSession& s) {
+    EXPECT_TRUE(s.Execute("BEGIN TRANSACTION").ok());
+    EXPECT_FALSE(s.Execute("SELECT * FROM no_such_table").ok());
+    EXPECT_TRUE(s.Execute("ROLLBACK").ok());
+  }));
+  // An interrupt, which may land after its statement ended.
+  EXPECT_FALSE(HandedOn([](WarehouseSession& s) { s.Interrupt(); }));
+  auto s = Connect();
+  EXPECT_TRUE(s->Query("SELECT count(*) FROM range(1000)").ok());
+  EXPECT_FALSE(s->Query("SELECT * FROM open_one").ok());  // rolled back with its connection
+  EXPECT_TRUE(s->InTransaction([&] { return s->Execute("CREATE TABLE later (id INTEGER)"); }).ok());
+}
+
+TEST_F(WarehouseSessionsTest, ASessionOutlivingItsWarehouseClosesItsConnection) {
+  auto session = Connect();
+  EXPECT_TRUE(session->Execute("CREATE TABLE t AS SELECT 1 AS id").ok());
+  wh_.reset();
+  session.reset();  // no pool to go back to: closed
+  DuckDbOptions options;
+  auto reopened = OpenDuckDbWarehouse((dir_ / "w.duckdb").string(), options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto s = (*reopened)->Connect();
+  ASSERT_TRUE(s.ok());
+  auto n = (*s)->Query("SELECT count(*) FROM t");
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->ScalarInt(), 1);
 }
 
 }  // namespace
