@@ -166,6 +166,11 @@ void Engine::SetCaptureFeeds(std::shared_ptr<CaptureFeeds> feeds) {
   feeds_ = std::move(feeds);
 }
 
+void Engine::SetPauseListener(PauseListener listener) {
+  std::lock_guard lock(pause_listener_mu_);
+  pause_listener_ = std::move(listener);
+}
+
 void Engine::BeginShutdown() {
   {
     std::lock_guard lock(background_mu_);
@@ -1081,6 +1086,10 @@ nlohmann::json Engine::HandleSchedules(const nlohmann::json& request) {
     }
     Status st = md.SetPaused(asset, cmd == "pause");
     if (!st.ok()) return ErrorResponse(st.message(), 1);
+    {
+      std::lock_guard lock(pause_listener_mu_);
+      if (pause_listener_) pause_listener_(asset, cmd == "pause");
+    }
     return Ok({{"asset", asset}, {"paused", cmd == "pause"}});
   }
   Result<std::map<std::string, Micros>> paused = md.ListPaused();

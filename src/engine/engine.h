@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -74,6 +75,11 @@ class Engine {
   // `serve`'s resident change readers, handed to every run from now on
   // (null: none; runs read their slots themselves).
   void SetCaptureFeeds(std::shared_ptr<CaptureFeeds> feeds);
+  // `serve`: told of each `sluice pause` and `resume` once it is recorded,
+  // before the command answers, so that no waiting tick of a paused asset
+  // starts after the answer (null: none). Not called while it is replaced.
+  using PauseListener = std::function<void(const std::string& asset, bool paused)>;
+  void SetPauseListener(PauseListener listener);
   // What a "data" request's cache key is computed from (the environment
   // opened, the project as published from, the current publications)
   // changes only when this does: a key computed after reading state S
@@ -233,6 +239,8 @@ class Engine {
   bool closing_ = false;                                             // GUARDED_BY(background_mu_)
   std::mutex feeds_mu_;
   std::shared_ptr<CaptureFeeds> feeds_;  // GUARDED_BY(feeds_mu_)
+  std::mutex pause_listener_mu_;
+  PauseListener pause_listener_;  // GUARDED_BY(pause_listener_mu_)
   std::mutex notify_mu_;
   std::vector<std::future<void>> deliveries_;  // GUARDED_BY(notify_mu_)
   // OpenLineage events (openlineage: in sluice.yaml): the sender for the

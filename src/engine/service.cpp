@@ -205,6 +205,30 @@ Status Service::Run() {
 
   std::deque<TickRecord> queue;  // GUARDED_BY(mu_)
   int reloads = 0;               // GUARDED_BY(mu_)
+  // Paused assets: their waiting ticks (catch-up, recovered, triggered
+  // before the pause) stay waiting until resumed, and none starts once
+  // `sluice pause` has answered (the engine tells before it answers).
+  std::set<std::string> paused;  // GUARDED_BY(mu_)
+  {
+    ASSIGN_OR_RETURN(auto listed, metadata->ListPaused());
+    for (const auto& [asset, since] : listed) paused.insert(asset);
+  }
+  engine_->SetPauseListener([&](const std::string& asset, bool pause) {
+    {
+      std::lock_guard lock(mu_);
+      if (pause) {
+        paused.insert(asset);
+      } else {
+        paused.erase(asset);
+      }
+      health_["paused"] = paused;
+    }
+    wake_.notify_all();
+  });
+  struct ForgetListener {
+    Engine* engine;
+    ~ForgetListener() { engine->SetPauseListener(nullptr); }
+  } forget_listener{engine_};
   {
     std::lock_guard lock(mu_);
     nlohmann::json scheduled = nlohmann::json::array();
@@ -214,6 +238,7 @@ Status Service::Run() {
     health_ = {{"scheduled", scheduled},
                {"disabled", loaded.disabled},
                {"waiting", 0},
+               {"paused", paused},
                {"running", nlohmann::json::array()}};
   }
   // Ticks interrupted when the process ended: they run again, never
@@ -368,8 +393,9 @@ Status Service::Run() {
         std::unique_lock lock(mu_);
         auto next = queue.end();
         wake_.wait(lock, [&] {
-          next = std::find_if(queue.begin(), queue.end(),
-                              [&](const TickRecord& t) { return !running.count(t.asset); });
+          next = std::find_if(queue.begin(), queue.end(), [&](const TickRecord& t) {
+            return !running.count(t.asset) && !paused.count(t.asset);
+          });
           return stop_ || next != queue.end();
         });
         if (stop_) return;  // waiting ticks stay pending: the next serve runs them

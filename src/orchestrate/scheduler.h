@@ -27,6 +27,7 @@
 // A paused schedule (`sluice pause`, metadata schedule_pauses) gives no ticks;
 // when resumed, the ticks it missed follow its misfire policy, as after
 // downtime. Files that arrive while it is paused are ticked on resume.
+// (Ticks handed out before the pause wait in serve's queue until then.)
 //
 // Not thread-safe: one thread (the service's loop) drives it.
 #pragma once
