@@ -47,6 +47,40 @@ std::string TickId(const TickRecord& t) { return t.asset + "|" + t.key; }
 // Runs looked through at a restart for those of interrupted ticks.
 constexpr int kRecoveredRunsLooked = 1000;
 
+using Versions = std::vector<std::pair<std::string, std::string>>;  // (asset, version)
+
+// What a tick's run published as after: schedules name it: each asset it
+// built, and the tick's source when one of its tables published.
+Versions AsTriggers(const std::string& tick_asset, Versions published) {
+  if (!published.empty() && std::none_of(published.begin(), published.end(),
+                                         [&](const auto& p) { return p.first == tick_asset; })) {
+    std::string versions;
+    for (const auto& p : published) versions += p.second.substr(0, 8);
+    published.emplace_back(tick_asset, versions);
+  }
+  return published;
+}
+
+// The versions a finished run built and published, from its task records
+// (an audit of checks alone publishes none: the version it names was built
+// by an earlier run).
+Result<Versions> PublishedBy(MetadataStore& metadata, int64_t run_id) {
+  ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, metadata.ListTasks(run_id));
+  Versions out;
+  for (const TaskRecord& t : tasks) {
+    if (t.status != "success" || t.version_id.empty()) continue;
+    ASSIGN_OR_RETURN(std::vector<AssetVersionRecord> versions,
+                     metadata.ListVersions(t.asset, t.partition));
+    for (const AssetVersionRecord& v : versions) {
+      if (v.version_id == t.version_id && v.run_id == run_id && v.published_at > 0) {
+        out.emplace_back(t.asset, t.version_id);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 // The schedules the project declares (LoadWorkspace checked their names).
 std::vector<ScheduledAsset> SchedulesOf(const Workspace& ws) {
   std::vector<ScheduledAsset> out;
@@ -282,6 +316,7 @@ Status Service::Run() {
       }
     }
     std::lock_guard lock(mu_);
+    Versions published;  // by the finished runs: their after: triggers
     for (TickRecord& t : recovered) {
       auto done = finished.find(TickId(t));
       if (done != finished.end()) {
@@ -293,10 +328,25 @@ Status Service::Run() {
         LOG_INFO("serve", "{}: {}", t.asset, t.note);
         Status st = metadata->UpdateTick(t);
         if (!st.ok()) LOG_WARN("serve", "recording a tick: {}", st.message());
+        Result<Versions> by_run = PublishedBy(*metadata, t.run_id);
+        if (!by_run.ok()) {
+          LOG_WARN("serve", "what run {} published: {}", t.run_id, by_run.status().message());
+        } else {
+          for (auto& p : AsTriggers(t.asset, std::move(*by_run))) published.push_back(std::move(p));
+        }
         continue;
       }
       interrupted.insert({t.asset, t.key});
       add(std::move(t));
+    }
+    // The process may have stopped before they were handed out; one
+    // already recorded is not handed out again (Scheduler::Published).
+    Result<std::vector<TickRecord>> after = scheduler->Published(published);
+    if (!after.ok()) {
+      LOG_WARN("serve", "after-triggers of the runs that had finished: {}",
+               after.status().message());
+    } else {
+      for (TickRecord& t : *after) add(std::move(t));
     }
   }
   // Resident change readers: a stream's batches ask for a run of their
@@ -348,7 +398,7 @@ Status Service::Run() {
     bool ok = response.value("ok", false) && response.value("exit_code", 1) == 0;
     tick.status = ok ? TickStatus::kDone : TickStatus::kFailed;
     tick.note = ok ? "" : response.value("error", "");
-    std::vector<std::pair<std::string, std::string>> published;
+    Versions published;
     if (result.is_object() && result.contains("tasks")) {
       for (const auto& t : result["tasks"]) {
         // A new version published (an audit of checks alone publishes none).
@@ -362,24 +412,23 @@ Status Service::Run() {
         }
       }
     }
-    // A source named in after: publishes when any of its tables does.
-    if (!published.empty() && std::none_of(published.begin(), published.end(),
-                                           [&](const auto& p) { return p.first == tick.asset; })) {
-      std::string versions;
-      for (const auto& p : published) versions += p.second.substr(0, 8);
-      published.emplace_back(tick.asset, versions);
-    }
+    published = AsTriggers(tick.asset, std::move(published));
     LOG_INFO("serve", "{}: run {} {}{}", tick.asset, tick.run_id, TickStatusName(tick.status),
              tick.note.empty() ? "" : ": " + tick.note);
     MaybeCrash("tick_ran", tick.asset);  // the run recorded, its tick not yet
-    record(tick);
-    std::lock_guard lock(mu_);
-    Result<std::vector<TickRecord>> after = scheduler->Published(published);
-    if (!after.ok()) {
-      LOG_WARN("serve", "after-triggers of run {}: {}", tick.run_id, after.status().message());
-    } else {
-      for (TickRecord& t : *after) add(std::move(t));
+    {
+      // Its after: triggers before the tick is recorded done: a restart in
+      // between finds the tick's run finished and hands out what that run
+      // published (those already recorded are not handed out twice).
+      std::lock_guard lock(mu_);
+      Result<std::vector<TickRecord>> after = scheduler->Published(published);
+      if (!after.ok()) {
+        LOG_WARN("serve", "after-triggers of run {}: {}", tick.run_id, after.status().message());
+      } else {
+        for (TickRecord& t : *after) add(std::move(t));
+      }
     }
+    record(tick);
   };
   std::multiset<std::string> running;  // GUARDED_BY(mu_): assets whose tick runs now
   auto show_running = [&] {            // REQUIRES(mu_)
