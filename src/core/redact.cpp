@@ -96,6 +96,22 @@ void AddEncodedFormsLocked(Registry& reg, std::string_view value) {
   add(std::string(value));
   add(UrlEncodeCase(value, true));
   add(UrlEncodeCase(value, false));
+  // A form body (application/x-www-form-urlencoded) writes a space as '+'.
+  for (bool upper : {true, false}) {
+    std::string form = UrlEncodeCase(value, upper);
+    for (size_t at = form.find("%20"); at != std::string::npos; at = form.find("%20", at + 1)) {
+      form.replace(at, 3, "+");
+    }
+    add(std::move(form));
+  }
+  // Inside a JSON string (a request body, a log line as JSON, a payload):
+  // quotes, backslashes and control characters escaped, and other
+  // characters as \uXXXX where the writer keeps to ASCII.
+  for (bool ascii : {false, true}) {
+    std::string quoted = nlohmann::json(std::string(value))
+                             .dump(-1, ' ', ascii, nlohmann::json::error_handler_t::replace);
+    add(quoted.substr(1, quoted.size() - 2));
+  }
   std::string b64 = Base64Encode(value);
   add_base64(b64);
   // Without padding too, as URL-safe encoders and JWTs write it.

@@ -92,6 +92,21 @@ TEST(Redact, EncodedInsideLongerTextAndLineByLine) {
   ClearSecretsForTest();
 }
 
+// A secret with quotes, a backslash, a space and a non-ASCII letter, as a
+// JSON writer and a form encoder write it (escaped by other code than
+// Sluice's: Python's json module, curl --data-urlencode).
+TEST(Redact, JsonEscapedAndFormEncoded) {
+  ClearSecretsForTest();
+  const std::string secret = "p\"a\\ss w\xC3\xA9rd\t42";
+  RegisterSecret(secret);
+  EXPECT_EQ(Redact(R"({"password": "p\"a\\ss w\u00e9rd\t42"})"), R"({"password": "***"})");
+  EXPECT_EQ(Redact("{\"password\": \"p\\\"a\\\\ss w\xC3\xA9rd\\t42\"}"), R"({"password": "***"})");
+  EXPECT_EQ(Redact("user=me&password=p%22a%5Css+w%C3%A9rd%0942&x=1"), "user=me&password=***&x=1");
+  EXPECT_EQ(Redact("password=p%22a%5css+w%c3%a9rd%0942"), "password=***");
+  EXPECT_FALSE(ContainsSecret(Redact(nlohmann::json({{"p", secret}}).dump())));
+  ClearSecretsForTest();
+}
+
 // Where a long line may be cut: never after the start of a secret.
 TEST(Redact, SafeCutStopsBeforeASplitSecret) {
   ClearSecretsForTest();
