@@ -2951,8 +2951,23 @@ class Run {
     }
     spec.targets.asset = node.name;
     spec.targets.version = version;
-    return LoadSourceTable(
+    Result<LoadOutcome> loaded = LoadSourceTable(
         session, spec, [&](const std::string& sql) { return ExecuteBuild(session, node, sql, o); });
+    if (loaded.ok()) return loaded;
+    // DuckDB names the file it read: a staged copy of the download (gone
+    // when the task ends) or a member extracted from it. Named instead as
+    // the lake keeps the download, where it can be looked at.
+    std::string message = loaded.status().message();
+    for (size_t i = 0; i < objects.size() && i < spec.objects.size(); ++i) {
+      const std::string& read = spec.objects[i].path;
+      const std::string kept = "the download kept in the lake as " + objects[i].key +
+                               (read == objects[i].local_path ? "" : " (" + table->member + ")");
+      for (size_t at = message.find(read); !read.empty() && at != std::string::npos;
+           at = message.find(read, at + kept.size())) {
+        message.replace(at, read.size(), kept);
+      }
+    }
+    return Status(loaded.status().code(), message);
   }
 
   // Runs a build statement under the task's timeout; a failure that may pass
