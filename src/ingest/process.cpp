@@ -10,9 +10,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/fs.h"
@@ -53,6 +60,80 @@ Result<std::string> FindProgram(const ProcessSpec& spec) {
 }
 
 void KillGroup(pid_t pgid, int sig) { ::kill(-pgid, sig); }
+
+// A process's parent and start time (clock ticks since boot), from
+// /proc/<pid>/stat; nullopt when it is gone.
+struct ProcStat {
+  pid_t ppid = 0;
+  uint64_t start = 0;
+};
+std::optional<ProcStat> ReadProcStat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  // "pid (comm) state ppid ... starttime(22nd) ...": comm may hold spaces
+  // and parentheses, so the fields are counted from its closing one.
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::vector<std::string> fields;
+  for (const std::string& f : Split(line.substr(close + 1), ' ')) {
+    if (!f.empty()) fields.push_back(f);
+  }
+  if (fields.size() < 20) return std::nullopt;  // fields[0] is the state (3rd)
+  ProcStat st;
+  st.ppid = static_cast<pid_t>(std::strtol(fields[1].c_str(), nullptr, 10));
+  st.start = std::strtoull(fields[19].c_str(), nullptr, 10);
+  return st;
+}
+
+// Every process the program started, its process group or not: one that
+// left it (setsid, a daemon's double fork) is still a descendant until its
+// parent exits, and a look every kLookEveryMs finds it by its parent; once
+// seen it is followed by PID and start time, so a PID used again later is
+// never taken for it.
+class Descendants {
+ public:
+  explicit Descendants(pid_t root) : root_(root) {}
+  void Look() {
+    std::map<pid_t, std::vector<std::pair<pid_t, uint64_t>>> children;
+    std::map<pid_t, uint64_t> now;  // pid -> start time, of every process
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+      pid_t pid = static_cast<pid_t>(std::strtol(name.c_str(), nullptr, 10));
+      if (std::optional<ProcStat> st = ReadProcStat(pid)) {
+        children[st->ppid].emplace_back(pid, st->start);
+        now[pid] = st->start;
+      }
+    }
+    std::vector<pid_t> parents = {root_};
+    for (const auto& [pid, start] : seen_) {
+      auto it = now.find(pid);
+      if (it != now.end() && it->second == start) parents.push_back(pid);  // not a reused PID
+    }
+    while (!parents.empty()) {
+      pid_t parent = parents.back();
+      parents.pop_back();
+      for (const auto& [pid, start] : children[parent]) {
+        if (seen_.emplace(pid, start).second) parents.push_back(pid);
+      }
+    }
+  }
+  // Signals each one seen that is still the same process.
+  void Signal(int sig) const {
+    for (const auto& [pid, start] : seen_) {
+      std::optional<ProcStat> st = ReadProcStat(pid);
+      if (st && st->start == start) ::kill(pid, sig);
+    }
+  }
+
+ private:
+  pid_t root_;
+  std::map<pid_t, uint64_t> seen_;  // pid -> start time
+};
+constexpr int64_t kLookEveryMs = 100;
 
 }  // namespace
 
@@ -157,7 +238,9 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     tail.push_back(std::move(line));
     if (tail.size() > kTailLines) tail.pop_front();
   };
+  Descendants descendants(pid);
   int64_t start = MonotonicMillis();
+  int64_t looked_at = start;
   int64_t term_sent_at = -1;
   int64_t exited_at = -1;
   int status = 0;
@@ -169,13 +252,22 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     int64_t now = MonotonicMillis();
     bool stop = (spec.timeout_ms > 0 && now - start >= spec.timeout_ms) ||
                 (spec.cancel != nullptr && spec.cancel->load());
+    if (!exited && now - looked_at >= kLookEveryMs) {
+      descendants.Look();
+      looked_at = now;
+    }
     if (stop && term_sent_at < 0 && !exited) {
       result.timed_out = !(spec.cancel != nullptr && spec.cancel->load());
       result.cancelled = !result.timed_out;
+      descendants.Look();
       KillGroup(pid, SIGTERM);
+      descendants.Signal(SIGTERM);
       term_sent_at = now;
     }
-    if (term_sent_at >= 0 && now - term_sent_at >= spec.kill_grace_ms) KillGroup(pid, SIGKILL);
+    if (term_sent_at >= 0 && now - term_sent_at >= spec.kill_grace_ms) {
+      KillGroup(pid, SIGKILL);
+      descendants.Signal(SIGKILL);
+    }
     if (!exited) {
       // Seen, not reaped: the zombie keeps the group id reserved, so the
       // group can still be killed without hitting a stranger that reused it.
@@ -241,9 +333,11 @@ Result<ProcessResult> RunProcess(const ProcessSpec& spec) {
     }
   }
   if (!pending.empty()) emit(std::move(pending));
-  // Whatever the program left in its group does not outlive it; the leader
-  // is not reaped yet, so the group id is still its own.
+  // Whatever the program started does not outlive it, in its group or not;
+  // the leader is not reaped yet, so the group id is still its own.
+  descendants.Look();
   KillGroup(pid, SIGKILL);
+  descendants.Signal(SIGKILL);
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status)) {

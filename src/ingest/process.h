@@ -3,8 +3,10 @@
 // group, a given environment and folder, stdin from /dev/null, stdout and
 // stderr merged and handed over line by line, and a timeout that really
 // stops the work — SIGTERM to the whole group, SIGKILL after a grace period,
-// so a script's children (a `sleep`, a worker pool) stop with it. Processes
-// the program leaves behind when it exits are killed too.
+// so a script's children (a `sleep`, a worker pool) stop with it, and to
+// every descendant seen (looked for in /proc every 100 ms), so one that
+// left the group (setsid, a daemon) stops too. Processes the program leaves
+// behind when it exits are killed too.
 //
 // Thread-safety: RunProcess may be called from several threads at once; it
 // forks with every string prepared beforehand (only async-signal-safe calls

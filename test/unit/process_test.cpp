@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -115,6 +116,47 @@ TEST(ProcessTest, ChildrenLeftBehindAreStoppedToo) {
   EXPECT_EQ(r->exit_code, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_FALSE(std::filesystem::exists(marker)) << "a child outlived its program";
+}
+
+// Whether pid is gone (or a zombie nobody reaped: it runs no more).
+bool Gone(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!in || !std::getline(in, line)) return true;
+  size_t close = line.rfind(')');
+  return close != std::string::npos && line.size() > close + 2 && line[close + 2] == 'Z';
+}
+
+pid_t PidIn(const std::string& file) {
+  std::ifstream in(file);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+// A child that left the program's process group and session (setsid) is
+// stopped with it: on a timeout, and when the program exits.
+TEST(ProcessTest, ChildrenThatLeftTheGroupAreStoppedToo) {
+  for (bool timeout : {true, false}) {
+    std::string pidfile = "/tmp/sluice_process_setsid_" + std::to_string(::getpid());
+    std::filesystem::remove(pidfile);
+    ProcessSpec spec = Shell("setsid sleep 300 >/dev/null 2>&1 & echo $! >" + pidfile +
+                             (timeout ? "; sleep 30" : "; sleep 0.5; exit 0"));
+    spec.timeout_ms = 1000;
+    spec.kill_grace_ms = 200;
+    auto r = RunProcess(spec);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->timed_out, timeout);
+    pid_t escaped = PidIn(pidfile);
+    ASSERT_GT(escaped, 0);
+    for (int i = 0; i < 50 && !Gone(escaped); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(Gone(escaped)) << "pid " << escaped << " outlived its program (timeout " << timeout
+                               << ")";
+    if (!Gone(escaped)) ::kill(escaped, SIGKILL);
+    std::filesystem::remove(pidfile);
+  }
 }
 
 // A line over 64 KiB is cut there — before a secret the cut would split,
