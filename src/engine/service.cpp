@@ -50,8 +50,11 @@ constexpr int kRecoveredRunsLooked = 1000;
 using Versions = std::vector<std::pair<std::string, std::string>>;  // (asset, version)
 
 // What a tick's run published as after: schedules name it: each asset it
-// built, and the tick's source when one of its tables published.
+// built, and the tick's source when one of its tables published. In order,
+// so that a restart handing out a run's triggers again (PublishedBy) makes
+// the same keys as the run did.
 Versions AsTriggers(const std::string& tick_asset, Versions published) {
+  std::sort(published.begin(), published.end());
   if (!published.empty() && std::none_of(published.begin(), published.end(),
                                          [&](const auto& p) { return p.first == tick_asset; })) {
     std::string versions;
