@@ -2960,7 +2960,7 @@ class Run {
     std::string message = loaded.status().message();
     for (size_t i = 0; i < objects.size() && i < spec.objects.size(); ++i) {
       const std::string& read = spec.objects[i].path;
-      const std::string kept = "the download kept in the lake as " + objects[i].key +
+      const std::string kept = "the file kept in the lake as " + objects[i].key +
                                (read == objects[i].local_path ? "" : " (" + table->member + ")");
       for (size_t at = message.find(read); !read.empty() && at != std::string::npos;
            at = message.find(read, at + kept.size())) {
